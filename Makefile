@@ -1,0 +1,32 @@
+# Candour. `make run` starts the portal on its embedded PostgreSQL; `make test` runs every test.
+GO        ?= go
+PKGS      ?= ./...
+TESTFLAGS ?= -count=1 -timeout 30m
+
+.PHONY: run build test test-go bench lint frontend-deps assets
+
+run:
+	$(GO) run ./cmd/candour serve
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/candour ./cmd/candour
+
+# axe-core for the browser accessibility checks comes from npm, pinned in frontend/package-lock.json.
+frontend/node_modules/.package-lock.json: frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+
+frontend-deps: frontend/node_modules/.package-lock.json
+
+test: frontend-deps lint
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 -timeout 60m $(PKGS)
+
+lint:
+	@out=$$(gofmt -l cmd internal frontend migrations); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+# Rebuild the committed GOV.UK Frontend assets after changing frontend/src or the pinned version.
+assets: frontend-deps
+	cd frontend && npm run build

@@ -1,0 +1,157 @@
+// Package browsertest drives Debian's Chromium headless with chromedp against a portal on
+// 127.0.0.1, and checks pages with axe-core. Tests fail, never skip, when Chromium is missing:
+// CI installs it.
+package browsertest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+)
+
+// Executable finds Chromium: $CHROMIUM, then the usual names on PATH.
+func Executable() (string, error) {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p, nil
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("chromium not found: apt-get install -y chromium (or set CHROMIUM)")
+}
+
+// Options tune one browser.
+type Options struct {
+	NoJavaScript bool // behave like Tor Browser "Safest": no script runs at all
+	Timeout      time.Duration
+}
+
+// New starts a fresh headless Chromium with its own profile and returns a tab context that is
+// cancelled (and the browser closed) when the test ends.
+func New(t testing.TB, opts Options) context.Context {
+	t.Helper()
+	exe, err := Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 90 * time.Second
+	}
+	allocOpts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1280, 900),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), allocOpts...)
+	ctx, cancelTab := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc()
+	})
+	// The first call starts the browser and must not carry a timeout (it would stop the
+	// browser); later actions run under the derived deadline.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	ctx, cancelTimeout := context.WithTimeout(ctx, opts.Timeout)
+	t.Cleanup(cancelTimeout)
+	if opts.NoJavaScript {
+		if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+			t.Fatalf("disable javascript: %v", err)
+		}
+	}
+	return ctx
+}
+
+// Do runs chromedp steps and fails the test saying what was being done.
+func Do(t testing.TB, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// Get runs one chromedp action and returns its value, failing the test on error.
+func Get[T any](t testing.TB, ctx context.Context, what string, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+// Violation is one axe-core rule failure.
+type Violation struct {
+	ID     string `json:"id"`
+	Impact string `json:"impact"`
+	Help   string `json:"help"`
+	Nodes  []struct {
+		Target []any `json:"target"`
+	} `json:"nodes"`
+}
+
+func axeSource(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	path := filepath.Join(root, "frontend", "node_modules", "axe-core", "axe.min.js")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("axe-core missing (run `npm ci` in frontend/, as `make test` does): %v", err)
+	}
+	return string(b)
+}
+
+// Axe runs axe-core (WCAG 2.x A and AA rules) on the current page and fails the test on any
+// serious or critical violation. It works with page JavaScript disabled too, because the
+// DevTools protocol evaluates outside the page's script settings and CSP.
+func Axe(t testing.TB, ctx context.Context) {
+	t.Helper()
+	script := axeSource(t) + `
+;(async () => {
+  const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a','wcag2aa','wcag21a','wcag21aa','wcag22aa']}});
+  return JSON.stringify(r.violations);
+})()`
+	out := Get(t, ctx, "axe-core", chromedp.Evaluate[string](script, chromedp.EvalAwaitPromise))
+	var violations []Violation
+	if err := json.Unmarshal([]byte(out), &violations); err != nil {
+		t.Fatalf("axe-core result: %v", err)
+	}
+	var bad []string
+	for _, v := range violations {
+		if v.Impact == "serious" || v.Impact == "critical" {
+			var targets []string
+			for _, n := range v.Nodes {
+				targets = append(targets, fmt.Sprint(n.Target...))
+			}
+			bad = append(bad, fmt.Sprintf("%s (%s): %s at %s", v.ID, v.Impact, v.Help, strings.Join(targets, "; ")))
+		}
+	}
+	if len(bad) > 0 {
+		url, _ := chromedp.Run(ctx, chromedp.Location())
+		t.Errorf("axe-core on %s: got %d serious/critical violations, want 0:\n%s", url, len(bad), strings.Join(bad, "\n"))
+	}
+}

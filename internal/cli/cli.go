@@ -1,0 +1,117 @@
+// Package cli is the candour command: it parses the subcommand and its flags and calls into the
+// rest of the program. Exit codes: 0 ok, 1 failure, 2 usage.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"candour/internal/config"
+	"candour/internal/portal"
+)
+
+const usage = `usage: candour [command]
+
+commands:
+  serve     run the portal (the default)
+  migrate   bring the database schema up to date and exit
+  help      show this text
+
+Configuration comes from the environment; see the README.
+`
+
+// Run executes the command line args (without the program name) and returns the exit code.
+func Run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(args, stdout, stderr)
+	case "migrate":
+		return migrate(args, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "candour: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+func loadConfig(stderr io.Writer) (*config.Config, bool) {
+	cfg, err := config.Load()
+	if err != nil {
+		fmt.Fprintf(stderr, "candour: %v\n", err)
+		return nil, false
+	}
+	return cfg, true
+}
+
+func noArgs(name string, args []string, stderr io.Writer) bool {
+	if len(args) == 0 {
+		return true
+	}
+	fmt.Fprintf(stderr, "candour %s: unexpected argument %q\n", name, args[0])
+	return false
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	if !noArgs("serve", args, stderr) {
+		return 2
+	}
+	cfg, ok := loadConfig(stderr)
+	if !ok {
+		return 1
+	}
+	log := portal.NewLogger(cfg, os.Stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	p, err := portal.Start(ctx, cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "candour: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "Candour is running at %s (listening on %s)\n", cfg.PublicURL, p.Addr())
+	if cfg.Embedded() {
+		fmt.Fprintf(stdout, "Embedded PostgreSQL data: %s\n", cfg.DataDir)
+	}
+	<-ctx.Done()
+	stop()
+	fmt.Fprintln(stdout, "Stopping…")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := p.Shutdown(shutdownCtx); err != nil {
+		fmt.Fprintf(stderr, "candour: shutdown: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func migrate(args []string, stdout, stderr io.Writer) int {
+	if !noArgs("migrate", args, stderr) {
+		return 2
+	}
+	cfg, ok := loadConfig(stderr)
+	if !ok {
+		return 1
+	}
+	cfg.AutoMigrate = true
+	log := portal.NewLogger(cfg, os.Stderr)
+	st, err := portal.OpenDatabase(context.Background(), cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "candour: %v\n", err)
+		return 1
+	}
+	if err := st.Close(); err != nil {
+		fmt.Fprintf(stderr, "candour: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "Schema is up to date.")
+	return 0
+}

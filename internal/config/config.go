@@ -1,0 +1,190 @@
+// Package config reads Candour's settings from the environment. Every variable is declared once
+// in the table below with its default, its validation and whether it is secret, so the README,
+// the error messages and the code cannot drift apart.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the validated configuration of one portal process.
+type Config struct {
+	DatabaseURL     string // empty: start the embedded PostgreSQL
+	DataDir         string
+	Listen          string
+	PublicURL       *url.URL
+	PolicyDir       string
+	DataKeyFile     string
+	AutoMigrate     bool
+	MaxAttachment   int64
+	ShutdownTimeout time.Duration
+	LogLevel        string
+}
+
+// Embedded reports whether the portal runs its own private PostgreSQL.
+func (c *Config) Embedded() bool { return c.DatabaseURL == "" }
+
+// SecureCookies reports whether cookies must carry the Secure flag.
+func (c *Config) SecureCookies() bool { return c.PublicURL.Scheme == "https" }
+
+// Var describes one environment variable.
+type Var struct {
+	Name    string
+	Default string
+	Secret  bool // never printed, never logged
+	Help    string
+	set     func(c *Config, v string) error
+}
+
+// Vars is the table of every setting, in the order the README documents them.
+var Vars = []Var{
+	{Name: "DATABASE_URL", Secret: true, Help: "PostgreSQL connection URL; unset: start the embedded PostgreSQL under CANDOUR_DATA_DIR",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			if strings.HasPrefix(v, "postgres://") || strings.HasPrefix(v, "postgresql://") {
+				if _, err := url.Parse(v); err != nil {
+					return errors.New("not a valid URL")
+				}
+			} else if !strings.Contains(v, "=") {
+				return errors.New("want postgres://… or key=value connection string")
+			}
+			c.DatabaseURL = v
+			return nil
+		}},
+	{Name: "CANDOUR_DATA_DIR", Default: "./.candour", Help: "folder for the embedded database and generated keys",
+		set: func(c *Config, v string) error {
+			abs, err := filepath.Abs(v)
+			if err != nil {
+				return err
+			}
+			c.DataDir = abs
+			return nil
+		}},
+	{Name: "CANDOUR_LISTEN", Default: "127.0.0.1:8080", Help: "address the HTTP server listens on",
+		set: func(c *Config, v string) error {
+			_, port, err := net.SplitHostPort(v)
+			if err != nil {
+				return errors.New("want host:port")
+			}
+			if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+				return errors.New("port must be 0-65535")
+			}
+			c.Listen = v
+			return nil
+		}},
+	{Name: "CANDOUR_PUBLIC_URL", Help: "the address people use to reach the portal (links in e-mails; https turns on Secure cookies); default http://CANDOUR_LISTEN",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				v = "http://" + c.Listen
+			}
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return errors.New("want an absolute http(s) URL")
+			}
+			u.Path = strings.TrimSuffix(u.Path, "/")
+			c.PublicURL = u
+			return nil
+		}},
+	{Name: "CANDOUR_POLICY_DIR", Default: "./policies", Help: "folder of the council's policy files",
+		set: func(c *Config, v string) error {
+			abs, err := filepath.Abs(v)
+			if err != nil {
+				return err
+			}
+			c.PolicyDir = abs
+			return nil
+		}},
+	{Name: "CANDOUR_DATA_KEY_FILE", Help: "server key that wraps each concern's data key; default CANDOUR_DATA_DIR/keys/data.key",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				v = filepath.Join(c.DataDir, "keys", "data.key")
+			}
+			abs, err := filepath.Abs(v)
+			if err != nil {
+				return err
+			}
+			c.DataKeyFile = abs
+			return nil
+		}},
+	{Name: "CANDOUR_AUTO_MIGRATE", Default: "true", Help: "migrate the schema on start; false: refuse to serve a schema that is behind",
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			c.AutoMigrate = b
+			return nil
+		}},
+	{Name: "CANDOUR_MAX_ATTACHMENT_MB", Default: "100", Help: "largest evidence file accepted, in MiB",
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 || n > 4096 {
+				return errors.New("want a whole number of MiB between 1 and 4096")
+			}
+			c.MaxAttachment = n << 20
+			return nil
+		}},
+	{Name: "CANDOUR_SHUTDOWN_TIMEOUT", Default: "15s", Help: "how long in-flight requests get to finish on SIGINT/SIGTERM",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 || d > 5*time.Minute {
+				return errors.New("want a duration such as 15s (at most 5m)")
+			}
+			c.ShutdownTimeout = d
+			return nil
+		}},
+	{Name: "CANDOUR_LOG_LEVEL", Default: "info", Help: "debug, info, warn or error",
+		set: func(c *Config, v string) error {
+			switch v {
+			case "debug", "info", "warn", "error":
+				c.LogLevel = v
+				return nil
+			}
+			return errors.New("want debug, info, warn or error")
+		}},
+}
+
+// Error names the variable that is wrong. It never includes a secret's value.
+type Error struct {
+	Var    string
+	Reason string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("config: %s: %s", e.Var, e.Reason) }
+
+// Load reads the process environment.
+func Load() (*Config, error) { return Parse(os.LookupEnv) }
+
+// Parse reads settings through lookup, applying defaults, in table order (later variables may
+// default from earlier ones).
+func Parse(lookup func(string) (string, bool)) (*Config, error) {
+	c := &Config{}
+	for _, v := range Vars {
+		val, ok := lookup(v.Name)
+		if !ok || val == "" {
+			val = v.Default
+		}
+		// A secret read from a file keeps it out of the process environment.
+		if fileVal, ok := lookup(v.Name + "_FILE"); ok && fileVal != "" && v.Secret {
+			b, err := os.ReadFile(fileVal)
+			if err != nil {
+				return nil, &Error{Var: v.Name + "_FILE", Reason: "cannot read the file"}
+			}
+			val = strings.TrimSpace(string(b))
+		}
+		if err := v.set(c, strings.TrimSpace(val)); err != nil {
+			return nil, &Error{Var: v.Name, Reason: err.Error()}
+		}
+	}
+	return c, nil
+}

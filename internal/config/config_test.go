@@ -1,0 +1,71 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Embedded() {
+		t.Errorf("Embedded() = false, want true without DATABASE_URL")
+	}
+	if c.Listen != "127.0.0.1:8080" {
+		t.Errorf("Listen = %q, want 127.0.0.1:8080", c.Listen)
+	}
+	if got := c.PublicURL.String(); got != "http://127.0.0.1:8080" {
+		t.Errorf("PublicURL = %q, want http://127.0.0.1:8080", got)
+	}
+	if !strings.HasSuffix(c.DataKeyFile, "/.candour/keys/data.key") {
+		t.Errorf("DataKeyFile = %q, want under the data dir", c.DataKeyFile)
+	}
+	if c.MaxAttachment != 100<<20 || !c.AutoMigrate || c.SecureCookies() {
+		t.Errorf("unexpected defaults: %+v", c)
+	}
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	cases := []struct{ name, value string }{
+		{"CANDOUR_LISTEN", "8080"},
+		{"CANDOUR_LISTEN", "127.0.0.1:99999"},
+		{"CANDOUR_PUBLIC_URL", "ftp://x"},
+		{"CANDOUR_PUBLIC_URL", "not a url"},
+		{"DATABASE_URL", "nonsense"},
+		{"CANDOUR_AUTO_MIGRATE", "perhaps"},
+		{"CANDOUR_MAX_ATTACHMENT_MB", "0"},
+		{"CANDOUR_SHUTDOWN_TIMEOUT", "forever"},
+		{"CANDOUR_LOG_LEVEL", "loud"},
+	}
+	for _, tc := range cases {
+		_, err := Parse(env(map[string]string{tc.name: tc.value}))
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Var != tc.name {
+			t.Errorf("%s=%q: got %v, want an error naming %s", tc.name, tc.value, err, tc.name)
+		}
+	}
+}
+
+func TestSecretNeverInError(t *testing.T) {
+	_, err := Parse(env(map[string]string{"DATABASE_URL": "hunter2secret"}))
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("got %v, want an error without the value", err)
+	}
+}
+
+func TestHTTPSMeansSecureCookies(t *testing.T) {
+	c, err := Parse(env(map[string]string{"CANDOUR_PUBLIC_URL": "https://whistle.example.gov.uk/"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.SecureCookies() || c.PublicURL.String() != "https://whistle.example.gov.uk" {
+		t.Errorf("got %v secure=%v, want https without trailing slash and secure cookies", c.PublicURL, c.SecureCookies())
+	}
+}

@@ -1,0 +1,159 @@
+// Package portal assembles one running Candour from its configuration, in one place and by
+// hand: config → logger → database → services → HTTP. It also owns the order things stop in.
+package portal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/jmoiron/sqlx"
+
+	"candour/internal/config"
+	"candour/internal/database"
+	"candour/internal/i18n"
+	"candour/internal/server"
+	"candour/internal/web"
+)
+
+// Portal is a running Candour.
+type Portal struct {
+	Config   *config.Config
+	Logger   *slog.Logger
+	DB       *sqlx.DB
+	App      *fiber.App
+	storage  *Storage
+	listener net.Listener
+	served   chan error
+}
+
+// Storage is the database pool and, on the embedded default, the PostgreSQL behind it.
+type Storage struct {
+	DB       *sqlx.DB
+	embedded *database.Embedded
+}
+
+// Close closes the pool, then stops the embedded PostgreSQL if there is one.
+func (s *Storage) Close() error {
+	var errs []error
+	if s.DB != nil {
+		errs = append(errs, s.DB.Close())
+		s.DB = nil
+	}
+	if s.embedded != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		errs = append(errs, s.embedded.Stop(ctx))
+		s.embedded = nil
+	}
+	return errors.Join(errs...)
+}
+
+// OpenDatabase connects to DATABASE_URL or starts the embedded PostgreSQL, then brings the
+// schema up to date (or, with auto-migration off, refuses a schema that is behind).
+func OpenDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Storage, error) {
+	url := cfg.DatabaseURL
+	var emb *database.Embedded
+	if cfg.Embedded() {
+		var err error
+		emb, err = database.StartEmbedded(ctx, database.EmbeddedOptions{DataDir: cfg.DataDir, Logger: log, Fsync: true})
+		if err != nil {
+			return nil, fmt.Errorf("embedded PostgreSQL: %w", err)
+		}
+		url = emb.URL()
+	}
+	db, err := database.Open(ctx, url)
+	if err == nil {
+		if cfg.AutoMigrate {
+			err = database.Migrate(ctx, db.DB)
+		} else {
+			err = database.EnsureCurrent(ctx, db.DB)
+		}
+		if err != nil {
+			db.Close()
+		}
+	}
+	st := &Storage{embedded: emb}
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	st.DB = db
+	return st, nil
+}
+
+// Start builds the portal and starts serving on cfg.Listen. Call Shutdown to stop it.
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (p *Portal, err error) {
+	p = &Portal{Config: cfg, Logger: log, served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			p.closeStorage()
+		}
+	}()
+	p.storage, err = OpenDatabase(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	p.DB = p.storage.DB
+	catalog, err := i18n.Load()
+	if err != nil {
+		return nil, err
+	}
+	site, err := web.New(web.Deps{Catalog: catalog, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	p.App = server.New(server.Deps{
+		Logger:    log,
+		DB:        p.DB,
+		Catalog:   catalog,
+		Pages:     site,
+		BodyLimit: int(cfg.MaxAttachment) + 1<<20,
+	})
+	site.Register(p.App)
+
+	p.listener, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (CANDOUR_LISTEN): %w", cfg.Listen, err)
+	}
+	go func() { p.served <- p.App.Listener(p.listener) }()
+	return p, nil
+}
+
+// Addr is the address the portal listens on (useful when CANDOUR_LISTEN asked for port 0).
+func (p *Portal) Addr() string { return p.listener.Addr().String() }
+
+// URL is the base URL of the running portal on its listening address.
+func (p *Portal) URL() string { return "http://" + p.Addr() }
+
+// Shutdown stops in order: HTTP (in-flight requests get until ctx's deadline), background jobs,
+// the database pool, then the embedded PostgreSQL.
+func (p *Portal) Shutdown(ctx context.Context) error {
+	var errs []error
+	if p.App != nil {
+		if err := p.App.ShutdownWithContext(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http: %w", err))
+		}
+	}
+	errs = append(errs, p.closeStorage())
+	return errors.Join(errs...)
+}
+
+func (p *Portal) closeStorage() error {
+	if p.storage == nil {
+		return nil
+	}
+	return p.storage.Close()
+}
+
+// NewLogger returns the process logger: JSON lines on w at the configured level.
+func NewLogger(cfg *config.Config, w *os.File) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}

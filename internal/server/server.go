@@ -1,0 +1,244 @@
+// Package server builds the HTTP application: timeouts and limits, the security headers every
+// response carries, request logging that never records who asked, health checks, and the one
+// error handler that turns domain faults into status codes.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"candour/internal/fault"
+	"candour/internal/i18n"
+)
+
+// NonceKey is the fiber.Ctx local holding the per-request CSP nonce.
+const NonceKey = "cspNonce"
+
+// Pinger is what readiness needs of the database.
+type Pinger interface {
+	PingContext(ctx context.Context) error
+}
+
+// ErrorPages renders the HTML error page for status codes outside the API.
+type ErrorPages interface {
+	RenderError(c *fiber.Ctx, status int) error
+}
+
+// Deps is what the HTTP application is built from.
+type Deps struct {
+	Logger    *slog.Logger
+	DB        Pinger
+	Catalog   *i18n.Catalog
+	Pages     ErrorPages
+	BodyLimit int // bytes; uploads stream, everything else is checked per route
+}
+
+// New returns the fiber application with middleware, health checks and error handling; the
+// caller registers the HTML and API routes on it.
+func New(d Deps) *fiber.App {
+	app := fiber.New(fiber.Config{
+		AppName:               "candour",
+		DisableStartupMessage: true,
+		ReadTimeout:           2 * time.Minute, // large evidence uploads on slow links
+		WriteTimeout:          2 * time.Minute,
+		IdleTimeout:           60 * time.Second,
+		BodyLimit:             d.BodyLimit,
+		StreamRequestBody:     true,
+		ReadBufferSize:        16 << 10,
+		// Handlers keep strings past the request; copying them once here beats a missed copy.
+		Immutable:    true,
+		ErrorHandler: errorHandler(d),
+	})
+	app.Use(recoverPanics(d.Logger), requestLog(d.Logger), securityHeaders)
+
+	app.Get("/healthz", func(c *fiber.Ctx) error {
+		return c.JSON(fiber.Map{"status": "ok"})
+	})
+	app.Get("/readyz", func(c *fiber.Ctx) error {
+		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+		defer cancel()
+		if err := d.DB.PingContext(ctx); err != nil {
+			d.Logger.Warn("readiness: database does not answer", "err", err)
+			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "database unavailable"})
+		}
+		return c.JSON(fiber.Map{"status": "ready"})
+	})
+	return app
+}
+
+// Nonce returns the CSP nonce of this request.
+func Nonce(c *fiber.Ctx) string {
+	n, _ := c.Locals(NonceKey).(string)
+	return n
+}
+
+func securityHeaders(c *fiber.Ctx) error {
+	var b [18]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	nonce := base64.RawStdEncoding.EncodeToString(b[:])
+	c.Locals(NonceKey, nonce)
+	h := &c.Response().Header
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'nonce-"+nonce+"'; style-src 'self'; "+
+		"img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; "+
+		"frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
+	// Case pages and reporter pages must never sit in a shared or browser cache; the asset
+	// handler overrides this for its content-addressed files.
+	h.Set("Cache-Control", "no-store")
+	return c.Next()
+}
+
+// requestLog records method, route, status and duration. Never the client address, user agent,
+// query string or body: on reporter routes any of those could unmask a whistleblower.
+func requestLog(log *slog.Logger) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		err := c.Next()
+		status := c.Response().StatusCode()
+		if err != nil {
+			if fe, ok := err.(*fiber.Error); ok {
+				status = fe.Code
+			} else if f, ok := fault.As(err); ok {
+				status = statusOf(f.Kind)
+			} else {
+				status = fiber.StatusInternalServerError
+			}
+		}
+		route := c.Route().Path
+		if route == "/" && c.Path() != "/" {
+			route = "(unmatched)"
+		}
+		log.Info("request", "method", c.Method(), "route", route, "status", status,
+			"ms", time.Since(start).Milliseconds())
+		return err
+	}
+}
+
+func recoverPanics(log *slog.Logger) fiber.Handler {
+	return func(c *fiber.Ctx) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("panic in handler", "route", c.Route().Path, "panic", r)
+				err = fiber.ErrInternalServerError
+			}
+		}()
+		return c.Next()
+	}
+}
+
+func statusOf(k fault.Kind) int {
+	switch k {
+	case fault.Invalid:
+		return fiber.StatusBadRequest
+	case fault.NotFound:
+		return fiber.StatusNotFound
+	case fault.Unauthorized:
+		return fiber.StatusUnauthorized
+	case fault.Forbidden:
+		return fiber.StatusForbidden
+	case fault.Conflict:
+		return fiber.StatusConflict
+	case fault.TooLarge:
+		return fiber.StatusRequestEntityTooLarge
+	case fault.Unsupported:
+		return fiber.StatusUnsupportedMediaType
+	case fault.TooMany:
+		return fiber.StatusTooManyRequests
+	case fault.Unavailable:
+		return fiber.StatusServiceUnavailable
+	}
+	return fiber.StatusInternalServerError
+}
+
+// IsAPI reports whether the request is for the JSON API.
+func IsAPI(c *fiber.Ctx) bool {
+	p := c.Path()
+	return p == "/api" || strings.HasPrefix(p, "/api/")
+}
+
+// APILang picks the language of API messages from Accept-Language: Welsh if asked, else English.
+func APILang(c *fiber.Ctx) string {
+	for _, part := range strings.Split(c.Get(fiber.HeaderAcceptLanguage), ",") {
+		tag := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
+		if tag == "cy" || strings.HasPrefix(tag, "cy-") {
+			return i18n.Welsh
+		}
+		if tag == "en" || strings.HasPrefix(tag, "en-") {
+			return i18n.English
+		}
+	}
+	return i18n.English
+}
+
+type apiError struct {
+	Code    string            `json:"code"`
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields,omitempty"`
+}
+
+func errorHandler(d Deps) fiber.ErrorHandler {
+	return func(c *fiber.Ctx, err error) error {
+		body := apiError{Code: "internal", Message: "error.internal"}
+		status := fiber.StatusInternalServerError
+		var fe *fiber.Error
+		switch f, isFault := fault.As(err); {
+		case isFault:
+			status = statusOf(f.Kind)
+			body = apiError{Code: f.Code, Message: f.Message, Fields: f.Fields}
+		case errors.As(err, &fe):
+			status = fe.Code
+			body = fiberError(fe)
+		}
+		if status >= 500 {
+			d.Logger.Error("request failed", "route", c.Route().Path, "status", status, "err", err)
+		}
+		// Headers from a half-built response must not leak into the error.
+		c.Response().Header.Del(fiber.HeaderContentDisposition)
+		if !IsAPI(c) && d.Pages != nil {
+			if perr := d.Pages.RenderError(c, status); perr == nil {
+				return nil
+			}
+		}
+		lang := APILang(c)
+		body.Message = d.Catalog.T(lang, body.Message)
+		for k, v := range body.Fields {
+			body.Fields[k] = d.Catalog.T(lang, v)
+		}
+		return c.Status(status).JSON(fiber.Map{"error": body})
+	}
+}
+
+func fiberError(fe *fiber.Error) apiError {
+	switch fe.Code {
+	case fiber.StatusNotFound:
+		return apiError{Code: "not_found", Message: "error.not_found"}
+	case fiber.StatusMethodNotAllowed:
+		return apiError{Code: "method_not_allowed", Message: "error.method_not_allowed"}
+	case fiber.StatusRequestEntityTooLarge:
+		return apiError{Code: "too_large", Message: "error.too_large"}
+	case fiber.StatusUnauthorized:
+		return apiError{Code: "unauthorized", Message: "error.unauthorized"}
+	case fiber.StatusBadRequest:
+		return apiError{Code: "bad_request", Message: "error.bad_request"}
+	case fiber.StatusRequestTimeout:
+		return apiError{Code: "timeout", Message: "error.timeout"}
+	}
+	if fe.Code < 500 {
+		return apiError{Code: "bad_request", Message: "error.bad_request"}
+	}
+	return apiError{Code: "internal", Message: "error.internal"}
+}
