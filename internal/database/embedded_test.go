@@ -1,0 +1,272 @@
+package database_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"candour/internal/database"
+)
+
+// dataDir returns a short folder for an embedded server (the socket path must stay short,
+// and when we run as root every ancestor must be traversable by the postgres user, which
+// t.TempDir's 0700 parent is not).
+func dataDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "candour-et-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func start(t *testing.T, dir string) *database.Embedded {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e, err := database.StartEmbedded(ctx, database.EmbeddedOptions{
+		DataDir: dir,
+		Logger:  slog.New(slog.NewTextHandler(t.Output(), nil)),
+	})
+	if err != nil {
+		t.Fatalf("StartEmbedded: %v", err)
+	}
+	t.Cleanup(func() { stop(t, e) })
+	return e
+}
+
+func stop(t *testing.T, e *database.Embedded) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.Stop(ctx); err != nil {
+		t.Errorf("Stop: %v", err)
+	}
+}
+
+func query(t *testing.T, e *database.Embedded, q string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := database.Open(ctx, e.URL())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer db.Close()
+	var s string
+	if err := db.GetContext(ctx, &s, q); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return s
+}
+
+func postmasterPID(t *testing.T, dir string) int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "postgres", "postmaster.pid"))
+	if err != nil {
+		t.Fatalf("reading postmaster.pid: %v", err)
+	}
+	first, _, _ := strings.Cut(string(data), "\n")
+	pid, err := strconv.Atoi(first)
+	if err != nil {
+		t.Fatalf("postmaster.pid: %v", err)
+	}
+	return pid
+}
+
+func writePID(t *testing.T, dir string, pid int) {
+	t.Helper()
+	// The rest of a real file follows the pid; only the pid matters here.
+	content := strconv.Itoa(pid) + "\n" + filepath.Join(dir, "postgres") + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "postgres", "postmaster.pid"), []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEmbedded walks one data folder through a life: first start, restart, a second server
+// on the same folder, a crash, and stale pid files. One initdb serves every step.
+func TestEmbedded(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+
+	e := start(t, dir)
+	if got, want := query(t, e, `SELECT current_user || '/' || current_database()`), "candour/candour"; got != want {
+		t.Errorf("user/database: got %q, want %q", got, want)
+	}
+	if got := query(t, e, `SHOW listen_addresses`); got != "" {
+		t.Errorf("listen_addresses: got %q, want empty (Unix socket only)", got)
+	}
+	query(t, e, `CREATE TABLE kept (v text); INSERT INTO kept VALUES ('still here'); SELECT 'ok'`)
+	if _, err := os.Stat(filepath.Join(dir, "postgres.log")); err != nil {
+		t.Errorf("postgres.log: %v", err)
+	}
+	stop(t, e)
+	stop(t, e) // idempotent
+
+	t.Log("restart on the same folder reuses the data")
+	e = start(t, dir)
+	if got, want := query(t, e, `SELECT v FROM kept`), "still here"; got != want {
+		t.Errorf("after restart: got %q, want %q", got, want)
+	}
+
+	t.Log("a second server on the same folder is refused")
+	_, err := database.StartEmbedded(context.Background(), database.EmbeddedOptions{DataDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "already running, pid "+strconv.Itoa(postmasterPID(t, dir))) {
+		t.Errorf("second start: got %v, want an \"already running, pid N\" error", err)
+	}
+
+	t.Log("crash: kill -9 leaves postmaster.pid behind")
+	if err := syscall.Kill(postmasterPID(t, dir), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	stop(t, e) // reaps the killed process
+	postmasterPID(t, dir)
+	e = start(t, dir)
+	if got, want := query(t, e, `SELECT v FROM kept`), "still here"; got != want {
+		t.Errorf("after crash: got %q, want %q", got, want)
+	}
+	stop(t, e)
+
+	t.Log("stale pid file naming a live process that is not postgres")
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
+	writePID(t, dir, sleeper.Process.Pid)
+	e = start(t, dir)
+	stop(t, e)
+
+	t.Log("stale pid file naming a dead process")
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	writePID(t, dir, dead.Process.Pid)
+	e = start(t, dir)
+	if got, want := query(t, e, `SELECT v FROM kept`), "still here"; got != want {
+		t.Errorf("after stale pid: got %q, want %q", got, want)
+	}
+	stop(t, e)
+
+	t.Log("a server that fails to start reports the end of its log")
+	conf, err := os.OpenFile(filepath.Join(dir, "postgres", "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf.WriteString("\nbogus_candour_setting = 1\n")
+	conf.Close()
+	_, err = database.StartEmbedded(context.Background(), database.EmbeddedOptions{DataDir: dir})
+	t.Logf("broken config: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "bogus_candour_setting") {
+		t.Errorf("start with a broken config: got %v, want an error quoting postgres.log", err)
+	}
+}
+
+// TestEmbeddedDiesWithParent starts a server from a helper process, kills the helper with
+// SIGKILL (no chance to clean up) and expects the server to follow it.
+func TestEmbeddedDiesWithParent(t *testing.T) {
+	if dir := os.Getenv("CANDOUR_TEST_EMBEDDED_HELPER"); dir != "" {
+		e, err := database.StartEmbedded(context.Background(), database.EmbeddedOptions{DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = e
+		os.Stdout.WriteString("ready\n")
+		time.Sleep(time.Minute)
+		return
+	}
+	t.Parallel()
+	dir := dataDir(t)
+	helper := exec.Command(os.Args[0], "-test.run=^TestEmbeddedDiesWithParent$")
+	helper.Env = append(os.Environ(), "CANDOUR_TEST_EMBEDDED_HELPER="+dir)
+	out, err := helper.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, _ := out.Read(buf)
+	if !strings.Contains(string(buf[:n]), "ready") {
+		helper.Process.Kill()
+		helper.Wait()
+		t.Fatalf("helper: got %q, want ready", buf[:n])
+	}
+	pid := postmasterPID(t, dir)
+	helper.Process.Kill()
+	helper.Wait()
+	deadline := time.Now().Add(20 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("postgres pid %d still alive 20s after its parent died, want it gone", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestEmbeddedNoBinaries(t *testing.T) {
+	t.Parallel()
+	_, err := database.StartEmbedded(context.Background(), database.EmbeddedOptions{
+		DataDir: dataDir(t),
+		BinDir:  t.TempDir(), // holds no initdb or postgres
+	})
+	if !errors.Is(err, database.ErrNoBinaries) {
+		t.Fatalf("got %v, want ErrNoBinaries", err)
+	}
+	for _, want := range []string{"apt-get install postgresql", "DATABASE_URL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("got %q, want it to mention %q", err, want)
+		}
+	}
+}
+
+func TestEmbeddedSocketPathTooLong(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(dataDir(t), strings.Repeat("d", 90))
+	_, err := database.StartEmbedded(context.Background(), database.EmbeddedOptions{DataDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "socket path") {
+		t.Errorf("got %v, want a socket path error", err)
+	}
+}
+
+func TestEmbeddedAncestorNotTraversable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root hands the server to another user")
+	}
+	t.Parallel()
+	locked := filepath.Join(dataDir(t), "locked")
+	if err := os.Mkdir(locked, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := database.StartEmbedded(context.Background(), database.EmbeddedOptions{
+		DataDir: filepath.Join(locked, "data"),
+	})
+	if err == nil || !strings.Contains(err.Error(), locked+" is not traversable") {
+		t.Errorf("got %v, want an error naming %s", err, locked)
+	}
+}
+
+func TestOpenHidesPassword(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := database.Open(ctx, "postgres://someone:s3cretpw@127.0.0.1:1/x?sslmode=disable&connect_timeout=2")
+	if err == nil {
+		t.Fatal("got nil error, want a connection error")
+	}
+	if strings.Contains(err.Error(), "s3cretpw") {
+		t.Errorf("got %q, want no password in the error", err)
+	}
+}

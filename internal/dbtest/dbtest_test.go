@@ -1,0 +1,77 @@
+package dbtest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"candour/internal/database"
+)
+
+func TestMain(m *testing.M) { Main(m) }
+
+func TestNewIsMigratedAndIsolated(t *testing.T) {
+	t.Parallel()
+	a, b := New(t), New(t)
+	if _, err := a.Exec(`INSERT INTO users (email, name) VALUES ('a@example.org', 'A')`); err != nil {
+		t.Fatalf("insert into a migrated database: %v", err)
+	}
+	var n int
+	if err := b.Get(&n, `SELECT count(*) FROM users`); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("users in the other database: got %d, want 0", n)
+	}
+}
+
+func TestNewURL(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := database.Open(ctx, NewURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := database.EnsureCurrent(ctx, db.DB); err != nil {
+		t.Errorf("EnsureCurrent: got %v, want nil", err)
+	}
+}
+
+func TestNewEmpty(t *testing.T) {
+	t.Parallel()
+	db := NewEmpty(t)
+	var n int
+	if err := db.Get(&n, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("tables in an empty database: got %d, want 0", n)
+	}
+}
+
+func TestWithDBName(t *testing.T) {
+	tests := []struct{ dsn, want string }{
+		{"host=/tmp/pg user=candour dbname=candour sslmode=disable",
+			"host=/tmp/pg user=candour sslmode=disable dbname=x"},
+		{"host='/tmp/a b' password='it\\'s' user=u",
+			"host='/tmp/a b' password='it\\'s' user=u dbname=x"},
+		{"postgres://u:p%40ss@localhost:5432/candour?sslmode=disable",
+			"postgres://u:p%40ss@localhost:5432/x?sslmode=disable"},
+		{"postgresql://localhost", "postgresql://localhost/x"},
+	}
+	for _, tt := range tests {
+		got, err := withDBName(tt.dsn, "x")
+		if err != nil {
+			t.Errorf("withDBName(%q): %v", tt.dsn, err)
+			continue
+		}
+		if got != tt.want {
+			t.Errorf("withDBName(%q): got %q, want %q", tt.dsn, got, tt.want)
+		}
+	}
+	if _, err := withDBName("host='unterminated", "x"); err == nil {
+		t.Error("unterminated quote: got nil error, want an error")
+	}
+}

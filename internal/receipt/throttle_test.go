@@ -1,0 +1,105 @@
+package receipt
+
+import (
+	"testing"
+	"time"
+)
+
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time          { return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func TestThrottle(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	th := NewThrottleWithClock(6, 3, clock.now) // one token per 10 s, burst 3
+
+	// The burst is available at once.
+	for i := range 3 {
+		if !th.Allow() {
+			t.Fatalf("attempt %d: got Allow false, want true", i+1)
+		}
+		th.Fail()
+	}
+	if th.Allow() {
+		t.Fatal("after the burst: got Allow true, want false")
+	}
+	// Allow alone consumes nothing: successes are free.
+	clock.advance(10 * time.Second)
+	for i := range 5 {
+		if !th.Allow() {
+			t.Fatalf("allow %d without failures: got false, want true", i+1)
+		}
+	}
+	th.Fail()
+	clock.advance(9 * time.Second)
+	if th.Allow() {
+		t.Fatal("9 s after a failure at rate 6/min: got true, want false")
+	}
+	clock.advance(time.Second)
+	if !th.Allow() {
+		t.Fatal("10 s after a failure at rate 6/min: got false, want true")
+	}
+	// Refill is capped at the burst.
+	clock.advance(time.Hour)
+	for range 3 {
+		th.Fail()
+	}
+	if th.Allow() {
+		t.Fatal("after an hour idle and 3 failures: got true, want false (burst cap)")
+	}
+	// A clock going backwards earns nothing and does not break the bucket.
+	clock.advance(-time.Hour)
+	if th.Allow() {
+		t.Fatal("clock went back: got true, want false")
+	}
+	clock.advance(10 * time.Second)
+	if !th.Allow() {
+		t.Fatal("10 s after the clock went back: got false, want true")
+	}
+}
+
+func TestThrottleDebt(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(0, 0)}
+	th := NewThrottleWithClock(60, 2, clock.now) // one token per second, burst 2
+
+	// Many concurrent lookups admitted together, all failing.
+	for range 100 {
+		th.Fail()
+	}
+	// Debt is bounded at -burst: 2 s to get back to 0, 1 more to 1 token.
+	clock.advance(2 * time.Second)
+	if th.Allow() {
+		t.Fatal("paying back debt: got true, want false")
+	}
+	clock.advance(time.Second)
+	if !th.Allow() {
+		t.Fatal("debt paid: got false, want true")
+	}
+}
+
+func TestThrottleZeroValue(t *testing.T) {
+	var th Throttle
+	th.Fail()
+	if th.Allow() {
+		t.Fatal("zero Throttle: got Allow true, want false (fail closed)")
+	}
+}
+
+func TestThrottleConcurrent(t *testing.T) {
+	th := NewThrottle(600, 10)
+	done := make(chan struct{})
+	for range 8 {
+		go func() {
+			for range 1000 {
+				if th.Allow() {
+					th.Fail()
+				}
+			}
+			done <- struct{}{}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+}

@@ -1,0 +1,237 @@
+package seal
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+)
+
+// ServerKey is the server's age X25519 identity. Its only job is to wrap and
+// unwrap per-concern data keys; it never encrypts content directly.
+//
+// The key file is a standard age identity file, so an operator can inspect a
+// wrapped data key with "age -d -i server.key".
+type ServerKey struct {
+	id *age.X25519Identity
+}
+
+// LoadOrCreateServerKey loads the server key from path, or creates it (mode
+// 0600, parent directory 0700 if missing, written atomically) if the file
+// does not exist. It refuses a key file accessible by group or other, one
+// larger than 4 KiB, and one that does not hold exactly one X25519 identity.
+func LoadOrCreateServerKey(path string) (*ServerKey, error) {
+	k, err := loadServerKey(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return k, err
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		return nil, fmt.Errorf("seal: generate server key: %w", err)
+	}
+	content := fmt.Sprintf("# Candour server key: wraps per-concern data keys. Keep it secret and backed up.\n"+
+		"# created: %s\n# public key: %s\n%s\n",
+		time.Now().UTC().Format(time.RFC3339), id.Recipient(), id)
+	switch err := createKeyFile(path, []byte(content)); {
+	case errors.Is(err, errKeyFileExists):
+		// Another process created it between our load and create.
+		return loadServerKey(path)
+	case err != nil:
+		return nil, fmt.Errorf("seal: create server key %s: %w", path, err)
+	}
+	return &ServerKey{id: id}, nil
+}
+
+func loadServerKey(path string) (*ServerKey, error) {
+	data, err := readKeyFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("seal: load server key: %w", err)
+	}
+	id, err := parseSingleIdentity(data)
+	if err != nil {
+		return nil, fmt.Errorf("seal: load server key %s: %w", path, err)
+	}
+	return &ServerKey{id: id}, nil
+}
+
+// parseSingleIdentity parses an age identity file that must contain exactly
+// one X25519 identity; blank lines and # comments are ignored. Errors never
+// include the key material.
+func parseSingleIdentity(data []byte) (*age.X25519Identity, error) {
+	var found *age.X25519Identity
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	line := 0
+	for sc.Scan() {
+		line++
+		s := strings.TrimSpace(sc.Text())
+		if s == "" || strings.HasPrefix(s, "#") {
+			continue
+		}
+		if found != nil {
+			return nil, fmt.Errorf("line %d: more than one identity", line)
+		}
+		id, err := age.ParseX25519Identity(s)
+		if err != nil {
+			// age's message does not echo the key, but keep ours generic.
+			return nil, fmt.Errorf("line %d: not an X25519 age identity", line)
+		}
+		found = id
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if found == nil {
+		return nil, errors.New("no identity found")
+	}
+	return found, nil
+}
+
+// Recipient returns the server key's public recipient.
+func (k *ServerKey) Recipient() *age.X25519Recipient { return k.id.Recipient() }
+
+// String keeps the key out of logs.
+func (k *ServerKey) String() string { return "seal.ServerKey(" + k.id.Recipient().String() + ")" }
+
+// GoString keeps the key out of %#v.
+func (k *ServerKey) GoString() string { return k.String() }
+
+// maxWrappedKeySize caps a wrapped data key before it is parsed. A real one
+// is about 200 bytes.
+const maxWrappedKeySize = 1 << 10
+
+// NewDataKey generates a fresh random data key for one concern and returns it
+// with its wrapped form (the data key encrypted to the server key), which is
+// what gets stored. The data key is independent of the server key: deleting
+// the wrapped key makes everything encrypted with it unrecoverable.
+func (k *ServerKey) NewDataKey() (*DataKey, []byte, error) {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		return nil, nil, fmt.Errorf("seal: new data key: %w", err)
+	}
+	wrapped, err := encrypt([]byte(id.String()), k.id.Recipient())
+	if err != nil {
+		return nil, nil, fmt.Errorf("seal: wrap data key: %w", err)
+	}
+	return newDataKey(id), wrapped, nil
+}
+
+// UnwrapDataKey opens a wrapped data key produced by NewDataKey with the
+// same server key.
+func (k *ServerKey) UnwrapDataKey(wrapped []byte) (*DataKey, error) {
+	if len(wrapped) > maxWrappedKeySize {
+		return nil, fmt.Errorf("seal: unwrap data key: longer than %d bytes", maxWrappedKeySize)
+	}
+	r, err := age.Decrypt(bytes.NewReader(wrapped), k.id)
+	if err != nil {
+		return nil, fmt.Errorf("seal: unwrap data key: %w", err)
+	}
+	plain, err := io.ReadAll(io.LimitReader(r, maxWrappedKeySize))
+	if err != nil {
+		return nil, fmt.Errorf("seal: unwrap data key: %w", err)
+	}
+	id, err := age.ParseX25519Identity(string(plain))
+	if err != nil {
+		return nil, errors.New("seal: unwrap data key: content is not an X25519 identity")
+	}
+	return newDataKey(id), nil
+}
+
+// DataKey is a per-concern content key: an age X25519 identity, generated at
+// random and stored only wrapped to the server key. Fields and streams are
+// encrypted as standard age files to its recipient, so each encryption has a
+// fresh file key (one X25519 operation per field, no scrypt) and ciphertexts
+// are authenticated end to end.
+//
+// A DataKey is safe for concurrent use.
+type DataKey struct {
+	id        *age.X25519Identity
+	recipient *age.X25519Recipient
+}
+
+func newDataKey(id *age.X25519Identity) *DataKey {
+	return &DataKey{id: id, recipient: id.Recipient()}
+}
+
+// String keeps the key out of logs.
+func (d *DataKey) String() string { return "seal.DataKey(redacted)" }
+
+// GoString keeps the key out of %#v.
+func (d *DataKey) GoString() string { return d.String() }
+
+// Seal encrypts a small field (summary, details, a name, a message, a file
+// name) held in memory. The result is a binary age file.
+//
+// Seal does not bind the ciphertext to the field or row it is stored in:
+// someone who can write to the database could swap two ciphertexts of the
+// same concern. Callers that need that binding must include it in the
+// plaintext.
+func (d *DataKey) Seal(plaintext []byte) ([]byte, error) {
+	ct, err := encrypt(plaintext, d.recipient)
+	if err != nil {
+		return nil, fmt.Errorf("seal: seal field: %w", err)
+	}
+	return ct, nil
+}
+
+// Open decrypts a field sealed with Seal. Any tampering or truncation is an
+// error, and no plaintext is returned with an error.
+func (d *DataKey) Open(ciphertext []byte) ([]byte, error) {
+	r, err := age.Decrypt(bytes.NewReader(ciphertext), d.id)
+	if err != nil {
+		return nil, fmt.Errorf("seal: open field: %w", err)
+	}
+	// The plaintext is never longer than the ciphertext.
+	buf := bytes.NewBuffer(make([]byte, 0, len(ciphertext)))
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, fmt.Errorf("seal: open field: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// EncryptStream returns a writer that encrypts everything written to it as
+// an age file written to dst, in 64 KiB chunks (constant memory). The caller
+// must Close it: the last chunk is only written on Close, and a stream that
+// was not closed will not decrypt. Close does not close dst.
+func (d *DataKey) EncryptStream(dst io.Writer) (io.WriteCloser, error) {
+	w, err := age.Encrypt(dst, d.recipient)
+	if err != nil {
+		return nil, fmt.Errorf("seal: encrypt stream: %w", err)
+	}
+	return w, nil
+}
+
+// DecryptStream returns a reader of the plaintext of an age file read from
+// src, in constant memory. The header is checked before DecryptStream
+// returns. Each chunk is authenticated before it is returned, but the
+// plaintext must be treated as untrusted until a Read returns io.EOF: a
+// truncated stream ends with an error wrapping io.ErrUnexpectedEOF, a
+// tampered one with an authentication error, never with io.EOF. Write the
+// plaintext somewhere temporary and only use it once the whole read
+// succeeded.
+func (d *DataKey) DecryptStream(src io.Reader) (io.Reader, error) {
+	r, err := age.Decrypt(src, d.id)
+	if err != nil {
+		return nil, fmt.Errorf("seal: decrypt stream: %w", err)
+	}
+	return &streamReader{r: r}, nil
+}
+
+// streamReader adds context to errors from the age payload reader while
+// keeping them matchable with errors.Is.
+type streamReader struct {
+	r io.Reader
+}
+
+func (s *streamReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("seal: decrypt stream: %w", err)
+	}
+	return n, err
+}

@@ -1,0 +1,426 @@
+package seal
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"filippo.io/age"
+)
+
+func newServerKey(t testing.TB) (*ServerKey, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "keys", "server.key")
+	k, err := LoadOrCreateServerKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, path
+}
+
+func newDataKeyForTest(t testing.TB) (*DataKey, []byte, *ServerKey) {
+	t.Helper()
+	k, _ := newServerKey(t)
+	d, wrapped, err := k.NewDataKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, wrapped, k
+}
+
+func TestLoadOrCreateServerKey(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "secrets")
+	path := filepath.Join(dir, "server.key")
+	k1, err := LoadOrCreateServerKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != 0o600 {
+		t.Fatalf("key file mode: got %#o, want 0600", got)
+	}
+	di, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := di.Mode().Perm(); got != 0o700 {
+		t.Fatalf("key dir mode: got %#o, want 0700", got)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		t.Fatalf("got %d files in key dir, want 1 (temporary file left behind?)", len(entries))
+	}
+	k2, err := LoadOrCreateServerKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := k2.Recipient().String(), k1.Recipient().String(); got != want {
+		t.Fatalf("reloaded key: got recipient %s, want %s", got, want)
+	}
+	if s := fmt.Sprintf("%v %+v %#v %s", k1, k1, k1, k1); strings.Contains(s, "AGE-SECRET-KEY") {
+		t.Fatalf("formatting a ServerKey leaks it: %s", s)
+	}
+}
+
+func TestLoadOrCreateServerKeyConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "server.key")
+	const n = 8
+	keys := make([]*ServerKey, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { keys[i], errs[i] = LoadOrCreateServerKey(path) })
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("goroutine %d: got error %v, want nil", i, errs[i])
+		}
+		if got, want := keys[i].Recipient().String(), keys[0].Recipient().String(); got != want {
+			t.Fatalf("goroutine %d: got recipient %s, want %s (key overwritten)", i, got, want)
+		}
+	}
+}
+
+func TestLoadServerKeyRejects(t *testing.T) {
+	id := newIdentity(t)
+	tests := []struct {
+		name    string
+		content string
+		mode    os.FileMode
+		wantErr string
+	}{
+		{"group readable", id.String() + "\n", 0o640, "must not be accessible by group or other"},
+		{"world readable", id.String() + "\n", 0o604, "must not be accessible by group or other"},
+		{"group writable", id.String() + "\n", 0o620, "must not be accessible by group or other"},
+		{"too large", "# " + strings.Repeat("x", 5000) + "\n" + id.String() + "\n", 0o600, "larger than 4096 bytes"},
+		{"empty", "# nothing here\n", 0o600, "no identity found"},
+		{"two identities", id.String() + "\n" + newIdentity(t).String() + "\n", 0o600, "more than one identity"},
+		{"garbage", "AGE-SECRET-KEY-1NOTAKEY\n", 0o600, "line 1: not an X25519 age identity"},
+		{"recipient", id.Recipient().String() + "\n", 0o600, "line 1: not an X25519 age identity"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "server.key")
+			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadOrCreateServerKey(path)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "AGE-SECRET-KEY-1") && tt.name != "garbage" {
+				t.Fatalf("error leaks key material: %v", err)
+			}
+			// The bad file is left alone, not replaced with a new key.
+			got, rerr := os.ReadFile(path)
+			if rerr != nil || string(got) != tt.content {
+				t.Fatalf("key file was modified")
+			}
+		})
+	}
+	t.Run("directory", func(t *testing.T) {
+		if _, err := LoadOrCreateServerKey(t.TempDir()); err == nil {
+			t.Fatal("got nil error, want one")
+		}
+	})
+}
+
+func TestDataKeyWrapUnwrap(t *testing.T) {
+	d, wrapped, k := newDataKeyForTest(t)
+	ct, err := d.Seal([]byte("summary"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := k.UnwrapDataKey(wrapped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := d2.Open(ct)
+	if err != nil || string(got) != "summary" {
+		t.Fatalf("got %q, %v, want %q, nil", got, err, "summary")
+	}
+
+	other, _ := newServerKey(t)
+	var noMatch *age.NoIdentityMatchError
+	if _, err := other.UnwrapDataKey(wrapped); !errors.As(err, &noMatch) {
+		t.Fatalf("other server key: got error %v, want NoIdentityMatchError", err)
+	}
+	// Crypto-shredding: the server key alone cannot open content, whether
+	// used directly or via a fresh data key.
+	if _, err := decryptAll(ct, k.id); !errors.As(err, &noMatch) {
+		t.Fatalf("server key on content: got error %v, want NoIdentityMatchError", err)
+	}
+	d3, _, err := k.NewDataKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d3.Open(ct); !errors.As(err, &noMatch) {
+		t.Fatalf("another data key of the same server key: got error %v, want NoIdentityMatchError", err)
+	}
+
+	tampered := bytes.Clone(wrapped)
+	tampered[len(tampered)-1] ^= 1
+	if _, err := k.UnwrapDataKey(tampered); err == nil {
+		t.Fatal("tampered wrapped key: got nil error, want one")
+	}
+	if _, err := k.UnwrapDataKey(make([]byte, 2000)); err == nil {
+		t.Fatal("oversized wrapped key: got nil error, want one")
+	}
+	// A valid age file to the server key that is not a data key.
+	notKey, err := encrypt([]byte("hello"), k.Recipient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.UnwrapDataKey(notKey); err == nil {
+		t.Fatal("non-key content: got nil error, want one")
+	}
+	if s := fmt.Sprintf("%v %+v %#v %s", d, d, d, d); strings.Contains(s, "AGE-SECRET-KEY") {
+		t.Fatalf("formatting a DataKey leaks it: %s", s)
+	}
+}
+
+// TestWrappedKeyOpensWithAgeCLI shows the server key file is a standard age
+// identity file an operator can use for recovery.
+func TestWrappedKeyOpensWithAgeCLI(t *testing.T) {
+	agePath, err := exec.LookPath("age")
+	if err != nil {
+		t.Fatalf("age CLI not found (install it: apt-get install age): %v", err)
+	}
+	k, path := newServerKey(t)
+	d, wrapped, err := k.NewDataKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(t.TempDir(), "wrapped.age")
+	writeFile(t, in, string(wrapped))
+	out, err := exec.Command(agePath, "-d", "-i", path, in).Output()
+	if err != nil {
+		t.Fatalf("age -d: %v: %s", err, stderr(err))
+	}
+	if got, want := string(out), d.id.String(); got != want {
+		t.Fatal("age CLI: unwrapped key differs from the data key")
+	}
+}
+
+func TestDataKeySealOpen(t *testing.T) {
+	d, _, _ := newDataKeyForTest(t)
+	for _, size := range []int{0, 1, 20 << 10, 64 << 10, 64<<10 + 1, 200 << 10} {
+		plaintext := make([]byte, size)
+		rand.Read(plaintext)
+		ct, err := d.Seal(plaintext)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := d.Open(ct)
+		if err != nil {
+			t.Fatalf("size %d: got error %v, want nil", size, err)
+		}
+		if !bytes.Equal(got, plaintext) {
+			t.Fatalf("size %d: round trip mismatch", size)
+		}
+	}
+	a, _ := d.Seal([]byte("same"))
+	b, _ := d.Seal([]byte("same"))
+	if bytes.Equal(a, b) {
+		t.Fatal("two seals of the same plaintext are equal, want randomized")
+	}
+}
+
+func TestDataKeyOpenTampered(t *testing.T) {
+	d, _, _ := newDataKeyForTest(t)
+	plaintext := bytes.Repeat([]byte("details "), 20000) // 160 kB, 3 chunks
+	ct, err := d.Seal(plaintext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdrEnd := bytes.Index(ct, []byte("\n--- ")) + 1
+	payloadStart := len(ct) - 3*16 - len(plaintext)
+	cases := map[string][]byte{
+		"empty":                nil,
+		"header only":          ct[:hdrEnd],
+		"truncated mid chunk":  ct[:len(ct)-100],
+		"truncated at chunk":   ct[:payloadStart+2*(64<<10+16)],
+		"trailing data":        append(bytes.Clone(ct), 0),
+		"flipped header bit":   flip(ct, 30),
+		"flipped payload bit":  flip(ct, len(ct)/2),
+		"flipped last tag bit": flip(ct, len(ct)-1),
+	}
+	for name, bad := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := d.Open(bad)
+			if err == nil {
+				t.Fatal("got nil error, want one")
+			}
+			if got != nil {
+				t.Fatalf("got %d bytes of plaintext with the error, want none", len(got))
+			}
+		})
+	}
+}
+
+func flip(b []byte, i int) []byte {
+	c := bytes.Clone(b)
+	c[i] ^= 0x01
+	return c
+}
+
+func TestDataKeyStream(t *testing.T) {
+	d, _, _ := newDataKeyForTest(t)
+	plaintext := make([]byte, 3<<20+12345)
+	rand.Read(plaintext)
+
+	var ct bytes.Buffer
+	w, err := d.EncryptStream(&ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(w, bytes.NewReader(plaintext)); err != nil {
+		t.Fatal(err)
+	}
+	beforeClose := ct.Len()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ct.Len() <= beforeClose {
+		t.Fatal("Close wrote nothing, want the last chunk")
+	}
+
+	r, err := d.DecryptStream(bytes.NewReader(ct.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, plaintext) {
+		t.Fatal("stream round trip mismatch")
+	}
+
+	// Fields and streams are the same format: either side opens the other.
+	if got, err := d.Open(ct.Bytes()); err != nil || !bytes.Equal(got, plaintext) {
+		t.Fatalf("Open of a stream: got error %v, want round trip", err)
+	}
+}
+
+func TestDataKeyStreamTruncated(t *testing.T) {
+	d, _, _ := newDataKeyForTest(t)
+	plaintext := bytes.Repeat([]byte("attachment"), 50000) // 500 kB, 8 chunks
+	var ct bytes.Buffer
+	w, err := d.EncryptStream(&ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(plaintext); err != nil {
+		t.Fatal(err)
+	}
+	unclosed := bytes.Clone(ct.Bytes()) // what is left if Close is forgotten
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	full := ct.Bytes()
+	const chunk = 64<<10 + 16
+	payloadStart := len(full) - (len(plaintext)/(64<<10)+1)*16 - len(plaintext)
+
+	cases := map[string][]byte{
+		"never closed":        unclosed,
+		"cut at chunk bound":  full[:payloadStart+3*chunk],
+		"cut mid chunk":       full[:payloadStart+3*chunk+100],
+		"last byte missing":   full[:len(full)-1],
+		"payload bit flipped": flip(full, payloadStart+5*chunk+7),
+	}
+	for name, bad := range cases {
+		t.Run(name, func(t *testing.T) {
+			r, err := d.DecryptStream(bytes.NewReader(bad))
+			if err != nil {
+				return // rejected up front: fine
+			}
+			got, err := io.ReadAll(r)
+			if err == nil {
+				t.Fatalf("read %d bytes and nil error, want an error", len(got))
+			}
+			if !strings.HasPrefix(err.Error(), "seal: decrypt stream:") {
+				t.Fatalf("got error %q, want it prefixed with seal: decrypt stream:", err)
+			}
+			// Cut mid-chunk, age tries the fragment as the last chunk and
+			// fails to authenticate it; cut between chunks, it is an EOF.
+			if name == "cut at chunk bound" && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("got error %v, want io.ErrUnexpectedEOF", err)
+			}
+			if len(got) >= len(plaintext) {
+				t.Fatalf("got all %d bytes before the error", len(got))
+			}
+		})
+	}
+	if _, err := d.DecryptStream(strings.NewReader("not age at all")); err == nil {
+		t.Fatal("non-age stream: got nil error, want one")
+	}
+}
+
+func BenchmarkSealField(b *testing.B) {
+	d, _, _ := newDataKeyForTest(b)
+	field := make([]byte, 20<<10)
+	rand.Read(field)
+	b.SetBytes(int64(len(field)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.Seal(field); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkOpenField(b *testing.B) {
+	d, _, _ := newDataKeyForTest(b)
+	field := make([]byte, 20<<10)
+	rand.Read(field)
+	ct, err := d.Seal(field)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(field)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.Open(ct); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncryptStream(b *testing.B) {
+	d, _, _ := newDataKeyForTest(b)
+	const size = 64 << 20
+	src := make([]byte, size)
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for b.Loop() {
+		w, err := d.EncryptStream(io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(w, bytes.NewReader(src)); err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
