@@ -28,7 +28,7 @@ type Pinger interface {
 
 // ErrorPages renders the HTML error page for status codes outside the API.
 type ErrorPages interface {
-	RenderError(c *fiber.Ctx, status int) error
+	Error(c *fiber.Ctx, status int) error
 }
 
 // Deps is what the HTTP application is built from.
@@ -209,7 +209,7 @@ func errorHandler(d Deps) fiber.ErrorHandler {
 		// Headers from a half-built response must not leak into the error.
 		c.Response().Header.Del(fiber.HeaderContentDisposition)
 		if !IsAPI(c) && d.Pages != nil {
-			if perr := d.Pages.RenderError(c, status); perr == nil {
+			if perr := d.Pages.Error(c, status); perr == nil {
 				return nil
 			}
 		}

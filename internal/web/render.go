@@ -1,0 +1,201 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"path"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"candour/internal/i18n"
+)
+
+// NonceKey is the fiber.Ctx local in which the server's CSP middleware puts
+// the request's nonce (a string). Templates put it on their script tags.
+const NonceKey = "cspNonce"
+
+// layoutFile holds the "layout" template and shared blocks; every other
+// *.html file in the templates folder is a page.
+const layoutFile = "layout.html"
+
+// Page is what every template sees as its dot.
+type Page struct {
+	Lang      string // "en" or "cy": the page's language
+	OtherLang string // the language the switch link leads to
+	Path      string // the language-neutral path, e.g. "/report"
+	SwitchURL string // the same page in OtherLang, query string kept
+	Nonce     string // CSP nonce for <script> tags
+	Status    int
+	Contacts  Contacts
+	Data      any // what the handler passed to Render
+}
+
+func (s *Site) parseTemplates(fsys fs.FS) error {
+	files, err := fs.Glob(fsys, "*.html")
+	if err != nil {
+		return fmt.Errorf("web: list templates: %w", err)
+	}
+	s.views = make(map[string]map[string]*template.Template, len(i18n.Languages))
+	for _, lang := range i18n.Languages {
+		funcs := s.funcs(lang)
+		s.views[lang] = make(map[string]*template.Template)
+		for _, file := range files {
+			if file == layoutFile {
+				continue
+			}
+			name := strings.TrimSuffix(file, path.Ext(file))
+			t, err := template.New(name).Option("missingkey=error").Funcs(funcs).ParseFS(fsys, layoutFile, file)
+			if err != nil {
+				return fmt.Errorf("web: parse %s: %w", file, err)
+			}
+			for _, block := range []string{"layout", "title", "content"} {
+				if t.Lookup(block) == nil {
+					return fmt.Errorf("web: %s: no %q template defined", file, block)
+				}
+			}
+			s.views[lang][name] = t
+		}
+	}
+	return nil
+}
+
+// HasView reports whether name (e.g. "start", without ".html") is a page.
+func (s *Site) HasView(name string) bool {
+	_, ok := s.views[i18n.English][name]
+	return ok
+}
+
+// Views returns the names of all page templates.
+func (s *Site) Views() []string {
+	names := make([]string, 0, len(s.views[i18n.English]))
+	for name := range s.views[i18n.English] {
+		names = append(names, name)
+	}
+	return names
+}
+
+// funcs are the template functions, bound to one language.
+func (s *Site) funcs(lang string) template.FuncMap {
+	return template.FuncMap{
+		// t translates a message id: {{t "start.title"}}.
+		"t": func(id string, data ...map[string]any) string {
+			return s.catalog.T(lang, id, data...)
+		},
+		// n translates a plural message: {{n "count.concerns" .Data.Count}}.
+		"n": func(id string, count int, data ...map[string]any) string {
+			return s.catalog.N(lang, id, count, data...)
+		},
+		// asset gives the versioned URL of a static file: {{asset "govuk.css"}}.
+		"asset": func(name string) (string, error) {
+			if !s.assets.has(name) {
+				return "", fmt.Errorf("unknown asset %q", name)
+			}
+			return s.AssetPath(name), nil
+		},
+		// path localises a site path: {{path "/report"}} is /cy/report in Welsh.
+		"path": func(p string) string {
+			return Localise(lang, p)
+		},
+		// tel makes a tel: URL from a phone number as printed.
+		"tel": telURL,
+		// dict builds the data map for t and n: {{t "x" (dict "Name" .Name)}}.
+		"dict": dict,
+	}
+}
+
+func telURL(phone string) (template.URL, error) {
+	var b strings.Builder
+	for i, r := range phone {
+		switch {
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == '+' && i == 0:
+			b.WriteRune(r)
+		case r == ' ' || r == '-':
+		default:
+			return "", fmt.Errorf("tel: bad phone number %q", phone)
+		}
+	}
+	if b.Len() == 0 {
+		return "", fmt.Errorf("tel: empty phone number")
+	}
+	return template.URL("tel:" + b.String()), nil
+}
+
+func dict(kv ...any) (map[string]any, error) {
+	if len(kv)%2 != 0 {
+		return nil, errors.New("dict: odd number of arguments")
+	}
+	m := make(map[string]any, len(kv)/2)
+	for i := 0; i < len(kv); i += 2 {
+		k, ok := kv[i].(string)
+		if !ok {
+			return nil, fmt.Errorf("dict: key %v is not a string", kv[i])
+		}
+		m[k] = kv[i+1]
+	}
+	return m, nil
+}
+
+// Render writes the page template name in the request's language with
+// status. data is available to the template as .Data. The page is rendered
+// to a buffer first, so a template error never sends half a page.
+func (s *Site) Render(c *fiber.Ctx, status int, name string, data any) error {
+	lang := Lang(c)
+	t := s.views[lang][name]
+	if t == nil {
+		return fmt.Errorf("web: unknown template %q", name)
+	}
+	neutral := neutralPath(c.Path())
+	other := otherLang(lang)
+	switchURL := Localise(other, neutral)
+	if q := c.Request().URI().QueryString(); len(q) > 0 {
+		switchURL += "?" + string(q)
+	}
+	nonce, _ := c.Locals(NonceKey).(string)
+	page := Page{
+		Lang:      lang,
+		OtherLang: other,
+		Path:      strings.Clone(neutral),
+		SwitchURL: switchURL,
+		Nonce:     nonce,
+		Status:    status,
+		Contacts:  s.contacts,
+		Data:      data,
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", page); err != nil {
+		return fmt.Errorf("web: render %s (%s): %w", name, lang, err)
+	}
+	c.Status(status)
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	return c.Send(buf.Bytes())
+}
+
+type errorData struct {
+	Title string // message id
+	Text  string // message id, may be empty
+}
+
+// Error renders the error page for status in the request's language. The
+// server's ErrorHandler calls it; it never shows error details.
+func (s *Site) Error(c *fiber.Ctx, status int) error {
+	d := errorData{Title: "error.other.title", Text: "error.500.text"}
+	switch {
+	case status == fiber.StatusNotFound:
+		d = errorData{Title: "error.404.title", Text: "error.404.text"}
+	case status >= 500:
+		d = errorData{Title: "error.500.title", Text: "error.500.text"}
+	}
+	return s.Render(c, status, "error", d)
+}
+
+// NotFound is a catch-all handler (app.Use(site.NotFound) after every
+// route) that renders the 404 page.
+func (s *Site) NotFound(c *fiber.Ctx) error {
+	return s.Error(c, fiber.StatusNotFound)
+}
