@@ -1,8 +1,10 @@
 // Candour progressive enhancement. Loaded as an ES module with the page's CSP
 // nonce; every page works without it. No inline script anywhere.
-import { initAll, isSupported } from "./govuk-frontend.min.js";
+//
+// GOV.UK Frontend's isSupported() only reads the body class that its usual
+// inline snippet sets; we may not run inline script, so a browser that runs
+// this module (and so supports ES modules) sets the class here first.
+import { initAll } from "./govuk-frontend.min.js";
 
-if (isSupported()) {
-  document.body.classList.add("govuk-frontend-supported");
-  initAll();
-}
+document.body.classList.add("js-enabled", "govuk-frontend-supported");
+initAll();

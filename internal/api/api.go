@@ -1,0 +1,53 @@
+// Package api is the JSON API (/api/v1, DESIGN §6). Handlers parse, call the same use cases as
+// the HTML pages, and render; access checks fail closed and errors go to the one error handler.
+package api
+
+import (
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"candour/internal/intake"
+	"candour/internal/routing"
+	"candour/internal/store"
+	"candour/internal/token"
+)
+
+// Deps is what the API is built from.
+type Deps struct {
+	Intake *intake.Service
+	Policy func() *routing.Policy
+	Store  *store.Store
+	Tokens *token.Keys
+}
+
+// API holds the handlers.
+type API struct{ d Deps }
+
+// New returns the API.
+func New(d Deps) *API { return &API{d: d} }
+
+// Register mounts the routes. Who may call each is written beside it.
+func (a *API) Register(app fiber.Router) {
+	v1 := app.Group("/api/v1")
+	v1.Get("/service-areas", a.serviceAreas)       // anyone
+	v1.Post("/reports", a.submitReport)            // anyone
+	v1.Post("/mailbox/session", a.openMailbox)     // anyone holding a receipt
+	mbox := v1.Group("/mailbox", a.requireMailbox) // mailbox token only
+	mbox.Get("", a.mailbox)                        //   read the thread
+	mbox.Post("/messages", a.reply)                //   answer
+	mbox.Post("/attachments", a.uploadAttachment)  //   add evidence
+	mbox.Get("/attachments/:id<int>", a.downloadAttachment)
+	staff := v1.Group("", a.requireStaff) // staff token only
+	staff.Get("/triage", a.triage)        //   monitoring officer, deputy
+	v1.All("/*", func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+}
+
+// bearer returns the Authorization: Bearer token, or "".
+func bearer(c *fiber.Ctx) string {
+	h := c.Get(fiber.HeaderAuthorization)
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}

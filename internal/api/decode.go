@@ -1,0 +1,72 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+
+	"candour/internal/fault"
+)
+
+// MaxJSON caps a JSON request body. The largest legitimate one, a report with 20,000
+// characters of details in a 4-byte script and 20 names, is well under this.
+const MaxJSON = 256 << 10
+
+// decodeJSON reads a JSON body strictly: JSON content type, size cap, valid UTF-8, known
+// fields only, one value.
+func decodeJSON(c *fiber.Ctx, v any) error {
+	mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
+	if err != nil || mt != fiber.MIMEApplicationJSON {
+		return fault.New(fault.Unsupported, "unsupported_media_type", "error.want_json")
+	}
+	if c.Request().Header.ContentLength() > MaxJSON {
+		return fault.New(fault.TooLarge, "too_large", "error.too_large")
+	}
+	body, err := io.ReadAll(io.LimitReader(bodyReader(c), MaxJSON+1))
+	if err != nil {
+		return err
+	}
+	if len(body) > MaxJSON {
+		return fault.New(fault.TooLarge, "too_large", "error.too_large")
+	}
+	return unmarshalStrict(body, v)
+}
+
+func bodyReader(c *fiber.Ctx) io.Reader {
+	if r := c.Context().RequestBodyStream(); r != nil {
+		return r
+	}
+	return bytes.NewReader(c.Body())
+}
+
+// unmarshalStrict is the pure part of decodeJSON, fuzzed on its own.
+func unmarshalStrict(body []byte, v any) error {
+	if !utf8.Valid(body) {
+		return fault.New(fault.Invalid, "invalid_encoding", "error.encoding")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "error.invalid",
+				Fields: map[string]string{typeErr.Field: "field.type"}}
+		}
+		if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
+			field := strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)
+			return &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "error.invalid",
+				Fields: map[string]string{field: "field.unknown"}}
+		}
+		return fault.New(fault.Invalid, "malformed_json", "error.malformed_json")
+	}
+	if dec.More() {
+		return fault.New(fault.Invalid, "malformed_json", "error.malformed_json")
+	}
+	return nil
+}

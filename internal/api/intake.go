@@ -1,0 +1,148 @@
+package api
+
+import (
+	"mime"
+	"mime/multipart"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"candour/internal/fault"
+	"candour/internal/intake"
+	"candour/internal/server"
+)
+
+type serviceArea struct {
+	Code   string `json:"code"`
+	Name   string `json:"name"`
+	NameCy string `json:"name_cy"`
+}
+
+func (a *API) serviceAreas(c *fiber.Ctx) error {
+	out := []serviceArea{}
+	for _, sa := range a.d.Policy().Directory.ServiceAreas() {
+		out = append(out, serviceArea{Code: sa.Code, Name: sa.Name, NameCy: sa.NameCy})
+	}
+	return c.JSON(out)
+}
+
+type routeOut struct {
+	Rule        string `json:"rule"`
+	Explanation string `json:"explanation"`
+}
+
+type reportOut struct {
+	Reference     string    `json:"reference"`
+	Receipt       string    `json:"receipt"`
+	Status        string    `json:"status"`
+	Route         routeOut  `json:"route"`
+	AcknowledgeBy time.Time `json:"acknowledge_by"`
+	FeedbackBy    time.Time `json:"feedback_by"`
+}
+
+func (a *API) submitReport(c *fiber.Ctx) error {
+	var r intake.ReportSubmission
+	if err := decodeJSON(c, &r); err != nil {
+		return err
+	}
+	if r.Lang == "" {
+		r.Lang = server.APILang(c)
+	}
+	filed, err := a.d.Intake.Submit(c.UserContext(), r)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(reportOut{
+		Reference: filed.Reference, Receipt: filed.Receipt, Status: filed.Status,
+		Route:         routeOut{Rule: filed.Decision.Rule, Explanation: filed.Decision.Explanation[r.Lang]},
+		AcknowledgeBy: filed.AcknowledgeBy, FeedbackBy: filed.FeedbackBy,
+	})
+}
+
+func (a *API) openMailbox(c *fiber.Ctx) error {
+	var in struct {
+		Receipt string `json:"receipt"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	tok, err := a.d.Intake.OpenMailbox(c.UserContext(), in.Receipt)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"token": tok})
+}
+
+const mailboxRef = "mailboxRef"
+
+// requireMailbox admits a mailbox token and nothing else: a staff token has the wrong audience.
+func (a *API) requireMailbox(c *fiber.Ctx) error {
+	ref, err := a.d.Intake.MailboxReference(bearer(c))
+	if err != nil {
+		return err
+	}
+	c.Locals(mailboxRef, ref)
+	return c.Next()
+}
+
+func ref(c *fiber.Ctx) string { r, _ := c.Locals(mailboxRef).(string); return r }
+
+func (a *API) mailbox(c *fiber.Ctx) error {
+	m, err := a.d.Intake.Mailbox(c.UserContext(), ref(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(m)
+}
+
+func (a *API) reply(c *fiber.Ctx) error {
+	var in struct {
+		Body      string `json:"body"`
+		Detriment bool   `json:"detriment"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := a.d.Intake.Reply(c.UserContext(), ref(c), in.Body, in.Detriment); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusCreated)
+}
+
+// uploadAttachment reads the multipart body as a stream and hands the file part straight to
+// intake, so neither memory nor a temporary file ever holds the evidence in clear.
+func (a *API) uploadAttachment(c *fiber.Ctx) error {
+	mt, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
+	if err != nil || mt != fiber.MIMEMultipartForm || params["boundary"] == "" {
+		return fault.New(fault.Unsupported, "unsupported_media_type", "error.want_multipart")
+	}
+	mr := multipart.NewReader(bodyReader(c), params["boundary"])
+	for {
+		part, err := mr.NextPart()
+		if err != nil {
+			return &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "error.invalid",
+				Fields: map[string]string{"file": "field.required"}}
+		}
+		if part.FormName() != "file" {
+			part.Close()
+			continue
+		}
+		att, err := a.d.Intake.AddAttachment(c.UserContext(), ref(c), "reporter", part.FileName(), part)
+		if err != nil {
+			return err
+		}
+		return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": att.ID, "name": att.Name, "size": att.Size})
+	}
+}
+
+func (a *API) downloadAttachment(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	name, size, r, err := a.d.Intake.OpenAttachment(c.UserContext(), ref(c), id)
+	if err != nil {
+		return err
+	}
+	return SendDownload(c, name, size, r)
+}

@@ -1,0 +1,309 @@
+package intake_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/jmoiron/sqlx"
+
+	"candour/internal/dbtest"
+	"candour/internal/fault"
+	"candour/internal/intake"
+	"candour/internal/receipt"
+	"candour/internal/routing"
+	"candour/internal/seal"
+	"candour/internal/store"
+	"candour/internal/token"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+func policiesDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "policies")
+}
+
+type fixture struct {
+	svc       *intake.Service
+	db        *sqlx.DB
+	st        *store.Store
+	custodian *age.X25519Identity
+}
+
+func newFixture(t *testing.T, withCustodian bool) *fixture {
+	t.Helper()
+	db := dbtest.New(t)
+	st := store.New(db)
+	dir := t.TempDir()
+	policy, err := routing.Load(policiesDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := seal.LoadOrCreateServerKey(filepath.Join(dir, "data.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasher, err := receipt.LoadOrCreateKey(filepath.Join(dir, "receipt.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := token.LoadOrCreate(filepath.Join(dir, "jwt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{db: db, st: st}
+	if withCustodian {
+		f.custodian, _ = age.GenerateX25519Identity()
+		r := f.custodian.Recipient().String()
+		if err := st.InsertUser(context.Background(), &store.User{Email: "custodian@example.gov.uk", Name: "Cara Custodian",
+			Roles: []string{"custodian"}, AgeRecipient: &r, Language: "en"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.svc = intake.New(intake.Deps{Store: st, Policy: func() *routing.Policy { return policy }, ServerKey: sk,
+		Receipts: hasher, Throttle: receipt.NewThrottle(600, 50), Tokens: keys, MaxAttachment: 8 << 20})
+	return f
+}
+
+func report(mode string) intake.ReportSubmission {
+	r := intake.ReportSubmission{Mode: mode, ServiceArea: "childrens-services", Category: "misconduct",
+		Summary: "Caseloads hidden from inspectors", Details: "The team leader told us to move cases off the system before the inspection.",
+		NamedPeople: []string{"A. Manager"}, Lang: "en"}
+	if mode != "anonymous" {
+		r.Identity = &intake.Identity{Name: "Gwen Whistleblower", Email: "gwen@example.org", Role: "social worker"}
+	}
+	return r
+}
+
+func TestSubmitEachMode(t *testing.T) {
+	f := newFixture(t, true)
+	ctx := context.Background()
+	for _, mode := range intake.Modes {
+		t.Run(mode, func(t *testing.T) {
+			filed, err := f.svc.Submit(ctx, report(mode))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if filed.Status != "received" || filed.Decision.Rule == "" || !strings.HasPrefix(filed.Reference, "C-") {
+				t.Fatalf("got %+v, want a received, routed concern", filed)
+			}
+			if n, ok := receipt.Normalize(filed.Receipt); !ok || len(n) != receipt.Length {
+				t.Fatalf("receipt %q does not normalize", filed.Receipt)
+			}
+			if !filed.AcknowledgeBy.After(filed.ReceivedAt) || !filed.FeedbackBy.After(filed.AcknowledgeBy) {
+				t.Errorf("clocks: received %v ack %v feedback %v", filed.ReceivedAt, filed.AcknowledgeBy, filed.FeedbackBy)
+			}
+			c, err := f.st.ConcernByReference(ctx, filed.Reference)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch mode {
+			case "anonymous":
+				if c.IdentitySealed != nil || c.IdentityOpen != nil {
+					t.Errorf("anonymous concern stores an identity")
+				}
+			default:
+				r, err := age.Decrypt(bytes.NewReader(c.IdentitySealed), f.custodian)
+				if err != nil {
+					t.Fatalf("custodian cannot open the sealed identity: %v", err)
+				}
+				var id intake.Identity
+				b, _ := io.ReadAll(r)
+				if err := json.Unmarshal(b, &id); err != nil || id.Name != "Gwen Whistleblower" {
+					t.Errorf("got identity %+v (%v), want Gwen Whistleblower", id, err)
+				}
+				other, _ := age.GenerateX25519Identity()
+				if _, err := age.Decrypt(bytes.NewReader(c.IdentitySealed), other); err == nil {
+					t.Errorf("another key opened the sealed identity")
+				}
+				if (c.IdentityOpen != nil) != (mode == "open") {
+					t.Errorf("identity_open present = %v, want %v", c.IdentityOpen != nil, mode == "open")
+				}
+			}
+		})
+	}
+}
+
+func TestConfidentialNeedsACustodian(t *testing.T) {
+	f := newFixture(t, false)
+	_, err := f.svc.Submit(context.Background(), report("confidential"))
+	fe, ok := fault.As(err)
+	if !ok || fe.Kind != fault.Invalid || fe.Fields["mode"] != "identity.no_custodians" {
+		t.Fatalf("got %v, want a mode field error saying no custodians", err)
+	}
+	if _, err := f.svc.Submit(context.Background(), report("anonymous")); err != nil {
+		t.Fatalf("anonymous without custodians: got %v, want it filed", err)
+	}
+}
+
+func TestValidation(t *testing.T) {
+	f := newFixture(t, true)
+	long := strings.Repeat("x", intake.MaxSummary+1)
+	cases := []struct {
+		name  string
+		edit  func(r *intake.ReportSubmission)
+		field string
+		key   string
+	}{
+		{"no mode", func(r *intake.ReportSubmission) { r.Mode = "" }, "mode", "field.choice"},
+		{"unknown area", func(r *intake.ReportSubmission) { r.ServiceArea = "moon-base" }, "service_area", "field.choice"},
+		{"unknown category", func(r *intake.ReportSubmission) { r.Category = "gossip" }, "category", "field.choice"},
+		{"empty summary", func(r *intake.ReportSubmission) { r.Summary = "  " }, "summary", "field.required"},
+		{"long summary", func(r *intake.ReportSubmission) { r.Summary = long }, "summary", "field.too_long"},
+		{"summary with newline", func(r *intake.ReportSubmission) { r.Summary = "a\nb" }, "summary", "field.control"},
+		{"bad utf8", func(r *intake.ReportSubmission) { r.Details = "ok \xff" }, "details", "field.encoding"},
+		{"long details", func(r *intake.ReportSubmission) { r.Details = strings.Repeat("ŵ", intake.MaxDetails+1) }, "details", "field.too_long"},
+		{"too many names", func(r *intake.ReportSubmission) { r.NamedPeople = make([]string, 21) }, "named_people", "field.too_many"},
+		{"identity when anonymous", func(r *intake.ReportSubmission) { r.Identity = &intake.Identity{Name: "x"} }, "identity", "identity.refused_anonymous"},
+		{"bad language", func(r *intake.ReportSubmission) { r.Lang = "fr" }, "lang", "field.choice"},
+	}
+	for _, tc := range cases {
+		r := report("anonymous")
+		tc.edit(&r)
+		_, err := f.svc.Submit(context.Background(), r)
+		fe, ok := fault.As(err)
+		if !ok || fe.Fields[tc.field] != tc.key {
+			t.Errorf("%s: got %v (%v), want %s=%s", tc.name, err, fe, tc.field, tc.key)
+		}
+	}
+	r := report("open")
+	r.Identity.Email = "not an email"
+	_, err := f.svc.Submit(context.Background(), r)
+	if fe, ok := fault.As(err); !ok || fe.Fields["identity.email"] != "field.email" {
+		t.Errorf("bad email: got %v, want identity.email=field.email", err)
+	}
+	var n int
+	if err := f.db.Get(&n, `SELECT count(*) FROM concerns`); err != nil || n != 0 {
+		t.Errorf("got %d concerns after only invalid submissions, want 0", n)
+	}
+}
+
+func TestMailboxConversation(t *testing.T) {
+	f := newFixture(t, true)
+	ctx := context.Background()
+	filed, err := f.svc.Submit(ctx, report("anonymous"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.OpenMailbox(ctx, "K7QM-2XWP-TRHD-9CFA-NBEZ"); !fault.Is(err, fault.Unauthorized) {
+		t.Fatalf("wrong receipt: got %v, want Unauthorized", err)
+	}
+	if _, err := f.svc.OpenMailbox(ctx, "nonsense"); !fault.Is(err, fault.Unauthorized) {
+		t.Fatalf("malformed receipt: got %v, want Unauthorized", err)
+	}
+	// The reporter types it back in lower case with spaces: it still opens.
+	typed := strings.ToLower(strings.ReplaceAll(filed.Receipt, "-", " "))
+	tok, err := f.svc.OpenMailbox(ctx, typed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := f.svc.MailboxReference(tok)
+	if err != nil || ref != filed.Reference {
+		t.Fatalf("got %q %v, want %q", ref, err, filed.Reference)
+	}
+	if err := f.svc.PostStaffMessage(ctx, ref, 0, "Can you tell us which month this happened?"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Reply(ctx, ref, "March, before the inspection.", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Reply(ctx, ref, "My rota was changed after I reported.", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Reply(ctx, ref, "", false); !fault.Is(err, fault.Invalid) {
+		t.Errorf("empty reply: got %v, want Invalid", err)
+	}
+	evidence := bytes.Repeat([]byte("caseload spreadsheet "), 20000)
+	att, err := f.svc.AddAttachment(ctx, ref, "reporter", "../../etc/passwd\x00\u202e.xlsx", bytes.NewReader(evidence))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if att.Name != "../../etc/passwd.xlsx" || att.Size != int64(len(evidence)) {
+		t.Errorf("got %q size %d, want harmless display name and %d bytes", att.Name, att.Size, len(evidence))
+	}
+	m, err := f.svc.Mailbox(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Messages) != 3 || m.Messages[0].From != "council" || m.Messages[1].From != "you" || !m.Messages[2].Detriment {
+		t.Fatalf("got messages %+v, want council question, reply, detriment report", m.Messages)
+	}
+	if m.Summary != "Caseloads hidden from inspectors" || len(m.Attachments) != 1 {
+		t.Fatalf("got %+v", m)
+	}
+	name, size, r, err := f.svc.OpenAttachment(ctx, ref, att.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, evidence) || size != int64(len(evidence)) || name != att.Name {
+		t.Fatalf("attachment round trip: got %d bytes (%v), want %d", len(got), err, len(evidence))
+	}
+}
+
+type failingReader struct {
+	n   int
+	err error
+}
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if r.n <= 0 {
+		return 0, r.err
+	}
+	k := min(len(p), r.n)
+	for i := range p[:k] {
+		p[i] = 'x'
+	}
+	r.n -= k
+	return k, nil
+}
+
+func countLeftovers(t *testing.T, db *sqlx.DB) (blobs, chunks, atts int) {
+	t.Helper()
+	if err := db.QueryRow(`SELECT (SELECT count(*) FROM blobs), (SELECT count(*) FROM blob_chunks), (SELECT count(*) FROM attachments)`).Scan(&blobs, &chunks, &atts); err != nil {
+		t.Fatal(err)
+	}
+	return
+}
+
+func TestInterruptedUploadLeavesNothing(t *testing.T) {
+	f := newFixture(t, true)
+	ctx := context.Background()
+	filed, err := f.svc.Submit(ctx, report("anonymous"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The connection drops after 3 MiB (three chunks already written in the transaction).
+	cut := errors.New("connection reset")
+	if _, err := f.svc.AddAttachment(ctx, filed.Reference, "reporter", "big.pdf", &failingReader{n: 3 << 20, err: cut}); !errors.Is(err, cut) {
+		t.Fatalf("got %v, want the read error", err)
+	}
+	// Over the limit: refused, nothing kept.
+	if _, err := f.svc.AddAttachment(ctx, filed.Reference, "reporter", "huge.bin", &failingReader{n: 9 << 20, err: io.EOF}); !fault.Is(err, fault.TooLarge) {
+		t.Fatalf("got %v, want TooLarge", err)
+	}
+	// The request's context is cancelled mid-upload (client gone, server shutting down).
+	cctx, cancel := context.WithCancel(ctx)
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write(bytes.Repeat([]byte("y"), 1<<20+10))
+		cancel()
+		time.Sleep(50 * time.Millisecond)
+		pw.CloseWithError(context.Canceled)
+	}()
+	if _, err := f.svc.AddAttachment(cctx, filed.Reference, "reporter", "c.bin", pr); err == nil {
+		t.Fatal("cancelled upload succeeded")
+	}
+	if b, c, a := countLeftovers(t, f.db); b+c+a != 0 {
+		t.Fatalf("got %d blobs, %d chunks, %d attachments after failed uploads, want none", b, c, a)
+	}
+}

@@ -1,0 +1,307 @@
+package intake
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode"
+
+	"candour/internal/fault"
+	"candour/internal/receipt"
+	"candour/internal/seal"
+	"candour/internal/store"
+	"candour/internal/token"
+)
+
+var (
+	errBadReceipt = fault.New(fault.Unauthorized, "unauthorized", "mailbox.bad_receipt")
+	errThrottled  = fault.New(fault.TooMany, "too_many_attempts", "mailbox.throttled")
+)
+
+// OpenMailbox exchanges a receipt for a short-lived mailbox token. Every way a receipt can be
+// wrong gives the same answer, and failures are throttled for everyone at once: we do not
+// record who guessed.
+func (s *Service) OpenMailbox(ctx context.Context, rawReceipt string) (string, error) {
+	if !s.d.Throttle.Allow() {
+		return "", errThrottled
+	}
+	norm, ok := receipt.Normalize(rawReceipt)
+	if !ok {
+		s.d.Throttle.Fail()
+		return "", errBadReceipt
+	}
+	c, err := s.d.Store.ConcernByReceiptHash(ctx, s.d.Receipts.Hash(norm))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && c.WrappedKey == nil) {
+		s.d.Throttle.Fail()
+		return "", errBadReceipt
+	}
+	if err != nil {
+		return "", err
+	}
+	tok, _, err := s.d.Tokens.Issue(token.AudienceMailbox, c.Reference, "", MailboxTTL)
+	return tok, err
+}
+
+// MailboxReference verifies a mailbox token and returns the concern reference it opens.
+func (s *Service) MailboxReference(raw string) (string, error) {
+	claims, err := s.d.Tokens.Verify(token.AudienceMailbox, raw)
+	if err != nil {
+		return "", fault.New(fault.Unauthorized, "unauthorized", "mailbox.session_expired")
+	}
+	return claims.Subject, nil
+}
+
+// MailboxMessage is one message as the reporter sees it.
+type MailboxMessage struct {
+	From      string    `json:"from"` // "you" or "council"
+	Body      string    `json:"body"`
+	At        time.Time `json:"at"`
+	Detriment bool      `json:"detriment,omitempty"`
+}
+
+// MailboxAttachment is one evidence file as the reporter sees it.
+type MailboxAttachment struct {
+	ID   int64     `json:"id"`
+	Name string    `json:"name"`
+	Size int64     `json:"size"`
+	From string    `json:"from"`
+	At   time.Time `json:"at"`
+}
+
+// Mailbox is the reporter's view of their concern.
+type Mailbox struct {
+	Reference   string              `json:"reference"`
+	Status      string              `json:"status"`
+	Summary     string              `json:"summary"`
+	Language    string              `json:"language"`
+	ReceivedAt  time.Time           `json:"received_at"`
+	Messages    []MailboxMessage    `json:"messages"`
+	Attachments []MailboxAttachment `json:"attachments"`
+	Feedback    *string             `json:"feedback"`
+}
+
+func (s *Service) concern(ctx context.Context, ref string) (*store.Concern, *seal.DataKey, error) {
+	c, err := s.d.Store.ConcernByReference(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && c.WrappedKey == nil) {
+		return nil, nil, fault.New(fault.NotFound, "not_found", "error.not_found")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	dk, err := s.d.ServerKey.UnwrapDataKey(c.WrappedKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("intake: unwrap data key of %s: %w", ref, err)
+	}
+	return c, dk, nil
+}
+
+func from(author string) string {
+	if author == "reporter" {
+		return "you"
+	}
+	return "council"
+}
+
+// Mailbox returns the reporter's view of the concern ref.
+func (s *Service) Mailbox(ctx context.Context, ref string) (*Mailbox, error) {
+	c, dk, err := s.concern(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	var content Content
+	if err := openJSON(dk, c.Content, &content); err != nil {
+		return nil, err
+	}
+	m := &Mailbox{Reference: c.Reference, Status: c.Status, Summary: content.Summary, Language: c.Language,
+		ReceivedAt: c.ReceivedAt, Messages: []MailboxMessage{}, Attachments: []MailboxAttachment{}}
+	msgs, err := s.d.Store.Messages(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, msg := range msgs {
+		body, err := dk.Open(msg.Body)
+		if err != nil {
+			return nil, fmt.Errorf("intake: open message %d: %w", msg.ID, err)
+		}
+		m.Messages = append(m.Messages, MailboxMessage{From: from(msg.Author), Body: string(body), At: msg.CreatedAt, Detriment: msg.Detriment})
+	}
+	atts, err := s.d.Store.Attachments(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range atts {
+		name, err := dk.Open(a.Name)
+		if err != nil {
+			return nil, fmt.Errorf("intake: open attachment name %d: %w", a.ID, err)
+		}
+		m.Attachments = append(m.Attachments, MailboxAttachment{ID: a.ID, Name: string(name), Size: a.Size, From: from(a.Author), At: a.CreatedAt})
+	}
+	return m, nil
+}
+
+// Reply adds the reporter's message to the thread. detriment marks "I have suffered detriment
+// because of my report", which the Monitoring Officer sees flagged.
+func (s *Service) Reply(ctx context.Context, ref, body string, detriment bool) error {
+	f := fault.Fields{}
+	checkText(f, "body", body, true, MaxMessage, true)
+	if err := f.Err(); err != nil {
+		return err
+	}
+	c, dk, err := s.concern(ctx, ref)
+	if err != nil {
+		return err
+	}
+	sealed, err := dk.Seal([]byte(body))
+	if err != nil {
+		return err
+	}
+	return s.d.Store.InsertMessage(ctx, &store.Message{ConcernID: c.ID, Author: "reporter", Body: sealed,
+		Detriment: detriment, CreatedAt: s.d.Now().Truncate(time.Hour)})
+}
+
+// PostStaffMessage adds a message from the council to the reporter's mailbox.
+func (s *Service) PostStaffMessage(ctx context.Context, ref string, userID int64, body string) error {
+	f := fault.Fields{}
+	checkText(f, "body", body, true, MaxMessage, true)
+	if err := f.Err(); err != nil {
+		return err
+	}
+	c, dk, err := s.concern(ctx, ref)
+	if err != nil {
+		return err
+	}
+	sealed, err := dk.Seal([]byte(body))
+	if err != nil {
+		return err
+	}
+	return s.d.Store.InsertMessage(ctx, &store.Message{ConcernID: c.ID, Author: "staff",
+		UserID: sql.NullInt64{Int64: userID, Valid: userID != 0}, Body: sealed, CreatedAt: s.d.Now()})
+}
+
+// DisplayName makes an uploaded file name harmless display text: control and bidi-override
+// characters removed, length capped. It is only ever shown, never used as a path.
+func DisplayName(name string) string {
+	name = strings.ToValidUTF8(name, "")
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return -1
+		}
+		return r
+	}, name)
+	name = strings.TrimSpace(name)
+	if r := []rune(name); len(r) > MaxFileName {
+		name = string(r[:MaxFileName])
+	}
+	if name == "" {
+		name = "evidence"
+	}
+	return name
+}
+
+// limitedReader fails once more than max bytes have been read, so an upload over the limit is
+// refused without buffering it.
+type limitedReader struct {
+	r    io.Reader
+	left int64
+}
+
+var errTooLarge = fault.New(fault.TooLarge, "too_large", "attachment.too_large")
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return n, errTooLarge
+	}
+	return n, err
+}
+
+// AddAttachment streams an evidence file through age into the blob store, in one transaction
+// with its row: a failure or a file over the limit leaves nothing behind. Memory use does not
+// depend on the file's size.
+func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, body io.Reader) (*MailboxAttachment, error) {
+	c, dk, err := s.concern(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	display := DisplayName(name)
+	sealedName, err := dk.Seal([]byte(display))
+	if err != nil {
+		return nil, err
+	}
+	a := &store.Attachment{ConcernID: c.ID, Author: author, Name: sealedName, CreatedAt: s.d.Now().Truncate(time.Hour)}
+	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		bw, err := tx.Blobs().Create(ctx)
+		if err != nil {
+			return err
+		}
+		enc, err := dk.EncryptStream(bw)
+		if err != nil {
+			return err
+		}
+		n, err := io.Copy(enc, &limitedReader{r: body, left: s.d.MaxAttachment})
+		if err != nil {
+			return err
+		}
+		if err := enc.Close(); err != nil {
+			return err
+		}
+		if err := bw.Close(); err != nil {
+			return err
+		}
+		a.Size, a.BlobID = n, bw.ID()
+		return tx.InsertAttachment(ctx, a)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &MailboxAttachment{ID: a.ID, Name: display, Size: a.Size, From: from(author), At: a.CreatedAt}, nil
+}
+
+// OpenAttachment streams a decrypted attachment of the concern ref. A stream that was cut or
+// altered ends in an error, never in silently partial data.
+func (s *Service) OpenAttachment(ctx context.Context, ref string, id int64) (name string, size int64, r io.Reader, err error) {
+	c, dk, err := s.concern(ctx, ref)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	a, err := s.d.Store.Attachment(ctx, c.ID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", 0, nil, fault.New(fault.NotFound, "not_found", "error.not_found")
+	}
+	if err != nil {
+		return "", 0, nil, err
+	}
+	nameB, err := dk.Open(a.Name)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	blob, err := s.d.Store.Blobs().Open(ctx, a.BlobID)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	plain, err := dk.DecryptStream(blob)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	return string(nameB), a.Size, plain, nil
+}
+
+func openJSON(dk *seal.DataKey, ciphertext []byte, v any) error {
+	b, err := dk.Open(ciphertext)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}

@@ -1,0 +1,339 @@
+// Package intake is how concerns come in and how reporters stay in the conversation: the
+// report (anonymous, confidential or open), the receipt, and the anonymous two-way mailbox with
+// evidence upload. Content is encrypted under a per-concern data key before it reaches the
+// store; identities are sealed to the custodians before anything is written.
+package intake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/lib/pq"
+
+	"candour/internal/fault"
+	"candour/internal/receipt"
+	"candour/internal/routing"
+	"candour/internal/seal"
+	"candour/internal/store"
+	"candour/internal/token"
+)
+
+// Limits on what a reporter can send. The same numbers are shown on the form.
+const (
+	MaxSummary     = 200
+	MaxDetails     = 20000
+	MaxNamedPeople = 20
+	MaxName        = 200
+	MaxMessage     = 20000
+	MaxFileName    = 255
+)
+
+// Modes a reporter chooses between.
+var Modes = []string{"anonymous", "confidential", "open"}
+
+// Categories of concern, in the order the form lists them.
+var Categories = []string{"safeguarding", "fraud", "misconduct", "health_safety", "discrimination", "data_protection", "other"}
+
+// Languages a reporter may choose.
+var Languages = []string{"en", "cy"}
+
+// MailboxTTL is how long a mailbox session lasts before the receipt must be entered again.
+const MailboxTTL = 30 * time.Minute
+
+// Deps is what the intake service is built from.
+type Deps struct {
+	Store         *store.Store
+	Policy        func() *routing.Policy // the current policy; it can be reloaded
+	ServerKey     *seal.ServerKey
+	Receipts      *receipt.Hasher
+	Throttle      *receipt.Throttle
+	Tokens        *token.Keys
+	Now           func() time.Time
+	MaxAttachment int64
+}
+
+// Service runs the reporter-facing use cases.
+type Service struct{ d Deps }
+
+// New returns the intake service.
+func New(d Deps) *Service {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Service{d: d}
+}
+
+// Identity is who the reporter is, in confidential and open modes.
+type Identity struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+	Phone string `json:"phone"`
+	Role  string `json:"role"`
+}
+
+// ReportSubmission is a concern as the reporter sends it.
+type ReportSubmission struct {
+	Mode         string    `json:"mode"`
+	ServiceArea  string    `json:"service_area"`
+	Category     string    `json:"category"`
+	Summary      string    `json:"summary"`
+	Details      string    `json:"details"`
+	Safeguarding bool      `json:"safeguarding"`
+	NamedPeople  []string  `json:"named_people"`
+	Identity     *Identity `json:"identity"`
+	Lang         string    `json:"lang"`
+}
+
+// Content is what is encrypted under the data key: everything a handler reads.
+type Content struct {
+	Summary     string   `json:"summary"`
+	Details     string   `json:"details"`
+	NamedPeople []string `json:"named_people"`
+}
+
+// Filed is what the reporter gets back, once.
+type Filed struct {
+	Reference     string
+	Receipt       string
+	Status        string
+	Decision      routing.Decision
+	ReceivedAt    time.Time
+	AcknowledgeBy time.Time
+	FeedbackBy    time.Time
+}
+
+func oneOf(v string, set []string) bool {
+	for _, s := range set {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// checkText validates free text: present when required, valid UTF-8, within max characters,
+// and free of control characters (newlines and tabs allowed when multiline).
+func checkText(f fault.Fields, field, v string, required bool, max int, multiline bool) {
+	switch {
+	case !utf8.ValidString(v):
+		f.Add(field, "field.encoding")
+	case required && strings.TrimSpace(v) == "":
+		f.Add(field, "field.required")
+	case utf8.RuneCountInString(v) > max:
+		f.Add(field, "field.too_long")
+	default:
+		for _, r := range v {
+			if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\r' || r == '\t')) {
+				f.Add(field, "field.control")
+				return
+			}
+		}
+	}
+}
+
+// Validate checks a submission against the policy's directory. Field errors carry translation
+// keys so the form and the API say the same thing.
+func (s *Service) Validate(r *ReportSubmission) error {
+	f := fault.Fields{}
+	if r.Lang == "" {
+		r.Lang = "en"
+	}
+	if !oneOf(r.Lang, Languages) {
+		f.Add("lang", "field.choice")
+	}
+	if !oneOf(r.Mode, Modes) {
+		f.Add("mode", "field.choice")
+	}
+	if r.ServiceArea == "" {
+		f.Add("service_area", "field.required")
+	} else if _, ok := s.d.Policy().Directory.ServiceArea(r.ServiceArea); !ok {
+		f.Add("service_area", "field.choice")
+	}
+	if !oneOf(r.Category, Categories) {
+		f.Add("category", "field.choice")
+	}
+	checkText(f, "summary", r.Summary, true, MaxSummary, false)
+	checkText(f, "details", r.Details, true, MaxDetails, true)
+	if len(r.NamedPeople) > MaxNamedPeople {
+		f.Add("named_people", "field.too_many")
+	}
+	people := r.NamedPeople[:0:0]
+	for _, p := range r.NamedPeople {
+		checkText(f, "named_people", p, false, MaxName, false)
+		if p = strings.TrimSpace(p); p != "" {
+			people = append(people, p)
+		}
+	}
+	r.NamedPeople = people
+	switch {
+	case r.Mode == "anonymous" && r.Identity != nil:
+		f.Add("identity", "identity.refused_anonymous")
+	case (r.Mode == "confidential" || r.Mode == "open") && r.Identity == nil:
+		f.Add("identity.name", "field.required")
+	case r.Identity != nil:
+		id := r.Identity
+		checkText(f, "identity.name", id.Name, true, MaxName, false)
+		checkText(f, "identity.email", id.Email, false, 254, false)
+		checkText(f, "identity.phone", id.Phone, false, 40, false)
+		checkText(f, "identity.role", id.Role, false, MaxName, false)
+		if id.Email != "" {
+			if a, err := mail.ParseAddress(id.Email); err != nil || a.Address != id.Email {
+				f.Add("identity.email", "field.email")
+			}
+		}
+	}
+	return f.Err()
+}
+
+// Submit files a report: it validates, routes, encrypts, seals and stores it in one
+// transaction, and returns the receipt that is shown once and never stored.
+func (s *Service) Submit(ctx context.Context, r ReportSubmission) (*Filed, error) {
+	if err := s.Validate(&r); err != nil {
+		return nil, err
+	}
+	var recipients []string
+	if r.Mode != "anonymous" {
+		var err error
+		if recipients, err = s.d.Store.CustodianRecipients(ctx); err != nil {
+			return nil, err
+		}
+		if len(recipients) == 0 {
+			return nil, &fault.Error{Kind: fault.Invalid, Code: "no_custodians", Message: "identity.no_custodians",
+				Fields: map[string]string{"mode": "identity.no_custodians"}}
+		}
+	}
+	policy := s.d.Policy()
+	named := policy.Directory.Match(r.NamedPeople)
+	decision, err := policy.Decide(routing.Facts{
+		Channel: "web", Mode: r.Mode, ServiceArea: r.ServiceArea, Category: r.Category,
+		Safeguarding: r.Safeguarding, NamedPeople: named,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("intake: route: %w", err)
+	}
+
+	dk, wrapped, err := s.d.ServerKey.NewDataKey()
+	if err != nil {
+		return nil, err
+	}
+	content, err := sealJSON(dk, Content{Summary: r.Summary, Details: r.Details, NamedPeople: r.NamedPeople})
+	if err != nil {
+		return nil, err
+	}
+	now := s.d.Now()
+	c := &store.Concern{
+		Channel: "web", Mode: r.Mode, ServiceArea: r.ServiceArea, Category: r.Category,
+		Safeguarding: r.Safeguarding, Status: "received", Language: r.Lang,
+		WrappedKey: wrapped, Content: content,
+		IdentityRecipients: append(pq.StringArray{}, recipients...),
+		NamedKeys:          s.namedKeys(named),
+		ReceivedAt:         now.Truncate(time.Hour),
+	}
+	if r.Identity != nil {
+		if err := s.sealIdentity(c, dk, recipients, *r.Identity); err != nil {
+			return nil, err
+		}
+	}
+	if err := setDecision(c, decision, now); err != nil {
+		return nil, err
+	}
+	rcpt, err := receipt.New()
+	if err != nil {
+		return nil, err
+	}
+	norm, _ := receipt.Normalize(rcpt)
+	c.ReceiptHash = s.d.Receipts.Hash(norm)
+	if err := s.insertWithReference(ctx, c); err != nil {
+		return nil, err
+	}
+	return &Filed{Reference: c.Reference, Receipt: rcpt, Status: c.Status, Decision: decision,
+		ReceivedAt: c.ReceivedAt, AcknowledgeBy: c.AcknowledgeBy, FeedbackBy: c.FeedbackBy}, nil
+}
+
+func (s *Service) sealIdentity(c *store.Concern, dk *seal.DataKey, recipients []string, id Identity) error {
+	plain, err := json.Marshal(id)
+	if err != nil {
+		return err
+	}
+	rs, err := seal.ParseRecipients(recipients)
+	if err != nil {
+		return fmt.Errorf("intake: custodian recipients: %w", err)
+	}
+	if c.IdentitySealed, err = seal.SealIdentity(rs, plain); err != nil {
+		return err
+	}
+	if c.Mode == "open" {
+		// Open mode: handlers on the case may read the name, still encrypted at rest.
+		if c.IdentityOpen, err = dk.Seal(plain); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// namedKeys are keyed hashes of the named directory people, for conflict exclusion without
+// decrypting and without a dump saying who was named.
+func (s *Service) namedKeys(emails []string) pq.ByteaArray {
+	keys := pq.ByteaArray{}
+	for _, e := range emails {
+		keys = append(keys, s.d.Receipts.Hash("named:"+strings.ToLower(e)))
+	}
+	return keys
+}
+
+func setDecision(c *store.Concern, d routing.Decision, now time.Time) error {
+	route, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	c.Route, c.RouteRule, c.RouteVersion = route, d.Rule, d.PolicyVersion
+	// The rule's own clocks: the safeguarding rule shortens acknowledgement to 24 hours.
+	c.AcknowledgeBy = d.Clocks.Deadline(routing.ClockAcknowledge, now)
+	c.FeedbackBy = d.Clocks.Deadline(routing.ClockFeedback, now)
+	return nil
+}
+
+// insertWithReference gives the concern a fresh random reference, retrying on the (rare)
+// collision.
+func (s *Service) insertWithReference(ctx context.Context, c *store.Concern) error {
+	for attempt := 0; attempt < 5; attempt++ {
+		ref, err := newReference()
+		if err != nil {
+			return err
+		}
+		c.Reference = ref
+		err = s.d.Store.InsertConcern(ctx, c)
+		var pqErr *pq.Error
+		if errors.As(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "concerns_reference_key" {
+			continue
+		}
+		return err
+	}
+	return errors.New("intake: could not allocate a reference")
+}
+
+// newReference is "C-" and two groups of four from the receipt alphabet: short enough to say on
+// the phone, random so it says nothing about how many concerns the council has.
+func newReference() (string, error) {
+	r, err := receipt.New()
+	if err != nil {
+		return "", err
+	}
+	n, _ := receipt.Normalize(r)
+	return "C-" + n[:4] + "-" + n[4:8], nil
+}
+
+func sealJSON(dk *seal.DataKey, v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return dk.Seal(b)
+}

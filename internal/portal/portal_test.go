@@ -1,0 +1,208 @@
+package portal_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"candour/internal/config"
+	"candour/internal/database"
+	"candour/internal/dbtest"
+	"candour/internal/portal"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// syncBuffer collects the portal's log lines so tests can search them.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// start runs a portal on 127.0.0.1 with an ephemeral port against databaseURL.
+func start(t *testing.T, databaseURL string) (*portal.Portal, *syncBuffer) {
+	t.Helper()
+	env := map[string]string{
+		"DATABASE_URL":       databaseURL,
+		"CANDOUR_DATA_DIR":   t.TempDir(),
+		"CANDOUR_LISTEN":     "127.0.0.1:0",
+		"CANDOUR_POLICY_DIR": filepath.Join(repoRoot(), "policies"),
+	}
+	cfg, err := config.Parse(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	p, err := portal.Start(context.Background(), cfg, portal.NewLogger(cfg, logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := p.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return p, logs
+}
+
+func get(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestSecurityHeadersEverywhere(t *testing.T) {
+	p, logs := start(t, dbtest.NewURL(t))
+	for _, path := range []string{"/", "/cy", "/accessibility", "/no-such-page?secret=query", "/api/v1/no-such-thing", "/healthz"} {
+		resp, body := get(t, p.URL()+path)
+		h := resp.Header
+		csp := h.Get("Content-Security-Policy")
+		for _, want := range []string{"script-src 'self' 'nonce-", "frame-ancestors 'none'", "default-src 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: CSP %q lacks %q", path, csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe-inline") {
+			t.Errorf("%s: CSP allows inline code: %q", path, csp)
+		}
+		for name, want := range map[string]string{
+			"X-Content-Type-Options": "nosniff",
+			"Referrer-Policy":        "no-referrer",
+			"Cache-Control":          "no-store",
+		} {
+			if got := h.Get(name); got != want {
+				t.Errorf("%s: %s = %q, want %q", path, name, got, want)
+			}
+		}
+		if strings.HasPrefix(path, "/api/") {
+			var e struct {
+				Error struct{ Code, Message string } `json:"error"`
+			}
+			if resp.StatusCode != 404 || json.Unmarshal([]byte(body), &e) != nil || e.Error.Code != "not_found" {
+				t.Errorf("%s: got %d %s, want 404 JSON error", path, resp.StatusCode, body)
+			}
+		}
+	}
+	resp, body := get(t, p.URL()+"/")
+	if resp.StatusCode != 200 || len(resp.Header.Values("Set-Cookie")) != 0 {
+		t.Errorf("start page: got %d with cookies %v, want 200 and no cookie", resp.StatusCode, resp.Header.Values("Set-Cookie"))
+	}
+	// The nonce differs per request and is the one on the page's script tag.
+	resp2, _ := get(t, p.URL()+"/")
+	if resp.Header.Get("Content-Security-Policy") == resp2.Header.Get("Content-Security-Policy") {
+		t.Errorf("CSP nonce repeated across requests")
+	}
+	nonce := strings.SplitN(strings.SplitN(resp.Header.Get("Content-Security-Policy"), "'nonce-", 2)[1], "'", 2)[0]
+	if !strings.Contains(body, `nonce="`+nonce+`"`) {
+		t.Errorf("start page script does not carry the CSP nonce %q", nonce)
+	}
+	if out := logs.String(); strings.Contains(out, "127.0.0.1") || strings.Contains(out, "secret=query") || strings.Contains(out, "Go-http-client") {
+		t.Errorf("request log records client address, query or user agent:\n%s", out)
+	}
+	if !strings.Contains(logs.String(), `"route"`) {
+		t.Errorf("no request log lines at all:\n%s", logs.String())
+	}
+}
+
+func TestReadinessFollowsTheDatabase(t *testing.T) {
+	dir, err := os.MkdirTemp("", "candour-ready-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ctx := context.Background()
+	emb, err := database.StartEmbedded(ctx, database.EmbeddedOptions{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emb.Stop(context.Background()) })
+	p, _ := start(t, emb.URL())
+
+	if resp, _ := get(t, p.URL()+"/readyz"); resp.StatusCode != 200 {
+		t.Fatalf("readyz: got %d, want 200", resp.StatusCode)
+	}
+	if err := emb.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := get(t, p.URL()+"/readyz"); resp.StatusCode != 503 {
+		t.Fatalf("readyz with the database down: got %d, want 503", resp.StatusCode)
+	}
+	if resp, _ := get(t, p.URL()+"/healthz"); resp.StatusCode != 200 {
+		t.Fatalf("healthz with the database down: got %d, want 200 (the process is alive)", resp.StatusCode)
+	}
+	emb2, err := database.StartEmbedded(ctx, database.EmbeddedOptions{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emb2.Stop(context.Background()) })
+	if emb2.URL() != emb.URL() {
+		t.Fatalf("restart moved the socket: %q vs %q", emb2.URL(), emb.URL())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, _ := get(t, p.URL()+"/readyz")
+		if resp.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz after the database came back: got %d, want 200 without a restart", resp.StatusCode)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestRefusesSchemaBehind(t *testing.T) {
+	url := dbtest.NewURL(t)
+	db, err := database.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DELETE FROM goose_db_version WHERE version_id = (SELECT max(version_id) FROM goose_db_version)`); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DATABASE_URL": url, "CANDOUR_DATA_DIR": t.TempDir(), "CANDOUR_LISTEN": "127.0.0.1:0",
+		"CANDOUR_AUTO_MIGRATE": "false", "CANDOUR_POLICY_DIR": filepath.Join(repoRoot(), "policies")}
+	cfg, err := config.Parse(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = portal.Start(context.Background(), cfg, portal.NewLogger(cfg, io.Discard))
+	if !errors.Is(err, database.ErrSchemaBehind) {
+		t.Fatalf("got %v, want ErrSchemaBehind", err)
+	}
+}

@@ -1,0 +1,78 @@
+package routing
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+const defaultPolicy = "../../policies"
+
+// variant is the sample policy with the files of testdata/name laid over it.
+func variant(t *testing.T, name string) fstest.MapFS {
+	t.Helper()
+	fsys := fstest.MapFS{}
+	for _, f := range Files {
+		b, err := os.ReadFile(filepath.Join(defaultPolicy, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys[f] = &fstest.MapFile{Data: b}
+	}
+	if name == "" {
+		return fsys
+	}
+	over, err := os.ReadDir(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range over {
+		b, err := os.ReadFile(filepath.Join("testdata", name, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys[e.Name()] = &fstest.MapFile{Data: b}
+	}
+	return fsys
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		variant string
+		file    string
+		line    int
+		reason  string // substring
+	}{
+		{"yaml-syntax", "routing.yaml", 5, "yaml: "},
+		{"unknown-field", "routing.yaml", 6, `unknown field "explaination"`},
+		{"cel-syntax", "routing.yaml", 5, `rule "staff": CEL syntax error`},
+		{"cel-type", "routing.yaml", 5, `rule "conflict": CEL type error: found no matching overload for '_==_' applied to '(list(string), string)'`},
+		{"cel-not-bool", "routing.yaml", 3, `rule "by-channel": CEL type error: condition must be a bool, but it is string`},
+		{"unknown-area-rule", "routing.yaml", 5, `rule "children": unknown service area "social-services" (known: childrens-services, adult-social-care`},
+		{"unknown-area-fixture", "fixtures.yaml", 6, `unknown service area "social-services" (known: childrens-services`},
+		{"role-nobody-holds", "routing.yaml", 5, `rule "default": fallback to role "director_of_social_services", which nobody holds in directory.yaml`},
+		{"duplicate-rule-id", "routing.yaml", 7, `duplicate rule id "staff" (first used on line 2)`},
+		{"no-default-rule", "routing.yaml", 8, `no default rule: the last rule ("councillor") must have when: "true"`},
+		{"fixture-mismatch", "fixtures.yaml", 9, `fixture "councillor names the Head of Housing": rule: got councillor-conflict, want councillor-service-area; route: got [monitoring_officer], want [lead_member, head_of_service]`},
+		{"unknown-role-literal", "routing.yaml", 5, `rule "conflict": "head_of_servce" is not a possible value of named roles`},
+		{"weekend-bank-holiday", "clocks.yaml", 8, "bank holiday 2026-12-26 (Boxing Day) falls on a Saturday: list the substitute weekday instead"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.variant, func(t *testing.T) {
+			p, err := LoadFS(variant(t, tt.variant))
+			if err == nil {
+				t.Fatalf("got policy %s, want an error", p.Version)
+			}
+			var le *LoadError
+			if !errors.As(err, &le) {
+				t.Fatalf("got %T %v, want a *LoadError", err, err)
+			}
+			if le.File != tt.file || le.Line != tt.line || !strings.Contains(le.Reason, tt.reason) {
+				t.Errorf("got %q, want %s:%d: ...%s...", err, tt.file, tt.line, tt.reason)
+			}
+		})
+	}
+}

@@ -1,0 +1,41 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Attachment is an evidence file; Name is ciphertext, the bytes are in the blob store.
+type Attachment struct {
+	ID        int64     `db:"id"`
+	ConcernID int64     `db:"concern_id"`
+	Author    string    `db:"author"`
+	Name      []byte    `db:"name"`
+	Size      int64     `db:"size"`
+	BlobID    int64     `db:"blob_id"`
+	CreatedAt time.Time `db:"created_at"`
+}
+
+// InsertAttachment stores a and sets its ID.
+func (s *Store) InsertAttachment(ctx context.Context, a *Attachment) error {
+	return sqlx.GetContext(ctx, s.q, &a.ID, `INSERT INTO attachments (concern_id, author, name, size, blob_id, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, a.ConcernID, a.Author, a.Name, a.Size, a.BlobID, a.CreatedAt)
+}
+
+// Attachments lists a concern's attachments, oldest first.
+func (s *Store) Attachments(ctx context.Context, concernID int64) ([]Attachment, error) {
+	var as []Attachment
+	err := sqlx.SelectContext(ctx, s.q, &as, `SELECT id, concern_id, author, name, size, blob_id, created_at
+		FROM attachments WHERE concern_id = $1 ORDER BY id`, concernID)
+	return as, err
+}
+
+// Attachment finds one attachment of a concern.
+func (s *Store) Attachment(ctx context.Context, concernID, id int64) (*Attachment, error) {
+	var a Attachment
+	err := sqlx.GetContext(ctx, s.q, &a, `SELECT id, concern_id, author, name, size, blob_id, created_at
+		FROM attachments WHERE concern_id = $1 AND id = $2`, concernID, id)
+	return &a, notFound(err)
+}

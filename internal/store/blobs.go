@@ -1,0 +1,127 @@
+package store
+
+import (
+	"context"
+	"io"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// ChunkSize is the size of one stored blob chunk. Streams in and out hold one chunk in memory.
+const ChunkSize = 1 << 20
+
+// BlobStore is where attachment bytes live. PostgreSQL by default (chunks in the same
+// transaction as the row that points to them); an S3-compatible store can implement it when a
+// council outgrows one machine.
+type BlobStore interface {
+	// Create returns a writer for a new blob; its ID is valid once Close returns nil.
+	Create(ctx context.Context) (BlobWriter, error)
+	// Open streams a blob's bytes.
+	Open(ctx context.Context, id int64) (io.Reader, error)
+}
+
+// BlobWriter receives a blob's bytes.
+type BlobWriter interface {
+	io.WriteCloser
+	ID() int64
+	Size() int64
+}
+
+// Blobs returns the PostgreSQL blob store bound to this store (and its transaction, if any).
+func (s *Store) Blobs() BlobStore { return pgBlobs{s} }
+
+type pgBlobs struct{ s *Store }
+
+func (b pgBlobs) Create(ctx context.Context) (BlobWriter, error) {
+	w := &pgBlobWriter{ctx: ctx, s: b.s, buf: make([]byte, 0, ChunkSize)}
+	err := sqlx.GetContext(ctx, b.s.q, &w.id, `INSERT INTO blobs DEFAULT VALUES RETURNING id`)
+	return w, err
+}
+
+func (b pgBlobs) Open(ctx context.Context, id int64) (io.Reader, error) {
+	var exists bool
+	if err := sqlx.GetContext(ctx, b.s.q, &exists, `SELECT true FROM blobs WHERE id = $1`, id); err != nil {
+		return nil, notFound(err)
+	}
+	return &pgBlobReader{ctx: ctx, s: b.s, id: id}, nil
+}
+
+type pgBlobWriter struct {
+	ctx  context.Context
+	s    *Store
+	id   int64
+	seq  int
+	size int64
+	buf  []byte
+}
+
+func (w *pgBlobWriter) ID() int64   { return w.id }
+func (w *pgBlobWriter) Size() int64 { return w.size }
+
+func (w *pgBlobWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		k := copy(w.buf[len(w.buf):cap(w.buf)], p)
+		w.buf = w.buf[:len(w.buf)+k]
+		p = p[k:]
+		n += k
+		if len(w.buf) == cap(w.buf) {
+			if err := w.flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (w *pgBlobWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	_, err := w.s.q.ExecContext(w.ctx, `INSERT INTO blob_chunks (blob_id, seq, data) VALUES ($1, $2, $3)`, w.id, w.seq, w.buf)
+	if err != nil {
+		return err
+	}
+	w.seq++
+	w.size += int64(len(w.buf))
+	w.buf = w.buf[:0]
+	return nil
+}
+
+func (w *pgBlobWriter) Close() error {
+	if err := w.flush(); err != nil {
+		return err
+	}
+	_, err := w.s.q.ExecContext(w.ctx, `UPDATE blobs SET size = $2 WHERE id = $1`, w.id, w.size)
+	return err
+}
+
+type pgBlobReader struct {
+	ctx  context.Context
+	s    *Store
+	id   int64
+	seq  int
+	buf  []byte
+	done bool
+}
+
+func (r *pgBlobReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.done {
+			return 0, io.EOF
+		}
+		var chunk []byte
+		err := sqlx.GetContext(r.ctx, r.s.q, &chunk, `SELECT data FROM blob_chunks WHERE blob_id = $1 AND seq = $2`, r.id, r.seq)
+		if err := notFound(err); err == ErrNotFound {
+			r.done = true
+			continue
+		} else if err != nil {
+			return 0, err
+		}
+		r.seq++
+		r.buf = chunk
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}

@@ -1,0 +1,105 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// Concern is a concern row: clear columns for routing and the queue, ciphertext for the rest.
+type Concern struct {
+	ID                 int64          `db:"id"`
+	Reference          string         `db:"reference"`
+	Channel            string         `db:"channel"`
+	Mode               string         `db:"mode"`
+	ServiceArea        string         `db:"service_area"`
+	Category           string         `db:"category"`
+	Safeguarding       bool           `db:"safeguarding"`
+	Status             string         `db:"status"`
+	Language           string         `db:"language"`
+	ReceiptHash        []byte         `db:"receipt_hash"`
+	WrappedKey         []byte         `db:"wrapped_key"`
+	Content            []byte         `db:"content"`
+	IdentitySealed     []byte         `db:"identity_sealed"`
+	IdentityRecipients pq.StringArray `db:"identity_recipients"`
+	IdentityOpen       []byte         `db:"identity_open"`
+	NamedKeys          pq.ByteaArray  `db:"named_keys"`
+	RouteRule          string         `db:"route_rule"`
+	RouteVersion       string         `db:"route_version"`
+	Route              []byte         `db:"route"`
+	ReceivedAt         time.Time      `db:"received_at"`
+	AcknowledgeBy      time.Time      `db:"acknowledge_by"`
+	FeedbackBy         time.Time      `db:"feedback_by"`
+	CreatedBy          sql.NullInt64  `db:"created_by"`
+}
+
+const concernColumns = `id, reference, channel, mode, service_area, category, safeguarding, status, language,
+	receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open, named_keys,
+	route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by`
+
+// InsertConcern stores c and sets its ID.
+func (s *Store) InsertConcern(ctx context.Context, c *Concern) error {
+	q := `INSERT INTO concerns (reference, channel, mode, service_area, category, safeguarding, status,
+		language, receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
+		named_keys, route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by)
+		VALUES (:reference, :channel, :mode, :service_area, :category, :safeguarding, :status, :language,
+		:receipt_hash, :wrapped_key, :content, :identity_sealed, :identity_recipients, :identity_open,
+		:named_keys, :route_rule, :route_version, :route, :received_at, :acknowledge_by, :feedback_by, :created_by)
+		RETURNING id`
+	q, args, err := sqlx.Named(q, c)
+	if err != nil {
+		return err
+	}
+	return sqlx.GetContext(ctx, s.q, &c.ID, s.q.Rebind(q), args...)
+}
+
+// ConcernByReceiptHash finds the concern a receipt opens.
+func (s *Store) ConcernByReceiptHash(ctx context.Context, hash []byte) (*Concern, error) {
+	var c Concern
+	err := sqlx.GetContext(ctx, s.q, &c, `SELECT `+concernColumns+` FROM concerns WHERE receipt_hash = $1`, hash)
+	return &c, notFound(err)
+}
+
+// ConcernByReference finds a concern by its public reference.
+func (s *Store) ConcernByReference(ctx context.Context, ref string) (*Concern, error) {
+	var c Concern
+	err := sqlx.GetContext(ctx, s.q, &c, `SELECT `+concernColumns+` FROM concerns WHERE reference = $1`, ref)
+	return &c, notFound(err)
+}
+
+// ConcernByID finds a concern by id.
+func (s *Store) ConcernByID(ctx context.Context, id int64) (*Concern, error) {
+	var c Concern
+	err := sqlx.GetContext(ctx, s.q, &c, `SELECT `+concernColumns+` FROM concerns WHERE id = $1`, id)
+	return &c, notFound(err)
+}
+
+// QueueRow is a concern as the triage queue lists it: clear columns only.
+type QueueRow struct {
+	ID            int64     `db:"id"`
+	Reference     string    `db:"reference"`
+	Channel       string    `db:"channel"`
+	Mode          string    `db:"mode"`
+	ServiceArea   string    `db:"service_area"`
+	Category      string    `db:"category"`
+	Safeguarding  bool      `db:"safeguarding"`
+	Status        string    `db:"status"`
+	RouteRule     string    `db:"route_rule"`
+	ReceivedAt    time.Time `db:"received_at"`
+	AcknowledgeBy time.Time `db:"acknowledge_by"`
+	FeedbackBy    time.Time `db:"feedback_by"`
+}
+
+// Queue lists open concerns, most urgent first: safeguarding, then the nearest acknowledgement
+// clock.
+func (s *Store) Queue(ctx context.Context, limit int) ([]QueueRow, error) {
+	var rows []QueueRow
+	err := sqlx.SelectContext(ctx, s.q, &rows, `SELECT id, reference, channel, mode, service_area, category,
+		safeguarding, status, route_rule, received_at, acknowledge_by, feedback_by
+		FROM concerns WHERE status <> 'closed' AND wrapped_key IS NOT NULL
+		ORDER BY safeguarding DESC, acknowledge_by, id LIMIT $1`, limit)
+	return rows, err
+}

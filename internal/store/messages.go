@@ -1,0 +1,34 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Message is one mailbox message; Body is ciphertext under the concern's data key.
+type Message struct {
+	ID        int64         `db:"id"`
+	ConcernID int64         `db:"concern_id"`
+	Author    string        `db:"author"`
+	UserID    sql.NullInt64 `db:"user_id"`
+	Body      []byte        `db:"body"`
+	Detriment bool          `db:"detriment"`
+	CreatedAt time.Time     `db:"created_at"`
+}
+
+// InsertMessage stores m and sets its ID.
+func (s *Store) InsertMessage(ctx context.Context, m *Message) error {
+	return sqlx.GetContext(ctx, s.q, &m.ID, `INSERT INTO messages (concern_id, author, user_id, body, detriment, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, m.ConcernID, m.Author, m.UserID, m.Body, m.Detriment, m.CreatedAt)
+}
+
+// Messages lists a concern's messages, oldest first.
+func (s *Store) Messages(ctx context.Context, concernID int64) ([]Message, error) {
+	var ms []Message
+	err := sqlx.SelectContext(ctx, s.q, &ms, `SELECT id, concern_id, author, user_id, body, detriment, created_at
+		FROM messages WHERE concern_id = $1 ORDER BY id`, concernID)
+	return ms, err
+}

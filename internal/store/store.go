@@ -1,0 +1,51 @@
+// Package store owns all SQL. It sees ciphertext only: it never imports seal, so plaintext
+// cannot reach the database by accident.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// ErrNotFound is returned when a row asked for does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// Store runs queries on the pool, or on one transaction inside Tx.
+type Store struct {
+	db *sqlx.DB
+	q  sqlx.ExtContext
+}
+
+// New returns a store on db.
+func New(db *sqlx.DB) *Store { return &Store{db: db, q: db} }
+
+// Tx runs fn with a store bound to one transaction, committed when fn returns nil and rolled
+// back otherwise (or if the process dies first), so a failed request leaves nothing behind.
+func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
+	if s.db == nil {
+		return fn(s) // already inside a transaction
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := fn(&Store{q: tx}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
