@@ -30,17 +30,17 @@ func New(d Deps) *API { return &API{d: d} }
 // Register mounts the routes. Who may call each is written beside it.
 func (a *API) Register(app fiber.Router) {
 	v1 := app.Group("/api/v1")
-	v1.Get("/service-areas", a.serviceAreas)       // anyone
-	v1.Post("/reports", a.submitReport)            // anyone
-	v1.Post("/mailbox/session", a.openMailbox)     // anyone holding a receipt
-	mbox := v1.Group("/mailbox", a.requireMailbox) // mailbox token only
-	mbox.Get("", a.mailbox)                        //   read the thread
-	mbox.Post("/messages", a.reply)                //   answer
-	mbox.Post("/attachments", a.uploadAttachment)  //   add evidence
-	mbox.Get("/attachments/:id<int>", a.downloadAttachment)
-	staff := v1.Group("", a.requireStaff) // staff token only
-	staff.Get("/triage", a.triage)        //   monitoring officer, deputy
-	v1.All("/*", func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+	mailbox, staff := a.requireMailbox, a.requireStaff
+
+	v1.Get("/service-areas", a.serviceAreas)                            // anyone
+	v1.Post("/reports", a.submitReport)                                 // anyone
+	v1.Post("/mailbox/session", a.openMailbox)                          // anyone holding a receipt
+	v1.Get("/mailbox", mailbox, a.mailbox)                              // mailbox token
+	v1.Post("/mailbox/messages", mailbox, a.reply)                      // mailbox token
+	v1.Post("/mailbox/attachments", mailbox, a.uploadAttachment)        // mailbox token
+	v1.Get("/mailbox/attachments/:id", mailbox, a.downloadAttachment)   // mailbox token
+	v1.Get("/triage", staff, a.triage)                                  // monitoring officer, deputy
+	v1.All("/*", func(c *fiber.Ctx) error { return fiber.ErrNotFound }) // nothing else exists
 }
 
 // bearer returns the Authorization: Bearer token, or "".

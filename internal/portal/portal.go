@@ -9,15 +9,24 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jmoiron/sqlx"
 
+	"candour/internal/api"
 	"candour/internal/config"
 	"candour/internal/database"
 	"candour/internal/i18n"
+	"candour/internal/intake"
+	"candour/internal/receipt"
+	"candour/internal/routing"
+	"candour/internal/seal"
 	"candour/internal/server"
+	"candour/internal/store"
+	"candour/internal/token"
 	"candour/internal/web"
 )
 
@@ -27,6 +36,8 @@ type Portal struct {
 	Logger   *slog.Logger
 	DB       *sqlx.DB
 	App      *fiber.App
+	Intake   *intake.Service
+	policy   atomic.Pointer[routing.Policy]
 	storage  *Storage
 	listener net.Listener
 	served   chan error
@@ -101,11 +112,25 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		return nil, err
 	}
 	p.DB = p.storage.DB
+	if err := p.loadPolicy(); err != nil {
+		return nil, err
+	}
+	keys, err := loadKeys(cfg)
+	if err != nil {
+		return nil, err
+	}
+	st := store.New(p.DB)
+	p.Intake = intake.New(intake.Deps{
+		Store: st, Policy: p.Policy, ServerKey: keys.data, Receipts: keys.receipts,
+		Throttle: receipt.NewThrottle(receiptGuessesPerMinute, receiptGuessBurst),
+		Tokens:   keys.tokens, MaxAttachment: cfg.MaxAttachment,
+	})
 	catalog, err := i18n.Load()
 	if err != nil {
 		return nil, err
 	}
-	site, err := web.New(web.Deps{Catalog: catalog, Logger: log})
+	site, err := web.New(web.Deps{Catalog: catalog, Logger: log, Intake: p.Intake, Policy: p.Policy,
+		SecureCookies: cfg.SecureCookies()})
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +141,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		Pages:     site,
 		BodyLimit: int(cfg.MaxAttachment) + 1<<20,
 	})
+	api.New(api.Deps{Intake: p.Intake, Policy: p.Policy, Store: st, Tokens: keys.tokens}).Register(p.App)
 	site.Register(p.App)
 
 	p.listener, err = net.Listen("tcp", cfg.Listen)
@@ -124,6 +150,51 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	}
 	go func() { p.served <- p.App.Listener(p.listener) }()
 	return p, nil
+}
+
+// Guessing receipts is throttled for everyone at once (we keep nothing about who guesses):
+// 100 bits of receipt cannot be enumerated at 30 guesses a minute, and honest typos still get
+// through.
+const (
+	receiptGuessesPerMinute = 30
+	receiptGuessBurst       = 20
+)
+
+// Policy returns the routing policy in force.
+func (p *Portal) Policy() *routing.Policy { return p.policy.Load() }
+
+// loadPolicy (re)loads CANDOUR_POLICY_DIR. On failure the policy in force, if any, stays.
+func (p *Portal) loadPolicy() error {
+	pol, err := routing.Load(p.Config.PolicyDir)
+	if err != nil {
+		return fmt.Errorf("policy (CANDOUR_POLICY_DIR=%s):\n%w", p.Config.PolicyDir, err)
+	}
+	p.policy.Store(pol)
+	p.Logger.Info("policy loaded", "version", pol.Version)
+	return nil
+}
+
+type keySet struct {
+	data     *seal.ServerKey
+	receipts *receipt.Hasher
+	tokens   *token.Keys
+}
+
+// loadKeys reads the server's keys from the data folder, creating them on first start.
+func loadKeys(cfg *config.Config) (*keySet, error) {
+	var ks keySet
+	var err error
+	if ks.data, err = seal.LoadOrCreateServerKey(cfg.DataKeyFile); err != nil {
+		return nil, fmt.Errorf("data key (CANDOUR_DATA_KEY_FILE): %w", err)
+	}
+	keyDir := filepath.Join(cfg.DataDir, "keys")
+	if ks.receipts, err = receipt.LoadOrCreateKey(filepath.Join(keyDir, "receipt.key")); err != nil {
+		return nil, fmt.Errorf("receipt key: %w", err)
+	}
+	if ks.tokens, err = token.LoadOrCreate(filepath.Join(keyDir, "signing")); err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	return &ks, nil
 }
 
 // Addr is the address the portal listens on (useful when CANDOUR_LISTEN asked for port 0).

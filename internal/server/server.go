@@ -84,7 +84,7 @@ func securityHeaders(c *fiber.Ctx) error {
 	if _, err := rand.Read(b[:]); err != nil {
 		return err
 	}
-	nonce := base64.RawStdEncoding.EncodeToString(b[:])
+	nonce := base64.RawURLEncoding.EncodeToString(b[:]) // no + or /, which html/template would escape
 	c.Locals(NonceKey, nonce)
 	h := &c.Response().Header
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'nonce-"+nonce+"'; style-src 'self'; "+

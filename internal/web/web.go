@@ -17,6 +17,8 @@ import (
 
 	"candour/frontend"
 	"candour/internal/i18n"
+	"candour/internal/intake"
+	"candour/internal/routing"
 )
 
 // WelshPrefix is the path prefix of the Welsh pages.
@@ -29,6 +31,13 @@ type Deps struct {
 	// Contacts shown in the safeguarding banner and the statements. The zero
 	// value means DefaultContacts (example numbers: replace before go-live).
 	Contacts Contacts
+	// Intake runs reports and the mailbox; Policy is the current routing
+	// policy (its directory lists the service areas). Both nil: information
+	// pages only (tests of the layout).
+	Intake *intake.Service
+	Policy func() *routing.Policy
+	// SecureCookies adds the Secure flag to the mailbox cookie (https).
+	SecureCookies bool
 }
 
 // Contacts are the council's numbers and addresses shown on the pages.
@@ -49,6 +58,7 @@ var DefaultContacts = Contacts{
 // Site renders pages and serves assets. Build it once with New; it is safe
 // for concurrent use.
 type Site struct {
+	deps     Deps
 	catalog  *i18n.Catalog
 	logger   *slog.Logger
 	contacts Contacts
@@ -78,6 +88,7 @@ func New(deps Deps) (*Site, error) {
 		return nil, err
 	}
 	s := &Site{
+		deps:     deps,
 		catalog:  deps.Catalog,
 		logger:   deps.Logger,
 		contacts: deps.Contacts,
