@@ -12,8 +12,11 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"maps"
+	pathpkg "path"
 	"slices"
+	"strings"
 
 	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
 	"golang.org/x/text/language"
@@ -46,8 +49,23 @@ func Load() (*Catalog, error) {
 		localizers: make(map[string]*goi18n.Localizer, len(Languages)),
 		messages:   make(map[string]map[string]*goi18n.Message, len(Languages)),
 	}
+	// Each feature keeps its messages in its own pair of files, <area>.en.json and
+	// <area>.cy.json (the core ones are en.json and cy.json), so features do not collide.
+	paths, err := fs.Glob(locales, "locales/*.json")
+	if err != nil {
+		return nil, err
+	}
 	for _, lang := range Languages {
-		path := "locales/" + lang + ".json"
+		c.messages[lang] = map[string]*goi18n.Message{}
+		c.localizers[lang] = goi18n.NewLocalizer(bundle, lang)
+	}
+	for _, path := range paths {
+		base := strings.TrimSuffix(pathpkg.Base(path), ".json")
+		lang := base[strings.LastIndex(base, ".")+1:]
+		byID, ok := c.messages[lang]
+		if !ok {
+			return nil, fmt.Errorf("i18n: %s: language %q is not supported", path, lang)
+		}
 		buf, err := locales.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("i18n: read %s: %w", path, err)
@@ -56,12 +74,17 @@ func Load() (*Catalog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("i18n: parse %s: %w", path, err)
 		}
-		byID := make(map[string]*goi18n.Message, len(file.Messages))
 		for _, m := range file.Messages {
+			if _, dup := byID[m.ID]; dup {
+				return nil, fmt.Errorf("i18n: %s: message %q is defined twice", path, m.ID)
+			}
 			byID[m.ID] = m
 		}
-		c.messages[lang] = byID
-		c.localizers[lang] = goi18n.NewLocalizer(bundle, lang)
+	}
+	for _, lang := range Languages {
+		if len(c.messages[lang]) == 0 {
+			return nil, fmt.Errorf("i18n: no messages for %s", lang)
+		}
 	}
 	return c, nil
 }
