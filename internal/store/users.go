@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -51,4 +52,104 @@ func (u *User) HasRole(role string) bool {
 		}
 	}
 	return false
+}
+
+// Credentials are what signing in checks. They are kept out of User so a page that lists users
+// cannot leak a hash by accident.
+type Credentials struct {
+	UserID             int64         `db:"id"`
+	PasswordHash       *string       `db:"password_hash"`
+	TOTPSecret         *string       `db:"totp_secret"`
+	TOTPEnabled        bool          `db:"totp_enabled"`
+	TOTPLastStep       int64         `db:"totp_last_step"`
+	RecoveryCodes      pq.ByteaArray `db:"recovery_codes"`
+	FailedAttempts     int           `db:"failed_attempts"`
+	LockedUntil        *time.Time    `db:"locked_until"`
+	MustChangePassword bool          `db:"must_change_password"`
+}
+
+const userColumns = `id, email, name, roles, service_areas, age_recipient, language, status`
+
+// UserByEmail finds a user by e-mail address (case-insensitive).
+func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
+	var u User
+	err := sqlx.GetContext(ctx, s.q, &u, `SELECT `+userColumns+` FROM users WHERE email = lower($1)`, email)
+	return &u, notFound(err)
+}
+
+// Users lists every user by e-mail address.
+func (s *Store) Users(ctx context.Context) ([]User, error) {
+	var us []User
+	err := sqlx.SelectContext(ctx, s.q, &us, `SELECT `+userColumns+` FROM users ORDER BY email`)
+	return us, err
+}
+
+// CredentialsFor returns the sign-in secrets of a user, locking the row until the transaction
+// ends so two concurrent attempts count as two.
+func (s *Store) CredentialsFor(ctx context.Context, userID int64) (*Credentials, error) {
+	var c Credentials
+	err := sqlx.GetContext(ctx, s.q, &c, `SELECT id, password_hash, totp_secret, totp_enabled, totp_last_step,
+		recovery_codes, failed_attempts, locked_until, must_change_password
+		FROM users WHERE id = $1 FOR UPDATE`, userID)
+	return &c, notFound(err)
+}
+
+// SetPassword replaces the password hash; mustChange forces a change at the next sign-in.
+func (s *Store) SetPassword(ctx context.Context, userID int64, hash string, mustChange bool, at time.Time) error {
+	return s.exec1(ctx, `UPDATE users SET password_hash = $2, must_change_password = $3, password_changed_at = $4,
+		failed_attempts = 0, locked_until = NULL WHERE id = $1`, userID, hash, mustChange, at)
+}
+
+// SetTOTP stores a TOTP secret (nil removes it) and whether it is confirmed, replacing the
+// recovery codes.
+func (s *Store) SetTOTP(ctx context.Context, userID int64, secret *string, enabled bool, recoveryHashes [][]byte) error {
+	return s.exec1(ctx, `UPDATE users SET totp_secret = $2, totp_enabled = $3, totp_last_step = 0,
+		recovery_codes = COALESCE($4::bytea[], '{}') WHERE id = $1`, userID, secret, enabled, pq.ByteaArray(recoveryHashes))
+}
+
+// UseTOTPStep records the time step of an accepted code, so it cannot be used again.
+func (s *Store) UseTOTPStep(ctx context.Context, userID, step int64) error {
+	return s.exec1(ctx, `UPDATE users SET totp_last_step = $2 WHERE id = $1`, userID, step)
+}
+
+// RemoveRecoveryCode deletes one used recovery code (by hash).
+func (s *Store) RemoveRecoveryCode(ctx context.Context, userID int64, hash []byte) error {
+	return s.exec1(ctx, `UPDATE users SET recovery_codes = array_remove(recovery_codes, $2::bytea) WHERE id = $1`, userID, hash)
+}
+
+// RecordLoginFailure counts a failed sign-in and sets the lock that backs off the next one.
+func (s *Store) RecordLoginFailure(ctx context.Context, userID int64, failures int, lockedUntil *time.Time) error {
+	return s.exec1(ctx, `UPDATE users SET failed_attempts = $2, locked_until = $3 WHERE id = $1`, userID, failures, lockedUntil)
+}
+
+// ClearLoginFailures resets the backoff after a successful sign-in.
+func (s *Store) ClearLoginFailures(ctx context.Context, userID int64) error {
+	return s.exec1(ctx, `UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE id = $1`, userID)
+}
+
+// SetUserStatus sets status to 'active' or 'disabled'.
+func (s *Store) SetUserStatus(ctx context.Context, userID int64, status string) error {
+	return s.exec1(ctx, `UPDATE users SET status = $2 WHERE id = $1`, userID, status)
+}
+
+// SetUserRoles replaces a user's roles and service areas.
+func (s *Store) SetUserRoles(ctx context.Context, userID int64, roles, areas []string) error {
+	return s.exec1(ctx, `UPDATE users SET roles = COALESCE($2::text[], '{}'), service_areas = COALESCE($3::text[], '{}')
+		WHERE id = $1`, userID, pq.StringArray(roles), pq.StringArray(areas))
+}
+
+// exec1 runs a statement that must touch exactly one row.
+func (s *Store) exec1(ctx context.Context, query string, args ...any) error {
+	res, err := s.q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
 }

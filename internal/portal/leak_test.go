@@ -1,0 +1,94 @@
+package portal_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf16"
+
+	"candour/internal/database"
+	"candour/internal/portaltest"
+)
+
+// encodings of s an attacker might search a dump for.
+func encodings(s string) map[string][]byte {
+	u16 := utf16.Encode([]rune(s))
+	le := make([]byte, 0, 2*len(u16))
+	for _, r := range u16 {
+		le = append(le, byte(r), byte(r>>8))
+	}
+	return map[string][]byte{
+		"plain":    []byte(s),
+		"lower":    []byte(strings.ToLower(s)),
+		"hex":      []byte(hex.EncodeToString([]byte(s))),
+		"base64":   []byte(base64.StdEncoding.EncodeToString([]byte(s))[:len(s)*4/3-4]),
+		"utf16le":  le,
+		"json-esc": []byte(strings.Trim(mustJSON(s), `"`)),
+	}
+}
+
+func mustJSON(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+func TestDumpAndLogsRevealNothing(t *testing.T) {
+	e := portaltest.Start(t)
+	e.AddCustodian(t)
+	const phrase = "purple-elephant-ledger-4471"
+	secrets := []string{"Gwen Whistleblower", "gwen@example.org", "07700 900123", phrase, "Alun Ap Rhys"}
+
+	for _, mode := range []string{"open", "confidential", "anonymous"} {
+		body := map[string]any{"mode": mode, "service_area": "finance", "category": "fraud",
+			"summary": "Invoices split to dodge approval " + phrase, "details": "The details carry " + phrase + " twice: " + phrase,
+			"safeguarding": false, "named_people": []string{"Alun Ap Rhys"}, "lang": "en"}
+		if mode != "anonymous" {
+			body["identity"] = map[string]string{"name": "Gwen Whistleblower", "email": "gwen@example.org", "phone": "07700 900123", "role": "accounts"}
+		}
+		b, _ := json.Marshal(body)
+		r := e.Do(t, "POST", "/api/v1/reports?lang=en&who=Gwen", "application/json", bytes.NewReader(b))
+		if r.Status != 201 {
+			t.Fatalf("%s: got %d %s", mode, r.Status, r.Body)
+		}
+		var f struct{ Receipt string }
+		json.Unmarshal(r.Body, &f)
+		b, _ = json.Marshal(map[string]string{"receipt": f.Receipt})
+		r = e.Do(t, "POST", "/api/v1/mailbox/session", "application/json", bytes.NewReader(b))
+		var tok struct{ Token string }
+		json.Unmarshal(r.Body, &tok)
+		b, _ = json.Marshal(map[string]any{"body": "Reply mentioning " + phrase + " and Gwen Whistleblower"})
+		if r := e.Do(t, "POST", "/api/v1/mailbox/messages", "application/json", bytes.NewReader(b), "Authorization: Bearer "+tok.Token); r.Status != 201 {
+			t.Fatalf("reply: %d %s", r.Status, r.Body)
+		}
+	}
+
+	bin, err := database.FindBinaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dump, err := exec.Command(filepath.Join(bin, "pg_dump"), "--no-owner", "-d", e.DatabaseURL).Output()
+	if err != nil {
+		t.Fatalf("pg_dump: %v", err)
+	}
+	if !bytes.Contains(dump, []byte("COPY public.concerns")) || !bytes.Contains(dump, []byte("finance")) {
+		t.Fatalf("the dump does not hold the concerns; the test would prove nothing")
+	}
+	logs := []byte(e.Logs.String())
+	for _, s := range secrets {
+		for enc, needle := range encodings(s) {
+			if bytes.Contains(dump, needle) {
+				t.Errorf("pg_dump contains %q (%s)", s, enc)
+			}
+			if bytes.Contains(logs, needle) {
+				t.Errorf("server log contains %q (%s)", s, enc)
+			}
+		}
+	}
+	for _, s := range []string{"127.0.0.1", "Go-http-client", "who=Gwen"} {
+		if bytes.Contains(logs, []byte(s)) {
+			t.Errorf("server log contains %q (client address, user agent or query)", s)
+		}
+	}
+}

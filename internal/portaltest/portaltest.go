@@ -1,0 +1,144 @@
+// Package portaltest runs a whole Candour portal on 127.0.0.1 against a fresh test database,
+// for end-to-end tests of the HTTP surfaces.
+package portaltest
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"candour/internal/config"
+	"candour/internal/dbtest"
+	"candour/internal/portal"
+	"candour/internal/store"
+)
+
+// Logs collects the portal's log lines so tests can search them.
+type Logs struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *Logs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *Logs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Root is the repository root.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Env is a running portal under test.
+type Env struct {
+	*portal.Portal
+	Logs        *Logs
+	DatabaseURL string
+	DataDir     string
+	Custodian   *age.X25519Identity // set by WithCustodian
+}
+
+// Option adjusts the configuration before start.
+type Option func(env map[string]string)
+
+// Setting sets one environment variable of the portal's configuration.
+func Setting(name, value string) Option { return func(env map[string]string) { env[name] = value } }
+
+// Start runs a portal on a fresh database and stops it when the test ends.
+func Start(t testing.TB, opts ...Option) *Env {
+	t.Helper()
+	e := &Env{Logs: &Logs{}, DatabaseURL: dbtest.NewURL(t), DataDir: t.TempDir()}
+	env := map[string]string{
+		"DATABASE_URL":       e.DatabaseURL,
+		"CANDOUR_DATA_DIR":   e.DataDir,
+		"CANDOUR_LISTEN":     "127.0.0.1:0",
+		"CANDOUR_POLICY_DIR": filepath.Join(Root(), "policies"),
+	}
+	for _, o := range opts {
+		o(env)
+	}
+	cfg, err := config.Parse(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := portal.Start(context.Background(), cfg, portal.NewLogger(cfg, e.Logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Portal = p
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := p.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return e
+}
+
+// AddCustodian creates a custodian user with a fresh age identity and returns the identity.
+func (e *Env) AddCustodian(t testing.TB) *age.X25519Identity {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := id.Recipient().String()
+	u := &store.User{Email: "custodian-" + r[4:12] + "@example.gov.uk", Name: "Cara Custodian", Roles: []string{"custodian"},
+		AgeRecipient: &r, Language: "en"}
+	if err := store.New(e.DB).InsertUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	e.Custodian = id
+	return id
+}
+
+// Response is a finished HTTP exchange.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Do sends a request to the portal. Headers are "Name: value" strings.
+func (e *Env) Do(t testing.TB, method, path, contentType string, body io.Reader, headers ...string) Response {
+	t.Helper()
+	req, err := http.NewRequest(method, e.URL()+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ":")
+		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
