@@ -116,22 +116,31 @@ func (a *API) uploadAttachment(c *fiber.Ctx) error {
 	if err != nil || mt != fiber.MIMEMultipartForm || params["boundary"] == "" {
 		return fault.New(fault.Unsupported, "unsupported_media_type", "error.want_multipart")
 	}
-	mr := multipart.NewReader(bodyReader(c), params["boundary"])
+	part, err := filePart(multipart.NewReader(bodyReader(c), params["boundary"]))
+	if err != nil {
+		return err
+	}
+	defer part.Close()
+	att, err := a.d.Intake.AddAttachment(c.UserContext(), ref(c), "reporter", part.FileName(), part)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": att.ID, "name": att.Name, "size": att.Size})
+}
+
+// filePart skips to the part named "file". Fields before it are discarded unread beyond
+// what multipart needs to find the next boundary.
+func filePart(mr *multipart.Reader) (*multipart.Part, error) {
 	for {
 		part, err := mr.NextPart()
 		if err != nil {
-			return &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "error.invalid",
+			return nil, &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "error.invalid",
 				Fields: map[string]string{"file": "field.required"}}
 		}
-		if part.FormName() != "file" {
-			part.Close()
-			continue
+		if part.FormName() == "file" {
+			return part, nil
 		}
-		att, err := a.d.Intake.AddAttachment(c.UserContext(), ref(c), "reporter", part.FileName(), part)
-		if err != nil {
-			return err
-		}
-		return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": att.ID, "name": att.Name, "size": att.Size})
+		part.Close()
 	}
 }
 
