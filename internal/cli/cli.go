@@ -80,6 +80,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "Candour is running at %s (listening on %s)\n", cfg.PublicURL, p.Addr())
 	if cfg.Embedded() {
 		fmt.Fprintf(stdout, "Embedded PostgreSQL data: %s\n", cfg.DataDir)
+		key, err := p.EnsureDevCustodian(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "candour: %v\n", err)
+		} else if key != "" {
+			fmt.Fprintf(stdout, "Created a development custodian key: %s\n  open a sealed identity with: age -d -i %s identity.age\n", key, key)
+		}
 	}
 	<-ctx.Done()
 	stop()

@@ -1,0 +1,278 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"candour/internal/dbtest"
+	"candour/internal/portaltest"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "candour-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "candour")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(dir)
+	dbtest.Main(m)
+}
+
+type run struct {
+	cmd    *exec.Cmd
+	stdout *bytes.Buffer
+	stderr *bytes.Buffer
+}
+
+func command(env map[string]string, args ...string) *run {
+	cmd := exec.Command(binary, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	r := &run{cmd: cmd, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	cmd.Stdout, cmd.Stderr = r.stdout, r.stderr
+	return r
+}
+
+func exitCode(t *testing.T, r *run) int {
+	t.Helper()
+	err := r.cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0
+}
+
+func TestExitCodes(t *testing.T) {
+	cases := []struct {
+		name   string
+		env    map[string]string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"unknown command", nil, []string{"frobnicate"}, 2, "unknown command"},
+		{"stray argument", nil, []string{"migrate", "now"}, 2, "unexpected argument"},
+		{"bad listen address", map[string]string{"CANDOUR_LISTEN": "nonsense"}, []string{"serve"}, 1, "CANDOUR_LISTEN"},
+		{"bad public URL", map[string]string{"CANDOUR_PUBLIC_URL": "ftp://x"}, []string{"serve"}, 1, "CANDOUR_PUBLIC_URL"},
+		{"no PostgreSQL binaries", map[string]string{"CANDOUR_PG_BIN": "/nonexistent", "CANDOUR_DATA_DIR": t.TempDir()}, []string{"serve"}, 1, "apt-get install postgresql"},
+		{"help", nil, []string{"help"}, 0, ""},
+	}
+	for _, tc := range cases {
+		r := command(tc.env, tc.args...)
+		if code := exitCode(t, r); code != tc.code || !strings.Contains(r.stderr.String(), tc.stderr) {
+			t.Errorf("%s: got exit %d, stderr %q; want %d mentioning %q", tc.name, code, r.stderr, tc.code, tc.stderr)
+		}
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitReady(t *testing.T, base string, r *run) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if r.cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("portal not ready at %s\nstdout: %s\nstderr: %s", base, r.stdout, r.stderr)
+}
+
+// The README's first command in miniature: serve on the embedded default, stop, start again on
+// the same data, survive a crash.
+func TestServeEmbeddedDefault(t *testing.T) {
+	dataDir, err := os.MkdirTemp("", "cnd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dataDir) })
+	addr := freeAddr(t)
+	env := map[string]string{"CANDOUR_DATA_DIR": dataDir, "CANDOUR_LISTEN": addr,
+		"CANDOUR_POLICY_DIR": filepath.Join(portaltest.Root(), "policies")}
+	base := "http://" + addr
+
+	for i, stop := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL, syscall.SIGINT} {
+		r := command(env, "serve")
+		if err := r.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitReady(t, base, r)
+		resp, err := http.Get(base + "/cy")
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("start %d: Welsh start page: %v %v", i, resp, err)
+		}
+		resp.Body.Close()
+		if i == 0 && !strings.Contains(r.stdout.String(), "dev-custodian.key") {
+			t.Errorf("first start does not say where the development custodian key is:\n%s", r.stdout)
+		}
+		r.cmd.Process.Signal(stop)
+		err = r.cmd.Wait()
+		if stop != syscall.SIGKILL && err != nil {
+			t.Fatalf("start %d: stop with %v: %v\nstderr: %s", i, stop, err, r.stderr)
+		}
+		if stop == syscall.SIGKILL {
+			// PostgreSQL follows its parent (Pdeathsig); give it a moment to go.
+			time.Sleep(2 * time.Second)
+		}
+	}
+}
+
+// A portal killed in the middle of an evidence upload leaves no blob, chunk or attachment,
+// and the reporter's receipt still opens an intact mailbox.
+func TestKilledMidUploadLeavesNothing(t *testing.T) {
+	url := dbtest.NewURL(t)
+	addr := freeAddr(t)
+	env := map[string]string{"DATABASE_URL": url, "CANDOUR_DATA_DIR": t.TempDir(), "CANDOUR_LISTEN": addr,
+		"CANDOUR_POLICY_DIR": filepath.Join(portaltest.Root(), "policies")}
+	base := "http://" + addr
+	r := command(env, "serve")
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer r.cmd.Process.Kill()
+	waitReady(t, base, r)
+
+	body, _ := json.Marshal(map[string]any{"mode": "anonymous", "service_area": "housing", "category": "health_safety",
+		"summary": "Damp flats signed off", "details": "Inspections were signed off without visits.", "lang": "en"})
+	resp, err := http.Post(base+"/api/v1/reports", "application/json", bytes.NewReader(body))
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("report: %v %v", resp, err)
+	}
+	var filed struct{ Receipt string }
+	json.NewDecoder(resp.Body).Decode(&filed)
+	resp.Body.Close()
+	token := func() string {
+		b, _ := json.Marshal(map[string]string{"receipt": filed.Receipt})
+		resp, err := http.Post(base+"/api/v1/mailbox/session", "application/json", bytes.NewReader(b))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("mailbox session: %v %v", resp, err)
+		}
+		defer resp.Body.Close()
+		var out struct{ Token string }
+		json.NewDecoder(resp.Body).Decode(&out)
+		return out.Token
+	}
+
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	req, _ := http.NewRequest("POST", base+"/api/v1/mailbox/attachments", pr)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token())
+	go func() {
+		fw, _ := mw.CreateFormFile("file", "photos.zip")
+		chunk := bytes.Repeat([]byte("p"), 1<<20)
+		for i := 0; i < 8; i++ {
+			if _, err := fw.Write(chunk); err != nil {
+				return
+			}
+		}
+		// Hold the request open, half-sent, until the server dies.
+		time.Sleep(30 * time.Second)
+		pw.CloseWithError(io.ErrUnexpectedEOF)
+	}()
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+
+	db, err := sqlxOpen(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Wait until the server is inside the upload transaction with chunks written.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var writing int
+		db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO blob_chunks%'`).Scan(&writing)
+		var idleInTx int
+		db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'`).Scan(&idleInTx)
+		if writing+idleInTx > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the upload never reached the database")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	r.cmd.Process.Signal(syscall.SIGKILL)
+	r.cmd.Wait()
+	<-done
+
+	// PostgreSQL rolls back the dead connection's transaction.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		var blobs, chunks, atts int
+		db.QueryRow(`SELECT (SELECT count(*) FROM blobs), (SELECT count(*) FROM blob_chunks), (SELECT count(*) FROM attachments)`).Scan(&blobs, &chunks, &atts)
+		if blobs+chunks+atts == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the kill: %d blobs, %d chunks, %d attachments, want none", blobs, chunks, atts)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	r2 := command(env, "serve")
+	if err := r2.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { r2.cmd.Process.Signal(syscall.SIGTERM); r2.cmd.Wait() }()
+	waitReady(t, base, r2)
+	req, _ = http.NewRequestWithContext(context.Background(), "GET", base+"/api/v1/mailbox", nil)
+	req.Header.Set("Authorization", "Bearer "+token())
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("mailbox after restart: %v %v", resp, err)
+	}
+	var m struct{ Attachments []any }
+	json.NewDecoder(resp.Body).Decode(&m)
+	resp.Body.Close()
+	if len(m.Attachments) != 0 {
+		t.Errorf("got %d attachments after the interrupted upload, want 0", len(m.Attachments))
+	}
+}
