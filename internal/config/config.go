@@ -28,6 +28,10 @@ type Config struct {
 	MaxAttachment   int64
 	ShutdownTimeout time.Duration
 	LogLevel        string
+	SMTPAddr        string
+	SMTPFrom        string
+	SMTPUsername    string
+	SMTPPassword    string
 }
 
 // Embedded reports whether the portal runs its own private PostgreSQL.
@@ -149,6 +153,28 @@ var Vars = []Var{
 			c.ShutdownTimeout = d
 			return nil
 		}},
+	{Name: "CANDOUR_SMTP_ADDR", Help: "mail server host:port for staff notifications; unset: notifications are written to the log",
+		set: func(c *Config, v string) error {
+			if v != "" {
+				if _, _, err := net.SplitHostPort(v); err != nil {
+					return errors.New("want host:port")
+				}
+			}
+			c.SMTPAddr = v
+			return nil
+		}},
+	{Name: "CANDOUR_SMTP_FROM", Default: "candour@localhost", Help: "sender address of notifications",
+		set: func(c *Config, v string) error {
+			if !strings.Contains(v, "@") {
+				return errors.New("want an e-mail address")
+			}
+			c.SMTPFrom = v
+			return nil
+		}},
+	{Name: "CANDOUR_SMTP_USERNAME", Help: "mail server user (AUTH PLAIN; needs STARTTLS)",
+		set: func(c *Config, v string) error { c.SMTPUsername = v; return nil }},
+	{Name: "CANDOUR_SMTP_PASSWORD", Secret: true, Help: "mail server password; or CANDOUR_SMTP_PASSWORD_FILE",
+		set: func(c *Config, v string) error { c.SMTPPassword = v; return nil }},
 	{Name: "CANDOUR_LOG_LEVEL", Default: "info", Help: "debug, info, warn or error",
 		set: func(c *Config, v string) error {
 			switch v {

@@ -6,6 +6,7 @@ package intake
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -198,8 +199,29 @@ func (s *Service) Submit(ctx context.Context, r ReportSubmission) (*Filed, error
 	if err := s.Validate(&r); err != nil {
 		return nil, err
 	}
+	policy := s.d.Policy()
+	return s.file(ctx, policy, filing{
+		channel: "web", mode: r.Mode, category: r.Category, lang: r.Lang, identity: r.Identity, receipt: true,
+		content: Content{Summary: r.Summary, Details: r.Details, NamedPeople: r.NamedPeople},
+		facts: routing.Facts{Channel: "web", Mode: r.Mode, ServiceArea: r.ServiceArea, Category: r.Category,
+			Safeguarding: r.Safeguarding, NamedPeople: policy.Directory.Match(r.NamedPeople)},
+	})
+}
+
+// filing is a validated concern from any channel, ready to be routed and stored.
+type filing struct {
+	channel, mode, category, lang string
+	content                       Content
+	identity                      *Identity
+	facts                         routing.Facts
+	createdBy                     int64
+	receipt                       bool // a receipt opens the mailbox (reporters without an account)
+}
+
+// file routes, encrypts, seals and stores a concern in one INSERT.
+func (s *Service) file(ctx context.Context, policy *routing.Policy, f filing) (*Filed, error) {
 	var recipients []string
-	if r.Mode != "anonymous" {
+	if f.identity != nil {
 		var err error
 		if recipients, err = s.d.Store.CustodianRecipients(ctx); err != nil {
 			return nil, err
@@ -209,52 +231,59 @@ func (s *Service) Submit(ctx context.Context, r ReportSubmission) (*Filed, error
 				Fields: map[string]string{"mode": "identity.no_custodians"}}
 		}
 	}
-	policy := s.d.Policy()
-	named := policy.Directory.Match(r.NamedPeople)
-	decision, err := policy.Decide(routing.Facts{
-		Channel: "web", Mode: r.Mode, ServiceArea: r.ServiceArea, Category: r.Category,
-		Safeguarding: r.Safeguarding, NamedPeople: named,
-	})
+	decision, err := policy.Decide(f.facts)
 	if err != nil {
 		return nil, fmt.Errorf("intake: route: %w", err)
 	}
-
 	dk, wrapped, err := s.d.ServerKey.NewDataKey()
 	if err != nil {
 		return nil, err
 	}
-	content, err := sealJSON(dk, Content{Summary: r.Summary, Details: r.Details, NamedPeople: r.NamedPeople})
+	content, err := sealJSON(dk, f.content)
 	if err != nil {
 		return nil, err
 	}
 	now := s.d.Now()
 	c := &store.Concern{
-		Channel: "web", Mode: r.Mode, ServiceArea: r.ServiceArea, Category: r.Category,
-		Safeguarding: r.Safeguarding, Status: "received", Language: r.Lang,
+		Channel: f.channel, Mode: f.mode, ServiceArea: f.facts.ServiceArea, Category: f.category,
+		Safeguarding: f.facts.Safeguarding, Status: "received", Language: f.lang,
 		WrappedKey: wrapped, Content: content,
 		IdentityRecipients: append(pq.StringArray{}, recipients...),
-		NamedKeys:          s.namedKeys(named),
+		NamedKeys:          s.NamedKeys(f.facts.NamedPeople),
 		ReceivedAt:         now.Truncate(time.Hour),
+		CreatedBy:          sql.NullInt64{Int64: f.createdBy, Valid: f.createdBy != 0},
 	}
-	if r.Identity != nil {
-		if err := s.sealIdentity(c, dk, recipients, *r.Identity); err != nil {
+	if f.identity != nil {
+		if err := s.sealIdentity(c, dk, recipients, *f.identity); err != nil {
 			return nil, err
 		}
 	}
 	if err := setDecision(c, decision, now); err != nil {
 		return nil, err
 	}
-	rcpt, err := receipt.New()
+	filed := &Filed{Decision: decision}
+	if f.receipt {
+		rcpt, err := receipt.New()
+		if err != nil {
+			return nil, err
+		}
+		norm, _ := receipt.Normalize(rcpt)
+		c.ReceiptHash = s.d.Receipts.Hash(norm)
+		filed.Receipt = rcpt
+	}
+	// The concern and the e-mails telling its route holders are one transaction.
+	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		if err := insertWithReference(ctx, tx, c); err != nil {
+			return err
+		}
+		return enqueueRouted(ctx, tx, c, decision)
+	})
 	if err != nil {
 		return nil, err
 	}
-	norm, _ := receipt.Normalize(rcpt)
-	c.ReceiptHash = s.d.Receipts.Hash(norm)
-	if err := s.insertWithReference(ctx, c); err != nil {
-		return nil, err
-	}
-	return &Filed{Reference: c.Reference, Receipt: rcpt, Status: c.Status, Decision: decision,
-		ReceivedAt: c.ReceivedAt, AcknowledgeBy: c.AcknowledgeBy, FeedbackBy: c.FeedbackBy}, nil
+	filed.Reference, filed.Status = c.Reference, c.Status
+	filed.ReceivedAt, filed.AcknowledgeBy, filed.FeedbackBy = c.ReceivedAt, c.AcknowledgeBy, c.FeedbackBy
+	return filed, nil
 }
 
 func (s *Service) sealIdentity(c *store.Concern, dk *seal.DataKey, recipients []string, id Identity) error {
@@ -278,9 +307,10 @@ func (s *Service) sealIdentity(c *store.Concern, dk *seal.DataKey, recipients []
 	return nil
 }
 
-// namedKeys are keyed hashes of the named directory people, for conflict exclusion without
-// decrypting and without a dump saying who was named.
-func (s *Service) namedKeys(emails []string) pq.ByteaArray {
+// NamedKeys are keyed hashes of the named directory people, for conflict exclusion without
+// decrypting and without a dump saying who was named. Access checks compute the same hash of
+// a user's email.
+func (s *Service) NamedKeys(emails []string) pq.ByteaArray {
 	keys := pq.ByteaArray{}
 	for _, e := range emails {
 		keys = append(keys, s.d.Receipts.Hash("named:"+strings.ToLower(e)))
@@ -302,21 +332,51 @@ func setDecision(c *store.Concern, d routing.Decision, now time.Time) error {
 
 // insertWithReference gives the concern a fresh random reference, retrying on the (rare)
 // collision.
-func (s *Service) insertWithReference(ctx context.Context, c *store.Concern) error {
+func insertWithReference(ctx context.Context, tx *store.Store, c *store.Concern) error {
 	for attempt := 0; attempt < 5; attempt++ {
 		ref, err := newReference()
 		if err != nil {
 			return err
 		}
 		c.Reference = ref
-		err = s.d.Store.InsertConcern(ctx, c)
+		// A savepoint keeps the transaction usable after a duplicate-reference error.
+		if err := tx.Savepoint(ctx, "ref"); err != nil {
+			return err
+		}
+		err = tx.InsertConcern(ctx, c)
+		if err == nil {
+			return tx.ReleaseSavepoint(ctx, "ref")
+		}
 		var pqErr *pq.Error
 		if errors.As(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "concerns_reference_key" {
+			if err := tx.RollbackToSavepoint(ctx, "ref"); err != nil {
+				return err
+			}
 			continue
 		}
 		return err
 	}
 	return errors.New("intake: could not allocate a reference")
+}
+
+// enqueueRouted tells everyone on the route, and those to be informed, that a concern is
+// theirs to see: reference and link only.
+func enqueueRouted(ctx context.Context, tx *store.Store, c *store.Concern, d routing.Decision) error {
+	seen := map[string]bool{}
+	for _, h := range append(append([]routing.Holder{}, d.Route...), d.Informed...) {
+		email := strings.ToLower(h.Email)
+		if email == "" || seen[email] {
+			continue
+		}
+		seen[email] = true
+		err := tx.EnqueueNotification(ctx, &store.Notification{Recipient: email, Kind: "routed",
+			ConcernID: sql.NullInt64{Int64: c.ID, Valid: true}, Reference: c.Reference,
+			DedupeKey: sql.NullString{String: fmt.Sprintf("routed:%d:%s", c.ID, email), Valid: true}})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // newReference is "C-" and two groups of four from the receipt alphabet: short enough to say on

@@ -103,3 +103,12 @@ func (s *Store) Queue(ctx context.Context, limit int) ([]QueueRow, error) {
 		ORDER BY safeguarding DESC, acknowledge_by, id LIMIT $1`, limit)
 	return rows, err
 }
+
+// ConcernsCreatedBy lists the concerns a staff user raised (a councillor's own), newest first.
+func (s *Store) ConcernsCreatedBy(ctx context.Context, userID int64) ([]QueueRow, error) {
+	var rows []QueueRow
+	err := sqlx.SelectContext(ctx, s.q, &rows, `SELECT id, reference, channel, mode, service_area, category,
+		safeguarding, status, route_rule, received_at, acknowledge_by, feedback_by
+		FROM concerns WHERE created_by = $1 ORDER BY id DESC LIMIT 200`, userID)
+	return rows, err
+}

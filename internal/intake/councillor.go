@@ -1,0 +1,123 @@
+package intake
+
+import (
+	"context"
+	"errors"
+
+	"candour/internal/fault"
+	"candour/internal/routing"
+	"candour/internal/store"
+)
+
+// CouncillorConcern is a concern raised through the councillor-guidance route: the councillor
+// says which of the service's published evidence they reviewed and whom they already raised it
+// with, before the policy decides where it goes.
+type CouncillorConcern struct {
+	ServiceArea            string   `json:"service_area"`
+	Category               string   `json:"category"`
+	Summary                string   `json:"summary"`
+	Details                string   `json:"details"`
+	EvidenceReviewed       []string `json:"evidence_reviewed"`
+	RaisedWith             []string `json:"raised_with"`
+	RaisedOutcome          string   `json:"raised_outcome"`
+	NamedPeople            []string `json:"named_people"`
+	PassingOnStaffConcerns bool     `json:"passing_on_staff_concerns"`
+	Safeguarding           bool     `json:"safeguarding"`
+	Confidential           bool     `json:"confidential"`
+}
+
+// Councillor is who is raising the concern: the signed-in councillor.
+type Councillor struct {
+	UserID   int64
+	Name     string
+	Email    string
+	Language string
+}
+
+// councillorFacts validates c and returns the routing facts it stands for.
+func (s *Service) councillorFacts(c *CouncillorConcern) (routing.Facts, error) {
+	f := fault.Fields{}
+	if c.Category == "" {
+		c.Category = "other"
+	}
+	if !oneOf(c.Category, Categories) {
+		f.Add("category", "field.choice")
+	}
+	checkText(f, "summary", c.Summary, true, MaxSummary, false)
+	checkText(f, "details", c.Details, true, MaxDetails, true)
+	if len(c.NamedPeople) > MaxNamedPeople {
+		f.Add("named_people", "field.too_many")
+	}
+	people := c.NamedPeople[:0:0]
+	for _, p := range c.NamedPeople {
+		checkText(f, "named_people", p, false, MaxName, false)
+		if p != "" {
+			people = append(people, p)
+		}
+	}
+	c.NamedPeople = people
+	if len(c.EvidenceReviewed) > 50 {
+		f.Add("evidence_reviewed", "field.too_many")
+	}
+	if len(c.RaisedWith) > len(routing.RaisedWithRoles) {
+		f.Add("raised_with", "field.too_many")
+	}
+	if c.ServiceArea == "" {
+		f.Add("service_area", "field.required")
+	}
+	policy := s.d.Policy()
+	facts := routing.Facts{
+		Channel: "councillor", Mode: mode(c.Confidential), ServiceArea: c.ServiceArea, Category: c.Category,
+		Safeguarding: c.Safeguarding, NamedPeople: policy.Directory.Match(c.NamedPeople),
+		RaisedWith: c.RaisedWith, RaisedOutcome: c.RaisedOutcome, EvidenceReviewed: c.EvidenceReviewed,
+		PassingOnStaffConcerns: c.PassingOnStaffConcerns,
+	}
+	// The policy knows its own lists (areas, evidence items, outcomes): it names the field.
+	var fe *routing.FactsError
+	if err := policy.Validate(facts); errors.As(err, &fe) {
+		f.Add(fe.Field, "field.choice")
+	} else if err != nil {
+		return facts, err
+	}
+	return facts, f.Err()
+}
+
+func mode(confidential bool) string {
+	if confidential {
+		return "confidential"
+	}
+	return "open"
+}
+
+// PreviewCouncillorConcern says where the concern would go and why, without filing it: the
+// "where this goes and why" step the councillor sees before submitting.
+func (s *Service) PreviewCouncillorConcern(c CouncillorConcern) (routing.Decision, error) {
+	facts, err := s.councillorFacts(&c)
+	if err != nil {
+		return routing.Decision{}, err
+	}
+	return s.d.Policy().Decide(facts)
+}
+
+// SubmitCouncillorConcern files a councillor's concern. The councillor's identity is sealed to
+// the custodians like any reporter's; in the open (default) mode handlers on the case see it.
+func (s *Service) SubmitCouncillorConcern(ctx context.Context, who Councillor, c CouncillorConcern) (*Filed, error) {
+	facts, err := s.councillorFacts(&c)
+	if err != nil {
+		return nil, err
+	}
+	lang := who.Language
+	if !oneOf(lang, Languages) {
+		lang = "en"
+	}
+	return s.file(ctx, s.d.Policy(), filing{
+		channel: "councillor", mode: facts.Mode, category: c.Category, lang: lang, facts: facts, createdBy: who.UserID,
+		content:  Content{Summary: c.Summary, Details: c.Details, NamedPeople: c.NamedPeople},
+		identity: &Identity{Name: who.Name, Email: who.Email, Role: "councillor"},
+	})
+}
+
+// CouncillorConcerns lists the concerns a councillor raised, newest first.
+func (s *Service) CouncillorConcerns(ctx context.Context, userID int64) ([]store.QueueRow, error) {
+	return s.d.Store.ConcernsCreatedBy(ctx, userID)
+}

@@ -1,0 +1,66 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Notification is one e-mail in the outbox: a reference and a link, nothing else.
+type Notification struct {
+	ID        int64          `db:"id"`
+	Recipient string         `db:"recipient"`
+	Kind      string         `db:"kind"`
+	ConcernID sql.NullInt64  `db:"concern_id"`
+	Reference string         `db:"reference"`
+	DedupeKey sql.NullString `db:"dedupe_key"`
+	Attempts  int            `db:"attempts"`
+}
+
+// EnqueueNotification adds n to the outbox; a second one with the same dedupe key is ignored.
+func (s *Store) EnqueueNotification(ctx context.Context, n *Notification) error {
+	_, err := s.q.ExecContext(ctx, `INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING`, n.Recipient, n.Kind, n.ConcernID, n.Reference, n.DedupeKey)
+	return err
+}
+
+// maxAttempts stops retrying a notification the mail server keeps refusing.
+const maxAttempts = 10
+
+// DeliverNotifications locks up to limit unsent notifications (skipping any another instance
+// holds), calls send for each, and records the outcome, all in one transaction.
+func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(Notification) error) (sent int, err error) {
+	err = s.Tx(ctx, func(tx *Store) error {
+		var batch []Notification
+		if err := sqlx.SelectContext(ctx, tx.q, &batch, `SELECT id, recipient, kind, concern_id, reference, dedupe_key, attempts
+			FROM notifications WHERE sent_at IS NULL AND attempts < $2
+			ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit, maxAttempts); err != nil {
+			return err
+		}
+		for _, n := range batch {
+			if serr := send(n); serr != nil {
+				if _, err := tx.q.ExecContext(ctx, `UPDATE notifications SET attempts = attempts + 1, last_error = $2 WHERE id = $1`,
+					n.ID, truncate(serr.Error(), 500)); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, err := tx.q.ExecContext(ctx, `UPDATE notifications SET sent_at = $2, attempts = attempts + 1 WHERE id = $1`,
+				n.ID, time.Now()); err != nil {
+				return err
+			}
+			sent++
+		}
+		return nil
+	})
+	return sent, err
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
