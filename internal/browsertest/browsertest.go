@@ -78,11 +78,19 @@ func New(t testing.TB, opts Options) context.Context {
 	ctx, cancelTimeout := context.WithTimeout(ctx, opts.Timeout)
 	t.Cleanup(cancelTimeout)
 	if opts.NoJavaScript {
-		if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
-			t.Fatalf("disable javascript: %v", err)
-		}
+		setScriptDisabled(t, ctx, true)
+		ctx = context.WithValue(ctx, noJavaScriptKey{}, true)
 	}
 	return ctx
+}
+
+type noJavaScriptKey struct{}
+
+func setScriptDisabled(t testing.TB, ctx context.Context, disabled bool) {
+	t.Helper()
+	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: disabled}); err != nil {
+		t.Fatalf("set script execution disabled=%v: %v", disabled, err)
+	}
 }
 
 // Do runs chromedp steps and fails the test saying what was being done.
@@ -126,10 +134,16 @@ func axeSource(t testing.TB) string {
 }
 
 // Axe runs axe-core (WCAG 2.x A and AA rules) on the current page and fails the test on any
-// serious or critical violation. It works with page JavaScript disabled too, because the
-// DevTools protocol evaluates outside the page's script settings and CSP.
+// serious or critical violation. DevTools evaluation is not subject to the page's CSP. In a
+// no-JavaScript browser axe still needs timers, which do not fire while scripting is off, so
+// scripting is switched on for the check alone: the page's own scripts were skipped at load
+// and do not run now, so axe sees the page as a no-JavaScript visitor does.
 func Axe(t testing.TB, ctx context.Context) {
 	t.Helper()
+	if noJS, _ := ctx.Value(noJavaScriptKey{}).(bool); noJS {
+		setScriptDisabled(t, ctx, false)
+		defer setScriptDisabled(t, ctx, true)
+	}
 	script := axeSource(t) + `
 ;(async () => {
   const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a','wcag2aa','wcag21a','wcag21aa','wcag22aa']}});

@@ -1,0 +1,361 @@
+package web
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"candour/internal/fault"
+	"candour/internal/intake"
+)
+
+// MailboxCookie holds the mailbox token once a reporter has opened their mailbox with the
+// receipt. It is the only cookie the reporter side ever sets.
+const MailboxCookie = "candour_mailbox"
+
+// csrfField is the hidden field on every mailbox form. It must come first in the upload form,
+// so the check happens before any of the file is read.
+const csrfField = "csrf"
+
+// mailboxCSRF derives the CSRF value from the mailbox token: a page from another site cannot
+// know it, and nothing needs storing.
+func mailboxCSRF(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:16])
+}
+
+func csrfOK(token, got string) bool {
+	return subtle.ConstantTimeCompare([]byte(mailboxCSRF(token)), []byte(got)) == 1
+}
+
+func (s *Site) setMailboxCookie(c *fiber.Ctx, value string, open bool) {
+	ck := &fiber.Cookie{Name: MailboxCookie, Value: value, Path: "/", HTTPOnly: true,
+		Secure: s.deps.SecureCookies, SameSite: fiber.CookieSameSiteStrictMode}
+	if open {
+		ck.MaxAge = int(intake.MailboxTTL / time.Second)
+	} else {
+		ck.Expires = time.Unix(1, 0) // in the past: the browser deletes it
+	}
+	c.Cookie(ck)
+}
+
+// session returns the mailbox token and the reference it opens. ok is false without a valid
+// cookie; expired says a cookie was there but no longer works.
+func (s *Site) session(c *fiber.Ctx) (token, ref string, ok, expired bool) {
+	token = c.Cookies(MailboxCookie)
+	if token == "" {
+		return "", "", false, false
+	}
+	ref, err := s.deps.Intake.MailboxReference(token)
+	if err != nil {
+		return "", "", false, true
+	}
+	return token, ref, true, false
+}
+
+// toMailboxForm sends a visitor without a working session back to the receipt form.
+func (s *Site) toMailboxForm(c *fiber.Ctx, expired bool) error {
+	target := Localise(Lang(c), "/mailbox")
+	if expired {
+		s.setMailboxCookie(c, "", false)
+		target += "?done=expired"
+	}
+	return c.Redirect(target, fiber.StatusSeeOther)
+}
+
+// Notices shown after a redirect, by the value of ?done=.
+var mailboxNotices = map[string]string{
+	"expired": "mailbox.session_expired",
+	"closed":  "mailbox.notice.closed",
+	"reply":   "mailbox.notice.reply",
+	"file":    "mailbox.notice.file",
+}
+
+type mailboxFormData struct {
+	Receipt string
+	Error   string // message key
+	Notice  string // message key
+}
+
+func (s *Site) mailboxForm(c *fiber.Ctx) error {
+	return s.Render(c, fiber.StatusOK, "mailbox", mailboxFormData{Notice: mailboxNotices[c.Query("done")]})
+}
+
+func (s *Site) mailboxOpen(c *fiber.Ctx) error {
+	v, err := readForm(c)
+	if errors.Is(err, errTooLarge) {
+		return s.tooLarge(c)
+	}
+	if err != nil {
+		return err
+	}
+	rcpt := strings.ToValidUTF8(v.Get("receipt"), "")
+	token, err := s.deps.Intake.OpenMailbox(c.UserContext(), rcpt)
+	if fe, ok := fault.As(err); ok && (fe.Kind == fault.Unauthorized || fe.Kind == fault.TooMany) {
+		status := fiber.StatusUnauthorized
+		if fe.Kind == fault.TooMany {
+			status = fiber.StatusTooManyRequests
+		}
+		if len(rcpt) > 100 {
+			rcpt = ""
+		}
+		return s.Render(c, status, "mailbox", mailboxFormData{Receipt: rcpt, Error: fe.Message})
+	}
+	if err != nil {
+		return err
+	}
+	s.setMailboxCookie(c, token, true)
+	return c.Redirect(Localise(Lang(c), "/mailbox/thread"), fiber.StatusSeeOther)
+}
+
+type threadMessage struct {
+	From      string // "you" or "council"
+	Lines     []string
+	Day       string
+	Detriment bool
+}
+
+type threadAttachment struct {
+	ID              int64
+	Name, Size, Day string
+	From            string
+}
+
+type threadData struct {
+	Reference   string
+	Status      string
+	Received    string
+	Summary     string
+	Messages    []threadMessage
+	Attachments []threadAttachment
+	Feedback    []string // lines; nil when there is none yet
+	CSRF        string
+	Body        string // the reply being written, kept on error
+	Detriment   bool
+	Errors      *formErrors
+	Notice      string
+}
+
+// Err returns the message key of field's error, or "".
+func (d threadData) Err(field string) string {
+	if d.Errors == nil {
+		return ""
+	}
+	return d.Errors.byField[field]
+}
+
+// ErrorSummary is the error summary.
+func (d threadData) ErrorSummary() []formError { return d.Errors.Summary(nil, threadLabels) }
+
+var threadLabels = map[string]string{"body": "mailbox.reply.label", "file": "mailbox.upload.label"}
+
+func lines(s string) []string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// size is a file size people can read; the units are the same in Welsh.
+func size(n int64) string {
+	switch {
+	case n < 1000*1000:
+		return strconv.FormatInt((n+999)/1000, 10) + " KB"
+	case n < 1000*1000*1000:
+		return strconv.FormatFloat(float64(n)/1e6, 'f', 1, 64) + " MB"
+	}
+	return strconv.FormatFloat(float64(n)/1e9, 'f', 1, 64) + " GB"
+}
+
+// renderThread shows the mailbox of ref; d carries what the reporter was writing and any errors.
+func (s *Site) renderThread(c *fiber.Ctx, status int, token, ref string, d threadData) error {
+	lang := Lang(c)
+	m, err := s.deps.Intake.Mailbox(c.UserContext(), ref)
+	if err != nil {
+		return err
+	}
+	d.Reference, d.Status, d.Summary = m.Reference, m.Status, m.Summary
+	d.Received = s.day(lang, m.ReceivedAt)
+	d.CSRF = mailboxCSRF(token)
+	for _, msg := range m.Messages {
+		d.Messages = append(d.Messages, threadMessage{From: msg.From, Lines: lines(msg.Body), Day: s.day(lang, msg.At), Detriment: msg.Detriment})
+	}
+	for _, a := range m.Attachments {
+		d.Attachments = append(d.Attachments, threadAttachment{ID: a.ID, Name: a.Name, Size: size(a.Size), Day: s.day(lang, a.At), From: a.From})
+	}
+	if m.Feedback != nil && strings.TrimSpace(*m.Feedback) != "" {
+		d.Feedback = lines(*m.Feedback)
+	}
+	return s.Render(c, status, "mailbox_thread", d)
+}
+
+func (s *Site) mailboxThread(c *fiber.Ctx) error {
+	token, ref, ok, expired := s.session(c)
+	if !ok {
+		return s.toMailboxForm(c, expired)
+	}
+	return s.renderThread(c, fiber.StatusOK, token, ref, threadData{Notice: mailboxNotices[c.Query("done")]})
+}
+
+// forbidden is the answer to a mailbox form whose CSRF field does not match the session.
+func (s *Site) forbidden(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderConnection, "close")
+	return s.Render(c, fiber.StatusForbidden, "mailbox_forbidden", struct{}{})
+}
+
+// mailboxPost reads a urlencoded mailbox form and checks the session and the CSRF field. done
+// is true when it has already answered.
+func (s *Site) mailboxPost(c *fiber.Ctx) (v url.Values, token, ref string, done bool, err error) {
+	token, ref, ok, expired := s.session(c)
+	if !ok {
+		return nil, "", "", true, s.toMailboxForm(c, expired)
+	}
+	v, err = readForm(c)
+	if errors.Is(err, errTooLarge) {
+		return nil, "", "", true, s.tooLarge(c)
+	}
+	if err != nil {
+		return nil, "", "", true, err
+	}
+	if !csrfOK(token, v.Get(csrfField)) {
+		return nil, "", "", true, s.forbidden(c)
+	}
+	return v, token, ref, false, nil
+}
+
+func (s *Site) mailboxReply(c *fiber.Ctx) error {
+	v, token, ref, done, err := s.mailboxPost(c)
+	if done {
+		return err
+	}
+	body, detriment := v.Get("body"), v.Get("detriment") == "yes"
+	err = s.deps.Intake.Reply(c.UserContext(), ref, body, detriment)
+	if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid && len(fe.Fields) > 0 {
+		return s.renderThread(c, fiber.StatusBadRequest, token, ref, threadData{
+			Body: strings.ToValidUTF8(body, "\uFFFD"), Detriment: detriment, Errors: newFormErrors([]string{"body"}, fe.Fields)})
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect(Localise(Lang(c), "/mailbox/thread")+"?done=reply#messages", fiber.StatusSeeOther)
+}
+
+// mailboxUpload streams the file part of a multipart form straight into intake, which
+// encrypts it on the way to storage: the file is never held in memory or spooled to disk in
+// clear (so no c.FormFile or c.MultipartForm here).
+func (s *Site) mailboxUpload(c *fiber.Ctx) error {
+	token, ref, ok, expired := s.session(c)
+	if !ok {
+		return s.toMailboxForm(c, expired)
+	}
+	mt, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
+	if err != nil || mt != fiber.MIMEMultipartForm || params["boundary"] == "" {
+		return fault.New(fault.Unsupported, "unsupported_media_type", "error.want_multipart")
+	}
+	mr := multipart.NewReader(requestBody(c), params["boundary"])
+	part, err := mr.NextPart()
+	if err != nil || part.FormName() != csrfField {
+		return s.forbidden(c)
+	}
+	got, err := io.ReadAll(io.LimitReader(part, 256))
+	if err != nil || !csrfOK(token, string(got)) {
+		return s.forbidden(c)
+	}
+	fileError := func(status int, msg string) error {
+		c.Set(fiber.HeaderConnection, "close")
+		return s.renderThread(c, status, token, ref, threadData{Errors: newFormErrors([]string{"file"}, map[string]string{"file": msg})})
+	}
+	for {
+		part, err = mr.NextPart()
+		if err != nil {
+			return fileError(fiber.StatusBadRequest, "mailbox.file_required")
+		}
+		if part.FormName() == "file" {
+			break
+		}
+	}
+	if part.FileName() == "" {
+		return fileError(fiber.StatusBadRequest, "mailbox.file_required")
+	}
+	_, err = s.deps.Intake.AddAttachment(c.UserContext(), ref, "reporter", part.FileName(), part)
+	if fe, ok := fault.As(err); ok && fe.Kind == fault.TooLarge {
+		return fileError(fiber.StatusRequestEntityTooLarge, fe.Message)
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect(Localise(Lang(c), "/mailbox/thread")+"?done=file#evidence", fiber.StatusSeeOther)
+}
+
+func (s *Site) mailboxDownload(c *fiber.Ctx) error {
+	_, ref, ok, expired := s.session(c)
+	if !ok {
+		return s.toMailboxForm(c, expired)
+	}
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return fiber.ErrNotFound
+	}
+	name, n, r, err := s.deps.Intake.OpenAttachment(c.UserContext(), ref, id)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "application/octet-stream")
+	c.Set(fiber.HeaderContentDisposition, contentDisposition(name))
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Context().SetBodyStream(r, int(n))
+	return nil
+}
+
+// contentDisposition is an attachment header (RFC 6266) with an ASCII fallback name and the
+// exact UTF-8 name in filename* (RFC 5987); nothing in name can break out of the header.
+func contentDisposition(name string) string {
+	fallback := strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' || r == '/' || r == ';' || r == '%' {
+			return '_'
+		}
+		return r
+	}, name)
+	return `attachment; filename="` + fallback + `"; filename*=UTF-8''` + extValue(name)
+}
+
+// extValue percent-encodes every byte of s that is not an RFC 5987 attr-char.
+func extValue(s string) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9',
+			strings.IndexByte("!#$&+-.^_`|~", ch) >= 0:
+			b.WriteByte(ch)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hexDigits[ch>>4])
+			b.WriteByte(hexDigits[ch&15])
+		}
+	}
+	return b.String()
+}
+
+func (s *Site) mailboxClose(c *fiber.Ctx) error {
+	if _, _, _, done, err := s.mailboxPost(c); done {
+		return err
+	}
+	s.setMailboxCookie(c, "", false)
+	return c.Redirect(Localise(Lang(c), "/mailbox")+"?done=closed", fiber.StatusSeeOther)
+}
