@@ -8,3 +8,12 @@ import { initAll } from "./govuk-frontend.min.js";
 
 document.body.classList.add("js-enabled", "govuk-frontend-supported");
 initAll();
+
+// Every page is Cache-Control: no-store, yet Chromium restores pages from its
+// back/forward cache. Reload a restored page so that, after signing out or
+// closing the mailbox, Back shows the sign-in page and never a case.
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) {
+    window.location.reload();
+  }
+});

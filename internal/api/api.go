@@ -7,6 +7,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"candour/internal/access"
+	"candour/internal/auth"
 	"candour/internal/intake"
 	"candour/internal/routing"
 	"candour/internal/store"
@@ -19,6 +21,10 @@ type Deps struct {
 	Policy func() *routing.Policy
 	Store  *store.Store
 	Tokens *token.Keys
+	// Auth signs staff in and checks their sessions; Access decides case access.
+	Auth          *auth.Service
+	Access        *access.Checker
+	SecureCookies bool // Secure flag on the session cookie (https)
 }
 
 // API holds the handlers.
@@ -39,7 +45,11 @@ func (a *API) Register(app fiber.Router) {
 	v1.Post("/mailbox/messages", mailbox, a.reply)                      // mailbox token
 	v1.Post("/mailbox/attachments", mailbox, a.uploadAttachment)        // mailbox token
 	v1.Get("/mailbox/attachments/:id", mailbox, a.downloadAttachment)   // mailbox token
+	v1.Post("/auth/login", a.login)                                     // anyone (staff credentials)
+	v1.Post("/auth/logout", staff, a.logout)                            // any signed-in staff
 	v1.Get("/triage", staff, a.triage)                                  // monitoring officer, deputy
+	v1.Post("/concerns/:id/conflict", staff, a.declareConflict)         // case access
+	v1.Get("/audit/verify", staff, a.auditVerify)                       // auditor
 	v1.All("/*", func(c *fiber.Ctx) error { return fiber.ErrNotFound }) // nothing else exists
 }
 

@@ -3,42 +3,48 @@ package api
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"candour/internal/access"
+	"candour/internal/audit"
+	"candour/internal/auth"
 	"candour/internal/fault"
 	"candour/internal/store"
-	"candour/internal/token"
 )
 
-const staffUser = "staffUser"
+const staffPrincipal = "staffPrincipal"
 
-var errUnauthorized = fault.New(fault.Unauthorized, "unauthorized", "error.unauthorized")
-
-// requireStaff admits a staff token of an active user and nothing else: a mailbox token has the
-// wrong audience and gets the same 401 as no token at all.
+// requireStaff admits a staff token (Authorization: Bearer) whose session is live and whose
+// user is active, and nothing else: a mailbox token has the wrong audience, and a token after
+// logout, disable or a password change has a revoked session; all get the same 401. A renewed
+// token, when the session slid forward, comes back in X-Candour-Token.
 func (a *API) requireStaff(c *fiber.Ctx) error {
-	claims, err := a.d.Tokens.Verify(token.AudienceStaff, bearer(c))
-	if err != nil {
-		return errUnauthorized
-	}
-	id, err := strconv.ParseInt(claims.Subject, 10, 64)
-	if err != nil {
-		return errUnauthorized
-	}
-	u, err := a.d.Store.UserByID(c.UserContext(), id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Status != "active") {
-		return errUnauthorized
-	}
+	p, err := a.d.Auth.Authenticate(c.UserContext(), bearer(c), false)
 	if err != nil {
 		return err
 	}
-	c.Locals(staffUser, u)
+	if p.Renewed != "" {
+		c.Set(RenewedTokenHeader, p.Renewed)
+	}
+	c.Locals(staffPrincipal, p)
 	return c.Next()
 }
 
-func user(c *fiber.Ctx) *store.User { u, _ := c.Locals(staffUser).(*store.User); return u }
+func principal(c *fiber.Ctx) *auth.Principal {
+	p, _ := c.Locals(staffPrincipal).(*auth.Principal)
+	return p
+}
+
+// user is the signed-in staff user; requireStaff guarantees one.
+func user(c *fiber.Ctx) *store.User {
+	if p := principal(c); p != nil {
+		return p.User
+	}
+	return nil
+}
 
 type triageItem struct {
 	ID            int64     `json:"id"`
@@ -59,7 +65,7 @@ type triageItem struct {
 // content.
 func (a *API) triage(c *fiber.Ctx) error {
 	u := user(c)
-	if !u.HasRole("monitoring_officer") && !u.HasRole("deputy_monitoring_officer") {
+	if !access.CanSeeTriage(u) {
 		return fiber.ErrNotFound
 	}
 	rows, err := a.d.Store.Queue(c.UserContext(), 50)
@@ -68,9 +74,93 @@ func (a *API) triage(c *fiber.Ctx) error {
 	}
 	items := make([]triageItem, 0, len(rows))
 	for _, r := range rows {
+		// A concern naming this officer (or on which they declared a conflict) is not theirs to
+		// see, even in the list.
+		f, err := a.d.Store.CaseFacts(c.UserContext(), r.ID)
+		if err != nil {
+			return err
+		}
+		if !a.d.Access.CanReadConcern(u, f) {
+			continue
+		}
 		items = append(items, triageItem{ID: r.ID, Reference: r.Reference, Channel: r.Channel, Mode: r.Mode,
 			ServiceArea: r.ServiceArea, Category: r.Category, Safeguarding: r.Safeguarding, Status: r.Status,
 			Route: r.RouteRule, ReceivedAt: r.ReceivedAt, AcknowledgeBy: r.AcknowledgeBy, FeedbackBy: r.FeedbackBy})
 	}
 	return c.JSON(fiber.Map{"items": items, "next_cursor": nil})
+}
+
+// caseFacts loads the concern named in the path for u, or 404 when it does not exist or u has
+// no access to it (the two look the same).
+func (a *API) caseFacts(c *fiber.Ctx, allowed func(*store.User, *store.CaseFacts) bool) (*store.CaseFacts, error) {
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return nil, fiber.ErrNotFound
+	}
+	f, err := a.d.Store.CaseFacts(c.UserContext(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fiber.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !allowed(user(c), f) {
+		return nil, fiber.ErrNotFound
+	}
+	return f, nil
+}
+
+// MaxConflictReason caps the reason given for a conflict.
+const MaxConflictReason = 2000
+
+// declareConflict: POST /api/v1/concerns/{id}/conflict {reason} → 204. The declarer loses
+// access to the concern at once and for good.
+func (a *API) declareConflict(c *fiber.Ctx) error {
+	f, err := a.caseFacts(c, a.d.Access.CanDeclareConflict)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	in.Reason = strings.TrimSpace(in.Reason)
+	switch {
+	case in.Reason == "":
+		return (fault.Fields{"reason": "field.required"}).Err()
+	case len([]rune(in.Reason)) > MaxConflictReason:
+		return (fault.Fields{"reason": "field.too_long"}).Err()
+	}
+	u := user(c)
+	err = a.d.Store.Tx(c.UserContext(), func(tx *store.Store) error {
+		if err := tx.DeclareConflict(c.UserContext(), f.ConcernID, u.ID, in.Reason); err != nil {
+			return err
+		}
+		// The reason may describe people: it stays in the conflicts table, not the trail.
+		return audit.Record(c.UserContext(), tx, audit.Event{ActorID: u.ID, Action: "concern.conflict",
+			ObjectType: "concern", ObjectID: strconv.FormatInt(f.ConcernID, 10)})
+	})
+	if err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// auditVerify: GET /api/v1/audit/verify → {ok, events, first_bad?} (auditor).
+func (a *API) auditVerify(c *fiber.Ctx) error {
+	u := user(c)
+	if !access.CanReadAudit(u) {
+		return fiber.ErrNotFound
+	}
+	res, err := audit.Check(c.UserContext(), a.d.Store)
+	if err != nil {
+		return err
+	}
+	if err := audit.Record(c.UserContext(), a.d.Store, audit.Event{ActorID: u.ID, Action: "audit.verify",
+		Details: map[string]string{"ok": strconv.FormatBool(res.OK), "events": strconv.Itoa(res.Events)}}); err != nil {
+		return err
+	}
+	return c.JSON(res)
 }

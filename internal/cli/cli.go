@@ -19,6 +19,8 @@ const usage = `usage: candour [command]
 commands:
   serve     run the portal (the default)
   migrate   bring the database schema up to date and exit
+  user      add, disable or list staff accounts (candour user help)
+  audit     verify the audit trail (candour audit verify)
   help      show this text
 
 Configuration comes from the environment; see the README.
@@ -35,6 +37,10 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return serve(args, stdout, stderr)
 	case "migrate":
 		return migrate(args, stdout, stderr)
+	case "user":
+		return user(args, os.Stdin, stdout, stderr)
+	case "audit":
+		return auditCmd(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

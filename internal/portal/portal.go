@@ -16,11 +16,16 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/jmoiron/sqlx"
 
+	"candour/internal/access"
 	"candour/internal/api"
+	"candour/internal/audit"
+	"candour/internal/auth"
 	"candour/internal/config"
 	"candour/internal/database"
 	"candour/internal/i18n"
 	"candour/internal/intake"
+	"candour/internal/jobs"
+	"candour/internal/notify"
 	"candour/internal/receipt"
 	"candour/internal/routing"
 	"candour/internal/seal"
@@ -37,8 +42,10 @@ type Portal struct {
 	DB       *sqlx.DB
 	App      *fiber.App
 	Intake   *intake.Service
+	Auth     *auth.Service // staff sign-in and sessions
 	policy   atomic.Pointer[routing.Policy]
 	storage  *Storage
+	jobs     *jobs.Runner
 	listener net.Listener
 	served   chan error
 }
@@ -125,12 +132,21 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		Throttle: receipt.NewThrottle(receiptGuessesPerMinute, receiptGuessBurst),
 		Tokens:   keys.tokens, MaxAttachment: cfg.MaxAttachment,
 	})
+	// Staff sign-in, case access and the audit trail (issue 4). Access hashes named people's
+	// e-mail addresses with the intake's key, so it matches what intake stored.
+	p.Auth = auth.New(auth.Deps{Store: st, Tokens: keys.tokens})
+	checker := access.New(keys.receipts)
+	if err := audit.Record(ctx, st, audit.Event{Action: "policy.load", ObjectType: "policy",
+		ObjectID: p.Policy().Version}); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+
 	catalog, err := i18n.Load()
 	if err != nil {
 		return nil, err
 	}
 	site, err := web.New(web.Deps{Catalog: catalog, Logger: log, Intake: p.Intake, Policy: p.Policy,
-		SecureCookies: cfg.SecureCookies()})
+		SecureCookies: cfg.SecureCookies(), Auth: p.Auth, Access: checker, Store: st})
 	if err != nil {
 		return nil, err
 	}
@@ -141,13 +157,22 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		Pages:     site,
 		BodyLimit: int(cfg.MaxAttachment) + 1<<20,
 	})
-	api.New(api.Deps{Intake: p.Intake, Policy: p.Policy, Store: st, Tokens: keys.tokens}).Register(p.App)
+	api.New(api.Deps{Intake: p.Intake, Policy: p.Policy, Store: st, Tokens: keys.tokens,
+		Auth: p.Auth, Access: checker, SecureCookies: cfg.SecureCookies()}).Register(p.App)
 	site.Register(p.App)
 
 	p.listener, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (CANDOUR_LISTEN): %w", cfg.Listen, err)
 	}
+	var mailer notify.Mailer = notify.LogMailer{Logger: log}
+	if cfg.SMTPAddr != "" {
+		mailer = notify.SMTP{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword}
+	}
+	p.jobs = jobs.Start(log, jobs.Job{Name: "notifications", Every: 5 * time.Second, Run: func(ctx context.Context) error {
+		_, err := notify.Deliver(ctx, st, mailer, cfg.PublicURL.String())
+		return err
+	}})
 	go func() { p.served <- p.App.Listener(p.listener) }()
 	return p, nil
 }
@@ -210,6 +235,11 @@ func (p *Portal) Shutdown(ctx context.Context) error {
 	if p.App != nil {
 		if err := p.App.ShutdownWithContext(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http: %w", err))
+		}
+	}
+	if p.jobs != nil {
+		if err := p.jobs.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("jobs: %w", err))
 		}
 	}
 	errs = append(errs, p.closeStorage())

@@ -207,6 +207,11 @@ func errorHandler(d Deps) fiber.ErrorHandler {
 		}
 		// Headers from a half-built response must not leak into the error.
 		c.Response().Header.Del(fiber.HeaderContentDisposition)
+		// Bodies stream: a request refused early may have unread bytes on the wire, which the
+		// server would otherwise parse as the next request on this connection.
+		if len(c.Request().Header.Peek(fiber.HeaderContentLength)) > 0 || c.Request().Header.ContentLength() != 0 {
+			c.Context().SetConnectionClose()
+		}
 		if !IsAPI(c) && d.Pages != nil {
 			if perr := d.Pages.Error(c, status); perr == nil {
 				return nil

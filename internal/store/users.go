@@ -96,50 +96,50 @@ func (s *Store) CredentialsFor(ctx context.Context, userID int64) (*Credentials,
 
 // SetPassword replaces the password hash; mustChange forces a change at the next sign-in.
 func (s *Store) SetPassword(ctx context.Context, userID int64, hash string, mustChange bool, at time.Time) error {
-	return s.exec1(ctx, `UPDATE users SET password_hash = $2, must_change_password = $3, password_changed_at = $4,
+	return s.updateUserRow(ctx, `UPDATE users SET password_hash = $2, must_change_password = $3, password_changed_at = $4,
 		failed_attempts = 0, locked_until = NULL WHERE id = $1`, userID, hash, mustChange, at)
 }
 
 // SetTOTP stores a TOTP secret (nil removes it) and whether it is confirmed, replacing the
 // recovery codes.
 func (s *Store) SetTOTP(ctx context.Context, userID int64, secret *string, enabled bool, recoveryHashes [][]byte) error {
-	return s.exec1(ctx, `UPDATE users SET totp_secret = $2, totp_enabled = $3, totp_last_step = 0,
+	return s.updateUserRow(ctx, `UPDATE users SET totp_secret = $2, totp_enabled = $3, totp_last_step = 0,
 		recovery_codes = COALESCE($4::bytea[], '{}') WHERE id = $1`, userID, secret, enabled, pq.ByteaArray(recoveryHashes))
 }
 
 // UseTOTPStep records the time step of an accepted code, so it cannot be used again.
 func (s *Store) UseTOTPStep(ctx context.Context, userID, step int64) error {
-	return s.exec1(ctx, `UPDATE users SET totp_last_step = $2 WHERE id = $1`, userID, step)
+	return s.updateUserRow(ctx, `UPDATE users SET totp_last_step = $2 WHERE id = $1`, userID, step)
 }
 
 // RemoveRecoveryCode deletes one used recovery code (by hash).
 func (s *Store) RemoveRecoveryCode(ctx context.Context, userID int64, hash []byte) error {
-	return s.exec1(ctx, `UPDATE users SET recovery_codes = array_remove(recovery_codes, $2::bytea) WHERE id = $1`, userID, hash)
+	return s.updateUserRow(ctx, `UPDATE users SET recovery_codes = array_remove(recovery_codes, $2::bytea) WHERE id = $1`, userID, hash)
 }
 
 // RecordLoginFailure counts a failed sign-in and sets the lock that backs off the next one.
 func (s *Store) RecordLoginFailure(ctx context.Context, userID int64, failures int, lockedUntil *time.Time) error {
-	return s.exec1(ctx, `UPDATE users SET failed_attempts = $2, locked_until = $3 WHERE id = $1`, userID, failures, lockedUntil)
+	return s.updateUserRow(ctx, `UPDATE users SET failed_attempts = $2, locked_until = $3 WHERE id = $1`, userID, failures, lockedUntil)
 }
 
 // ClearLoginFailures resets the backoff after a successful sign-in.
 func (s *Store) ClearLoginFailures(ctx context.Context, userID int64) error {
-	return s.exec1(ctx, `UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE id = $1`, userID)
+	return s.updateUserRow(ctx, `UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE id = $1`, userID)
 }
 
 // SetUserStatus sets status to 'active' or 'disabled'.
 func (s *Store) SetUserStatus(ctx context.Context, userID int64, status string) error {
-	return s.exec1(ctx, `UPDATE users SET status = $2 WHERE id = $1`, userID, status)
+	return s.updateUserRow(ctx, `UPDATE users SET status = $2 WHERE id = $1`, userID, status)
 }
 
 // SetUserRoles replaces a user's roles and service areas.
 func (s *Store) SetUserRoles(ctx context.Context, userID int64, roles, areas []string) error {
-	return s.exec1(ctx, `UPDATE users SET roles = COALESCE($2::text[], '{}'), service_areas = COALESCE($3::text[], '{}')
+	return s.updateUserRow(ctx, `UPDATE users SET roles = COALESCE($2::text[], '{}'), service_areas = COALESCE($3::text[], '{}')
 		WHERE id = $1`, userID, pq.StringArray(roles), pq.StringArray(areas))
 }
 
-// exec1 runs a statement that must touch exactly one row.
-func (s *Store) exec1(ctx context.Context, query string, args ...any) error {
+// updateUserRow runs a statement that must touch exactly one row.
+func (s *Store) updateUserRow(ctx context.Context, query string, args ...any) error {
 	res, err := s.q.ExecContext(ctx, query, args...)
 	if err != nil {
 		return err

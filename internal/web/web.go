@@ -16,9 +16,12 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"candour/frontend"
+	"candour/internal/access"
+	"candour/internal/auth"
 	"candour/internal/i18n"
 	"candour/internal/intake"
 	"candour/internal/routing"
+	"candour/internal/store"
 )
 
 // WelshPrefix is the path prefix of the Welsh pages.
@@ -38,6 +41,10 @@ type Deps struct {
 	Policy func() *routing.Policy
 	// SecureCookies adds the Secure flag to the mailbox cookie (https).
 	SecureCookies bool
+	// Staff pages (sign-in, sessions, 2FA enrolment). Auth nil: no staff pages.
+	Auth   *auth.Service
+	Access *access.Checker
+	Store  *store.Store
 }
 
 // Contacts are the council's numbers and addresses shown on the pages.
@@ -114,6 +121,8 @@ func (s *Site) Register(app fiber.Router) {
 	s.Get(app, "/accessibility", s.Page("accessibility", nil))
 	s.Get(app, "/privacy", s.Page("privacy", nil))
 	s.Get(app, "/external", s.Page("external", externalData{Bodies: prescribedPersons}))
+	s.registerStaff(app)
+	s.registerReporting(app)
 }
 
 // Get registers h for GET (and HEAD) at path and at /cy+path. Inside h,

@@ -1,0 +1,172 @@
+// Package access decides who may do what on which case, in one place, for the HTML pages and
+// the JSON API alike. Every function fails closed: no user, a disabled user, a missing fact or
+// an unreadable route decision means no.
+//
+// Case access is the Monitoring Officer and deputy, the route holders of the stored decision
+// (and, for a route to the safeguarding hub, staff with the safeguarding role), and anyone
+// granted access (investigators on a linked investigation, a transfer) — minus anyone named in
+// the concern and anyone who declared a conflict. When the Monitoring Officer is named, the
+// exclusion leaves the deputy to handle it. Callers answer "no" with 404, not 403, so a person
+// without access cannot even learn that a case exists.
+package access
+
+import (
+	"crypto/hmac"
+	"encoding/json"
+	"strings"
+
+	"candour/internal/receipt"
+	"candour/internal/store"
+)
+
+// Roles used here.
+const (
+	RoleMonitoringOfficer = "monitoring_officer"
+	RoleDeputy            = "deputy_monitoring_officer"
+	RoleServiceLead       = "service_lead"
+	RoleSafeguarding      = "safeguarding"
+	RoleInvestigator      = "investigator"
+	RoleCustodian         = "custodian"
+	RoleCouncillor        = "councillor"
+	RoleAuditor           = "auditor"
+	RoleAdmin             = "admin"
+)
+
+// Checker holds the key that named people were hashed with at intake.
+type Checker struct{ names *receipt.Hasher }
+
+// New returns a checker using the intake's keyed hash (receipt.Hasher).
+func New(names *receipt.Hasher) *Checker { return &Checker{names: names} }
+
+// NamedKey is the keyed hash under which intake stores a named person's e-mail address.
+func NamedKey(h *receipt.Hasher, email string) []byte {
+	return h.Hash("named:" + strings.ToLower(strings.TrimSpace(email)))
+}
+
+func active(u *store.User) bool { return u != nil && u.ID != 0 && u.Status == "active" }
+
+func isMonitoring(u *store.User) bool {
+	return u.HasRole(RoleMonitoringOfficer) || u.HasRole(RoleDeputy)
+}
+
+// route is the part of the stored routing decision access needs.
+type route struct {
+	Route []struct {
+		Role  string `json:"role"`
+		Email string `json:"email"`
+	} `json:"route"`
+}
+
+// Excluded reports whether u may never see the case: named in it, or declared a conflict.
+func (c *Checker) Excluded(u *store.User, f *store.CaseFacts) bool {
+	if c == nil || c.names == nil || f == nil {
+		return true
+	}
+	for _, id := range f.Conflicted {
+		if id == u.ID {
+			return true
+		}
+	}
+	mine := NamedKey(c.names, u.Email)
+	for _, k := range f.NamedKeys {
+		if hmac.Equal(k, mine) {
+			return true
+		}
+	}
+	return false
+}
+
+// isRouteHolder reports whether u holds the case through the stored routing decision.
+func isRouteHolder(u *store.User, f *store.CaseFacts) bool {
+	var r route
+	if err := json.Unmarshal(f.Route, &r); err != nil {
+		return false
+	}
+	for _, h := range r.Route {
+		if h.Email != "" && strings.EqualFold(strings.TrimSpace(h.Email), strings.TrimSpace(u.Email)) {
+			return true
+		}
+		if h.Role == "safeguarding_hub" && u.HasRole(RoleSafeguarding) {
+			return true
+		}
+	}
+	return false
+}
+
+func isGranted(u *store.User, f *store.CaseFacts) bool {
+	for _, id := range f.Granted {
+		if id == u.ID {
+			return true
+		}
+	}
+	return false
+}
+
+// HasCaseAccess is the base rule every case action starts from.
+func (c *Checker) HasCaseAccess(u *store.User, f *store.CaseFacts) bool {
+	if !active(u) || f == nil || c.Excluded(u, f) {
+		return false
+	}
+	return isMonitoring(u) || isRouteHolder(u, f) || isGranted(u, f)
+}
+
+// CanReadConcern: see the concern page, its content, messages and history.
+func (c *Checker) CanReadConcern(u *store.User, f *store.CaseFacts) bool {
+	return c.HasCaseAccess(u, f)
+}
+
+// CanMessage: write to the reporter through the mailbox.
+func (c *Checker) CanMessage(u *store.User, f *store.CaseFacts) bool { return c.HasCaseAccess(u, f) }
+
+// CanAcknowledge: mark the concern acknowledged (Monitoring Officer or deputy).
+func (c *Checker) CanAcknowledge(u *store.User, f *store.CaseFacts) bool {
+	return c.HasCaseAccess(u, f) && isMonitoring(u)
+}
+
+// CanDecide: accept, refer, decline or close (Monitoring Officer or deputy).
+func (c *Checker) CanDecide(u *store.User, f *store.CaseFacts) bool {
+	return c.HasCaseAccess(u, f) && isMonitoring(u)
+}
+
+// CanRequestIdentity: ask the custodians to disclose the reporter's identity (Monitoring
+// Officer, deputy, or an investigator with access to the case).
+func (c *Checker) CanRequestIdentity(u *store.User, f *store.CaseFacts) bool {
+	return c.HasCaseAccess(u, f) && (isMonitoring(u) || u.HasRole(RoleInvestigator))
+}
+
+// CanGrantAccess: give another handler access or transfer the case (Monitoring Officer or
+// deputy).
+func (c *Checker) CanGrantAccess(u *store.User, f *store.CaseFacts) bool {
+	return c.HasCaseAccess(u, f) && isMonitoring(u)
+}
+
+// CanDeclareConflict: only someone who could see the case can step away from it.
+func (c *Checker) CanDeclareConflict(u *store.User, f *store.CaseFacts) bool {
+	return c.HasCaseAccess(u, f)
+}
+
+// CanApproveIdentity: a custodian other than the requester, not excluded from the case.
+func (c *Checker) CanApproveIdentity(u *store.User, f *store.CaseFacts, requesterID int64) bool {
+	return active(u) && f != nil && u.HasRole(RoleCustodian) && u.ID != requesterID && !c.Excluded(u, f)
+}
+
+// CanFollowOwn: a councillor follows the concerns they raised (status and route, their own
+// words), which is not case access.
+func CanFollowOwn(u *store.User, f *store.CaseFacts) bool {
+	return active(u) && f != nil && u.HasRole(RoleCouncillor) && f.CreatedBy != nil && *f.CreatedBy == u.ID
+}
+
+// CanSeeTriage: the whole queue (clear columns only).
+func CanSeeTriage(u *store.User) bool { return active(u) && isMonitoring(u) }
+
+// CanCommissionInvestigation: open investigations and link concerns.
+func CanCommissionInvestigation(u *store.User) bool { return active(u) && isMonitoring(u) }
+
+// CanReadAudit: the audit trail, its verification and the statistics; never case content.
+func CanReadAudit(u *store.User) bool { return active(u) && u.HasRole(RoleAuditor) }
+
+// CanManageUsers: users, roles, 2FA resets; never case content.
+func CanManageUsers(u *store.User) bool { return active(u) && u.HasRole(RoleAdmin) }
+
+// CanRaiseCouncillorConcern: the councillor route.
+func CanRaiseCouncillorConcern(u *store.User) bool { return active(u) && u.HasRole(RoleCouncillor) }

@@ -1,0 +1,332 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"candour/internal/auth"
+	"candour/internal/config"
+	"candour/internal/dbtest"
+	"candour/internal/intake"
+	"candour/internal/portal"
+	"candour/internal/store"
+)
+
+const password = "a long enough passphrase"
+
+type env struct {
+	t       *testing.T
+	p       *portal.Portal
+	dataDir string
+	st      *store.Store
+}
+
+func start(t *testing.T) *env {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	dataDir := t.TempDir()
+	vars := map[string]string{
+		"DATABASE_URL":       dbtest.NewURL(t),
+		"CANDOUR_DATA_DIR":   dataDir,
+		"CANDOUR_LISTEN":     "127.0.0.1:0",
+		"CANDOUR_POLICY_DIR": filepath.Join(filepath.Dir(file), "..", "..", "policies"),
+	}
+	cfg, err := config.Parse(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := portal.Start(context.Background(), cfg, portal.NewLogger(cfg, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = p.Shutdown(ctx)
+	})
+	return &env{t: t, p: p, dataDir: dataDir, st: store.New(p.DB)}
+}
+
+type account struct {
+	*auth.Created
+	token string
+}
+
+// user creates an account with roles and signs it in through the API.
+func (e *env) user(email string, roles ...string) *account {
+	e.t.Helper()
+	c, err := e.p.Auth.CreateUser(context.Background(), 0, auth.NewUser{Email: email, Name: email, Roles: roles, Password: password})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	code, _ := auth.CodeAt(c.TOTPSecret, time.Now())
+	status, body, _ := e.do("POST", "/api/v1/auth/login", "", map[string]string{"email": email, "password": password, "totp": code})
+	if status != 200 {
+		e.t.Fatalf("login %s: %d %s", email, status, body)
+	}
+	var out struct{ Token string }
+	_ = json.Unmarshal([]byte(body), &out)
+	return &account{Created: c, token: out.Token}
+}
+
+func (e *env) do(method, path, bearer string, in any) (int, string, http.Header) {
+	e.t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, e.p.URL()+path, body)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+// signingKey reads the portal's current signing key, so the test can forge otherwise-valid
+// tokens that differ in one claim.
+func (e *env) signingKey() (string, ed25519.PrivateKey) {
+	e.t.Helper()
+	dir := filepath.Join(e.dataDir, "keys", "signing")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, en := range entries {
+		if strings.HasSuffix(en.Name(), ".pem") && !strings.HasPrefix(en.Name(), ".") {
+			b, _ := os.ReadFile(filepath.Join(dir, en.Name()))
+			k, err := jwt.ParseEdPrivateKeyFromPEM(b)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			return strings.TrimSuffix(en.Name(), ".pem"), k.(ed25519.PrivateKey)
+		}
+	}
+	e.t.Fatal("no signing key")
+	return "", nil
+}
+
+// report files an anonymous concern and returns its id and a mailbox token.
+func (e *env) report(named ...string) (int64, string) {
+	e.t.Helper()
+	filed, err := e.p.Intake.Submit(context.Background(), intake.ReportSubmission{Mode: "anonymous",
+		ServiceArea: "childrens-services", Category: "misconduct", Summary: "Caseloads hidden",
+		Details: "Cases were moved off the system before the inspection.", NamedPeople: named, Lang: "en"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c, err := e.st.ConcernByReference(context.Background(), filed.Reference)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	status, body, _ := e.do("POST", "/api/v1/mailbox/session", "", map[string]string{"receipt": filed.Receipt})
+	if status != 200 {
+		e.t.Fatalf("mailbox session: %d %s", status, body)
+	}
+	var out struct{ Token string }
+	_ = json.Unmarshal([]byte(body), &out)
+	return c.ID, out.Token
+}
+
+func TestJWTAttacksAre401(t *testing.T) {
+	e := start(t)
+	mo := e.user("elin.rowlands@enghraifft.example", "monitoring_officer")
+	if status, body, _ := e.do("GET", "/api/v1/triage", mo.token, nil); status != 200 {
+		t.Fatalf("valid token: got %d %s, want 200", status, body)
+	}
+	_, mailboxToken := e.report()
+
+	kid, priv := e.signingKey()
+	parts := strings.Split(mo.token, ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims map[string]any
+	_ = json.Unmarshal(payload, &claims)
+	enc := func(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
+	sign := func(change func(jwt.MapClaims)) string {
+		c := jwt.MapClaims{}
+		for k, v := range claims {
+			c[k] = v
+		}
+		change(c)
+		tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
+		tok.Header["kid"] = kid
+		s, err := tok.SignedString(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	now := time.Now()
+	hs := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims(claims))
+	hs.Header["kid"] = kid
+	hsToken, _ := hs.SignedString([]byte(priv.Public().(ed25519.PublicKey)))
+	tampered := strings.Replace(string(payload), `"sub":"`+claims["sub"].(string)+`"`, `"sub":"999"`, 1)
+
+	attacks := map[string]string{
+		"alg none":          enc(map[string]any{"alg": "none", "typ": "JWT", "kid": kid}) + "." + parts[1] + ".",
+		"HS256 with pubkey": hsToken,
+		"unknown kid":       enc(map[string]any{"alg": "EdDSA", "typ": "JWT", "kid": "19700101T000000-deadbeef"}) + "." + parts[1] + "." + parts[2],
+		"expired": sign(func(c jwt.MapClaims) {
+			c["exp"] = now.Add(-time.Minute).Unix()
+			c["iat"] = now.Add(-20 * time.Minute).Unix()
+		}),
+		"not yet valid":    sign(func(c jwt.MapClaims) { c["nbf"] = now.Add(time.Hour).Unix() }),
+		"wrong issuer":     sign(func(c jwt.MapClaims) { c["iss"] = "someone-else" }),
+		"mailbox token":    mailboxToken,
+		"mailbox audience": sign(func(c jwt.MapClaims) { c["aud"] = []string{"mailbox"} }),
+		"no session":       sign(func(c jwt.MapClaims) { delete(c, "sid") }),
+		"tampered payload": parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(tampered)) + "." + parts[2],
+		"oversized":        strings.Repeat("a", 5000),
+		"garbage":          "not-a-token",
+		"none at all":      "",
+	}
+	for name, tok := range attacks {
+		status, body, _ := e.do("GET", "/api/v1/triage", tok, nil)
+		if status != 401 || !strings.Contains(body, `"code":"unauthorized"`) {
+			t.Errorf("%s: got %d %s, want 401 unauthorized", name, status, body)
+		}
+	}
+	// A staff token never opens the mailbox.
+	if status, _, _ := e.do("GET", "/api/v1/mailbox", mo.token, nil); status != 401 {
+		t.Errorf("staff token on the mailbox: got %d, want 401", status)
+	}
+
+	// After logout the token is dead.
+	if status, _, _ := e.do("POST", "/api/v1/auth/logout", mo.token, nil); status != 204 {
+		t.Fatalf("logout: got %d, want 204", status)
+	}
+	if status, _, _ := e.do("GET", "/api/v1/triage", mo.token, nil); status != 401 {
+		t.Errorf("after logout: got %d, want 401", status)
+	}
+
+	// A disabled user's token is dead at once.
+	deputy := e.user("owain.bevan@enghraifft.example", "deputy_monitoring_officer")
+	if err := e.p.Auth.DisableUser(context.Background(), 0, deputy.User.ID); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, _ := e.do("GET", "/api/v1/triage", deputy.token, nil); status != 401 {
+		t.Errorf("disabled user: got %d, want 401", status)
+	}
+}
+
+func TestUnknownEmailAndWrongPasswordLookTheSame(t *testing.T) {
+	e := start(t)
+	e.user("cllr@example.gov.uk", "councillor")
+	time.Sleep(time.Second) // the first user's sign-in warmed nothing we compare
+	try := func(email, pw string) (int, string, time.Duration) {
+		started := time.Now()
+		status, body, _ := e.do("POST", "/api/v1/auth/login", "", map[string]string{"email": email, "password": pw, "totp": "123456"})
+		return status, body, time.Since(started)
+	}
+	s1, b1, d1 := try("nobody@example.gov.uk", password)
+	s2, b2, d2 := try("cllr@example.gov.uk", "the wrong password")
+	if s1 != 401 || s1 != s2 || b1 != b2 {
+		t.Fatalf("unknown email: %d %s; wrong password: %d %s; want the same 401", s1, b1, s2, b2)
+	}
+	// Both run one argon2id hash; allow generous noise on a shared machine.
+	if ratio := float64(d1) / float64(d2); ratio < 0.33 || ratio > 3 {
+		t.Errorf("timing differs: unknown %v, wrong password %v", d1, d2)
+	}
+}
+
+// TestRoleRouteTable: every role against every staff route that exists so far. 404 means
+// "not yours" (existence is not revealed); 401 is only for a missing or bad token.
+func TestRoleRouteTable(t *testing.T) {
+	e := start(t)
+	roles := auth.Roles
+	accounts := map[string]*account{}
+	for _, r := range roles {
+		accounts[r] = e.user(r+"@example.gov.uk", r)
+	}
+	concern, mailboxToken := e.report()
+	type route struct {
+		method, path string
+		body         any
+		allowed      map[string]int // role → status; others get 404
+	}
+	routes := []route{
+		{"GET", "/api/v1/triage", nil, map[string]int{"monitoring_officer": 200, "deputy_monitoring_officer": 200}},
+		{"GET", "/api/v1/audit/verify", nil, map[string]int{"auditor": 200}},
+		{"POST", "/api/v1/concerns/" + strconv.FormatInt(concern, 10) + "/conflict", map[string]string{"reason": "I know the team"},
+			map[string]int{"monitoring_officer": 204, "deputy_monitoring_officer": 204}},
+	}
+	for _, rt := range routes {
+		for _, r := range roles {
+			want, ok := rt.allowed[r]
+			if !ok {
+				want = 404
+			}
+			status, body, _ := e.do(rt.method, rt.path, accounts[r].token, rt.body)
+			if status != want {
+				t.Errorf("%s %s as %s: got %d %s, want %d", rt.method, rt.path, r, status, body, want)
+			}
+		}
+		if status, _, _ := e.do(rt.method, rt.path, mailboxToken, rt.body); status != 401 {
+			t.Errorf("%s %s with a mailbox token: got %d, want 401", rt.method, rt.path, status)
+		}
+		if status, _, _ := e.do(rt.method, rt.path, "", rt.body); status != 401 {
+			t.Errorf("%s %s without a token: got %d, want 401", rt.method, rt.path, status)
+		}
+	}
+	// Staff tokens, whatever the role, never open the reporter's mailbox.
+	for _, r := range roles {
+		if status, _, _ := e.do("GET", "/api/v1/mailbox", accounts[r].token, nil); status != 401 {
+			t.Errorf("GET /api/v1/mailbox as %s: got %d, want 401", r, status)
+		}
+	}
+	// Having declared a conflict, the officers no longer see the concern in the queue.
+	_, body, _ := e.do("GET", "/api/v1/triage", accounts["monitoring_officer"].token, nil)
+	if strings.Contains(body, `"id":`+strconv.FormatInt(concern, 10)+`,`) {
+		t.Errorf("a concern with a declared conflict is still in the queue: %s", body)
+	}
+}
+
+func TestNamedHeadOfServiceGets404AndEmptyQueue(t *testing.T) {
+	e := start(t)
+	mo := e.user("elin.rowlands@enghraifft.example", "monitoring_officer")
+	deputy := e.user("owain.bevan@enghraifft.example", "deputy_monitoring_officer")
+	hos := e.user("sioned.parry@enghraifft.example", "service_lead")
+	namingHoS, _ := e.report("Sioned Parry")
+	namingMO, _ := e.report("Elin Rowlands")
+	conflict := func(a *account, id int64) int {
+		s, _, _ := e.do("POST", "/api/v1/concerns/"+strconv.FormatInt(id, 10)+"/conflict", a.token, map[string]string{"reason": "x"})
+		return s
+	}
+	if s := conflict(hos, namingHoS); s != 404 {
+		t.Errorf("named Head of Service on the concern: got %d, want 404", s)
+	}
+	if s := conflict(hos, 999999); s != 404 {
+		t.Errorf("a concern that does not exist: got %d, want 404", s)
+	}
+	_, q, _ := e.do("GET", "/api/v1/triage", mo.token, nil)
+	if strings.Contains(q, `"id":`+strconv.FormatInt(namingMO, 10)+`,`) || !strings.Contains(q, `"id":`+strconv.FormatInt(namingHoS, 10)+`,`) {
+		t.Errorf("MO queue: want the concern naming the HoS and not the one naming the MO: %s", q)
+	}
+	_, q, _ = e.do("GET", "/api/v1/triage", deputy.token, nil)
+	if !strings.Contains(q, `"id":`+strconv.FormatInt(namingMO, 10)+`,`) {
+		t.Errorf("deputy queue lacks the concern naming the MO: %s", q)
+	}
+}

@@ -1,0 +1,626 @@
+// Package auth signs staff in and keeps them signed in: argon2id passwords, a TOTP second
+// factor with one-time recovery codes, per-account backoff, and server-side sessions on top of
+// internal/token, so a token is honoured only while its session is live (15 minutes idle,
+// sliding; 12 hours at most; revoked at once on logout, disable, password or role change).
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"candour/internal/audit"
+	"candour/internal/fault"
+	"candour/internal/store"
+	"candour/internal/token"
+)
+
+// Roles are the staff roles (DESIGN §2, issue 4).
+var Roles = []string{"monitoring_officer", "deputy_monitoring_officer", "service_lead", "safeguarding",
+	"investigator", "custodian", "councillor", "auditor", "admin"}
+
+// ValidRole reports whether r is one of Roles.
+func ValidRole(r string) bool {
+	for _, x := range Roles {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// secondFactorRoles must use TOTP: they can see or unlock the most.
+var secondFactorRoles = []string{"monitoring_officer", "deputy_monitoring_officer", "custodian", "admin", "auditor"}
+
+// NeedsSecondFactor reports whether u's roles require TOTP.
+func NeedsSecondFactor(u *store.User) bool {
+	for _, r := range secondFactorRoles {
+		if u.HasRole(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// Session lifetimes.
+const (
+	TokenTTL    = 15 * time.Minute // token lifetime and idle timeout
+	AbsoluteTTL = 12 * time.Hour   // a session never lasts longer, however active
+	// A token with less than this left is replaced by a fresh one on use (sliding renewal).
+	renewWhenLeft = 10 * time.Minute
+	// Activity is written at most this often per session.
+	touchEvery = 30 * time.Second
+)
+
+// Session stages.
+const (
+	StageFull  = "full"  // password and second factor done
+	StageSetup = "setup" // may only enrol TOTP or change the password
+)
+
+// ErrBadCredentials is the one answer to a failed sign-in, whatever was wrong: unknown e-mail,
+// wrong password, wrong or missing code, locked or disabled account.
+var ErrBadCredentials = fault.New(fault.Unauthorized, "invalid_credentials", "auth.invalid")
+
+// ErrUnauthorized is the one answer to a token that does not open a live session.
+var ErrUnauthorized = fault.New(fault.Unauthorized, "unauthorized", "error.unauthorized")
+
+// ErrSetupRequired: the password was right but the account must first enrol TOTP or change its
+// password, which is done on the web.
+var ErrSetupRequired = fault.New(fault.Forbidden, "setup_required", "auth.setup_required")
+
+// Deps is what the service is built from.
+type Deps struct {
+	Store  *store.Store
+	Tokens *token.Keys
+	Params Params           // zero: DefaultParams
+	Now    func() time.Time // nil: time.Now
+}
+
+// Service signs staff in and checks their sessions.
+type Service struct {
+	d         Deps
+	dummyOnce sync.Once
+	dummy     string
+}
+
+// New returns the service.
+func New(d Deps) *Service {
+	if d.Params == (Params{}) {
+		d.Params = DefaultParams
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Service{d: d}
+}
+
+// Params are the argon2id parameters in use.
+func (s *Service) Params() Params { return s.d.Params }
+
+// dummyHash is hashed against when the e-mail is unknown, so that case costs the same time as a
+// wrong password.
+func (s *Service) dummyHash() string {
+	s.dummyOnce.Do(func() {
+		s.dummy, _ = HashPassword("candour-dummy-password", s.d.Params)
+	})
+	return s.dummy
+}
+
+// backoff is how long an account stays locked after n consecutive failures: nothing for the
+// first three (typos), then 1 s doubling to about a minute, then a 15-minute lock.
+func backoff(n int) time.Duration {
+	switch {
+	case n < 3:
+		return 0
+	case n < 10:
+		return time.Second << (n - 3)
+	default:
+		return 15 * time.Minute
+	}
+}
+
+// Login is a sign-in attempt.
+type Login struct {
+	Email    string
+	Password string
+	TOTP     string // a TOTP code or a recovery code
+	// AllowSetup lets an account that must still enrol TOTP or change its password in, with a
+	// setup session (the web does; the API does not).
+	AllowSetup bool
+}
+
+// Issued is a new session and its first token.
+type Issued struct {
+	Token   string
+	Expires time.Time
+	Session *store.Session
+	User    *store.User
+}
+
+// SignIn checks a login and opens a session. Every failure is ErrBadCredentials (except
+// ErrSetupRequired after a right password), counted against the account and audited.
+func (s *Service) SignIn(ctx context.Context, l Login) (*Issued, error) {
+	now := s.d.Now()
+	if len(l.Email) > 254 || len(l.Password) > MaxPasswordLength || len(l.TOTP) > 32 {
+		return nil, ErrBadCredentials
+	}
+	u, err := s.d.Store.UserByEmail(ctx, l.Email)
+	if errors.Is(err, store.ErrNotFound) {
+		VerifyPassword(s.dummyHash(), l.Password)
+		_ = audit.Record(ctx, s.d.Store, audit.Event{Action: "auth.login_failed", Actor: audit.ActorSystem,
+			Details: map[string]string{"reason": "unknown_account"}})
+		return nil, ErrBadCredentials
+	}
+	if err != nil {
+		return nil, err
+	}
+	var issued *Issued
+	var fail string
+	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		cred, err := tx.CredentialsFor(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		hash := s.dummyHash()
+		if cred.PasswordHash != nil {
+			hash = *cred.PasswordHash
+		}
+		passwordOK := VerifyPassword(hash, l.Password) && cred.PasswordHash != nil
+		switch {
+		case u.Status != "active":
+			fail = "disabled"
+		case cred.LockedUntil != nil && now.Before(*cred.LockedUntil):
+			fail = "locked" // not counted: the lock already backs off
+		case !passwordOK:
+			fail = "password"
+		}
+		stage := StageFull
+		if fail == "" && cred.TOTPEnabled && cred.TOTPSecret != nil {
+			if step, ok := checkTOTP(*cred.TOTPSecret, l.TOTP, now, cred.TOTPLastStep); ok {
+				err = tx.UseTOTPStep(ctx, u.ID, step)
+			} else if h := matchRecovery(cred.RecoveryCodes, l.TOTP); h != nil {
+				err = tx.RemoveRecoveryCode(ctx, u.ID, h)
+			} else {
+				fail = "second_factor"
+			}
+			if err != nil {
+				return err
+			}
+		} else if fail == "" && NeedsSecondFactor(u) {
+			stage = StageSetup // must enrol before doing anything
+		}
+		if fail == "" && cred.MustChangePassword {
+			stage = StageSetup
+		}
+		if fail == "" && stage == StageSetup && !l.AllowSetup {
+			fail = "setup_required"
+		}
+		if fail != "" {
+			if fail == "password" || fail == "second_factor" {
+				n := cred.FailedAttempts + 1
+				var until *time.Time
+				if d := backoff(n); d > 0 {
+					t := now.Add(d)
+					until = &t
+				}
+				if err := tx.RecordLoginFailure(ctx, u.ID, n, until); err != nil {
+					return err
+				}
+			}
+			return audit.Record(ctx, tx, audit.Event{ActorID: u.ID, Action: "auth.login_failed", ObjectType: "user",
+				ObjectID: strconv.FormatInt(u.ID, 10), Details: map[string]string{"reason": fail}})
+		}
+		if err := tx.ClearLoginFailures(ctx, u.ID); err != nil {
+			return err
+		}
+		if NeedsRehash(*cred.PasswordHash, s.d.Params) {
+			if h, err := HashPassword(l.Password, s.d.Params); err == nil {
+				_ = tx.SetPassword(ctx, u.ID, h, cred.MustChangePassword, now)
+			}
+		}
+		issued, err = s.open(ctx, tx, u, stage, now)
+		if err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{ActorID: u.ID, Action: "auth.login", ObjectType: "session",
+			ObjectID: issued.Session.ID, Details: map[string]string{"stage": stage}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if fail == "setup_required" {
+		return nil, ErrSetupRequired
+	}
+	if fail != "" {
+		return nil, ErrBadCredentials
+	}
+	return issued, nil
+}
+
+func randomHex(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func (s *Service) open(ctx context.Context, tx *store.Store, u *store.User, stage string, now time.Time) (*Issued, error) {
+	id, err := randomHex(16)
+	if err != nil {
+		return nil, err
+	}
+	csrf, err := randomHex(32)
+	if err != nil {
+		return nil, err
+	}
+	now = now.UTC().Truncate(time.Microsecond)
+	se := &store.Session{ID: id, UserID: u.ID, Stage: stage, CSRF: csrf, CreatedAt: now, LastSeenAt: now,
+		ExpiresAt: now.Add(AbsoluteTTL)}
+	if err := tx.InsertSession(ctx, se); err != nil {
+		return nil, err
+	}
+	raw, exp, err := s.issue(se, now)
+	if err != nil {
+		return nil, err
+	}
+	return &Issued{Token: raw, Expires: exp, Session: se, User: u}, nil
+}
+
+// issue signs a token for se, never outliving the session's absolute maximum.
+func (s *Service) issue(se *store.Session, now time.Time) (string, time.Time, error) {
+	ttl := TokenTTL
+	if left := se.ExpiresAt.Sub(now); left < ttl {
+		ttl = left
+	}
+	if ttl < time.Second {
+		return "", time.Time{}, ErrUnauthorized
+	}
+	raw, claims, err := s.d.Tokens.Issue(token.AudienceStaff, strconv.FormatInt(se.UserID, 10), se.ID, ttl)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("auth: sign token: %w", err)
+	}
+	return raw, claims.ExpiresAt.Time, nil
+}
+
+// Principal is a verified staff caller.
+type Principal struct {
+	User    *store.User
+	Session *store.Session
+	// Renewed, when set, is a fresh token that replaces the one presented (sliding renewal):
+	// the web puts it in the cookie, the API in the X-Candour-Token header.
+	Renewed        string
+	RenewedExpires time.Time
+}
+
+// Authenticate checks a staff token: signature, claims, a live session of the same user, an
+// active user, and the session stage (a setup session only passes when allowSetup). Every
+// failure is ErrUnauthorized.
+func (s *Service) Authenticate(ctx context.Context, raw string, allowSetup bool) (*Principal, error) {
+	claims, err := s.d.Tokens.Verify(token.AudienceStaff, raw)
+	if err != nil || claims.Session == "" {
+		return nil, ErrUnauthorized
+	}
+	uid, err := strconv.ParseInt(claims.Subject, 10, 64)
+	if err != nil {
+		return nil, ErrUnauthorized
+	}
+	se, err := s.d.Store.SessionByID(ctx, claims.Session)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrUnauthorized
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.d.Now()
+	if se.UserID != uid || se.RevokedAt != nil || !now.Before(se.ExpiresAt) || now.Sub(se.LastSeenAt) > TokenTTL ||
+		(se.Stage != StageFull && !allowSetup) {
+		return nil, ErrUnauthorized
+	}
+	u, err := s.d.Store.UserByID(ctx, uid)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Status != "active") {
+		return nil, ErrUnauthorized
+	}
+	if err != nil {
+		return nil, err
+	}
+	if now.Sub(se.LastSeenAt) > touchEvery {
+		if err := s.d.Store.TouchSession(ctx, se.ID, now); err != nil {
+			return nil, err
+		}
+	}
+	p := &Principal{User: u, Session: se}
+	if claims.ExpiresAt.Sub(now) < renewWhenLeft {
+		if raw, exp, err := s.issue(se, now); err == nil {
+			p.Renewed, p.RenewedExpires = raw, exp
+		}
+	}
+	return p, nil
+}
+
+// SignOut revokes the session of p.
+func (s *Service) SignOut(ctx context.Context, p *Principal) error {
+	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		if err := tx.RevokeSession(ctx, p.Session.ID, "logout", s.d.Now()); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{ActorID: p.User.ID, Action: "auth.logout", ObjectType: "session",
+			ObjectID: p.Session.ID})
+	})
+}
+
+// RevokeUser ends every session of userID (disable, role change, admin reset), keeping keep.
+func (s *Service) RevokeUser(ctx context.Context, tx *store.Store, userID int64, keep, reason string) error {
+	_, err := tx.RevokeUserSessions(ctx, userID, keep, reason, s.d.Now())
+	return err
+}
+
+// ChangePassword checks the current password, applies the rules, stores the new hash, ends the
+// user's other sessions and promotes this one if it was a setup session for a forced change.
+func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, next string) error {
+	if err := CheckPassword(next, p.User.Email); err != nil {
+		return &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "error.invalid",
+			Fields: map[string]string{"new_password": err.Error()}}
+	}
+	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		cred, err := tx.CredentialsFor(ctx, p.User.ID)
+		if err != nil {
+			return err
+		}
+		if cred.PasswordHash == nil || !VerifyPassword(*cred.PasswordHash, current) {
+			return &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "error.invalid",
+				Fields: map[string]string{"current_password": "password.wrong"}}
+		}
+		h, err := HashPassword(next, s.d.Params)
+		if err != nil {
+			return err
+		}
+		if err := tx.SetPassword(ctx, p.User.ID, h, false, s.d.Now()); err != nil {
+			return err
+		}
+		if err := s.RevokeUser(ctx, tx, p.User.ID, p.Session.ID, "password_change"); err != nil {
+			return err
+		}
+		if err := s.promote(ctx, tx, p, cred.TOTPEnabled); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{ActorID: p.User.ID, Action: "user.password_change", ObjectType: "user",
+			ObjectID: strconv.FormatInt(p.User.ID, 10)})
+	})
+}
+
+// promote makes a setup session full once nothing is outstanding.
+func (s *Service) promote(ctx context.Context, tx *store.Store, p *Principal, totpEnabled bool) error {
+	if p.Session.Stage == StageFull {
+		return nil
+	}
+	cred, err := tx.CredentialsFor(ctx, p.User.ID)
+	if err != nil {
+		return err
+	}
+	if cred.MustChangePassword || (NeedsSecondFactor(p.User) && !cred.TOTPEnabled) {
+		return nil
+	}
+	p.Session.Stage = StageFull
+	return tx.SetSessionStage(ctx, p.Session.ID, StageFull)
+}
+
+// Enrolment is a pending TOTP enrolment: the secret travels in a hidden form field only in the
+// signed-in, CSRF-protected enrolment form and is stored once a code from it is confirmed.
+type Enrolment struct {
+	Secret string
+	QR     string // data: URL
+	URL    string // otpauth:// URL, for copy-paste
+}
+
+// StartEnrolment makes a new TOTP secret for p.
+func (s *Service) StartEnrolment(p *Principal) (*Enrolment, error) {
+	k, err := NewTOTP(p.User.Email)
+	if err != nil {
+		return nil, err
+	}
+	return EnrolmentFor(p.User.Email, k.Secret())
+}
+
+// EnrolmentFor renders the enrolment of an existing secret.
+func EnrolmentFor(email, secret string) (*Enrolment, error) {
+	k, err := TOTPKey(email, secret)
+	if err != nil {
+		return nil, err
+	}
+	qr, err := QRDataURL(k)
+	if err != nil {
+		return nil, err
+	}
+	return &Enrolment{Secret: secret, QR: qr, URL: k.URL()}, nil
+}
+
+// ErrBadCode: the confirmation code does not match the secret being enrolled.
+var ErrBadCode = &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "error.invalid",
+	Fields: map[string]string{"code": "totp.wrong"}}
+
+// ConfirmEnrolment stores secret once code proves the authenticator has it, replaces the
+// recovery codes (returned, to show once), ends the user's other sessions and promotes this
+// one.
+func (s *Service) ConfirmEnrolment(ctx context.Context, p *Principal, secret, code string) ([]string, error) {
+	if len(secret) < 16 || len(secret) > 64 {
+		return nil, ErrBadCode
+	}
+	step, ok := checkTOTP(secret, code, s.d.Now(), 0)
+	if !ok {
+		return nil, ErrBadCode
+	}
+	codes, hashes, err := NewRecoveryCodes()
+	if err != nil {
+		return nil, err
+	}
+	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		if err := tx.SetTOTP(ctx, p.User.ID, &secret, true, hashes); err != nil {
+			return err
+		}
+		if err := tx.UseTOTPStep(ctx, p.User.ID, step); err != nil {
+			return err
+		}
+		if err := s.RevokeUser(ctx, tx, p.User.ID, p.Session.ID, "totp_enrolled"); err != nil {
+			return err
+		}
+		if err := s.promote(ctx, tx, p, true); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{ActorID: p.User.ID, Action: "user.totp_enrol", ObjectType: "user",
+			ObjectID: strconv.FormatInt(p.User.ID, 10)})
+	})
+	return codes, err
+}
+
+// NewUser is an account to create (CLI, admin).
+type NewUser struct {
+	Email        string
+	Name         string
+	Roles        []string
+	ServiceAreas []string
+	AgeRecipient *string
+	Language     string
+	Password     string
+	// MustChange forces a password change at first sign-in.
+	MustChange bool
+}
+
+// Created is a new account and its TOTP secret, to hand to the user once.
+type Created struct {
+	User       *store.User
+	TOTPSecret string
+}
+
+// CreateUser checks and stores a new account with a password and a TOTP secret (already
+// enabled: whoever creates the account hands the secret over), audited as actorID (0: CLI).
+func (s *Service) CreateUser(ctx context.Context, actorID int64, n NewUser) (*Created, error) {
+	f := fault.Fields{}
+	for _, r := range n.Roles {
+		if !ValidRole(r) {
+			f.Add("roles", "user.role_unknown")
+		}
+	}
+	if len(n.Roles) == 0 {
+		f.Add("roles", "field.required")
+	}
+	if err := CheckPassword(n.Password, n.Email); err != nil {
+		f.Add("password", err.Error())
+	}
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
+	if n.Language == "" {
+		n.Language = "en"
+	}
+	hash, err := HashPassword(n.Password, s.d.Params)
+	if err != nil {
+		return nil, err
+	}
+	key, err := NewTOTP(n.Email)
+	if err != nil {
+		return nil, err
+	}
+	secret := key.Secret()
+	u := &store.User{Email: n.Email, Name: n.Name, Roles: n.Roles, ServiceAreas: n.ServiceAreas,
+		AgeRecipient: n.AgeRecipient, Language: n.Language}
+	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		if err := tx.InsertUser(ctx, u); err != nil {
+			return err
+		}
+		if err := tx.SetPassword(ctx, u.ID, hash, n.MustChange, s.d.Now()); err != nil {
+			return err
+		}
+		if err := tx.SetTOTP(ctx, u.ID, &secret, true, nil); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, actorEvent(actorID, audit.Event{Action: "user.create", ObjectType: "user",
+			ObjectID: strconv.FormatInt(u.ID, 10), Details: map[string]string{"roles": fmt.Sprint(n.Roles)}}))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Created{User: u, TOTPSecret: secret}, nil
+}
+
+// DisableUser disables an account and ends its sessions at once.
+func (s *Service) DisableUser(ctx context.Context, actorID, userID int64) error {
+	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		if err := tx.SetUserStatus(ctx, userID, "disabled"); err != nil {
+			return err
+		}
+		if err := s.RevokeUser(ctx, tx, userID, "", "disabled"); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, actorEvent(actorID, audit.Event{Action: "user.disable", ObjectType: "user",
+			ObjectID: strconv.FormatInt(userID, 10)}))
+	})
+}
+
+// SetRoles changes an account's roles and ends its sessions (so the change applies at once).
+func (s *Service) SetRoles(ctx context.Context, actorID, userID int64, roles, areas []string) error {
+	for _, r := range roles {
+		if !ValidRole(r) {
+			return (fault.Fields{"roles": "user.role_unknown"}).Err()
+		}
+	}
+	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		if err := tx.SetUserRoles(ctx, userID, roles, areas); err != nil {
+			return err
+		}
+		if err := s.RevokeUser(ctx, tx, userID, "", "role_change"); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, actorEvent(actorID, audit.Event{Action: "user.roles", ObjectType: "user",
+			ObjectID: strconv.FormatInt(userID, 10), Details: map[string]string{"roles": fmt.Sprint(roles)}}))
+	})
+}
+
+// ResetSecondFactor removes a user's TOTP (admin reset): they enrol again at next sign-in.
+func (s *Service) ResetSecondFactor(ctx context.Context, actorID, userID int64) error {
+	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		if err := tx.SetTOTP(ctx, userID, nil, false, nil); err != nil {
+			return err
+		}
+		if err := s.RevokeUser(ctx, tx, userID, "", "totp_reset"); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, actorEvent(actorID, audit.Event{Action: "user.totp_reset", ObjectType: "user",
+			ObjectID: strconv.FormatInt(userID, 10)}))
+	})
+}
+
+func actorEvent(actorID int64, e audit.Event) audit.Event {
+	if actorID == 0 {
+		e.Actor = audit.ActorCLI
+	} else {
+		e.ActorID = actorID
+	}
+	return e
+}
+
+// SetupStep says what a setup session must do next: "password" (a forced change), "totp"
+// (enrol a second factor) or "" (nothing).
+func (s *Service) SetupStep(ctx context.Context, u *store.User) (string, error) {
+	var step string
+	err := s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		cred, err := tx.CredentialsFor(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case cred.MustChangePassword:
+			step = "password"
+		case NeedsSecondFactor(u) && !cred.TOTPEnabled:
+			step = "totp"
+		}
+		return nil
+	})
+	return step, err
+}

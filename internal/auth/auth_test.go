@@ -1,0 +1,370 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"candour/internal/audit"
+	"candour/internal/auth"
+	"candour/internal/dbtest"
+	"candour/internal/store"
+	"candour/internal/token"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// fast parameters keep the tests quick; production uses DefaultParams.
+var fast = auth.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+type fixture struct {
+	svc   *auth.Service
+	st    *store.Store
+	clock *clock
+	keys  *token.Keys
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	st := store.New(dbtest.New(t))
+	keys, err := token.LoadOrCreate(filepath.Join(t.TempDir(), "jwt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{t: time.Now()}
+	keys.SetClock(c.now)
+	return &fixture{svc: auth.New(auth.Deps{Store: st, Tokens: keys, Params: fast, Now: c.now}), st: st, clock: c, keys: keys}
+}
+
+const goodPassword = "correct horse battery"
+
+func (f *fixture) user(t *testing.T, email string, roles ...string) *auth.Created {
+	t.Helper()
+	c, err := f.svc.CreateUser(context.Background(), 0, auth.NewUser{Email: email, Name: "Test " + email,
+		Roles: roles, Password: goodPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (f *fixture) code(t *testing.T, secret string) string {
+	t.Helper()
+	code, err := auth.CodeAt(secret, f.clock.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// withCode fills in the current TOTP code, first moving the clock to the next 30-second step
+// (a code is accepted once).
+func (f *fixture) withCode(t *testing.T, c *auth.Created, l auth.Login) auth.Login {
+	t.Helper()
+	f.clock.advance(30 * time.Second)
+	l.TOTP = f.code(t, c.TOTPSecret)
+	return l
+}
+
+func TestPasswordRules(t *testing.T) {
+	cases := []struct {
+		pw   string
+		want error
+	}{
+		{"short", auth.ErrPasswordShort},
+		{"elevenchars", auth.ErrPasswordShort},
+		{"Password123!", auth.ErrPasswordCommon},
+		{"QWERTYUIOP123", auth.ErrPasswordCommon},
+		{"gwen@example.org", auth.ErrPasswordEmail},
+		{strings.Repeat("a", auth.MaxPasswordLength+1), auth.ErrPasswordLong},
+		{"llanfair pwll gwyngyll", nil},
+		{"ŵŷŵŷŵŷŵŷŵŷŵŷ", nil},
+	}
+	for _, tc := range cases {
+		if got := auth.CheckPassword(tc.pw, "gwen@example.org"); got != tc.want {
+			t.Errorf("CheckPassword(%q): got %v, want %v", tc.pw, got, tc.want)
+		}
+	}
+}
+
+func TestPasswordHash(t *testing.T) {
+	h, err := auth.HashPassword(goodPassword, fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=1024,t=1,p=1$") {
+		t.Errorf("got %s, want a PHC argon2id string", h)
+	}
+	if !auth.VerifyPassword(h, goodPassword) || auth.VerifyPassword(h, goodPassword+"x") {
+		t.Errorf("verify does not tell right from wrong")
+	}
+	h2, _ := auth.HashPassword(goodPassword, fast)
+	if h == h2 {
+		t.Errorf("two hashes of one password are equal: salt missing")
+	}
+	for _, bad := range []string{"", "$argon2i$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5", "$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5"} {
+		if auth.VerifyPassword(bad, goodPassword) {
+			t.Errorf("malformed hash %q verified", bad)
+		}
+	}
+	if !auth.NeedsRehash(h, auth.DefaultParams) || auth.NeedsRehash(h, fast) {
+		t.Errorf("NeedsRehash wrong")
+	}
+}
+
+func TestSignInWithTOTP(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.user(t, "mo@example.gov.uk", "monitoring_officer")
+
+	// Right password without the code fails the same way as a wrong password.
+	if _, err := f.svc.SignIn(ctx, auth.Login{Email: "mo@example.gov.uk", Password: goodPassword}); err != auth.ErrBadCredentials {
+		t.Fatalf("no code: got %v, want ErrBadCredentials", err)
+	}
+	code := f.code(t, c.TOTPSecret)
+	is, err := f.svc.SignIn(ctx, auth.Login{Email: "MO@example.gov.uk", Password: goodPassword, TOTP: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if is.Session.Stage != auth.StageFull || is.Token == "" {
+		t.Fatalf("got stage %s, want a full session with a token", is.Session.Stage)
+	}
+	// The same code cannot be replayed.
+	if _, err := f.svc.SignIn(ctx, auth.Login{Email: "mo@example.gov.uk", Password: goodPassword, TOTP: code}); err != auth.ErrBadCredentials {
+		t.Fatalf("replayed code: got %v, want ErrBadCredentials", err)
+	}
+	p, err := f.svc.Authenticate(ctx, is.Token, false)
+	if err != nil || p.User.ID != c.User.ID {
+		t.Fatalf("authenticate: got %v, %v", p, err)
+	}
+}
+
+func TestRecoveryCodesWorkOnce(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.user(t, "auditor@example.gov.uk", "auditor")
+	is, err := f.svc.SignIn(ctx, auth.Login{Email: "auditor@example.gov.uk", Password: goodPassword, TOTP: f.code(t, c.TOTPSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := f.svc.Authenticate(ctx, is.Token, false)
+	f.clock.advance(31 * time.Second)
+	ce, _ := f.svc.StartEnrolment(p)
+	codes, err := f.svc.ConfirmEnrolment(ctx, p, ce.Secret, f.code(t, ce.Secret))
+	if err != nil || len(codes) != 10 {
+		t.Fatalf("enrol: got %d codes, %v", len(codes), err)
+	}
+	login := auth.Login{Email: "auditor@example.gov.uk", Password: goodPassword, TOTP: strings.ToUpper(codes[3])}
+	if _, err := f.svc.SignIn(ctx, login); err != nil {
+		t.Fatalf("recovery code: %v", err)
+	}
+	if _, err := f.svc.SignIn(ctx, login); err != auth.ErrBadCredentials {
+		t.Fatalf("recovery code reused: got %v, want ErrBadCredentials", err)
+	}
+	// Enrolling kept the session it was done in.
+	if _, err := f.svc.Authenticate(ctx, is.Token, false); err != nil {
+		t.Errorf("enrolling ended its own session: %v", err)
+	}
+}
+
+func TestUnknownEmailAndWrongPasswordLookTheSame(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.user(t, "lead@example.gov.uk", "service_lead")
+	_, e1 := f.svc.SignIn(ctx, auth.Login{Email: "nobody@example.gov.uk", Password: goodPassword})
+	_, e2 := f.svc.SignIn(ctx, auth.Login{Email: "lead@example.gov.uk", Password: "wrong password!!"})
+	if e1 != auth.ErrBadCredentials || e2 != auth.ErrBadCredentials {
+		t.Fatalf("got %v and %v, want ErrBadCredentials twice", e1, e2)
+	}
+}
+
+func TestBackoffThenLock(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.user(t, "cllr@example.gov.uk", "councillor")
+	wrong := auth.Login{Email: "cllr@example.gov.uk", Password: "not the password"}
+	right := auth.Login{Email: "cllr@example.gov.uk", Password: goodPassword}
+	for i := 0; i < 3; i++ {
+		if _, err := f.svc.SignIn(ctx, wrong); err != auth.ErrBadCredentials {
+			t.Fatal(err)
+		}
+	}
+	// Locked for a second: even the right password and code get the generic error.
+	l := right
+	l.TOTP = f.code(t, c.TOTPSecret)
+	if _, err := f.svc.SignIn(ctx, l); err != auth.ErrBadCredentials {
+		t.Fatalf("during backoff: got %v, want ErrBadCredentials", err)
+	}
+	if _, err := f.svc.SignIn(ctx, f.withCode(t, c, right)); err != nil {
+		t.Fatalf("after backoff: %v", err)
+	}
+	// Ten failures in a row lock the account for 15 minutes.
+	for i := 0; i < 10; i++ {
+		f.clock.advance(2 * time.Minute)
+		_, _ = f.svc.SignIn(ctx, wrong)
+	}
+	f.clock.advance(10 * time.Minute)
+	if _, err := f.svc.SignIn(ctx, f.withCode(t, c, right)); err != auth.ErrBadCredentials {
+		t.Fatalf("locked: got %v, want ErrBadCredentials", err)
+	}
+	f.clock.advance(6 * time.Minute)
+	if _, err := f.svc.SignIn(ctx, f.withCode(t, c, right)); err != nil {
+		t.Fatalf("after the lock: %v", err)
+	}
+}
+
+func TestSessionLifetimes(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.user(t, "cllr@example.gov.uk", "councillor")
+	login := auth.Login{Email: "cllr@example.gov.uk", Password: goodPassword}
+	is, err := f.svc.SignIn(ctx, f.withCode(t, c, login))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sliding: a request every 10 minutes keeps the session alive, each renewing the token.
+	tok := is.Token
+	for i := 0; i < 5; i++ {
+		f.clock.advance(10 * time.Minute)
+		p, err := f.svc.Authenticate(ctx, tok, false)
+		if err != nil {
+			t.Fatalf("after %d min: %v", (i+1)*10, err)
+		}
+		if p.Renewed == "" {
+			t.Fatalf("after %d min: no renewed token", (i+1)*10)
+		}
+		tok = p.Renewed
+	}
+	// Idle for 16 minutes: gone.
+	f.clock.advance(16 * time.Minute)
+	if _, err := f.svc.Authenticate(ctx, tok, false); err != auth.ErrUnauthorized {
+		t.Fatalf("idle: got %v, want ErrUnauthorized", err)
+	}
+	// Absolute: however active, 12 hours is the end.
+	is, _ = f.svc.SignIn(ctx, f.withCode(t, c, login))
+	tok = is.Token
+	var lastErr error
+	for elapsed := time.Duration(0); elapsed <= 13*time.Hour; elapsed += 10 * time.Minute {
+		f.clock.advance(10 * time.Minute)
+		p, err := f.svc.Authenticate(ctx, tok, false)
+		if err != nil {
+			lastErr = err
+			if elapsed < 11*time.Hour {
+				t.Fatalf("active session ended after %v: %v", elapsed, err)
+			}
+			break
+		}
+		if p.Renewed != "" {
+			tok = p.Renewed
+		}
+	}
+	if lastErr != auth.ErrUnauthorized {
+		t.Fatalf("a session outlived 12 hours")
+	}
+}
+
+func TestRevocation(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.user(t, "cllr@example.gov.uk", "councillor")
+	login := auth.Login{Email: "cllr@example.gov.uk", Password: goodPassword}
+	sign := func() string {
+		is, err := f.svc.SignIn(ctx, f.withCode(t, c, login))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return is.Token
+	}
+	a, b := sign(), sign()
+	pa, _ := f.svc.Authenticate(ctx, a, false)
+	if err := f.svc.SignOut(ctx, pa); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Authenticate(ctx, a, false); err != auth.ErrUnauthorized {
+		t.Errorf("after logout: got %v, want ErrUnauthorized", err)
+	}
+	if _, err := f.svc.Authenticate(ctx, b, false); err != nil {
+		t.Errorf("the other session ended too: %v", err)
+	}
+	// Password change ends the other sessions but keeps this one.
+	pb, _ := f.svc.Authenticate(ctx, b, false)
+	d := sign()
+	newPassword := "a different long passphrase"
+	if err := f.svc.ChangePassword(ctx, pb, goodPassword, newPassword); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Authenticate(ctx, d, false); err != auth.ErrUnauthorized {
+		t.Errorf("other session after password change: got %v", err)
+	}
+	if _, err := f.svc.Authenticate(ctx, b, false); err != nil {
+		t.Errorf("own session after password change: %v", err)
+	}
+	// Disabling ends everything, and a disabled user cannot sign in.
+	if err := f.svc.DisableUser(ctx, 0, c.User.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Authenticate(ctx, b, false); err != auth.ErrUnauthorized {
+		t.Errorf("after disable: got %v", err)
+	}
+	if _, err := f.svc.SignIn(ctx, f.withCode(t, c, auth.Login{Email: "cllr@example.gov.uk", Password: newPassword})); err != auth.ErrBadCredentials {
+		t.Errorf("disabled sign-in: got %v", err)
+	}
+	// Every step was audited, and the chain holds.
+	ok, n, _, err := audit.Verify(ctx, f.st)
+	if err != nil || !ok || n < 8 {
+		t.Errorf("audit: ok=%v events=%d err=%v", ok, n, err)
+	}
+}
+
+func TestSetupSessionForMissingSecondFactor(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.user(t, "admin@example.gov.uk", "admin")
+	if err := f.svc.ResetSecondFactor(ctx, 0, c.User.ID); err != nil {
+		t.Fatal(err)
+	}
+	login := auth.Login{Email: "admin@example.gov.uk", Password: goodPassword}
+	if _, err := f.svc.SignIn(ctx, login); !errors.Is(err, auth.ErrSetupRequired) {
+		t.Fatalf("API sign-in: got %v, want ErrSetupRequired", err)
+	}
+	login.AllowSetup = true
+	is, err := f.svc.SignIn(ctx, login)
+	if err != nil || is.Session.Stage != auth.StageSetup {
+		t.Fatalf("web sign-in: got %v, %v, want a setup session", is, err)
+	}
+	if _, err := f.svc.Authenticate(ctx, is.Token, false); err != auth.ErrUnauthorized {
+		t.Fatalf("setup session on a full route: got %v", err)
+	}
+	p, err := f.svc.Authenticate(ctx, is.Token, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := f.svc.StartEnrolment(p)
+	if _, err := f.svc.ConfirmEnrolment(ctx, p, e.Secret, "000000"); err == nil {
+		t.Fatalf("wrong code accepted")
+	}
+	if _, err := f.svc.ConfirmEnrolment(ctx, p, e.Secret, f.code(t, e.Secret)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Authenticate(ctx, is.Token, false); err != nil {
+		t.Fatalf("after enrolment the session is full: %v", err)
+	}
+}
+
+func TestQRCode(t *testing.T) {
+	e, err := auth.EnrolmentFor("mo@example.gov.uk", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(e.QR, "data:image/png;base64,") || !strings.Contains(e.URL, "issuer=Candour") {
+		t.Errorf("got QR %.40s… URL %s", e.QR, e.URL)
+	}
+}

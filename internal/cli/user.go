@@ -1,0 +1,232 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"candour/internal/auth"
+	"candour/internal/fault"
+	"candour/internal/portal"
+	"candour/internal/store"
+)
+
+const userUsage = `usage:
+  candour user add --email E --name N --role R [--role R2] [--service-area A] [--age-recipient age1…]
+                   [--language en|cy] [--must-change] --password-stdin [--json]
+  candour user disable --email E
+  candour user list [--json]
+
+roles: ` + "monitoring_officer, deputy_monitoring_officer, service_lead, safeguarding, investigator,\n       custodian, councillor, auditor, admin\n"
+
+// multi collects a repeatable flag.
+type multi []string
+
+func (m *multi) String() string { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*m = append(*m, p)
+		}
+	}
+	return nil
+}
+
+func user(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, userUsage)
+		return 2
+	}
+	switch args[0] {
+	case "add":
+		return userAdd(args[1:], stdin, stdout, stderr)
+	case "disable":
+		return userDisable(args[1:], stdout, stderr)
+	case "list":
+		return userList(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, userUsage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "candour user: unknown command %q\n\n%s", args[0], userUsage)
+	return 2
+}
+
+// withStore opens the database (as `migrate` does, without migrating) and runs fn.
+func withStore(stderr io.Writer, fn func(ctx context.Context, st *store.Store, svc *auth.Service) int) int {
+	cfg, ok := loadConfig(stderr)
+	if !ok {
+		return 1
+	}
+	log := portal.NewLogger(cfg, os.Stderr)
+	ctx := context.Background()
+	storage, err := portal.OpenDatabase(ctx, cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "candour: %v\n", err)
+		return 1
+	}
+	defer storage.Close()
+	st := store.New(storage.DB)
+	return fn(ctx, st, auth.New(auth.Deps{Store: st}))
+}
+
+func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var roles, areas multi
+	email := fs.String("email", "", "e-mail address (sign-in name)")
+	name := fs.String("name", "", "full name")
+	fs.Var(&roles, "role", "role (repeatable)")
+	fs.Var(&areas, "service-area", "service area code for service_lead (repeatable)")
+	recipient := fs.String("age-recipient", "", "age X25519 recipient (custodians)")
+	lang := fs.String("language", "en", "preferred language: en or cy")
+	mustChange := fs.Bool("must-change", false, "force a password change at first sign-in")
+	passwordStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	asJSON := fs.Bool("json", false, `print {"id","totp_secret"} as JSON`)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var problems []string
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	if strings.TrimSpace(*email) == "" || !strings.Contains(*email, "@") {
+		problems = append(problems, "--email is required")
+	}
+	if strings.TrimSpace(*name) == "" {
+		problems = append(problems, "--name is required")
+	}
+	if len(roles) == 0 {
+		problems = append(problems, "at least one --role is required")
+	}
+	for _, r := range roles {
+		if !auth.ValidRole(r) {
+			problems = append(problems, fmt.Sprintf("unknown role %q", r))
+		}
+	}
+	if *lang != "en" && *lang != "cy" {
+		problems = append(problems, "--language must be en or cy")
+	}
+	if *recipient != "" && !strings.HasPrefix(*recipient, "age1") {
+		problems = append(problems, "--age-recipient must be an age1… recipient")
+	}
+	if !*passwordStdin {
+		problems = append(problems, "--password-stdin is required (passwords never go on the command line)")
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintf(stderr, "candour user add: %s\n", p)
+		}
+		fmt.Fprint(stderr, "\n"+userUsage)
+		return 2
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, auth.MaxPasswordLength+2)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		fmt.Fprintf(stderr, "candour user add: read password: %v\n", err)
+		return 1
+	}
+	password := strings.TrimRight(line, "\r\n")
+	if err := auth.CheckPassword(password, *email); err != nil {
+		fmt.Fprintf(stderr, "candour user add: password: %s (at least %d characters, not a well-known password)\n",
+			strings.TrimPrefix(err.Error(), "password."), auth.MinPasswordLength)
+		return 2
+	}
+	var rcpt *string
+	if *recipient != "" {
+		rcpt = recipient
+	}
+	return withStore(stderr, func(ctx context.Context, st *store.Store, svc *auth.Service) int {
+		created, err := svc.CreateUser(ctx, 0, auth.NewUser{Email: strings.TrimSpace(*email), Name: strings.TrimSpace(*name),
+			Roles: roles, ServiceAreas: areas, AgeRecipient: rcpt, Language: *lang, Password: password, MustChange: *mustChange})
+		if err != nil {
+			if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid {
+				fmt.Fprintf(stderr, "candour user add: %v\n", fe)
+				return 2
+			}
+			fmt.Fprintf(stderr, "candour user add: %v\n", err)
+			return 1
+		}
+		if *asJSON {
+			_ = json.NewEncoder(stdout).Encode(map[string]any{"id": created.User.ID, "totp_secret": created.TOTPSecret})
+			return 0
+		}
+		fmt.Fprintf(stdout, "Created user %d (%s).\nTOTP secret (give it to the user once, for their authenticator app): %s\n",
+			created.User.ID, created.User.Email, created.TOTPSecret)
+		return 0
+	})
+}
+
+func userDisable(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("user disable", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "e-mail address of the account")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *email == "" || fs.NArg() > 0 {
+		fmt.Fprint(stderr, "candour user disable: --email is required\n\n"+userUsage)
+		return 2
+	}
+	return withStore(stderr, func(ctx context.Context, st *store.Store, svc *auth.Service) int {
+		u, err := st.UserByEmail(ctx, *email)
+		if errors.Is(err, store.ErrNotFound) {
+			fmt.Fprintf(stderr, "candour user disable: no user %s\n", *email)
+			return 1
+		}
+		if err == nil {
+			err = svc.DisableUser(ctx, 0, u.ID)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "candour user disable: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "Disabled %s; their sessions have ended.\n", u.Email)
+		return 0
+	})
+}
+
+func userList(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("user list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	return withStore(stderr, func(ctx context.Context, st *store.Store, _ *auth.Service) int {
+		us, err := st.Users(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "candour user list: %v\n", err)
+			return 1
+		}
+		if *asJSON {
+			type row struct {
+				ID           int64    `json:"id"`
+				Email        string   `json:"email"`
+				Name         string   `json:"name"`
+				Roles        []string `json:"roles"`
+				ServiceAreas []string `json:"service_areas"`
+				Status       string   `json:"status"`
+			}
+			rows := make([]row, 0, len(us))
+			for _, u := range us {
+				rows = append(rows, row{u.ID, u.Email, u.Name, u.Roles, u.ServiceAreas, u.Status})
+			}
+			_ = json.NewEncoder(stdout).Encode(rows)
+			return 0
+		}
+		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ID\tEMAIL\tNAME\tROLES\tSTATUS")
+		for _, u := range us {
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Name, strings.Join(u.Roles, ","), u.Status)
+		}
+		_ = w.Flush()
+		return 0
+	})
+}

@@ -1,0 +1,267 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"html/template"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"candour/internal/auth"
+	"candour/internal/fault"
+)
+
+// Staff cookies. The session cookie holds the staff token; the login cookie holds the CSRF
+// token of the sign-in form (double submit), since there is no session yet to keep it in.
+const (
+	staffCookie      = "candour_staff"
+	loginCSRFCookie  = "candour_login_csrf"
+	staffCSRFField   = "csrf"
+	staffPrincipal   = "candour.staff"
+	maxStaffFormBody = 8 << 10
+)
+
+// registerStaff adds the staff pages: sign-in with a second factor, sign-out, the staff home,
+// TOTP enrolment and password change. Every form carries a CSRF token checked in constant time.
+func (s *Site) registerStaff(app fiber.Router) {
+	if s.deps.Auth == nil {
+		return
+	}
+	full, setup := s.requireStaff(false), s.requireStaff(true)
+	s.Get(app, "/staff/login", s.staffLoginForm)               // anyone
+	s.Post(app, "/staff/login", s.staffLogin)                  // anyone (login CSRF cookie)
+	s.Post(app, "/staff/logout", setup(s.staffLogout))         // any signed-in staff
+	s.Get(app, "/staff", full(s.staffHome))                    // any signed-in staff
+	s.Get(app, "/staff/totp", setup(s.staffTOTPForm))          // any signed-in staff, also mid-setup
+	s.Post(app, "/staff/totp", setup(s.staffTOTP))             // any signed-in staff, also mid-setup
+	s.Get(app, "/staff/password", setup(s.staffPasswordForm))  // any signed-in staff, also mid-setup
+	s.Post(app, "/staff/password", setup(s.staffPasswordSave)) // any signed-in staff, also mid-setup
+}
+
+func principal(c *fiber.Ctx) *auth.Principal {
+	p, _ := c.Locals(staffPrincipal).(*auth.Principal)
+	return p
+}
+
+func (s *Site) redirect(c *fiber.Ctx, path string) error {
+	return c.Redirect(Localise(Lang(c), path), fiber.StatusSeeOther)
+}
+
+// staffGate wraps h so it runs only for a live staff session.
+type staffGate func(h fiber.Handler) fiber.Handler
+
+// requireStaff admits a live staff session from the cookie; anything else goes to the sign-in
+// page. A setup session (TOTP to enrol, password to change) only reaches the setup pages.
+// Unsafe methods must carry the session's CSRF token.
+func (s *Site) requireStaff(allowSetup bool) staffGate {
+	return func(h fiber.Handler) fiber.Handler {
+		return func(c *fiber.Ctx) error {
+			p, err := s.deps.Auth.Authenticate(c.UserContext(), c.Cookies(staffCookie), true)
+			if err != nil {
+				if fault.Is(err, fault.Unauthorized) {
+					s.clearSession(c)
+					return s.redirect(c, "/staff/login")
+				}
+				return err
+			}
+			if p.Renewed != "" {
+				s.setSession(c, p.Renewed, p.Session.ExpiresAt)
+			}
+			if c.Method() == fiber.MethodPost && !sameToken(c.FormValue(staffCSRFField), p.Session.CSRF) {
+				return fiber.NewError(fiber.StatusForbidden)
+			}
+			if p.Session.Stage != auth.StageFull && !allowSetup {
+				return s.redirect(c, "/staff/totp")
+			}
+			c.Locals(staffPrincipal, p)
+			return h(c)
+		}
+	}
+}
+
+func sameToken(got, want string) bool {
+	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+func (s *Site) cookie(name, value string, expires time.Time) *fiber.Cookie {
+	return &fiber.Cookie{Name: name, Value: value, Path: "/", Expires: expires, HTTPOnly: true,
+		Secure: s.deps.SecureCookies, SameSite: fiber.CookieSameSiteStrictMode}
+}
+
+func (s *Site) setSession(c *fiber.Ctx, token string, expires time.Time) {
+	c.Cookie(s.cookie(staffCookie, token, expires))
+}
+
+func (s *Site) clearSession(c *fiber.Ctx) {
+	if c.Cookies(staffCookie) != "" {
+		c.Cookie(s.cookie(staffCookie, "", time.Unix(0, 0)))
+	}
+}
+
+type staffLoginData struct {
+	CSRF  string
+	Email string
+	Error string // message id
+}
+
+func (s *Site) staffLoginForm(c *fiber.Ctx) error {
+	// Already signed in: straight to the staff home.
+	if _, err := s.deps.Auth.Authenticate(c.UserContext(), c.Cookies(staffCookie), false); err == nil {
+		return s.redirect(c, "/staff")
+	}
+	return s.renderLogin(c, fiber.StatusOK, "", "")
+}
+
+func (s *Site) renderLogin(c *fiber.Ctx, status int, email, msg string) error {
+	token := c.Cookies(loginCSRFCookie)
+	if len(token) != 64 {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		token = hex.EncodeToString(b)
+		c.Cookie(s.cookie(loginCSRFCookie, token, time.Time{}))
+	}
+	return s.Render(c, status, "staff_login", staffLoginData{CSRF: token, Email: email, Error: msg})
+}
+
+func (s *Site) staffLogin(c *fiber.Ctx) error {
+	if len(c.Body()) > maxStaffFormBody {
+		return fiber.ErrRequestEntityTooLarge
+	}
+	if cookie := c.Cookies(loginCSRFCookie); len(cookie) != 64 || !sameToken(c.FormValue(staffCSRFField), cookie) {
+		return s.renderLogin(c, fiber.StatusForbidden, "", "staff.login.expired")
+	}
+	email := strings.TrimSpace(c.FormValue("email"))
+	is, err := s.deps.Auth.SignIn(c.UserContext(), auth.Login{Email: email, Password: c.FormValue("password"),
+		TOTP: strings.TrimSpace(c.FormValue("totp")), AllowSetup: true})
+	if err != nil {
+		if fault.Is(err, fault.Unauthorized) {
+			return s.renderLogin(c, fiber.StatusUnauthorized, email, "auth.invalid")
+		}
+		return err
+	}
+	s.setSession(c, is.Token, is.Session.ExpiresAt)
+	c.Cookie(s.cookie(loginCSRFCookie, "", time.Unix(0, 0)))
+	if is.Session.Stage != auth.StageFull {
+		return s.redirectToSetup(c, &auth.Principal{User: is.User, Session: is.Session})
+	}
+	return s.redirect(c, "/staff")
+}
+
+// redirectToSetup sends a setup session to what it must do next.
+func (s *Site) redirectToSetup(c *fiber.Ctx, p *auth.Principal) error {
+	step, err := s.deps.Auth.SetupStep(c.UserContext(), p.User)
+	if err != nil {
+		return err
+	}
+	if step == "password" {
+		return s.redirect(c, "/staff/password")
+	}
+	return s.redirect(c, "/staff/totp")
+}
+
+func (s *Site) staffLogout(c *fiber.Ctx) error {
+	if err := s.deps.Auth.SignOut(c.UserContext(), principal(c)); err != nil {
+		return err
+	}
+	c.Cookie(s.cookie(staffCookie, "", time.Unix(0, 0)))
+	// Drop the browser's copies of staff pages (including the back/forward cache), so Back
+	// after signing out cannot show a case page again.
+	c.Set("Clear-Site-Data", `"cache"`)
+	return s.redirect(c, "/staff/login")
+}
+
+type staffHomeData struct {
+	Name  string
+	Email string
+	Roles []string
+	CSRF  string
+}
+
+func (s *Site) staffHome(c *fiber.Ctx) error {
+	p := principal(c)
+	return s.Render(c, fiber.StatusOK, "staff_home", staffHomeData{Name: p.User.Name, Email: p.User.Email,
+		Roles: p.User.Roles, CSRF: p.Session.CSRF})
+}
+
+type staffTOTPData struct {
+	CSRF          string
+	Enrolment     *auth.Enrolment
+	QR            template.URL // a data: URL made by auth, never user input
+	Error         string
+	RecoveryCodes []string
+	Required      bool
+}
+
+func (s *Site) staffTOTPForm(c *fiber.Ctx) error {
+	p := principal(c)
+	e, err := s.deps.Auth.StartEnrolment(p)
+	if err != nil {
+		return err
+	}
+	return s.Render(c, fiber.StatusOK, "staff_totp", staffTOTPData{CSRF: p.Session.CSRF, Enrolment: e, QR: template.URL(e.QR),
+		Required: p.Session.Stage != auth.StageFull})
+}
+
+func (s *Site) staffTOTP(c *fiber.Ctx) error {
+	p := principal(c)
+	secret := strings.TrimSpace(c.FormValue("secret"))
+	codes, err := s.deps.Auth.ConfirmEnrolment(c.UserContext(), p, secret, c.FormValue("code"))
+	if err != nil {
+		var fe *fault.Error
+		if errors.As(err, &fe) && fe.Kind == fault.Invalid {
+			e, eerr := auth.EnrolmentFor(p.User.Email, secret)
+			if eerr != nil {
+				if e, eerr = s.deps.Auth.StartEnrolment(p); eerr != nil {
+					return eerr
+				}
+			}
+			return s.Render(c, fiber.StatusBadRequest, "staff_totp", staffTOTPData{CSRF: p.Session.CSRF, Enrolment: e, QR: template.URL(e.QR),
+				Error: "totp.wrong", Required: p.Session.Stage != auth.StageFull})
+		}
+		return err
+	}
+	return s.Render(c, fiber.StatusOK, "staff_totp", staffTOTPData{CSRF: p.Session.CSRF, RecoveryCodes: codes})
+}
+
+var passwordFields = []string{"current_password", "new_password", "confirm_password"}
+
+type staffPasswordData struct {
+	Fields []string
+	CSRF   string
+	Errors map[string]string
+	Done   bool
+	Min    int
+}
+
+func (s *Site) staffPasswordForm(c *fiber.Ctx) error {
+	return s.Render(c, fiber.StatusOK, "staff_password", staffPasswordData{Fields: passwordFields, CSRF: principal(c).Session.CSRF,
+		Min: auth.MinPasswordLength})
+}
+
+func (s *Site) staffPasswordSave(c *fiber.Ctx) error {
+	p := principal(c)
+	d := staffPasswordData{Fields: passwordFields, CSRF: p.Session.CSRF, Min: auth.MinPasswordLength}
+	next := c.FormValue("new_password")
+	if next != c.FormValue("confirm_password") {
+		d.Errors = map[string]string{"confirm_password": "password.mismatch"}
+		return s.Render(c, fiber.StatusBadRequest, "staff_password", d)
+	}
+	if err := s.deps.Auth.ChangePassword(c.UserContext(), p, c.FormValue("current_password"), next); err != nil {
+		if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid {
+			d.Errors = fe.Fields
+			return s.Render(c, fiber.StatusBadRequest, "staff_password", d)
+		}
+		return err
+	}
+	if p.Session.Stage != auth.StageFull {
+		return s.redirectToSetup(c, p)
+	}
+	d.Done = true
+	return s.Render(c, fiber.StatusOK, "staff_password", d)
+}
