@@ -3,7 +3,7 @@ GO        ?= go
 PKGS      ?= ./...
 TESTFLAGS ?= -count=1 -timeout 30m
 
-.PHONY: run build test test-go bench lint frontend-deps assets
+.PHONY: run build test bench lint policy frontend-deps assets
 
 run:
 	$(GO) run ./cmd/candour serve
@@ -17,8 +17,13 @@ frontend/node_modules/.package-lock.json: frontend/package.json frontend/package
 
 frontend-deps: frontend/node_modules/.package-lock.json
 
-test: frontend-deps lint
+test: frontend-deps lint policy
 	$(GO) test $(TESTFLAGS) $(PKGS)
+
+# The council's policy must load and every fixture must get its expected route.
+policy:
+	$(GO) run ./cmd/candour policy check
+	$(GO) run ./cmd/candour policy test
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 -timeout 60m $(PKGS)

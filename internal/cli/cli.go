@@ -21,6 +21,7 @@ commands:
   migrate   bring the database schema up to date and exit
   user      add, disable or list staff accounts (candour user help)
   audit     verify the audit trail (candour audit verify)
+  policy    check the policy, or run its fixtures (candour policy check|test)
   help      show this text
 
 Configuration comes from the environment; see the README.
@@ -41,6 +42,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return user(args, os.Stdin, stdout, stderr)
 	case "audit":
 		return auditCmd(args, stdout, stderr)
+	case "policy":
+		return policyCmd(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -93,7 +96,20 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "Created a development custodian key: %s\n  open a sealed identity with: age -d -i %s identity.age\n", key, key)
 		}
 	}
-	<-ctx.Done()
+	// SIGHUP reloads the policy; a bad one is logged and the one in force stays.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for waiting := true; waiting; {
+		select {
+		case <-hup:
+			if err := p.ReloadPolicy(context.Background()); err != nil {
+				log.Error("policy reload failed; keeping the policy in force", "err", err)
+			}
+		case <-ctx.Done():
+			waiting = false
+		}
+	}
 	stop()
 	fmt.Fprintln(stdout, "Stopping…")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)

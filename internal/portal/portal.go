@@ -136,9 +136,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	// e-mail addresses with the intake's key, so it matches what intake stored.
 	p.Auth = auth.New(auth.Deps{Store: st, Tokens: keys.tokens})
 	checker := access.New(keys.receipts)
-	if err := audit.Record(ctx, st, audit.Event{Action: "policy.load", ObjectType: "policy",
-		ObjectID: p.Policy().Version}); err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
+	if err := p.auditPolicyLoad(ctx); err != nil {
+		return nil, err
 	}
 
 	catalog, err := i18n.Load()
@@ -196,6 +195,24 @@ func (p *Portal) loadPolicy() error {
 	}
 	p.policy.Store(pol)
 	p.Logger.Info("policy loaded", "version", pol.Version)
+	return nil
+}
+
+// ReloadPolicy loads CANDOUR_POLICY_DIR again (on SIGHUP). A bad policy is refused with
+// file:line and the reason, and the policy in force stays; a good one is an audit event.
+func (p *Portal) ReloadPolicy(ctx context.Context) error {
+	if err := p.loadPolicy(); err != nil {
+		return err
+	}
+	return p.auditPolicyLoad(ctx)
+}
+
+func (p *Portal) auditPolicyLoad(ctx context.Context) error {
+	err := audit.Record(ctx, store.New(p.DB), audit.Event{Action: "policy.load", ObjectType: "policy",
+		ObjectID: p.Policy().Version})
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
 	return nil
 }
 
