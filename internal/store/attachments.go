@@ -19,8 +19,12 @@ type Attachment struct {
 }
 
 // InsertAttachment stores a and sets its ID.
+// A reporter's file also moves the concern's last_reporter_at, which retention respects.
 func (s *Store) InsertAttachment(ctx context.Context, a *Attachment) error {
-	return sqlx.GetContext(ctx, s.q, &a.ID, `INSERT INTO attachments (concern_id, author, name, size, blob_id, created_at)
+	return sqlx.GetContext(ctx, s.q, &a.ID, `WITH touched AS (
+			UPDATE concerns SET last_reporter_at = $6 WHERE id = $1 AND $2 = 'reporter'
+		)
+		INSERT INTO attachments (concern_id, author, name, size, blob_id, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, a.ConcernID, a.Author, a.Name, a.Size, a.BlobID, a.CreatedAt)
 }
 

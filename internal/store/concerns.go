@@ -44,10 +44,10 @@ const concernColumns = `id, reference, channel, mode, service_area, category, sa
 func (s *Store) InsertConcern(ctx context.Context, c *Concern) error {
 	q := `INSERT INTO concerns (reference, channel, mode, service_area, category, safeguarding, status,
 		language, receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
-		named_keys, route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by)
+		named_keys, route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by, next_deadline)
 		VALUES (:reference, :channel, :mode, :service_area, :category, :safeguarding, :status, :language,
 		:receipt_hash, :wrapped_key, :content, :identity_sealed, :identity_recipients, :identity_open,
-		:named_keys, :route_rule, :route_version, :route, :received_at, :acknowledge_by, :feedback_by, :created_by)
+		:named_keys, :route_rule, :route_version, :route, :received_at, :acknowledge_by, :feedback_by, :created_by, :acknowledge_by)
 		RETURNING id`
 	q, args, err := sqlx.Named(q, c)
 	if err != nil {

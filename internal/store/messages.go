@@ -20,8 +20,12 @@ type Message struct {
 }
 
 // InsertMessage stores m and sets its ID.
+// A reporter's message also moves the concern's last_reporter_at, which retention respects.
 func (s *Store) InsertMessage(ctx context.Context, m *Message) error {
-	return sqlx.GetContext(ctx, s.q, &m.ID, `INSERT INTO messages (concern_id, author, user_id, body, detriment, created_at)
+	return sqlx.GetContext(ctx, s.q, &m.ID, `WITH touched AS (
+			UPDATE concerns SET last_reporter_at = $6 WHERE id = $1 AND $2 = 'reporter'
+		)
+		INSERT INTO messages (concern_id, author, user_id, body, detriment, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, m.ConcernID, m.Author, m.UserID, m.Body, m.Detriment, m.CreatedAt)
 }
 
