@@ -17,8 +17,8 @@ ALTER TABLE concerns
     ADD COLUMN shredded_at       timestamptz;
 UPDATE concerns SET next_deadline = acknowledge_by;
 -- Triage order (safeguarding first, then the nearest clock) as an index, so keyset pages are
--- index scans however deep.
-CREATE INDEX concerns_triage ON concerns (safeguarding DESC, next_deadline, id) WHERE closed_at IS NULL AND shredded_at IS NULL;
+-- index range scans however deep: (NOT safeguarding, next_deadline, id) > cursor.
+CREATE INDEX concerns_triage ON concerns ((NOT safeguarding), next_deadline, id) WHERE closed_at IS NULL AND shredded_at IS NULL;
 CREATE INDEX concerns_received ON concerns (received_at);
 
 -- Every lifecycle step with its reason (ciphertext: reasons talk about the case).

@@ -73,10 +73,16 @@ func (e *env) user(email string, roles ...string) *account {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return e.login(c)
+}
+
+// login signs a created account in through the API with its password and a TOTP code.
+func (e *env) login(c *auth.Created) *account {
+	e.t.Helper()
 	code, _ := auth.CodeAt(c.TOTPSecret, time.Now())
-	status, body, _ := e.do("POST", "/api/v1/auth/login", "", map[string]string{"email": email, "password": password, "totp": code})
+	status, body, _ := e.do("POST", "/api/v1/auth/login", "", map[string]string{"email": c.User.Email, "password": password, "totp": code})
 	if status != 200 {
-		e.t.Fatalf("login %s: %d %s", email, status, body)
+		e.t.Fatalf("login %s: %d %s", c.User.Email, status, body)
 	}
 	var out struct{ Token string }
 	_ = json.Unmarshal([]byte(body), &out)

@@ -70,3 +70,7 @@ func unmarshalStrict(body []byte, v any) error {
 	}
 	return nil
 }
+
+func fieldError(field, key string) error {
+	return &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "error.invalid", Fields: map[string]string{field: key}}
+}

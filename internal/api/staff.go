@@ -4,7 +4,6 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -44,50 +43,6 @@ func user(c *fiber.Ctx) *store.User {
 		return p.User
 	}
 	return nil
-}
-
-type triageItem struct {
-	ID            int64     `json:"id"`
-	Reference     string    `json:"reference"`
-	Channel       string    `json:"channel"`
-	Mode          string    `json:"mode"`
-	ServiceArea   string    `json:"service_area"`
-	Category      string    `json:"category"`
-	Safeguarding  bool      `json:"safeguarding"`
-	Status        string    `json:"status"`
-	Route         string    `json:"route"`
-	ReceivedAt    time.Time `json:"received_at"`
-	AcknowledgeBy time.Time `json:"acknowledge_by"`
-	FeedbackBy    time.Time `json:"feedback_by"`
-}
-
-// triage lists the queue for the Monitoring Officer and deputy: clear columns only, never
-// content.
-func (a *API) triage(c *fiber.Ctx) error {
-	u := user(c)
-	if !access.CanSeeTriage(u) {
-		return fiber.ErrNotFound
-	}
-	rows, err := a.d.Store.Queue(c.UserContext(), 50)
-	if err != nil {
-		return err
-	}
-	items := make([]triageItem, 0, len(rows))
-	for _, r := range rows {
-		// A concern naming this officer (or on which they declared a conflict) is not theirs to
-		// see, even in the list.
-		f, err := a.d.Store.CaseFacts(c.UserContext(), r.ID)
-		if err != nil {
-			return err
-		}
-		if !a.d.Access.CanReadConcern(u, f) {
-			continue
-		}
-		items = append(items, triageItem{ID: r.ID, Reference: r.Reference, Channel: r.Channel, Mode: r.Mode,
-			ServiceArea: r.ServiceArea, Category: r.Category, Safeguarding: r.Safeguarding, Status: r.Status,
-			Route: r.RouteRule, ReceivedAt: r.ReceivedAt, AcknowledgeBy: r.AcknowledgeBy, FeedbackBy: r.FeedbackBy})
-	}
-	return c.JSON(fiber.Map{"items": items, "next_cursor": nil})
 }
 
 // caseFacts loads the concern named in the path for u, or 404 when it does not exist or u has

@@ -119,6 +119,18 @@ func (s *Service) Mailbox(ctx context.Context, ref string) (*Mailbox, error) {
 	}
 	m := &Mailbox{Reference: c.Reference, Status: c.Status, Summary: content.Summary, Language: c.Language,
 		ReceivedAt: c.ReceivedAt, Messages: []MailboxMessage{}, Attachments: []MailboxAttachment{}}
+	lc, err := s.d.Store.ConcernLifecycle(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	if lc.Feedback != nil {
+		fb, err := dk.Open(lc.Feedback)
+		if err != nil {
+			return nil, fmt.Errorf("intake: open feedback: %w", err)
+		}
+		feedback := string(fb)
+		m.Feedback = &feedback
+	}
 	msgs, err := s.d.Store.Messages(ctx, c.ID)
 	if err != nil {
 		return nil, err

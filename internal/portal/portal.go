@@ -20,6 +20,7 @@ import (
 	"candour/internal/api"
 	"candour/internal/audit"
 	"candour/internal/auth"
+	"candour/internal/casework"
 	"candour/internal/config"
 	"candour/internal/database"
 	"candour/internal/i18n"
@@ -42,6 +43,7 @@ type Portal struct {
 	DB       *sqlx.DB
 	App      *fiber.App
 	Intake   *intake.Service
+	Casework *casework.Service
 	Auth     *auth.Service // staff sign-in and sessions
 	policy   atomic.Pointer[routing.Policy]
 	storage  *Storage
@@ -144,8 +146,10 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	if err != nil {
 		return nil, err
 	}
+	p.Casework = casework.New(casework.Deps{Store: st, ServerKey: keys.data, Access: checker, Names: keys.receipts,
+		Catalog: catalog, Policy: p.Policy})
 	site, err := web.New(web.Deps{Catalog: catalog, Logger: log, Intake: p.Intake, Policy: p.Policy,
-		SecureCookies: cfg.SecureCookies(), Auth: p.Auth, Access: checker, Store: st})
+		SecureCookies: cfg.SecureCookies(), Auth: p.Auth, Access: checker, Store: st, Casework: p.Casework})
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +160,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		Pages:     site,
 		BodyLimit: int(cfg.MaxAttachment) + 1<<20,
 	})
-	api.New(api.Deps{Intake: p.Intake, Policy: p.Policy, Store: st, Tokens: keys.tokens,
+	api.New(api.Deps{Intake: p.Intake, Casework: p.Casework, Policy: p.Policy, Store: st, Tokens: keys.tokens,
 		Auth: p.Auth, Access: checker, SecureCookies: cfg.SecureCookies()}).Register(p.App)
 	site.Register(p.App)
 
@@ -168,10 +172,19 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	if cfg.SMTPAddr != "" {
 		mailer = notify.SMTP{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword}
 	}
-	p.jobs = jobs.Start(log, jobs.Job{Name: "notifications", Every: 5 * time.Second, Run: func(ctx context.Context) error {
-		_, err := notify.Deliver(ctx, st, mailer, cfg.PublicURL.String())
-		return err
-	}})
+	p.jobs = jobs.Start(log,
+		jobs.Job{Name: "notifications", Every: 5 * time.Second, Run: func(ctx context.Context) error {
+			_, err := notify.Deliver(ctx, st, mailer, cfg.PublicURL.String())
+			return err
+		}},
+		jobs.Job{Name: "reminders", Every: 5 * time.Minute, Run: func(ctx context.Context) error {
+			_, err := p.Casework.SendReminders(ctx)
+			return err
+		}},
+		jobs.Job{Name: "retention", Every: time.Hour, Run: func(ctx context.Context) error {
+			_, err := p.Casework.ApplyRetention(ctx)
+			return err
+		}})
 	go func() { p.served <- p.App.Listener(p.listener) }()
 	return p, nil
 }

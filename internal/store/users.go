@@ -30,7 +30,7 @@ func (s *Store) InsertUser(ctx context.Context, u *User) error {
 // recipient list stored beside each sealed identity is stable.
 func (s *Store) CustodianRecipients(ctx context.Context) ([]string, error) {
 	var rs []string
-	err := sqlx.SelectContext(ctx, s.q, &rs, `SELECT age_recipient FROM users
+	err := sqlx.SelectContext(ctx, s.q, &rs, `SELECT DISTINCT age_recipient FROM users
 		WHERE status = 'active' AND 'custodian' = ANY (roles) AND age_recipient IS NOT NULL
 		ORDER BY age_recipient`)
 	return rs, err

@@ -1,0 +1,367 @@
+package api
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"candour/internal/casework"
+	"candour/internal/store"
+)
+
+type triageItemOut struct {
+	ID                  int64     `json:"id"`
+	Reference           string    `json:"reference"`
+	Channel             string    `json:"channel"`
+	Mode                string    `json:"mode"`
+	ServiceArea         string    `json:"service_area"`
+	Category            string    `json:"category"`
+	Safeguarding        bool      `json:"safeguarding"`
+	Status              string    `json:"status"`
+	Route               string    `json:"route"`
+	ReceivedAt          time.Time `json:"received_at"`
+	AcknowledgeBy       time.Time `json:"acknowledge_by"`
+	FeedbackBy          time.Time `json:"feedback_by"`
+	AcknowledgeBreached bool      `json:"acknowledge_breached"`
+	FeedbackBreached    bool      `json:"feedback_breached"`
+}
+
+// triage lists the queue: clear columns and clocks only, never content.
+func (a *API) triage(c *fiber.Ctx) error {
+	limit, _ := strconv.Atoi(c.Query("limit"))
+	page, err := a.d.Casework.Triage(c.UserContext(), user(c), casework.TriageQuery{
+		Filter: store.TriageFilter{Status: c.Query("status"), Route: c.Query("route"), ServiceArea: c.Query("service_area"),
+			Channel: c.Query("channel"), Breached: c.QueryBool("breach")},
+		Cursor: c.Query("cursor"), Limit: limit,
+	})
+	if err != nil {
+		return err
+	}
+	items := make([]triageItemOut, 0, len(page.Items))
+	for _, r := range page.Items {
+		items = append(items, triageItemOut{ID: r.ID, Reference: r.Reference, Channel: r.Channel, Mode: r.Mode,
+			ServiceArea: r.ServiceArea, Category: r.Category, Safeguarding: r.Safeguarding, Status: r.Status,
+			Route: r.RouteRule, ReceivedAt: r.ReceivedAt, AcknowledgeBy: r.AcknowledgeBy, FeedbackBy: r.FeedbackBy,
+			AcknowledgeBreached: r.AcknowledgeBreached, FeedbackBreached: r.FeedbackBreached})
+	}
+	var next any
+	if page.NextCursor != "" {
+		next = page.NextCursor
+	}
+	return c.JSON(fiber.Map{"items": items, "next_cursor": next})
+}
+
+func (a *API) concern(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	v, err := a.d.Casework.Concern(c.UserContext(), user(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(v)
+}
+
+func (a *API) acknowledge(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := a.d.Casework.Acknowledge(c.UserContext(), user(c), id); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"status": "acknowledged"})
+}
+
+func (a *API) messageReporter(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Body string `json:"body"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := a.d.Casework.Message(c.UserContext(), user(c), id, in.Body); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusCreated)
+}
+
+func (a *API) addNote(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Body     string `json:"body"`
+		Personal bool   `json:"personal"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := a.d.Casework.AddNote(c.UserContext(), user(c), id, in.Body, in.Personal); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusCreated)
+}
+
+func (a *API) decide(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	var in casework.Decision
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := a.d.Casework.Decide(c.UserContext(), user(c), id, in); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+func (a *API) staffAttachment(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	aid, err := parseID(c, "aid")
+	if err != nil {
+		return err
+	}
+	name, size, r, err := a.d.Casework.OpenAttachment(c.UserContext(), user(c), id, aid)
+	if err != nil {
+		return err
+	}
+	return SendDownload(c, name, size, r)
+}
+
+func (a *API) requestIdentity(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	var in casework.IdentityRequestInput
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	req, err := a.d.Casework.RequestIdentity(c.UserContext(), user(c), id, in)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": req.ID, "status": req.Status})
+}
+
+func (a *API) pendingIdentityRequests(c *fiber.Ctx) error {
+	reqs, err := a.d.Casework.PendingIdentityRequests(c.UserContext(), user(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"items": reqs})
+}
+
+func (a *API) decideIdentity(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Approve *bool  `json:"approve"`
+		Reason  string `json:"reason"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if in.Approve == nil {
+		return fieldError("approve", "field.required")
+	}
+	if err := a.d.Casework.DecideIdentityRequest(c.UserContext(), user(c), id, *in.Approve, in.Reason); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"status": map[bool]string{true: "approved", false: "refused"}[*in.Approve]})
+}
+
+func (a *API) sealedIdentity(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	armored, err := a.d.Casework.SealedIdentity(c.UserContext(), user(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"sealed": armored})
+}
+
+type investigationSummary struct {
+	ID        int64     `json:"id"`
+	Reference string    `json:"reference"`
+	Status    string    `json:"status"`
+	DueAt     time.Time `json:"due_at"`
+}
+
+func (a *API) investigations(c *fiber.Ctx) error {
+	invs, err := a.d.Casework.Investigations(c.UserContext(), user(c))
+	if err != nil {
+		return err
+	}
+	out := make([]investigationSummary, 0, len(invs))
+	for _, inv := range invs {
+		out = append(out, investigationSummary{ID: inv.ID, Reference: inv.Reference, Status: inv.Status, DueAt: inv.DueAt})
+	}
+	return c.JSON(fiber.Map{"items": out})
+}
+
+func (a *API) createInvestigation(c *fiber.Ctx) error {
+	var in casework.NewInvestigation
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	inv, err := a.d.Casework.CreateInvestigation(c.UserContext(), user(c), in)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": inv.ID, "reference": inv.Reference})
+}
+
+func (a *API) investigation(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	v, err := a.d.Casework.Investigation(c.UserContext(), user(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(v)
+}
+
+func (a *API) linkConcern(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		ConcernID int64 `json:"concern_id"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if in.ConcernID <= 0 {
+		return fieldError("concern_id", "field.required")
+	}
+	if err := a.d.Casework.LinkConcern(c.UserContext(), user(c), id, in.ConcernID); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusCreated)
+}
+
+func (a *API) unlinkConcern(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	cid, err := parseID(c, "cid")
+	if err != nil {
+		return err
+	}
+	if err := a.d.Casework.UnlinkConcern(c.UserContext(), user(c), id, cid); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (a *API) addAllegation(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	var in casework.AllegationInput
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	al, err := a.d.Casework.AddAllegation(c.UserContext(), user(c), id, in)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(al)
+}
+
+func (a *API) recordFinding(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	aid, err := parseID(c, "aid")
+	if err != nil {
+		return err
+	}
+	var in casework.FindingInput
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := a.d.Casework.RecordFinding(c.UserContext(), user(c), id, aid, in); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+func (a *API) addRecommendation(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	var in casework.RecommendationInput
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	r, err := a.d.Casework.AddRecommendation(c.UserContext(), user(c), id, in)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(r)
+}
+
+func (a *API) recommendationStatus(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	rid, err := parseID(c, "rid")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Status string `json:"status"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := a.d.Casework.SetRecommendationStatus(c.UserContext(), user(c), id, rid, in.Status); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"status": in.Status})
+}
+
+func (a *API) advanceInvestigation(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Status     string `json:"status"`
+		Conclusion string `json:"conclusion"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := a.d.Casework.Advance(c.UserContext(), user(c), id, in.Status, in.Conclusion); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"status": in.Status})
+}

@@ -1,0 +1,291 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"filippo.io/age"
+	"filippo.io/age/armor"
+
+	"candour/internal/audit"
+	"candour/internal/auth"
+)
+
+func authUser(email string, ageRecipient *string, roles ...string) auth.NewUser {
+	return auth.NewUser{Email: email, Name: email, Roles: roles, AgeRecipient: ageRecipient, Password: password}
+}
+
+func (e *env) must(status int, want int, body string, what string) {
+	e.t.Helper()
+	if status != want {
+		e.t.Fatalf("%s: got %d %s, want %d", what, status, body, want)
+	}
+}
+
+func jsonField[T any](t *testing.T, body string) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatalf("decode %s: %v", body, err)
+	}
+	return v
+}
+
+// The whole story through the API: anonymous report → acknowledged → question to the reporter
+// → reply with evidence → accepted into a new investigation → a second concern linked → two
+// allegations with findings and a recommendation → reported → closed with feedback → the
+// reporter reads the outcome in Welsh.
+func TestWholeStory(t *testing.T) {
+	e := start(t)
+	mo := e.user("mo@enghraifft.example", "monitoring_officer")
+	inv := e.user("investigator@enghraifft.example", "investigator")
+	outsider := e.user("clerk@enghraifft.example", "service_lead")
+
+	// The reporter writes in Welsh.
+	st, body, _ := e.do("POST", "/api/v1/reports", "", map[string]any{"mode": "anonymous", "service_area": "childrens-services",
+		"category": "misconduct", "summary": "Achosion wedi'u cau'n gynnar", "details": "Caewyd achosion cyn yr arolygiad.", "lang": "cy"})
+	e.must(st, 201, body, "report")
+	filed := jsonField[struct{ Reference, Receipt string }](t, body)
+	st, body, _ = e.do("POST", "/api/v1/mailbox/session", "", map[string]string{"receipt": filed.Receipt})
+	e.must(st, 200, body, "mailbox session")
+	mbox := jsonField[struct{ Token string }](t, body).Token
+
+	st, body, _ = e.do("GET", "/api/v1/triage", mo.token, nil)
+	e.must(st, 200, body, "triage")
+	queue := jsonField[struct {
+		Items []struct {
+			ID        int64
+			Reference string
+			Status    string
+		}
+	}](t, body)
+	if len(queue.Items) != 1 || queue.Items[0].Reference != filed.Reference {
+		t.Fatalf("queue: got %+v, want the report", queue.Items)
+	}
+	if strings.Contains(body, "Caewyd") || strings.Contains(body, "cynnar") {
+		t.Errorf("the queue shows content: %s", body)
+	}
+	id := queue.Items[0].ID
+	path := fmt.Sprintf("/api/v1/concerns/%d", id)
+
+	// Deciding before acknowledging is out of order.
+	st, body, _ = e.do("POST", path+"/decision", mo.token, map[string]any{"action": "decline", "reason": "Not enough"})
+	e.must(st, 409, body, "decide before acknowledge")
+	e.must(func() int { s, _, _ := e.do("POST", path+"/acknowledge", mo.token, nil); return s }(), 200, "", "acknowledge")
+	st, body, _ = e.do("POST", path+"/acknowledge", mo.token, nil)
+	e.must(st, 409, body, "acknowledge twice")
+	st, body, _ = e.do("POST", path+"/messages", mo.token, map[string]string{"body": "Which month did this happen?"})
+	e.must(st, 201, body, "question to the reporter")
+	st, body, _ = e.do("POST", path+"/decision", mo.token, map[string]any{"action": "refer"})
+	e.must(st, 400, body, "refer without a reason")
+	if f := jsonField[apiError](t, body).Error.Fields; f["reason"] == "" || f["refer_to"] == "" {
+		t.Errorf("missing fields not named: %s", body)
+	}
+
+	// The reporter answers and adds evidence.
+	st, body, _ = e.do("POST", "/api/v1/mailbox/messages", mbox, map[string]any{"body": "Mawrth, cyn yr arolygiad."})
+	e.must(st, 201, body, "reply")
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, _ := mw.CreateFormFile("file", "rhestr-achosion.csv")
+	fw.Write([]byte("case,closed\n1,2026-03-01\n"))
+	mw.Close()
+	req, _ := http.NewRequest("POST", e.p.URL()+"/api/v1/mailbox/attachments", &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+mbox)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("evidence upload: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	// The Monitoring Officer commissions an investigation and accepts the concern into it.
+	st, body, _ = e.do("POST", "/api/v1/investigations", mo.token, map[string]string{"title": "Child and family assessment team",
+		"terms_of_reference": "Establish whether cases were closed early to meet targets.",
+		"investigating_officer": "investigator@enghraifft.example", "due_at": "2027-03-31"})
+	e.must(st, 201, body, "commission")
+	created := jsonField[struct {
+		ID        int64
+		Reference string
+	}](t, body)
+	ipath := fmt.Sprintf("/api/v1/investigations/%d", created.ID)
+	st, body, _ = e.do("POST", path+"/decision", mo.token, map[string]any{"action": "accept", "reason": "Serious and specific", "investigation_id": created.ID})
+	e.must(st, 200, body, "accept")
+
+	// A second concern about the same team is linked; linking it twice is refused.
+	second, _ := e.report()
+	e.must(func() int { s, _, _ := e.do("POST", fmt.Sprintf("/api/v1/concerns/%d/acknowledge", second), mo.token, nil); return s }(), 200, "", "ack second")
+	st, body, _ = e.do("POST", ipath+"/concerns", mo.token, map[string]int64{"concern_id": second})
+	e.must(st, 201, body, "link second")
+	st, body, _ = e.do("POST", ipath+"/concerns", mo.token, map[string]int64{"concern_id": second})
+	e.must(st, 409, body, "link twice")
+
+	// The investigator sees the investigation and the linked concerns; the outsider sees nothing.
+	st, body, _ = e.do("GET", ipath, outsider.token, nil)
+	e.must(st, 404, body, "outsider on the investigation")
+	st, body, _ = e.do("GET", path, outsider.token, nil)
+	e.must(st, 404, body, "outsider on the concern")
+	st, body, _ = e.do("GET", path, inv.token, nil)
+	e.must(st, 200, body, "investigator reads a linked concern")
+	if !strings.Contains(body, "Mawrth, cyn yr arolygiad.") || !strings.Contains(body, "rhestr-achosion.csv") {
+		t.Errorf("concern page lacks the reply or the evidence: %s", body)
+	}
+
+	addAllegation := func(source int64, text string) int64 {
+		st, body, _ := e.do("POST", ipath+"/allegations", inv.token, map[string]any{"source_concern_id": source, "text": text,
+			"evidence": "Case management system extract; interview with team manager."})
+		e.must(st, 201, body, "allegation")
+		return jsonField[struct{ ID int64 }](t, body).ID
+	}
+	a1 := addAllegation(id, "Cases were closed early to meet targets.")
+	a2 := addAllegation(second, "Feedback to referrers was poor.")
+	st, body, _ = e.do("POST", ipath+"/status", inv.token, map[string]string{"status": "reported", "conclusion": "x"})
+	e.must(st, 409, body, "report before in progress")
+	e.must(func() int { s, _, _ := e.do("POST", ipath+"/status", inv.token, map[string]string{"status": "in_progress"}); return s }(), 200, "", "in progress")
+	st, body, _ = e.do("POST", ipath+"/status", inv.token, map[string]string{"status": "reported", "conclusion": "Mostly unfounded."})
+	e.must(st, 409, body, "report with findings missing")
+	for aid, finding := range map[int64]string{a1: "not_upheld", a2: "partly_upheld"} {
+		st, body, _ = e.do("POST", fmt.Sprintf("%s/allegations/%d/finding", ipath, aid), inv.token,
+			map[string]string{"finding": finding, "finding_text": "On the evidence reviewed."})
+		e.must(st, 200, body, "finding")
+	}
+	st, body, _ = e.do("POST", ipath+"/recommendations", inv.token, map[string]string{"text": "Acknowledge every referral within 3 working days.",
+		"owner": "Head of Children's Services", "due_at": "2027-06-30"})
+	e.must(st, 201, body, "recommendation")
+	st, body, _ = e.do("POST", ipath+"/status", inv.token, map[string]string{"status": "reported", "conclusion": "One allegation partly upheld."})
+	e.must(st, 200, body, "reported")
+	st, body, _ = e.do("GET", ipath, mo.token, nil)
+	e.must(st, 200, body, "read investigation")
+	v := jsonField[struct {
+		Status          string
+		Concerns        []struct{ ID int64 }
+		Allegations     []struct{ Number int; Finding *string }
+		Recommendations []struct{ Owner string }
+	}](t, body)
+	if v.Status != "reported" || len(v.Concerns) != 2 || len(v.Allegations) != 2 || v.Allegations[1].Number != 2 ||
+		*v.Allegations[1].Finding != "partly_upheld" || len(v.Recommendations) != 1 {
+		t.Fatalf("investigation: got %s", body)
+	}
+
+	// Closed with feedback; the reporter reads the outcome in Welsh.
+	st, body, _ = e.do("POST", path+"/decision", mo.token, map[string]any{"action": "close",
+		"reason": "Canfu'r ymchwiliad fod adborth i atgyfeirwyr yn wael; mae'r tîm yn newid ei drefn."})
+	e.must(st, 200, body, "close")
+	st, body, _ = e.do("GET", "/api/v1/mailbox", mbox, nil)
+	e.must(st, 200, body, "mailbox")
+	m := jsonField[struct {
+		Status   string
+		Messages []struct{ From, Body string }
+		Feedback *string
+	}](t, body)
+	if m.Status != "closed" || m.Feedback == nil || !strings.Contains(*m.Feedback, "adborth i atgyfeirwyr") {
+		t.Errorf("mailbox after closing: status %s feedback %v", m.Status, m.Feedback)
+	}
+	var sawAck bool
+	for _, msg := range m.Messages {
+		if strings.Contains(msg.Body, "Diolch am godi eich pryder") {
+			sawAck = true
+		}
+	}
+	if !sawAck {
+		t.Errorf("no Welsh acknowledgement in the mailbox: %+v", m.Messages)
+	}
+
+	// Every step is in a chain that verifies.
+	res, err := audit.Check(t.Context(), e.st)
+	if err != nil || !res.OK || res.Events < 15 {
+		t.Errorf("audit: got %+v %v, want a verified chain of the story", res, err)
+	}
+}
+
+// Identity disclosure: the reporter is told first, a custodian other than the requester
+// decides, and the custodian opens the sealed identity offline with the age CLI.
+func TestIdentityDisclosureTwoPersonRule(t *testing.T) {
+	e := start(t)
+	mo := e.user("mo@enghraifft.example", "monitoring_officer")
+	id, _ := age.GenerateX25519Identity()
+	rcpt := id.Recipient().String()
+	c, err := e.p.Auth.CreateUser(t.Context(), 0, authUser("custodian@enghraifft.example", &rcpt, "custodian"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	custodian := e.login(c)
+	// The Monitoring Officer is also a custodian: still may not approve their own request.
+	mo2Rcpt := rcpt
+	c2, err := e.p.Auth.CreateUser(t.Context(), 0, authUser("deputy@enghraifft.example", &mo2Rcpt, "deputy_monitoring_officer", "custodian"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deputy := e.login(c2)
+
+	st, body, _ := e.do("POST", "/api/v1/reports", "", map[string]any{"mode": "confidential", "service_area": "finance",
+		"category": "fraud", "summary": "Split invoices", "details": "Invoices split to avoid approval.",
+		"identity": map[string]string{"name": "Gwen Whistleblower", "email": "gwen@example.org"}, "lang": "en"})
+	e.must(st, 201, body, "report")
+	filed := jsonField[struct{ Reference, Receipt string }](t, body)
+	concern, _ := e.st.ConcernByReference(t.Context(), filed.Reference)
+	path := fmt.Sprintf("/api/v1/concerns/%d", concern.ID)
+
+	st, body, _ = e.do("GET", path+"/identity", custodian.token, nil)
+	if st != 403 {
+		t.Fatalf("download before approval: got %d %s, want 403", st, body)
+	}
+	st, body, _ = e.do("POST", path+"/identity-requests", deputy.token, map[string]string{"reason": "Needed to interview the witness."})
+	e.must(st, 201, body, "request")
+	reqID := jsonField[struct{ ID int64 }](t, body).ID
+
+	// The reporter hears first.
+	_, body, _ = e.do("POST", "/api/v1/mailbox/session", "", map[string]string{"receipt": filed.Receipt})
+	mbox := jsonField[struct{ Token string }](t, body).Token
+	_, body, _ = e.do("GET", "/api/v1/mailbox", mbox, nil)
+	if !strings.Contains(body, "Needed to interview the witness.") {
+		t.Errorf("the reporter was not told first: %s", body)
+	}
+
+	decision := fmt.Sprintf("/api/v1/identity-requests/%d/decision", reqID)
+	st, body, _ = e.do("POST", decision, deputy.token, map[string]any{"approve": true, "reason": "self"})
+	e.must(st, 409, body, "approve own request")
+	st, body, _ = e.do("POST", decision, mo.token, map[string]any{"approve": true, "reason": "not a custodian"})
+	e.must(st, 404, body, "non-custodian decides")
+	st, body, _ = e.do("POST", decision, custodian.token, map[string]any{"approve": true, "reason": "Proportionate and necessary."})
+	e.must(st, 200, body, "custodian approves")
+	st, body, _ = e.do("POST", decision, custodian.token, map[string]any{"approve": false, "reason": "changed my mind"})
+	e.must(st, 409, body, "decide twice")
+
+	st, body, _ = e.do("GET", path+"/identity", custodian.token, nil)
+	e.must(st, 200, body, "download sealed identity")
+	sealed := jsonField[struct{ Sealed string }](t, body).Sealed
+	if !strings.HasPrefix(sealed, "-----BEGIN AGE ENCRYPTED FILE-----") || strings.Contains(sealed, "Gwen") {
+		t.Fatalf("not an armored age file: %.80s", sealed)
+	}
+	r, err := age.Decrypt(armor.NewReader(strings.NewReader(sealed)), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := io.ReadAll(r)
+	if !strings.Contains(string(plain), "Gwen Whistleblower") {
+		t.Errorf("opened identity: %s", plain)
+	}
+	// The same with the upstream CLI and the custodian's key file, as a custodian would.
+	dir := t.TempDir()
+	keyFile, sealedFile := filepath.Join(dir, "key.txt"), filepath.Join(dir, "identity.age")
+	os.WriteFile(keyFile, []byte(id.String()+"\n"), 0o600)
+	os.WriteFile(sealedFile, []byte(sealed), 0o600)
+	out, err := exec.Command("age", "-d", "-i", keyFile, sealedFile).Output()
+	if err != nil || !strings.Contains(string(out), "gwen@example.org") {
+		t.Fatalf("age -d: %v %s", err, out)
+	}
+	var n int
+	if err := e.p.DB.Get(&n, `SELECT count(*) FROM audit_events WHERE action LIKE 'identity.%'`); err != nil || n != 3 {
+		t.Errorf("got %d identity audit events, want request, approve, download", n)
+	}
+}

@@ -1,0 +1,268 @@
+// Package casework is the Monitoring Officer's work: the triage queue with its legal clocks,
+// the concern page and its actions, investigations run allegation by allegation, and identity
+// disclosure under the two-person rule. Every step is checked by access (failing closed, 404
+// for anyone without access) and recorded in the audit trail in the same transaction.
+package casework
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"candour/internal/access"
+	"candour/internal/audit"
+	"candour/internal/fault"
+	"candour/internal/i18n"
+	"candour/internal/receipt"
+	"candour/internal/routing"
+	"candour/internal/seal"
+	"candour/internal/store"
+)
+
+// Deps is what casework is built from.
+type Deps struct {
+	Store     *store.Store
+	ServerKey *seal.ServerKey
+	Access    *access.Checker
+	Names     *receipt.Hasher // the keyed hash of named people (same key as intake)
+	Catalog   *i18n.Catalog   // standard messages to reporters, in their language
+	Policy    func() *routing.Policy
+	Now       func() time.Time
+}
+
+// Service runs the casework use cases.
+type Service struct{ d Deps }
+
+// New returns the casework service.
+func New(d Deps) *Service {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Service{d: d}
+}
+
+// MaxText caps free text written by staff (reasons, notes, findings).
+const MaxText = 20000
+
+var (
+	errNotFound = fault.New(fault.NotFound, "not_found", "error.not_found")
+	errShredded = fault.New(fault.Conflict, "shredded", "casework.shredded")
+)
+
+func conflict(code string) error { return fault.New(fault.Conflict, code, "casework."+code) }
+
+// text validates staff free text into f.
+func text(f fault.Fields, field, v string, required bool) {
+	switch {
+	case !utf8.ValidString(v):
+		f.Add(field, "field.encoding")
+	case required && strings.TrimSpace(v) == "":
+		f.Add(field, "field.required")
+	case utf8.RuneCountInString(v) > MaxText:
+		f.Add(field, "field.too_long")
+	case strings.IndexFunc(v, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t' }) >= 0:
+		f.Add(field, "field.control")
+	}
+}
+
+// caseFacts loads the concern's access facts and checks allowed; anything else is 404.
+func (s *Service) caseFacts(ctx context.Context, u *store.User, id int64, allowed func(*store.User, *store.CaseFacts) bool) (*store.CaseFacts, error) {
+	f, err := s.d.Store.CaseFacts(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !allowed(u, f) {
+		return nil, errNotFound
+	}
+	return f, nil
+}
+
+// concern loads a concern and its data key.
+func (s *Service) concern(ctx context.Context, st *store.Store, id int64) (*store.Concern, *seal.DataKey, error) {
+	c, err := st.ConcernByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, errNotFound
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.WrappedKey == nil {
+		return c, nil, errShredded
+	}
+	dk, err := s.d.ServerKey.UnwrapDataKey(c.WrappedKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("casework: unwrap data key of %s: %w", c.Reference, err)
+	}
+	return c, dk, nil
+}
+
+func sealString(dk *seal.DataKey, v string) ([]byte, error) {
+	if v == "" {
+		return nil, nil
+	}
+	return dk.Seal([]byte(v))
+}
+
+func openString(dk *seal.DataKey, b []byte) (string, error) {
+	if b == nil {
+		return "", nil
+	}
+	p, err := dk.Open(b)
+	return string(p), err
+}
+
+func record(ctx context.Context, tx *store.Store, u *store.User, action, objectType string, id int64, details map[string]string) error {
+	return audit.Record(ctx, tx, audit.Event{ActorID: u.ID, Action: action, ObjectType: objectType,
+		ObjectID: strconv.FormatInt(id, 10), Details: details})
+}
+
+// reporterMessage writes a standard message to the reporter's mailbox in their language.
+func (s *Service) reporterMessage(ctx context.Context, tx *store.Store, c *store.Concern, dk *seal.DataKey, u *store.User, key string, extra string) error {
+	body := s.d.Catalog.T(c.Language, key)
+	if extra != "" {
+		body += "\n\n" + extra
+	}
+	sealed, err := dk.Seal([]byte(body))
+	if err != nil {
+		return err
+	}
+	m := &store.Message{ConcernID: c.ID, Author: "staff", Body: sealed, CreatedAt: s.d.Now()}
+	m.UserID.Int64, m.UserID.Valid = u.ID, true
+	return tx.InsertMessage(ctx, m)
+}
+
+// TriageItem is a queue row with its clocks worked out.
+type TriageItem struct {
+	store.TriageRow
+	AcknowledgeLeft     time.Duration // negative when breached
+	FeedbackLeft        time.Duration
+	AcknowledgeBreached bool
+	FeedbackBreached    bool
+}
+
+// TriagePage is one page of the queue.
+type TriagePage struct {
+	Items      []TriageItem
+	NextCursor string
+}
+
+// TriageQuery asks for one page.
+type TriageQuery struct {
+	Filter store.TriageFilter
+	Cursor string
+	Limit  int
+}
+
+// Statuses of a concern, in lifecycle order.
+var Statuses = []string{"received", "acknowledged", "referred", "accepted", "declined", "closed"}
+
+// Triage returns a page of the queue u may see: never content.
+func (s *Service) Triage(ctx context.Context, u *store.User, q TriageQuery) (*TriagePage, error) {
+	if u == nil || u.Status != "active" || !(access.CanSeeTriage(u) || u.HasRole(access.RoleServiceLead) ||
+		u.HasRole(access.RoleSafeguarding) || u.HasRole(access.RoleInvestigator)) {
+		return nil, errNotFound
+	}
+	f := fault.Fields{}
+	if q.Filter.Status != "" && !contains(Statuses[:5], q.Filter.Status) {
+		f.Add("status", "field.choice")
+	}
+	if q.Filter.Channel != "" && !contains([]string{"web", "councillor", "recorded"}, q.Filter.Channel) {
+		f.Add("channel", "field.choice")
+	}
+	if q.Filter.ServiceArea != "" {
+		if _, ok := s.d.Policy().Directory.ServiceArea(q.Filter.ServiceArea); !ok {
+			f.Add("service_area", "field.choice")
+		}
+	}
+	if len(q.Filter.Route) > 100 {
+		f.Add("route", "field.too_long")
+	}
+	after, err := decodeCursor(q.Cursor)
+	if err != nil {
+		f.Add("cursor", "field.invalid")
+	}
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
+	if q.Limit <= 0 || q.Limit > 200 {
+		q.Limit = 50
+	}
+	now := s.d.Now()
+	v := store.TriageViewer{UserID: u.ID, Email: u.Email, NamedKey: access.NamedKey(s.d.Names, u.Email),
+		Monitoring: access.CanSeeTriage(u), Safeguarding: u.HasRole(access.RoleSafeguarding)}
+	rows, err := s.d.Store.Triage(ctx, v, q.Filter, after, q.Limit+1, now)
+	if err != nil {
+		return nil, err
+	}
+	page := &TriagePage{Items: make([]TriageItem, 0, len(rows))}
+	if len(rows) > q.Limit {
+		rows = rows[:q.Limit]
+		last := rows[len(rows)-1]
+		page.NextCursor = encodeCursor(store.TriageCursor{Routine: last.Routine, Deadline: last.NextDeadline, ID: last.ID})
+	}
+	for _, r := range rows {
+		it := TriageItem{TriageRow: r, AcknowledgeLeft: r.AcknowledgeBy.Sub(now), FeedbackLeft: r.FeedbackBy.Sub(now)}
+		if r.AcknowledgedAt == nil {
+			it.AcknowledgeBreached = now.After(r.AcknowledgeBy)
+		} else {
+			it.AcknowledgeBreached = r.AcknowledgedAt.After(r.AcknowledgeBy)
+		}
+		it.FeedbackBreached = r.FeedbackAt == nil && now.After(r.FeedbackBy)
+		page.Items = append(page.Items, it)
+	}
+	return page, nil
+}
+
+func contains(set []string, v string) bool {
+	for _, s := range set {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+type cursorJSON struct {
+	R bool  `json:"r"`
+	D int64 `json:"d"`
+	I int64 `json:"i"`
+}
+
+func encodeCursor(c store.TriageCursor) string {
+	b, _ := json.Marshal(cursorJSON{R: c.Routine, D: c.Deadline.UnixMicro(), I: c.ID})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (*store.TriageCursor, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if len(s) > 200 {
+		return nil, errors.New("cursor too long")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	var c cursorJSON
+	if err := json.Unmarshal(b, &c); err != nil || c.I <= 0 {
+		return nil, errors.New("bad cursor")
+	}
+	return &store.TriageCursor{Routine: c.R, Deadline: time.UnixMicro(c.D), ID: c.I}, nil
+}
+
+func userID(u *store.User) (n sql.NullInt64) {
+	n.Int64, n.Valid = u.ID, true
+	return n
+}

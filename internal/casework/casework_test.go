@@ -1,0 +1,257 @@
+package casework_test
+
+import (
+	"context"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"candour/internal/access"
+	"candour/internal/audit"
+	"candour/internal/casework"
+	"candour/internal/dbtest"
+	"candour/internal/i18n"
+	"candour/internal/intake"
+	"candour/internal/receipt"
+	"candour/internal/routing"
+	"candour/internal/seal"
+	"candour/internal/store"
+	"candour/internal/token"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+type fixture struct {
+	db     *sqlx.DB
+	st     *store.Store
+	intake *intake.Service
+	cw     *casework.Service
+	now    time.Time
+	mu     sync.Mutex
+}
+
+func (f *fixture) clock() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
+func (f *fixture) set(t time.Time)  { f.mu.Lock(); defer f.mu.Unlock(); f.now = t }
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	policy, err := routing.Load(filepath.Join(filepath.Dir(file), "..", "..", "policies"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	sk, _ := seal.LoadOrCreateServerKey(filepath.Join(dir, "data.key"))
+	names, _ := receipt.LoadOrCreateKey(filepath.Join(dir, "receipt.key"))
+	keys, _ := token.LoadOrCreate(filepath.Join(dir, "jwt"))
+	cat, err := i18n.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := dbtest.New(t)
+	f := &fixture{db: db, st: store.New(db), now: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	pol := func() *routing.Policy { return policy }
+	f.intake = intake.New(intake.Deps{Store: f.st, Policy: pol, ServerKey: sk, Receipts: names,
+		Throttle: receipt.NewThrottle(600, 50), Tokens: keys, Now: f.clock, MaxAttachment: 1 << 20})
+	f.cw = casework.New(casework.Deps{Store: f.st, ServerKey: sk, Access: access.New(names), Names: names,
+		Catalog: cat, Policy: pol, Now: f.clock})
+	return f
+}
+
+func (f *fixture) user(t *testing.T, email string, roles ...string) *store.User {
+	t.Helper()
+	u := &store.User{Email: email, Name: email, Roles: roles, Language: "en", Status: "active"}
+	if err := f.st.InsertUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func (f *fixture) report(t *testing.T, safeguarding bool, named ...string) int64 {
+	t.Helper()
+	filed, err := f.intake.Submit(context.Background(), intake.ReportSubmission{Mode: "anonymous", ServiceArea: "housing",
+		Category: "health_safety", Summary: "Damp flats", Details: "Signed off without visits.", Safeguarding: safeguarding,
+		NamedPeople: named, Lang: "en"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.st.ConcernByReference(context.Background(), filed.Reference)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.ID
+}
+
+func TestTriageOrderPagingAndExclusion(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	mo := f.user(t, "elin.rowlands@enghraifft.example", "monitoring_officer")
+	var ids []int64
+	for i := 0; i < 7; i++ {
+		f.set(f.now.Add(time.Hour))
+		ids = append(ids, f.report(t, i == 4))
+	}
+	// One names the Monitoring Officer: it must not appear in her queue at all.
+	namingMO := f.report(t, false, "elin.rowlands@enghraifft.example")
+
+	var got []int64
+	cursor := ""
+	for pages := 0; ; pages++ {
+		page, err := f.cw.Triage(ctx, mo, casework.TriageQuery{Limit: 3, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			got = append(got, it.ID)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+		if pages > 5 {
+			t.Fatal("paging does not end")
+		}
+	}
+	// Safeguarding first (24-hour clock), then oldest acknowledgement deadline first.
+	want := []int64{ids[4], ids[0], ids[1], ids[2], ids[3], ids[5], ids[6]}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+		if got[i] == namingMO {
+			t.Fatalf("the concern naming the Monitoring Officer is in her queue")
+		}
+	}
+	deputy := f.user(t, "owain.bevan@enghraifft.example", "deputy_monitoring_officer")
+	page, err := f.cw.Triage(ctx, deputy, casework.TriageQuery{Limit: 50})
+	if err != nil || len(page.Items) != 8 {
+		t.Fatalf("deputy's queue: got %d items (%v), want all 8", len(page.Items), err)
+	}
+	// A service lead of another area sees nothing; a breached filter finds the late one.
+	lead := f.user(t, "someone@enghraifft.example", "service_lead")
+	if page, err := f.cw.Triage(ctx, lead, casework.TriageQuery{}); err != nil || len(page.Items) != 0 {
+		t.Fatalf("an unrelated service lead: got %v %v, want an empty queue", page, err)
+	}
+	f.set(f.now.Add(30 * time.Hour))
+	page, _ = f.cw.Triage(ctx, mo, casework.TriageQuery{Filter: store.TriageFilter{Breached: true}})
+	if len(page.Items) != 1 || page.Items[0].ID != ids[4] || !page.Items[0].AcknowledgeBreached {
+		t.Errorf("breached filter: got %+v, want the safeguarding concern past its 24 hours", page.Items)
+	}
+	if _, err := f.cw.Triage(ctx, mo, casework.TriageQuery{Cursor: "not-a-cursor!"}); err == nil {
+		t.Errorf("a forged cursor was accepted")
+	}
+}
+
+func TestRemindersGoOnceWithTwoRunners(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	id := f.report(t, false)
+	c, _ := f.st.ConcernByID(ctx, id)
+
+	count := func(stage string) (reminders, mails int) {
+		f.db.Get(&reminders, `SELECT count(*) FROM reminders WHERE concern_id = $1 AND stage = $2`, id, stage)
+		f.db.Get(&mails, `SELECT count(*) FROM notifications WHERE kind = 'reminder' AND dedupe_key LIKE '%:' || $1 || ':%'`, stage)
+		return
+	}
+	runTwice := func() {
+		var wg sync.WaitGroup
+		for i := 0; i < 2; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := f.cw.SendReminders(ctx); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	runTwice() // nothing due yet
+	if r, _ := count("due_soon"); r != 0 {
+		t.Fatalf("reminder before it was due")
+	}
+	f.set(c.AcknowledgeBy.Add(-24 * time.Hour))
+	runTwice()
+	runTwice()
+	if r, m := count("due_soon"); r != 1 || m != 1 {
+		t.Fatalf("due soon: got %d reminders and %d mails, want 1 reminder and 1 mail (the route holder is the MO)", r, m)
+	}
+	f.set(c.AcknowledgeBy.Add(time.Hour))
+	runTwice()
+	if r, _ := count("breached"); r != 1 {
+		t.Fatalf("breached: got %d reminders, want 1", r)
+	}
+	var body string
+	f.db.Get(&body, `SELECT string_agg(reference || kind || recipient, ' ') FROM notifications`)
+	if body == "" {
+		t.Fatal("no notifications")
+	}
+}
+
+func TestRetentionShredsExactlyTheExpired(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	old := f.report(t, false)
+	recent := f.report(t, false)
+	wroteAfter := f.report(t, false)
+	declined := f.report(t, false)
+	wrapped := map[int64][]byte{}
+	for _, id := range []int64{old, recent, wroteAfter, declined} {
+		c, _ := f.st.ConcernByID(ctx, id)
+		wrapped[id] = c.WrappedKey
+	}
+	now := f.clock()
+	close := func(id int64, closed time.Time, outcome string) {
+		if _, err := f.db.Exec(`UPDATE concerns SET status = 'closed', outcome = $2, closed_at = $3 WHERE id = $1`, id, outcome, closed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(old, now.AddDate(-7, 0, 0), "accepted")
+	close(recent, now.AddDate(-1, 0, 0), "accepted")
+	close(wroteAfter, now.AddDate(-7, 0, 0), "accepted")
+	close(declined, now.AddDate(-2, 0, 0), "declined") // declined concerns are kept 1 year
+	f.db.Exec(`UPDATE concerns SET last_reporter_at = $2 WHERE id = $1`, wroteAfter, now.AddDate(-1, 0, 0))
+
+	n, err := f.cw.ApplyRetention(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("got %d shredded (%v), want 2 (the old accepted and the declined)", n, err)
+	}
+	for id, want := range map[int64]bool{old: true, recent: false, wroteAfter: false, declined: true} {
+		var shredded bool
+		var content []byte
+		f.db.QueryRow(`SELECT shredded_at IS NOT NULL, content FROM concerns WHERE id = $1`, id).Scan(&shredded, &content)
+		if shredded != want || (want && content != nil) {
+			t.Errorf("concern %d: shredded %v (content kept %v), want %v", id, shredded, content != nil, want)
+		}
+	}
+	// Nothing is left to decrypt: the concern row holds no key and no ciphertext, its messages
+	// are gone, and the audit trail still verifies.
+	var msgs int
+	f.db.Get(&msgs, `SELECT count(*) FROM messages WHERE concern_id = $1`, old)
+	if msgs != 0 {
+		t.Errorf("%d messages survive shredding", msgs)
+	}
+	mo := f.user(t, "mo@enghraifft.example", "monitoring_officer")
+	if _, err := f.cw.Concern(ctx, mo, old); err == nil {
+		t.Errorf("a shredded concern still opens")
+	}
+	res, err := audit.Check(ctx, f.st)
+	if err != nil || !res.OK {
+		t.Errorf("audit after shredding: %+v %v", res, err)
+	}
+	var events int
+	f.db.Get(&events, `SELECT count(*) FROM audit_events WHERE action = 'concern.shred'`)
+	if events != 2 {
+		t.Errorf("got %d shred events, want 2", events)
+	}
+	if again, _ := f.cw.ApplyRetention(ctx); again != 0 {
+		t.Errorf("second run shredded %d more", again)
+	}
+}

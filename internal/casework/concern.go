@@ -1,0 +1,414 @@
+package casework
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"candour/internal/fault"
+	"candour/internal/intake"
+	"candour/internal/routing"
+	"candour/internal/store"
+)
+
+// Message is one message of the thread with the reporter, as staff see it.
+type Message struct {
+	From      string    `json:"from"` // "reporter" or "council"
+	By        string    `json:"by,omitempty"`
+	Body      string    `json:"body"`
+	At        time.Time `json:"at"`
+	Detriment bool      `json:"detriment,omitempty"`
+}
+
+// Note is an internal or personal note.
+type Note struct {
+	By       string    `json:"by"`
+	Personal bool      `json:"personal"`
+	Body     string    `json:"body"`
+	At       time.Time `json:"at"`
+}
+
+// Event is one lifecycle step of the history.
+type Event struct {
+	Action string    `json:"action"`
+	By     string    `json:"by,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// Attachment is an evidence file.
+type Attachment struct {
+	ID   int64     `json:"id"`
+	Name string    `json:"name"`
+	Size int64     `json:"size"`
+	From string    `json:"from"`
+	At   time.Time `json:"at"`
+}
+
+// ConcernView is everything a handler with access sees on the concern page.
+type ConcernView struct {
+	ID             int64            `json:"id"`
+	Reference      string           `json:"reference"`
+	Channel        string           `json:"channel"`
+	Mode           string           `json:"mode"`
+	ServiceArea    string           `json:"service_area"`
+	Category       string           `json:"category"`
+	Safeguarding   bool             `json:"safeguarding"`
+	Status         string           `json:"status"`
+	Language       string           `json:"language"`
+	ReceivedAt     time.Time        `json:"received_at"`
+	AcknowledgeBy  time.Time        `json:"acknowledge_by"`
+	FeedbackBy     time.Time        `json:"feedback_by"`
+	AcknowledgedAt *time.Time       `json:"acknowledged_at"`
+	DecidedAt      *time.Time       `json:"decided_at"`
+	ClosedAt       *time.Time       `json:"closed_at"`
+	Outcome        *string          `json:"outcome"`
+	ReferredTo     *string          `json:"referred_to"`
+	Summary        string           `json:"summary"`
+	Details        string           `json:"details"`
+	NamedPeople    []string         `json:"named_people"`
+	IdentityHeld   bool             `json:"identity_held"` // sealed to the custodians
+	Identity       *intake.Identity `json:"identity"`      // open mode only
+	Route          routing.Decision `json:"route"`
+	Messages       []Message        `json:"messages"`
+	Notes          []Note           `json:"notes"`
+	Attachments    []Attachment     `json:"attachments"`
+	History        []Event          `json:"history"`
+	Feedback       string           `json:"feedback,omitempty"`
+	Investigations []int64          `json:"investigations"`
+}
+
+func name(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// Concern opens a concern for u: decrypted content, audited as a read.
+func (s *Service) Concern(ctx context.Context, u *store.User, id int64) (*ConcernView, error) {
+	if _, err := s.caseFacts(ctx, u, id, s.d.Access.CanReadConcern); err != nil {
+		return nil, err
+	}
+	st := s.d.Store
+	c, dk, err := s.concern(ctx, st, id)
+	if err != nil {
+		return nil, err
+	}
+	lc, err := st.ConcernLifecycle(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	v := &ConcernView{ID: c.ID, Reference: c.Reference, Channel: c.Channel, Mode: c.Mode, ServiceArea: c.ServiceArea,
+		Category: c.Category, Safeguarding: c.Safeguarding, Status: c.Status, Language: c.Language,
+		ReceivedAt: c.ReceivedAt, AcknowledgeBy: c.AcknowledgeBy, FeedbackBy: c.FeedbackBy,
+		AcknowledgedAt: lc.AcknowledgedAt, DecidedAt: lc.DecidedAt, ClosedAt: lc.ClosedAt, Outcome: lc.Outcome,
+		ReferredTo: lc.ReferredTo, IdentityHeld: c.IdentitySealed != nil,
+		Messages: []Message{}, Notes: []Note{}, Attachments: []Attachment{}, History: []Event{}}
+	var content intake.Content
+	if err := openJSON(dk, c.Content, &content); err != nil {
+		return nil, err
+	}
+	v.Summary, v.Details, v.NamedPeople = content.Summary, content.Details, content.NamedPeople
+	if c.IdentityOpen != nil {
+		var id intake.Identity
+		if err := openJSON(dk, c.IdentityOpen, &id); err != nil {
+			return nil, err
+		}
+		v.Identity = &id
+	}
+	if err := json.Unmarshal(c.Route, &v.Route); err != nil {
+		return nil, fmt.Errorf("casework: route of %s: %w", c.Reference, err)
+	}
+	if v.Feedback, err = openString(dk, lc.Feedback); err != nil {
+		return nil, err
+	}
+	msgs, err := st.Messages(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range msgs {
+		body, err := dk.Open(m.Body)
+		if err != nil {
+			return nil, err
+		}
+		from := "council"
+		if m.Author == "reporter" {
+			from = "reporter"
+		}
+		v.Messages = append(v.Messages, Message{From: from, Body: string(body), At: m.CreatedAt, Detriment: m.Detriment})
+	}
+	notes, err := st.NotesFor(ctx, id, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range notes {
+		body, err := dk.Open(n.Body)
+		if err != nil {
+			return nil, err
+		}
+		v.Notes = append(v.Notes, Note{By: n.UserName, Personal: n.Personal, Body: string(body), At: n.CreatedAt})
+	}
+	atts, err := st.Attachments(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range atts {
+		nm, err := dk.Open(a.Name)
+		if err != nil {
+			return nil, err
+		}
+		from := "council"
+		if a.Author == "reporter" {
+			from = "reporter"
+		}
+		v.Attachments = append(v.Attachments, Attachment{ID: a.ID, Name: string(nm), Size: a.Size, From: from, At: a.CreatedAt})
+	}
+	events, err := st.ConcernEvents(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range events {
+		reason, err := openString(dk, e.Reason)
+		if err != nil {
+			return nil, err
+		}
+		v.History = append(v.History, Event{Action: e.Action, By: name(e.UserName), Reason: reason, At: e.CreatedAt})
+	}
+	if v.Investigations, err = st.InvestigationsOfConcern(ctx, id); err != nil {
+		return nil, err
+	}
+	if v.Investigations == nil {
+		v.Investigations = []int64{}
+	}
+	if err := record(ctx, st, u, "concern.read", "concern", id, nil); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func openJSON(dk interface{ Open([]byte) ([]byte, error) }, b []byte, v any) error {
+	p, err := dk.Open(b)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(p, v)
+}
+
+// Acknowledge marks the concern acknowledged, stops that clock and sends the standard
+// acknowledgement to the reporter's mailbox in their language.
+func (s *Service) Acknowledge(ctx context.Context, u *store.User, id int64) error {
+	if _, err := s.caseFacts(ctx, u, id, s.d.Access.CanAcknowledge); err != nil {
+		return err
+	}
+	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		c, dk, err := s.concern(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		now := s.d.Now()
+		ok, err := tx.Transition(ctx, id, []string{"received"}, "acknowledged",
+			map[string]any{"acknowledged_at": now, "next_deadline": c.FeedbackBy})
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return conflict("already_acknowledged")
+		}
+		if err := tx.InsertConcernEvent(ctx, &store.ConcernEvent{ConcernID: id, UserID: userID(u), Action: "acknowledge"}); err != nil {
+			return err
+		}
+		if err := s.reporterMessage(ctx, tx, c, dk, u, "casework.msg.acknowledged", ""); err != nil {
+			return err
+		}
+		return record(ctx, tx, u, "concern.acknowledge", "concern", id, nil)
+	})
+}
+
+// Message writes to the reporter through their mailbox (or to the councillor on their case).
+func (s *Service) Message(ctx context.Context, u *store.User, id int64, body string) error {
+	f := fault.Fields{}
+	text(f, "body", body, true)
+	if err := f.Err(); err != nil {
+		return err
+	}
+	if _, err := s.caseFacts(ctx, u, id, s.d.Access.CanMessage); err != nil {
+		return err
+	}
+	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		c, dk, err := s.concern(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if c.Status == "closed" {
+			return conflict("closed")
+		}
+		sealed, err := dk.Seal([]byte(body))
+		if err != nil {
+			return err
+		}
+		m := &store.Message{ConcernID: id, Author: "staff", Body: sealed, CreatedAt: s.d.Now()}
+		m.UserID = userID(u)
+		if err := tx.InsertMessage(ctx, m); err != nil {
+			return err
+		}
+		return record(ctx, tx, u, "concern.message", "concern", id, nil)
+	})
+}
+
+// AddNote adds an internal note (every handler sees it) or a personal one (only u ever does).
+func (s *Service) AddNote(ctx context.Context, u *store.User, id int64, body string, personal bool) error {
+	f := fault.Fields{}
+	text(f, "body", body, true)
+	if err := f.Err(); err != nil {
+		return err
+	}
+	if _, err := s.caseFacts(ctx, u, id, s.d.Access.CanReadConcern); err != nil {
+		return err
+	}
+	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		_, dk, err := s.concern(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		sealed, err := dk.Seal([]byte(body))
+		if err != nil {
+			return err
+		}
+		if err := tx.InsertNote(ctx, &store.Note{ConcernID: id, UserID: u.ID, Personal: personal, Body: sealed}); err != nil {
+			return err
+		}
+		kind := "internal"
+		if personal {
+			kind = "personal"
+		}
+		return record(ctx, tx, u, "concern.note", "concern", id, map[string]string{"kind": kind})
+	})
+}
+
+// Decision is what the Monitoring Officer decides about a concern.
+type Decision struct {
+	Action          string `json:"action"` // accept | refer | decline | close
+	Reason          string `json:"reason"`
+	InvestigationID int64  `json:"investigation_id,omitempty"`
+	ReferTo         string `json:"refer_to,omitempty"` // route_holder | grievance | safeguarding | complaints | police
+}
+
+// ReferTargets are the procedures a concern can be referred to.
+var ReferTargets = []string{"route_holder", "grievance", "safeguarding", "complaints", "police"}
+
+// Decide refers, declines, accepts (into an investigation) or closes a concern, with a reason,
+// and tells the reporter in their language. Out-of-order actions are 409 and change nothing.
+func (s *Service) Decide(ctx context.Context, u *store.User, id int64, d Decision) error {
+	f := fault.Fields{}
+	if !contains([]string{"accept", "refer", "decline", "close"}, d.Action) {
+		f.Add("action", "field.choice")
+	}
+	text(f, "reason", d.Reason, true)
+	if d.Action == "refer" && !contains(ReferTargets, d.ReferTo) {
+		f.Add("refer_to", "field.choice")
+	}
+	if d.Action == "accept" && d.InvestigationID <= 0 {
+		f.Add("investigation_id", "field.required")
+	}
+	if err := f.Err(); err != nil {
+		return err
+	}
+	if _, err := s.caseFacts(ctx, u, id, s.d.Access.CanDecide); err != nil {
+		return err
+	}
+	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		c, dk, err := s.concern(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		now := s.d.Now()
+		reason, err := dk.Seal([]byte(d.Reason))
+		if err != nil {
+			return err
+		}
+		var from []string
+		set := map[string]any{}
+		to, msgKey, extra := "", "", ""
+		details := map[string]string{}
+		switch d.Action {
+		case "refer":
+			from, to = []string{"acknowledged"}, "referred"
+			set["decided_at"], set["outcome"], set["referred_to"] = now, "referred", d.ReferTo
+			msgKey = "casework.msg.referred." + d.ReferTo
+			details["refer_to"] = d.ReferTo
+		case "decline":
+			from, to = []string{"acknowledged"}, "declined"
+			set["decided_at"], set["outcome"] = now, "declined"
+			// The reasons are fed back: the reporter is owed an explanation.
+			msgKey, extra = "casework.msg.declined", d.Reason
+		case "accept":
+			from, to = []string{"acknowledged"}, "accepted"
+			set["decided_at"], set["outcome"] = now, "accepted"
+			msgKey = "casework.msg.accepted"
+			if err := s.linkInTx(ctx, tx, u, d.InvestigationID, id); err != nil {
+				return err
+			}
+			details["investigation"] = fmt.Sprint(d.InvestigationID)
+		case "close":
+			// The outcome is fed back to the reporter: the reason is the feedback.
+			from, to = []string{"referred", "accepted", "declined"}, "closed"
+			set["closed_at"], set["feedback"], set["feedback_at"], set["next_deadline"] = now, reason, now, nil
+			msgKey, extra = "casework.msg.closed", d.Reason
+		}
+		ok, err := tx.Transition(ctx, id, from, to, set)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if c.Status == "received" {
+				return conflict("acknowledge_first")
+			}
+			return conflict("wrong_status")
+		}
+		if err := tx.InsertConcernEvent(ctx, &store.ConcernEvent{ConcernID: id, UserID: userID(u), Action: d.Action, Reason: reason}); err != nil {
+			return err
+		}
+		if err := s.reporterMessage(ctx, tx, c, dk, u, msgKey, extra); err != nil {
+			return err
+		}
+		return record(ctx, tx, u, "concern."+d.Action, "concern", id, details)
+	})
+}
+
+// OpenAttachment streams an evidence file of a concern u has access to (audited).
+func (s *Service) OpenAttachment(ctx context.Context, u *store.User, concernID, attachmentID int64) (string, int64, io.Reader, error) {
+	if _, err := s.caseFacts(ctx, u, concernID, s.d.Access.CanReadConcern); err != nil {
+		return "", 0, nil, err
+	}
+	_, dk, err := s.concern(ctx, s.d.Store, concernID)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	a, err := s.d.Store.Attachment(ctx, concernID, attachmentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", 0, nil, errNotFound
+	}
+	if err != nil {
+		return "", 0, nil, err
+	}
+	nm, err := dk.Open(a.Name)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	blob, err := s.d.Store.Blobs().Open(ctx, a.BlobID)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	r, err := dk.DecryptStream(blob)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	if err := record(ctx, s.d.Store, u, "attachment.download", "concern", concernID, map[string]string{"attachment": fmt.Sprint(attachmentID)}); err != nil {
+		return "", 0, nil, err
+	}
+	return string(nm), a.Size, r, nil
+}

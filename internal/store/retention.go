@@ -1,0 +1,99 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// ClosedConcern is a closed, not yet shredded concern, as retention sees it.
+type ClosedConcern struct {
+	ID             int64      `db:"id"`
+	Reference      string     `db:"reference"`
+	Outcome        *string    `db:"outcome"`
+	ClosedAt       time.Time  `db:"closed_at"`
+	LastReporterAt *time.Time `db:"last_reporter_at"`
+}
+
+// ClosedBefore lists closed, unshredded concerns closed before cutoff, oldest first.
+func (s *Store) ClosedBefore(ctx context.Context, cutoff time.Time, limit int) ([]ClosedConcern, error) {
+	var cs []ClosedConcern
+	err := sqlx.SelectContext(ctx, s.q, &cs, `SELECT id, reference, outcome, closed_at, last_reporter_at FROM concerns
+		WHERE closed_at IS NOT NULL AND closed_at < $1 AND shredded_at IS NULL ORDER BY closed_at LIMIT $2`, cutoff, limit)
+	return cs, err
+}
+
+// TryRetentionLock takes a transaction-level advisory lock so only one portal instance shreds at
+// a time; false if another holds it.
+func (s *Store) TryRetentionLock(ctx context.Context) (bool, error) {
+	var ok bool
+	err := sqlx.GetContext(ctx, s.q, &ok, `SELECT pg_try_advisory_xact_lock(7261001)`)
+	return ok, err
+}
+
+// Shred crypto-shreds a concern: its wrapped data key and every ciphertext go, the attachment
+// bytes go, and a tombstone row (clear columns, dates) stays with the audit events. It does
+// nothing if the concern got reporter input after it closed.
+func (s *Store) Shred(ctx context.Context, id int64, now time.Time) (bool, error) {
+	res, err := s.q.ExecContext(ctx, `UPDATE concerns SET wrapped_key = NULL, content = NULL, identity_sealed = NULL,
+		identity_open = NULL, feedback = NULL, receipt_hash = NULL, named_keys = '{}', shredded_at = $2
+		WHERE id = $1 AND shredded_at IS NULL AND closed_at IS NOT NULL
+		AND (last_reporter_at IS NULL OR last_reporter_at <= closed_at)`, id, now)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	for _, q := range []string{
+		`DELETE FROM messages WHERE concern_id = $1`,
+		`DELETE FROM notes WHERE concern_id = $1`,
+		`UPDATE concern_events SET reason = NULL WHERE concern_id = $1`,
+		`UPDATE identity_requests SET reason = '', no_notice_reason = NULL, decision_reason = NULL WHERE concern_id = $1`,
+		`WITH gone AS (DELETE FROM attachments WHERE concern_id = $1 RETURNING blob_id)
+		 DELETE FROM blobs WHERE id IN (SELECT blob_id FROM gone)`,
+	} {
+		if _, err := s.q.ExecContext(ctx, q, id); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// DueClock is a concern with an open clock that is near or past its deadline.
+type DueClock struct {
+	ID        int64         `db:"id"`
+	Reference string        `db:"reference"`
+	Clock     string        `db:"clock"`
+	Deadline  time.Time     `db:"deadline"`
+	Route     []byte        `db:"route"`
+	NamedKeys pq.ByteaArray `db:"named_keys"`
+}
+
+// DueClocks lists open clocks whose deadline is before horizon: acknowledgement while
+// unacknowledged, feedback until feedback is given.
+func (s *Store) DueClocks(ctx context.Context, horizon time.Time, limit int) ([]DueClock, error) {
+	var ds []DueClock
+	err := sqlx.SelectContext(ctx, s.q, &ds, `
+		SELECT id, reference, 'acknowledge' AS clock, acknowledge_by AS deadline, route, named_keys FROM concerns
+		WHERE acknowledged_at IS NULL AND closed_at IS NULL AND shredded_at IS NULL AND acknowledge_by < $1
+		UNION ALL
+		SELECT id, reference, 'feedback', feedback_by, route, named_keys FROM concerns
+		WHERE feedback_at IS NULL AND closed_at IS NULL AND shredded_at IS NULL AND feedback_by < $1
+		ORDER BY deadline LIMIT $2`, horizon, limit)
+	return ds, err
+}
+
+// MarkReminder records that a reminder for (concern, clock, stage) went out; false if one
+// already had, so two job runners never send it twice.
+func (s *Store) MarkReminder(ctx context.Context, concernID int64, clock, stage string) (bool, error) {
+	res, err := s.q.ExecContext(ctx, `INSERT INTO reminders (concern_id, clock, stage) VALUES ($1, $2, $3)
+		ON CONFLICT DO NOTHING`, concernID, clock, stage)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}

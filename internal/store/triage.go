@@ -1,0 +1,86 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// TriageViewer is who is looking at the queue, as the SQL filter needs it.
+type TriageViewer struct {
+	UserID       int64
+	Email        string
+	NamedKey     []byte // keyed hash of Email, as stored in concerns.named_keys
+	Monitoring   bool   // Monitoring Officer or deputy: every concern not excluded
+	Safeguarding bool   // safeguarding hub staff: concerns routed to the hub
+}
+
+// TriageFilter narrows the queue. Empty fields do not filter.
+type TriageFilter struct {
+	Status      string
+	Route       string
+	ServiceArea string
+	Channel     string
+	Breached    bool
+}
+
+// TriageCursor is the position after the last row of a page (keyset pagination).
+type TriageCursor struct {
+	Routine  bool // false: safeguarding rows, which come first
+	Deadline time.Time
+	ID       int64
+}
+
+// TriageRow is one queue row: clear columns only.
+type TriageRow struct {
+	QueueRow
+	AcknowledgedAt *time.Time `db:"acknowledged_at"`
+	FeedbackAt     *time.Time `db:"feedback_at"`
+	NextDeadline   time.Time  `db:"next_deadline"`
+	Routine        bool       `db:"routine"`
+}
+
+// Triage lists the open concerns v may see, most urgent first (safeguarding, then the nearest
+// clock), limit rows after cursor. The access rule is in the WHERE clause so the index does the
+// paging: named people and declared conflicts are excluded for everyone; the Monitoring Officer
+// and deputy see the rest; others see what is routed to them or granted.
+func (s *Store) Triage(ctx context.Context, v TriageViewer, f TriageFilter, after *TriageCursor, limit int, now time.Time) ([]TriageRow, error) {
+	where := []string{"c.closed_at IS NULL", "c.shredded_at IS NULL",
+		"NOT (c.named_keys @> ARRAY[CAST(:named AS bytea)])",
+		"NOT EXISTS (SELECT 1 FROM conflicts x WHERE x.concern_id = c.id AND x.user_id = :uid)"}
+	if !v.Monitoring {
+		where = append(where, `(c.route->'route' @> jsonb_build_array(jsonb_build_object('email', CAST(:email AS text)))
+			OR (:safeguarding AND c.route->'route' @> jsonb_build_array(jsonb_build_object('role', 'safeguarding_hub')))
+			OR EXISTS (SELECT 1 FROM case_access g WHERE g.concern_id = c.id AND g.user_id = :uid AND g.revoked_at IS NULL))`)
+	}
+	args := map[string]any{"named": v.NamedKey, "uid": v.UserID, "email": strings.ToLower(v.Email),
+		"safeguarding": v.Safeguarding, "limit": limit, "now": now}
+	for col, val := range map[string]string{"status": f.Status, "route_rule": f.Route, "service_area": f.ServiceArea, "channel": f.Channel} {
+		if val != "" {
+			where = append(where, fmt.Sprintf("c.%s = :%s", col, col))
+			args[col] = val
+		}
+	}
+	if f.Breached {
+		where = append(where, "c.next_deadline < :now")
+	}
+	if after != nil {
+		where = append(where, "((NOT c.safeguarding), c.next_deadline, c.id) > (:c_routine, :c_deadline, :c_id)")
+		args["c_routine"], args["c_deadline"], args["c_id"] = after.Routine, after.Deadline, after.ID
+	}
+	q := `SELECT c.id, c.reference, c.channel, c.mode, c.service_area, c.category, c.safeguarding, c.status,
+		c.route_rule, c.received_at, c.acknowledge_by, c.feedback_by, c.acknowledged_at, c.feedback_at,
+		c.next_deadline, NOT c.safeguarding AS routine
+		FROM concerns c WHERE ` + strings.Join(where, " AND ") + `
+		ORDER BY (NOT c.safeguarding), c.next_deadline, c.id LIMIT :limit`
+	q, list, err := sqlx.Named(q, args)
+	if err != nil {
+		return nil, err
+	}
+	var rows []TriageRow
+	err = sqlx.SelectContext(ctx, s.q, &rows, s.q.Rebind(q), list...)
+	return rows, err
+}
