@@ -9,6 +9,7 @@ import (
 
 	"candour/internal/access"
 	"candour/internal/auth"
+	"candour/internal/casework"
 	"candour/internal/intake"
 	"candour/internal/routing"
 	"candour/internal/store"
@@ -17,14 +18,16 @@ import (
 
 // Deps is what the API is built from.
 type Deps struct {
-	Intake *intake.Service
-	Policy func() *routing.Policy
-	Store  *store.Store
-	Tokens *token.Keys
+	Intake   *intake.Service
+	Casework *casework.Service
+	Policy   func() *routing.Policy
+	Store    *store.Store
+	Tokens   *token.Keys
 	// Auth signs staff in and checks their sessions; Access decides case access.
 	Auth          *auth.Service
 	Access        *access.Checker
-	SecureCookies bool // Secure flag on the session cookie (https)
+	SecureCookies bool   // Secure flag on the session cookie (https)
+	PublicURL     string // CANDOUR_PUBLIC_URL, for links people hand on
 }
 
 // API holds the handlers.
@@ -38,19 +41,41 @@ func (a *API) Register(app fiber.Router) {
 	v1 := app.Group("/api/v1")
 	mailbox, staff := a.requireMailbox, a.requireStaff
 
-	v1.Get("/service-areas", a.serviceAreas)                            // anyone
-	v1.Post("/reports", a.submitReport)                                 // anyone
-	v1.Post("/mailbox/session", a.openMailbox)                          // anyone holding a receipt
-	v1.Get("/mailbox", mailbox, a.mailbox)                              // mailbox token
-	v1.Post("/mailbox/messages", mailbox, a.reply)                      // mailbox token
-	v1.Post("/mailbox/attachments", mailbox, a.uploadAttachment)        // mailbox token
-	v1.Get("/mailbox/attachments/:id", mailbox, a.downloadAttachment)   // mailbox token
-	v1.Post("/auth/login", a.login)                                     // anyone (staff credentials)
-	v1.Post("/auth/logout", staff, a.logout)                            // any signed-in staff
-	v1.Get("/triage", staff, a.triage)                                  // monitoring officer, deputy
-	v1.Post("/concerns/:id/conflict", staff, a.declareConflict)         // case access
-	v1.Get("/audit/verify", staff, a.auditVerify)                       // auditor
-	v1.All("/*", func(c *fiber.Ctx) error { return fiber.ErrNotFound }) // nothing else exists
+	v1.Get("/service-areas", a.serviceAreas)                                                  // anyone
+	v1.Post("/reports", a.submitReport)                                                       // anyone
+	v1.Post("/mailbox/session", a.openMailbox)                                                // anyone holding a receipt
+	v1.Get("/mailbox", mailbox, a.mailbox)                                                    // mailbox token
+	v1.Post("/mailbox/messages", mailbox, a.reply)                                            // mailbox token
+	v1.Post("/mailbox/attachments", mailbox, a.uploadAttachment)                              // mailbox token
+	v1.Get("/mailbox/attachments/:id", mailbox, a.downloadAttachment)                         // mailbox token
+	v1.Post("/auth/login", a.login)                                                           // anyone (staff credentials)
+	v1.Post("/auth/logout", staff, a.logout)                                                  // any signed-in staff
+	v1.Get("/triage", staff, a.triage)                                                        // monitoring officer, deputy; route holders see theirs
+	v1.Get("/concerns/:id", staff, a.concern)                                                 // case access
+	v1.Post("/concerns/:id/acknowledge", staff, a.acknowledge)                                // monitoring officer, deputy
+	v1.Post("/concerns/:id/messages", staff, a.messageReporter)                               // case access
+	v1.Post("/concerns/:id/notes", staff, a.addNote)                                          // case access
+	v1.Post("/concerns/:id/decision", staff, a.decide)                                        // monitoring officer, deputy
+	v1.Get("/concerns/:id/attachments/:aid", staff, a.staffAttachment)                        // case access
+	v1.Post("/concerns/:id/identity-requests", staff, a.requestIdentity)                      // monitoring officer, investigator with access
+	v1.Get("/concerns/:id/identity", staff, a.sealedIdentity)                                 // custodian, once a request is approved
+	v1.Get("/identity-requests", staff, a.pendingIdentityRequests)                            // custodian
+	v1.Post("/identity-requests/:id/decision", staff, a.decideIdentity)                       // custodian other than the requester
+	v1.Get("/investigations", staff, a.investigations)                                        // monitoring officer, deputy, investigators (their own)
+	v1.Post("/investigations", staff, a.createInvestigation)                                  // monitoring officer, deputy
+	v1.Get("/investigations/:id", staff, a.investigation)                                     // investigation access
+	v1.Post("/investigations/:id/concerns", staff, a.linkConcern)                             // monitoring officer, deputy
+	v1.Delete("/investigations/:id/concerns/:cid", staff, a.unlinkConcern)                    // monitoring officer, deputy
+	v1.Post("/investigations/:id/allegations", staff, a.addAllegation)                        // investigation access
+	v1.Post("/investigations/:id/allegations/:aid/finding", staff, a.recordFinding)           // investigation access
+	v1.Post("/investigations/:id/recommendations", staff, a.addRecommendation)                // investigation access
+	v1.Post("/investigations/:id/recommendations/:rid/status", staff, a.recommendationStatus) // investigation access
+	v1.Post("/investigations/:id/status", staff, a.advanceInvestigation)                      // investigation access
+	v1.Post("/concerns/:id/conflict", staff, a.declareConflict)                               // case access
+	v1.Get("/audit/verify", staff, a.auditVerify)                                             // auditor
+	v1.Post("/councillor/concerns", staff, a.councillorConcern)                               // councillor
+	v1.Get("/councillor/concerns", staff, a.councillorConcerns)                               // councillor: their own
+	v1.All("/*", func(c *fiber.Ctx) error { return fiber.ErrNotFound })                       // nothing else exists
 }
 
 // bearer returns the Authorization: Bearer token, or "".

@@ -110,7 +110,7 @@ func TestWholeStory(t *testing.T) {
 
 	// The Monitoring Officer commissions an investigation and accepts the concern into it.
 	st, body, _ = e.do("POST", "/api/v1/investigations", mo.token, map[string]string{"title": "Child and family assessment team",
-		"terms_of_reference": "Establish whether cases were closed early to meet targets.",
+		"terms_of_reference":    "Establish whether cases were closed early to meet targets.",
 		"investigating_officer": "investigator@enghraifft.example", "due_at": "2027-03-31"})
 	e.must(st, 201, body, "commission")
 	created := jsonField[struct {
@@ -123,7 +123,10 @@ func TestWholeStory(t *testing.T) {
 
 	// A second concern about the same team is linked; linking it twice is refused.
 	second, _ := e.report()
-	e.must(func() int { s, _, _ := e.do("POST", fmt.Sprintf("/api/v1/concerns/%d/acknowledge", second), mo.token, nil); return s }(), 200, "", "ack second")
+	e.must(func() int {
+		s, _, _ := e.do("POST", fmt.Sprintf("/api/v1/concerns/%d/acknowledge", second), mo.token, nil)
+		return s
+	}(), 200, "", "ack second")
 	st, body, _ = e.do("POST", ipath+"/concerns", mo.token, map[string]int64{"concern_id": second})
 	e.must(st, 201, body, "link second")
 	st, body, _ = e.do("POST", ipath+"/concerns", mo.token, map[string]int64{"concern_id": second})
@@ -150,7 +153,10 @@ func TestWholeStory(t *testing.T) {
 	a2 := addAllegation(second, "Feedback to referrers was poor.")
 	st, body, _ = e.do("POST", ipath+"/status", inv.token, map[string]string{"status": "reported", "conclusion": "x"})
 	e.must(st, 409, body, "report before in progress")
-	e.must(func() int { s, _, _ := e.do("POST", ipath+"/status", inv.token, map[string]string{"status": "in_progress"}); return s }(), 200, "", "in progress")
+	e.must(func() int {
+		s, _, _ := e.do("POST", ipath+"/status", inv.token, map[string]string{"status": "in_progress"})
+		return s
+	}(), 200, "", "in progress")
 	st, body, _ = e.do("POST", ipath+"/status", inv.token, map[string]string{"status": "reported", "conclusion": "Mostly unfounded."})
 	e.must(st, 409, body, "report with findings missing")
 	for aid, finding := range map[int64]string{a1: "not_upheld", a2: "partly_upheld"} {
@@ -166,9 +172,12 @@ func TestWholeStory(t *testing.T) {
 	st, body, _ = e.do("GET", ipath, mo.token, nil)
 	e.must(st, 200, body, "read investigation")
 	v := jsonField[struct {
-		Status          string
-		Concerns        []struct{ ID int64 }
-		Allegations     []struct{ Number int; Finding *string }
+		Status      string
+		Concerns    []struct{ ID int64 }
+		Allegations []struct {
+			Number  int
+			Finding *string
+		}
 		Recommendations []struct{ Owner string }
 	}](t, body)
 	if v.Status != "reported" || len(v.Concerns) != 2 || len(v.Allegations) != 2 || v.Allegations[1].Number != 2 ||

@@ -541,7 +541,7 @@ func indexOf(set []string, v string) int {
 
 // Investigations lists the investigations u may work on.
 func (s *Service) Investigations(ctx context.Context, u *store.User) ([]store.Investigation, error) {
-	if u == nil || u.Status != "active" {
+	if u == nil || u.Status != "active" || !(access.CanCommissionInvestigation(u) || u.HasRole(access.RoleInvestigator)) {
 		return nil, errNotFound
 	}
 	return s.d.Store.InvestigationsOf(ctx, u.ID, access.CanCommissionInvestigation(u))

@@ -22,6 +22,7 @@ commands:
   user      add, disable or list staff accounts (candour user help)
   audit     verify the audit trail (candour audit verify)
   policy    check the policy, or run its fixtures (candour policy check|test)
+  identity  open a sealed identity offline with a custodian's key (candour identity open --key FILE)
   help      show this text
 
 Configuration comes from the environment; see the README.
@@ -44,6 +45,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return auditCmd(args, stdout, stderr)
 	case "policy":
 		return policyCmd(args, stdout, stderr)
+	case "identity":
+		return identityCmd(args, os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

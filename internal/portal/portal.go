@@ -149,7 +149,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	p.Casework = casework.New(casework.Deps{Store: st, ServerKey: keys.data, Access: checker, Names: keys.receipts,
 		Catalog: catalog, Policy: p.Policy})
 	site, err := web.New(web.Deps{Catalog: catalog, Logger: log, Intake: p.Intake, Policy: p.Policy,
-		SecureCookies: cfg.SecureCookies(), Auth: p.Auth, Access: checker, Store: st, Casework: p.Casework})
+		SecureCookies: cfg.SecureCookies(), Auth: p.Auth, Access: checker, Store: st, Casework: p.Casework,
+		PublicURL: cfg.PublicURL.String()})
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +162,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		BodyLimit: int(cfg.MaxAttachment) + 1<<20,
 	})
 	api.New(api.Deps{Intake: p.Intake, Casework: p.Casework, Policy: p.Policy, Store: st, Tokens: keys.tokens,
-		Auth: p.Auth, Access: checker, SecureCookies: cfg.SecureCookies()}).Register(p.App)
+		Auth: p.Auth, Access: checker, SecureCookies: cfg.SecureCookies(), PublicURL: cfg.PublicURL.String()}).Register(p.App)
 	site.Register(p.App)
 
 	p.listener, err = net.Listen("tcp", cfg.Listen)

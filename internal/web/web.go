@@ -18,6 +18,7 @@ import (
 	"candour/frontend"
 	"candour/internal/access"
 	"candour/internal/auth"
+	"candour/internal/casework"
 	"candour/internal/i18n"
 	"candour/internal/intake"
 	"candour/internal/routing"
@@ -41,10 +42,14 @@ type Deps struct {
 	Policy func() *routing.Policy
 	// SecureCookies adds the Secure flag to the mailbox cookie (https).
 	SecureCookies bool
+	// PublicURL is CANDOUR_PUBLIC_URL without a trailing slash, for links people hand on.
+	PublicURL string
 	// Staff pages (sign-in, sessions, 2FA enrolment). Auth nil: no staff pages.
 	Auth   *auth.Service
 	Access *access.Checker
 	Store  *store.Store
+	// Casework runs the triage queue, concern pages and investigations.
+	Casework *casework.Service
 }
 
 // Contacts are the council's numbers and addresses shown on the pages.
@@ -123,6 +128,7 @@ func (s *Site) Register(app fiber.Router) {
 	s.Get(app, "/external", s.Page("external", externalData{Bodies: prescribedPersons}))
 	s.registerStaff(app)
 	s.registerReporting(app)
+	s.registerCouncillor(app)
 }
 
 // Get registers h for GET (and HEAD) at path and at /cy+path. Inside h,

@@ -1,0 +1,88 @@
+package api
+
+import (
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"candour/internal/access"
+	"candour/internal/i18n"
+	"candour/internal/intake"
+	"candour/internal/server"
+)
+
+type councillorConcernOut struct {
+	Reference string   `json:"reference"`
+	Route     routeOut `json:"route"`
+	NextSteps []string `json:"next_steps"`
+	// AnonymousLink is the public reporting form to hand to staff, when the councillor is
+	// passing on their concerns (in the response's language).
+	AnonymousLink string `json:"anonymous_link,omitempty"`
+}
+
+// councillorConcern: POST /api/v1/councillor/concerns (councillor; anyone else 404) → 201
+// {reference, route:{rule, explanation}, next_steps, anonymous_link?}, in the language of
+// Accept-Language. An unknown service area or evidence item is a 400 naming the field.
+func (a *API) councillorConcern(c *fiber.Ctx) error {
+	u := user(c)
+	if !access.CanRaiseCouncillorConcern(u) {
+		return fiber.ErrNotFound
+	}
+	var in intake.CouncillorConcern
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	lang := server.APILang(c)
+	filed, err := a.d.Intake.SubmitCouncillorConcern(c.UserContext(),
+		intake.Councillor{UserID: u.ID, Name: u.Name, Email: u.Email, Language: lang}, in)
+	if err != nil {
+		return err
+	}
+	out := councillorConcernOut{
+		Reference: filed.Reference,
+		Route:     routeOut{Rule: filed.Decision.Rule, Explanation: filed.Decision.Explanation[lang]},
+		NextSteps: append([]string{}, filed.Decision.NextSteps[lang]...),
+	}
+	if filed.Decision.GiveAnonymousLink {
+		out.AnonymousLink = a.reportLink(lang)
+	}
+	return c.Status(fiber.StatusCreated).JSON(out)
+}
+
+// reportLink is the public report form in lang at CANDOUR_PUBLIC_URL (never the request's Host
+// header, which a client chooses).
+func (a *API) reportLink(lang string) string {
+	base := a.d.PublicURL
+	if lang == i18n.Welsh {
+		return base + "/cy/report"
+	}
+	return base + "/report"
+}
+
+type councillorConcernItem struct {
+	Reference   string    `json:"reference"`
+	ServiceArea string    `json:"service_area"`
+	Status      string    `json:"status"`
+	Route       string    `json:"route"`
+	ReceivedAt  time.Time `json:"received_at"`
+}
+
+// councillorConcerns: GET /api/v1/councillor/concerns (councillor; anyone else 404) →
+// {items:[{reference, service_area, status, route, received_at}]}: the councillor's own, newest
+// first, clear columns only.
+func (a *API) councillorConcerns(c *fiber.Ctx) error {
+	u := user(c)
+	if !access.CanRaiseCouncillorConcern(u) {
+		return fiber.ErrNotFound
+	}
+	rows, err := a.d.Intake.CouncillorConcerns(c.UserContext(), u.ID)
+	if err != nil {
+		return err
+	}
+	items := make([]councillorConcernItem, 0, len(rows))
+	for _, r := range rows {
+		items = append(items, councillorConcernItem{Reference: r.Reference, ServiceArea: r.ServiceArea,
+			Status: r.Status, Route: r.RouteRule, ReceivedAt: r.ReceivedAt})
+	}
+	return c.JSON(fiber.Map{"items": items})
+}

@@ -1,0 +1,261 @@
+package portal_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/chromedp/chromedp"
+
+	"candour/internal/auth"
+	"candour/internal/browsertest"
+	"candour/internal/dbtest"
+	"candour/internal/portal"
+	"candour/internal/store"
+)
+
+const cllrPassword = "a long enough passphrase"
+
+// councillorPortal starts a portal with an identity custodian (a councillor's name is sealed
+// to the custodians) and a councillor, and returns the councillor's TOTP secret.
+func councillorPortal(t *testing.T) (*portal.Portal, *auth.Created) {
+	t.Helper()
+	p, _ := start(t, dbtest.NewURL(t))
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := id.Recipient().String()
+	if err := store.New(p.DB).InsertUser(context.Background(), &store.User{Email: "custodian@enghraifft.example",
+		Name: "Cara Custodian", Roles: []string{"custodian"}, AgeRecipient: &r, Language: "cy"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.Auth.CreateUser(context.Background(), 0, auth.NewUser{Email: "cllr.dai.jones@enghraifft.example",
+		Name: "Cllr Dai Jones", Roles: []string{"councillor"}, Password: cllrPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, c
+}
+
+// TestBrowserCouncillorWizardInWelsh is the councillor of the design case, in Welsh and with
+// JavaScript off: he chooses Children's Services, sees its published evidence, says he has not
+// raised it with the Lead Member or the Head of Service, passes on what staff told him naming
+// the Strategic Director, sees where it goes and why before sending, and gets the reference and
+// the anonymous link to hand to the staff. Every step passes axe-core.
+func TestBrowserCouncillorWizardInWelsh(t *testing.T) {
+	p, cllr := councillorPortal(t)
+	ctx := browsertest.New(t, browsertest.Options{NoJavaScript: true, Timeout: 60 * time.Second})
+
+	checkPage := func(what string, want ...string) {
+		t.Helper()
+		if lang := browsertest.Get(t, ctx, "read lang", chromedp.Evaluate[string](`document.documentElement.lang`)); lang != "cy" {
+			t.Errorf("%s: got lang=%q, want cy", what, lang)
+		}
+		text := browsertest.Get(t, ctx, "read "+what, chromedp.Text("main"))
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				t.Errorf("%s: page lacks %q:\n%s", what, w, text)
+			}
+		}
+		axeWithoutPageScript(t, ctx)
+	}
+
+	code, _ := auth.CodeAt(cllr.TOTPSecret, time.Now())
+	browsertest.Do(t, ctx, "sign in in Welsh",
+		chromedp.Navigate(p.URL()+"/cy/staff/login"), chromedp.WaitReady("#email"),
+		chromedp.SendKeys("#email", "cllr.dai.jones@enghraifft.example"), chromedp.SendKeys("#password", cllrPassword),
+		chromedp.SendKeys("#totp", code), chromedp.Submit("#totp"), chromedp.WaitReady("#signed-in-as"))
+
+	browsertest.Do(t, ctx, "open the wizard", chromedp.Navigate(p.URL()+"/cy/councillor"), chromedp.WaitReady(`#service_area`))
+	checkPage("step 1, the service", "Am ba wasanaeth y mae eich pryder?", "Gwasanaethau Plant")
+
+	// Continue without choosing: the error is on this step, in Welsh.
+	browsertest.Do(t, ctx, "continue without a service", chromedp.Click(`#continue`), chromedp.WaitReady(`.govuk-error-summary`))
+	checkPage("step 1 with an error", "Mae problem", "Dewiswch y gwasanaeth")
+
+	browsertest.Do(t, ctx, "choose Children's Services",
+		chromedp.Click(`#service_area`), chromedp.Click(`#continue`), chromedp.WaitReady(`#evidence-links`))
+	checkPage("step 2, the evidence", "Pa rai o'r rhain ydych chi wedi'u hadolygu?", "(yn agor mewn tab newydd)")
+	if n := browsertest.Get(t, ctx, "count evidence links", chromedp.Evaluate[int](`document.querySelectorAll('#evidence-links a[href^="http"]').length`)); n == 0 {
+		t.Errorf("got no links to the published evidence")
+	}
+
+	browsertest.Do(t, ctx, "tick the first report", chromedp.Click(`#evidence_reviewed`), chromedp.Click(`#continue`), chromedp.WaitReady(`#raised_outcome`))
+	checkPage("step 3, who you have spoken to", "Gyda phwy ydych chi wedi siarad?", "Aelod Arweiniol: Cllr Rhodri Evans")
+
+	browsertest.Do(t, ctx, "not raised with anyone", chromedp.Click(`#continue`), chromedp.WaitReady(`#summary`))
+	checkPage("step 4, the concern", "Ydych chi'n trosglwyddo pryderon gan staff?")
+
+	browsertest.Do(t, ctx, "send the concern with no summary",
+		chromedp.Click(`#category-misconduct`),
+		chromedp.SendKeys(`#details`, "Dywedodd pedwar gweithiwr cymdeithasol wrthyf fod llwythi achosion yn rhy uchel."),
+		chromedp.SendKeys(`#named_people`, "huw.pritchard@enghraifft.example"),
+		chromedp.Click(`#safeguarding-no`), chromedp.Click(`#passing_on_staff_concerns`), chromedp.Click(`#confidential-no`),
+		chromedp.Click(`#continue`), chromedp.WaitReady(`.govuk-error-summary`))
+	checkPage("step 4 with an error", "Mae problem", "Crynodeb")
+
+	browsertest.Do(t, ctx, "add the summary",
+		chromedp.SendKeys(`#summary`, "Staff y tîm asesu yn poeni am lwythi achosion"),
+		chromedp.Click(`#continue`), chromedp.WaitReady(`#explanation`))
+	checkPage("step 5, where this goes and why", "I ble mae hyn yn mynd a pham",
+		"Rydych yn trosglwyddo pryderon", "Swyddog Monitro: Elin Rowlands", "Nid oes dim wedi'i anfon eto")
+	if n := countConcerns(t, p); n != 0 {
+		t.Fatalf("got %d concerns stored before submitting, want 0", n)
+	}
+
+	// Change the concern and come straight back: the answers are kept.
+	browsertest.Do(t, ctx, "change the concern",
+		chromedp.Click(`button[name=goto][value=concern]`), chromedp.WaitReady(`#summary`))
+	if v := browsertest.Get(t, ctx, "read summary", chromedp.Value(`#summary`)); v != "Staff y tîm asesu yn poeni am lwythi achosion" {
+		t.Errorf("got summary %q after Change, want the one typed", v)
+	}
+	browsertest.Do(t, ctx, "back to the check", chromedp.Click(`#continue`), chromedp.WaitReady(`#explanation`))
+
+	browsertest.Do(t, ctx, "send", chromedp.Click(`#submit`), chromedp.WaitReady(`#reference`))
+	checkPage("confirmation", "Pryder wedi'i anfon", "Rhowch y ddolen adrodd ddienw i'r staff",
+		"pwyllgor craffu", "bwrdd gweithredol", "Ombwdsmon Gwasanaethau Cyhoeddus Cymru")
+	ref := strings.TrimSpace(browsertest.Get(t, ctx, "read the reference", chromedp.Text(`#reference`)))
+	if !strings.HasPrefix(ref, "C-") {
+		t.Errorf("got reference %q, want C-…", ref)
+	}
+	links := browsertest.Get(t, ctx, "read the anonymous link", chromedp.Text(`#anonymous-link`))
+	if !strings.Contains(links, p.URL()+"/cy/report") || !strings.Contains(links, p.URL()+"/report") {
+		t.Errorf("got anonymous links %q, want %s/report and /cy/report", links, p.URL())
+	}
+	if n := countConcerns(t, p); n != 1 {
+		t.Errorf("got %d concerns stored, want 1", n)
+	}
+
+	browsertest.Do(t, ctx, "open my concerns", chromedp.Navigate(p.URL()+"/cy/councillor/concerns"), chromedp.WaitReady(`#concerns`))
+	checkPage("my concerns", ref, "Gwasanaethau Plant", "Wedi dod i law")
+}
+
+func countConcerns(t *testing.T, p *portal.Portal) int {
+	t.Helper()
+	var n int
+	if err := p.DB.Get(&n, `SELECT count(*) FROM concerns`); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// staffClient signs email in through the API and returns a client carrying the session cookie.
+func staffClient(t *testing.T, p *portal.Portal, secret, email string) *http.Client {
+	t.Helper()
+	code, _ := auth.CodeAt(secret, time.Now())
+	is, err := p.Auth.SignIn(context.Background(), auth.Login{Email: email, Password: cllrPassword, TOTP: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{
+		Transport: cookieTransport{"candour_staff=" + is.Token},
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+type cookieTransport struct{ cookie string }
+
+func (c cookieTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Cookie", c.cookie)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func fetch(t *testing.T, c *http.Client, method, url string, form url.Values) (int, string) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// TestCouncillorWizardEdges checks what a browser walk does not: other roles get 404, the form
+// needs the CSRF token, a tampered hidden evidence id comes back on the evidence step, and a
+// final submit files exactly one concern.
+func TestCouncillorWizardEdges(t *testing.T) {
+	p, cllr := councillorPortal(t)
+	mo, err := p.Auth.CreateUser(context.Background(), 0, auth.NewUser{Email: "elin.rowlands@enghraifft.example",
+		Name: "Elin Rowlands", Roles: []string{"monitoring_officer"}, Password: cllrPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moClient := staffClient(t, p, mo.TOTPSecret, "elin.rowlands@enghraifft.example")
+	for _, path := range []string{"/councillor", "/cy/councillor", "/councillor/concerns"} {
+		if status, _ := fetch(t, moClient, "GET", p.URL()+path, nil); status != 404 {
+			t.Errorf("monitoring officer GET %s: got %d, want 404", path, status)
+		}
+	}
+	if status, _ := fetch(t, http.DefaultClient, "GET", p.URL()+"/councillor", nil); status != 200 {
+		// Not signed in: the sign-in page (after the redirect).
+		t.Errorf("anonymous GET /councillor: got %d, want the sign-in page", status)
+	}
+
+	c := staffClient(t, p, cllr.TOTPSecret, "cllr.dai.jones@enghraifft.example")
+	status, page := fetch(t, c, "GET", p.URL()+"/councillor", nil)
+	m := csrfField.FindStringSubmatch(page)
+	if status != 200 || m == nil {
+		t.Fatalf("councillor GET /councillor: got %d, want 200 with a CSRF field:\n%s", status, page)
+	}
+	csrf := m[1]
+	answers := url.Values{
+		"csrf": {csrf}, "service_area": {"childrens-services"}, "evidence_reviewed": {"no-such-report"},
+		"category": {"other"}, "summary": {"Assessment team caseloads"}, "details": {"Line one.\r\nLine two."},
+		"safeguarding": {"no"}, "passing_on_staff_concerns": {"no"}, "confidential": {"yes"},
+		"step": {"check"}, "submit": {"1"},
+	}
+
+	noCSRF := url.Values{}
+	for k, v := range answers {
+		noCSRF[k] = v
+	}
+	noCSRF.Del("csrf")
+	if status, _ := fetch(t, c, "POST", p.URL()+"/councillor", noCSRF); status != 403 {
+		t.Errorf("POST without CSRF: got %d, want 403", status)
+	}
+
+	status, page = fetch(t, c, "POST", p.URL()+"/cy/councillor", answers)
+	if status != 400 || !strings.Contains(page, `name="step" value="evidence"`) || !strings.Contains(page, `href="#evidence_reviewed"`) {
+		t.Errorf("tampered evidence: got %d, want 400 on the evidence step with the error linked:\n%s", status, page)
+	}
+	if n := countConcerns(t, p); n != 0 {
+		t.Errorf("got %d concerns after a refused submit, want 0", n)
+	}
+
+	answers.Set("evidence_reviewed", "cs-ciw-inspection-2024")
+	status, page = fetch(t, c, "POST", p.URL()+"/councillor", answers)
+	if status != 200 || !strings.Contains(page, `id="reference"`) || strings.Contains(page, `id="anonymous-link"`) {
+		t.Errorf("submit: got %d, want the confirmation without an anonymous link:\n%s", status, page)
+	}
+	if n := countConcerns(t, p); n != 1 {
+		t.Errorf("got %d concerns, want 1", n)
+	}
+	var mode string
+	if err := p.DB.Get(&mode, `SELECT mode FROM concerns`); err != nil || mode != "confidential" {
+		t.Errorf("got mode %q (%v), want confidential", mode, err)
+	}
+}
