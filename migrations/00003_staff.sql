@@ -37,7 +37,7 @@ CREATE INDEX sessions_user ON sessions (user_id) WHERE revoked_at IS NULL;
 CREATE TABLE conflicts (
     concern_id  bigint NOT NULL REFERENCES concerns (id) ON DELETE CASCADE,
     user_id     bigint NOT NULL REFERENCES users (id),
-    reason      text NOT NULL CHECK (length(reason) BETWEEN 1 AND 2000),
+    reason      bytea NOT NULL,  -- under the concern's data key: it may describe people
     declared_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (concern_id, user_id)
 );
@@ -49,7 +49,7 @@ CREATE TABLE case_access (
     concern_id  bigint NOT NULL REFERENCES concerns (id) ON DELETE CASCADE,
     user_id     bigint NOT NULL REFERENCES users (id),
     granted_by  bigint REFERENCES users (id),
-    reason      text NOT NULL DEFAULT '',
+    reason      bytea,           -- under the concern's data key
     granted_at  timestamptz NOT NULL DEFAULT now(),
     revoked_at  timestamptz
 );

@@ -41,16 +41,18 @@ func (a *API) Register(app fiber.Router) {
 	v1 := app.Group("/api/v1")
 	mailbox, staff := a.requireMailbox, a.requireStaff
 
-	v1.Get("/service-areas", a.serviceAreas)                                                  // anyone
-	v1.Post("/reports", a.submitReport)                                                       // anyone
-	v1.Post("/mailbox/session", a.openMailbox)                                                // anyone holding a receipt
-	v1.Get("/mailbox", mailbox, a.mailbox)                                                    // mailbox token
-	v1.Post("/mailbox/messages", mailbox, a.reply)                                            // mailbox token
-	v1.Post("/mailbox/attachments", mailbox, a.uploadAttachment)                              // mailbox token
-	v1.Get("/mailbox/attachments/:id", mailbox, a.downloadAttachment)                         // mailbox token
+	v1.Get("/service-areas", a.serviceAreas)                     // anyone
+	v1.Post("/reports", a.submitReport)                          // anyone
+	v1.Post("/mailbox/session", a.openMailbox)                   // anyone holding a receipt
+	v1.Get("/mailbox", mailbox, a.mailbox)                       // mailbox token
+	v1.Post("/mailbox/messages", mailbox, a.reply)               // mailbox token
+	v1.Post("/mailbox/attachments", mailbox, a.uploadAttachment) // mailbox token
+	v1.Get("/mailbox/attachments/:id", mailbox, a.downloadAttachment)
+	v1.Post("/mailbox/record/approve", mailbox, a.approveRecord)                              // mailbox token                         // mailbox token
 	v1.Post("/auth/login", a.login)                                                           // anyone (staff credentials)
 	v1.Post("/auth/logout", staff, a.logout)                                                  // any signed-in staff
 	v1.Get("/triage", staff, a.triage)                                                        // monitoring officer, deputy; route holders see theirs
+	v1.Post("/recorded-concerns", staff, a.recordOnBehalf)                                    // monitoring officer, deputy
 	v1.Get("/concerns/:id", staff, a.concern)                                                 // case access
 	v1.Post("/concerns/:id/acknowledge", staff, a.acknowledge)                                // monitoring officer, deputy
 	v1.Post("/concerns/:id/messages", staff, a.messageReporter)                               // case access
@@ -71,7 +73,13 @@ func (a *API) Register(app fiber.Router) {
 	v1.Post("/investigations/:id/recommendations", staff, a.addRecommendation)                // investigation access
 	v1.Post("/investigations/:id/recommendations/:rid/status", staff, a.recommendationStatus) // investigation access
 	v1.Post("/investigations/:id/status", staff, a.advanceInvestigation)                      // investigation access
+	v1.Post("/concerns/:id/access", staff, a.grantAccess)                                     // monitoring officer, deputy
 	v1.Post("/concerns/:id/conflict", staff, a.declareConflict)                               // case access
+	v1.Get("/users", staff, requireAdmin, a.listUsers)                                        // admin
+	v1.Post("/users", staff, requireAdmin, a.createUser)                                      // admin
+	v1.Post("/users/:id/roles", staff, requireAdmin, a.setRoles)                              // admin
+	v1.Post("/users/:id/disable", staff, requireAdmin, a.disableUser)                         // admin
+	v1.Post("/users/:id/reset-2fa", staff, requireAdmin, a.resetSecondFactor)                 // admin
 	v1.Get("/audit/verify", staff, a.auditVerify)                                             // auditor
 	v1.Post("/councillor/concerns", staff, a.councillorConcern)                               // councillor
 	v1.Get("/councillor/concerns", staff, a.councillorConcerns)                               // councillor: their own

@@ -310,6 +310,11 @@ func TestRoleRouteTable(t *testing.T) {
 		{"POST", "/api/v1/concerns/" + strconv.FormatInt(concern, 10) + "/identity-requests", map[string]string{"reason": "Interview"},
 			map[string]int{"monitoring_officer": 409, "deputy_monitoring_officer": 409}}, // anonymous: nothing to disclose
 		{"GET", "/api/v1/identity-requests", nil, map[string]int{"custodian": 200}},
+		{"POST", "/api/v1/concerns/" + strconv.FormatInt(concern, 10) + "/access", map[string]any{"user_id": accounts["investigator"].User.ID, "reason": "Helps with the case"},
+			map[string]int{"monitoring_officer": 204, "deputy_monitoring_officer": 204}},
+		{"GET", "/api/v1/users", nil, map[string]int{"admin": 200}},
+		{"POST", "/api/v1/recorded-concerns", map[string]any{"mode": "anonymous", "service_area": "housing", "category": "other", "summary": "By phone", "details": "Taken down by phone."},
+			map[string]int{"monitoring_officer": 201, "deputy_monitoring_officer": 201}},
 		{"GET", "/api/v1/investigations", nil, map[string]int{"monitoring_officer": 200, "deputy_monitoring_officer": 200, "investigator": 200}},
 		{"POST", "/api/v1/investigations", map[string]string{"title": "T", "terms_of_reference": "ToR", "investigating_officer": "An External Investigator", "due_at": "2027-01-31"},
 			map[string]int{"monitoring_officer": 201, "deputy_monitoring_officer": 201}},
@@ -317,7 +322,7 @@ func TestRoleRouteTable(t *testing.T) {
 			map[string]int{"councillor": 201}},
 		{"GET", "/api/v1/audit/verify", nil, map[string]int{"auditor": 200}},
 		{"POST", "/api/v1/concerns/" + strconv.FormatInt(concern, 10) + "/conflict", map[string]string{"reason": "I know the team"},
-			map[string]int{"monitoring_officer": 204, "deputy_monitoring_officer": 204}},
+			map[string]int{"monitoring_officer": 204, "deputy_monitoring_officer": 204, "investigator": 204}}, // the investigator was granted access above
 	}
 	for _, rt := range routes {
 		for _, r := range roles {

@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"candour/internal/casework"
+	"candour/internal/intake"
 	"candour/internal/store"
 )
 
@@ -364,4 +365,22 @@ func (a *API) advanceInvestigation(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(fiber.Map{"status": in.Status})
+}
+
+// recordOnBehalf files a concern taken down by phone or in a meeting; the receipt in the answer
+// is for the officer to hand to the reporter, once.
+func (a *API) recordOnBehalf(c *fiber.Ctx) error {
+	var r intake.ReportSubmission
+	if err := decodeJSON(c, &r); err != nil {
+		return err
+	}
+	filed, err := a.d.Casework.RecordOnBehalf(c.UserContext(), user(c), r)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(reportOut{
+		Reference: filed.Reference, Receipt: filed.Receipt, Status: filed.Status,
+		Route:         routeOut{Rule: filed.Decision.Rule, Explanation: filed.Decision.Explanation[r.Lang]},
+		AcknowledgeBy: filed.AcknowledgeBy, FeedbackBy: filed.FeedbackBy,
+	})
 }

@@ -298,3 +298,47 @@ func TestIdentityDisclosureTwoPersonRule(t *testing.T) {
 		t.Errorf("got %d identity audit events, want request, approve, download", n)
 	}
 }
+
+// A concern taken down by phone: the reporter gets a receipt through the officer and reads,
+// corrects and approves the written record in the mailbox.
+func TestRecordedOnBehalf(t *testing.T) {
+	e := start(t)
+	mo := e.user("mo@enghraifft.example", "monitoring_officer")
+	lead := e.user("lead@enghraifft.example", "service_lead")
+	report := map[string]any{"mode": "anonymous", "service_area": "environment", "category": "health_safety",
+		"summary": "Unsafe depot", "details": "Caller says the depot's fire exits are chained shut.", "lang": "en"}
+	st, body, _ := e.do("POST", "/api/v1/recorded-concerns", lead.token, report)
+	e.must(st, 404, body, "service lead records")
+	st, body, _ = e.do("POST", "/api/v1/recorded-concerns", mo.token, report)
+	e.must(st, 201, body, "record on behalf")
+	filed := jsonField[struct{ Reference, Receipt string }](t, body)
+
+	_, body, _ = e.do("POST", "/api/v1/mailbox/session", "", map[string]string{"receipt": filed.Receipt})
+	mbox := jsonField[struct{ Token string }](t, body).Token
+	_, body, _ = e.do("GET", "/api/v1/mailbox", mbox, nil)
+	m := jsonField[struct {
+		Record *struct {
+			Details  string
+			Approved bool
+		}
+	}](t, body)
+	if m.Record == nil || m.Record.Approved || !strings.Contains(m.Record.Details, "chained shut") {
+		t.Fatalf("mailbox record: got %s", body)
+	}
+	st, body, _ = e.do("POST", "/api/v1/mailbox/messages", mbox, map[string]any{"body": "Correction: it was the north exit only."})
+	e.must(st, 201, body, "correction")
+	st, body, _ = e.do("POST", "/api/v1/mailbox/record/approve", mbox, nil)
+	e.must(st, 200, body, "approve")
+	st, body, _ = e.do("POST", "/api/v1/mailbox/record/approve", mbox, nil)
+	e.must(st, 409, body, "approve twice")
+	_, body, _ = e.do("GET", "/api/v1/mailbox", mbox, nil)
+	if !strings.Contains(body, `"approved":true`) {
+		t.Errorf("approval not shown: %s", body)
+	}
+	var channel string
+	var createdBy int64
+	e.p.DB.QueryRow(`SELECT channel, created_by FROM concerns WHERE reference = $1`, filed.Reference).Scan(&channel, &createdBy)
+	if channel != "recorded" || createdBy != mo.User.ID {
+		t.Errorf("got channel %s created by %d, want recorded by the officer", channel, createdBy)
+	}
+}

@@ -155,3 +155,10 @@ func (a *API) downloadAttachment(c *fiber.Ctx) error {
 	}
 	return SendDownload(c, name, size, r)
 }
+
+func (a *API) approveRecord(c *fiber.Ctx) error {
+	if err := a.d.Intake.ApproveRecord(c.UserContext(), ref(c)); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"approved": true})
+}

@@ -3,14 +3,12 @@ package api
 import (
 	"errors"
 	"strconv"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"candour/internal/access"
 	"candour/internal/audit"
 	"candour/internal/auth"
-	"candour/internal/fault"
 	"candour/internal/store"
 )
 
@@ -65,13 +63,10 @@ func (a *API) caseFacts(c *fiber.Ctx, allowed func(*store.User, *store.CaseFacts
 	return f, nil
 }
 
-// MaxConflictReason caps the reason given for a conflict.
-const MaxConflictReason = 2000
-
 // declareConflict: POST /api/v1/concerns/{id}/conflict {reason} → 204. The declarer loses
 // access to the concern at once and for good.
 func (a *API) declareConflict(c *fiber.Ctx) error {
-	f, err := a.caseFacts(c, a.d.Access.CanDeclareConflict)
+	id, err := parseID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -81,23 +76,27 @@ func (a *API) declareConflict(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	in.Reason = strings.TrimSpace(in.Reason)
-	switch {
-	case in.Reason == "":
-		return (fault.Fields{"reason": "field.required"}).Err()
-	case len([]rune(in.Reason)) > MaxConflictReason:
-		return (fault.Fields{"reason": "field.too_long"}).Err()
+	if err := a.d.Casework.DeclareConflict(c.UserContext(), user(c), id, in.Reason); err != nil {
+		return err
 	}
-	u := user(c)
-	err = a.d.Store.Tx(c.UserContext(), func(tx *store.Store) error {
-		if err := tx.DeclareConflict(c.UserContext(), f.ConcernID, u.ID, in.Reason); err != nil {
-			return err
-		}
-		// The reason may describe people: it stays in the conflicts table, not the trail.
-		return audit.Record(c.UserContext(), tx, audit.Event{ActorID: u.ID, Action: "concern.conflict",
-			ObjectType: "concern", ObjectID: strconv.FormatInt(f.ConcernID, 10)})
-	})
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// grantAccess gives (or, with from_user_id, transfers) access to a case.
+func (a *API) grantAccess(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
 	if err != nil {
+		return err
+	}
+	var in struct {
+		UserID     int64  `json:"user_id"`
+		FromUserID int64  `json:"from_user_id"`
+		Reason     string `json:"reason"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := a.d.Casework.GrantAccess(c.UserContext(), user(c), id, in.UserID, in.FromUserID, in.Reason); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

@@ -21,6 +21,7 @@ import (
 	"candour/internal/audit"
 	"candour/internal/fault"
 	"candour/internal/i18n"
+	"candour/internal/intake"
 	"candour/internal/receipt"
 	"candour/internal/routing"
 	"candour/internal/seal"
@@ -35,6 +36,7 @@ type Deps struct {
 	Names     *receipt.Hasher // the keyed hash of named people (same key as intake)
 	Catalog   *i18n.Catalog   // standard messages to reporters, in their language
 	Policy    func() *routing.Policy
+	Intake    *intake.Service // files concerns recorded on a reporter's behalf
 	Now       func() time.Time
 }
 

@@ -412,3 +412,86 @@ func (s *Service) OpenAttachment(ctx context.Context, u *store.User, concernID, 
 	}
 	return string(nm), a.Size, r, nil
 }
+
+// MaxConflictReason caps a conflict declaration's reason.
+const MaxConflictReason = 2000
+
+// DeclareConflict takes u off a case for good: they are excluded from it from now on, whatever
+// their role. The reason is sealed (it may describe people); the audit event carries none.
+func (s *Service) DeclareConflict(ctx context.Context, u *store.User, id int64, reason string) error {
+	f := fault.Fields{}
+	text(f, "reason", reason, true)
+	if len([]rune(reason)) > MaxConflictReason {
+		f.Add("reason", "field.too_long")
+	}
+	if err := f.Err(); err != nil {
+		return err
+	}
+	if _, err := s.caseFacts(ctx, u, id, s.d.Access.CanDeclareConflict); err != nil {
+		return err
+	}
+	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		_, dk, err := s.concern(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		sealed, err := dk.Seal([]byte(reason))
+		if err != nil {
+			return err
+		}
+		if err := tx.DeclareConflict(ctx, id, u.ID, sealed); err != nil {
+			return err
+		}
+		return record(ctx, tx, u, "concern.conflict", "concern", id, nil)
+	})
+}
+
+// GrantAccess gives another handler access to a case (transfer: and takes it from fromUserID).
+// Nobody named in the concern, or who declared a conflict on it, can be given access.
+func (s *Service) GrantAccess(ctx context.Context, u *store.User, id, toUserID, fromUserID int64, reason string) error {
+	f := fault.Fields{}
+	text(f, "reason", reason, true)
+	if toUserID <= 0 {
+		f.Add("user_id", "field.required")
+	}
+	if err := f.Err(); err != nil {
+		return err
+	}
+	facts, err := s.caseFacts(ctx, u, id, s.d.Access.CanGrantAccess)
+	if err != nil {
+		return err
+	}
+	to, err := s.d.Store.UserByID(ctx, toUserID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && to.Status != "active") {
+		return fault.Fields{"user_id": "casework.unknown_officer"}.Err()
+	}
+	if err != nil {
+		return err
+	}
+	if s.d.Access.Excluded(to, facts) {
+		return conflict("excluded")
+	}
+	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		_, dk, err := s.concern(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		sealed, err := dk.Seal([]byte(reason))
+		if err != nil {
+			return err
+		}
+		by := u.ID
+		if err := tx.GrantCaseAccess(ctx, id, toUserID, &by, sealed); err != nil {
+			return err
+		}
+		details := map[string]string{"to": fmt.Sprint(toUserID)}
+		action := "concern.grant"
+		if fromUserID > 0 {
+			if err := tx.RevokeCaseAccess(ctx, id, fromUserID); err != nil {
+				return err
+			}
+			details["from"], action = fmt.Sprint(fromUserID), "concern.transfer"
+		}
+		return record(ctx, tx, u, action, "concern", id, details)
+	})
+}

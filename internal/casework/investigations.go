@@ -152,7 +152,8 @@ func (s *Service) linkInTx(ctx context.Context, tx *store.Store, u *store.User, 
 	}
 	if inv.InvestigatingOfficerID.Valid {
 		by := u.ID
-		if err := tx.GrantCaseAccess(ctx, concernID, inv.InvestigatingOfficerID.Int64, &by, "investigating officer of "+inv.Reference); err != nil {
+		// The reason is the link itself, in the audit event below.
+		if err := tx.GrantCaseAccess(ctx, concernID, inv.InvestigatingOfficerID.Int64, &by, nil); err != nil {
 			return err
 		}
 	}

@@ -83,6 +83,15 @@ type Mailbox struct {
 	Messages    []MailboxMessage    `json:"messages"`
 	Attachments []MailboxAttachment `json:"attachments"`
 	Feedback    *string             `json:"feedback"`
+	// Record is set when the council wrote the concern down for the reporter: they read it
+	// (Summary and Details), send corrections as replies, and approve it.
+	Record *WrittenRecord `json:"record,omitempty"`
+}
+
+// WrittenRecord is a concern the Monitoring Officer recorded on the reporter's behalf.
+type WrittenRecord struct {
+	Details  string `json:"details"`
+	Approved bool   `json:"approved"`
 }
 
 func (s *Service) concern(ctx context.Context, ref string) (*store.Concern, *seal.DataKey, error) {
@@ -119,6 +128,13 @@ func (s *Service) Mailbox(ctx context.Context, ref string) (*Mailbox, error) {
 	}
 	m := &Mailbox{Reference: c.Reference, Status: c.Status, Summary: content.Summary, Language: c.Language,
 		ReceivedAt: c.ReceivedAt, Messages: []MailboxMessage{}, Attachments: []MailboxAttachment{}}
+	if c.Channel == "recorded" {
+		approved, err := s.d.Store.RecordApproval(ctx, c.ID)
+		if err != nil {
+			return nil, err
+		}
+		m.Record = &WrittenRecord{Details: content.Details, Approved: approved != nil}
+	}
 	lc, err := s.d.Store.ConcernLifecycle(ctx, c.ID)
 	if err != nil {
 		return nil, err

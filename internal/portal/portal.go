@@ -147,7 +147,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		return nil, err
 	}
 	p.Casework = casework.New(casework.Deps{Store: st, ServerKey: keys.data, Access: checker, Names: keys.receipts,
-		Catalog: catalog, Policy: p.Policy})
+		Catalog: catalog, Policy: p.Policy, Intake: p.Intake})
 	site, err := web.New(web.Deps{Catalog: catalog, Logger: log, Intake: p.Intake, Policy: p.Policy,
 		SecureCookies: cfg.SecureCookies(), Auth: p.Auth, Access: checker, Store: st, Casework: p.Casework,
 		PublicURL: cfg.PublicURL.String()})

@@ -31,14 +31,14 @@ func (s *Store) CaseFacts(ctx context.Context, concernID int64) (*CaseFacts, err
 }
 
 // DeclareConflict records that userID has a conflict on a concern. Declaring twice is a no-op.
-func (s *Store) DeclareConflict(ctx context.Context, concernID, userID int64, reason string) error {
+func (s *Store) DeclareConflict(ctx context.Context, concernID, userID int64, reason []byte) error {
 	_, err := s.q.ExecContext(ctx, `INSERT INTO conflicts (concern_id, user_id, reason) VALUES ($1, $2, $3)
 		ON CONFLICT (concern_id, user_id) DO NOTHING`, concernID, userID, reason)
 	return err
 }
 
 // GrantCaseAccess gives userID access to a concern.
-func (s *Store) GrantCaseAccess(ctx context.Context, concernID, userID int64, grantedBy *int64, reason string) error {
+func (s *Store) GrantCaseAccess(ctx context.Context, concernID, userID int64, grantedBy *int64, reason []byte) error {
 	_, err := s.q.ExecContext(ctx, `INSERT INTO case_access (concern_id, user_id, granted_by, reason) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (concern_id, user_id) WHERE revoked_at IS NULL DO NOTHING`, concernID, userID, grantedBy, reason)
 	return err

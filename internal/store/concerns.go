@@ -112,3 +112,21 @@ func (s *Store) ConcernsCreatedBy(ctx context.Context, userID int64) ([]QueueRow
 		FROM concerns WHERE created_by = $1 ORDER BY id DESC LIMIT 200`, userID)
 	return rows, err
 }
+
+// RecordApproval says whether a recorded concern's written record was approved by the reporter.
+func (s *Store) RecordApproval(ctx context.Context, id int64) (*time.Time, error) {
+	var at *time.Time
+	err := sqlx.GetContext(ctx, s.q, &at, `SELECT record_approved_at FROM concerns WHERE id = $1`, id)
+	return at, notFound(err)
+}
+
+// ApproveRecord marks a recorded concern's record approved; false if it was not awaiting approval.
+func (s *Store) ApproveRecord(ctx context.Context, id int64, at time.Time) (bool, error) {
+	res, err := s.q.ExecContext(ctx, `UPDATE concerns SET record_approved_at = $2, last_reporter_at = $2
+		WHERE id = $1 AND channel = 'recorded' AND record_approved_at IS NULL`, id, at)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}

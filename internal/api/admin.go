@@ -1,0 +1,106 @@
+package api
+
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"candour/internal/access"
+	"candour/internal/auth"
+)
+
+// requireAdmin admits administrators only; everyone else gets 404. Admins manage accounts and
+// never see case content: nothing here reads a concern.
+func requireAdmin(c *fiber.Ctx) error {
+	if !access.CanManageUsers(user(c)) {
+		return fiber.ErrNotFound
+	}
+	return c.Next()
+}
+
+type userOut struct {
+	ID           int64    `json:"id"`
+	Email        string   `json:"email"`
+	Name         string   `json:"name"`
+	Roles        []string `json:"roles"`
+	ServiceAreas []string `json:"service_areas"`
+	Language     string   `json:"language"`
+	Status       string   `json:"status"`
+	CustodianKey bool     `json:"custodian_key"`
+}
+
+func (a *API) listUsers(c *fiber.Ctx) error {
+	us, err := a.d.Store.Users(c.UserContext())
+	if err != nil {
+		return err
+	}
+	out := make([]userOut, 0, len(us))
+	for _, u := range us {
+		out = append(out, userOut{ID: u.ID, Email: u.Email, Name: u.Name, Roles: append([]string{}, u.Roles...),
+			ServiceAreas: append([]string{}, u.ServiceAreas...), Language: u.Language, Status: u.Status,
+			CustodianKey: u.AgeRecipient != nil})
+	}
+	return c.JSON(fiber.Map{"items": out})
+}
+
+// createUser makes an account with a temporary password the person must change at first
+// sign-in; the TOTP secret is returned once, to hand over.
+func (a *API) createUser(c *fiber.Ctx) error {
+	var in struct {
+		Email        string   `json:"email"`
+		Name         string   `json:"name"`
+		Roles        []string `json:"roles"`
+		ServiceAreas []string `json:"service_areas"`
+		AgeRecipient *string  `json:"age_recipient"`
+		Language     string   `json:"language"`
+		Password     string   `json:"password"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	created, err := a.d.Auth.CreateUser(c.UserContext(), user(c).ID, auth.NewUser{Email: in.Email, Name: in.Name,
+		Roles: in.Roles, ServiceAreas: in.ServiceAreas, AgeRecipient: in.AgeRecipient, Language: in.Language,
+		Password: in.Password, MustChange: true})
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": created.User.ID, "totp_secret": created.TOTPSecret})
+}
+
+func (a *API) setRoles(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Roles        []string `json:"roles"`
+		ServiceAreas []string `json:"service_areas"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := a.d.Auth.SetRoles(c.UserContext(), user(c).ID, id, in.Roles, in.ServiceAreas); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (a *API) disableUser(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := a.d.Auth.DisableUser(c.UserContext(), user(c).ID, id); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (a *API) resetSecondFactor(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := a.d.Auth.ResetSecondFactor(c.UserContext(), user(c).ID, id); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
