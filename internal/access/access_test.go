@@ -97,7 +97,7 @@ func TestHeadOfServiceNamedNeverSeesIt(t *testing.T) {
 		t.Fatalf("got %d named keys, want 1 (is Sioned Parry in the directory?)", len(facts.NamedKeys))
 	}
 	// Even an explicit grant does not let a named person in.
-	if err := f.st.GrantCaseAccess(ctx, facts.ConcernID, hos.ID, &mo.ID, "test"); err != nil {
+	if err := f.st.GrantCaseAccess(ctx, facts.ConcernID, hos.ID, &mo.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	facts, _ = f.st.CaseFacts(ctx, facts.ConcernID)
@@ -114,7 +114,7 @@ func TestHeadOfServiceNamedNeverSeesIt(t *testing.T) {
 	}
 	// Not named, the same grant works.
 	other := f.submit(t)
-	if err := f.st.GrantCaseAccess(ctx, other.ConcernID, hos.ID, &mo.ID, "test"); err != nil {
+	if err := f.st.GrantCaseAccess(ctx, other.ConcernID, hos.ID, &mo.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	other, _ = f.st.CaseFacts(ctx, other.ConcernID)
@@ -144,7 +144,7 @@ func TestDeclaredConflictRemovesAccess(t *testing.T) {
 	if !f.checker.CanReadConcern(mo, facts) {
 		t.Fatal("MO cannot read an ordinary concern")
 	}
-	if err := f.st.DeclareConflict(ctx, facts.ConcernID, mo.ID, "my brother works there"); err != nil {
+	if err := f.st.DeclareConflict(ctx, facts.ConcernID, mo.ID, []byte("sealed reason")); err != nil {
 		t.Fatal(err)
 	}
 	facts, _ = f.st.CaseFacts(ctx, facts.ConcernID)
