@@ -141,8 +141,8 @@ func TestServeEmbeddedDefault(t *testing.T) {
 			t.Fatalf("start %d: Welsh start page: %v %v", i, resp, err)
 		}
 		resp.Body.Close()
-		if i == 0 && !strings.Contains(r.stdout.String(), "dev-custodian.key") {
-			t.Errorf("first start does not say where the development custodian key is:\n%s", r.stdout)
+		if i == 0 && (!strings.Contains(r.stdout.String(), "dev-custodian.key") || !strings.Contains(r.stdout.String(), "dev-mo@candour.invalid")) {
+			t.Errorf("first start does not say where the development custodian key is and how to sign in:\n%s", r.stdout)
 		}
 		r.cmd.Process.Signal(stop)
 		err = r.cmd.Wait()

@@ -98,6 +98,13 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		} else if key != "" {
 			fmt.Fprintf(stdout, "Created a development custodian key: %s\n  open a sealed identity with: age -d -i %s identity.age\n", key, key)
 		}
+		if mo, err := p.EnsureDevOfficer(ctx); err != nil {
+			fmt.Fprintf(stderr, "candour: %v\n", err)
+		} else if mo != nil {
+			fmt.Fprintf(stdout, "Created a development Monitoring Officer (shown once):\n  sign in at %s/staff/login\n"+
+				"  e-mail: %s\n  password: %s\n  TOTP secret (add it to an authenticator app): %s\n",
+				cfg.PublicURL, mo.Email, mo.Password, mo.TOTPSecret)
+		}
 	}
 	// SIGHUP reloads the policy; a bad one is logged and the one in force stays.
 	hup := make(chan os.Signal, 1)

@@ -2,6 +2,8 @@ package portal
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +12,7 @@ import (
 
 	"filippo.io/age"
 
+	"candour/internal/auth"
 	"candour/internal/store"
 )
 
@@ -55,4 +58,33 @@ func (p *Portal) EnsureDevCustodian(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("dev custodian: %w", err)
 	}
 	return path, nil
+}
+
+// DevOfficer is the development Monitoring Officer the embedded default creates on first start.
+type DevOfficer struct {
+	Email, Password, TOTPSecret string
+}
+
+// DevOfficerEmail is the development Monitoring Officer's sign-in.
+const DevOfficerEmail = "dev-mo@candour.invalid"
+
+// EnsureDevOfficer creates a development Monitoring Officer when nobody holds the role, so a
+// developer can sign in after `make run`. The password and TOTP secret are returned once to be
+// printed and are not kept anywhere but the argon2id hash. Never used with DATABASE_URL.
+func (p *Portal) EnsureDevOfficer(ctx context.Context) (*DevOfficer, error) {
+	var n int
+	if err := p.DB.GetContext(ctx, &n, `SELECT count(*) FROM users WHERE 'monitoring_officer' = ANY (roles)`); err != nil || n > 0 {
+		return nil, err
+	}
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	pw := "dev-" + hex.EncodeToString(b[:])
+	created, err := p.Auth.CreateUser(ctx, 0, auth.NewUser{Email: DevOfficerEmail, Name: "Development Monitoring Officer",
+		Roles: []string{"monitoring_officer"}, Language: "en", Password: pw})
+	if err != nil {
+		return nil, fmt.Errorf("dev officer: %w", err)
+	}
+	return &DevOfficer{Email: DevOfficerEmail, Password: pw, TOTPSecret: created.TOTPSecret}, nil
 }
