@@ -83,6 +83,8 @@ func (a *API) Register(app fiber.Router) {
 	v1.Get("/audit/verify", staff, a.auditVerify)                                             // auditor
 	v1.Post("/councillor/concerns", staff, a.councillorConcern)                               // councillor
 	v1.Get("/councillor/concerns", staff, a.councillorConcerns)                               // councillor: their own
+	v1.Get("/stats", staff, a.stats)                                                          // auditor, monitoring officer, deputy
+	v1.Get("/audit/events", staff, a.auditEvents)                                             // auditor
 	v1.All("/*", func(c *fiber.Ctx) error { return fiber.ErrNotFound })                       // nothing else exists
 }
 

@@ -128,6 +128,7 @@ func (s *Site) Register(app fiber.Router) {
 	s.Get(app, "/external", s.Page("external", externalData{Bodies: prescribedPersons}))
 	s.registerStaff(app)
 	s.registerReporting(app)
+	s.registerOversight(app)
 	s.registerCouncillor(app)
 }
 

@@ -1,0 +1,160 @@
+package api_test
+
+import (
+	"context"
+
+	"encoding/json"
+	"filippo.io/age"
+	"strings"
+	"testing"
+	"time"
+
+	"candour/internal/intake"
+	"candour/internal/store"
+)
+
+func TestStatsAccessAndShape(t *testing.T) {
+	e := start(t)
+	auditor := e.user("aud@enghraifft.example", "auditor")
+	mo := e.user("mo@enghraifft.example", "monitoring_officer")
+	deputy := e.user("dmo@enghraifft.example", "deputy_monitoring_officer")
+	councillor := e.user("cllr@enghraifft.example", "councillor")
+	admin := e.user("admin@enghraifft.example", "admin")
+	lead := e.user("lead@enghraifft.example", "service_lead")
+
+	year := time.Now().Year()
+	q := "/api/v1/stats?from=" + itoa(year) + "-01-01&to=" + itoa(year) + "-12-31"
+	for _, who := range []struct {
+		name  string
+		token string
+		want  int
+	}{{"auditor", auditor.token, 200}, {"monitoring officer", mo.token, 200}, {"deputy", deputy.token, 200},
+		{"councillor", councillor.token, 404}, {"admin", admin.token, 404}, {"service lead", lead.token, 404}, {"nobody", "", 401}} {
+		if status, body, _ := e.do("GET", q, who.token, nil); status != who.want {
+			t.Errorf("%s: got %d %s, want %d", who.name, status, body, who.want)
+		}
+	}
+
+	// Bad dates: 400 naming the field.
+	for _, tt := range []struct{ query, field string }{
+		{"from=2025-02-30", "from"}, {"to=yesterday", "to"}, {"from=2025-06-01&to=2025-01-01", "to"},
+	} {
+		status, body, _ := e.do("GET", "/api/v1/stats?"+tt.query, auditor.token, nil)
+		var out struct {
+			Error struct {
+				Code   string            `json:"code"`
+				Fields map[string]string `json:"fields"`
+			} `json:"error"`
+		}
+		_ = json.Unmarshal([]byte(body), &out)
+		if status != 400 || out.Error.Fields[tt.field] == "" {
+			t.Errorf("%s: got %d %s, want 400 with field %s", tt.query, status, body, tt.field)
+		}
+	}
+
+	// Four concerns: every count is "fewer than 5"; the fifth makes them shown.
+	for i := 0; i < 5; i++ {
+		if i == 4 {
+			assertReceived(t, e, auditor.token, q, nil)
+		}
+		e.report()
+	}
+	five := int64(5)
+	assertReceived(t, e, auditor.token, q, &five)
+
+	// Reading and exporting statistics are audited.
+	status, body, _ := e.do("GET", "/api/v1/audit/events?object=&actor="+itoa64(auditor.User.ID), auditor.token, nil)
+	if status != 200 || !strings.Contains(body, `"stats.read"`) || !strings.Contains(body, `"verification":{"ok":true`) {
+		t.Errorf("audit events: got %d %s, want stats.read events and a verified chain", status, body)
+	}
+	if status, body, _ := e.do("GET", "/api/v1/audit/events", mo.token, nil); status != 404 {
+		t.Errorf("audit events as the monitoring officer: got %d %s, want 404", status, body)
+	}
+	status, body, h := e.do("GET", "/api/v1/audit/events?format=csv&object=concern", auditor.token, nil)
+	if status != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/csv") || !strings.HasPrefix(body, "seq,at,actor,action") {
+		t.Errorf("audit CSV: got %d %s %s", status, h.Get("Content-Type"), body)
+	}
+	if status, body, _ := e.do("GET", "/api/v1/audit/events?actor=nobody!", auditor.token, nil); status != 400 || !strings.Contains(body, `"actor"`) {
+		t.Errorf("bad actor: got %d %s, want 400 on actor", status, body)
+	}
+}
+
+func assertReceived(t *testing.T, e *env, token, q string, want *int64) {
+	t.Helper()
+	status, body, _ := e.do("GET", q, token, nil)
+	var out struct {
+		From     string `json:"from"`
+		Received struct {
+			Value      *int64 `json:"value"`
+			Suppressed bool   `json:"suppressed"`
+		} `json:"received"`
+		Threshold int `json:"suppression_threshold"`
+	}
+	if err := json.Unmarshal([]byte(body), &out); status != 200 || err != nil {
+		t.Fatalf("stats: got %d %s", status, body)
+	}
+	switch {
+	case out.Threshold != 5:
+		t.Errorf("threshold: got %d, want 5 from policies/retention.yaml", out.Threshold)
+	case want == nil && (!out.Received.Suppressed || out.Received.Value != nil):
+		t.Errorf("received: got %s, want suppressed with a null value", body)
+	case want != nil && (out.Received.Suppressed || out.Received.Value == nil || *out.Received.Value != *want):
+		t.Errorf("received: got %s, want %d", body, *want)
+	}
+}
+
+// TestStatsNeverCarryContentOrIdentity files concerns with a unique phrase and identity, then
+// reads every statistics surface and export: none may contain them.
+func TestStatsNeverCarryContentOrIdentity(t *testing.T) {
+	e := start(t)
+	auditor := e.user("aud@enghraifft.example", "auditor")
+	custodian, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipient := custodian.Recipient().String()
+	if err := e.st.InsertUser(context.Background(), &store.User{Email: "custodian@enghraifft.example", Name: "Cara Custodian",
+		Roles: []string{"custodian"}, AgeRecipient: &recipient, Language: "en"}); err != nil {
+		t.Fatal(err)
+	}
+	const phrase = "zebra-quartz-marmalade-4471"
+	const name, email = "Rhiannon Quibblesworth", "rhiannon.q@example.org"
+	for i := 0; i < 6; i++ {
+		r := intake.ReportSubmission{Mode: "anonymous", ServiceArea: "housing", Category: "fraud",
+			Summary: "Summary " + phrase, Details: "Details " + phrase, NamedPeople: []string{name}, Lang: "cy"}
+		if i%2 == 1 {
+			r.Mode, r.Identity = "confidential", &intake.Identity{Name: name, Email: email, Phone: "01632 960 123", Role: "Social worker"}
+		}
+		if _, err := e.p.Intake.Submit(context.Background(), r); err != nil {
+			t.Fatalf("submit %d: %v", i, err)
+		}
+	}
+	year := itoa(time.Now().Year())
+	period := "from=" + year + "-01-01&to=" + year + "-12-31"
+	var bodies []string
+	for _, path := range []string{"/api/v1/stats?" + period, "/api/v1/stats?format=csv&" + period,
+		"/api/v1/stats?format=csv&table=category&" + period, "/api/v1/audit/events", "/api/v1/audit/events?format=csv"} {
+		status, body, _ := e.do("GET", path, auditor.token, nil)
+		if status != 200 {
+			t.Fatalf("%s: got %d %s", path, status, body)
+		}
+		bodies = append(bodies, body)
+	}
+	if !strings.Contains(bodies[1], "category,fraud,fraud,6") {
+		t.Errorf("CSV does not count the six concerns:\n%s", bodies[1])
+	}
+	for i, b := range bodies {
+		for _, secret := range []string{phrase, "Rhiannon", "Quibblesworth", email, "960 123", "Social worker"} {
+			if strings.Contains(b, secret) {
+				t.Errorf("response %d carries %q:\n%s", i, secret, b)
+			}
+		}
+	}
+}
+
+func itoa(n int) string { return itoa64(int64(n)) }
+
+func itoa64(n int64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}

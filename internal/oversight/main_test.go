@@ -1,0 +1,9 @@
+package oversight_test
+
+import (
+	"testing"
+
+	"candour/internal/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }

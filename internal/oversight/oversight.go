@@ -1,0 +1,356 @@
+// Package oversight is the statistics use case: counts, handling times, clock breaches and
+// outcomes for a period, for the auditor, the Monitoring Officer and the annual report to the
+// standards committee. Figures come from SQL aggregates over clear columns (internal/store);
+// nothing is ever decrypted.
+//
+// Small numbers can point to a person (the one fraud concern from a six-person team), so
+// every count between 1 and the policy's suppression threshold minus one is suppressed here,
+// in one place, before any page, API response or export sees it. Figures derived from a
+// suppressed count (a share, a median) are suppressed with it, and when a breakdown would
+// let a suppressed cell be worked out from its total, the next smallest cell is suppressed
+// too.
+package oversight
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"candour/internal/store"
+)
+
+// DefaultThreshold is used when no policy is loaded or it says nothing.
+const DefaultThreshold = 5
+
+// Why a cell is not shown.
+const (
+	ReasonSmall     = "small"     // 0 < n < threshold: shown as "fewer than N"
+	ReasonSecondary = "secondary" // big enough, but would reveal a small cell by subtraction
+)
+
+// Cell is one count. Value is nil when the count is suppressed; the JSON shape is
+// {"value": 12, "suppressed": false} or {"value": null, "suppressed": true, "reason": "small"}.
+type Cell struct {
+	Value      *int64 `json:"value"`
+	Suppressed bool   `json:"suppressed"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// Shown reports whether the count may be shown, and what it is.
+func (c Cell) Shown() (int64, bool) {
+	if c.Suppressed || c.Value == nil {
+		return 0, false
+	}
+	return *c.Value, true
+}
+
+// Row is one line of a breakdown table.
+type Row struct {
+	Key string `json:"key"`
+	Cell
+}
+
+// Table is a breakdown (by channel, mode, ...) whose rows add up to the period's total.
+type Table struct {
+	ID   string `json:"id"`
+	Rows []Row  `json:"rows"`
+}
+
+// Time is the spread of one handling time, in days. Median and P90 are nil when no concern
+// reached the step or when so few did that the figures would describe individuals.
+type Time struct {
+	Metric     string   `json:"metric"` // acknowledge, decide, feedback, close
+	Count      Cell     `json:"count"`  // concerns that reached the step
+	MedianDays *float64 `json:"median_days"`
+	P90Days    *float64 `json:"p90_days"`
+	Suppressed bool     `json:"suppressed"`
+}
+
+// Ratio is a share with the counts it comes from. Share is nil when either count is
+// suppressed (it would give the suppressed one away) or the denominator is zero.
+type Ratio struct {
+	Numerator   Cell     `json:"numerator"`
+	Denominator Cell     `json:"denominator"`
+	Share       *float64 `json:"share"` // 0..1
+	Suppressed  bool     `json:"suppressed"`
+}
+
+// Breaches counts the legal clocks missed by concerns received in the period.
+type Breaches struct {
+	AcknowledgeLate    Cell `json:"acknowledge_late"`    // acknowledged after the deadline
+	AcknowledgeOverdue Cell `json:"acknowledge_overdue"` // still not acknowledged, deadline passed
+	FeedbackLate       Cell `json:"feedback_late"`       // feedback given after the deadline
+	FeedbackOverdue    Cell `json:"feedback_overdue"`    // no feedback yet, deadline passed
+}
+
+// Investigations counts the period's investigations and the recommendations overdue now.
+type Investigations struct {
+	Opened                 Cell `json:"opened"`
+	Closed                 Cell `json:"closed"`
+	RecommendationsOverdue Cell `json:"recommendations_overdue"`
+}
+
+// Report is the statistics for [From, To). Every count in it is already suppressed.
+type Report struct {
+	From                 time.Time      `json:"from"`
+	To                   time.Time      `json:"to"` // exclusive
+	GeneratedAt          time.Time      `json:"generated_at"`
+	SuppressionThreshold int            `json:"suppression_threshold"`
+	Received             Cell           `json:"received"`
+	Tables               []Table        `json:"tables"`
+	Times                []Time         `json:"times"`
+	Breaches             Breaches       `json:"breaches"`
+	AnonymousDialogue    Ratio          `json:"anonymous_dialogue"`
+	Substantiation       Ratio          `json:"substantiation"`
+	DetrimentReports     Cell           `json:"detriment_reports"`
+	Investigations       Investigations `json:"investigations"`
+}
+
+// Table returns the breakdown with id, or nil.
+func (r *Report) Table(id string) *Table {
+	for i := range r.Tables {
+		if r.Tables[i].ID == id {
+			return &r.Tables[i]
+		}
+	}
+	return nil
+}
+
+// TableIDs are the breakdowns of a report, in the order pages and exports show them.
+var TableIDs = []string{"channel", "mode", "category", "service_area", "route", "outcome", "finding"}
+
+// Metrics are the handling times, in order.
+var Metrics = []string{"acknowledge", "decide", "feedback", "close"}
+
+// Keys that always appear in a table (zero when nothing was counted), so a year's report
+// shows "0 councillor concerns" rather than leaving the line out. They follow the schema's
+// CHECK constraints.
+var fixedKeys = map[string][]string{
+	"channel": {"web", "councillor", "recorded"},
+	"mode":    {"anonymous", "confidential", "open"},
+	"outcome": {"accepted", "referred", "declined", "pending"},
+	"finding": {"upheld", "partly_upheld", "not_upheld", "no_finding"},
+}
+
+// Service computes reports.
+type Service struct {
+	store     *store.Store
+	threshold func() int
+	now       func() time.Time
+}
+
+// New returns the statistics service. threshold gives the policy's suppression threshold (nil
+// or a value below 1 means DefaultThreshold).
+func New(st *store.Store, threshold func() int) *Service {
+	return &Service{store: st, threshold: threshold, now: time.Now}
+}
+
+// SetClock replaces the clock (tests).
+func (s *Service) SetClock(now func() time.Time) { s.now = now }
+
+// Threshold is the suppression threshold in force.
+func (s *Service) Threshold() int {
+	if s.threshold != nil {
+		if t := s.threshold(); t >= 1 {
+			return t
+		}
+	}
+	return DefaultThreshold
+}
+
+// ErrRange is returned for a period that ends before it starts or is longer than MaxRange.
+var ErrRange = errors.New("oversight: bad period")
+
+// MaxRange is the longest period one report covers.
+const MaxRange = 10 * 366 * 24 * time.Hour
+
+// Stats returns the suppressed statistics for the concerns received in [from, to).
+func (s *Service) Stats(ctx context.Context, from, to time.Time) (*Report, error) {
+	if !to.After(from) || to.Sub(from) > MaxRange {
+		return nil, ErrRange
+	}
+	now := s.now()
+	f, err := s.store.Stats(ctx, from, to, now)
+	if err != nil {
+		return nil, fmt.Errorf("oversight: %w", err)
+	}
+	return Build(f, from, to, now, s.Threshold()), nil
+}
+
+// Build turns raw aggregates into a report, applying suppression. It is the only place where
+// counts become shown figures.
+func Build(f *store.StatsFacts, from, to, now time.Time, threshold int) *Report {
+	if threshold < 1 {
+		threshold = DefaultThreshold
+	}
+	sup := suppressor{threshold: int64(threshold)}
+	r := &Report{From: from, To: to, GeneratedAt: now, SuppressionThreshold: threshold}
+
+	byDim := map[string]map[string]int64{}
+	var total int64
+	for _, c := range f.Counts {
+		if c.Dimension == "total" {
+			total = c.N
+			continue
+		}
+		if byDim[c.Dimension] == nil {
+			byDim[c.Dimension] = map[string]int64{}
+		}
+		byDim[c.Dimension][c.Value] += c.N
+	}
+	r.Received = sup.cell(total)
+	for _, id := range TableIDs {
+		counts := byDim[id]
+		if counts == nil {
+			counts = map[string]int64{}
+		}
+		for _, k := range fixedKeys[id] {
+			if _, ok := counts[k]; !ok {
+				counts[k] = 0
+			}
+		}
+		r.Tables = append(r.Tables, sup.table(id, counts))
+	}
+
+	times := map[string]store.StatsTime{}
+	for _, t := range f.Times {
+		times[t.Metric] = t
+	}
+	for _, m := range Metrics {
+		t := times[m]
+		out := Time{Metric: m, Count: sup.cell(t.N)}
+		if out.Count.Suppressed {
+			out.Suppressed = true
+		} else if t.N > 0 {
+			out.MedianDays = days(t.Median)
+			out.P90Days = days(t.P90)
+		}
+		r.Times = append(r.Times, out)
+	}
+
+	r.Breaches = Breaches{
+		AcknowledgeLate: sup.cell(f.AckLate), AcknowledgeOverdue: sup.cell(f.AckOverdue),
+		FeedbackLate: sup.cell(f.FeedbackLate), FeedbackOverdue: sup.cell(f.FeedbackOverdue),
+	}
+	r.AnonymousDialogue = sup.ratio(f.AnonymousDialogue, f.Anonymous)
+	r.Substantiation = sup.ratio(f.Substantiated, f.Findings)
+	r.DetrimentReports = sup.cell(f.Detriment)
+	r.Investigations = Investigations{
+		Opened: sup.cell(f.InvestigationsOpened), Closed: sup.cell(f.InvestigationsClosed),
+		RecommendationsOverdue: sup.cell(f.RecommendationsOverdue),
+	}
+	return r
+}
+
+type suppressor struct{ threshold int64 }
+
+// small reports whether n must not be shown.
+func (s suppressor) small(n int64) bool { return n > 0 && n < s.threshold }
+
+func (s suppressor) cell(n int64) Cell {
+	if s.small(n) {
+		return Cell{Suppressed: true, Reason: ReasonSmall}
+	}
+	v := n
+	return Cell{Value: &v}
+}
+
+// table builds a breakdown. Every breakdown adds up to a total shown elsewhere (concerns
+// received; allegations with a finding), so when exactly one row is suppressed, the smallest other non-zero row is suppressed as well, so the
+// hidden one cannot be had by subtraction. Rows are sorted by count, largest first, with the
+// fixed keys' order breaking ties; suppressed rows sort by their true count, which the order
+// alone does not reveal beyond "fewer than N".
+func (s suppressor) table(id string, counts map[string]int64) Table {
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	fixed := fixedKeys[id]
+	rank := func(k string) int {
+		if i := slices.Index(fixed, k); i >= 0 {
+			return i
+		}
+		return len(fixed)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		// Suppressed cells all count as "threshold-1", so their order says nothing.
+		ca, cb := s.sortValue(counts[a]), s.sortValue(counts[b])
+		switch {
+		case ca != cb:
+			if ca > cb {
+				return -1
+			}
+			return 1
+		case rank(a) != rank(b):
+			return rank(a) - rank(b)
+		case a < b:
+			return -1
+		case a > b:
+			return 1
+		}
+		return 0
+	})
+	t := Table{ID: id, Rows: make([]Row, 0, len(keys))}
+	primary := 0
+	for _, k := range keys {
+		c := s.cell(counts[k])
+		if c.Suppressed {
+			primary++
+		}
+		t.Rows = append(t.Rows, Row{Key: k, Cell: c})
+	}
+	if primary == 1 {
+		smallest := -1
+		for i, row := range t.Rows {
+			v, ok := row.Shown()
+			if !ok || v == 0 {
+				continue
+			}
+			if smallest < 0 || v <= *t.Rows[smallest].Value {
+				smallest = i
+			}
+		}
+		if smallest >= 0 {
+			t.Rows[smallest].Cell = Cell{Suppressed: true, Reason: ReasonSecondary}
+		}
+	}
+	return t
+}
+
+func (s suppressor) sortValue(n int64) int64 {
+	if s.small(n) {
+		return s.threshold - 1
+	}
+	return n
+}
+
+// ratio suppresses the share whenever either count is suppressed, and also when the
+// remainder (denominator − numerator) is small: "95% of 100" would say 5 did not.
+func (s suppressor) ratio(num, den int64) Ratio {
+	r := Ratio{Numerator: s.cell(num), Denominator: s.cell(den)}
+	switch {
+	case r.Numerator.Suppressed || r.Denominator.Suppressed:
+		r.Suppressed = true
+	case s.small(den - num):
+		// The numerator itself is big enough but tells the small remainder; hide the
+		// numerator and the share, keep the denominator.
+		r.Numerator = Cell{Suppressed: true, Reason: ReasonSecondary}
+		r.Suppressed = true
+	case den > 0:
+		share := math.Round(float64(num)/float64(den)*1000) / 1000
+		r.Share = &share
+	}
+	return r
+}
+
+func days(seconds sql.NullFloat64) *float64 {
+	if !seconds.Valid {
+		return nil
+	}
+	d := math.Round(seconds.Float64/86400*10) / 10
+	return &d
+}

@@ -1,0 +1,354 @@
+package web
+
+import (
+	"bytes"
+	"html/template"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"candour/internal/access"
+	"candour/internal/audit"
+	"candour/internal/fault"
+	"candour/internal/oversight"
+	"candour/internal/store"
+)
+
+// registerOversight adds the statistics pages, the annual report and the audit view. They
+// show aggregates and the audit trail, never case content.
+func (s *Site) registerOversight(app fiber.Router) {
+	if s.deps.Auth == nil || s.deps.Store == nil {
+		return
+	}
+	full := s.requireStaff(false)
+	s.Get(app, "/staff/stats", full(s.statsPage))           // auditor, monitoring officer, deputy
+	s.Get(app, "/staff/stats/annual", full(s.annualReport)) // auditor, monitoring officer, deputy
+	s.Get(app, "/staff/stats/export", full(s.statsExport))  // auditor, monitoring officer, deputy
+	s.Get(app, "/staff/audit", full(s.auditPage))           // auditor
+	s.Get(app, "/staff/audit/export", full(s.auditExport))  // auditor
+}
+
+func (s *Site) oversight() *oversight.Service {
+	return oversight.New(s.deps.Store, func() int {
+		if s.deps.Policy == nil {
+			return 0
+		}
+		if p := s.deps.Policy(); p != nil {
+			return p.Retention.SuppressionThreshold
+		}
+		return 0
+	})
+}
+
+// labels puts reports into words in lang.
+func (s *Site) labels(lang string, threshold int) oversight.Labels {
+	t := func(id string, data ...map[string]any) string { return s.catalog.T(lang, id, data...) }
+	return oversight.Labels{
+		Table:  func(id string) string { return t("oversight.table." + id) },
+		Figure: func(id string) string { return t("oversight.figure." + id) },
+		Key:    func(table, key string) string { return s.keyLabel(lang, table, key) },
+		Small:  t("oversight.suppressed", map[string]any{"N": threshold}),
+		Hidden: t("oversight.hidden"),
+	}
+}
+
+// keyLabel names a row: from this feature's messages, the report form's categories, or the
+// policy directory's service areas; a key nobody has named is shown as it is stored.
+func (s *Site) keyLabel(lang, table, key string) string {
+	switch table {
+	case "category":
+		if id := "report.category." + key; s.catalog.Has(lang, id) {
+			return s.catalog.T(lang, id)
+		}
+	case "service_area":
+		if s.deps.Policy != nil {
+			if p := s.deps.Policy(); p != nil {
+				if a, ok := p.Directory.ServiceArea(key); ok {
+					if lang == "cy" && a.NameCy != "" {
+						return a.NameCy
+					}
+					return a.Name
+				}
+			}
+		}
+	}
+	if id := "oversight." + table + "." + key; s.catalog.Has(lang, id) {
+		return s.catalog.T(lang, id)
+	}
+	return key
+}
+
+type statsRow struct{ Label, Text string }
+
+type statsTable struct {
+	ID, Title string
+	Chart     template.HTML
+	Rows      []statsRow
+	CSV       string
+}
+
+type statsTime struct {
+	Label, Count, Median, P90 string
+}
+
+type statsView struct {
+	From, To  string // as typed / as used
+	Errors    map[string]string
+	Year      int
+	Years     []int
+	Threshold int
+	// ThresholdMax is the largest count that is suppressed.
+	ThresholdMax int
+	Received     string
+	Summary      []statsRow
+	Times        []statsTime
+	Tables       []statsTable
+	Sentences    []string
+	CSVAll       string
+	AnnualLink   string
+}
+
+func (s *Site) statsView(lang string, rep *oversight.Report) statsView {
+	l := s.labels(lang, rep.SuppressionThreshold)
+	from, to := oversight.Dates(rep.From, rep.To)
+	v := statsView{From: from, To: to, Threshold: rep.SuppressionThreshold, ThresholdMax: rep.SuppressionThreshold - 1,
+		Received: l.Text(rep.Received)}
+	exportURL := func(table string) string {
+		q := url.Values{"from": {from}, "to": {to}, "table": {table}}
+		return Localise(lang, "/staff/stats/export") + "?" + q.Encode()
+	}
+	v.CSVAll = exportURL("all")
+	for _, f := range rep.Summary() {
+		v.Summary = append(v.Summary, statsRow{Label: l.Figure(f.ID), Text: l.FigureText(f)})
+	}
+	for _, tm := range rep.Times {
+		row := statsTime{Label: l.Figure(tm.Metric), Count: l.Text(tm.Count), Median: "–", P90: "–"}
+		switch {
+		case tm.Suppressed:
+			row.Median, row.P90 = l.Hidden, l.Hidden
+		case tm.MedianDays != nil:
+			row.Median = strconv.FormatFloat(*tm.MedianDays, 'f', 1, 64)
+			row.P90 = strconv.FormatFloat(*tm.P90Days, 'f', 1, 64)
+		}
+		v.Times = append(v.Times, row)
+	}
+	for _, t := range rep.Tables {
+		st := statsTable{ID: t.ID, Title: l.Table(t.ID), CSV: exportURL(t.ID)}
+		chart := oversight.Chart{ID: "chart-" + t.ID, Title: st.Title, Labels: l,
+			Desc: s.catalog.T(lang, "oversight.chart.desc", map[string]any{"Table": st.Title, "From": from, "To": to})}
+		for _, r := range t.Rows {
+			label := l.Key(t.ID, r.Key)
+			st.Rows = append(st.Rows, statsRow{Label: label, Text: l.Text(r.Cell)})
+			chart.Bars = append(chart.Bars, oversight.Bar{Label: label, Cell: r.Cell})
+		}
+		st.Chart = chart.SVG()
+		v.Tables = append(v.Tables, st)
+	}
+	return v
+}
+
+// sentences is the annual report's plain-language summary.
+func (s *Site) sentences(lang string, year int, rep *oversight.Report) []string {
+	l := s.labels(lang, rep.SuppressionThreshold)
+	t := func(id string, data map[string]any) string { return s.catalog.T(lang, id, data) }
+	out := []string{t("oversight.summary.received", map[string]any{"Year": year, "Count": l.Text(rep.Received)})}
+	out = append(out, t("oversight.summary.anonymous", map[string]any{
+		"Count": l.Text(rep.AnonymousDialogue.Denominator), "Dialogue": l.Text(rep.AnonymousDialogue.Numerator)}))
+	for _, tm := range rep.Times {
+		if tm.Metric != "acknowledge" && tm.Metric != "feedback" {
+			continue
+		}
+		if tm.MedianDays == nil || tm.Suppressed {
+			out = append(out, t("oversight.summary."+tm.Metric+"_none", nil))
+			continue
+		}
+		out = append(out, t("oversight.summary."+tm.Metric, map[string]any{
+			"Median": strconv.FormatFloat(*tm.MedianDays, 'f', 1, 64), "P90": strconv.FormatFloat(*tm.P90Days, 'f', 1, 64)}))
+	}
+	out = append(out, t("oversight.summary.breaches", map[string]any{
+		"AckLate": l.Text(rep.Breaches.AcknowledgeLate), "AckOverdue": l.Text(rep.Breaches.AcknowledgeOverdue),
+		"FeedbackLate": l.Text(rep.Breaches.FeedbackLate), "FeedbackOverdue": l.Text(rep.Breaches.FeedbackOverdue)}))
+	rate := l.FigureText(oversight.Figure{Share: rep.Substantiation.Share, Suppressed: rep.Substantiation.Suppressed})
+	out = append(out, t("oversight.summary.investigations", map[string]any{
+		"Opened": l.Text(rep.Investigations.Opened), "Closed": l.Text(rep.Investigations.Closed), "Rate": rate}))
+	out = append(out, t("oversight.summary.detriment", map[string]any{"Count": l.Text(rep.DetrimentReports)}))
+	out = append(out, t("oversight.summary.suppression", map[string]any{"N": rep.SuppressionThreshold, "Max": rep.SuppressionThreshold - 1}))
+	return out
+}
+
+func (s *Site) statsPage(c *fiber.Ctx) error {
+	u := principal(c).User
+	if !access.CanSeeStats(u) {
+		return fiber.ErrNotFound
+	}
+	from, to, err := oversight.ParsePeriod(c.Query("from"), c.Query("to"), time.Now())
+	if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid {
+		return s.Render(c, fiber.StatusBadRequest, "stats", statsView{From: c.Query("from"), To: c.Query("to"), Errors: fe.Fields})
+	}
+	if err != nil {
+		return err
+	}
+	rep, err := s.oversight().Stats(c.UserContext(), from, to)
+	if err != nil {
+		return err
+	}
+	v := s.statsView(Lang(c), rep)
+	if err := s.recordOversight(c, u, "stats.read", map[string]string{"from": v.From, "to": v.To}); err != nil {
+		return err
+	}
+	v.Year = time.Now().Year() - 1
+	for y := time.Now().Year(); y >= time.Now().Year()-5; y-- {
+		v.Years = append(v.Years, y)
+	}
+	return s.Render(c, fiber.StatusOK, "stats", v)
+}
+
+func (s *Site) annualReport(c *fiber.Ctx) error {
+	u := principal(c).User
+	if !access.CanSeeStats(u) {
+		return fiber.ErrNotFound
+	}
+	year, from, to, err := oversight.ParseYear(c.Query("year"), time.Now())
+	if err != nil {
+		return err
+	}
+	rep, err := s.oversight().Stats(c.UserContext(), from, to)
+	if err != nil {
+		return err
+	}
+	v := s.statsView(Lang(c), rep)
+	v.Year = year
+	v.Sentences = s.sentences(Lang(c), year, rep)
+	if err := s.recordOversight(c, u, "stats.read", map[string]string{"from": v.From, "to": v.To, "report": "annual"}); err != nil {
+		return err
+	}
+	return s.Render(c, fiber.StatusOK, "annual_report", v)
+}
+
+func (s *Site) statsExport(c *fiber.Ctx) error {
+	u := principal(c).User
+	if !access.CanSeeStats(u) {
+		return fiber.ErrNotFound
+	}
+	table := c.Query("table", "all")
+	if table != "all" && !slices.Contains(oversight.ExportTables(), table) {
+		return fiber.ErrNotFound
+	}
+	from, to, err := oversight.ParsePeriod(c.Query("from"), c.Query("to"), time.Now())
+	if err != nil {
+		return err
+	}
+	rep, err := s.oversight().Stats(c.UserContext(), from, to)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := oversight.WriteCSV(&buf, rep, table, s.labels(Lang(c), rep.SuppressionThreshold)); err != nil {
+		return err
+	}
+	fromText, toText := oversight.Dates(from, to)
+	if err := s.recordOversight(c, u, "stats.export", map[string]string{"from": fromText, "to": toText, "table": table}); err != nil {
+		return err
+	}
+	return sendOversightCSV(c, "candour-stats-"+table+"-"+fromText+"-"+toText+".csv", buf.Bytes())
+}
+
+func (s *Site) recordOversight(c *fiber.Ctx, u *store.User, action string, details map[string]string) error {
+	return audit.Record(c.UserContext(), s.deps.Store, audit.Event{ActorID: u.ID, Action: action, Details: details})
+}
+
+func sendOversightCSV(c *fiber.Ctx, name string, body []byte) error {
+	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+name+`"`)
+	return c.Send(body)
+}
+
+type auditRow struct {
+	Seq                                int64
+	At, Actor, Action, Object, Details string
+}
+
+type auditField struct{ Name, Value string }
+
+type auditView struct {
+	Fields   []auditField
+	Errors   map[string]string
+	Result   audit.Result
+	FirstBad int64
+	Rows     []auditRow
+	CSV      string
+}
+
+func (s *Site) auditQuery(c *fiber.Ctx) oversight.AuditQuery {
+	return oversight.AuditQuery{Actor: c.Query("actor"), Object: c.Query("object"), From: c.Query("from"), To: c.Query("to")}
+}
+
+func (s *Site) auditPage(c *fiber.Ctx) error {
+	u := principal(c).User
+	if !access.CanReadAudit(u) {
+		return fiber.ErrNotFound
+	}
+	q := s.auditQuery(c)
+	v := auditView{Fields: []auditField{{"actor", q.Actor}, {"object", q.Object}, {"from", q.From}, {"to", q.To}}}
+	svc := s.oversight()
+	f, err := svc.AuditFilter(c.UserContext(), q)
+	if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid {
+		v.Errors = fe.Fields
+		return s.Render(c, fiber.StatusBadRequest, "audit", v)
+	}
+	if err != nil {
+		return err
+	}
+	if v.Result, err = audit.Check(c.UserContext(), s.deps.Store); err != nil {
+		return err
+	}
+	if v.Result.FirstBad != nil {
+		v.FirstBad = *v.Result.FirstBad
+	}
+	events, err := svc.AuditEvents(c.UserContext(), f)
+	if err != nil {
+		return err
+	}
+	for _, e := range events {
+		obj := e.ObjectType
+		if e.ObjectID != "" {
+			obj += ":" + e.ObjectID
+		}
+		v.Rows = append(v.Rows, auditRow{Seq: e.Seq, At: e.At.In(time.Local).Format("2006-01-02 15:04:05"), Actor: e.Actor,
+			Action: e.Action, Object: obj, Details: string(e.Details)})
+	}
+	qs := url.Values{"actor": {q.Actor}, "object": {q.Object}, "from": {q.From}, "to": {q.To}}
+	v.CSV = Localise(Lang(c), "/staff/audit/export") + "?" + qs.Encode()
+	if err := s.recordOversight(c, u, "audit.read", map[string]string{"events": strconv.Itoa(len(events)),
+		"ok": strconv.FormatBool(v.Result.OK)}); err != nil {
+		return err
+	}
+	return s.Render(c, fiber.StatusOK, "audit", v)
+}
+
+func (s *Site) auditExport(c *fiber.Ctx) error {
+	u := principal(c).User
+	if !access.CanReadAudit(u) {
+		return fiber.ErrNotFound
+	}
+	svc := s.oversight()
+	f, err := svc.AuditFilter(c.UserContext(), s.auditQuery(c))
+	if err != nil {
+		return err
+	}
+	events, err := svc.AuditEvents(c.UserContext(), f)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := oversight.WriteAuditCSV(&buf, events); err != nil {
+		return err
+	}
+	if err := s.recordOversight(c, u, "audit.export", map[string]string{"events": strconv.Itoa(len(events))}); err != nil {
+		return err
+	}
+	return sendOversightCSV(c, "candour-audit.csv", buf.Bytes())
+}
