@@ -246,6 +246,9 @@ func encodeCursor(c store.TriageCursor) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// DecodeCursor reads a triage cursor (exported for benchmarks that replay a page).
+func DecodeCursor(s string) (*store.TriageCursor, error) { return decodeCursor(s) }
+
 func decodeCursor(s string) (*store.TriageCursor, error) {
 	if s == "" {
 		return nil, nil

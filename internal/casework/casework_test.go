@@ -30,6 +30,7 @@ type fixture struct {
 	st     *store.Store
 	intake *intake.Service
 	cw     *casework.Service
+	names  *receipt.Hasher
 	now    time.Time
 	mu     sync.Mutex
 }
@@ -37,7 +38,7 @@ type fixture struct {
 func (f *fixture) clock() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
 func (f *fixture) set(t time.Time)  { f.mu.Lock(); defer f.mu.Unlock(); f.now = t }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	policy, err := routing.Load(filepath.Join(filepath.Dir(file), "..", "..", "policies"))
@@ -53,7 +54,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	db := dbtest.New(t)
-	f := &fixture{db: db, st: store.New(db), now: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	f := &fixture{db: db, st: store.New(db), names: names, now: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
 	pol := func() *routing.Policy { return policy }
 	f.intake = intake.New(intake.Deps{Store: f.st, Policy: pol, ServerKey: sk, Receipts: names,
 		Throttle: receipt.NewThrottle(600, 50), Tokens: keys, Now: f.clock, MaxAttachment: 1 << 20})
@@ -62,7 +63,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) user(t *testing.T, email string, roles ...string) *store.User {
+func (f *fixture) user(t testing.TB, email string, roles ...string) *store.User {
 	t.Helper()
 	u := &store.User{Email: email, Name: email, Roles: roles, Language: "en", Status: "active"}
 	if err := f.st.InsertUser(context.Background(), u); err != nil {
@@ -71,7 +72,7 @@ func (f *fixture) user(t *testing.T, email string, roles ...string) *store.User 
 	return u
 }
 
-func (f *fixture) report(t *testing.T, safeguarding bool, named ...string) int64 {
+func (f *fixture) report(t testing.TB, safeguarding bool, named ...string) int64 {
 	t.Helper()
 	filed, err := f.intake.Submit(context.Background(), intake.ReportSubmission{Mode: "anonymous", ServiceArea: "housing",
 		Category: "health_safety", Summary: "Damp flats", Details: "Signed off without visits.", Safeguarding: safeguarding,
