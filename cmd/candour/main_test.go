@@ -141,13 +141,14 @@ func TestServeEmbeddedDefault(t *testing.T) {
 			t.Fatalf("start %d: Welsh start page: %v %v", i, resp, err)
 		}
 		resp.Body.Close()
-		if i == 0 && (!strings.Contains(r.stdout.String(), "dev-custodian.key") || !strings.Contains(r.stdout.String(), "dev-mo@candour.invalid")) {
-			t.Errorf("first start does not say where the development custodian key is and how to sign in:\n%s", r.stdout)
-		}
 		r.cmd.Process.Signal(stop)
 		err = r.cmd.Wait()
 		if stop != syscall.SIGKILL && err != nil {
 			t.Fatalf("start %d: stop with %v: %v\nstderr: %s", i, stop, err, r.stderr)
+		}
+		// Read only once the process is gone: its output is written concurrently until then.
+		if i == 0 && (!strings.Contains(r.stdout.String(), "dev-custodian.key") || !strings.Contains(r.stdout.String(), "dev-mo@candour.invalid")) {
+			t.Errorf("first start does not say where the development custodian key is and how to sign in:\n%s", r.stdout)
 		}
 		if stop == syscall.SIGKILL {
 			// PostgreSQL follows its parent (Pdeathsig); give it a moment to go.

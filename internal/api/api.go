@@ -41,6 +41,7 @@ func (a *API) Register(app fiber.Router) {
 	v1 := app.Group("/api/v1")
 	mailbox, staff := a.requireMailbox, a.requireStaff
 
+	v1.Get("/openapi.yaml", a.openAPIDoc)                        // anyone
 	v1.Get("/service-areas", a.serviceAreas)                     // anyone
 	v1.Post("/reports", a.submitReport)                          // anyone
 	v1.Post("/mailbox/session", a.openMailbox)                   // anyone holding a receipt

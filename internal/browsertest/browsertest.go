@@ -47,7 +47,9 @@ func New(t testing.TB, opts Options) context.Context {
 		t.Fatal(err)
 	}
 	if opts.Timeout == 0 {
-		opts.Timeout = 90 * time.Second
+		// Generous: CI runs several test packages at once on two cores, and a whole story in
+		// the browser signs in (argon2id) and renders a dozen pages.
+		opts.Timeout = 4 * time.Minute
 	}
 	allocOpts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),

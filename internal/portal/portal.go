@@ -113,6 +113,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	p := &Portal{Config: cfg, Logger: log, served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
+			if p.listener != nil {
+				p.listener.Close()
+			}
 			p.closeStorage()
 		}
 	}()
@@ -121,6 +124,16 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		return nil, err
 	}
 	p.DB = p.storage.DB
+	p.listener, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (CANDOUR_LISTEN): %w", cfg.Listen, err)
+	}
+	// Listening on port 0 (tests): links people hand on must name the port actually chosen.
+	if cfg.PublicURL.Port() == "0" {
+		u := *cfg.PublicURL
+		u.Host = p.listener.Addr().String()
+		cfg.PublicURL = &u
+	}
 	if err := p.loadPolicy(); err != nil {
 		return nil, err
 	}
@@ -165,10 +178,6 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		Auth: p.Auth, Access: checker, SecureCookies: cfg.SecureCookies(), PublicURL: cfg.PublicURL.String()}).Register(p.App)
 	site.Register(p.App)
 
-	p.listener, err = net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s (CANDOUR_LISTEN): %w", cfg.Listen, err)
-	}
 	var mailer notify.Mailer = notify.LogMailer{Logger: log}
 	if cfg.SMTPAddr != "" {
 		mailer = notify.SMTP{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword}

@@ -130,6 +130,8 @@ func (s *Site) Register(app fiber.Router) {
 	s.registerReporting(app)
 	s.registerOversight(app)
 	s.registerCouncillor(app)
+	s.registerCasework(app)
+	s.registerAdmin(app)
 }
 
 // Get registers h for GET (and HEAD) at path and at /cy+path. Inside h,

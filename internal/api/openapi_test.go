@@ -1,0 +1,92 @@
+package api_test
+
+import (
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/goccy/go-yaml"
+
+	"candour/internal/portaltest"
+)
+
+// openAPIDoc is the part of the OpenAPI document the test checks.
+type openAPIDoc struct {
+	OpenAPI string                               `yaml:"openapi"`
+	Servers []struct{ URL string }               `yaml:"servers"`
+	Paths   map[string]map[string]map[string]any `yaml:"paths"` // path → method (or "parameters"...) → operation
+}
+
+var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+// pathParam turns fiber's :id into OpenAPI's {id}.
+var pathParam = regexp.MustCompile(`:([A-Za-z_][A-Za-z0-9_]*)`)
+
+// TestOpenAPIDocumentsEveryRoute checks the served document against the routes fiber has
+// registered under /api/v1, both ways, so the document and the route table cannot drift.
+func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
+	e := portaltest.Start(t)
+
+	r := e.Do(t, "GET", "/api/v1/openapi.yaml", "", nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /api/v1/openapi.yaml: got %d, want 200", r.Status)
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/yaml" {
+		t.Errorf("content type: got %q, want application/yaml", ct)
+	}
+	var doc openAPIDoc
+	if err := yaml.Unmarshal(r.Body, &doc); err != nil {
+		t.Fatalf("parse openapi.yaml: %v", err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.1") {
+		t.Errorf("openapi: got %q, want 3.1.x", doc.OpenAPI)
+	}
+	if len(doc.Servers) != 1 || doc.Servers[0].URL != "/api/v1" {
+		t.Fatalf("servers: got %+v, want one, /api/v1", doc.Servers)
+	}
+
+	documented := map[string]bool{} // "GET /concerns/{id}"
+	for path, item := range doc.Paths {
+		for key, op := range item {
+			if !slices.Contains(httpMethods, key) {
+				continue
+			}
+			route := strings.ToUpper(key) + " " + path
+			documented[route] = true
+			if op["summary"] == nil {
+				t.Errorf("%s: no summary (say who may call it)", route)
+			}
+			if op["responses"] == nil {
+				t.Errorf("%s: no responses", route)
+			}
+			if op["security"] == nil {
+				t.Errorf("%s: no security (use [] for anyone)", route)
+			}
+		}
+	}
+
+	registered := map[string]bool{}
+	for _, rt := range e.App.GetRoutes(true) {
+		path, ok := strings.CutPrefix(rt.Path, "/api/v1/")
+		if !ok || rt.Method == http.MethodHead || path == "*" {
+			continue
+		}
+		registered[rt.Method+" /"+pathParam.ReplaceAllString(path, "{$1}")] = true
+	}
+	if len(registered) == 0 {
+		t.Fatal("no routes registered under /api/v1")
+	}
+
+	for route := range registered {
+		if !documented[route] {
+			t.Errorf("%s is registered but not in openapi.yaml", route)
+		}
+	}
+	for route := range documented {
+		if !registered[route] {
+			t.Errorf("%s is in openapi.yaml but no such route is registered", route)
+		}
+	}
+}

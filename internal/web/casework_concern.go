@@ -1,0 +1,162 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"candour/internal/casework"
+	"candour/internal/fault"
+	"candour/internal/store"
+)
+
+// concernAction runs do for the concern in the path and answers the way every concern form
+// does: back to the concern page with a notice, or the page again with the form's errors.
+func (s *Site) concernAction(c *fiber.Ctx, formName string, values map[string]string, done, anchor string, do func(id int64) error) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := do(id); err != nil {
+		st, status, ok := s.failure(err, formName, concernFields, values)
+		if !ok {
+			return err
+		}
+		return s.renderConcern(c, status, st)
+	}
+	return s.back(c, fmt.Sprintf("/staff/concerns/%d", id), done, anchor)
+}
+
+func (s *Site) concernAttachment(c *fiber.Ctx) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	aid, err := pathID(c, "aid")
+	if err != nil {
+		return err
+	}
+	name, n, r, err := s.deps.Casework.OpenAttachment(c.UserContext(), principal(c).User, id, aid)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "application/octet-stream")
+	c.Set(fiber.HeaderContentDisposition, contentDisposition(name))
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Context().SetBodyStream(r, int(n))
+	return nil
+}
+
+func (s *Site) concernAcknowledge(c *fiber.Ctx) error {
+	return s.concernAction(c, "acknowledge", nil, "acknowledged", "", func(id int64) error {
+		return s.deps.Casework.Acknowledge(c.UserContext(), principal(c).User, id)
+	})
+}
+
+func (s *Site) concernMessage(c *fiber.Ctx) error {
+	body := form(c, "body")
+	return s.concernAction(c, "message", map[string]string{"body": body}, "message", "messages", func(id int64) error {
+		return s.deps.Casework.Message(c.UserContext(), principal(c).User, id, body)
+	})
+}
+
+func (s *Site) concernNote(c *fiber.Ctx) error {
+	body, kind := form(c, "body"), form(c, "personal")
+	return s.concernAction(c, "note", map[string]string{"body": body, "personal": kind}, "note", "notes", func(id int64) error {
+		if kind != "yes" && kind != "no" {
+			return fault.Fields{"personal": "field.choice"}.Err()
+		}
+		return s.deps.Casework.AddNote(c.UserContext(), principal(c).User, id, body, kind == "yes")
+	})
+}
+
+// concernDecision handles the refer, decline, accept and close forms; each posts its action.
+func (s *Site) concernDecision(c *fiber.Ctx) error {
+	action := form(c, "action")
+	switch action {
+	case "refer", "decline", "accept", "close":
+	default:
+		return fiber.ErrBadRequest
+	}
+	d := casework.Decision{Action: action, Reason: form(c, "reason"), ReferTo: form(c, "refer_to")}
+	values := map[string]string{"reason": d.Reason, "refer_to": d.ReferTo, "investigation_id": form(c, "investigation_id")}
+	if v := values["investigation_id"]; v != "" {
+		d.InvestigationID, _ = strconv.ParseInt(v, 10, 64)
+	}
+	return s.concernAction(c, action, values, action, "", func(id int64) error {
+		return s.deps.Casework.Decide(c.UserContext(), principal(c).User, id, d)
+	})
+}
+
+// concernConflict: the user steps away from the concern for good. Afterwards they can no
+// longer see it, so they go back to the queue.
+func (s *Site) concernConflict(c *fiber.Ctx) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	reason := form(c, "reason")
+	err = s.deps.Casework.DeclareConflict(c.UserContext(), principal(c).User, id, reason)
+	if err != nil {
+		st, status, ok := s.failure(err, "conflict", concernFields, map[string]string{"reason": reason})
+		if !ok {
+			return err
+		}
+		return s.renderConcern(c, status, st)
+	}
+	return s.back(c, "/staff/triage", "conflict", "")
+}
+
+// concernGrant gives another handler access to the concern, or moves it to them from someone
+// else (both named by e-mail address).
+func (s *Site) concernGrant(c *fiber.Ctx) error {
+	to, from, reason := strings.TrimSpace(form(c, "user")), strings.TrimSpace(form(c, "from")), form(c, "reason")
+	values := map[string]string{"user_id": to, "from_user_id": from, "reason": reason}
+	return s.concernAction(c, "grant", values, "granted", "", func(id int64) error {
+		ctx := c.UserContext()
+		var toID, fromID int64
+		if to != "" {
+			u, err := s.deps.Store.UserByEmail(ctx, to)
+			if errors.Is(err, store.ErrNotFound) {
+				return fault.Fields{"user_id": "casework.unknown_officer"}.Err()
+			} else if err != nil {
+				return err
+			}
+			toID = u.ID
+		}
+		if from != "" {
+			u, err := s.deps.Store.UserByEmail(ctx, from)
+			if errors.Is(err, store.ErrNotFound) {
+				return fault.Fields{"from_user_id": "casework.unknown_officer"}.Err()
+			} else if err != nil {
+				return err
+			}
+			fromID = u.ID
+		}
+		return s.deps.Casework.GrantAccess(ctx, principal(c).User, id, toID, fromID, reason)
+	})
+}
+
+func (s *Site) concernIdentityRequest(c *fiber.Ctx) error {
+	in := casework.IdentityRequestInput{Reason: form(c, "reason")}
+	if form(c, "no_notice") == "yes" {
+		in.NoNoticeReason = form(c, "no_notice_reason")
+		if strings.TrimSpace(in.NoNoticeReason) == "" {
+			// Not telling the reporter needs its legal reason.
+			st, status, _ := s.failure(fault.Fields{"no_notice_reason": "field.required"}.Err(), "identity", concernFields,
+				map[string]string{"reason": in.Reason, "no_notice": "yes"})
+			return s.renderConcern(c, status, st)
+		}
+	}
+	values := map[string]string{"reason": in.Reason, "no_notice_reason": in.NoNoticeReason}
+	if in.NoNoticeReason != "" {
+		values["no_notice"] = "yes"
+	}
+	return s.concernAction(c, "identity", values, "identity_requested", "", func(id int64) error {
+		_, err := s.deps.Casework.RequestIdentity(c.UserContext(), principal(c).User, id, in)
+		return err
+	})
+}

@@ -1,0 +1,131 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"candour/internal/access"
+	"candour/internal/casework"
+	"candour/internal/fault"
+	"candour/internal/store"
+)
+
+type identityRequestItem struct {
+	casework.IdentityRequestView
+	ReasonLines   []string
+	NoNoticeLines []string
+	Own           bool // the custodian asked for it: someone else must decide
+}
+
+type custodianData struct {
+	formState
+	CSRF     string
+	Requests []identityRequestItem
+	Approved string // reference whose sealed identity can now be downloaded
+	File     string // identity-<reference>.age
+	Notice   string
+}
+
+// ErrorSummary is the error summary of the form that failed.
+func (d custodianData) ErrorSummary() []formError { return d.Errors }
+
+func (s *Site) custodianPage(c *fiber.Ctx) error {
+	return s.renderCustodian(c, fiber.StatusOK, formState{})
+}
+
+func (s *Site) renderCustodian(c *fiber.Ctx, status int, st formState) error {
+	p := principal(c)
+	reqs, err := s.deps.Casework.PendingIdentityRequests(c.UserContext(), p.User)
+	if err != nil {
+		return err
+	}
+	d := custodianData{formState: st, CSRF: p.Session.CSRF, Notice: caseworkNotices[c.Query("done")]}
+	if ref := c.Query("reference"); ref != "" && referencePattern.MatchString(ref) && st.Errors == nil {
+		d.Approved, d.File = ref, identityFile(ref)
+	}
+	for _, r := range reqs {
+		d.Requests = append(d.Requests, identityRequestItem{IdentityRequestView: r, ReasonLines: lines(r.Reason),
+			NoNoticeLines: lines(r.NoNoticeReason), Own: r.RequesterID == p.User.ID})
+	}
+	return s.Render(c, status, "custodian", d)
+}
+
+func identityFile(ref string) string { return "identity-" + ref + ".age" }
+
+func (s *Site) custodianDecide(c *fiber.Ctx) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	u := principal(c).User
+	decision, reason := form(c, "decision"), form(c, "reason")
+	if decision != "approve" && decision != "refuse" {
+		return fiber.ErrBadRequest
+	}
+	formName := fmt.Sprintf("decide-%d", id)
+	// The reference of the request, for the download link after approval.
+	var ref string
+	reqs, err := s.deps.Casework.PendingIdentityRequests(c.UserContext(), u)
+	if err != nil {
+		return err
+	}
+	for _, r := range reqs {
+		if r.ID == id {
+			ref = r.Reference
+		}
+	}
+	if err := s.deps.Casework.DecideIdentityRequest(c.UserContext(), u, id, decision == "approve", reason); err != nil {
+		st, status, ok := s.failure(err, formName, []string{"reason"}, map[string]string{"reason": reason})
+		if !ok {
+			return err
+		}
+		return s.renderCustodian(c, status, st)
+	}
+	target := Localise(Lang(c), "/staff/identity-requests")
+	if decision == "approve" && ref != "" {
+		return c.Redirect(target+"?done=approved&reference="+url.QueryEscape(ref)+"#download", fiber.StatusSeeOther)
+	}
+	return c.Redirect(target+"?done=refused", fiber.StatusSeeOther)
+}
+
+// custodianSealed sends the reporter's identity, still sealed to the custodians, as an armored
+// age file. The server cannot open it: the custodian does, offline, with their own key.
+func (s *Site) custodianSealed(c *fiber.Ctx) error {
+	u := principal(c).User
+	if !u.HasRole(access.RoleCustodian) {
+		return fiber.ErrNotFound
+	}
+	ref := strings.ToUpper(strings.TrimSpace(c.Query("reference")))
+	fail := func(err error) error {
+		st, status, ok := s.failure(err, "download", []string{"reference"}, map[string]string{"reference": ref})
+		if !ok {
+			return err
+		}
+		return s.renderCustodian(c, status, st)
+	}
+	if !referencePattern.MatchString(ref) {
+		return fail(fault.Fields{"reference": "caseworkweb.unknown_concern"}.Err())
+	}
+	cn, err := s.deps.Store.ConcernByReference(c.UserContext(), ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return fail(fault.Fields{"reference": "caseworkweb.unknown_concern"}.Err())
+	}
+	if err != nil {
+		return err
+	}
+	armored, err := s.deps.Casework.SealedIdentity(c.UserContext(), u, cn.ID)
+	if fault.Is(err, fault.NotFound) {
+		return fail(fault.Fields{"reference": "caseworkweb.unknown_concern"}.Err())
+	}
+	if err != nil {
+		return fail(err)
+	}
+	c.Set(fiber.HeaderContentType, "application/octet-stream")
+	c.Set(fiber.HeaderContentDisposition, contentDisposition(identityFile(cn.Reference)))
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	return c.SendString(armored)
+}
