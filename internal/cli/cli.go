@@ -92,15 +92,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "Candour is running at %s (listening on %s)\n", cfg.PublicURL, p.Addr())
 	if cfg.Embedded() {
 		fmt.Fprintf(stdout, "Embedded PostgreSQL data: %s\n", cfg.DataDir)
-		key, err := p.EnsureDevCustodian(ctx)
-		if err != nil {
-			fmt.Fprintf(stderr, "candour: %v\n", err)
-		} else if key != "" {
+		if key := p.DevCustodianKey; key != "" {
 			fmt.Fprintf(stdout, "Created a development custodian key: %s\n  open a sealed identity with: age -d -i %s identity.age\n", key, key)
 		}
-		if mo, err := p.EnsureDevOfficer(ctx); err != nil {
-			fmt.Fprintf(stderr, "candour: %v\n", err)
-		} else if mo != nil {
+		if mo := p.DevOfficer; mo != nil {
 			fmt.Fprintf(stdout, "Created a development Monitoring Officer (shown once):\n  sign in at %s/staff/login\n"+
 				"  e-mail: %s\n  password: %s\n  TOTP secret (add it to an authenticator app): %s\n",
 				cfg.PublicURL, mo.Email, mo.Password, mo.TOTPSecret)

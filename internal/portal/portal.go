@@ -47,9 +47,12 @@ type Portal struct {
 	Auth     *auth.Service // staff sign-in and sessions
 	policy   atomic.Pointer[routing.Policy]
 	storage  *Storage
-	jobs     *jobs.Runner
-	listener net.Listener
-	served   chan error
+	// Set on the embedded default's first start (see dev.go), to be shown once.
+	DevCustodianKey string
+	DevOfficer      *DevOfficer
+	jobs            *jobs.Runner
+	listener        net.Listener
+	served          chan error
 }
 
 // Storage is the database pool and, on the embedded default, the PostgreSQL behind it.
@@ -195,6 +198,16 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 			_, err := p.Casework.ApplyRetention(ctx)
 			return err
 		}})
+	// The embedded default is a developer's machine: give it a custodian key and a Monitoring
+	// Officer before the first request, so `make run` can be used at once.
+	if cfg.Embedded() {
+		if p.DevCustodianKey, err = p.EnsureDevCustodian(ctx); err != nil {
+			return nil, err
+		}
+		if p.DevOfficer, err = p.EnsureDevOfficer(ctx); err != nil {
+			return nil, err
+		}
+	}
 	go func() { p.served <- p.App.Listener(p.listener) }()
 	return p, nil
 }
