@@ -214,15 +214,27 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 		return nil, fmt.Errorf("embedded postgres: %w", err)
 	}
 
-	if err := e.clearStalePID(); err != nil {
-		return nil, err
-	}
-	if err := e.start(binDir, cred, opts.Fsync); err != nil {
-		return nil, err
-	}
-	if err := e.waitReady(ctx); err != nil {
-		_ = e.Stop(context.Background())
-		return nil, err
+	// After a crash the dead server's processes may still be letting go of their shared
+	// memory for a moment (the kernel tears them down asynchronously); postgres then refuses to
+	// start. Try again for a few seconds before giving up.
+	for attempt := 1; ; attempt++ {
+		if err := e.clearStalePID(); err != nil {
+			return nil, err
+		}
+		if err := e.start(binDir, cred, opts.Fsync); err != nil {
+			return nil, err
+		}
+		err := e.waitReady(ctx)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errSharedMemoryBusy) || attempt == 20 {
+			_ = e.Stop(context.Background())
+			return nil, err
+		}
+		// The refused server has exited already: nothing to stop before the next attempt.
+		log.Warn("old server's shared memory still in use; retrying", "attempt", attempt)
+		time.Sleep(250 * time.Millisecond)
 	}
 	if err := e.ensureDatabase(ctx); err != nil {
 		_ = e.Stop(context.Background())
@@ -339,6 +351,17 @@ func (e *Embedded) start(binDir string, cred *syscall.Credential, fsync bool) er
 	return nil
 }
 
+// errSharedMemoryBusy: a crashed server's memory is still attached; starting again shortly works.
+var errSharedMemoryBusy = errors.New("embedded postgres: shared memory of a previous server still in use")
+
+func (e *Embedded) exitedDuringStart() error {
+	tail := e.logTail()
+	if strings.Contains(tail, "pre-existing shared memory block") {
+		return fmt.Errorf("%w%s", errSharedMemoryBusy, tail)
+	}
+	return fmt.Errorf("embedded postgres exited during start-up (%v)%s", e.waitErr, tail)
+}
+
 // waitReady polls until the server accepts connections, the process exits, or 30s pass.
 func (e *Embedded) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
@@ -352,7 +375,7 @@ func (e *Embedded) waitReady(ctx context.Context) error {
 	for {
 		select {
 		case <-e.done:
-			return fmt.Errorf("embedded postgres exited during start-up (%v)%s", e.waitErr, e.logTail())
+			return e.exitedDuringStart()
 		default:
 		}
 		pingCtx, pingCancel := context.WithTimeout(ctx, time.Second)
@@ -363,7 +386,7 @@ func (e *Embedded) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-e.done:
-			return fmt.Errorf("embedded postgres exited during start-up (%v)%s", e.waitErr, e.logTail())
+			return e.exitedDuringStart()
 		case <-ctx.Done():
 			return fmt.Errorf("embedded postgres not ready: %w (last error: %v)%s", ctx.Err(), lastErr, e.logTail())
 		case <-time.After(50 * time.Millisecond):

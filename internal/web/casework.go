@@ -26,6 +26,8 @@ func (s *Site) registerCasework(r fiber.Router) {
 	}
 	full := s.requireStaff(false)
 	post := func(h fiber.Handler) fiber.Handler { return limitForm(full(h)) }
+	s.Get(r, "/staff/recorded", full(s.recordForm))                                          // MO, deputy
+	s.Post(r, "/staff/recorded", post(s.recordSubmit))                                       // MO, deputy
 	s.Get(r, "/staff/triage", full(s.triage))                                                // queue viewers (MO, deputy; others their own routes)
 	s.Get(r, "/staff/concerns/:id", full(s.concernPage))                                     // case access
 	s.Get(r, "/staff/concerns/:id/attachments/:aid", full(s.concernAttachment))              // case access

@@ -79,6 +79,7 @@ var mailboxNotices = map[string]string{
 	"closed":  "mailbox.notice.closed",
 	"reply":   "mailbox.notice.reply",
 	"file":    "mailbox.notice.file",
+	"record":  "mailbox.notice.record",
 }
 
 type mailboxFormData struct {
@@ -139,7 +140,11 @@ type threadData struct {
 	Messages    []threadMessage
 	Attachments []threadAttachment
 	Feedback    []string // lines; nil when there is none yet
-	CSRF        string
+	// Record is the written record of a concern the council took down for the reporter (phone,
+	// meeting): lines, and whether they approved it.
+	Record         []string
+	RecordApproved bool
+	CSRF           string
 	Body        string // the reply being written, kept on error
 	Detriment   bool
 	Errors      *formErrors
@@ -200,6 +205,9 @@ func (s *Site) renderThread(c *fiber.Ctx, status int, token, ref string, d threa
 	if m.Feedback != nil && strings.TrimSpace(*m.Feedback) != "" {
 		d.Feedback = lines(*m.Feedback)
 	}
+	if m.Record != nil {
+		d.Record, d.RecordApproved = lines(m.Record.Details), m.Record.Approved
+	}
 	return s.Render(c, status, "mailbox_thread", d)
 }
 
@@ -235,6 +243,19 @@ func (s *Site) mailboxPost(c *fiber.Ctx) (v url.Values, token, ref string, done 
 		return nil, "", "", true, s.forbidden(c)
 	}
 	return v, token, ref, false, nil
+}
+
+// mailboxApproveRecord is the reporter confirming the council's written record of their
+// concern; corrections go as replies first.
+func (s *Site) mailboxApproveRecord(c *fiber.Ctx) error {
+	_, _, ref, done, err := s.mailboxPost(c)
+	if done {
+		return err
+	}
+	if err := s.deps.Intake.ApproveRecord(c.UserContext(), ref); err != nil && !fault.Is(err, fault.Conflict) {
+		return err
+	}
+	return c.Redirect(Localise(Lang(c), "/mailbox/thread")+"?done=record#record", fiber.StatusSeeOther)
 }
 
 func (s *Site) mailboxReply(c *fiber.Ctx) error {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"candour/internal/access"
 	"candour/internal/fault"
 	"candour/internal/i18n"
 	"candour/internal/intake"
@@ -38,6 +39,7 @@ func (s *Site) registerReporting(r fiber.Router) {
 	s.Post(r, "/mailbox/attachments", s.mailboxUpload)      // mailbox cookie + CSRF field (multipart)
 	s.Get(r, "/mailbox/attachments/:id", s.mailboxDownload) // mailbox cookie
 	s.Post(r, "/mailbox/close", s.mailboxClose)             // mailbox cookie + CSRF field
+	s.Post(r, "/mailbox/record", s.mailboxApproveRecord)    // mailbox cookie + CSRF field
 }
 
 // errTooLarge ends a form post over MaxFormBody; handlers turn it into the friendly 413 page.
@@ -179,6 +181,10 @@ type reportData struct {
 	ServiceAreas []option
 	People       []option
 	Limits       map[string]string // shown in hints, e.g. "20,000"
+	// Recorded: the Monitoring Officer writing a concern down for a reporter (phone, meeting),
+	// signed in; the form posts to the staff path with the session's CSRF token.
+	Recorded bool
+	CSRF     string
 }
 
 // Err returns the message key of field's error, or "".
@@ -262,7 +268,6 @@ func parseReport(v url.Values) (reportForm, intake.ReportSubmission, fault.Field
 }
 
 func (s *Site) reportSubmit(c *fiber.Ctx) error {
-	lang := Lang(c)
 	v, err := readForm(c)
 	if errors.Is(err, errTooLarge) {
 		return s.tooLarge(c)
@@ -270,7 +275,22 @@ func (s *Site) reportSubmit(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	return s.fileReport(c, v, reportData{}, func(sub intake.ReportSubmission) (*intake.Filed, error) {
+		return s.deps.Intake.Submit(c.UserContext(), sub)
+	})
+}
+
+// fileReport checks the posted form, files it with file, and answers with the receipt page
+// (or the form again, with every problem, in the page's language). extra carries the
+// recorded-on-behalf settings.
+func (s *Site) fileReport(c *fiber.Ctx, v url.Values, extra reportData, file func(intake.ReportSubmission) (*intake.Filed, error)) error {
+	lang := Lang(c)
 	form, sub, fields := parseReport(v)
+	again := func(errs fault.Fields) error {
+		d := s.reportData(lang, form, newFormErrors(reportFields, errs))
+		d.Recorded, d.CSRF = extra.Recorded, extra.CSRF
+		return s.Render(c, fiber.StatusBadRequest, "report", d)
+	}
 	if len(fields) > 0 {
 		// Show every problem at once: intake's checks too, without filing anything.
 		check := sub
@@ -279,11 +299,11 @@ func (s *Site) reportSubmit(c *fiber.Ctx) error {
 				fields.Add(k, m)
 			}
 		}
-		return s.Render(c, fiber.StatusBadRequest, "report", s.reportData(lang, form, newFormErrors(reportFields, fields)))
+		return again(fields)
 	}
-	filed, err := s.deps.Intake.Submit(c.UserContext(), sub)
+	filed, err := file(sub)
 	if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid && len(fe.Fields) > 0 {
-		return s.Render(c, fiber.StatusBadRequest, "report", s.reportData(lang, form, newFormErrors(reportFields, fe.Fields)))
+		return again(fe.Fields)
 	}
 	if err != nil {
 		return err
@@ -295,6 +315,29 @@ func (s *Site) reportSubmit(c *fiber.Ctx) error {
 		ReceivedAt:    s.day(lang, filed.ReceivedAt),
 		AcknowledgeBy: s.day(lang, filed.AcknowledgeBy),
 		FeedbackBy:    s.day(lang, filed.FeedbackBy),
+		Recorded:      extra.Recorded,
+	})
+}
+
+// recordForm is the Monitoring Officer's form for a concern received by phone or in a meeting.
+func (s *Site) recordForm(c *fiber.Ctx) error {
+	if !access.CanSeeTriage(principal(c).User) {
+		return fiber.ErrNotFound
+	}
+	lang := Lang(c)
+	d := s.reportData(lang, reportForm{Lang: lang}, nil)
+	d.Recorded, d.CSRF = true, principal(c).Session.CSRF
+	return s.Render(c, fiber.StatusOK, "report", d)
+}
+
+// recordSubmit files it; the receipt page tells the officer to hand the receipt over. The staff
+// gate has already parsed the form (and checked its CSRF token).
+func (s *Site) recordSubmit(c *fiber.Ctx) error {
+	v := url.Values{}
+	c.Request().PostArgs().VisitAll(func(k, val []byte) { v.Add(string(k), string(val)) })
+	p := principal(c)
+	return s.fileReport(c, v, reportData{Recorded: true, CSRF: p.Session.CSRF}, func(sub intake.ReportSubmission) (*intake.Filed, error) {
+		return s.deps.Casework.RecordOnBehalf(c.UserContext(), p.User, sub)
 	})
 }
 
@@ -307,6 +350,7 @@ type receiptData struct {
 	ReceivedAt    string
 	AcknowledgeBy string
 	FeedbackBy    string
+	Recorded      bool // written down by the Monitoring Officer: they hand the receipt over
 }
 
 var london = func() *time.Location {
