@@ -145,10 +145,10 @@ type threadData struct {
 	Record         []string
 	RecordApproved bool
 	CSRF           string
-	Body        string // the reply being written, kept on error
-	Detriment   bool
-	Errors      *formErrors
-	Notice      string
+	Body           string // the reply being written, kept on error
+	Detriment      bool
+	Errors         *formErrors
+	Notice         string
 }
 
 // Err returns the message key of field's error, or "".
