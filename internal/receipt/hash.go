@@ -9,16 +9,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
+
+	"candour/internal/keyfile"
 )
 
 // KeySize is the size of the receipt hashing key.
 const KeySize = 32
 
-// maxKeyFileSize caps how much of a key file is read.
-const maxKeyFileSize = 4 << 10
 
 // Hasher computes the keyed hash under which a receipt is stored. The key
 // lives outside the database, so a database dump alone does not allow
@@ -56,8 +54,8 @@ func LoadOrCreateKey(path string) (*Hasher, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("receipt: generate hash key: %w", err)
 	}
-	switch err := createKeyFile(path, []byte(hex.EncodeToString(key)+"\n")); {
-	case errors.Is(err, errKeyFileExists):
+	switch err := keyfile.Create(path, []byte(hex.EncodeToString(key)+"\n")); {
+	case errors.Is(err, keyfile.ErrExists):
 		return loadKey(path) // another process won the race
 	case err != nil:
 		return nil, fmt.Errorf("receipt: create hash key %s: %w", path, err)
@@ -66,7 +64,7 @@ func LoadOrCreateKey(path string) (*Hasher, error) {
 }
 
 func loadKey(path string) (*Hasher, error) {
-	data, err := readKeyFile(path)
+	data, err := keyfile.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("receipt: load hash key: %w", err)
 	}
@@ -95,83 +93,3 @@ func (h *Hasher) String() string { return "receipt.Hasher(redacted)" }
 
 // GoString keeps the key out of %#v.
 func (h *Hasher) GoString() string { return h.String() }
-
-// errKeyFileExists is returned by createKeyFile when the file already exists.
-var errKeyFileExists = errors.New("key file already exists")
-
-// readKeyFile reads a secret key file, refusing anything that is not a
-// regular file, is accessible by group or other, or is larger than
-// maxKeyFileSize. A missing file gives an error wrapping fs.ErrNotExist.
-// (The same rules as seal's server key file.)
-func readKeyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%s has mode %#o: a key file must not be accessible by group or other (chmod 600)", path, perm)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxKeyFileSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxKeyFileSize)
-	}
-	return data, nil
-}
-
-// createKeyFile atomically creates path (mode 0600) holding data; see
-// LoadOrCreateKey.
-func createKeyFile(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmpName := tmp.Name()
-	defer func() {
-		if rmErr := os.Remove(tmpName); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) && err == nil {
-			err = rmErr
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	// link(2), unlike rename(2), fails if path exists.
-	if err := os.Link(tmpName, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return errKeyFileExists
-		}
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}

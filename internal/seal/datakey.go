@@ -16,6 +16,8 @@ import (
 
 	"filippo.io/age"
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"candour/internal/keyfile"
 )
 
 // ServerKey is the server's age X25519 identity. Its only job is to wrap and
@@ -43,8 +45,8 @@ func LoadOrCreateServerKey(path string) (*ServerKey, error) {
 	content := fmt.Sprintf("# Candour server key: wraps per-concern data keys. Keep it secret and backed up.\n"+
 		"# created: %s\n# public key: %s\n%s\n",
 		time.Now().UTC().Format(time.RFC3339), id.Recipient(), id)
-	switch err := createKeyFile(path, []byte(content)); {
-	case errors.Is(err, errKeyFileExists):
+	switch err := keyfile.Create(path, []byte(content)); {
+	case errors.Is(err, keyfile.ErrExists):
 		// Another process created it between our load and create.
 		return loadServerKey(path)
 	case err != nil:
@@ -54,7 +56,7 @@ func LoadOrCreateServerKey(path string) (*ServerKey, error) {
 }
 
 func loadServerKey(path string) (*ServerKey, error) {
-	data, err := readKeyFile(path)
+	data, err := keyfile.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("seal: load server key: %w", err)
 	}

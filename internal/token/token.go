@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"candour/internal/keyfile"
 )
 
 // Audiences. Each surface verifies exactly one.
@@ -87,19 +89,10 @@ func Rotate(dir string) error {
 		return err
 	}
 	kid := time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(suffix[:])
-	tmp, err := os.CreateTemp(dir, ".key-*")
-	if err != nil {
+	if err := keyfile.Create(filepath.Join(dir, kid+".pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
 		return fmt.Errorf("token: write key: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := pem.Encode(tmp, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		tmp.Close()
-		return fmt.Errorf("token: write key: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("token: write key: %w", err)
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, kid+".pem"))
+	return nil
 }
 
 func load(dir string) (*Keys, error) {
@@ -114,19 +107,9 @@ func load(dir string) (*Keys, error) {
 			continue
 		}
 		path := filepath.Join(dir, name)
-		info, err := e.Info()
+		b, err := keyfile.Read(path)
 		if err != nil {
-			return nil, err
-		}
-		if info.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("token: %s is readable by others; chmod 600 it", path)
-		}
-		if info.Size() > 4096 {
-			return nil, fmt.Errorf("token: %s is too large to be a key", path)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("token: %w", err)
 		}
 		priv, err := jwt.ParseEdPrivateKeyFromPEM(b)
 		if err != nil {

@@ -1,4 +1,8 @@
-package seal
+// Package keyfile reads and creates the small secret files the portal keeps its keys in: the
+// data key, the receipt key and the token signing keys. One set of rules for all of them: a
+// regular file, not readable by group or other, small, and created atomically without ever
+// replacing an existing key.
+package keyfile
 
 import (
 	"errors"
@@ -9,17 +13,16 @@ import (
 	"path/filepath"
 )
 
-// maxKeyFileSize caps how much of a key file is read and parsed.
-const maxKeyFileSize = 4 << 10
+// MaxSize caps how much of a key file is read and parsed.
+const MaxSize = 4 << 10
 
-// errKeyFileExists is returned by createKeyFile when another process created
-// the file first.
-var errKeyFileExists = errors.New("key file already exists")
+// ErrExists is returned by Create when the file exists (another process created it first).
+var ErrExists = errors.New("key file already exists")
 
-// readKeyFile reads a secret key file, refusing anything that is not a
+// Read reads a secret key file, refusing anything that is not a
 // regular file, is readable or writable by group or other, or is larger than
-// maxKeyFileSize. It returns fs.ErrNotExist (wrapped) if the file is missing.
-func readKeyFile(path string) ([]byte, error) {
+// MaxSize. It returns fs.ErrNotExist (wrapped) if the file is missing.
+func Read(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -36,25 +39,25 @@ func readKeyFile(path string) ([]byte, error) {
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("%s has mode %#o: a key file must not be accessible by group or other (chmod 600)", path, perm)
 	}
-	if fi.Size() > maxKeyFileSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxKeyFileSize)
+	if fi.Size() > MaxSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, MaxSize)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > maxKeyFileSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxKeyFileSize)
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, MaxSize)
 	}
 	return data, nil
 }
 
-// createKeyFile atomically creates path with mode 0600 holding data, creating
+// Create atomically creates path with mode 0600 holding data, creating
 // the parent directory with mode 0700 if it is missing. The content is
 // written to a temporary file in the same directory, synced, and then linked
 // into place, so a reader never sees a partial key and an existing key is
-// never replaced: if path already exists, errKeyFileExists is returned.
-func createKeyFile(path string, data []byte) (err error) {
+// never replaced: if path already exists, ErrExists is returned.
+func Create(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -90,7 +93,7 @@ func createKeyFile(path string, data []byte) (err error) {
 	// starting at once cannot overwrite each other's key.
 	if err := os.Link(tmpName, path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return errKeyFileExists
+			return ErrExists
 		}
 		return err
 	}
