@@ -17,7 +17,6 @@ import (
 // KeySize is the size of the receipt hashing key.
 const KeySize = 32
 
-
 // Hasher computes the keyed hash under which a receipt is stored. The key
 // lives outside the database, so a database dump alone does not allow
 // testing guesses offline.
