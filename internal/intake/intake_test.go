@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"runtime"
@@ -105,6 +106,14 @@ func TestSubmitEachMode(t *testing.T) {
 			c, err := f.st.ConcernByReference(ctx, filed.Reference)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The route holder is told in the same statement: reference and dedupe key only.
+			var keys []string
+			if err := f.db.Select(&keys, `SELECT dedupe_key FROM notifications WHERE concern_id = $1`, c.ID); err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf("routed:%d:elin.rowlands@enghraifft.example", c.ID); len(keys) != 1 || keys[0] != want {
+				t.Errorf("notifications: got %v, want [%s]", keys, want)
 			}
 			switch mode {
 			case "anonymous":

@@ -271,14 +271,8 @@ func (s *Service) file(ctx context.Context, policy *routing.Policy, f filing) (*
 		c.ReceiptHash = s.d.Receipts.Hash(norm)
 		filed.Receipt = rcpt
 	}
-	// The concern and the e-mails telling its route holders are one transaction.
-	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		if err := insertWithReference(ctx, tx, c); err != nil {
-			return err
-		}
-		return enqueueRouted(ctx, tx, c, decision)
-	})
-	if err != nil {
+	// The concern and the e-mails telling its route holders are one statement.
+	if err := s.insertWithReference(ctx, c, routedRecipients(decision)); err != nil {
 		return nil, err
 	}
 	filed.Reference, filed.Status = c.Reference, c.Status
@@ -332,51 +326,35 @@ func setDecision(c *store.Concern, d routing.Decision, now time.Time) error {
 
 // insertWithReference gives the concern a fresh random reference, retrying on the (rare)
 // collision.
-func insertWithReference(ctx context.Context, tx *store.Store, c *store.Concern) error {
+func (s *Service) insertWithReference(ctx context.Context, c *store.Concern, notify []string) error {
 	for attempt := 0; attempt < 5; attempt++ {
 		ref, err := newReference()
 		if err != nil {
 			return err
 		}
 		c.Reference = ref
-		// A savepoint keeps the transaction usable after a duplicate-reference error.
-		if err := tx.Savepoint(ctx, "ref"); err != nil {
+		ok, err := s.d.Store.InsertConcern(ctx, c, notify)
+		if err != nil || ok {
 			return err
 		}
-		err = tx.InsertConcern(ctx, c)
-		if err == nil {
-			return tx.ReleaseSavepoint(ctx, "ref")
-		}
-		var pqErr *pq.Error
-		if errors.As(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "concerns_reference_key" {
-			if err := tx.RollbackToSavepoint(ctx, "ref"); err != nil {
-				return err
-			}
-			continue
-		}
-		return err
 	}
 	return errors.New("intake: could not allocate a reference")
 }
 
-// enqueueRouted tells everyone on the route, and those to be informed, that a concern is
-// theirs to see: reference and link only.
-func enqueueRouted(ctx context.Context, tx *store.Store, c *store.Concern, d routing.Decision) error {
+// routedRecipients are everyone on the route and those to be informed, once each: they are
+// told a concern is theirs to see, by reference and link only.
+func routedRecipients(d routing.Decision) []string {
 	seen := map[string]bool{}
+	var out []string
 	for _, h := range append(append([]routing.Holder{}, d.Route...), d.Informed...) {
 		email := strings.ToLower(h.Email)
 		if email == "" || seen[email] {
 			continue
 		}
 		seen[email] = true
-		err := tx.EnqueueNotification(ctx, &store.Notification{Recipient: email, Kind: "routed",
-			ConcernID: sql.NullInt64{Int64: c.ID, Valid: true}, Reference: c.Reference,
-			DedupeKey: sql.NullString{String: fmt.Sprintf("routed:%d:%s", c.ID, email), Valid: true}})
-		if err != nil {
-			return err
-		}
+		out = append(out, email)
 	}
-	return nil
+	return out
 }
 
 // newReference is "C-" and two groups of four from the receipt alphabet: short enough to say on

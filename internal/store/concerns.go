@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"database/sql"
 	"time"
 
@@ -40,20 +41,44 @@ const concernColumns = `id, reference, channel, mode, service_area, category, sa
 	receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open, named_keys,
 	route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by`
 
-// InsertConcern stores c and sets its ID.
-func (s *Store) InsertConcern(ctx context.Context, c *Concern) error {
-	q := `INSERT INTO concerns (reference, channel, mode, service_area, category, safeguarding, status,
+// InsertConcern stores c with the "routed" e-mails to notify in one statement (so one round
+// trip, and atomic without a transaction), and sets c.ID. It reports false, storing nothing,
+// when c.Reference is already taken; the caller draws another.
+func (s *Store) InsertConcern(ctx context.Context, c *Concern, notify []string) (bool, error) {
+	q := `WITH c AS (
+		INSERT INTO concerns (reference, channel, mode, service_area, category, safeguarding, status,
 		language, receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
 		named_keys, route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by, next_deadline)
 		VALUES (:reference, :channel, :mode, :service_area, :category, :safeguarding, :status, :language,
 		:receipt_hash, :wrapped_key, :content, :identity_sealed, :identity_recipients, :identity_open,
 		:named_keys, :route_rule, :route_version, :route, :received_at, :acknowledge_by, :feedback_by, :created_by, :acknowledge_by)
-		RETURNING id`
-	q, args, err := sqlx.Named(q, c)
-	if err != nil {
-		return err
+		ON CONFLICT (reference) DO NOTHING
+		RETURNING id, reference
+	), n AS (
+		INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key)
+		SELECT r, 'routed', c.id, c.reference, 'routed::' || c.id || '::' || r FROM c, unnest(CAST(:notify AS text[])) r
+		ON CONFLICT (dedupe_key) DO NOTHING
+	)
+	SELECT id FROM c`
+	args := map[string]any{"notify": pq.StringArray(notify)}
+	for k, v := range map[string]any{"reference": c.Reference, "channel": c.Channel, "mode": c.Mode, "service_area": c.ServiceArea,
+		"category": c.Category, "safeguarding": c.Safeguarding, "status": c.Status, "language": c.Language,
+		"receipt_hash": c.ReceiptHash, "wrapped_key": c.WrappedKey, "content": c.Content, "identity_sealed": c.IdentitySealed,
+		"identity_recipients": c.IdentityRecipients, "identity_open": c.IdentityOpen, "named_keys": c.NamedKeys,
+		"route_rule": c.RouteRule, "route_version": c.RouteVersion, "route": c.Route, "received_at": c.ReceivedAt,
+		"acknowledge_by": c.AcknowledgeBy, "feedback_by": c.FeedbackBy, "created_by": c.CreatedBy} {
+		args[k] = v
 	}
-	return sqlx.GetContext(ctx, s.q, &c.ID, s.q.Rebind(q), args...)
+	// sqlx reads '::' in a named query as one literal ':' (the dedupe key is routed:<id>:<email>).
+	q, list, err := sqlx.Named(q, args)
+	if err != nil {
+		return false, err
+	}
+	err = sqlx.GetContext(ctx, s.q, &c.ID, s.q.Rebind(q), list...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // ConcernByReceiptHash finds the concern a receipt opens.

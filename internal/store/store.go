@@ -49,23 +49,3 @@ func notFound(err error) error {
 	}
 	return err
 }
-
-// Savepoint, ReleaseSavepoint and RollbackToSavepoint let a transaction retry one statement
-// after an expected error (a unique violation) without abandoning the rest. name must be a
-// plain identifier chosen by the caller, never input.
-func (s *Store) Savepoint(ctx context.Context, name string) error {
-	_, err := s.q.ExecContext(ctx, "SAVEPOINT "+name)
-	return err
-}
-
-// ReleaseSavepoint forgets a savepoint.
-func (s *Store) ReleaseSavepoint(ctx context.Context, name string) error {
-	_, err := s.q.ExecContext(ctx, "RELEASE SAVEPOINT "+name)
-	return err
-}
-
-// RollbackToSavepoint undoes the work since the savepoint.
-func (s *Store) RollbackToSavepoint(ctx context.Context, name string) error {
-	_, err := s.q.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+name)
-	return err
-}
