@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math"
+	"sort"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -18,7 +20,9 @@ type StatsCount struct {
 }
 
 // StatsTime is the spread of one interval (received → acknowledged, decided, fed back,
-// closed) over the concerns that reached that step, in seconds.
+// closed) over the concerns that reached that step, in seconds. Each interval is first rounded
+// to whole hours (the rollup keeps hour histograms), so Median and P90 are percentile_cont
+// over those hours: exact at hour resolution, finer than the tenth of a day reports show.
 type StatsTime struct {
 	Metric string          `db:"metric"`
 	N      int64           `db:"n"`
@@ -30,7 +34,7 @@ type StatsTime struct {
 // Nothing here is suppressed yet; internal/oversight does that in one place.
 type StatsFacts struct {
 	Counts          []StatsCount // dimensions: total, channel, mode, category, service_area, route, outcome, finding
-	Times           []StatsTime  // metrics: acknowledge, decide, feedback, close
+	Times           []StatsTime  // metrics: acknowledge, decide, feedback, close (hour resolution)
 	AckLate         int64        // acknowledged after acknowledge_by
 	AckOverdue      int64        // not acknowledged and past acknowledge_by
 	FeedbackLate    int64        // fed back after feedback_by
@@ -52,17 +56,53 @@ type StatsFacts struct {
 }
 
 // statsSettings keep a statistics query to one backend process (parallel workers cost more
-// to start than they save on a year of rows), skip JIT compilation, and let the percentile
-// sorts run in memory.
+// to start than they save on the rollup's few rows), skip JIT compilation, and let the
+// aggregates hash in memory.
 const statsSettings = `SET LOCAL work_mem = '64MB'; SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off`
+
+// statsBounds split a period into the whole council months the rollup answers (stats_concern_counts
+// and stats_concern_times, migration 00009) and at most two edges, [from, LoAt) and [HiAt, to),
+// read from concerns itself. PostgreSQL works them out with the same stats_month the triggers
+// key the rollup by, so a concern is counted exactly once whatever the period.
+type statsBounds struct {
+	LoMonth time.Time `db:"lo_month"` // first whole month in the period
+	HiMonth time.Time `db:"hi_month"` // first month after the last whole one (== LoMonth: none)
+	From    time.Time `db:"from_at"`
+	LoAt    time.Time `db:"lo_at"`
+	HiAt    time.Time `db:"hi_at"`
+	To      time.Time `db:"to_at"`
+}
+
+const statsBoundsQuery = `
+	WITH m AS (
+	  SELECT CASE WHEN stats_month($1::timestamptz)::timestamp AT TIME ZONE 'Europe/London' < $1::timestamptz
+	              THEN (stats_month($1::timestamptz) + interval '1 month')::date
+	              ELSE stats_month($1::timestamptz) END AS lo,
+	         stats_month($2::timestamptz) AS hi)
+	SELECT lo AS lo_month, greatest(lo, hi) AS hi_month, $1::timestamptz AS from_at,
+	       CASE WHEN lo < hi THEN lo::timestamp AT TIME ZONE 'Europe/London' ELSE $2::timestamptz END AS lo_at,
+	       CASE WHEN lo < hi THEN hi::timestamp AT TIME ZONE 'Europe/London' ELSE $2::timestamptz END AS hi_at,
+	       $2::timestamptz AS to_at
+	FROM m`
+
+// args are the query arguments $1..$6: the months, then the two edges.
+func (b statsBounds) args() []any {
+	return []any{b.LoMonth, b.HiMonth, b.From, b.LoAt, b.HiAt, b.To}
+}
 
 // Stats aggregates the concerns received in [from, to) and the casework of the period. now is
 // the moment clocks and recommendations are judged against. It reads clear columns only and
 // never touches content.
 //
-// The work runs on two connections at once: the counts on one, the handling-time percentiles
-// (which sort) on the other. The second imports the first's snapshot, so every figure
-// describes the same moment and the tables add up. Call it on the pool, not inside Tx.
+// Whole months come from the rollup the triggers of migration 00009 keep in step with
+// concerns (so a year is a few hundred count rows and some 80,000 histogram rows, not a
+// quarter of a million concerns); any part of a month at either end of the period is read
+// from concerns through the covering index. Clocks overdue depend on now and are counted at
+// query time over the partial indexes of the concerns still waiting.
+//
+// The work runs on two connections at once: the counts on one, the handling-time histograms on
+// the other. The second imports the first's snapshot, so every figure describes the same
+// moment and the tables add up. Call it on the pool, not inside Tx.
 func (s *Store) Stats(ctx context.Context, from, to, now time.Time) (*StatsFacts, error) {
 	if s.db == nil {
 		return nil, errors.New("store: Stats needs the pool, not a transaction")
@@ -78,13 +118,17 @@ func (s *Store) Stats(ctx context.Context, from, to, now time.Time) (*StatsFacts
 	if err := counts.GetContext(ctx, &snapshot, `SELECT pg_export_snapshot()`); err != nil {
 		return nil, err
 	}
+	var b statsBounds
+	if err := counts.GetContext(ctx, &b, statsBoundsQuery, from, to); err != nil {
+		return nil, err
+	}
 	if _, err := counts.ExecContext(ctx, statsSettings); err != nil {
 		return nil, err
 	}
 	f := &StatsFacts{}
 	times := make(chan error, 1)
-	go func() { times <- s.statsTimes(ctx, snapshot, from, to, f) }()
-	err = statsCounts(ctx, counts, from, to, now, f)
+	go func() { times <- s.statsTimes(ctx, snapshot, b, f) }()
+	err = statsCounts(ctx, counts, b, now, f)
 	if err != nil {
 		cancel()
 	}
@@ -100,7 +144,7 @@ func (s *Store) Stats(ctx context.Context, from, to, now time.Time) (*StatsFacts
 }
 
 // statsTimes fills f.Times on a second transaction that sees snapshot.
-func (s *Store) statsTimes(ctx context.Context, snapshot string, from, to time.Time, f *StatsFacts) error {
+func (s *Store) statsTimes(ctx context.Context, snapshot string, b statsBounds, f *StatsFacts) error {
 	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
 		return err
@@ -114,73 +158,151 @@ func (s *Store) statsTimes(ctx context.Context, snapshot string, from, to time.T
 	if _, err := tx.ExecContext(ctx, statsSettings); err != nil {
 		return err
 	}
-	return sqlx.SelectContext(ctx, tx, &f.Times, `
-		WITH t AS (
-		  SELECT count(acknowledged_at) AS ack_n, count(decided_at) AS decide_n,
-		         count(feedback_at) AS feedback_n, count(closed_at) AS close_n,
-		         percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY date_part('epoch', acknowledged_at - received_at)) AS ack,
-		         percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY date_part('epoch', decided_at - received_at)) AS decide,
-		         percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY date_part('epoch', feedback_at - received_at)) AS feedback,
-		         percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY date_part('epoch', closed_at - received_at)) AS close
-		  FROM concerns
-		  WHERE received_at >= $1 AND received_at < $2)
-		SELECT 'acknowledge' AS metric, ack_n AS n, ack[1] AS median, ack[2] AS p90 FROM t
-		UNION ALL SELECT 'decide', decide_n, decide[1], decide[2] FROM t
-		UNION ALL SELECT 'feedback', feedback_n, feedback[1], feedback[2] FROM t
-		UNION ALL SELECT 'close', close_n, close[1], close[2] FROM t`, from, to)
+	// The period's histogram: whole months from the rollup, the edges from concerns with the
+	// same stats_concern_times the trigger uses.
+	rows, err := tx.QueryContext(ctx, `
+		SELECT metric, hours, sum(n)::bigint FROM (
+		  SELECT metric, hours, n FROM stats_concern_times WHERE month >= $1 AND month < $2
+		  UNION ALL
+		  SELECT t.metric, t.hours, 1 FROM concerns c,
+		         stats_concern_times(c.received_at, c.acknowledged_at, c.decided_at, c.feedback_at, c.closed_at) t
+		  WHERE c.received_at >= $3 AND c.received_at < $4
+		  UNION ALL
+		  SELECT t.metric, t.hours, 1 FROM concerns c,
+		         stats_concern_times(c.received_at, c.acknowledged_at, c.decided_at, c.feedback_at, c.closed_at) t
+		  WHERE c.received_at >= $5 AND c.received_at < $6) x
+		GROUP BY 1, 2`, b.args()...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	hist := map[string][]hoursCount{}
+	for rows.Next() {
+		var metric string
+		var h hoursCount
+		if err := rows.Scan(&metric, &h.hours, &h.n); err != nil {
+			return err
+		}
+		if h.n != 0 {
+			hist[metric] = append(hist[metric], h)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, m := range []string{"acknowledge", "decide", "feedback", "close"} {
+		f.Times = append(f.Times, timeSpread(m, hist[m]))
+	}
+	return nil
+}
+
+// hoursCount is one bar of a handling-time histogram: n concerns took hours.
+type hoursCount struct {
+	hours int64
+	n     int64
+}
+
+// timeSpread is percentile_cont(0.5) and (0.9) over the histogram h, in seconds: the value
+// at fractional rank p·(N−1) of the sorted hours, interpolated between its neighbours as
+// PostgreSQL does.
+func timeSpread(metric string, h []hoursCount) StatsTime {
+	sort.Slice(h, func(i, j int) bool { return h[i].hours < h[j].hours })
+	t := StatsTime{Metric: metric}
+	for _, b := range h {
+		t.N += b.n
+	}
+	if t.N == 0 {
+		return t
+	}
+	// at is the k-th smallest value (0-based).
+	at := func(k int64) float64 {
+		var seen int64
+		for _, b := range h {
+			seen += b.n
+			if k < seen {
+				return float64(b.hours)
+			}
+		}
+		return float64(h[len(h)-1].hours)
+	}
+	pc := func(p float64) sql.NullFloat64 {
+		pos := p * float64(t.N-1)
+		lo := math.Floor(pos)
+		v := at(int64(lo))
+		if frac := pos - lo; frac > 0 {
+			v += frac * (at(int64(lo)+1) - v)
+		}
+		return sql.NullFloat64{Float64: v * 3600, Valid: true}
+	}
+	t.Median, t.P90 = pc(0.5), pc(0.9)
+	return t
 }
 
 // statsCounts fills everything but f.Times.
-func statsCounts(ctx context.Context, tx *sqlx.Tx, from, to, now time.Time, f *StatsFacts) error {
-	// Every breakdown and the clock breaches in one pass: group by all the dimensions at
-	// once (a few thousand groups), then roll that small result up each way.
+func statsCounts(ctx context.Context, tx *sqlx.Tx, b statsBounds, now time.Time, f *StatsFacts) error {
+	// Every breakdown, the late clocks and the anonymous dialogue: the rollup's months plus the
+	// edges, grouped by all the dimensions at once and rolled up each way as the rollup is.
+	// The late, anonymous and dialogue columns count on the total row only.
 	var rows []struct {
 		StatsCount
-		AckLate         int64 `db:"ack_late"`
-		AckOverdue      int64 `db:"ack_overdue"`
-		FeedbackLate    int64 `db:"feedback_late"`
-		FeedbackOverdue int64 `db:"feedback_overdue"`
-		Anonymous       int64 `db:"anonymous"`
+		AckLate           int64 `db:"ack_late"`
+		FeedbackLate      int64 `db:"feedback_late"`
+		Anonymous         int64 `db:"anonymous"`
+		AnonymousDialogue int64 `db:"anonymous_dialogue"`
 	}
 	if err := sqlx.SelectContext(ctx, tx, &rows, `
-		WITH g AS (
+		WITH e AS (
+		  SELECT channel, mode, category, service_area, route_rule, outcome, acknowledged_at, acknowledge_by,
+		         feedback_at, feedback_by, dialogue
+		  FROM concerns WHERE received_at >= $3 AND received_at < $4
+		  UNION ALL
+		  SELECT channel, mode, category, service_area, route_rule, outcome, acknowledged_at, acknowledge_by,
+		         feedback_at, feedback_by, dialogue
+		  FROM concerns WHERE received_at >= $5 AND received_at < $6),
+		g AS (
 		  SELECT channel, mode, category, service_area, route_rule, coalesce(outcome, 'pending') AS outcome,
 		         count(*) AS n,
 		         count(*) FILTER (WHERE acknowledged_at > acknowledge_by) AS ack_late,
-		         count(*) FILTER (WHERE acknowledged_at IS NULL AND acknowledge_by < $3) AS ack_overdue,
 		         count(*) FILTER (WHERE feedback_at > feedback_by) AS feedback_late,
-		         count(*) FILTER (WHERE feedback_at IS NULL AND feedback_by < $3) AS feedback_overdue
-		  FROM concerns
-		  WHERE received_at >= $1 AND received_at < $2
-		  GROUP BY 1, 2, 3, 4, 5, 6)
-		SELECT CASE
-		         WHEN GROUPING(channel) = 0 THEN 'channel'
-		         WHEN GROUPING(mode) = 0 THEN 'mode'
-		         WHEN GROUPING(category) = 0 THEN 'category'
-		         WHEN GROUPING(service_area) = 0 THEN 'service_area'
-		         WHEN GROUPING(route_rule) = 0 THEN 'route'
-		         WHEN GROUPING(outcome) = 0 THEN 'outcome'
-		         ELSE 'total' END AS dimension,
-		       coalesce(channel, mode, category, service_area, route_rule, outcome, '') AS value,
-		       coalesce(sum(n), 0)::bigint AS n,
-		       coalesce(sum(ack_late), 0)::bigint AS ack_late, coalesce(sum(ack_overdue), 0)::bigint AS ack_overdue,
-		       coalesce(sum(feedback_late), 0)::bigint AS feedback_late,
-		       coalesce(sum(feedback_overdue), 0)::bigint AS feedback_overdue,
-		       coalesce(sum(n) FILTER (WHERE mode = 'anonymous'), 0)::bigint AS anonymous
-		FROM g
-		GROUP BY GROUPING SETS ((channel), (mode), (category), (service_area), (route_rule), (outcome), ())`,
-		from, to, now); err != nil {
+		         count(*) FILTER (WHERE mode = 'anonymous' AND dialogue) AS dialogue
+		  FROM e
+		  GROUP BY 1, 2, 3, 4, 5, 6),
+		edges AS (
+		  SELECT CASE
+		           WHEN GROUPING(channel) = 0 THEN 'channel'
+		           WHEN GROUPING(mode) = 0 THEN 'mode'
+		           WHEN GROUPING(category) = 0 THEN 'category'
+		           WHEN GROUPING(service_area) = 0 THEN 'service_area'
+		           WHEN GROUPING(route_rule) = 0 THEN 'route'
+		           WHEN GROUPING(outcome) = 0 THEN 'outcome'
+		           ELSE 'total' END AS dimension,
+		         coalesce(channel, mode, category, service_area, route_rule, outcome, '') AS value,
+		         sum(n) AS n, sum(ack_late) AS ack_late, sum(feedback_late) AS feedback_late,
+		         coalesce(sum(n) FILTER (WHERE mode = 'anonymous'), 0) AS anonymous, sum(dialogue) AS anonymous_dialogue
+		  FROM g
+		  GROUP BY GROUPING SETS ((channel), (mode), (category), (service_area), (route_rule), (outcome), ()))
+		SELECT dimension, value, sum(n)::bigint AS n, sum(ack_late)::bigint AS ack_late,
+		       sum(feedback_late)::bigint AS feedback_late, sum(anonymous)::bigint AS anonymous,
+		       sum(anonymous_dialogue)::bigint AS anonymous_dialogue
+		FROM (
+		  SELECT dimension, value, n, ack_late, feedback_late, anonymous, anonymous_dialogue
+		  FROM stats_concern_counts WHERE month >= $1 AND month < $2
+		  UNION ALL
+		  SELECT dimension, value, n, ack_late, feedback_late, anonymous, anonymous_dialogue FROM edges WHERE n > 0) x
+		GROUP BY 1, 2
+		HAVING sum(n) > 0`, b.args()...); err != nil {
 		return err
 	}
 	for _, r := range rows {
 		if r.Dimension == "total" {
-			f.AckLate, f.AckOverdue, f.FeedbackLate, f.FeedbackOverdue = r.AckLate, r.AckOverdue, r.FeedbackLate, r.FeedbackOverdue
-			f.Anonymous = r.Anonymous
+			f.AckLate, f.FeedbackLate = r.AckLate, r.FeedbackLate
+			f.Anonymous, f.AnonymousDialogue = r.Anonymous, r.AnonymousDialogue
 		}
 		f.Counts = append(f.Counts, r.StatsCount)
 	}
 	var other struct {
-		AnonymousDialogue      int64 `db:"anonymous_dialogue"`
+		AckOverdue             int64 `db:"ack_overdue"`
+		FeedbackOverdue        int64 `db:"feedback_overdue"`
 		Findings               int64 `db:"findings"`
 		Substantiated          int64 `db:"substantiated"`
 		Detriment              int64 `db:"detriment"`
@@ -188,16 +310,15 @@ func statsCounts(ctx context.Context, tx *sqlx.Tx, from, to, now time.Time, f *S
 		InvestigationsClosed   int64 `db:"investigations_closed"`
 		RecommendationsOverdue int64 `db:"recommendations_overdue"`
 	}
-	// Findings count in the period their investigation reported (or closed, if it closed
-	// without a report).
+	// Clocks overdue at now, over the partial indexes of the concerns still waiting. Findings
+	// count in the period their investigation reported (or closed, if it closed without a
+	// report).
 	if err := sqlx.GetContext(ctx, tx, &other, `
 		SELECT
-		  (SELECT count(*) FROM (
-		     SELECT m.concern_id FROM messages m JOIN concerns c ON c.id = m.concern_id
-		     WHERE c.mode = 'anonymous' AND c.received_at >= $1 AND c.received_at < $2
-		       AND m.author IN ('staff', 'reporter')
-		     GROUP BY m.concern_id
-		     HAVING bool_or(m.author = 'staff') AND bool_or(m.author = 'reporter')) d) AS anonymous_dialogue,
+		  (SELECT count(*) FROM concerns
+		     WHERE acknowledged_at IS NULL AND received_at >= $1 AND received_at < $2 AND acknowledge_by < $3) AS ack_overdue,
+		  (SELECT count(*) FROM concerns
+		     WHERE feedback_at IS NULL AND received_at >= $1 AND received_at < $2 AND feedback_by < $3) AS feedback_overdue,
 		  (SELECT count(*) FROM allegations a JOIN investigations i ON i.id = a.investigation_id
 		     WHERE a.finding IS NOT NULL
 		       AND coalesce(i.reported_at, i.closed_at) >= $1 AND coalesce(i.reported_at, i.closed_at) < $2) AS findings,
@@ -209,10 +330,11 @@ func statsCounts(ctx context.Context, tx *sqlx.Tx, from, to, now time.Time, f *S
 		  (SELECT count(*) FROM investigations WHERE closed_at >= $1 AND closed_at < $2) AS investigations_closed,
 		  (SELECT count(*) FROM recommendations
 		     WHERE due_at < ($3::timestamptz AT TIME ZONE 'Europe/London')::date AND status <> 'done') AS recommendations_overdue`,
-		from, to, now); err != nil {
+		b.From, b.To, now); err != nil {
 		return err
 	}
-	f.AnonymousDialogue, f.Findings, f.Substantiated, f.Detriment = other.AnonymousDialogue, other.Findings, other.Substantiated, other.Detriment
+	f.AckOverdue, f.FeedbackOverdue = other.AckOverdue, other.FeedbackOverdue
+	f.Findings, f.Substantiated, f.Detriment = other.Findings, other.Substantiated, other.Detriment
 	f.InvestigationsOpened, f.InvestigationsClosed, f.RecommendationsOverdue = other.InvestigationsOpened, other.InvestigationsClosed, other.RecommendationsOverdue
 	var findings []StatsCount
 	if err := sqlx.SelectContext(ctx, tx, &findings, `
@@ -220,7 +342,7 @@ func statsCounts(ctx context.Context, tx *sqlx.Tx, from, to, now time.Time, f *S
 		FROM allegations a JOIN investigations i ON i.id = a.investigation_id
 		WHERE a.finding IS NOT NULL
 		  AND coalesce(i.reported_at, i.closed_at) >= $1 AND coalesce(i.reported_at, i.closed_at) < $2
-		GROUP BY a.finding`, from, to); err != nil {
+		GROUP BY a.finding`, b.From, b.To); err != nil {
 		return err
 	}
 	f.Counts = append(f.Counts, findings...)
