@@ -46,9 +46,11 @@ CREATE TABLE stats_concern_counts (
     ack_late            bigint NOT NULL,  -- acknowledged after acknowledge_by
     feedback_late       bigint NOT NULL,  -- fed back after feedback_by
     anonymous           bigint NOT NULL,
-    anonymous_dialogue  bigint NOT NULL,
-    PRIMARY KEY (month, dimension, value)
+    anonymous_dialogue  bigint NOT NULL
 );
+-- Append-only: each write adds its delta as new rows (no unique key, so concurrent writers never
+-- wait on a hot row); readers sum, and a job folds the deltas (store.CompactStats).
+CREATE INDEX stats_concern_counts_month ON stats_concern_counts (month, dimension, value);
 
 -- Handling-time histograms per month: how many concerns received that month reached a step
 -- after so many hours. Percentiles are exact at hour resolution.
@@ -56,9 +58,9 @@ CREATE TABLE stats_concern_times (
     month   date NOT NULL,
     metric  text NOT NULL,    -- acknowledge, decide, feedback, close
     hours   integer NOT NULL,
-    n       bigint NOT NULL,
-    PRIMARY KEY (month, metric, hours)
+    n       bigint NOT NULL
 );
+CREATE INDEX stats_concern_times_month ON stats_concern_times (month, metric, hours);
 
 -- The cells one concern adds to (sign 1) or takes from (sign -1) stats_concern_counts.
 -- +goose StatementBegin
@@ -110,48 +112,76 @@ ORDER BY 1, 2, 3;
 -- Keeps both tables in step with concerns: the rows a statement inserted count +1, the rows
 -- it deleted -1, an update is both. Set-based over the transition tables, so a bulk load pays
 -- one aggregate, not a trigger per row; cells whose net change is nil are not touched (an
--- update to content or a deadline writes nothing here), and the others are written in key
--- order so concurrent writers queue rather than deadlock.
+-- update to content or a deadline writes nothing here), and the others are appended as deltas,
+-- so concurrent writers never contend on a month's rows.
+-- One function per operation, with static SQL: plpgsql caches its plans (a dynamic EXECUTE
+-- was planned again on every statement, which every filed concern paid for).
 -- +goose StatementBegin
-CREATE FUNCTION stats_concerns_changed() RETURNS trigger
+CREATE FUNCTION stats_concerns_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-  src text := CASE TG_OP
-    WHEN 'INSERT' THEN 'SELECT 1 AS sign, * FROM new_rows'
-    WHEN 'DELETE' THEN 'SELECT -1 AS sign, * FROM old_rows'
-    ELSE 'SELECT 1 AS sign, * FROM new_rows UNION ALL SELECT -1, * FROM old_rows' END;
 BEGIN
-  EXECUTE format($q$
-    INSERT INTO stats_concern_counts AS s (month, dimension, value, n, ack_late, feedback_late, anonymous, anonymous_dialogue)
-    SELECT x.month, x.dimension, x.value, sum(x.n), sum(x.ack_late), sum(x.feedback_late), sum(x.anonymous), sum(x.anonymous_dialogue)
-    FROM (%s) c, stats_concern_cells(c.sign, c.received_at, c.channel, c.mode, c.category, c.service_area, c.route_rule,
-        c.outcome, c.acknowledged_at, c.acknowledge_by, c.feedback_at, c.feedback_by, c.dialogue) x
-    GROUP BY 1, 2, 3
-    HAVING sum(x.n) <> 0 OR sum(x.ack_late) <> 0 OR sum(x.feedback_late) <> 0 OR sum(x.anonymous) <> 0
-        OR sum(x.anonymous_dialogue) <> 0
-    ORDER BY 1, 2, 3
-    ON CONFLICT (month, dimension, value) DO UPDATE SET
-      n = s.n + excluded.n, ack_late = s.ack_late + excluded.ack_late,
-      feedback_late = s.feedback_late + excluded.feedback_late, anonymous = s.anonymous + excluded.anonymous,
-      anonymous_dialogue = s.anonymous_dialogue + excluded.anonymous_dialogue$q$, src);
-  EXECUTE format($q$
-    INSERT INTO stats_concern_times AS s (month, metric, hours, n)
-    SELECT stats_month(c.received_at), t.metric, t.hours, sum(c.sign)
-    FROM (%s) c, stats_concern_times(c.received_at, c.acknowledged_at, c.decided_at, c.feedback_at, c.closed_at) t
-    GROUP BY 1, 2, 3
-    HAVING sum(c.sign) <> 0
-    ORDER BY 1, 2, 3
-    ON CONFLICT (month, metric, hours) DO UPDATE SET n = s.n + excluded.n$q$, src);
+  INSERT INTO stats_concern_counts (month, dimension, value, n, ack_late, feedback_late, anonymous, anonymous_dialogue)
+  SELECT x.month, x.dimension, x.value, sum(x.n), sum(x.ack_late), sum(x.feedback_late), sum(x.anonymous), sum(x.anonymous_dialogue)
+  FROM (SELECT 1 AS sign, * FROM new_rows) c, stats_concern_cells(c.sign, c.received_at, c.channel, c.mode, c.category, c.service_area, c.route_rule,
+      c.outcome, c.acknowledged_at, c.acknowledge_by, c.feedback_at, c.feedback_by, c.dialogue) x
+  GROUP BY 1, 2, 3
+  HAVING sum(x.n) <> 0 OR sum(x.ack_late) <> 0 OR sum(x.feedback_late) <> 0 OR sum(x.anonymous) <> 0
+      OR sum(x.anonymous_dialogue) <> 0;
+  INSERT INTO stats_concern_times (month, metric, hours, n)
+  SELECT stats_month(c.received_at), t.metric, t.hours, sum(c.sign)
+  FROM (SELECT 1 AS sign, * FROM new_rows) c, stats_concern_times(c.received_at, c.acknowledged_at, c.decided_at, c.feedback_at, c.closed_at) t
+  GROUP BY 1, 2, 3
+  HAVING sum(c.sign) <> 0;
+  RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE FUNCTION stats_concerns_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO stats_concern_counts (month, dimension, value, n, ack_late, feedback_late, anonymous, anonymous_dialogue)
+  SELECT x.month, x.dimension, x.value, sum(x.n), sum(x.ack_late), sum(x.feedback_late), sum(x.anonymous), sum(x.anonymous_dialogue)
+  FROM (SELECT -1 AS sign, * FROM old_rows) c, stats_concern_cells(c.sign, c.received_at, c.channel, c.mode, c.category, c.service_area, c.route_rule,
+      c.outcome, c.acknowledged_at, c.acknowledge_by, c.feedback_at, c.feedback_by, c.dialogue) x
+  GROUP BY 1, 2, 3
+  HAVING sum(x.n) <> 0 OR sum(x.ack_late) <> 0 OR sum(x.feedback_late) <> 0 OR sum(x.anonymous) <> 0
+      OR sum(x.anonymous_dialogue) <> 0;
+  INSERT INTO stats_concern_times (month, metric, hours, n)
+  SELECT stats_month(c.received_at), t.metric, t.hours, sum(c.sign)
+  FROM (SELECT -1 AS sign, * FROM old_rows) c, stats_concern_times(c.received_at, c.acknowledged_at, c.decided_at, c.feedback_at, c.closed_at) t
+  GROUP BY 1, 2, 3
+  HAVING sum(c.sign) <> 0;
+  RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE FUNCTION stats_concerns_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO stats_concern_counts (month, dimension, value, n, ack_late, feedback_late, anonymous, anonymous_dialogue)
+  SELECT x.month, x.dimension, x.value, sum(x.n), sum(x.ack_late), sum(x.feedback_late), sum(x.anonymous), sum(x.anonymous_dialogue)
+  FROM (SELECT 1 AS sign, * FROM new_rows UNION ALL SELECT -1, * FROM old_rows) c, stats_concern_cells(c.sign, c.received_at, c.channel, c.mode, c.category, c.service_area, c.route_rule,
+      c.outcome, c.acknowledged_at, c.acknowledge_by, c.feedback_at, c.feedback_by, c.dialogue) x
+  GROUP BY 1, 2, 3
+  HAVING sum(x.n) <> 0 OR sum(x.ack_late) <> 0 OR sum(x.feedback_late) <> 0 OR sum(x.anonymous) <> 0
+      OR sum(x.anonymous_dialogue) <> 0;
+  INSERT INTO stats_concern_times (month, metric, hours, n)
+  SELECT stats_month(c.received_at), t.metric, t.hours, sum(c.sign)
+  FROM (SELECT 1 AS sign, * FROM new_rows UNION ALL SELECT -1, * FROM old_rows) c, stats_concern_times(c.received_at, c.acknowledged_at, c.decided_at, c.feedback_at, c.closed_at) t
+  GROUP BY 1, 2, 3
+  HAVING sum(c.sign) <> 0;
   RETURN NULL;
 END
 $$;
 -- +goose StatementEnd
 CREATE TRIGGER stats_concerns_inserted AFTER INSERT ON concerns
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_concerns_changed();
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_concerns_inserted();
 CREATE TRIGGER stats_concerns_updated AFTER UPDATE ON concerns
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_concerns_changed();
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_concerns_updated();
 CREATE TRIGGER stats_concerns_deleted AFTER DELETE ON concerns
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_concerns_changed();
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_concerns_deleted();
 -- TRUNCATE fires no delete trigger: empty the rollup with it.
 -- +goose StatementBegin
 CREATE FUNCTION stats_concerns_truncated() RETURNS trigger
@@ -227,7 +257,9 @@ DROP FUNCTION stats_concerns_truncated();
 DROP TRIGGER stats_concerns_deleted ON concerns;
 DROP TRIGGER stats_concerns_updated ON concerns;
 DROP TRIGGER stats_concerns_inserted ON concerns;
-DROP FUNCTION stats_concerns_changed();
+DROP FUNCTION stats_concerns_inserted();
+DROP FUNCTION stats_concerns_deleted();
+DROP FUNCTION stats_concerns_updated();
 DROP FUNCTION stats_concern_times(timestamptz, timestamptz, timestamptz, timestamptz, timestamptz);
 DROP FUNCTION stats_concern_cells(integer, timestamptz, text, text, text, text, text, text, timestamptz,
     timestamptz, timestamptz, timestamptz, boolean);

@@ -199,7 +199,18 @@ func TestStatsRollupMatchesConcerns(t *testing.T) {
 		compareFacts(t, p.name, got, referenceFacts(t, db, p.from, p.to, now))
 	}
 
-	// The tables themselves hold exactly what a fresh backfill would.
+	// The deltas folded, the figures do not move, and the tables hold exactly what a fresh
+	// backfill would.
+	if err := st.CompactStats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range periods {
+		got, err := st.Stats(ctx, p.from, p.to, now)
+		if err != nil {
+			t.Fatalf("%s after compaction: %v", p.name, err)
+		}
+		compareFacts(t, p.name+" after compaction", got, referenceFacts(t, db, p.from, p.to, now))
+	}
 	var diff int
 	if err := db.Get(&diff, `
 		WITH fresh AS (

@@ -197,7 +197,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		jobs.Job{Name: "retention", Every: time.Hour, Run: func(ctx context.Context) error {
 			_, err := p.Casework.ApplyRetention(ctx)
 			return err
-		}})
+		}},
+		jobs.Job{Name: "stats-compaction", Every: 10 * time.Minute, Run: st.CompactStats})
 	// The embedded default is a developer's machine: give it a custodian key and a Monitoring
 	// Officer before the first request, so `make run` can be used at once.
 	if cfg.Embedded() {

@@ -348,3 +348,32 @@ func statsCounts(ctx context.Context, tx *sqlx.Tx, b statsBounds, now time.Time,
 	f.Counts = append(f.Counts, findings...)
 	return nil
 }
+
+// CompactStats folds the rollup's appended deltas into one row per key, for the months that
+// have more than one. Readers sum either way; this only keeps the tables small. One instance
+// at a time (advisory lock); a write that lands meanwhile adds its delta after and stays.
+func (s *Store) CompactStats(ctx context.Context) error {
+	return s.Tx(ctx, func(tx *Store) error {
+		var ok bool
+		if err := sqlx.GetContext(ctx, tx.q, &ok, `SELECT pg_try_advisory_xact_lock(7261002)`); err != nil || !ok {
+			return err
+		}
+		if _, err := tx.q.ExecContext(ctx, `
+			WITH months AS (SELECT DISTINCT month FROM (SELECT month FROM stats_concern_counts
+			                GROUP BY month, dimension, value HAVING count(*) > 1) d),
+			gone AS (DELETE FROM stats_concern_counts s USING months m WHERE s.month = m.month RETURNING s.*)
+			INSERT INTO stats_concern_counts (month, dimension, value, n, ack_late, feedback_late, anonymous, anonymous_dialogue)
+			SELECT month, dimension, value, sum(n), sum(ack_late), sum(feedback_late), sum(anonymous), sum(anonymous_dialogue)
+			FROM gone GROUP BY 1, 2, 3
+			HAVING sum(n) <> 0 OR sum(ack_late) <> 0 OR sum(feedback_late) <> 0 OR sum(anonymous) <> 0 OR sum(anonymous_dialogue) <> 0`); err != nil {
+			return err
+		}
+		_, err := tx.q.ExecContext(ctx, `
+			WITH months AS (SELECT DISTINCT month FROM (SELECT month FROM stats_concern_times
+			                GROUP BY month, metric, hours HAVING count(*) > 1) d),
+			gone AS (DELETE FROM stats_concern_times s USING months m WHERE s.month = m.month RETURNING s.*)
+			INSERT INTO stats_concern_times (month, metric, hours, n)
+			SELECT month, metric, hours, sum(n) FROM gone GROUP BY 1, 2, 3 HAVING sum(n) <> 0`)
+		return err
+	})
+}
