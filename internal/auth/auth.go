@@ -10,9 +10,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/mail"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"filippo.io/age"
+	"github.com/lib/pq"
 
 	"candour/internal/audit"
 	"candour/internal/fault"
@@ -513,11 +519,30 @@ func (s *Service) CreateUser(ctx context.Context, actorID int64, n NewUser) (*Cr
 	if err := CheckPassword(n.Password, n.Email); err != nil {
 		f.Add("password", err.Error())
 	}
-	if err := f.Err(); err != nil {
-		return nil, err
+	n.Email, n.Name = strings.TrimSpace(n.Email), strings.TrimSpace(n.Name)
+	if a, err := mail.ParseAddress(n.Email); err != nil || a.Address != n.Email || len(n.Email) > 254 {
+		f.Add("email", "field.email")
+	}
+	if n.Name == "" || utf8.RuneCountInString(n.Name) > 200 || !utf8.ValidString(n.Name) {
+		f.Add("name", "field.required")
 	}
 	if n.Language == "" {
 		n.Language = "en"
+	}
+	if n.Language != "en" && n.Language != "cy" {
+		f.Add("language", "field.choice")
+	}
+	if len(n.ServiceAreas) > 50 {
+		f.Add("service_areas", "field.too_many")
+	}
+	// A bad custodian key would make every later confidential report fail to seal.
+	if n.AgeRecipient != nil {
+		if _, err := age.ParseX25519Recipient(strings.TrimSpace(*n.AgeRecipient)); err != nil || len(*n.AgeRecipient) > 200 {
+			f.Add("age_recipient", "field.invalid")
+		}
+	}
+	if err := f.Err(); err != nil {
+		return nil, err
 	}
 	hash, err := HashPassword(n.Password, s.d.Params)
 	if err != nil {
@@ -532,6 +557,10 @@ func (s *Service) CreateUser(ctx context.Context, actorID int64, n NewUser) (*Cr
 		AgeRecipient: n.AgeRecipient, Language: n.Language}
 	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
 		if err := tx.InsertUser(ctx, u); err != nil {
+			var pqErr *pq.Error
+			if errors.As(err, &pqErr) && pqErr.Code == "23505" {
+				return fault.New(fault.Conflict, "email_taken", "user.email_taken")
+			}
 			return err
 		}
 		if err := tx.SetPassword(ctx, u.ID, hash, n.MustChange, s.d.Now()); err != nil {
