@@ -230,28 +230,11 @@ func (s *Service) Acknowledge(ctx context.Context, u *store.User, id int64) erro
 
 // Message writes to the reporter through their mailbox (or to the councillor on their case).
 func (s *Service) Message(ctx context.Context, u *store.User, id int64, body string) error {
-	f := fault.Fields{}
-	text(f, "body", body, true)
-	if err := f.Err(); err != nil {
-		return err
-	}
-	if _, err := s.caseFacts(ctx, u, id, s.d.Access.CanMessage); err != nil {
-		return err
-	}
-	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		c, dk, err := s.concern(ctx, tx, id)
-		if err != nil {
-			return err
-		}
+	return s.withSealed(ctx, u, id, s.d.Access.CanMessage, "body", body, func(tx *store.Store, c *store.Concern, sealed []byte) error {
 		if c.Status == "closed" {
 			return conflict("closed")
 		}
-		sealed, err := dk.Seal([]byte(body))
-		if err != nil {
-			return err
-		}
-		m := &store.Message{ConcernID: id, Author: "staff", Body: sealed, CreatedAt: s.d.Now()}
-		m.UserID = userID(u)
+		m := &store.Message{ConcernID: id, Author: "staff", Body: sealed, CreatedAt: s.d.Now(), UserID: userID(u)}
 		if err := tx.InsertMessage(ctx, m); err != nil {
 			return err
 		}
@@ -261,23 +244,7 @@ func (s *Service) Message(ctx context.Context, u *store.User, id int64, body str
 
 // AddNote adds an internal note (every handler sees it) or a personal one (only u ever does).
 func (s *Service) AddNote(ctx context.Context, u *store.User, id int64, body string, personal bool) error {
-	f := fault.Fields{}
-	text(f, "body", body, true)
-	if err := f.Err(); err != nil {
-		return err
-	}
-	if _, err := s.caseFacts(ctx, u, id, s.d.Access.CanReadConcern); err != nil {
-		return err
-	}
-	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		_, dk, err := s.concern(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		sealed, err := dk.Seal([]byte(body))
-		if err != nil {
-			return err
-		}
+	return s.withSealed(ctx, u, id, s.d.Access.CanReadConcern, "body", body, func(tx *store.Store, _ *store.Concern, sealed []byte) error {
 		if err := tx.InsertNote(ctx, &store.Note{ConcernID: id, UserID: u.ID, Personal: personal, Body: sealed}); err != nil {
 			return err
 		}
@@ -419,26 +386,10 @@ const MaxConflictReason = 2000
 // DeclareConflict takes u off a case for good: they are excluded from it from now on, whatever
 // their role. The reason is sealed (it may describe people); the audit event carries none.
 func (s *Service) DeclareConflict(ctx context.Context, u *store.User, id int64, reason string) error {
-	f := fault.Fields{}
-	text(f, "reason", reason, true)
 	if len([]rune(reason)) > MaxConflictReason {
-		f.Add("reason", "field.too_long")
+		return fault.Fields{"reason": "field.too_long"}.Err()
 	}
-	if err := f.Err(); err != nil {
-		return err
-	}
-	if _, err := s.caseFacts(ctx, u, id, s.d.Access.CanDeclareConflict); err != nil {
-		return err
-	}
-	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		_, dk, err := s.concern(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		sealed, err := dk.Seal([]byte(reason))
-		if err != nil {
-			return err
-		}
+	return s.withSealed(ctx, u, id, s.d.Access.CanDeclareConflict, "reason", reason, func(tx *store.Store, _ *store.Concern, sealed []byte) error {
 		if err := tx.DeclareConflict(ctx, id, u.ID, sealed); err != nil {
 			return err
 		}
@@ -493,5 +444,31 @@ func (s *Service) GrantAccess(ctx context.Context, u *store.User, id, toUserID, 
 			details["from"], action = fmt.Sprint(fromUserID), "concern.transfer"
 		}
 		return record(ctx, tx, u, action, "concern", id, details)
+	})
+}
+
+// withSealed is the shape of every action that writes one piece of staff text about a case:
+// the text is checked, access is checked (404 otherwise), and fn runs in one transaction with
+// the text already sealed under the concern's data key.
+func (s *Service) withSealed(ctx context.Context, u *store.User, id int64, allowed func(*store.User, *store.CaseFacts) bool,
+	field, value string, fn func(tx *store.Store, c *store.Concern, sealed []byte) error) error {
+	f := fault.Fields{}
+	text(f, field, value, true)
+	if err := f.Err(); err != nil {
+		return err
+	}
+	if _, err := s.caseFacts(ctx, u, id, allowed); err != nil {
+		return err
+	}
+	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		c, dk, err := s.concern(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		sealed, err := dk.Seal([]byte(value))
+		if err != nil {
+			return err
+		}
+		return fn(tx, c, sealed)
 	})
 }
