@@ -12,6 +12,7 @@ import (
 	"candour/internal/dbtest"
 	"candour/internal/portaltest"
 	"candour/internal/receipt"
+	"candour/internal/store"
 	"candour/internal/token"
 )
 
@@ -200,7 +201,16 @@ func TestMailboxAPI(t *testing.T) {
 	if r := postJSON(t, e, "/api/v1/mailbox/messages", map[string]any{"body": "It happened in March.", "detriment": false}, auth); r.Status != 201 {
 		t.Fatalf("reply: got %d %s", r.Status, r.Body)
 	}
-	if err := e.Intake.PostStaffMessage(t.Context(), f.Reference, 0, "Thank you. Who else saw this?"); err != nil {
+	// The council answers through casework, as the Monitoring Officer would.
+	mo := &store.User{Email: "mo@enghraifft.example", Name: "MO", Roles: []string{"monitoring_officer"}, Language: "en", Status: "active"}
+	if err := store.New(e.DB).InsertUser(t.Context(), mo); err != nil {
+		t.Fatal(err)
+	}
+	c, err := store.New(e.DB).ConcernByReference(t.Context(), f.Reference)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Casework.Message(t.Context(), mo, c.ID, "Thank you. Who else saw this?"); err != nil {
 		t.Fatal(err)
 	}
 	evidence := bytes.Repeat([]byte{0, 1, 2, 3, 'e', 'v'}, 100000)

@@ -2,7 +2,6 @@ package intake
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -190,25 +189,6 @@ func (s *Service) Reply(ctx context.Context, ref, body string, detriment bool) e
 	}
 	return s.d.Store.InsertMessage(ctx, &store.Message{ConcernID: c.ID, Author: "reporter", Body: sealed,
 		Detriment: detriment, CreatedAt: s.d.Now().Truncate(time.Hour)})
-}
-
-// PostStaffMessage adds a message from the council to the reporter's mailbox.
-func (s *Service) PostStaffMessage(ctx context.Context, ref string, userID int64, body string) error {
-	f := fault.Fields{}
-	checkText(f, "body", body, true, MaxMessage, true)
-	if err := f.Err(); err != nil {
-		return err
-	}
-	c, dk, err := s.concern(ctx, ref)
-	if err != nil {
-		return err
-	}
-	sealed, err := dk.Seal([]byte(body))
-	if err != nil {
-		return err
-	}
-	return s.d.Store.InsertMessage(ctx, &store.Message{ConcernID: c.ID, Author: "staff",
-		UserID: sql.NullInt64{Int64: userID, Valid: userID != 0}, Body: sealed, CreatedAt: s.d.Now()})
 }
 
 // DisplayName makes an uploaded file name harmless display text: control and bidi-override
