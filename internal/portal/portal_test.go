@@ -1,7 +1,6 @@
 package portal_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,9 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,59 +16,18 @@ import (
 	"candour/internal/database"
 	"candour/internal/dbtest"
 	"candour/internal/portal"
+	"candour/internal/portaltest"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-// syncBuffer collects the portal's log lines so tests can search them.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
+func repoRoot() string { return portaltest.Root() }
 
 // start runs a portal on 127.0.0.1 with an ephemeral port against databaseURL.
-func start(t *testing.T, databaseURL string) (*portal.Portal, *syncBuffer) {
+func start(t *testing.T, databaseURL string) (*portal.Portal, *portaltest.Logs) {
 	t.Helper()
-	env := map[string]string{
-		"DATABASE_URL":       databaseURL,
-		"CANDOUR_DATA_DIR":   t.TempDir(),
-		"CANDOUR_LISTEN":     "127.0.0.1:0",
-		"CANDOUR_POLICY_DIR": filepath.Join(repoRoot(), "policies"),
-	}
-	cfg, err := config.Parse(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	p, err := portal.Start(context.Background(), cfg, portal.NewLogger(cfg, logs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := p.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return p, logs
+	e := portaltest.Start(t, portaltest.Setting("DATABASE_URL", databaseURL))
+	return e.Portal, e.Logs
 }
 
 func get(t *testing.T, url string) (*http.Response, string) {

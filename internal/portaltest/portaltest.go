@@ -64,9 +64,8 @@ func Setting(name, value string) Option { return func(env map[string]string) { e
 // Start runs a portal on a fresh database and stops it when the test ends.
 func Start(t testing.TB, opts ...Option) *Env {
 	t.Helper()
-	e := &Env{Logs: &Logs{}, DatabaseURL: dbtest.NewURL(t), DataDir: t.TempDir()}
+	e := &Env{Logs: &Logs{}, DataDir: t.TempDir()}
 	env := map[string]string{
-		"DATABASE_URL":       e.DatabaseURL,
 		"CANDOUR_DATA_DIR":   e.DataDir,
 		"CANDOUR_LISTEN":     "127.0.0.1:0",
 		"CANDOUR_POLICY_DIR": filepath.Join(Root(), "policies"),
@@ -74,6 +73,10 @@ func Start(t testing.TB, opts ...Option) *Env {
 	for _, o := range opts {
 		o(env)
 	}
+	if env["DATABASE_URL"] == "" {
+		env["DATABASE_URL"] = dbtest.NewURL(t)
+	}
+	e.DatabaseURL = env["DATABASE_URL"]
 	cfg, err := config.Parse(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
