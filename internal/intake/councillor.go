@@ -43,19 +43,7 @@ func (s *Service) councillorFacts(c *CouncillorConcern) (routing.Facts, error) {
 	if !oneOf(c.Category, Categories) {
 		f.Add("category", "field.choice")
 	}
-	checkText(f, "summary", c.Summary, true, MaxSummary, false)
-	checkText(f, "details", c.Details, true, MaxDetails, true)
-	if len(c.NamedPeople) > MaxNamedPeople {
-		f.Add("named_people", "field.too_many")
-	}
-	people := c.NamedPeople[:0:0]
-	for _, p := range c.NamedPeople {
-		checkText(f, "named_people", p, false, MaxName, false)
-		if p != "" {
-			people = append(people, p)
-		}
-	}
-	c.NamedPeople = people
+	c.NamedPeople = checkConcern(f, c.Summary, c.Details, c.NamedPeople)
 	if len(c.EvidenceReviewed) > 50 {
 		f.Add("evidence_reviewed", "field.too_many")
 	}

@@ -139,6 +139,24 @@ func checkText(f fault.Fields, field, v string, required bool, max int, multilin
 	}
 }
 
+// checkConcern checks what every channel asks for (summary, details, people named) and
+// returns the people with blank lines dropped.
+func checkConcern(f fault.Fields, summary, details string, named []string) []string {
+	checkText(f, "summary", summary, true, MaxSummary, false)
+	checkText(f, "details", details, true, MaxDetails, true)
+	if len(named) > MaxNamedPeople {
+		f.Add("named_people", "field.too_many")
+	}
+	people := named[:0:0]
+	for _, p := range named {
+		checkText(f, "named_people", p, false, MaxName, false)
+		if p = strings.TrimSpace(p); p != "" {
+			people = append(people, p)
+		}
+	}
+	return people
+}
+
 // Validate checks a submission against the policy's directory. Field errors carry translation
 // keys so the form and the API say the same thing.
 func (s *Service) Validate(r *ReportSubmission) error {
@@ -160,19 +178,7 @@ func (s *Service) Validate(r *ReportSubmission) error {
 	if !oneOf(r.Category, Categories) {
 		f.Add("category", "field.choice")
 	}
-	checkText(f, "summary", r.Summary, true, MaxSummary, false)
-	checkText(f, "details", r.Details, true, MaxDetails, true)
-	if len(r.NamedPeople) > MaxNamedPeople {
-		f.Add("named_people", "field.too_many")
-	}
-	people := r.NamedPeople[:0:0]
-	for _, p := range r.NamedPeople {
-		checkText(f, "named_people", p, false, MaxName, false)
-		if p = strings.TrimSpace(p); p != "" {
-			people = append(people, p)
-		}
-	}
-	r.NamedPeople = people
+	r.NamedPeople = checkConcern(f, r.Summary, r.Details, r.NamedPeople)
 	switch {
 	case r.Mode == "anonymous" && r.Identity != nil:
 		f.Add("identity", "identity.refused_anonymous")
