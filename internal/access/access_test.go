@@ -3,26 +3,18 @@ package access_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
-	"runtime"
 	"testing"
 
 	"candour/internal/access"
 	"candour/internal/dbtest"
 	"candour/internal/intake"
+	"candour/internal/intaketest"
 	"candour/internal/receipt"
 	"candour/internal/routing"
-	"candour/internal/seal"
 	"candour/internal/store"
-	"candour/internal/token"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
-
-func policiesDir() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "policies")
-}
 
 type fixture struct {
 	svc     *intake.Service
@@ -33,27 +25,8 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	st := store.New(dbtest.New(t))
-	dir := t.TempDir()
-	policy, err := routing.Load(policiesDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sk, err := seal.LoadOrCreateServerKey(filepath.Join(dir, "data.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hasher, err := receipt.LoadOrCreateKey(filepath.Join(dir, "receipt.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := token.LoadOrCreate(filepath.Join(dir, "jwt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := intake.New(intake.Deps{Store: st, Policy: func() *routing.Policy { return policy }, ServerKey: sk,
-		Receipts: hasher, Throttle: receipt.NewThrottle(600, 50), Tokens: keys, MaxAttachment: 8 << 20})
-	return &fixture{svc: svc, st: st, checker: access.New(hasher), hasher: hasher}
+	k := intaketest.New(t, intaketest.Options{})
+	return &fixture{svc: k.Intake, st: k.Store, checker: access.New(k.Names), hasher: k.Names}
 }
 
 func (f *fixture) user(t *testing.T, email string, roles ...string) *store.User {

@@ -2,8 +2,6 @@ package casework_test
 
 import (
 	"context"
-	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -16,11 +14,9 @@ import (
 	"candour/internal/dbtest"
 	"candour/internal/i18n"
 	"candour/internal/intake"
+	"candour/internal/intaketest"
 	"candour/internal/receipt"
-	"candour/internal/routing"
-	"candour/internal/seal"
 	"candour/internal/store"
-	"candour/internal/token"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -40,26 +36,15 @@ func (f *fixture) set(t time.Time)  { f.mu.Lock(); defer f.mu.Unlock(); f.now = 
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	policy, err := routing.Load(filepath.Join(filepath.Dir(file), "..", "..", "policies"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	sk, _ := seal.LoadOrCreateServerKey(filepath.Join(dir, "data.key"))
-	names, _ := receipt.LoadOrCreateKey(filepath.Join(dir, "receipt.key"))
-	keys, _ := token.LoadOrCreate(filepath.Join(dir, "jwt"))
 	cat, err := i18n.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := dbtest.New(t)
-	f := &fixture{db: db, st: store.New(db), names: names, now: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
-	pol := func() *routing.Policy { return policy }
-	f.intake = intake.New(intake.Deps{Store: f.st, Policy: pol, ServerKey: sk, Receipts: names,
-		Throttle: receipt.NewThrottle(600, 50), Tokens: keys, Now: f.clock, MaxAttachment: 1 << 20})
-	f.cw = casework.New(casework.Deps{Store: f.st, ServerKey: sk, Access: access.New(names), Names: names,
-		Catalog: cat, Policy: pol, Now: f.clock})
+	f := &fixture{now: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	k := intaketest.New(t, intaketest.Options{Now: f.clock, MaxAttachment: 1 << 20})
+	f.db, f.st, f.names, f.intake = k.DB, k.Store, k.Names, k.Intake
+	f.cw = casework.New(casework.Deps{Store: f.st, ServerKey: k.ServerKey, Access: access.New(k.Names), Names: k.Names,
+		Catalog: cat, Policy: k.PolicyFunc(), Intake: k.Intake, Now: f.clock})
 	return f
 }
 

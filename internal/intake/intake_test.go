@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -19,19 +17,12 @@ import (
 	"candour/internal/dbtest"
 	"candour/internal/fault"
 	"candour/internal/intake"
+	"candour/internal/intaketest"
 	"candour/internal/receipt"
-	"candour/internal/routing"
-	"candour/internal/seal"
 	"candour/internal/store"
-	"candour/internal/token"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
-
-func policiesDir() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "policies")
-}
 
 type fixture struct {
 	svc       *intake.Service
@@ -42,36 +33,16 @@ type fixture struct {
 
 func newFixture(t *testing.T, withCustodian bool) *fixture {
 	t.Helper()
-	db := dbtest.New(t)
-	st := store.New(db)
-	dir := t.TempDir()
-	policy, err := routing.Load(policiesDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sk, err := seal.LoadOrCreateServerKey(filepath.Join(dir, "data.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hasher, err := receipt.LoadOrCreateKey(filepath.Join(dir, "receipt.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := token.LoadOrCreate(filepath.Join(dir, "jwt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{db: db, st: st}
+	k := intaketest.New(t, intaketest.Options{})
+	f := &fixture{svc: k.Intake, db: k.DB, st: k.Store}
 	if withCustodian {
 		f.custodian, _ = age.GenerateX25519Identity()
 		r := f.custodian.Recipient().String()
-		if err := st.InsertUser(context.Background(), &store.User{Email: "custodian@example.gov.uk", Name: "Cara Custodian",
+		if err := f.st.InsertUser(context.Background(), &store.User{Email: "custodian@example.gov.uk", Name: "Cara Custodian",
 			Roles: []string{"custodian"}, AgeRecipient: &r, Language: "en"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	f.svc = intake.New(intake.Deps{Store: st, Policy: func() *routing.Policy { return policy }, ServerKey: sk,
-		Receipts: hasher, Throttle: receipt.NewThrottle(600, 50), Tokens: keys, MaxAttachment: 8 << 20})
 	return f
 }
 

@@ -9,9 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -21,21 +19,13 @@ import (
 	"candour/internal/dbtest"
 	"candour/internal/i18n"
 	"candour/internal/intake"
+	"candour/internal/intaketest"
 	"candour/internal/receipt"
-	"candour/internal/routing"
-	"candour/internal/seal"
 	"candour/internal/server"
-	"candour/internal/store"
-	"candour/internal/token"
 	"candour/internal/web"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
-
-func policiesDir() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "policies")
-}
 
 type reporting struct {
 	app *fiber.App
@@ -47,28 +37,8 @@ type reporting struct {
 // the error handler, security headers) with a real intake service on a fresh database.
 func newReporting(t *testing.T) *reporting {
 	t.Helper()
-	db := dbtest.New(t)
-	st := store.New(db)
-	dir := t.TempDir()
-	policy, err := routing.Load(policiesDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sk, err := seal.LoadOrCreateServerKey(filepath.Join(dir, "data.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hasher, err := receipt.LoadOrCreateKey(filepath.Join(dir, "receipt.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := token.LoadOrCreate(filepath.Join(dir, "jwt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol := func() *routing.Policy { return policy }
-	svc := intake.New(intake.Deps{Store: st, Policy: pol, ServerKey: sk, Receipts: hasher,
-		Throttle: receipt.NewThrottle(600, 50), Tokens: keys, MaxAttachment: 1 << 20})
+	k := intaketest.New(t, intaketest.Options{MaxAttachment: 1 << 20})
+	db, svc, pol := k.DB, k.Intake, k.PolicyFunc()
 	cat, err := i18n.Load()
 	if err != nil {
 		t.Fatal(err)
