@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net/http"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"candour/internal/dbtest"
 	"candour/internal/portaltest"
@@ -282,4 +285,59 @@ func TestMailboxAPI(t *testing.T) {
 		t.Errorf("staff token on the mailbox: got %d, want 401", r.Status)
 	}
 	_ = io.Discard
+}
+
+// pausingReader serves n bytes of a multipart body and, once past `at`, runs check once.
+type pausingReader struct {
+	r     io.Reader
+	read  int64
+	at    int64
+	check func()
+	done  bool
+}
+
+func (p *pausingReader) Read(b []byte) (int, error) {
+	if !p.done && p.read >= p.at {
+		p.done = true
+		p.check()
+	}
+	n, err := p.r.Read(b)
+	p.read += int64(n)
+	return n, err
+}
+
+// An evidence upload of known length (as a browser sends it) streams through age: no
+// temporary file ever holds it in clear. fasthttp's default would spool any part over 16 MB to
+// a multipart-* file in the temporary folder before the handler runs.
+func TestUploadNeverSpoolsToDisk(t *testing.T) {
+	e := portaltest.Start(t, portaltest.Setting("CANDOUR_MAX_ATTACHMENT_MB", "64"))
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // after the database is up: the test PostgreSQL lives in the old one
+	f := decode[filed](t, postJSON(t, e, "/api/v1/reports", anonymousReport()))
+	tok := decode[map[string]string](t, postJSON(t, e, "/api/v1/mailbox/session", map[string]string{"receipt": f.Receipt}))["token"]
+
+	ct, body := multipartFile(t, "file", "cctv-export.bin", bytes.Repeat([]byte("frame "), 5<<20)) // 30 MB
+	spooled := []string{}
+	reader := &pausingReader{r: bytes.NewReader(body), at: 24 << 20, check: func() {
+		time.Sleep(300 * time.Millisecond) // let the server catch up with what it has been sent
+		entries, _ := os.ReadDir(tmp)
+		for _, en := range entries {
+			spooled = append(spooled, en.Name())
+		}
+	}}
+	req, _ := http.NewRequest("POST", e.URL()+"/api/v1/mailbox/attachments", reader)
+	req.ContentLength = int64(len(body))
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("upload: got %d, want 201", resp.StatusCode)
+	}
+	if len(spooled) != 0 {
+		t.Errorf("files in the temporary folder during the upload: %v, want none", spooled)
+	}
 }

@@ -1,10 +1,13 @@
 package portal_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -160,5 +163,27 @@ func TestRefusesSchemaBehind(t *testing.T) {
 	_, err = portal.Start(context.Background(), cfg, portal.NewLogger(cfg, io.Discard))
 	if !errors.Is(err, database.ErrSchemaBehind) {
 		t.Fatalf("got %v, want ErrSchemaBehind", err)
+	}
+}
+
+// A big body is refused before any handler reads it, on every route but the evidence uploads:
+// nobody, signed in or not, can make the server hold megabytes of a form in memory. The request
+// announces 2 MiB and sends 16 KiB of it: the 413 must come back without the rest.
+func TestBigBodiesRefusedEarly(t *testing.T) {
+	p, _ := start(t, dbtest.NewURL(t))
+	for _, path := range []string{"/staff/login", "/cy/report", "/mailbox", "/api/v1/auth/login", "/api/v1/reports"} {
+		conn, err := net.Dial("tcp", p.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		// The server reads the first 8 KiB before routing; send a little more than that.
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\nx=%s",
+			path, p.Addr(), 2<<20, strings.Repeat("a", 16<<10))
+		status, err := bufio.NewReader(conn).ReadString('\n')
+		conn.Close()
+		if err != nil || !strings.HasPrefix(status, "HTTP/1.1 413") {
+			t.Errorf("%s: got %q (%v), want 413 before the body is sent", path, status, err)
+		}
 	}
 }

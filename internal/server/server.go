@@ -51,12 +51,16 @@ func New(d Deps) *fiber.App {
 		IdleTimeout:           60 * time.Second,
 		BodyLimit:             d.BodyLimit,
 		StreamRequestBody:     true,
-		ReadBufferSize:        16 << 10,
+		// fasthttp would otherwise parse a multipart body of known length before the handler
+		// runs, spooling any file over 16 MB to a temporary file: evidence in clear on disk.
+		// Upload handlers read the multipart stream themselves.
+		DisablePreParseMultipartForm: true,
+		ReadBufferSize:               16 << 10,
 		// Handlers keep strings past the request; copying them once here beats a missed copy.
 		Immutable:    true,
 		ErrorHandler: errorHandler(d),
 	})
-	app.Use(recoverPanics(d.Logger), requestLog(d.Logger), securityHeaders)
+	app.Use(recoverPanics(d.Logger), requestLog(d.Logger), securityHeaders, limitBodies)
 
 	app.Get("/healthz", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"status": "ok"})
@@ -71,6 +75,24 @@ func New(d Deps) *fiber.App {
 		return c.JSON(fiber.Map{"status": "ready"})
 	})
 	return app
+}
+
+// MaxBody is the largest body any request but an evidence upload may send. The server's own
+// limit is the attachment size (uploads stream); without this a form or JSON post, signed in
+// or not, could make a handler read up to that much into memory.
+const MaxBody = 1 << 20
+
+// limitBodies refuses, before any handler reads it, a body over MaxBody on every route but the
+// evidence uploads (POST …/attachments), and a body of unknown length there too: browsers and
+// API clients send Content-Length for forms and JSON.
+func limitBodies(c *fiber.Ctx) error {
+	if c.Method() == fiber.MethodGet || c.Method() == fiber.MethodHead || strings.HasSuffix(c.Path(), "/attachments") {
+		return c.Next()
+	}
+	if n := c.Request().Header.ContentLength(); n > MaxBody || n == -1 {
+		return fault.New(fault.TooLarge, "too_large", "error.too_large")
+	}
+	return c.Next()
 }
 
 // Nonce returns the CSP nonce of this request.
