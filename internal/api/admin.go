@@ -104,3 +104,21 @@ func (a *API) resetSecondFactor(c *fiber.Ctx) error {
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
+
+// resetPassword sets a temporary password the user must change at next sign-in.
+func (a *API) resetPassword(c *fiber.Ctx) error {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Password string `json:"password"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := a.d.Auth.ResetPassword(c.UserContext(), user(c).ID, id, in.Password); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}

@@ -1,6 +1,17 @@
 package api_test
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"candour/internal/auth"
+)
+
+// authCode is a code for the next TOTP step: the one now was spent when the account signed in.
+func authCode(secret string) (string, error) {
+	return auth.CodeAt(secret, time.Now().Add(30*time.Second))
+}
 
 // Bad account details through the API get 400/409 with fields, never a database error.
 func TestCreateUserValidation(t *testing.T) {
@@ -29,4 +40,27 @@ func TestCreateUserValidation(t *testing.T) {
 func jsonHasField(t *testing.T, body, field string) bool {
 	t.Helper()
 	return jsonField[apiError](t, body).Error.Fields[field] != ""
+}
+
+// An admin reset ends the user's sessions, and the temporary password only opens a setup
+// session: the API answers 403 setup_required until it is changed.
+func TestAdminPasswordReset(t *testing.T) {
+	e := start(t)
+	admin := e.user("admin@enghraifft.example", "admin")
+	inv := e.user("inv@enghraifft.example", "investigator")
+	path := "/api/v1/users/" + itoa64(inv.User.ID) + "/reset-password"
+	st, body, _ := e.do("POST", path, admin.token, map[string]string{"password": "short"})
+	e.must(st, 400, body, "weak temporary password")
+	st, body, _ = e.do("POST", path, inv.token, map[string]string{"password": "a brand new passphrase"})
+	e.must(st, 404, body, "non-admin resets")
+	st, body, _ = e.do("POST", path, admin.token, map[string]string{"password": "a brand new passphrase"})
+	e.must(st, 204, body, "reset")
+	st, body, _ = e.do("GET", "/api/v1/investigations", inv.token, nil)
+	e.must(st, 401, body, "old session after the reset")
+	code, _ := authCode(inv.TOTPSecret)
+	st, body, _ = e.do("POST", "/api/v1/auth/login", "", map[string]string{"email": "inv@enghraifft.example",
+		"password": "a brand new passphrase", "totp": code})
+	if st != 403 || !strings.Contains(body, "setup_required") {
+		t.Errorf("sign-in with the temporary password: got %d %s, want 403 setup_required", st, body)
+	}
 }

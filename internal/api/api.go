@@ -80,13 +80,14 @@ func (a *API) Register(app fiber.Router) {
 	v1.Post("/users", staff, requireAdmin, a.createUser)                                      // admin
 	v1.Post("/users/:id/roles", staff, requireAdmin, a.setRoles)                              // admin
 	v1.Post("/users/:id/disable", staff, requireAdmin, a.disableUser)                         // admin
-	v1.Post("/users/:id/reset-2fa", staff, requireAdmin, a.resetSecondFactor)                 // admin
-	v1.Get("/audit/verify", staff, a.auditVerify)                                             // auditor
-	v1.Post("/councillor/concerns", staff, a.councillorConcern)                               // councillor
-	v1.Get("/councillor/concerns", staff, a.councillorConcerns)                               // councillor: their own
-	v1.Get("/stats", staff, a.stats)                                                          // auditor, monitoring officer, deputy
-	v1.Get("/audit/events", staff, a.auditEvents)                                             // auditor
-	v1.All("/*", func(c *fiber.Ctx) error { return fiber.ErrNotFound })                       // nothing else exists
+	v1.Post("/users/:id/reset-2fa", staff, requireAdmin, a.resetSecondFactor)
+	v1.Post("/users/:id/reset-password", staff, requireAdmin, a.resetPassword) // admin                 // admin
+	v1.Get("/audit/verify", staff, a.auditVerify)                              // auditor
+	v1.Post("/councillor/concerns", staff, a.councillorConcern)                // councillor
+	v1.Get("/councillor/concerns", staff, a.councillorConcerns)                // councillor: their own
+	v1.Get("/stats", staff, a.stats)                                           // auditor, monitoring officer, deputy
+	v1.Get("/audit/events", staff, a.auditEvents)                              // auditor
+	v1.All("/*", func(c *fiber.Ctx) error { return fiber.ErrNotFound })        // nothing else exists
 }
 
 // bearer returns the Authorization: Bearer token, or "".

@@ -401,6 +401,35 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	})
 }
 
+// ResetPassword sets a temporary password chosen by an admin (handed over out of band): the
+// user must change it at their next sign-in, and their sessions end at once.
+func (s *Service) ResetPassword(ctx context.Context, actorID, userID int64, temporary string) error {
+	u, err := s.d.Store.UserByID(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return fault.New(fault.NotFound, "not_found", "error.not_found")
+	}
+	if err != nil {
+		return err
+	}
+	if err := CheckPassword(temporary, u.Email); err != nil {
+		return fault.Fields{"password": err.Error()}.Err()
+	}
+	h, err := HashPassword(temporary, s.d.Params)
+	if err != nil {
+		return err
+	}
+	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		if err := tx.SetPassword(ctx, userID, h, true, s.d.Now()); err != nil {
+			return err
+		}
+		if err := s.RevokeUser(ctx, tx, userID, "", "password_reset"); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, actorEvent(actorID, audit.Event{Action: "user.password_reset", ObjectType: "user",
+			ObjectID: strconv.FormatInt(userID, 10)}))
+	})
+}
+
 // promote makes a setup session full once nothing is outstanding.
 func (s *Service) promote(ctx context.Context, tx *store.Store, p *Principal, totpEnabled bool) error {
 	if p.Session.Stage == StageFull {
