@@ -53,7 +53,7 @@ CREATE INDEX messages_concern ON messages (concern_id, id);
 CREATE TABLE blobs (
     id          bigserial PRIMARY KEY,
     size        bigint NOT NULL DEFAULT 0,
-    created_at  timestamptz NOT NULL DEFAULT now()
+    created_at  timestamptz NOT NULL DEFAULT date_trunc('hour', now())  -- reporter uploads: to the hour
 );
 CREATE TABLE blob_chunks (
     blob_id     bigint NOT NULL REFERENCES blobs (id) ON DELETE CASCADE,

@@ -9,12 +9,15 @@ CREATE TABLE notifications (
     concern_id   bigint REFERENCES concerns (id) ON DELETE CASCADE,
     reference    text NOT NULL,
     dedupe_key   text UNIQUE,          -- e.g. reminder:<concern>:<clock>:<stage>, so a job retried never duplicates
-    created_at   timestamptz NOT NULL DEFAULT now(),
+    -- To the hour, and not sent before not_before: a "routed" e-mail sent the second a report
+    -- arrives would date the report in every mail server's log.
+    created_at   timestamptz NOT NULL DEFAULT date_trunc('hour', now()),
+    not_before   timestamptz NOT NULL DEFAULT now(),
     sent_at      timestamptz,
     attempts     integer NOT NULL DEFAULT 0,
     last_error   text
 );
-CREATE INDEX notifications_pending ON notifications (id) WHERE sent_at IS NULL;
+CREATE INDEX notifications_pending ON notifications (not_before, id) WHERE sent_at IS NULL;
 
 -- +goose Down
 DROP TABLE notifications;

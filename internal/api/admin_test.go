@@ -23,7 +23,7 @@ func TestCreateUserValidation(t *testing.T) {
 	e.must(st, 201, body, "create")
 	st, body, _ = e.do("POST", "/api/v1/users", admin.token, good)
 	e.must(st, 409, body, "duplicate e-mail")
-	for field, value := range map[string]any{"email": "not an address", "name": "", "language": "fr", "age_recipient": "age1nonsense"} {
+	for field, value := range map[string]any{"email": "not an address", "name": "", "language": "fr"} {
 		bad := map[string]any{}
 		for k, v := range good {
 			bad[k] = v
@@ -40,6 +40,45 @@ func TestCreateUserValidation(t *testing.T) {
 func jsonHasField(t *testing.T, body, field string) bool {
 	t.Helper()
 	return jsonField[apiError](t, body).Error.Fields[field] != ""
+}
+
+// One curious administrator must not be able to unmask reporters or read cases: through the
+// portal they cannot create or change accounts with case-wide or identity powers, add a
+// custodian key, or change their own account. That is done with `candour user` on the server.
+func TestAdminCannotGrantProtectedPowers(t *testing.T) {
+	e := start(t)
+	admin := e.user("admin@enghraifft.example", "admin")
+	mo := e.user("mo@enghraifft.example", "monitoring_officer")
+	lead := e.user("lead@enghraifft.example", "service_lead")
+	key := "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+	for name, body := range map[string]map[string]any{
+		"a Monitoring Officer": {"email": "new-mo@enghraifft.example", "name": "X", "roles": []string{"monitoring_officer"}, "password": password},
+		"a custodian":          {"email": "new-c@enghraifft.example", "name": "X", "roles": []string{"custodian"}, "password": password, "age_recipient": key},
+		"a key on anyone":      {"email": "new-i@enghraifft.example", "name": "X", "roles": []string{"investigator"}, "password": password, "age_recipient": key},
+	} {
+		st, resp, _ := e.do("POST", "/api/v1/users", admin.token, body)
+		if st != 403 || !strings.Contains(resp, "protected_account") {
+			t.Errorf("create %s: got %d %s, want 403 protected_account", name, st, resp)
+		}
+	}
+	for name, c := range map[string]struct {
+		path string
+		body any
+	}{
+		"promote a lead":        {"/api/v1/users/" + itoa64(lead.User.ID) + "/roles", map[string]any{"roles": []string{"custodian"}}},
+		"promote themselves":    {"/api/v1/users/" + itoa64(admin.User.ID) + "/roles", map[string]any{"roles": []string{"admin", "monitoring_officer"}}},
+		"reset the MO's 2FA":    {"/api/v1/users/" + itoa64(mo.User.ID) + "/reset-2fa", nil},
+		"reset the MO password": {"/api/v1/users/" + itoa64(mo.User.ID) + "/reset-password", map[string]string{"password": "a brand new passphrase"}},
+		"disable the MO":        {"/api/v1/users/" + itoa64(mo.User.ID) + "/disable", nil},
+	} {
+		if st, resp, _ := e.do("POST", c.path, admin.token, c.body); st != 403 {
+			t.Errorf("%s: got %d %s, want 403", name, st, resp)
+		}
+	}
+	// The Monitoring Officer's session survived every attempt.
+	if st, body, _ := e.do("GET", "/api/v1/triage", mo.token, nil); st != 200 {
+		t.Errorf("MO after the attempts: got %d %s, want 200", st, body)
+	}
 }
 
 // An admin reset ends the user's sessions, and the temporary password only opens a setup

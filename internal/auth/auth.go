@@ -401,9 +401,58 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	})
 }
 
+// ProtectedRoles are the roles that can read every case, open sealed identities or judge the
+// audit trail. Through the portal (an admin's web page or API call) nobody grants them, and
+// nobody resets or disables an account that holds one: that is done with `candour user` on
+// the server, by people the council trusts with the machine. A single curious administrator
+// could otherwise add their own custodian key to every new sealed identity, or reset the
+// Monitoring Officer's password and second factor and read every case.
+var ProtectedRoles = []string{"monitoring_officer", "deputy_monitoring_officer", "custodian", "admin", "auditor"}
+
+var (
+	errProtected = fault.New(fault.Forbidden, "protected_account", "user.protected")
+	errOwn       = fault.New(fault.Forbidden, "own_account", "user.own_account")
+)
+
+func protected(roles []string) bool {
+	for _, r := range roles {
+		for _, p := range ProtectedRoles {
+			if r == p {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkAdminAction refuses, for an action through the portal (actorID != 0), a protected target
+// account or the admin's own account. The command line (actorID 0) may do both.
+func (s *Service) checkAdminAction(ctx context.Context, actorID, userID int64) error {
+	if actorID == 0 {
+		return nil
+	}
+	if actorID == userID {
+		return errOwn
+	}
+	u, err := s.d.Store.UserByID(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return fault.New(fault.NotFound, "not_found", "error.not_found")
+	}
+	if err != nil {
+		return err
+	}
+	if protected(u.Roles) {
+		return errProtected
+	}
+	return nil
+}
+
 // ResetPassword sets a temporary password chosen by an admin (handed over out of band): the
 // user must change it at their next sign-in, and their sessions end at once.
 func (s *Service) ResetPassword(ctx context.Context, actorID, userID int64, temporary string) error {
+	if err := s.checkAdminAction(ctx, actorID, userID); err != nil {
+		return err
+	}
 	u, err := s.d.Store.UserByID(ctx, userID)
 	if errors.Is(err, store.ErrNotFound) {
 		return fault.New(fault.NotFound, "not_found", "error.not_found")
@@ -545,6 +594,9 @@ func (s *Service) CreateUser(ctx context.Context, actorID int64, n NewUser) (*Cr
 	if len(n.Roles) == 0 {
 		f.Add("roles", "field.required")
 	}
+	if actorID != 0 && (protected(n.Roles) || n.AgeRecipient != nil) {
+		return nil, errProtected
+	}
 	if err := CheckPassword(n.Password, n.Email); err != nil {
 		f.Add("password", err.Error())
 	}
@@ -609,6 +661,9 @@ func (s *Service) CreateUser(ctx context.Context, actorID int64, n NewUser) (*Cr
 
 // DisableUser disables an account and ends its sessions at once.
 func (s *Service) DisableUser(ctx context.Context, actorID, userID int64) error {
+	if err := s.checkAdminAction(ctx, actorID, userID); err != nil {
+		return err
+	}
 	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
 		if err := tx.SetUserStatus(ctx, userID, "disabled"); err != nil {
 			return err
@@ -623,6 +678,12 @@ func (s *Service) DisableUser(ctx context.Context, actorID, userID int64) error 
 
 // SetRoles changes an account's roles and ends its sessions (so the change applies at once).
 func (s *Service) SetRoles(ctx context.Context, actorID, userID int64, roles, areas []string) error {
+	if err := s.checkAdminAction(ctx, actorID, userID); err != nil {
+		return err
+	}
+	if actorID != 0 && protected(roles) {
+		return errProtected
+	}
 	for _, r := range roles {
 		if !ValidRole(r) {
 			return (fault.Fields{"roles": "user.role_unknown"}).Err()
@@ -642,6 +703,9 @@ func (s *Service) SetRoles(ctx context.Context, actorID, userID int64, roles, ar
 
 // ResetSecondFactor removes a user's TOTP (admin reset): they enrol again at next sign-in.
 func (s *Service) ResetSecondFactor(ctx context.Context, actorID, userID int64) error {
+	if err := s.checkAdminAction(ctx, actorID, userID); err != nil {
+		return err
+	}
 	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
 		if err := tx.SetTOTP(ctx, userID, nil, false, nil); err != nil {
 			return err

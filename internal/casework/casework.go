@@ -104,7 +104,7 @@ func (s *Service) concern(ctx context.Context, st *store.Store, id int64) (*stor
 	}
 	dk, err := s.d.ServerKey.UnwrapDataKey(c.WrappedKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("casework: unwrap data key of %s: %w", c.Reference, err)
+		return nil, nil, fmt.Errorf("casework: unwrap a concern data key: %w", err)
 	}
 	return c, dk, nil
 }
@@ -139,7 +139,7 @@ func (s *Service) reporterMessage(ctx context.Context, tx *store.Store, c *store
 	if err != nil {
 		return err
 	}
-	m := &store.Message{ConcernID: c.ID, Author: "staff", Body: sealed, CreatedAt: s.d.Now()}
+	m := &store.Message{ConcernID: c.ID, Author: "staff", Body: sealed, CreatedAt: s.d.Now().Truncate(time.Hour)}
 	m.UserID.Int64, m.UserID.Valid = u.ID, true
 	return tx.InsertMessage(ctx, m)
 }

@@ -12,6 +12,7 @@ import (
 	"candour/internal/audit"
 	"candour/internal/casework"
 	"candour/internal/dbtest"
+	"candour/internal/fault"
 	"candour/internal/i18n"
 	"candour/internal/intake"
 	"candour/internal/intaketest"
@@ -239,5 +240,38 @@ func TestRetentionShredsExactlyTheExpired(t *testing.T) {
 	}
 	if again, _ := f.cw.ApplyRetention(ctx); again != 0 {
 		t.Errorf("second run shredded %d more", again)
+	}
+}
+
+// An investigation carries its concerns' substance: a Monitoring Officer named in a linked
+// concern cannot open it, and a concern naming the investigating officer cannot be linked.
+func TestInvestigationHonoursExclusion(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	mo := f.user(t, "elin.rowlands@enghraifft.example", "monitoring_officer")
+	deputy := f.user(t, "owain.bevan@enghraifft.example", "deputy_monitoring_officer")
+	inv := f.user(t, "huw.pritchard@enghraifft.example", "investigator")
+	namesMO := f.report(t, false, "elin.rowlands@enghraifft.example")
+	namesInvestigator := f.report(t, false, "huw.pritchard@enghraifft.example")
+
+	created, err := f.cw.CreateInvestigation(ctx, deputy, casework.NewInvestigation{Title: "Depot", TermsOfReference: "ToR",
+		InvestigatingOfficer: inv.Email, DueAt: "2027-03-31"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.cw.Investigation(ctx, mo, created.ID); err != nil {
+		t.Fatalf("before any link: %v", err)
+	}
+	if err := f.cw.LinkConcern(ctx, deputy, created.ID, namesMO); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.cw.Investigation(ctx, mo, created.ID); !fault.Is(err, fault.NotFound) {
+		t.Errorf("MO named in a linked concern: got %v, want not found", err)
+	}
+	if _, err := f.cw.Investigation(ctx, deputy, created.ID); err != nil {
+		t.Errorf("deputy: got %v, want the investigation", err)
+	}
+	if err := f.cw.LinkConcern(ctx, deputy, created.ID, namesInvestigator); !fault.Is(err, fault.Conflict) {
+		t.Errorf("link a concern naming the investigating officer: got %v, want conflict", err)
 	}
 }

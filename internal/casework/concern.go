@@ -234,7 +234,8 @@ func (s *Service) Message(ctx context.Context, u *store.User, id int64, body str
 		if c.Status == "closed" {
 			return conflict("closed")
 		}
-		m := &store.Message{ConcernID: id, Author: "staff", Body: sealed, CreatedAt: s.d.Now(), UserID: userID(u)}
+		// To the hour, like the reporter's: exact staff times around a reply would bracket it.
+		m := &store.Message{ConcernID: id, Author: "staff", Body: sealed, CreatedAt: s.d.Now().Truncate(time.Hour), UserID: userID(u)}
 		if err := tx.InsertMessage(ctx, m); err != nil {
 			return err
 		}

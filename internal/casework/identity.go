@@ -86,6 +86,12 @@ func (s *Service) PendingIdentityRequests(ctx context.Context, u *store.User) ([
 	}
 	out := make([]IdentityRequestView, 0, len(reqs))
 	for _, r := range reqs {
+		// A custodian named in the concern (or conflicted) must not even learn it exists.
+		if err := s.notExcluded(ctx, u, r.ConcernID); errors.Is(err, errNotFound) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
 		c, dk, err := s.concern(ctx, s.d.Store, r.ConcernID)
 		if errors.Is(err, errShredded) {
 			continue

@@ -108,6 +108,21 @@ func (s *Service) investigation(ctx context.Context, st *store.Store, u *store.U
 	if !canWorkOn(u, inv) {
 		return nil, nil, errNotFound
 	}
+	// An investigation carries its concerns' substance (its brief, its allegations): anyone
+	// named in one of them, or conflicted on it, is kept out of the whole investigation.
+	linked, err := st.LinkedConcerns(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, c := range linked {
+		f, err := st.CaseFacts(ctx, c.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if s.d.Access.Excluded(u, f) {
+			return nil, nil, errNotFound
+		}
+	}
 	dk, err := s.d.ServerKey.UnwrapDataKey(inv.WrappedKey)
 	if err != nil {
 		return nil, nil, fmt.Errorf("casework: unwrap key of %s: %w", inv.Reference, err)
@@ -124,7 +139,8 @@ func canWorkOn(u *store.User, inv *store.Investigation) bool {
 }
 
 // LinkConcern links a concern to an investigation (many-to-many; linking twice is 409), and
-// gives the investigating officer access to it, unless they are named in it.
+// gives the investigating officer access to it; a concern naming the investigating officer is
+// refused (409).
 func (s *Service) LinkConcern(ctx context.Context, u *store.User, investigationID, concernID int64) error {
 	if !access.CanCommissionInvestigation(u) {
 		return errNotFound
@@ -142,6 +158,19 @@ func (s *Service) linkInTx(ctx context.Context, tx *store.Store, u *store.User, 
 	}
 	if inv.Status == "closed" {
 		return conflict("investigation_closed")
+	}
+	if inv.InvestigatingOfficerID.Valid {
+		officer, err := tx.UserByID(ctx, inv.InvestigatingOfficerID.Int64)
+		if err != nil {
+			return err
+		}
+		f, err := tx.CaseFacts(ctx, concernID)
+		if err != nil {
+			return err
+		}
+		if s.d.Access.Excluded(officer, f) {
+			return conflict("investigator_excluded")
+		}
 	}
 	ok, err := tx.LinkConcern(ctx, investigationID, concernID, u.ID)
 	if err != nil {

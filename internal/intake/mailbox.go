@@ -103,7 +103,7 @@ func (s *Service) concern(ctx context.Context, ref string) (*store.Concern, *sea
 	}
 	dk, err := s.d.ServerKey.UnwrapDataKey(c.WrappedKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("intake: unwrap data key of %s: %w", ref, err)
+		return nil, nil, fmt.Errorf("intake: unwrap a concern data key: %w", err)
 	}
 	return c, dk, nil
 }

@@ -264,7 +264,9 @@ func (s *Service) file(ctx context.Context, policy *routing.Policy, f filing) (*
 			return nil, err
 		}
 	}
-	if err := setDecision(c, decision, now); err != nil {
+	// Deadlines count from the hour too: a deadline of "received + 7 days" to the nanosecond
+	// would give the exact filing time away.
+	if err := setDecision(c, decision, now.Truncate(time.Hour)); err != nil {
 		return nil, err
 	}
 	filed := &Filed{Decision: decision}

@@ -166,7 +166,7 @@ func TestAdminManagesAccountsWithoutSeeingCases(t *testing.T) {
 	if got := worker.api("GET", "/api/v1/investigations"); got != http.StatusOK {
 		t.Fatalf("worker before the change: got %d, want 200", got)
 	}
-	p := admin.web("POST", workerPath+"/roles", url.Values{"csrf": {csrf}, "roles": {"investigator", "auditor"},
+	p := admin.web("POST", workerPath+"/roles", url.Values{"csrf": {csrf}, "roles": {"investigator", "councillor"},
 		"service_areas": {"finance"}})
 	if p.status != http.StatusSeeOther || p.header.Get("Location") != workerPath+"?done=roles" {
 		t.Fatalf("change roles: got %d to %q, want 303 to %s?done=roles", p.status, p.header.Get("Location"), workerPath)
@@ -175,8 +175,8 @@ func TestAdminManagesAccountsWithoutSeeingCases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(u.Roles, ","); got != "investigator,auditor" || strings.Join(u.ServiceAreas, ",") != "finance" {
-		t.Errorf("roles after the change: got %s %v, want investigator,auditor [finance]", got, u.ServiceAreas)
+	if got := strings.Join(u.Roles, ","); got != "investigator,councillor" || strings.Join(u.ServiceAreas, ",") != "finance" {
+		t.Errorf("roles after the change: got %s %v, want investigator,councillor [finance]", got, u.ServiceAreas)
 	}
 	if got := worker.api("GET", "/api/v1/investigations"); got != http.StatusUnauthorized {
 		t.Errorf("worker after the role change: got %d, want 401", got)
@@ -231,9 +231,15 @@ func TestAdminManagesAccountsWithoutSeeingCases(t *testing.T) {
 
 	// Add a user: the TOTP secret is shown once, the password must be changed at first sign-in.
 	id, _ := age.GenerateX25519Identity()
-	form := url.Values{"csrf": {csrf}, "email": {"New.Custodian@example.gov.uk"}, "name": {"Nia Newydd"},
+	// A custodian (their key joins every new sealed identity) is never made through the portal.
+	custodian := url.Values{"csrf": {csrf}, "email": {"New.Custodian@example.gov.uk"}, "name": {"Nia Newydd"},
 		"roles": {"custodian"}, "language": {"cy"}, "age_recipient": {id.Recipient().String()},
 		"password": {"another long enough passphrase"}}
+	if p := admin.web("POST", "/staff/admin/users", custodian); p.status != http.StatusForbidden {
+		t.Errorf("add a custodian through the portal: got %d, want 403", p.status)
+	}
+	form := url.Values{"csrf": {csrf}, "email": {"New.Investigator@example.gov.uk"}, "name": {"Nia Newydd"},
+		"roles": {"investigator"}, "language": {"cy"}, "password": {"another long enough passphrase"}}
 	p = admin.web("POST", "/staff/admin/users", form)
 	if p.status != http.StatusOK || !strings.Contains(p.body, `id="totp-secret"`) {
 		t.Fatalf("add user: got %d, want 200 with the TOTP secret", p.status)
@@ -245,12 +251,12 @@ func TestAdminManagesAccountsWithoutSeeingCases(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range us {
-		if us[i].Email == "new.custodian@example.gov.uk" {
+		if us[i].Email == "new.investigator@example.gov.uk" {
 			created = &us[i]
 		}
 	}
-	if created == nil || created.Language != "cy" || created.AgeRecipient == nil || strings.Join(created.Roles, ",") != "custodian" {
-		t.Fatalf("added user: got %+v, want a Welsh-speaking custodian with a key", created)
+	if created == nil || created.Language != "cy" || created.AgeRecipient != nil || strings.Join(created.Roles, ",") != "investigator" {
+		t.Fatalf("added user: got %+v, want a Welsh-speaking investigator", created)
 	}
 	if cred, err := st.CredentialsFor(ctx, created.ID); err != nil || !cred.MustChangePassword {
 		t.Errorf("added user: must change password %v (%v), want true", cred.MustChangePassword, err)
@@ -272,7 +278,7 @@ func TestAdminManagesAccountsWithoutSeeingCases(t *testing.T) {
 			t.Errorf("bad new user: missing %q", want)
 		}
 	}
-	dup := url.Values{"csrf": {csrf}, "email": {"MO@example.gov.uk"}, "name": {"Dup"}, "roles": {"auditor"},
+	dup := url.Values{"csrf": {csrf}, "email": {"MO@example.gov.uk"}, "name": {"Dup"}, "roles": {"councillor"},
 		"language": {"en"}, "password": {"another long enough passphrase"}}
 	if p := admin.web("POST", "/staff/admin/users", dup); p.status != http.StatusBadRequest ||
 		!strings.Contains(p.body, "There is already an account with this email address") {

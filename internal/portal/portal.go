@@ -171,11 +171,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		return nil, err
 	}
 	p.App = server.New(server.Deps{
-		Logger:    log,
-		DB:        p.DB,
-		Catalog:   catalog,
-		Pages:     site,
-		BodyLimit: int(cfg.MaxAttachment) + 1<<20,
+		Logger:        log,
+		UntimedLogger: slog.New(untimed{log.Handler()}),
+		DB:            p.DB,
+		Catalog:       catalog,
+		Pages:         site,
+		BodyLimit:     int(cfg.MaxAttachment) + 1<<20,
 	})
 	api.New(api.Deps{Intake: p.Intake, Casework: p.Casework, Policy: p.Policy, Store: st, Tokens: keys.tokens,
 		Auth: p.Auth, Access: checker, SecureCookies: cfg.SecureCookies(), PublicURL: cfg.PublicURL.String()}).Register(p.App)
@@ -309,7 +310,23 @@ func (p *Portal) closeStorage() error {
 
 // NewLogger returns the process logger: JSON lines on w at the configured level.
 func NewLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: logLevel(cfg)}))
+}
+
+func logLevel(cfg *config.Config) slog.Level {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	return level
 }
+
+// untimed is a log handler that drops each record's time (slog leaves the key out of a record
+// with a zero time), for what must not say when a reporter did something.
+type untimed struct{ slog.Handler }
+
+func (h untimed) Handle(ctx context.Context, r slog.Record) error {
+	r.Time = time.Time{}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h untimed) WithAttrs(as []slog.Attr) slog.Handler { return untimed{h.Handler.WithAttrs(as)} }
+func (h untimed) WithGroup(name string) slog.Handler    { return untimed{h.Handler.WithGroup(name)} }

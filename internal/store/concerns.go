@@ -55,8 +55,11 @@ func (s *Store) InsertConcern(ctx context.Context, c *Concern, notify []string) 
 		ON CONFLICT (reference) DO NOTHING
 		RETURNING id, reference
 	), n AS (
-		INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key)
-		SELECT r, 'routed', c.id, c.reference, 'routed::' || c.id || '::' || r FROM c, unnest(CAST(:notify AS text[])) r
+		INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key, not_before)
+		SELECT r, 'routed', c.id, c.reference, 'routed::' || c.id || '::' || r,
+		       -- Safeguarding cannot wait; anything else goes at the next hour with the rest.
+		       CASE WHEN CAST(:safeguarding AS boolean) THEN now() ELSE date_trunc('hour', now()) + interval '1 hour' END
+		FROM c, unnest(CAST(:notify AS text[])) r
 		ON CONFLICT (dedupe_key) DO NOTHING
 	)
 	SELECT id FROM c`

@@ -35,8 +35,8 @@ func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(N
 	err = s.Tx(ctx, func(tx *Store) error {
 		var batch []Notification
 		if err := sqlx.SelectContext(ctx, tx.q, &batch, `SELECT id, recipient, kind, concern_id, reference, dedupe_key, attempts
-			FROM notifications WHERE sent_at IS NULL AND attempts < $2
-			ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit, maxAttempts); err != nil {
+			FROM notifications WHERE sent_at IS NULL AND not_before <= now() AND attempts < $2
+			ORDER BY not_before, id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit, maxAttempts); err != nil {
 			return err
 		}
 		for _, n := range batch {
@@ -48,7 +48,7 @@ func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(N
 				continue
 			}
 			if _, err := tx.q.ExecContext(ctx, `UPDATE notifications SET sent_at = $2, attempts = attempts + 1 WHERE id = $1`,
-				n.ID, time.Now()); err != nil {
+				n.ID, time.Now().Truncate(time.Hour)); err != nil {
 				return err
 			}
 			sent++
