@@ -1,6 +1,7 @@
 package web
 
 import (
+	"candour/internal/server"
 	"errors"
 	"fmt"
 	"strconv"
@@ -44,7 +45,7 @@ func (s *Site) concernAttachment(c *fiber.Ctx) error {
 		return err
 	}
 	c.Set(fiber.HeaderContentType, "application/octet-stream")
-	c.Set(fiber.HeaderContentDisposition, contentDisposition(name))
+	c.Set(fiber.HeaderContentDisposition, server.ContentDisposition(name))
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	c.Context().SetBodyStream(r, int(n))
 	return nil

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"candour/internal/server"
 	"errors"
 	"fmt"
 	"net/url"
@@ -125,7 +126,7 @@ func (s *Site) custodianSealed(c *fiber.Ctx) error {
 		return fail(err)
 	}
 	c.Set(fiber.HeaderContentType, "application/octet-stream")
-	c.Set(fiber.HeaderContentDisposition, contentDisposition(identityFile(cn.Reference)))
+	c.Set(fiber.HeaderContentDisposition, server.ContentDisposition(identityFile(cn.Reference)))
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	return c.SendString(armored)
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"candour/internal/server"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -93,6 +94,11 @@ func (s *Site) mailboxForm(c *fiber.Ctx) error {
 }
 
 func (s *Site) mailboxOpen(c *fiber.Ctx) error {
+	// No session yet, so no CSRF token: refuse cross-site posts by what the browser says of
+	// their origin, or another site could sign a reporter into the attacker's mailbox.
+	if !s.sameOrigin(c) {
+		return s.forbidden(c)
+	}
 	v, err := readForm(c)
 	if errors.Is(err, errTooLarge) {
 		return s.tooLarge(c)
@@ -219,6 +225,17 @@ func (s *Site) mailboxThread(c *fiber.Ctx) error {
 	return s.renderThread(c, fiber.StatusOK, token, ref, threadData{Notice: mailboxNotices[c.Query("done")]})
 }
 
+// sameOrigin reports whether a browser post came from this site: Sec-Fetch-Site when the
+// browser sends it, else Origin against the public address. A request with neither (not a
+// browser form) cannot be a cross-site forgery and passes.
+func (s *Site) sameOrigin(c *fiber.Ctx) bool {
+	if site := c.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin" || site == "none"
+	}
+	origin := c.Get(fiber.HeaderOrigin)
+	return origin == "" || origin == s.deps.PublicURL || origin == c.Protocol()+"://"+c.Hostname()
+}
+
 // forbidden is the answer to a mailbox form whose CSRF field does not match the session.
 func (s *Site) forbidden(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderConnection, "close")
@@ -336,41 +353,10 @@ func (s *Site) mailboxDownload(c *fiber.Ctx) error {
 		return err
 	}
 	c.Set(fiber.HeaderContentType, "application/octet-stream")
-	c.Set(fiber.HeaderContentDisposition, contentDisposition(name))
+	c.Set(fiber.HeaderContentDisposition, server.ContentDisposition(name))
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	c.Context().SetBodyStream(r, int(n))
 	return nil
-}
-
-// contentDisposition is an attachment header (RFC 6266) with an ASCII fallback name and the
-// exact UTF-8 name in filename* (RFC 5987); nothing in name can break out of the header.
-func contentDisposition(name string) string {
-	fallback := strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' || r == '/' || r == ';' || r == '%' {
-			return '_'
-		}
-		return r
-	}, name)
-	return `attachment; filename="` + fallback + `"; filename*=UTF-8''` + extValue(name)
-}
-
-// extValue percent-encodes every byte of s that is not an RFC 5987 attr-char.
-func extValue(s string) string {
-	const hexDigits = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		switch {
-		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9',
-			strings.IndexByte("!#$&+-.^_`|~", ch) >= 0:
-			b.WriteByte(ch)
-		default:
-			b.WriteByte('%')
-			b.WriteByte(hexDigits[ch>>4])
-			b.WriteByte(hexDigits[ch&15])
-		}
-	}
-	return b.String()
 }
 
 func (s *Site) mailboxClose(c *fiber.Ctx) error {

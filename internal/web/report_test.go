@@ -334,6 +334,19 @@ func TestMailbox(t *testing.T) {
 		}
 	})
 
+	t.Run("cross-site post", func(t *testing.T) {
+		// Another site's form must not sign a reporter into a mailbox of its choosing.
+		for header, value := range map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"} {
+			req := httptest.NewRequest(http.MethodPost, "/mailbox", strings.NewReader(url.Values{"receipt": {rcpt}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set(header, value)
+			resp := r.do(t, req)
+			if resp.StatusCode != http.StatusForbidden || len(resp.Header.Values("Set-Cookie")) != 0 {
+				t.Errorf("%s: %s: got %d with cookies %v, want 403 and no cookie", header, value, resp.StatusCode, resp.Header.Values("Set-Cookie"))
+			}
+		}
+	})
+
 	// The right receipt, typed loosely, opens the mailbox with a well-made cookie.
 	resp := r.post(t, "/mailbox", "", url.Values{"receipt": {strings.ToLower(rcpt)}})
 	if resp.StatusCode != http.StatusSeeOther {

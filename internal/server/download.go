@@ -1,0 +1,34 @@
+package server
+
+import "strings"
+
+// ContentDisposition is an attachment header (RFC 6266) with an ASCII fallback name and the
+// exact UTF-8 name in filename* (RFC 5987); nothing in name can break out of the header.
+func ContentDisposition(name string) string {
+	fallback := strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' || r == '/' || r == ';' || r == '%' {
+			return '_'
+		}
+		return r
+	}, name)
+	return `attachment; filename="` + fallback + `"; filename*=UTF-8''` + extValue(name)
+}
+
+// extValue percent-encodes every byte of s that is not an RFC 5987 attr-char.
+func extValue(s string) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9',
+			strings.IndexByte("!#$&+-.^_`|~", ch) >= 0:
+			b.WriteByte(ch)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hexDigits[ch>>4])
+			b.WriteByte(hexDigits[ch&15])
+		}
+	}
+	return b.String()
+}
