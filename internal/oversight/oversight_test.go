@@ -302,7 +302,10 @@ func TestParsePeriod(t *testing.T) {
 		{"2025-13-01", "", "from"},
 		{"", "31/12/2025", "to"},
 		{"2025-06-01", "2025-05-01", "to"},
-		{"1990-01-01", "2025-01-01", "to"},
+		{"1990-01-01", "2025-01-31", "to"},
+		// Whole months only, or two overlapping periods would give a day's exact counts.
+		{"2025-01-02", "2025-12-31", "from"},
+		{"2025-01-01", "2025-12-30", "to"},
 	}
 	for _, tt := range tests {
 		from, to, err := oversight.ParsePeriod(tt.from, tt.to, now)

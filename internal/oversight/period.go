@@ -21,15 +21,16 @@ func mustLoad(name string) *time.Location {
 
 const dateLayout = "2006-01-02"
 
-// ParsePeriod reads a period from two dates (YYYY-MM-DD, both inclusive, council time) as the
-// statistics form and the API send them. An empty from is the first of January of today's
-// year; an empty to is today. It returns [from, to) as instants, or a fault.Invalid error
+// ParsePeriod reads a period of whole months from two dates (YYYY-MM-DD, both inclusive,
+// council time: the first of a month and the last of a month) as the statistics form and the
+// API send them. An empty from is the first of January of today's year; an empty to is the
+// end of this month. It returns [from, to) as instants, or a fault.Invalid error
 // naming the field at fault.
 func ParsePeriod(fromText, toText string, now time.Time) (from, to time.Time, err error) {
 	today := now.In(london)
 	fields := fault.Fields{}
 	from = time.Date(today.Year(), 1, 1, 0, 0, 0, 0, london)
-	lastDay := time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, london)
+	lastDay := time.Date(today.Year(), today.Month()+1, 0, 0, 0, 0, 0, london) // end of this month
 	if s := strings.TrimSpace(fromText); s != "" {
 		if from, err = time.ParseInLocation(dateLayout, s, london); err != nil {
 			fields.Add("from", "oversight.field.date")
@@ -41,6 +42,16 @@ func ParsePeriod(fromText, toText string, now time.Time) (from, to time.Time, er
 		}
 	}
 	to = lastDay.AddDate(0, 0, 1)
+	// Whole months only: with any two days allowed, the figures for [d1, d2] and [d1, d2+1]
+	// differ by one day's exact counts, undoing the small-number suppression.
+	if len(fields) == 0 {
+		if from.Day() != 1 {
+			fields.Add("from", "oversight.field.whole_months")
+		}
+		if to.Day() != 1 {
+			fields.Add("to", "oversight.field.whole_months")
+		}
+	}
 	if len(fields) == 0 {
 		switch {
 		case !to.After(from):
