@@ -49,6 +49,7 @@ func (a *API) Register(app fiber.Router) {
 	v1.Post("/mailbox/messages", mailbox, a.reply)               // mailbox token
 	v1.Post("/mailbox/attachments", mailbox, a.uploadAttachment) // mailbox token
 	v1.Get("/mailbox/attachments/:id", mailbox, a.downloadAttachment)
+	v1.Post("/mailbox/close", mailbox, a.closeMailbox)                                        // mailbox token
 	v1.Post("/mailbox/record/approve", mailbox, a.approveRecord)                              // mailbox token                         // mailbox token
 	v1.Post("/auth/login", a.login)                                                           // anyone (staff credentials)
 	v1.Post("/auth/logout", staff, a.logout)                                                  // any signed-in staff

@@ -77,7 +77,7 @@ const mailboxRef = "mailboxRef"
 
 // requireMailbox admits a mailbox token and nothing else: a staff token has the wrong audience.
 func (a *API) requireMailbox(c *fiber.Ctx) error {
-	ref, err := a.d.Intake.MailboxReference(bearer(c))
+	ref, err := a.d.Intake.MailboxReference(c.UserContext(), bearer(c))
 	if err != nil {
 		return err
 	}
@@ -161,4 +161,12 @@ func (a *API) approveRecord(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(fiber.Map{"approved": true})
+}
+
+// closeMailbox ends the mailbox token before it expires.
+func (a *API) closeMailbox(c *fiber.Ctx) error {
+	if err := a.d.Intake.CloseMailbox(c.UserContext(), bearer(c)); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }

@@ -284,6 +284,14 @@ func TestMailboxAPI(t *testing.T) {
 	if r := e.Do(t, "GET", "/api/v1/mailbox", "", nil, "Authorization: Bearer "+staffTok); r.Status != 401 {
 		t.Errorf("staff token on the mailbox: got %d, want 401", r.Status)
 	}
+
+	// Closing the mailbox ends the token itself, not just a cookie.
+	if r := e.Do(t, "POST", "/api/v1/mailbox/close", "", nil, auth); r.Status != 204 {
+		t.Fatalf("close: got %d %s, want 204", r.Status, r.Body)
+	}
+	if r := e.Do(t, "GET", "/api/v1/mailbox", "", nil, auth); r.Status != 401 {
+		t.Errorf("closed token: got %d, want 401", r.Status)
+	}
 	_ = io.Discard
 }
 

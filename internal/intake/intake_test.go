@@ -186,7 +186,7 @@ func TestMailboxConversation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := f.svc.MailboxReference(tok)
+	ref, err := f.svc.MailboxReference(ctx, tok)
 	if err != nil || ref != filed.Reference {
 		t.Fatalf("got %q %v, want %q", ref, err, filed.Reference)
 	}

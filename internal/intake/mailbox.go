@@ -46,13 +46,34 @@ func (s *Service) OpenMailbox(ctx context.Context, rawReceipt string) (string, e
 	return tok, err
 }
 
-// MailboxReference verifies a mailbox token and returns the concern reference it opens.
-func (s *Service) MailboxReference(raw string) (string, error) {
+// MailboxReference verifies a mailbox token, open and not closed, and returns the concern
+// reference it opens.
+func (s *Service) MailboxReference(ctx context.Context, raw string) (string, error) {
 	claims, err := s.d.Tokens.Verify(token.AudienceMailbox, raw)
 	if err != nil {
-		return "", fault.New(fault.Unauthorized, "unauthorized", "mailbox.session_expired")
+		return "", errSessionEnded
+	}
+	revoked, err := s.d.Store.MailboxTokenRevoked(ctx, claims.ID)
+	if err != nil {
+		return "", err
+	}
+	if revoked {
+		return "", errSessionEnded
 	}
 	return claims.Subject, nil
+}
+
+var errSessionEnded = fault.New(fault.Unauthorized, "unauthorized", "mailbox.session_expired")
+
+// CloseMailbox ends a mailbox token before it expires ("close mailbox" on a shared computer).
+// Closing an invalid or closed token is not an error: the session is over either way.
+func (s *Service) CloseMailbox(ctx context.Context, raw string) error {
+	claims, err := s.d.Tokens.Verify(token.AudienceMailbox, raw)
+	if err != nil {
+		return nil
+	}
+	keep := claims.ExpiresAt.Time.Truncate(time.Hour).Add(time.Hour)
+	return s.d.Store.RevokeMailboxToken(ctx, claims.ID, keep)
 }
 
 // MailboxMessage is one message as the reporter sees it.

@@ -36,3 +36,18 @@ func (s *Store) Messages(ctx context.Context, concernID int64) ([]Message, error
 		FROM messages WHERE concern_id = $1 ORDER BY id`, concernID)
 	return ms, err
 }
+
+// RevokeMailboxToken records a closed mailbox token until keepUntil (its expiry, rounded up to
+// the hour); expired records are cleared on the way.
+func (s *Store) RevokeMailboxToken(ctx context.Context, jti string, keepUntil time.Time) error {
+	_, err := s.q.ExecContext(ctx, `WITH gone AS (DELETE FROM mailbox_revocations WHERE keep_until < now())
+		INSERT INTO mailbox_revocations (jti, keep_until) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING`, jti, keepUntil)
+	return err
+}
+
+// MailboxTokenRevoked reports whether a mailbox token was closed.
+func (s *Store) MailboxTokenRevoked(ctx context.Context, jti string) (bool, error) {
+	var revoked bool
+	err := sqlx.GetContext(ctx, s.q, &revoked, `SELECT EXISTS (SELECT 1 FROM mailbox_revocations WHERE jti = $1)`, jti)
+	return revoked, err
+}

@@ -57,7 +57,7 @@ func (s *Site) session(c *fiber.Ctx) (token, ref string, ok, expired bool) {
 	if token == "" {
 		return "", "", false, false
 	}
-	ref, err := s.deps.Intake.MailboxReference(token)
+	ref, err := s.deps.Intake.MailboxReference(c.UserContext(), token)
 	if err != nil {
 		return "", "", false, true
 	}
@@ -360,7 +360,12 @@ func (s *Site) mailboxDownload(c *fiber.Ctx) error {
 }
 
 func (s *Site) mailboxClose(c *fiber.Ctx) error {
-	if _, _, _, done, err := s.mailboxPost(c); done {
+	_, token, _, done, err := s.mailboxPost(c)
+	if done {
+		return err
+	}
+	// End the token itself, not just the cookie: someone who copied it gets nothing more.
+	if err := s.deps.Intake.CloseMailbox(c.UserContext(), token); err != nil {
 		return err
 	}
 	s.setMailboxCookie(c, "", false)

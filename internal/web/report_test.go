@@ -473,12 +473,17 @@ func TestMailbox(t *testing.T) {
 		if !strings.Contains(raw, web.MailboxCookie+"=;") || !strings.Contains(strings.ToLower(raw), "expires=") {
 			t.Errorf("got Set-Cookie %q, want the cookie deleted", raw)
 		}
+		// A copy of the old cookie opens nothing: the token itself was ended.
+		if resp := r.get(t, "/mailbox/thread", cookie); resp.StatusCode != http.StatusSeeOther ||
+			resp.Header.Get("Location") != "/mailbox?done=expired" {
+			t.Errorf("old cookie after closing: got %d to %q, want 303 to /mailbox?done=expired", resp.StatusCode, resp.Header.Get("Location"))
+		}
 	})
 }
 
 func mustRef(t *testing.T, r *reporting, cookie string) string {
 	t.Helper()
-	ref, err := r.svc.MailboxReference(cookie)
+	ref, err := r.svc.MailboxReference(context.Background(), cookie)
 	if err != nil {
 		t.Fatal(err)
 	}
