@@ -532,13 +532,24 @@ var ErrBadCode = &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "er
 // ConfirmEnrolment stores secret once code proves the authenticator has it, replaces the
 // recovery codes (returned, to show once), ends the user's other sessions and promotes this
 // one.
-func (s *Service) ConfirmEnrolment(ctx context.Context, p *Principal, secret, code string) ([]string, error) {
+//
+// Replacing a second factor that is already set also needs the current password: a stolen
+// session alone must not be able to swap in its own device and lock the owner out.
+func (s *Service) ConfirmEnrolment(ctx context.Context, p *Principal, secret, code, currentPassword string) ([]string, error) {
 	if len(secret) < 16 || len(secret) > 64 {
 		return nil, ErrBadCode
 	}
 	step, ok := checkTOTP(secret, code, s.d.Now(), 0)
 	if !ok {
 		return nil, ErrBadCode
+	}
+	cred, err := s.d.Store.CredentialsFor(ctx, p.User.ID)
+	if err != nil {
+		return nil, err
+	}
+	if cred.TOTPEnabled && (cred.PasswordHash == nil || !VerifyPassword(*cred.PasswordHash, currentPassword)) {
+		return nil, &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "error.invalid",
+			Fields: map[string]string{"current_password": "password.wrong"}}
 	}
 	codes, hashes, err := NewRecoveryCodes()
 	if err != nil {

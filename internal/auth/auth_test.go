@@ -158,7 +158,11 @@ func TestRecoveryCodesWorkOnce(t *testing.T) {
 	p, _ := f.svc.Authenticate(ctx, is.Token, false)
 	f.clock.advance(31 * time.Second)
 	ce, _ := f.svc.StartEnrolment(p)
-	codes, err := f.svc.ConfirmEnrolment(ctx, p, ce.Secret, f.code(t, ce.Secret))
+	// Replacing the second factor the account already has: the code alone is not enough.
+	if _, err := f.svc.ConfirmEnrolment(ctx, p, ce.Secret, f.code(t, ce.Secret), "not the password"); err == nil {
+		t.Fatal("re-enrolment without the current password: got nil error, want one")
+	}
+	codes, err := f.svc.ConfirmEnrolment(ctx, p, ce.Secret, f.code(t, ce.Secret), goodPassword)
 	if err != nil || len(codes) != 10 {
 		t.Fatalf("enrol: got %d codes, %v", len(codes), err)
 	}
@@ -348,10 +352,10 @@ func TestSetupSessionForMissingSecondFactor(t *testing.T) {
 		t.Fatal(err)
 	}
 	e, _ := f.svc.StartEnrolment(p)
-	if _, err := f.svc.ConfirmEnrolment(ctx, p, e.Secret, "000000"); err == nil {
+	if _, err := f.svc.ConfirmEnrolment(ctx, p, e.Secret, "000000", ""); err == nil {
 		t.Fatalf("wrong code accepted")
 	}
-	if _, err := f.svc.ConfirmEnrolment(ctx, p, e.Secret, f.code(t, e.Secret)); err != nil {
+	if _, err := f.svc.ConfirmEnrolment(ctx, p, e.Secret, f.code(t, e.Secret), ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.Authenticate(ctx, is.Token, false); err != nil {

@@ -211,10 +211,14 @@ func (s *Site) staffTOTPForm(c *fiber.Ctx) error {
 func (s *Site) staffTOTP(c *fiber.Ctx) error {
 	p := principal(c)
 	secret := strings.TrimSpace(c.FormValue("secret"))
-	codes, err := s.deps.Auth.ConfirmEnrolment(c.UserContext(), p, secret, c.FormValue("code"))
+	codes, err := s.deps.Auth.ConfirmEnrolment(c.UserContext(), p, secret, c.FormValue("code"), c.FormValue("current_password"))
 	if err != nil {
 		var fe *fault.Error
 		if errors.As(err, &fe) && fe.Kind == fault.Invalid {
+			msg := "totp.wrong"
+			if fe.Fields["current_password"] != "" {
+				msg = "password.wrong"
+			}
 			e, eerr := auth.EnrolmentFor(p.User.Email, secret)
 			if eerr != nil {
 				if e, eerr = s.deps.Auth.StartEnrolment(p); eerr != nil {
@@ -222,7 +226,7 @@ func (s *Site) staffTOTP(c *fiber.Ctx) error {
 				}
 			}
 			return s.Render(c, fiber.StatusBadRequest, "staff_totp", staffTOTPData{CSRF: p.Session.CSRF, Enrolment: e, QR: template.URL(e.QR),
-				Error: "totp.wrong", Required: p.Session.Stage != auth.StageFull})
+				Error: msg, Required: p.Session.Stage != auth.StageFull})
 		}
 		return err
 	}
