@@ -90,6 +90,8 @@ func BenchmarkAnonymousSubmission(b *testing.B) {
 		b.Fatal(err)
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	// Idle keep-alive connections would hold the portal's shutdown until its timeout.
+	b.Cleanup(client.CloseIdleConnections)
 	b.ResetTimer()
 	got, p99, err := latencies(n, clients, func() error {
 		resp, err := client.Post(e.URL()+"/api/v1/reports", "application/json", bytes.NewReader(body))
