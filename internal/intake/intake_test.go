@@ -284,3 +284,25 @@ func TestInterruptedUploadLeavesNothing(t *testing.T) {
 		t.Fatalf("got %d blobs, %d chunks, %d attachments after failed uploads, want none", b, c, a)
 	}
 }
+
+// Nothing stored about a report says more precisely than the hour when it was filed: not the
+// received time, not the deadlines counted from it, not the e-mail telling its route holders.
+func TestNoExactFilingTime(t *testing.T) {
+	filedAt := time.Date(2026, 3, 4, 14, 23, 41, 123456789, time.UTC)
+	k := intaketest.New(t, intaketest.Options{Now: func() time.Time { return filedAt }})
+	filed, err := k.Intake.Submit(context.Background(), report("anonymous"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stamps []time.Time
+	if err := k.DB.Select(&stamps, `SELECT received_at FROM concerns UNION ALL SELECT acknowledge_by FROM concerns
+		UNION ALL SELECT feedback_by FROM concerns UNION ALL SELECT next_deadline FROM concerns
+		UNION ALL SELECT created_at FROM notifications`); err != nil {
+		t.Fatal(err)
+	}
+	for _, ts := range append(stamps, filed.ReceivedAt, filed.AcknowledgeBy, filed.FeedbackBy) {
+		if ts.Minute() != 0 || ts.Second() != 0 || ts.Nanosecond() != 0 {
+			t.Errorf("stored time %v is more precise than the hour", ts)
+		}
+	}
+}
