@@ -352,33 +352,20 @@ func (s *Service) OpenAttachment(ctx context.Context, u *store.User, concernID, 
 	if _, err := s.caseFacts(ctx, u, concernID, s.d.Access.CanReadConcern); err != nil {
 		return "", 0, nil, err
 	}
-	_, dk, err := s.concern(ctx, s.d.Store, concernID)
+	c, err := s.d.Store.ConcernByID(ctx, concernID)
 	if err != nil {
 		return "", 0, nil, err
 	}
-	a, err := s.d.Store.Attachment(ctx, concernID, attachmentID)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", 0, nil, errNotFound
-	}
-	if err != nil {
-		return "", 0, nil, err
-	}
-	nm, err := dk.Open(a.Name)
-	if err != nil {
-		return "", 0, nil, err
-	}
-	blob, err := s.d.Store.Blobs().Open(ctx, a.BlobID)
-	if err != nil {
-		return "", 0, nil, err
-	}
-	r, err := dk.DecryptStream(blob)
+	// The same decryption as the reporter's download; only the access check and the audit
+	// event are the staff side's own.
+	name, size, r, err := s.d.Intake.OpenAttachment(ctx, c.Reference, attachmentID)
 	if err != nil {
 		return "", 0, nil, err
 	}
 	if err := record(ctx, s.d.Store, u, "attachment.download", "concern", concernID, map[string]string{"attachment": fmt.Sprint(attachmentID)}); err != nil {
 		return "", 0, nil, err
 	}
-	return string(nm), a.Size, r, nil
+	return name, size, r, nil
 }
 
 // MaxConflictReason caps a conflict declaration's reason.
