@@ -18,6 +18,7 @@ import (
 
 	"github.com/lib/pq"
 
+	"candour/internal/batch"
 	"candour/internal/fault"
 	"candour/internal/receipt"
 	"candour/internal/routing"
@@ -61,14 +62,26 @@ type Deps struct {
 }
 
 // Service runs the reporter-facing use cases.
-type Service struct{ d Deps }
+type Service struct {
+	d Deps
+	// inserts writes concerns filed at the same moment in one statement and one commit.
+	inserts *batch.Batcher[store.NewConcern, bool]
+}
+
+// Concerns filed at once go into the database in batches of at most insertBatch, at most
+// insertWorkers batches at a time: enough to keep a two-core database busy without queueing
+// behind it.
+const (
+	insertBatch   = 128
+	insertWorkers = 1
+)
 
 // New returns the intake service.
 func New(d Deps) *Service {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Service{d: d}
+	return &Service{d: d, inserts: batch.New(d.Store.InsertConcerns, insertBatch, insertWorkers, 30*time.Second)}
 }
 
 // Identity is who the reporter is, in confidential and open modes.
@@ -341,7 +354,7 @@ func (s *Service) insertWithReference(ctx context.Context, c *store.Concern, not
 			return err
 		}
 		c.Reference = ref
-		ok, err := s.d.Store.InsertConcern(ctx, c, notify)
+		ok, err := s.inserts.Do(ctx, store.NewConcern{Concern: c, Notify: notify})
 		if err != nil || ok {
 			return err
 		}

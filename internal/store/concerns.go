@@ -3,7 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -41,47 +42,117 @@ const concernColumns = `id, reference, channel, mode, service_area, category, sa
 	receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open, named_keys,
 	route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by`
 
-// InsertConcern stores c with the "routed" e-mails to notify in one statement (so one round
-// trip, and atomic without a transaction), and sets c.ID. It reports false, storing nothing,
-// when c.Reference is already taken; the caller draws another.
-func (s *Store) InsertConcern(ctx context.Context, c *Concern, notify []string) (bool, error) {
-	q := `WITH c AS (
+// NewConcern is a concern to insert with the route holders to e-mail about it.
+type NewConcern struct {
+	*Concern
+	Notify []string
+}
+
+// InsertConcerns stores concerns with their "routed" e-mails in one statement: one round trip,
+// one commit and one run of the statistics triggers for the lot, and atomic without a
+// transaction. It sets each stored concern's ID and reports, per concern, false when its
+// reference was already taken (nothing of it is stored; the caller draws another).
+func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, error) {
+	stored := make([]bool, len(cs))
+	// Two draws of one reference in a batch: the later one goes back for another.
+	seen := make(map[string]bool, len(cs))
+	all := cs
+	cs = make([]NewConcern, 0, len(all))
+	for _, c := range all {
+		if !seen[c.Reference] {
+			seen[c.Reference] = true
+			cs = append(cs, c)
+		}
+	}
+	var q strings.Builder
+	args := make([]any, 0, len(cs)*concernInsertArgs)
+	q.WriteString(`WITH v (reference, channel, mode, service_area, category, safeguarding, status, language,
+		receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
+		named_keys, route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by) AS (VALUES `)
+	for i, c := range cs {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		// The first row carries the types; the rest follow them.
+		q.WriteString(placeholders(len(args), i == 0))
+		args = append(args, c.Reference, c.Channel, c.Mode, c.ServiceArea, c.Category, c.Safeguarding, c.Status,
+			c.Language, c.ReceiptHash, c.WrappedKey, c.Content, c.IdentitySealed, c.IdentityRecipients,
+			c.IdentityOpen, c.NamedKeys, c.RouteRule, c.RouteVersion, string(c.Route), c.ReceivedAt,
+			c.AcknowledgeBy, c.FeedbackBy, c.CreatedBy)
+	}
+	q.WriteString(`), c AS (
 		INSERT INTO concerns (reference, channel, mode, service_area, category, safeguarding, status,
 		language, receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
 		named_keys, route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by, next_deadline)
-		VALUES (:reference, :channel, :mode, :service_area, :category, :safeguarding, :status, :language,
-		:receipt_hash, :wrapped_key, :content, :identity_sealed, :identity_recipients, :identity_open,
-		:named_keys, :route_rule, :route_version, :route, :received_at, :acknowledge_by, :feedback_by, :created_by, :acknowledge_by)
+		SELECT *, acknowledge_by FROM v
 		ON CONFLICT (reference) DO NOTHING
-		RETURNING id, reference
-	), n AS (
+		RETURNING id, reference, safeguarding
+	), r (reference, recipient) AS (VALUES `)
+	pairs := 0
+	for _, c := range cs {
+		for _, r := range c.Notify {
+			if pairs > 0 {
+				q.WriteString(", ")
+			}
+			fmt.Fprintf(&q, "($%d::text, $%d::text)", len(args)+1, len(args)+2)
+			args = append(args, c.Reference, r)
+			pairs++
+		}
+	}
+	if pairs == 0 {
+		q.WriteString("(NULL::text, NULL::text)")
+	}
+	q.WriteString(`), n AS (
 		INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key, not_before)
-		SELECT r, 'routed', c.id, c.reference, 'routed::' || c.id || '::' || r,
+		SELECT r.recipient, 'routed', c.id, c.reference, 'routed:' || c.id || ':' || r.recipient,
 		       -- Safeguarding cannot wait; anything else goes at the next hour with the rest.
-		       CASE WHEN CAST(:safeguarding AS boolean) THEN now() ELSE date_trunc('hour', now()) + interval '1 hour' END
-		FROM c, unnest(CAST(:notify AS text[])) r
+		       CASE WHEN c.safeguarding THEN now() ELSE date_trunc('hour', now()) + interval '1 hour' END
+		FROM c JOIN r USING (reference)
 		ON CONFLICT (dedupe_key) DO NOTHING
 	)
-	SELECT id FROM c`
-	args := map[string]any{"notify": pq.StringArray(notify)}
-	for k, v := range map[string]any{"reference": c.Reference, "channel": c.Channel, "mode": c.Mode, "service_area": c.ServiceArea,
-		"category": c.Category, "safeguarding": c.Safeguarding, "status": c.Status, "language": c.Language,
-		"receipt_hash": c.ReceiptHash, "wrapped_key": c.WrappedKey, "content": c.Content, "identity_sealed": c.IdentitySealed,
-		"identity_recipients": c.IdentityRecipients, "identity_open": c.IdentityOpen, "named_keys": c.NamedKeys,
-		"route_rule": c.RouteRule, "route_version": c.RouteVersion, "route": c.Route, "received_at": c.ReceivedAt,
-		"acknowledge_by": c.AcknowledgeBy, "feedback_by": c.FeedbackBy, "created_by": c.CreatedBy} {
-		args[k] = v
+	SELECT id, reference FROM c`)
+	var rows []struct {
+		ID        int64  `db:"id"`
+		Reference string `db:"reference"`
 	}
-	// sqlx reads '::' in a named query as one literal ':' (the dedupe key is routed:<id>:<email>).
-	q, list, err := sqlx.Named(q, args)
-	if err != nil {
-		return false, err
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q.String(), args...); err != nil {
+		return nil, err
 	}
-	err = sqlx.GetContext(ctx, s.q, &c.ID, s.q.Rebind(q), list...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+	ids := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		ids[r.Reference] = r.ID
 	}
-	return err == nil, err
+	for i, c := range all {
+		if id, ok := ids[c.Reference]; ok && seen[c.Reference] {
+			c.ID, stored[i] = id, true
+			delete(seen, c.Reference) // only the first of the same reference was sent
+		}
+	}
+	return stored, nil
+}
+
+const concernInsertArgs = 22
+
+// concernTypes are the SQL types of a concern row's values, in insert order.
+var concernTypes = [concernInsertArgs]string{"text", "text", "text", "text", "text", "boolean", "text", "text",
+	"bytea", "bytea", "bytea", "bytea", "text[]", "bytea", "bytea[]", "text", "text", "jsonb", "timestamptz",
+	"timestamptz", "timestamptz", "bigint"}
+
+// placeholders is one VALUES row of parameters numbered from after+1, typed if typed.
+func placeholders(after int, typed bool) string {
+	var b strings.Builder
+	b.WriteByte('(')
+	for i := range concernInsertArgs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", after+i+1)
+		if typed {
+			b.WriteString("::" + concernTypes[i])
+		}
+	}
+	b.WriteByte(')')
+	return b.String()
 }
 
 // ConcernByReceiptHash finds the concern a receipt opens.
@@ -119,17 +190,6 @@ type QueueRow struct {
 	ReceivedAt    time.Time `db:"received_at"`
 	AcknowledgeBy time.Time `db:"acknowledge_by"`
 	FeedbackBy    time.Time `db:"feedback_by"`
-}
-
-// Queue lists open concerns, most urgent first: safeguarding, then the nearest acknowledgement
-// clock.
-func (s *Store) Queue(ctx context.Context, limit int) ([]QueueRow, error) {
-	var rows []QueueRow
-	err := sqlx.SelectContext(ctx, s.q, &rows, `SELECT id, reference, channel, mode, service_area, category,
-		safeguarding, status, route_rule, received_at, acknowledge_by, feedback_by
-		FROM concerns WHERE status <> 'closed' AND wrapped_key IS NOT NULL
-		ORDER BY safeguarding DESC, acknowledge_by, id LIMIT $1`, limit)
-	return rows, err
 }
 
 // ConcernsCreatedBy lists the concerns a staff user raised (a councillor's own), newest first.
