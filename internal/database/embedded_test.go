@@ -1,9 +1,11 @@
 package database_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"candour/internal/database"
+	"candour/internal/dbtest"
 )
 
 // dataDir returns a short folder for an embedded server (the socket path must stay short,
@@ -276,4 +279,49 @@ func TestOpenHidesPassword(t *testing.T) {
 	if strings.Contains(err.Error(), "s3cretpw") {
 		t.Errorf("got %q, want no password in the error", err)
 	}
+}
+
+// Open sends []byte arguments as binary: they must reach bytea columns byte for byte, from a
+// key=value string and from a postgres:// URL alike.
+func TestOpenSendsBytesIntact(t *testing.T) {
+	t.Parallel()
+	kv := dbtest.NewURL(t)
+	ctx := context.Background()
+	for _, dsn := range []string{kv, kvToURL(t, kv)} {
+		db, err := database.Open(ctx, dsn)
+		if err != nil {
+			t.Fatalf("%s: %v", dsn, err)
+		}
+		want := []byte{0, 1, 2, 0xff, '\\', 'x', 0}
+		var got []byte
+		if err := db.Get(&got, `SELECT $1::bytea`, want); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: bytea round trip = %v (%v), want %v", dsn, got, err, want)
+		}
+		db.Close()
+	}
+	if _, err := database.Open(ctx, "postgres://someone:s3cret@[::1"); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("malformed URL: err = %v, want an error without the password", err)
+	}
+}
+
+// kvToURL rewrites dbtest's "host=/socket/dir user=u dbname=d ..." as a postgres:// URL.
+func kvToURL(t *testing.T, kv string) string {
+	q := url.Values{}
+	var user, db string
+	for _, f := range strings.Fields(kv) {
+		k, v, _ := strings.Cut(f, "=")
+		v = strings.Trim(v, "'")
+		switch k {
+		case "user":
+			user = v
+		case "dbname":
+			db = v
+		default:
+			q.Set(k, v)
+		}
+	}
+	if user == "" || db == "" {
+		t.Skipf("cannot turn %q into a URL", kv)
+	}
+	return "postgres://" + url.User(user).String() + "@/" + db + "?" + q.Encode()
 }
