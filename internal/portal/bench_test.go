@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"candour/internal/portaltest"
 )
 
@@ -62,9 +64,60 @@ func latencies(n, clients int, fn func() error) (perSec float64, p99 time.Durati
 	return float64(n) / elapsed.Seconds(), all[len(all)*99/100], firstErr
 }
 
+// cpuTicks is the CPU time (user+system, clock ticks) of process pid and its reaped children.
+func cpuTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	var sum int64
+	for _, i := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
+		v, _ := strconv.ParseInt(f[i], 10, 64)
+		sum += v
+	}
+	return sum
+}
+
+// parentOf is pid's parent, or 0.
+func parentOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+// cpuSplit is the CPU time, in seconds, used so far by this process and by the PostgreSQL
+// server it started (the postmaster and its backends), so a benchmark can say which side a
+// cost is on.
+func cpuSplit() (self, postgres float64) {
+	const hz = 100 // USER_HZ on Linux
+	me := os.Getpid()
+	self = float64(cpuTicks(me)) / hz
+	dirs, _ := os.ReadDir("/proc")
+	var ticks int64
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if p := parentOf(pid); p == me || (p != 0 && parentOf(p) == me) {
+			ticks += cpuTicks(pid)
+		}
+	}
+	// Our own reaped children are counted in both; PostgreSQL is not reaped while it runs.
+	return self, float64(ticks) / hz
+}
+
 // BenchmarkAnonymousSubmission: 64 concurrent clients submit anonymous reports over HTTP on
 // loopback. The floor is the same number of plain INSERTs of an equal-size row through the
-// same pool, measured in the same run. Target: ratio ≥ 0.6, p99 ≤ 50 ms.
+// same pool, measured in the same run. Target: ratio ≥ 0.6, p99 ≤ 50 ms. The CPU each side
+// spends per operation (this process, PostgreSQL) is reported for both, to show where a
+// submission's cost goes.
 func BenchmarkAnonymousSubmission(b *testing.B) {
 	const n, clients = 3000, 64
 	e := portaltest.Start(b)
@@ -78,6 +131,7 @@ func BenchmarkAnonymousSubmission(b *testing.B) {
 	rand.Read(row)
 	var seq int64
 	var seqMu sync.Mutex
+	floorSelf0, floorPG0 := cpuSplit()
 	floor, floorP99, err := latencies(n, clients, func() error {
 		seqMu.Lock()
 		seq++
@@ -86,29 +140,43 @@ func BenchmarkAnonymousSubmission(b *testing.B) {
 		_, err := e.DB.Exec(`INSERT INTO bench_floor (reference, payload) VALUES ($1, $2)`, ref, row)
 		return err
 	})
+	floorSelf1, floorPG1 := cpuSplit()
 	if err != nil {
 		b.Fatal(err)
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	// The load generator shares the two cores with the portal and PostgreSQL: fasthttp's client
+	// (fiber's own HTTP layer) costs a fraction of net/http's per request, as wrk would.
+	client := &fasthttp.Client{MaxConnsPerHost: clients}
 	// Idle keep-alive connections would hold the portal's shutdown until its timeout.
 	b.Cleanup(client.CloseIdleConnections)
+	url := e.URL() + "/api/v1/reports"
 	b.ResetTimer()
+	selfBefore, pgBefore := cpuSplit()
 	got, p99, err := latencies(n, clients, func() error {
-		resp, err := client.Post(e.URL()+"/api/v1/reports", "application/json", bytes.NewReader(body))
-		if err != nil {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI(url)
+		req.Header.SetMethod("POST")
+		req.Header.SetContentType("application/json")
+		req.SetBody(body)
+		if err := client.Do(req, resp); err != nil {
 			return err
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 201 {
-			return fmt.Errorf("status %d", resp.StatusCode)
+		if resp.StatusCode() != 201 {
+			return fmt.Errorf("status %d", resp.StatusCode())
 		}
 		return nil
 	})
 	b.StopTimer()
+	selfAfter, pgAfter := cpuSplit()
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.ReportMetric((selfAfter-selfBefore)/n*1e6, "go_cpu_µs/op")
+	b.ReportMetric((pgAfter-pgBefore)/n*1e6, "pg_cpu_µs/op")
+	b.ReportMetric((floorSelf1-floorSelf0)/n*1e6, "floor_go_cpu_µs/op")
+	b.ReportMetric((floorPG1-floorPG0)/n*1e6, "floor_pg_cpu_µs/op")
 	b.ReportMetric(floor, "floor_inserts/s")
 	b.ReportMetric(float64(floorP99.Microseconds())/1000, "floor_p99_ms")
 	b.ReportMetric(got, "submissions/s")
