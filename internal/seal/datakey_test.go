@@ -12,8 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"filippo.io/age"
 )
 
 func newServerKey(t testing.TB) (*ServerKey, string) {
@@ -159,21 +157,31 @@ func TestDataKeyWrapUnwrap(t *testing.T) {
 	}
 
 	other, _ := newServerKey(t)
-	var noMatch *age.NoIdentityMatchError
-	if _, err := other.UnwrapDataKey(wrapped); !errors.As(err, &noMatch) {
-		t.Fatalf("other server key: got error %v, want NoIdentityMatchError", err)
+	if _, err := other.UnwrapDataKey(wrapped); !errors.Is(err, ErrSealed) {
+		t.Fatalf("other server key: got error %v, want ErrSealed", err)
 	}
 	// Crypto-shredding: the server key alone cannot open content, whether
-	// used directly or via a fresh data key.
-	if _, err := decryptAll(ct, k.id); !errors.As(err, &noMatch) {
-		t.Fatalf("server key on content: got error %v, want NoIdentityMatchError", err)
+	// used directly, as its derived wrapping key, or via a fresh data key.
+	if _, err := decryptAll(ct, k.id); err == nil {
+		t.Fatal("server key on content: got nil error, want one")
+	}
+	if got, err := k.kek.Open(ct); err == nil || got != nil {
+		t.Fatalf("wrapping key on content: got %q, %v, want an error", got, err)
 	}
 	d3, _, err := k.NewDataKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d3.Open(ct); !errors.As(err, &noMatch) {
-		t.Fatalf("another data key of the same server key: got error %v, want NoIdentityMatchError", err)
+	if _, err := d3.Open(ct); !errors.Is(err, ErrSealed) {
+		t.Fatalf("another data key of the same server key: got error %v, want ErrSealed", err)
+	}
+	// The data key cannot be opened as a field, nor a field unwrapped as a key.
+	if _, err := k.kek.Open(wrapped); !errors.Is(err, ErrSealed) {
+		t.Fatalf("wrapped key opened as a field: got %v, want ErrSealed", err)
+	}
+	keyAsField, _ := k.kek.Seal(bytes.Repeat([]byte{7}, dataKeySize))
+	if _, err := k.UnwrapDataKey(keyAsField); !errors.Is(err, ErrSealed) {
+		t.Fatalf("field unwrapped as a key: got %v, want ErrSealed", err)
 	}
 
 	tampered := bytes.Clone(wrapped)
@@ -225,6 +233,29 @@ func TestServerKeyFileIsStandardAge(t *testing.T) {
 	if err != nil || d2.export() != d.export() {
 		t.Fatalf("a key wrapped to the identity itself: got %v, want it unwrapped", err)
 	}
+	legacy, err = encrypt([]byte(d.export()), k.kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d2, err = k.UnwrapDataKey(legacy); err != nil || d2.export() != d.export() {
+		t.Fatalf("a key wrapped in age format to the derived key: got %v, want it unwrapped", err)
+	}
+}
+
+// Fields were age files before they were sealed directly: those still open.
+func TestDataKeyOpensAgeFields(t *testing.T) {
+	d, _, _ := newDataKeyForTest(t)
+	old, err := encrypt([]byte("an older summary"), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.Open(old); err != nil || string(got) != "an older summary" {
+		t.Fatalf("age-format field: got %q, %v", got, err)
+	}
+	other, _, _ := newDataKeyForTest(t)
+	if got, err := other.Open(old); err == nil || got != nil {
+		t.Fatalf("age-format field with another key: got %q, %v, want an error", got, err)
+	}
 }
 
 func TestDataKeySealOpen(t *testing.T) {
@@ -258,17 +289,19 @@ func TestDataKeyOpenTampered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hdrEnd := bytes.Index(ct, []byte("\n--- ")) + 1
-	payloadStart := len(ct) - 3*16 - len(plaintext)
+	const head = 1 + 24 // version, nonce
 	cases := map[string][]byte{
-		"empty":                nil,
-		"header only":          ct[:hdrEnd],
-		"truncated mid chunk":  ct[:len(ct)-100],
-		"truncated at chunk":   ct[:payloadStart+2*(64<<10+16)],
-		"trailing data":        append(bytes.Clone(ct), 0),
-		"flipped header bit":   flip(ct, 30),
-		"flipped payload bit":  flip(ct, len(ct)/2),
-		"flipped last tag bit": flip(ct, len(ct)-1),
+		"empty":               nil,
+		"version only":        ct[:1],
+		"nonce cut":           ct[:head-3],
+		"no tag":              ct[:head+15],
+		"truncated":           ct[:len(ct)-100],
+		"trailing data":       append(bytes.Clone(ct), 0),
+		"unknown version":     flip(ct, 0),
+		"flipped nonce bit":   flip(ct, 5),
+		"flipped payload bit": flip(ct, len(ct)/2),
+		"flipped tag bit":     flip(ct, len(ct)-1),
+		"age header, garbage": append([]byte("age-encryption.org/v1\n"), ct...),
 	}
 	for name, bad := range cases {
 		t.Run(name, func(t *testing.T) {
