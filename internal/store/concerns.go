@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -64,58 +65,23 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 			cs = append(cs, c)
 		}
 	}
-	var q strings.Builder
-	args := make([]any, 0, len(cs)*concernInsertArgs)
-	q.WriteString(`WITH v (reference, channel, mode, service_area, category, safeguarding, status, language,
-		receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
-		named_keys, route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by) AS (VALUES `)
-	for i, c := range cs {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		// The first row carries the types; the rest follow them.
-		q.WriteString(placeholders(len(args), i == 0))
+	args := make([]any, 0, len(cs)*concernInsertArgs+2)
+	var refs, recipients pq.StringArray
+	for _, c := range cs {
 		args = append(args, c.Reference, c.Channel, c.Mode, c.ServiceArea, c.Category, c.Safeguarding, c.Status,
 			c.Language, c.ReceiptHash, c.WrappedKey, c.Content, c.IdentitySealed, c.IdentityRecipients,
 			c.IdentityOpen, c.NamedKeys, c.RouteRule, c.RouteVersion, string(c.Route), c.ReceivedAt,
 			c.AcknowledgeBy, c.FeedbackBy, c.CreatedBy)
-	}
-	q.WriteString(`), c AS (
-		INSERT INTO concerns (reference, channel, mode, service_area, category, safeguarding, status,
-		language, receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
-		named_keys, route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by, next_deadline)
-		SELECT *, acknowledge_by FROM v
-		ON CONFLICT (reference) DO NOTHING
-		RETURNING id, reference, safeguarding
-	), r (reference, recipient) AS (VALUES `)
-	pairs := 0
-	for _, c := range cs {
 		for _, r := range c.Notify {
-			if pairs > 0 {
-				q.WriteString(", ")
-			}
-			fmt.Fprintf(&q, "($%d::text, $%d::text)", len(args)+1, len(args)+2)
-			args = append(args, c.Reference, r)
-			pairs++
+			refs, recipients = append(refs, c.Reference), append(recipients, r)
 		}
 	}
-	if pairs == 0 {
-		q.WriteString("(NULL::text, NULL::text)")
-	}
-	q.WriteString(`), n AS (
-		INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key, not_before)
-		SELECT r.recipient, 'routed', c.id, c.reference, 'routed:' || c.id || ':' || r.recipient,
-		       -- Safeguarding cannot wait; anything else goes at the next hour with the rest.
-		       CASE WHEN c.safeguarding THEN now() ELSE date_trunc('hour', now()) + interval '1 hour' END
-		FROM c JOIN r USING (reference)
-		ON CONFLICT (dedupe_key) DO NOTHING
-	)
-	SELECT id, reference FROM c`)
+	args = append(args, refs, recipients)
 	var rows []struct {
 		ID        int64  `db:"id"`
 		Reference string `db:"reference"`
 	}
-	if err := sqlx.SelectContext(ctx, s.q, &rows, q.String(), args...); err != nil {
+	if err := sqlx.SelectContext(ctx, s.q, &rows, insertConcernsSQL(len(cs)), args...); err != nil {
 		return nil, err
 	}
 	ids := make(map[string]int64, len(rows))
@@ -138,21 +104,53 @@ var concernTypes = [concernInsertArgs]string{"text", "text", "text", "text", "te
 	"bytea", "bytea", "bytea", "bytea", "text[]", "bytea", "bytea[]", "text", "text", "jsonb", "timestamptz",
 	"timestamptz", "timestamptz", "bigint"}
 
-// placeholders is one VALUES row of parameters numbered from after+1, typed if typed.
-func placeholders(after int, typed bool) string {
-	var b strings.Builder
-	b.WriteByte('(')
-	for i := range concernInsertArgs {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "$%d", after+i+1)
-		if typed {
-			b.WriteString("::" + concernTypes[i])
-		}
+// insertConcernsText caches the statement for each batch size: it depends on nothing else.
+var insertConcernsText sync.Map // int -> string
+
+// insertConcernsSQL is the statement that stores n concerns (n rows of concernInsertArgs
+// parameters) and their e-mails (two text arrays after them, reference and recipient).
+func insertConcernsSQL(n int) string {
+	if q, ok := insertConcernsText.Load(n); ok {
+		return q.(string)
 	}
-	b.WriteByte(')')
-	return b.String()
+	var q strings.Builder
+	q.WriteString(`WITH v (reference, channel, mode, service_area, category, safeguarding, status, language,
+		receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
+		named_keys, route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by) AS (VALUES `)
+	for row := range n {
+		if row > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteByte('(')
+		for i := range concernInsertArgs {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			fmt.Fprintf(&q, "$%d", row*concernInsertArgs+i+1)
+			if row == 0 { // the first row carries the types; the rest follow them
+				q.WriteString("::" + concernTypes[i])
+			}
+		}
+		q.WriteByte(')')
+	}
+	fmt.Fprintf(&q, `), c AS (
+		INSERT INTO concerns (reference, channel, mode, service_area, category, safeguarding, status,
+		language, receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
+		named_keys, route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by, next_deadline)
+		SELECT *, acknowledge_by FROM v
+		ON CONFLICT (reference) DO NOTHING
+		RETURNING id, reference, safeguarding
+	), n AS (
+		INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key, not_before)
+		SELECT r.recipient, 'routed', c.id, c.reference, 'routed:' || c.id || ':' || r.recipient,
+		       -- Safeguarding cannot wait; anything else goes at the next hour with the rest.
+		       CASE WHEN c.safeguarding THEN now() ELSE date_trunc('hour', now()) + interval '1 hour' END
+		FROM c JOIN unnest($%d::text[], $%d::text[]) r (reference, recipient) USING (reference)
+		ON CONFLICT (dedupe_key) DO NOTHING
+	)
+	SELECT id, reference FROM c`, n*concernInsertArgs+1, n*concernInsertArgs+2)
+	insertConcernsText.Store(n, q.String())
+	return q.String()
 }
 
 // ConcernByReceiptHash finds the concern a receipt opens.
