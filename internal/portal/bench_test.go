@@ -119,7 +119,7 @@ func cpuSplit() (self, postgres float64) {
 // spends per operation (this process, PostgreSQL) is reported for both, to show where a
 // submission's cost goes.
 func BenchmarkAnonymousSubmission(b *testing.B) {
-	const n, clients = 3000, 64
+	const n, clients = 10000, 64
 	e := portaltest.Start(b)
 	details := strings.Repeat("Cases were closed early to hit the target. ", 40)
 	body, _ := json.Marshal(map[string]any{"mode": "anonymous", "service_area": "childrens-services", "category": "misconduct",

@@ -65,7 +65,13 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 			cs = append(cs, c)
 		}
 	}
-	args := make([]any, 0, len(cs)*concernInsertArgs+2)
+	// Batches are padded with empty rows to a power of two, so a handful of prepared statements
+	// serve every batch size.
+	size := 1
+	for size < len(cs) {
+		size *= 2
+	}
+	args := make([]any, 0, size*concernInsertArgs+2)
 	var refs, recipients pq.StringArray
 	for _, c := range cs {
 		args = append(args, c.Reference, c.Channel, c.Mode, c.ServiceArea, c.Category, c.Safeguarding, c.Status,
@@ -76,12 +82,24 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 			refs, recipients = append(refs, c.Reference), append(recipients, r)
 		}
 	}
+	args = append(args, make([]any, (size-len(cs))*concernInsertArgs)...)
 	args = append(args, refs, recipients)
 	var rows []struct {
 		ID        int64  `db:"id"`
 		Reference string `db:"reference"`
 	}
-	if err := sqlx.SelectContext(ctx, s.q, &rows, insertConcernsSQL(len(cs)), args...); err != nil {
+	text := insertConcernsSQL(size)
+	if size > maxPreparedBatch {
+		if err := sqlx.SelectContext(ctx, s.q, &rows, text, args...); err != nil {
+			return nil, err
+		}
+	} else if st, err := s.prepare(ctx, text); err != nil {
+		return nil, err
+	} else if st == nil {
+		if err := sqlx.SelectContext(ctx, s.q, &rows, text, args...); err != nil {
+			return nil, err
+		}
+	} else if err := st.SelectContext(ctx, &rows, args...); err != nil {
 		return nil, err
 	}
 	ids := make(map[string]int64, len(rows))
@@ -99,6 +117,10 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 
 const concernInsertArgs = 22
 
+// maxPreparedBatch is the largest batch run as a prepared statement (up to eight of them per
+// connection); a larger one is parsed each time.
+const maxPreparedBatch = 128
+
 // concernTypes are the SQL types of a concern row's values, in insert order.
 var concernTypes = [concernInsertArgs]string{"text", "text", "text", "text", "text", "boolean", "text", "text",
 	"bytea", "bytea", "bytea", "bytea", "text[]", "bytea", "bytea[]", "text", "text", "jsonb", "timestamptz",
@@ -107,8 +129,9 @@ var concernTypes = [concernInsertArgs]string{"text", "text", "text", "text", "te
 // insertConcernsText caches the statement for each batch size: it depends on nothing else.
 var insertConcernsText sync.Map // int -> string
 
-// insertConcernsSQL is the statement that stores n concerns (n rows of concernInsertArgs
-// parameters) and their e-mails (two text arrays after them, reference and recipient).
+// insertConcernsSQL is the statement that stores up to n concerns (n rows of concernInsertArgs
+// parameters; a row with a NULL reference is padding) and their e-mails (two text arrays after
+// them, reference and recipient).
 func insertConcernsSQL(n int) string {
 	if q, ok := insertConcernsText.Load(n); ok {
 		return q.(string)
@@ -137,7 +160,7 @@ func insertConcernsSQL(n int) string {
 		INSERT INTO concerns (reference, channel, mode, service_area, category, safeguarding, status,
 		language, receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
 		named_keys, route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by, next_deadline)
-		SELECT *, acknowledge_by FROM v
+		SELECT *, acknowledge_by FROM v WHERE reference IS NOT NULL -- not padding
 		ON CONFLICT (reference) DO NOTHING
 		RETURNING id, reference, safeguarding
 	), n AS (

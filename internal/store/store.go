@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -16,12 +17,34 @@ var ErrNotFound = errors.New("store: not found")
 
 // Store runs queries on the pool, or on one transaction inside Tx.
 type Store struct {
-	db *sqlx.DB
-	q  sqlx.ExtContext
+	db       *sqlx.DB
+	q        sqlx.ExtContext
+	prepared *sync.Map // statement text -> *sqlx.Stmt, on the pool only
 }
 
 // New returns a store on db.
-func New(db *sqlx.DB) *Store { return &Store{db: db, q: db} }
+func New(db *sqlx.DB) *Store { return &Store{db: db, q: db, prepared: &sync.Map{}} }
+
+// prepare returns a statement prepared on the pool, once per text: for the hottest statements,
+// where parsing and planning each time cost as much as running them. Inside a transaction it
+// returns nil; run the text instead.
+func (s *Store) prepare(ctx context.Context, text string) (*sqlx.Stmt, error) {
+	if s.db == nil {
+		return nil, nil
+	}
+	if st, ok := s.prepared.Load(text); ok {
+		return st.(*sqlx.Stmt), nil
+	}
+	st, err := s.db.PreparexContext(ctx, text)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.prepared.LoadOrStore(text, st); loaded {
+		st.Close()
+		return prev.(*sqlx.Stmt), nil
+	}
+	return st, nil
+}
 
 // Tx runs fn with a store bound to one transaction, committed when fn returns nil and rolled
 // back otherwise (or if the process dies first), so a failed request leaves nothing behind.
