@@ -69,11 +69,11 @@ type Service struct {
 }
 
 // Concerns filed at once go into the database in batches of at most insertBatch, at most
-// insertWorkers batches at a time: enough to keep a two-core database busy without queueing
-// behind it.
+// insertWorkers batches at a time. On two cores one writer made bigger batches but left the
+// database idle while Go filled the next; two filed 5–10% more, with a lower p99.
 const (
 	insertBatch   = 128
-	insertWorkers = 1
+	insertWorkers = 2
 )
 
 // New returns the intake service.
