@@ -25,10 +25,11 @@ func decodeJSON(c *fiber.Ctx, v any) error {
 	if err != nil || mt != fiber.MIMEApplicationJSON {
 		return fault.New(fault.Unsupported, "unsupported_media_type", "error.want_json")
 	}
-	if c.Request().Header.ContentLength() > MaxJSON {
+	n := c.Request().Header.ContentLength()
+	if n > MaxJSON {
 		return fault.New(fault.TooLarge, "too_large", "error.too_large")
 	}
-	body, err := io.ReadAll(io.LimitReader(bodyReader(c), MaxJSON+1))
+	body, err := readBody(bodyReader(c), n)
 	if err != nil {
 		return err
 	}
@@ -36,6 +37,19 @@ func decodeJSON(c *fiber.Ctx, v any) error {
 		return fault.New(fault.TooLarge, "too_large", "error.too_large")
 	}
 	return unmarshalStrict(body, v)
+}
+
+// readBody reads at most MaxJSON+1 bytes. A declared length (n ≥ 0) sizes the buffer once
+// instead of growing it; the body is still read to its end, so a short one is an error.
+func readBody(r io.Reader, n int) ([]byte, error) {
+	if n < 0 {
+		return io.ReadAll(io.LimitReader(r, MaxJSON+1))
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, err
+	}
+	return body, nil
 }
 
 func bodyReader(c *fiber.Ctx) io.Reader {
