@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"candour/internal/intake"
 	"candour/internal/intaketest"
 	"candour/internal/receipt"
+	"candour/internal/seal"
 	"candour/internal/store"
 )
 
@@ -28,13 +30,14 @@ type fixture struct {
 	svc       *intake.Service
 	db        *sqlx.DB
 	st        *store.Store
+	key       *seal.ServerKey
 	custodian *age.X25519Identity
 }
 
 func newFixture(t *testing.T, withCustodian bool) *fixture {
 	t.Helper()
 	k := intaketest.New(t, intaketest.Options{})
-	f := &fixture{svc: k.Intake, db: k.DB, st: k.Store}
+	f := &fixture{svc: k.Intake, db: k.DB, st: k.Store, key: k.ServerKey}
 	if withCustodian {
 		f.custodian, _ = age.GenerateX25519Identity()
 		r := f.custodian.Recipient().String()
@@ -110,6 +113,77 @@ func TestSubmitEachMode(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Reports filed at the same moment share one INSERT. Each receipt must still open its own
+// concern, holding its own words and sealed identity: a mix-up inside a batch would hand one
+// reporter's case to another.
+func TestConcurrentReportsEachOpenTheirOwn(t *testing.T) {
+	f := newFixture(t, true)
+	k := f.svc
+	ctx := context.Background()
+	const reporters = 120
+	type result struct {
+		i     int
+		filed *intake.Filed
+		err   error
+	}
+	results := make(chan result, reporters)
+	var wg sync.WaitGroup
+	for i := range reporters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := report(intake.Modes[i%len(intake.Modes)])
+			r.Details = fmt.Sprintf("Reporter %d saw it happen.", i)
+			if r.Identity != nil {
+				r.Identity.Name = fmt.Sprintf("Reporter %d", i)
+			}
+			filed, err := k.Submit(ctx, r)
+			results <- result{i, filed, err}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	refs := map[string]bool{}
+	for res := range results {
+		if res.err != nil {
+			t.Fatalf("reporter %d: %v", res.i, res.err)
+		}
+		if refs[res.filed.Reference] {
+			t.Fatalf("reference %s given twice", res.filed.Reference)
+		}
+		refs[res.filed.Reference] = true
+		tok, err := k.OpenMailbox(ctx, res.filed.Receipt)
+		if err != nil {
+			t.Fatalf("reporter %d: receipt does not open: %v", res.i, err)
+		}
+		if ref, err := k.MailboxReference(ctx, tok); err != nil || ref != res.filed.Reference {
+			t.Fatalf("reporter %d: receipt opens %q (%v), want their own %q", res.i, ref, err, res.filed.Reference)
+		}
+		c, err := f.st.ConcernByReference(ctx, res.filed.Reference)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dk, err := f.key.UnwrapDataKey(c.WrappedKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := dk.Open(c.Content)
+		if want := fmt.Sprintf("Reporter %d saw it happen.", res.i); err != nil || !strings.Contains(string(plain), want) {
+			t.Fatalf("reporter %d: concern holds %q (%v), want their own words", res.i, plain, err)
+		}
+		if c.IdentitySealed != nil {
+			r, err := age.Decrypt(bytes.NewReader(c.IdentitySealed), f.custodian)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(r)
+			if want := fmt.Sprintf(`"Reporter %d"`, res.i); !strings.Contains(string(b), want) {
+				t.Fatalf("reporter %d: sealed identity is %s", res.i, b)
+			}
+		}
 	}
 }
 
