@@ -16,8 +16,9 @@ var ErrNotFound = errors.New("store: not found")
 
 // Store runs queries on the pool, or on one transaction inside Tx.
 type Store struct {
-	db *sqlx.DB
-	q  sqlx.ExtContext
+	db    *sqlx.DB
+	q     sqlx.ExtContext
+	files *FileBlobs // nil: new blobs go to PostgreSQL
 }
 
 // New returns a store on db.
@@ -33,7 +34,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := fn(&Store{q: tx}); err != nil {
+	if err := fn(&Store{q: tx, files: s.files}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
