@@ -280,7 +280,11 @@ func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, b
 		if err != nil {
 			return err
 		}
-		n, err := io.Copy(enc, &limitedReader{r: body, left: s.d.MaxAttachment})
+		pipe := newEncryptPipe(enc)
+		n, err := pipe.ReadFrom(&limitedReader{r: body, left: s.d.MaxAttachment})
+		if cerr := pipe.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
 			return err
 		}
