@@ -160,10 +160,38 @@ func TestServeEmbeddedDefault(t *testing.T) {
 // A portal killed in the middle of an evidence upload leaves no blob, chunk or attachment,
 // and the reporter's receipt still opens an intact mailbox.
 func TestKilledMidUploadLeavesNothing(t *testing.T) {
+	t.Parallel() // each waits ~30 s for its held-open request
+	killedMidUpload(t, "")
+}
+
+// The same with attachments in a blob folder: after the restart (which sweeps) the folder
+// holds no file.
+func TestKilledMidUploadLeavesNoBlobFile(t *testing.T) {
+	t.Parallel()
+	killedMidUpload(t, filepath.Join(t.TempDir(), "blobs"))
+}
+
+// blobDirFiles lists every file under dir (incoming/ included).
+func blobDirFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var names []string
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			names = append(names, path)
+		}
+		return nil
+	})
+	return names
+}
+
+func killedMidUpload(t *testing.T, blobDir string) {
 	url := dbtest.NewURL(t)
 	addr := freeAddr(t)
 	env := map[string]string{"DATABASE_URL": url, "CANDOUR_DATA_DIR": t.TempDir(), "CANDOUR_LISTEN": addr,
 		"CANDOUR_POLICY_DIR": filepath.Join(portaltest.Root(), "policies")}
+	if blobDir != "" {
+		env["CANDOUR_BLOB_DIR"] = blobDir
+	}
 	base := "http://" + addr
 	r := command(env, "serve")
 	if err := r.cmd.Start(); err != nil {
@@ -231,7 +259,7 @@ func TestKilledMidUploadLeavesNothing(t *testing.T) {
 		db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO blob_chunks%'`).Scan(&writing)
 		var idleInTx int
 		db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'`).Scan(&idleInTx)
-		if writing+idleInTx > 0 {
+		if writing+idleInTx > 0 && (blobDir == "" || len(blobDirFiles(t, blobDir)) > 0) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -243,6 +271,9 @@ func TestKilledMidUploadLeavesNothing(t *testing.T) {
 	r.cmd.Process.Signal(syscall.SIGKILL)
 	r.cmd.Wait()
 	<-done
+	if blobDir != "" && len(blobDirFiles(t, blobDir)) == 0 {
+		t.Fatal("no blob file was being written when the portal was killed; the test would prove nothing")
+	}
 
 	// PostgreSQL rolls back the dead connection's transaction.
 	deadline = time.Now().Add(10 * time.Second)
@@ -275,5 +306,10 @@ func TestKilledMidUploadLeavesNothing(t *testing.T) {
 	resp.Body.Close()
 	if len(m.Attachments) != 0 {
 		t.Errorf("got %d attachments after the interrupted upload, want 0", len(m.Attachments))
+	}
+	if blobDir != "" {
+		if left := blobDirFiles(t, blobDir); len(left) != 0 {
+			t.Errorf("blob folder after the restart's sweep: %v, want no file", left)
+		}
 	}
 }

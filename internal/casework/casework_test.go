@@ -2,6 +2,8 @@ package casework_test
 
 import (
 	"context"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -273,5 +275,59 @@ func TestInvestigationHonoursExclusion(t *testing.T) {
 	}
 	if err := f.cw.LinkConcern(ctx, deputy, created.ID, namesInvestigator); !fault.Is(err, fault.Conflict) {
 		t.Errorf("link a concern naming the investigating officer: got %v, want conflict", err)
+	}
+}
+
+// Retention with attachments in a blob folder: the shredded concern's blob rows go with it,
+// and the next sweep removes their files; the kept concern's file stays.
+func TestRetentionThenSweepRemovesBlobFiles(t *testing.T) {
+	cat, err := i18n.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{now: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	blobDir := t.TempDir()
+	k := intaketest.New(t, intaketest.Options{Now: f.clock, MaxAttachment: 1 << 20, BlobDir: blobDir})
+	f.db, f.st, f.names, f.intake = k.DB, k.Store, k.Names, k.Intake
+	f.cw = casework.New(casework.Deps{Store: f.st, ServerKey: k.ServerKey, Access: access.New(k.Names), Names: k.Names,
+		Catalog: cat, Policy: k.PolicyFunc(), Intake: k.Intake, Now: f.clock})
+	ctx := context.Background()
+	old, kept := f.report(t, false), f.report(t, false)
+	for _, id := range []int64{old, kept} {
+		c, _ := f.st.ConcernByID(ctx, id)
+		if _, err := f.intake.AddAttachment(ctx, c.Reference, "reporter", "minutes.pdf", strings.NewReader(strings.Repeat("minutes ", 10000))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fb, err := store.OpenFileBlobs(blobDir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		entries, _ := os.ReadDir(blobDir)
+		n := 0
+		for _, e := range entries {
+			if e.Type().IsRegular() {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("got %d blob files, want 2", n)
+	}
+	// Closed seven years ago, the reporter's last input (the file) before that.
+	if _, err := f.db.Exec(`UPDATE concerns SET status = 'closed', outcome = 'accepted', closed_at = $2, last_reporter_at = $3 WHERE id = $1`,
+		old, f.clock().AddDate(-7, 0, 0), f.clock().AddDate(-8, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.cw.ApplyRetention(ctx); err != nil || n != 1 {
+		t.Fatalf("retention: %d shredded (%v), want 1", n, err)
+	}
+	if n, err := fb.Sweep(ctx, store.New(f.db), 0); err != nil || n != 1 {
+		t.Errorf("sweep: removed %d (%v), want 1", n, err)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("got %d blob files after retention and sweep, want 1 (the kept concern's)", n)
 	}
 }

@@ -363,6 +363,9 @@ func (s *Service) OpenAttachment(ctx context.Context, u *store.User, concernID, 
 		return "", 0, nil, err
 	}
 	if err := record(ctx, s.d.Store, u, "attachment.download", "concern", concernID, map[string]string{"attachment": fmt.Sprint(attachmentID)}); err != nil {
+		if c, ok := r.(io.Closer); ok {
+			c.Close()
+		}
 		return "", 0, nil, err
 	}
 	return name, size, r, nil

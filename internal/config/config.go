@@ -26,6 +26,7 @@ type Config struct {
 	DataKeyFile     string
 	AutoMigrate     bool
 	MaxAttachment   int64
+	BlobDir         string // empty: attachment bytes in PostgreSQL
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	SMTPAddr        string
@@ -142,6 +143,18 @@ var Vars = []Var{
 				return errors.New("want a whole number of MiB between 1 and 4096")
 			}
 			c.MaxAttachment = n << 20
+			return nil
+		}},
+	{Name: "CANDOUR_BLOB_DIR", Help: "folder for attachment bytes (age ciphertext, one file per blob named by its id; rows stay in PostgreSQL); unset: in PostgreSQL",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			abs, err := filepath.Abs(v)
+			if err != nil {
+				return err
+			}
+			c.BlobDir = abs
 			return nil
 		}},
 	{Name: "CANDOUR_SHUTDOWN_TIMEOUT", Default: "15s", Help: "how long in-flight requests get to finish on SIGINT/SIGTERM",

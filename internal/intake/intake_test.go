@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -36,7 +38,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, withCustodian bool) *fixture {
 	t.Helper()
-	k := intaketest.New(t, intaketest.Options{})
+	return newFixtureWith(t, withCustodian, intaketest.Options{})
+}
+
+func newFixtureWith(t *testing.T, withCustodian bool, o intaketest.Options) *fixture {
+	t.Helper()
+	k := intaketest.New(t, o)
 	f := &fixture{svc: k.Intake, db: k.DB, st: k.Store, key: k.ServerKey}
 	if withCustodian {
 		f.custodian, _ = age.GenerateX25519Identity()
@@ -327,7 +334,12 @@ func countLeftovers(t *testing.T, db *sqlx.DB) (blobs, chunks, atts int) {
 }
 
 func TestInterruptedUploadLeavesNothing(t *testing.T) {
-	f := newFixture(t, true)
+	t.Run("postgres", func(t *testing.T) { interruptedUploadLeavesNothing(t, "") })
+	t.Run("files", func(t *testing.T) { interruptedUploadLeavesNothing(t, t.TempDir()) })
+}
+
+func interruptedUploadLeavesNothing(t *testing.T, blobDir string) {
+	f := newFixtureWith(t, true, intaketest.Options{BlobDir: blobDir})
 	ctx := context.Background()
 	filed, err := f.svc.Submit(ctx, report("anonymous"))
 	if err != nil {
@@ -337,6 +349,10 @@ func TestInterruptedUploadLeavesNothing(t *testing.T) {
 	cut := errors.New("connection reset")
 	if _, err := f.svc.AddAttachment(ctx, filed.Reference, "reporter", "big.pdf", &failingReader{n: 3 << 20, err: cut}); !errors.Is(err, cut) {
 		t.Fatalf("got %v, want the read error", err)
+	}
+	// A truncated multipart body ends in io.ErrUnexpectedEOF: an error, never a short file.
+	if _, err := f.svc.AddAttachment(ctx, filed.Reference, "reporter", "cut.pdf", &failingReader{n: 2<<20 + 5, err: io.ErrUnexpectedEOF}); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("got %v, want io.ErrUnexpectedEOF", err)
 	}
 	// Over the limit: refused, nothing kept.
 	if _, err := f.svc.AddAttachment(ctx, filed.Reference, "reporter", "huge.bin", &failingReader{n: 9 << 20, err: io.EOF}); !fault.Is(err, fault.TooLarge) {
@@ -356,6 +372,19 @@ func TestInterruptedUploadLeavesNothing(t *testing.T) {
 	}
 	if b, c, a := countLeftovers(t, f.db); b+c+a != 0 {
 		t.Fatalf("got %d blobs, %d chunks, %d attachments after failed uploads, want none", b, c, a)
+	}
+	// A failed upload removes its own file at once; the sweep is for killed processes.
+	if blobDir != "" {
+		var left []string
+		filepath.WalkDir(blobDir, func(path string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				left = append(left, path)
+			}
+			return nil
+		})
+		if len(left) != 0 {
+			t.Errorf("files left after failed uploads: %v", left)
+		}
 	}
 }
 

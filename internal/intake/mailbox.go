@@ -275,11 +275,16 @@ func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, b
 		if err != nil {
 			return err
 		}
+		defer bw.Abort() // a no-op once Close succeeded
 		enc, err := dk.EncryptStream(bw)
 		if err != nil {
 			return err
 		}
-		n, err := io.Copy(enc, &limitedReader{r: body, left: s.d.MaxAttachment})
+		pipe := newEncryptPipe(enc)
+		n, err := pipe.ReadFrom(&limitedReader{r: body, left: s.d.MaxAttachment})
+		if cerr := pipe.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
 			return err
 		}
@@ -299,7 +304,8 @@ func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, b
 }
 
 // OpenAttachment streams a decrypted attachment of the concern ref. A stream that was cut or
-// altered ends in an error, never in silently partial data.
+// altered ends in an error, never in silently partial data. The reader may be an io.Closer
+// (a blob file): close it when done.
 func (s *Service) OpenAttachment(ctx context.Context, ref string, id int64) (name string, size int64, r io.Reader, err error) {
 	c, dk, err := s.concern(ctx, ref)
 	if err != nil {
@@ -321,10 +327,23 @@ func (s *Service) OpenAttachment(ctx context.Context, ref string, id int64) (nam
 		return "", 0, nil, err
 	}
 	plain, err := dk.DecryptStream(blob)
+	if c, ok := blob.(io.Closer); ok {
+		if err != nil {
+			c.Close()
+		} else {
+			// The HTTP server closes a body stream that is an io.Closer once it is sent.
+			plain = readCloser{plain, c}
+		}
+	}
 	if err != nil {
 		return "", 0, nil, err
 	}
 	return string(nameB), a.Size, plain, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 func openJSON(dk *seal.DataKey, ciphertext []byte, v any) error {

@@ -35,6 +35,7 @@ type Kit struct {
 type Options struct {
 	Now           func() time.Time // default time.Now
 	MaxAttachment int64            // default 8 MiB
+	BlobDir       string           // attachments as files here (CANDOUR_BLOB_DIR); default PostgreSQL
 }
 
 // PoliciesDir is the repository's sample policy.
@@ -53,6 +54,13 @@ func New(t testing.TB, o Options) *Kit {
 	dir := t.TempDir()
 	k := &Kit{DB: dbtest.New(t), Policy: policy}
 	k.Store = store.New(k.DB)
+	if o.BlobDir != "" {
+		fb, err := store.OpenFileBlobs(o.BlobDir, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.Store = k.Store.WithFileBlobs(fb)
+	}
 	if k.ServerKey, err = seal.LoadOrCreateServerKey(filepath.Join(dir, "data.key")); err != nil {
 		t.Fatal(err)
 	}

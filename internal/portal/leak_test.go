@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"mime/multipart"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -35,7 +37,18 @@ func encodings(s string) map[string][]byte {
 func mustJSON(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 func TestDumpAndLogsRevealNothing(t *testing.T) {
-	e := portaltest.Start(t)
+	t.Run("attachments in PostgreSQL", func(t *testing.T) { dumpAndLogsRevealNothing(t, "") })
+	t.Run("attachments in a blob folder", func(t *testing.T) {
+		dumpAndLogsRevealNothing(t, filepath.Join(t.TempDir(), "blobs"))
+	})
+}
+
+func dumpAndLogsRevealNothing(t *testing.T, blobDir string) {
+	var opts []portaltest.Option
+	if blobDir != "" {
+		opts = append(opts, portaltest.Setting("CANDOUR_BLOB_DIR", blobDir))
+	}
+	e := portaltest.Start(t, opts...)
 	e.AddCustodian(t)
 	const phrase = "purple-elephant-ledger-4471"
 	secrets := []string{"Gwen Whistleblower", "gwen@example.org", "07700 900123", phrase, "Alun Ap Rhys"}
@@ -62,6 +75,15 @@ func TestDumpAndLogsRevealNothing(t *testing.T) {
 		if r := e.Do(t, "POST", "/api/v1/mailbox/messages", "application/json", bytes.NewReader(b), "Authorization: Bearer "+tok.Token); r.Status != 201 {
 			t.Fatalf("reply: %d %s", r.Status, r.Body)
 		}
+		// Evidence whose name and bytes carry the secrets.
+		var mp bytes.Buffer
+		mw := multipart.NewWriter(&mp)
+		fw, _ := mw.CreateFormFile("file", "Gwen Whistleblower "+phrase+".txt")
+		fw.Write([]byte(strings.Repeat("Minutes: "+strings.Join(secrets, ", ")+".\n", 2000)))
+		mw.Close()
+		if r := e.Do(t, "POST", "/api/v1/mailbox/attachments", mw.FormDataContentType(), &mp, "Authorization: Bearer "+tok.Token); r.Status != 201 {
+			t.Fatalf("attachment: %d %s", r.Status, r.Body)
+		}
 	}
 
 	bin, err := database.FindBinaries()
@@ -75,11 +97,38 @@ func TestDumpAndLogsRevealNothing(t *testing.T) {
 	if !bytes.Contains(dump, []byte("COPY public.concerns")) || !bytes.Contains(dump, []byte("finance")) {
 		t.Fatalf("the dump does not hold the concerns; the test would prove nothing")
 	}
+	var chunks, files int
+	e.DB.Get(&chunks, `SELECT count(*) FROM blob_chunks`)
+	// Every file in the blob folder, as someone who copied the disk would read it.
+	var blobFiles [][]byte
+	if blobDir != "" {
+		filepath.WalkDir(blobDir, func(path string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				blobFiles = append(blobFiles, b)
+			}
+			return nil
+		})
+		files = len(blobFiles)
+		if files != 3 || chunks != 0 {
+			t.Fatalf("blob folder holds %d files and blob_chunks %d rows, want 3 and 0; the test would prove nothing", files, chunks)
+		}
+	} else if chunks != 3 {
+		t.Fatalf("blob_chunks holds %d rows, want 3; the test would prove nothing", chunks)
+	}
 	logs := []byte(e.Logs.String())
 	for _, s := range secrets {
 		for enc, needle := range encodings(s) {
 			if bytes.Contains(dump, needle) {
 				t.Errorf("pg_dump contains %q (%s)", s, enc)
+			}
+			for _, b := range blobFiles {
+				if bytes.Contains(b, needle) {
+					t.Errorf("a blob file contains %q (%s)", s, enc)
+				}
 			}
 			if bytes.Contains(logs, needle) {
 				t.Errorf("server log contains %q (%s)", s, enc)

@@ -45,8 +45,10 @@ type Portal struct {
 	Intake   *intake.Service
 	Casework *casework.Service
 	Auth     *auth.Service // staff sign-in and sessions
-	policy   atomic.Pointer[routing.Policy]
-	storage  *Storage
+	// FileBlobs is the attachment folder (CANDOUR_BLOB_DIR); nil: attachments in PostgreSQL.
+	FileBlobs *store.FileBlobs
+	policy    atomic.Pointer[routing.Policy]
+	storage   *Storage
 	// Set on the embedded default's first start (see dev.go), to be shown once.
 	DevCustodianKey string
 	DevOfficer      *DevOfficer
@@ -145,6 +147,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		return nil, err
 	}
 	st := store.New(p.DB)
+	if cfg.BlobDir != "" {
+		if p.FileBlobs, err = openFileBlobs(ctx, cfg, p.DB, st, log); err != nil {
+			return nil, err
+		}
+		st = st.WithFileBlobs(p.FileBlobs)
+	}
 	p.Intake = intake.New(intake.Deps{
 		Store: st, Policy: p.Policy, ServerKey: keys.data, Receipts: keys.receipts,
 		Throttle: receipt.NewThrottle(receiptGuessesPerMinute, receiptGuessBurst),
@@ -199,7 +207,14 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 			_, err := p.Casework.ApplyRetention(ctx)
 			return err
 		}},
-		jobs.Job{Name: "stats-compaction", Every: 10 * time.Minute, Run: st.CompactStats})
+		jobs.Job{Name: "stats-compaction", Every: 10 * time.Minute, Run: st.CompactStats},
+		jobs.Job{Name: "blob-sweep", Every: 10 * time.Minute, Run: func(ctx context.Context) error {
+			if p.FileBlobs == nil {
+				return nil
+			}
+			_, err := p.FileBlobs.Sweep(ctx, st, store.SweepGrace)
+			return err
+		}})
 	// The embedded default is a developer's machine: give it a custodian key and a Monitoring
 	// Officer before the first request, so `make run` can be used at once.
 	if cfg.Embedded() {
@@ -212,6 +227,29 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	}
 	go func() { p.served <- p.App.Listener(p.listener) }()
 	return p, nil
+}
+
+// openFileBlobs prepares CANDOUR_BLOB_DIR and sweeps what a rolled-back upload or a killed
+// process left in it. Blob files are made durable (fsync) exactly when the database is: a
+// blob is no safer than the row that points to it, and a PostgreSQL run with fsync off (the
+// tests) gets blob writes without fsync too.
+func openFileBlobs(ctx context.Context, cfg *config.Config, db *sqlx.DB, st *store.Store, log *slog.Logger) (*store.FileBlobs, error) {
+	var fsync string
+	if err := db.GetContext(ctx, &fsync, `SHOW fsync`); err != nil {
+		return nil, fmt.Errorf("blob folder: %w", err)
+	}
+	fb, err := store.OpenFileBlobs(cfg.BlobDir, fsync == "on")
+	if err != nil {
+		return nil, fmt.Errorf("CANDOUR_BLOB_DIR=%s: %w", cfg.BlobDir, err)
+	}
+	// At start nothing of this process is in flight, and other instances' uploads hold their
+	// blob locks: no grace period is needed.
+	n, err := fb.Sweep(ctx, st, 0)
+	if err != nil {
+		return nil, fmt.Errorf("blob folder sweep: %w", err)
+	}
+	log.Info("blob folder", "dir", cfg.BlobDir, "fsync", fsync == "on", "swept", n)
+	return fb, nil
 }
 
 // Guessing receipts is throttled for everyone at once (we keep nothing about who guesses):

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/jmoiron/sqlx"
@@ -11,12 +12,13 @@ import (
 const ChunkSize = 1 << 20
 
 // BlobStore is where attachment bytes live. PostgreSQL by default (chunks in the same
-// transaction as the row that points to them); an S3-compatible store can implement it when a
-// council outgrows one machine.
+// transaction as the row that points to them); files in a folder with WithFileBlobs (the row
+// stays in PostgreSQL); an S3-compatible store can implement it when a council outgrows one
+// machine.
 type BlobStore interface {
 	// Create returns a writer for a new blob; its ID is valid once Close returns nil.
 	Create(ctx context.Context) (BlobWriter, error)
-	// Open streams a blob's bytes.
+	// Open streams a blob's bytes. The reader may also be an io.Closer, to be closed after use.
 	Open(ctx context.Context, id int64) (io.Reader, error)
 }
 
@@ -25,25 +27,55 @@ type BlobWriter interface {
 	io.WriteCloser
 	ID() int64
 	Size() int64
+	// Abort gives up a blob that was not closed (its transaction will roll back), releasing
+	// what it holds. Calling it after Close does nothing.
+	Abort()
 }
 
-// Blobs returns the PostgreSQL blob store bound to this store (and its transaction, if any).
-func (s *Store) Blobs() BlobStore { return pgBlobs{s} }
+// WithFileBlobs returns a copy of s that creates new blobs as files in f. Blobs already in
+// PostgreSQL keep opening from there: each blobs row says which store holds its bytes.
+func (s *Store) WithFileBlobs(f *FileBlobs) *Store {
+	c := *s
+	c.files = f
+	return &c
+}
 
+// Blobs returns the blob store bound to this store (and its transaction, if any).
+func (s *Store) Blobs() BlobStore { return blobs{s} }
+
+// blobs creates in the configured store and opens from whichever store holds the blob.
+type blobs struct{ s *Store }
+
+func (b blobs) Create(ctx context.Context) (BlobWriter, error) {
+	if b.s.files != nil {
+		return b.s.files.create(ctx, b.s)
+	}
+	return pgBlobs(b).Create(ctx)
+}
+
+func (b blobs) Open(ctx context.Context, id int64) (io.Reader, error) {
+	var where string
+	if err := sqlx.GetContext(ctx, b.s.q, &where, `SELECT store FROM blobs WHERE id = $1`, id); err != nil {
+		return nil, notFound(err)
+	}
+	switch where {
+	case "fs":
+		if b.s.files == nil {
+			return nil, fmt.Errorf("store: blob %d is a file but no blob folder is configured (CANDOUR_BLOB_DIR)", id)
+		}
+		return b.s.files.open(id)
+	default:
+		return &pgBlobReader{ctx: ctx, s: b.s, id: id}, nil
+	}
+}
+
+// pgBlobs creates blobs whose bytes go to blob_chunks (read back by pgBlobReader).
 type pgBlobs struct{ s *Store }
 
 func (b pgBlobs) Create(ctx context.Context) (BlobWriter, error) {
 	w := &pgBlobWriter{ctx: ctx, s: b.s, buf: make([]byte, 0, ChunkSize)}
 	err := sqlx.GetContext(ctx, b.s.q, &w.id, `INSERT INTO blobs DEFAULT VALUES RETURNING id`)
 	return w, err
-}
-
-func (b pgBlobs) Open(ctx context.Context, id int64) (io.Reader, error) {
-	var exists bool
-	if err := sqlx.GetContext(ctx, b.s.q, &exists, `SELECT true FROM blobs WHERE id = $1`, id); err != nil {
-		return nil, notFound(err)
-	}
-	return &pgBlobReader{ctx: ctx, s: b.s, id: id}, nil
 }
 
 type pgBlobWriter struct {
@@ -54,6 +86,9 @@ type pgBlobWriter struct {
 	size int64
 	buf  []byte
 }
+
+// Abort does nothing: the chunks go with the transaction's rollback.
+func (w *pgBlobWriter) Abort() {}
 
 func (w *pgBlobWriter) ID() int64   { return w.id }
 func (w *pgBlobWriter) Size() int64 { return w.size }

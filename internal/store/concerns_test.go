@@ -13,8 +13,6 @@ import (
 	"candour/internal/store"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
-
 func newConcern(ref string, notify ...string) store.NewConcern {
 	now := time.Now().Truncate(time.Hour)
 	rh := make([]byte, 32)

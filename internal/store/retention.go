@@ -52,6 +52,9 @@ func (s *Store) Shred(ctx context.Context, id int64, now time.Time) (bool, error
 		`DELETE FROM notes WHERE concern_id = $1`,
 		`UPDATE concern_events SET reason = NULL WHERE concern_id = $1`,
 		`UPDATE identity_requests SET reason = '', no_notice_reason = NULL, decision_reason = NULL WHERE concern_id = $1`,
+		// Blob chunks go with their rows. Blob files (CANDOUR_BLOB_DIR) stay until the next
+		// sweep (FileBlobs.Sweep) finds them without a row; until then they are unreadable
+		// anyway, as the data key they were encrypted with is shredded above.
 		`WITH gone AS (DELETE FROM attachments WHERE concern_id = $1 RETURNING blob_id)
 		 DELETE FROM blobs WHERE id IN (SELECT blob_id FROM gone)`,
 	} {

@@ -19,7 +19,8 @@ var ErrNotFound = errors.New("store: not found")
 type Store struct {
 	db       *sqlx.DB
 	q        sqlx.ExtContext
-	prepared *sync.Map // statement text -> *sqlx.Stmt, on the pool only
+	prepared *sync.Map  // statement text -> *sqlx.Stmt, on the pool only
+	files    *FileBlobs // nil: new blobs go to PostgreSQL
 }
 
 // New returns a store on db.
@@ -56,7 +57,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := fn(&Store{q: tx}); err != nil {
+	if err := fn(&Store{q: tx, files: s.files}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bufio"
 	"candour/internal/server"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -304,7 +305,8 @@ func (s *Site) mailboxUpload(c *fiber.Ctx) error {
 	if err != nil || mt != fiber.MIMEMultipartForm || params["boundary"] == "" {
 		return fault.New(fault.Unsupported, "unsupported_media_type", "error.want_multipart")
 	}
-	mr := multipart.NewReader(requestBody(c), params["boundary"])
+	// Large reads from the connection, as the API's upload does (see there).
+	mr := multipart.NewReader(bufio.NewReaderSize(requestBody(c), 256<<10), params["boundary"])
 	part, err := mr.NextPart()
 	if err != nil || part.FormName() != csrfField {
 		return s.forbidden(c)

@@ -1,0 +1,163 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"candour/internal/dbtest"
+	"candour/internal/portaltest"
+	"candour/internal/store"
+)
+
+type uploaded struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+	Size int64  `json:"size"`
+}
+
+// blobFiles lists the blob folder: final files and incoming ones.
+func blobFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var names []string
+	for _, d := range []string{dir, filepath.Join(dir, "incoming")} {
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Type().IsRegular() {
+				rel, _ := filepath.Rel(dir, filepath.Join(d, e.Name()))
+				names = append(names, rel)
+			}
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// With CANDOUR_BLOB_DIR set, evidence goes to files and comes back intact through the mailbox
+// API; evidence stored in PostgreSQL before the switch still downloads; failed uploads leave
+// no file once swept, and the sweep never takes a committed one.
+func TestMailboxAttachmentsInBlobFolder(t *testing.T) {
+	url := dbtest.NewURL(t)
+	dataDir := t.TempDir()
+	blobDir := filepath.Join(t.TempDir(), "blobs")
+	common := []portaltest.Option{portaltest.Setting("DATABASE_URL", url), portaltest.Setting("CANDOUR_DATA_DIR", dataDir),
+		portaltest.Setting("CANDOUR_MAX_ATTACHMENT_MB", "2")}
+
+	// Before the switch: PostgreSQL.
+	before := portaltest.Start(t, common...)
+	f := decode[filed](t, postJSON(t, before, "/api/v1/reports", anonymousReport()))
+	session := func(e *portaltest.Env) string {
+		r := postJSON(t, e, "/api/v1/mailbox/session", map[string]string{"receipt": f.Receipt})
+		if r.Status != 200 {
+			t.Fatalf("session: %d %s", r.Status, r.Body)
+		}
+		return "Authorization: Bearer " + decode[map[string]string](t, r)["token"]
+	}
+	upload := func(e *portaltest.Env, auth, name string, data []byte) uploaded {
+		ct, body := multipartFile(t, "file", name, data)
+		r := e.Do(t, "POST", "/api/v1/mailbox/attachments", ct, bytes.NewReader(body), auth)
+		if r.Status != 201 {
+			t.Fatalf("upload %s: got %d %s", name, r.Status, r.Body)
+		}
+		return decode[uploaded](t, r)
+	}
+	inPG := bytes.Repeat([]byte("rota before the switch "), 60000) // 1.4 MB
+	a1 := upload(before, session(before), "rota.pdf", inPG)
+
+	// After the switch: files.
+	e := portaltest.Start(t, append(common, portaltest.Setting("CANDOUR_BLOB_DIR", blobDir))...)
+	if e.FileBlobs == nil {
+		t.Fatal("CANDOUR_BLOB_DIR set but the portal has no file blob store")
+	}
+	auth := session(e)
+	inFile := bytes.Repeat([]byte{'e', 'm', 'a', 'i', 'l', 0, 1, 2, 0xff}, 200000) // 1.8 MB
+	a2 := upload(e, auth, "emails.eml", inFile)
+
+	var blob2 int64
+	var where1, where2 string
+	var chunks2 int
+	e.DB.Get(&blob2, `SELECT blob_id FROM attachments WHERE id = $1`, a2.ID)
+	e.DB.Get(&where1, `SELECT b.store FROM blobs b JOIN attachments a ON a.blob_id = b.id WHERE a.id = $1`, a1.ID)
+	e.DB.Get(&where2, `SELECT store FROM blobs WHERE id = $1`, blob2)
+	e.DB.Get(&chunks2, `SELECT count(*) FROM blob_chunks WHERE blob_id = $1`, blob2)
+	if where1 != "pg" || where2 != "fs" || chunks2 != 0 {
+		t.Errorf("stores: first %q, second %q with %d chunks; want pg, then fs with none", where1, where2, chunks2)
+	}
+	committed := []string{strconv.FormatInt(blob2, 10)}
+	if got := blobFiles(t, blobDir); fmt.Sprint(got) != fmt.Sprint(committed) {
+		t.Fatalf("blob folder: got %v, want %v", got, committed)
+	}
+	onDisk, err := os.ReadFile(filepath.Join(blobDir, committed[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(onDisk, inFile[:64]) || !bytes.HasPrefix(onDisk, []byte("age-encryption.org/v1")) {
+		t.Error("the blob file is not age ciphertext")
+	}
+
+	for _, c := range []struct {
+		id   int64
+		want []byte
+	}{{a1.ID, inPG}, {a2.ID, inFile}} {
+		dl := e.Do(t, "GET", fmt.Sprintf("/api/v1/mailbox/attachments/%d", c.id), "", nil, auth)
+		if dl.Status != 200 || !bytes.Equal(dl.Body, c.want) {
+			t.Errorf("download %d: got %d, %d bytes; want 200, %d bytes", c.id, dl.Status, len(dl.Body), len(c.want))
+		}
+	}
+
+	// Over the limit: 413.
+	ct, body := multipartFile(t, "file", "huge.bin", bytes.Repeat([]byte("z"), 3<<20))
+	if r := e.Do(t, "POST", "/api/v1/mailbox/attachments", ct, bytes.NewReader(body), auth); r.Status != 413 {
+		t.Errorf("over the limit: got %d %s, want 413", r.Status, r.Body)
+	}
+	// Cut: the connection drops half-way through a body announced as longer.
+	ct, body = multipartFile(t, "file", "cut.bin", bytes.Repeat([]byte("c"), 1<<20))
+	conn, err := net.Dial("tcp", e.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /api/v1/mailbox/attachments HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n\r\n",
+		e.Addr(), ct, len(body), auth)
+	conn.Write(body[:len(body)/2])
+	time.Sleep(200 * time.Millisecond)
+	conn.Close()
+
+	// Wait for the server to give up on the cut upload (its transaction rolls back).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var busy int
+		e.DB.Get(&busy, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`)
+		if busy == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cut upload's transaction never ended")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := e.FileBlobs.Sweep(context.Background(), store.New(e.DB), 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := blobFiles(t, blobDir); fmt.Sprint(got) != fmt.Sprint(committed) {
+		t.Errorf("after failed uploads and a sweep: got %v, want only the committed %v", got, committed)
+	}
+	var blobs, atts int
+	e.DB.Get(&blobs, `SELECT count(*) FROM blobs`)
+	e.DB.Get(&atts, `SELECT count(*) FROM attachments`)
+	if blobs != 2 || atts != 2 {
+		t.Errorf("got %d blobs and %d attachments, want 2 and 2", blobs, atts)
+	}
+	if dl := e.Do(t, "GET", fmt.Sprintf("/api/v1/mailbox/attachments/%d", a2.ID), "", nil, auth); dl.Status != 200 || !bytes.Equal(dl.Body, inFile) {
+		t.Errorf("download after the sweep: got %d, %d bytes", dl.Status, len(dl.Body))
+	}
+}
