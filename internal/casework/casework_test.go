@@ -276,6 +276,44 @@ func TestInvestigationHonoursExclusion(t *testing.T) {
 	if err := f.cw.LinkConcern(ctx, deputy, created.ID, namesInvestigator); !fault.Is(err, fault.Conflict) {
 		t.Errorf("link a concern naming the investigating officer: got %v, want conflict", err)
 	}
+	// Not even its reference in their list: the named MO's list leaves it out, the deputy's has it.
+	listed := func(u *store.User, id int64) bool {
+		t.Helper()
+		invs, err := f.cw.Investigations(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, inv := range invs {
+			if inv.ID == id {
+				return true
+			}
+		}
+		return false
+	}
+	if listed(mo, created.ID) || !listed(deputy, created.ID) {
+		t.Errorf("listed for the named MO = %v (want false), for the deputy = %v (want true)",
+			listed(mo, created.ID), listed(deputy, created.ID))
+	}
+	// A declared conflict on a linked concern takes it out of the declarer's list too.
+	other, err := f.cw.CreateInvestigation(ctx, mo, casework.NewInvestigation{Title: "Fleet", TermsOfReference: "ToR",
+		InvestigatingOfficer: inv.Email, DueAt: "2027-03-31"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := f.report(t, false)
+	if err := f.cw.LinkConcern(ctx, mo, other.ID, plain); err != nil {
+		t.Fatal(err)
+	}
+	if !listed(deputy, other.ID) || !listed(mo, other.ID) {
+		t.Fatal("an investigation nobody is excluded from is missing from a list")
+	}
+	if err := f.cw.DeclareConflict(ctx, deputy, plain, "My brother manages the fleet."); err != nil {
+		t.Fatal(err)
+	}
+	if listed(deputy, other.ID) || !listed(mo, other.ID) {
+		t.Errorf("after the deputy's conflict: listed for the deputy = %v (want false), for the MO = %v (want true)",
+			listed(deputy, other.ID), listed(mo, other.ID))
+	}
 }
 
 // Retention with attachments in a blob folder: the shredded concern's blob rows go with it,

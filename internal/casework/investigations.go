@@ -574,5 +574,5 @@ func (s *Service) Investigations(ctx context.Context, u *store.User) ([]store.In
 	if u == nil || u.Status != "active" || !(access.CanCommissionInvestigation(u) || u.HasRole(access.RoleInvestigator)) {
 		return nil, errNotFound
 	}
-	return s.d.Store.InvestigationsOf(ctx, u.ID, access.CanCommissionInvestigation(u))
+	return s.d.Store.InvestigationsOf(ctx, u.ID, access.CanCommissionInvestigation(u), access.NamedKey(s.d.Names, u.Email))
 }

@@ -47,11 +47,18 @@ func (s *Store) InvestigationByID(ctx context.Context, id int64) (*Investigation
 }
 
 // InvestigationsOf lists the investigations a user commissions or investigates (all of them
-// for monitoring), newest first.
-func (s *Store) InvestigationsOf(ctx context.Context, userID int64, all bool) ([]Investigation, error) {
+// for monitoring), newest first, leaving out any with a linked concern that names the user
+// (namedKey, the keyed hash of their e-mail) or on which they declared a conflict: even an
+// investigation's reference and dates are not for them.
+func (s *Store) InvestigationsOf(ctx context.Context, userID int64, all bool, namedKey []byte) ([]Investigation, error) {
 	var invs []Investigation
-	err := sqlx.SelectContext(ctx, s.q, &invs, `SELECT `+investigationColumns+` FROM investigations
-		WHERE $2 OR commissioning_officer_id = $1 OR investigating_officer_id = $1 ORDER BY id DESC LIMIT 500`, userID, all)
+	err := sqlx.SelectContext(ctx, s.q, &invs, `SELECT `+investigationColumns+` FROM investigations i
+		WHERE ($2 OR commissioning_officer_id = $1 OR investigating_officer_id = $1)
+		  AND NOT EXISTS (SELECT 1 FROM investigation_concerns l JOIN concerns c ON c.id = l.concern_id
+		                  WHERE l.investigation_id = i.id
+		                    AND (c.named_keys @> ARRAY[CAST($3 AS bytea)]
+		                         OR EXISTS (SELECT 1 FROM conflicts x WHERE x.concern_id = c.id AND x.user_id = $1)))
+		ORDER BY id DESC LIMIT 500`, userID, all, namedKey)
 	return invs, err
 }
 
