@@ -306,6 +306,12 @@ func TestParsePeriod(t *testing.T) {
 		// Whole months only, or two overlapping periods would give a day's exact counts.
 		{"2025-01-02", "2025-12-31", "from"},
 		{"2025-01-01", "2025-12-30", "to"},
+		// Months that have ended only (now is in May 2026): a running month's figures, read on
+		// two days, would give the day between.
+		{"2026-01-01", "2026-04-30", ""},
+		{"2026-01-01", "2026-05-31", "to"},
+		{"2026-05-01", "2026-05-31", "to"},
+		{"2026-06-01", "2026-06-30", "to"},
 	}
 	for _, tt := range tests {
 		from, to, err := oversight.ParsePeriod(tt.from, tt.to, now)
@@ -322,6 +328,34 @@ func TestParsePeriod(t *testing.T) {
 	from, to, _ := oversight.ParsePeriod("2025-01-01", "2025-12-31", now)
 	if f, l := oversight.Dates(from, to); f != "2025-01-01" || l != "2025-12-31" {
 		t.Errorf("Dates: got %s %s, want 2025-01-01 2025-12-31", f, l)
+	}
+	// The default is this year's months that have ended; in January, last year's.
+	for _, tt := range []struct {
+		now         time.Time
+		first, last string
+	}{
+		{now, "2026-01-01", "2026-04-30"},
+		{time.Date(2027, 1, 15, 12, 0, 0, 0, time.UTC), "2026-01-01", "2026-12-31"},
+	} {
+		from, to, err := oversight.ParsePeriod("", "", tt.now)
+		if f, l := oversight.Dates(from, to); err != nil || f != tt.first || l != tt.last {
+			t.Errorf("default period on %v: got %s to %s (%v), want %s to %s", tt.now, f, l, err, tt.first, tt.last)
+		}
+	}
+}
+
+func TestParseYearOnlyEnded(t *testing.T) {
+	now := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)
+	if y, _, _, err := oversight.ParseYear("", now); err != nil || y != 2025 {
+		t.Errorf("default year: got %d %v, want 2025", y, err)
+	}
+	if _, _, _, err := oversight.ParseYear("2025", now); err != nil {
+		t.Errorf("2025: %v", err)
+	}
+	for _, bad := range []string{"2026", "2027", "1999", "twenty"} {
+		if _, _, _, err := oversight.ParseYear(bad, now); err == nil || !strings.Contains(err.Error(), "year") {
+			t.Errorf("year %q: got %v, want an error on year", bad, err)
+		}
 	}
 }
 

@@ -21,16 +21,21 @@ func mustLoad(name string) *time.Location {
 
 const dateLayout = "2006-01-02"
 
-// ParsePeriod reads a period of whole months from two dates (YYYY-MM-DD, both inclusive,
-// council time: the first of a month and the last of a month) as the statistics form and the
-// API send them. An empty from is the first of January of today's year; an empty to is the
-// end of this month. It returns [from, to) as instants, or a fault.Invalid error
+// ParsePeriod reads a period of whole months that have ended from two dates (YYYY-MM-DD, both
+// inclusive, council time: the first of a month and the last of a month) as the statistics
+// form and the API send them. An empty to is the end of last month; an empty from is the first
+// of January of that month's year. It returns [from, to) as instants, or a fault.Invalid error
 // naming the field at fault.
+//
+// A month still running is refused: its figures grow day by day, and reading them on two days
+// gives the exact counts of the day between (which service, which category), undoing the
+// small-number suppression for whoever reads the statistics daily.
 func ParsePeriod(fromText, toText string, now time.Time) (from, to time.Time, err error) {
 	today := now.In(london)
 	fields := fault.Fields{}
-	from = time.Date(today.Year(), 1, 1, 0, 0, 0, 0, london)
-	lastDay := time.Date(today.Year(), today.Month()+1, 0, 0, 0, 0, 0, london) // end of this month
+	thisMonth := time.Date(today.Year(), today.Month(), 1, 0, 0, 0, 0, london)
+	lastDay := thisMonth.AddDate(0, 0, -1) // end of last month
+	from = time.Date(lastDay.Year(), 1, 1, 0, 0, 0, 0, london)
 	if s := strings.TrimSpace(fromText); s != "" {
 		if from, err = time.ParseInLocation(dateLayout, s, london); err != nil {
 			fields.Add("from", "oversight.field.date")
@@ -54,6 +59,8 @@ func ParsePeriod(fromText, toText string, now time.Time) (from, to time.Time, er
 	}
 	if len(fields) == 0 {
 		switch {
+		case to.After(thisMonth):
+			fields.Add("to", "oversight.field.month_not_over")
 		case !to.After(from):
 			fields.Add("to", "oversight.field.order")
 		case to.Sub(from) > MaxRange:
@@ -66,13 +73,13 @@ func ParsePeriod(fromText, toText string, now time.Time) (from, to time.Time, er
 	return from, to, nil
 }
 
-// ParseYear reads a calendar year (council time) for the annual report; empty means last
-// year.
+// ParseYear reads a calendar year that has ended (council time) for the annual report; empty
+// means last year. The running year is refused for the same reason as a running month.
 func ParseYear(text string, now time.Time) (year int, from, to time.Time, err error) {
 	year = now.In(london).Year() - 1
 	if s := strings.TrimSpace(text); s != "" {
 		y, perr := strconv.Atoi(s)
-		if perr != nil || y < 2000 || y > now.In(london).Year() {
+		if perr != nil || y < 2000 || y >= now.In(london).Year() {
 			return 0, time.Time{}, time.Time{}, (fault.Fields{"year": "oversight.field.year"}).Err()
 		}
 		year = y

@@ -200,7 +200,8 @@ func (s *Site) statsPage(c *fiber.Ctx) error {
 		return err
 	}
 	v.Year = time.Now().Year() - 1
-	for y := time.Now().Year(); y >= time.Now().Year()-5; y-- {
+	// Years that have ended: the running one is not reported until it is over.
+	for y := time.Now().Year() - 1; y >= time.Now().Year()-5; y-- {
 		v.Years = append(v.Years, y)
 	}
 	return s.Render(c, fiber.StatusOK, "stats", v)
