@@ -173,6 +173,8 @@ func TestReportInvalidKeepsValuesAndStoresNothing(t *testing.T) {
 		`href="#category"`, `href="#safeguarding"`, `href="#identity-name"`,
 		"Ni all adroddiad dienw gynnwys pwy ydych chi",
 		`id="summary-error"`, "govuk-input--error",
+		`<p id="category-error" class="govuk-error-message"><span class="govuk-visually-hidden">Gwall:</span>`,
+		`aria-describedby="details-hint"`, `aria-describedby="summary-hint summary-error"`,
 		`value="Gwen Whistleblower"`, "The team leader told us", `value="huw.pritchard@enghraifft.example" aria-describedby="picked-`,
 		`value="cy" checked`, "<title>Gwall: ",
 	} {
