@@ -14,12 +14,21 @@ import (
 // Run writes a batch and returns one result per item, in order. An error fails the whole batch.
 type Run[T, R any] func(ctx context.Context, items []T) ([]R, error)
 
-// Batcher runs at most Workers batches at a time of at most Max items each.
+// Options shape a Batcher.
+type Options struct {
+	Max     int           // items in a batch at most
+	Workers int           // batches written at once at most
+	Timeout time.Duration // bounds each batch: it is shared, so no one caller's context can
+	// RetryEach says whether a failed batch is worth writing again item by item: true for an
+	// error one item's data caused (so the others go through without it), false for a timeout
+	// or a lost connection, which would only fail again, once per item. Nil: never.
+	RetryEach func(error) bool
+}
+
+// Batcher runs batches of calls.
 type Batcher[T, R any] struct {
-	run     Run[T, R]
-	max     int
-	workers int
-	timeout time.Duration
+	run  Run[T, R]
+	opts Options
 
 	mu      sync.Mutex
 	pending []*call[T, R]
@@ -27,28 +36,27 @@ type Batcher[T, R any] struct {
 }
 
 type call[T, R any] struct {
-	ctx  context.Context
-	item T
-	res  R
-	err  error
-	done chan struct{}
+	ctx   context.Context
+	item  T
+	res   R
+	err   error
+	taken bool // a batch holds it: its outcome must be waited for
+	done  chan struct{}
 }
 
-// New returns a batcher. A batch that fails is retried item by item, so one bad item fails
-// only its own caller. timeout bounds each batch: a batch is shared, so no one caller's
-// context can cancel it.
-func New[T, R any](run Run[T, R], max, workers int, timeout time.Duration) *Batcher[T, R] {
-	return &Batcher[T, R]{run: run, max: max, workers: workers, timeout: timeout}
+// New returns a batcher.
+func New[T, R any](run Run[T, R], opts Options) *Batcher[T, R] {
+	return &Batcher[T, R]{run: run, opts: opts}
 }
 
-// Do queues item and waits for its batch. A call whose context ends before its batch starts is
-// dropped; once its batch has started, Do waits for the outcome, so the caller never reports a
-// failure for something that was in fact written.
+// Do queues item and waits for its batch. A call whose context ends while it is still queued
+// returns at once and is never written. Once its batch has started, Do waits for the outcome,
+// so a caller is not told of a failure for something its batch went on to write.
 func (b *Batcher[T, R]) Do(ctx context.Context, item T) (R, error) {
 	c := &call[T, R]{ctx: ctx, item: item, done: make(chan struct{})}
 	b.mu.Lock()
 	b.pending = append(b.pending, c)
-	start := b.running < b.workers
+	start := b.running < b.opts.Workers
 	if start {
 		b.running++
 	}
@@ -56,6 +64,24 @@ func (b *Batcher[T, R]) Do(ctx context.Context, item T) (R, error) {
 	if start {
 		go b.drain()
 	}
+	select {
+	case <-c.done:
+		return c.res, c.err
+	case <-ctx.Done():
+	}
+	b.mu.Lock()
+	if !c.taken {
+		for i, p := range b.pending {
+			if p == c {
+				b.pending = append(b.pending[:i], b.pending[i+1:]...)
+				break
+			}
+		}
+		b.mu.Unlock()
+		var zero R
+		return zero, ctx.Err()
+	}
+	b.mu.Unlock()
 	<-c.done
 	return c.res, c.err
 }
@@ -64,7 +90,7 @@ func (b *Batcher[T, R]) Do(ctx context.Context, item T) (R, error) {
 func (b *Batcher[T, R]) drain() {
 	for {
 		b.mu.Lock()
-		n := min(len(b.pending), b.max)
+		n := min(len(b.pending), b.opts.Max)
 		if n == 0 {
 			b.running--
 			b.mu.Unlock()
@@ -72,7 +98,8 @@ func (b *Batcher[T, R]) drain() {
 		}
 		calls := make([]*call[T, R], 0, n)
 		for _, c := range b.pending[:n] {
-			if err := c.ctx.Err(); err != nil {
+			c.taken = true
+			if err := c.ctx.Err(); err != nil { // its caller has gone: never written
 				c.err = err
 				close(c.done)
 				continue
@@ -89,13 +116,24 @@ func (b *Batcher[T, R]) drain() {
 
 func (b *Batcher[T, R]) write(calls []*call[T, R]) {
 	defer func() {
+		// A panic in Run fails its batch, not the process: Run is not on a request goroutine,
+		// where the server would have recovered it.
+		if p := recover(); p != nil {
+			for _, c := range calls {
+				c.err = fmt.Errorf("batch: panic: %v", p)
+			}
+		}
 		for _, c := range calls {
 			close(c.done)
 		}
 	}()
-	if err := b.try(calls); err == nil || len(calls) == 1 {
-		if err != nil {
-			calls[0].err = err
+	err := b.try(calls)
+	if err == nil {
+		return
+	}
+	if len(calls) == 1 || b.opts.RetryEach == nil || !b.opts.RetryEach(err) {
+		for _, c := range calls {
+			c.err = err
 		}
 		return
 	}
@@ -106,7 +144,7 @@ func (b *Batcher[T, R]) write(calls []*call[T, R]) {
 
 // try runs one batch and hands each caller its result.
 func (b *Batcher[T, R]) try(calls []*call[T, R]) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(calls[0].ctx), b.timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(calls[0].ctx), b.opts.Timeout)
 	defer cancel()
 	items := make([]T, len(calls))
 	for i, c := range calls {

@@ -3,6 +3,7 @@ package batch
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func (r *recorder) run(ctx context.Context, items []int) ([]int, error) {
 
 func TestCallsArrivingDuringABatchShareTheNext(t *testing.T) {
 	r := &recorder{gate: make(chan struct{})}
-	b := New(r.run, 100, 1, time.Minute)
+	b := New(r.run, Options{Max: 100, Workers: 1, Timeout: time.Minute, RetryEach: func(error) bool { return true }})
 	results := make(chan [2]int, 11)
 	call := func(v int) {
 		got, err := b.Do(context.Background(), v)
@@ -64,7 +65,7 @@ func TestCallsArrivingDuringABatchShareTheNext(t *testing.T) {
 
 func TestBatchSizeIsCapped(t *testing.T) {
 	r := &recorder{gate: make(chan struct{})}
-	b := New(r.run, 4, 1, time.Minute)
+	b := New(r.run, Options{Max: 4, Workers: 1, Timeout: time.Minute})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); b.Do(context.Background(), 0) }()
@@ -96,7 +97,7 @@ func TestOneBadItemFailsOnlyItsCaller(t *testing.T) {
 		}
 		return nil
 	}}
-	b := New(r.run, 100, 1, time.Minute)
+	b := New(r.run, Options{Max: 100, Workers: 1, Timeout: time.Minute, RetryEach: func(error) bool { return true }})
 	errs := make(map[int]error)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -129,8 +130,9 @@ func TestOneBadItemFailsOnlyItsCaller(t *testing.T) {
 
 func TestCancelledBeforeItsBatchIsNeverWritten(t *testing.T) {
 	r := &recorder{gate: make(chan struct{})}
-	b := New(r.run, 100, 1, time.Minute)
-	go b.Do(context.Background(), 0)
+	b := New(r.run, Options{Max: 100, Workers: 1, Timeout: time.Minute, RetryEach: func(error) bool { return true }})
+	first := make(chan struct{})
+	go func() { b.Do(context.Background(), 0); close(first) }()
 	waitPending(t, b, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error)
@@ -141,6 +143,9 @@ func TestCancelledBeforeItsBatchIsNeverWritten(t *testing.T) {
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
+	<-first
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, batch := range r.batches {
 		for _, v := range batch {
 			if v == 7 {
@@ -151,7 +156,7 @@ func TestCancelledBeforeItsBatchIsNeverWritten(t *testing.T) {
 }
 
 func TestWrongNumberOfResultsIsAnError(t *testing.T) {
-	b := New(func(ctx context.Context, items []int) ([]int, error) { return nil, nil }, 10, 1, time.Minute)
+	b := New(func(ctx context.Context, items []int) ([]int, error) { return nil, nil }, Options{Max: 10, Workers: 1, Timeout: time.Minute})
 	if _, err := b.Do(context.Background(), 1); err == nil {
 		t.Fatal("a Run that returned no results did not fail the call")
 	}
@@ -172,5 +177,69 @@ func waitPending(t *testing.T, b *Batcher[int, int], n int) {
 			t.Fatalf("pending = %d, want %d", got, n)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// A timeout or a lost connection would only fail again: the batch fails once, not once per item.
+func TestErrorsNotWorthRetryingFailTheBatchOnce(t *testing.T) {
+	down := errors.New("connection refused")
+	r := &recorder{gate: make(chan struct{}), fail: func([]int) error { return down }}
+	b := New(r.run, Options{Max: 100, Workers: 1, Timeout: time.Minute, RetryEach: func(err error) bool { return err != down }})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); b.Do(context.Background(), 0) }()
+	waitPending(t, b, 0)
+	errs := make(chan error, 5)
+	for v := 1; v <= 5; v++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, err := b.Do(context.Background(), v); errs <- err }()
+	}
+	waitPending(t, b, 5)
+	close(r.gate)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, down) {
+			t.Errorf("err = %v, want the batch's error", err)
+		}
+	}
+	if len(r.batches) != 2 {
+		t.Fatalf("batches = %v, want [0] and one batch of five, with no retries", r.batches)
+	}
+}
+
+// A caller that gives up while queued behind a slow batch is answered at once.
+func TestCallerGivingUpWhileQueuedReturnsAtOnce(t *testing.T) {
+	r := &recorder{gate: make(chan struct{})}
+	b := New(r.run, Options{Max: 100, Workers: 1, Timeout: time.Minute})
+	go b.Do(context.Background(), 0)
+	waitPending(t, b, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error)
+	go func() { _, err := b.Do(ctx, 7); errc <- err }()
+	waitPending(t, b, 1)
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a caller who gave up still waits for the batch ahead of it")
+	}
+	waitPending(t, b, 0)
+	close(r.gate)
+}
+
+// A panic in Run fails the calls of its batch instead of the process.
+func TestPanicFailsItsBatch(t *testing.T) {
+	b := New(func(ctx context.Context, items []int) ([]int, error) { panic("driver bug") }, Options{Max: 10, Workers: 1, Timeout: time.Minute})
+	if _, err := b.Do(context.Background(), 1); err == nil || !strings.Contains(err.Error(), "driver bug") {
+		t.Fatalf("err = %v, want the panic as an error", err)
+	}
+	// The batcher still works afterwards.
+	b.run = func(ctx context.Context, items []int) ([]int, error) { return items, nil }
+	if got, err := b.Do(context.Background(), 2); err != nil || got != 2 {
+		t.Fatalf("after a panic: got %d, %v", got, err)
 	}
 }

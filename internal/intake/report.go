@@ -81,7 +81,8 @@ func New(d Deps) *Service {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Service{d: d, inserts: batch.New(d.Store.InsertConcerns, insertBatch, insertWorkers, 30*time.Second)}
+	return &Service{d: d, inserts: batch.New(d.Store.InsertConcerns, batch.Options{Max: insertBatch, Workers: insertWorkers,
+		Timeout: 30 * time.Second, RetryEach: store.IsDataError})}
 }
 
 // Identity is who the reporter is, in confidential and open modes.

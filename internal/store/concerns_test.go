@@ -73,3 +73,26 @@ func TestInsertConcernsReportsTakenReferences(t *testing.T) {
 		t.Fatalf("notifications:\n%v\nwant\n%v", mails, want)
 	}
 }
+
+// Only errors a row's own data caused are worth retrying row by row.
+func TestIsDataError(t *testing.T) {
+	ctx := context.Background()
+	db := dbtest.New(t)
+	s := store.New(db)
+	a := newConcern("C-BBBB-0001")
+	b := newConcern("C-BBBB-0002")
+	b.ReceiptHash = a.ReceiptHash // the same receipt twice: a unique violation (23505)
+	_, err := s.InsertConcerns(ctx, []store.NewConcern{a, b})
+	if err == nil || !store.IsDataError(err) {
+		t.Fatalf("duplicate receipt hash: err = %v, want a data error", err)
+	}
+	_, err = db.Exec(`SELECT nonsense FROM`)
+	if err == nil || store.IsDataError(err) {
+		t.Fatalf("syntax error: err = %v, want not a data error", err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.InsertConcerns(cancelled, []store.NewConcern{newConcern("C-BBBB-0003")}); err == nil || store.IsDataError(err) {
+		t.Fatalf("cancelled: err = %v, want not a data error", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // ErrNotFound is returned when a row asked for does not exist.
@@ -65,6 +66,19 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	return nil
+}
+
+// IsDataError reports whether PostgreSQL refused err's statement for the data it carried (SQL
+// state classes 22, data exception, and 23, integrity constraint violation), rather than for a
+// timeout, a lost connection or a server in trouble: the same statement without the offending
+// row would go through.
+func IsDataError(err error) bool {
+	var pe *pq.Error
+	if !errors.As(err, &pe) {
+		return false
+	}
+	class := pe.Code.Class()
+	return class == "22" || class == "23"
 }
 
 func notFound(err error) error {
