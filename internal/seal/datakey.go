@@ -31,8 +31,7 @@ import (
 type ServerKey struct {
 	id *age.X25519Identity
 	// kek wraps data keys: a symmetric key derived from the identity, so filing a concern
-	// costs no X25519 operation (it was a third of the CPU of a submission). Unwrapping also
-	// accepts keys wrapped to the identity itself.
+	// costs no X25519 operation (it was a third of the CPU of a submission).
 	kek *DataKey
 }
 
@@ -152,8 +151,11 @@ func (k *ServerKey) NewDataKey() (*DataKey, []byte, error) {
 }
 
 // UnwrapDataKey opens a wrapped data key produced by NewDataKey with the
-// same server key. Keys wrapped by earlier versions (age files, to the derived
-// key or to the identity itself) still unwrap.
+// same server key. Keys wrapped by an earlier version as age files to the
+// derived key still unwrap. Keys wrapped to the identity's public recipient do
+// not: anyone can make one (the recipient is public), so someone able to write
+// to the database could plant a data key they know and read whatever is
+// sealed for that concern afterwards.
 func (k *ServerKey) UnwrapDataKey(wrapped []byte) (*DataKey, error) {
 	if len(wrapped) > maxWrappedKeySize {
 		return nil, fmt.Errorf("seal: unwrap data key: longer than %d bytes", maxWrappedKeySize)
@@ -168,7 +170,7 @@ func (k *ServerKey) UnwrapDataKey(wrapped []byte) (*DataKey, error) {
 		}
 		return newDataKey(key)
 	}
-	r, err := age.Decrypt(bytes.NewReader(wrapped), k.kek, k.id)
+	r, err := age.Decrypt(bytes.NewReader(wrapped), k.kek)
 	if err != nil {
 		return nil, fmt.Errorf("seal: unwrap data key: %w", err)
 	}
@@ -210,10 +212,6 @@ func newDataKey(key []byte) (*DataKey, error) {
 	}
 	return &DataKey{aead: aead, key: append([]byte(nil), key...)}, nil
 }
-
-// export is the form wrapped to the server key: hex, readable if an operator
-// ever has to unwrap one by hand.
-func (d *DataKey) export() string { return hex.EncodeToString(d.key) }
 
 // Wrap implements age.Recipient.
 func (d *DataKey) Wrap(fileKey []byte) ([]*age.Stanza, error) {

@@ -3,6 +3,7 @@ package seal
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -200,14 +201,14 @@ func TestDataKeyWrapUnwrap(t *testing.T) {
 	if _, err := k.UnwrapDataKey(notKey); err == nil {
 		t.Fatal("non-key content: got nil error, want one")
 	}
-	if s := fmt.Sprintf("%v %+v %#v %s", d, d, d, d); strings.Contains(s, "AGE-SECRET-KEY") || strings.Contains(s, d.export()) {
+	if s := fmt.Sprintf("%v %+v %#v %s", d, d, d, d); strings.Contains(s, "AGE-SECRET-KEY") || strings.Contains(s, export(d)) {
 		t.Fatalf("formatting a DataKey leaks it: %s", s)
 	}
 }
 
 // TestServerKeyFileIsStandardAge shows the server key file is a standard age identity file
-// (the upstream age-keygen reads it), and that a data key wrapped to that identity directly
-// still unwraps: keys are wrapped with a derived symmetric key now, and may be either.
+// (the upstream age-keygen reads it). A data key wrapped to its public recipient is refused:
+// anyone can make one, so a database writer could plant a key they know.
 func TestServerKeyFileIsStandardAge(t *testing.T) {
 	keygen, err := exec.LookPath("age-keygen")
 	if err != nil {
@@ -225,19 +226,18 @@ func TestServerKeyFileIsStandardAge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	legacy, err := encrypt([]byte(d.export()), k.Recipient())
+	planted, err := encrypt([]byte(export(d)), k.Recipient())
 	if err != nil {
 		t.Fatal(err)
 	}
-	d2, err := k.UnwrapDataKey(legacy)
-	if err != nil || d2.export() != d.export() {
-		t.Fatalf("a key wrapped to the identity itself: got %v, want it unwrapped", err)
+	if d2, err := k.UnwrapDataKey(planted); err == nil || d2 != nil {
+		t.Fatalf("a key wrapped to the public recipient: got %v, %v, want it refused", d2, err)
 	}
-	legacy, err = encrypt([]byte(d.export()), k.kek)
+	legacy, err := encrypt([]byte(export(d)), k.kek)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d2, err = k.UnwrapDataKey(legacy); err != nil || d2.export() != d.export() {
+	if d2, err := k.UnwrapDataKey(legacy); err != nil || export(d2) != export(d) {
 		t.Fatalf("a key wrapped in age format to the derived key: got %v, want it unwrapped", err)
 	}
 }
@@ -464,3 +464,6 @@ func BenchmarkEncryptStream(b *testing.B) {
 		}
 	}
 }
+
+// export is a data key as an earlier version wrapped it: hex.
+func export(d *DataKey) string { return hex.EncodeToString(d.key) }
