@@ -172,11 +172,13 @@ func TestKilledMidUploadLeavesNoBlobFile(t *testing.T) {
 }
 
 // blobDirFiles lists every file under dir (incoming/ included).
+// blobDirFiles lists the blob files under dir: everything but the owner file, which names the
+// installation the folder belongs to.
 func blobDirFiles(t *testing.T, dir string) []string {
 	t.Helper()
 	var names []string
 	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
+		if err == nil && d.Type().IsRegular() && path != filepath.Join(dir, "installation") {
 			names = append(names, path)
 		}
 		return nil

@@ -24,6 +24,8 @@ type uploaded struct {
 }
 
 // blobFiles lists the blob folder: final files and incoming ones.
+// blobFiles lists the blob files in dir and its incoming/ folder: everything but the owner
+// file, which names the installation the folder belongs to.
 func blobFiles(t *testing.T, dir string) []string {
 	t.Helper()
 	var names []string
@@ -33,7 +35,7 @@ func blobFiles(t *testing.T, dir string) []string {
 			t.Fatal(err)
 		}
 		for _, e := range entries {
-			if e.Type().IsRegular() {
+			if e.Type().IsRegular() && !(d == dir && e.Name() == "installation") {
 				rel, _ := filepath.Rel(dir, filepath.Join(d, e.Name()))
 				names = append(names, rel)
 			}

@@ -242,6 +242,9 @@ func openFileBlobs(ctx context.Context, cfg *config.Config, db *sqlx.DB, st *sto
 	if err != nil {
 		return nil, fmt.Errorf("CANDOUR_BLOB_DIR=%s: %w", cfg.BlobDir, err)
 	}
+	if err := fb.Claim(ctx, st); err != nil {
+		return nil, fmt.Errorf("CANDOUR_BLOB_DIR=%s: %w", cfg.BlobDir, err)
+	}
 	// At start nothing of this process is in flight, and other instances' uploads hold their
 	// blob locks: no grace period is needed.
 	n, err := fb.Sweep(ctx, st, 0)

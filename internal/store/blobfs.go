@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -58,6 +59,45 @@ func OpenFileBlobs(dir string, fsync bool) (*FileBlobs, error) {
 
 // Dir is the blob folder.
 func (f *FileBlobs) Dir() string { return f.dir }
+
+// ownerFile names, inside the folder, the installation whose attachments it holds.
+const ownerFile = "installation"
+
+// ErrOtherInstallation is returned by Claim for a folder that belongs to another database.
+var ErrOtherInstallation = errors.New("the folder holds another installation's attachments")
+
+// Claim binds the folder to the installation s is the database of, or checks that it already
+// is. Sweep deletes every file its own database has no row for: two installations sharing a
+// folder would delete each other's evidence. (A restored copy of the database has the same id:
+// never point a copy at the live folder.)
+func (f *FileBlobs) Claim(ctx context.Context, s *Store) error {
+	var id string
+	if err := sqlx.GetContext(ctx, s.q, &id, `SELECT id::text FROM installation`); err != nil {
+		return fmt.Errorf("blob folder: installation id: %w", err)
+	}
+	path := filepath.Join(f.dir, ownerFile)
+	b, err := os.ReadFile(path)
+	owner := strings.TrimSpace(string(b))
+	switch {
+	case err == nil && owner == id:
+		return nil
+	case err == nil && owner != "": // empty: a claim cut short by a crash
+		return fmt.Errorf("blob folder: %w (it says %.36s, this database is %s)", ErrOtherInstallation, owner, id)
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("blob folder: %w", err)
+	}
+	tmp := filepath.Join(f.incoming, ownerFile)
+	if err := writeFileSync(tmp, []byte(id+"\n"), f.fsync); err != nil {
+		return fmt.Errorf("blob folder: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("blob folder: %w", err)
+	}
+	if f.fsync {
+		return syncDir(f.dir)
+	}
+	return nil
+}
 
 func (f *FileBlobs) path(id int64) string { return filepath.Join(f.dir, strconv.FormatInt(id, 10)) }
 func (f *FileBlobs) temp(id int64) string {
@@ -207,6 +247,21 @@ func (f *FileBlobs) Sweep(ctx context.Context, s *Store, minAge time.Duration) (
 	return removed, err
 }
 
+func writeFileSync(path string, data []byte, fsync bool) error {
+	file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = file.Write(data)
+	if err == nil && fsync {
+		err = file.Sync()
+	}
+	if cerr := file.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
@@ -314,6 +369,9 @@ func (w *fileBlobWriter) Size() int64 { return w.size }
 func (w *fileBlobWriter) Write(p []byte) (int, error) {
 	if w.state != writerOpen {
 		return 0, errors.New("store: write to a finished blob")
+	}
+	if w.buf == nil { // an earlier write failed; handing on a nil buffer would hang the writer
+		return 0, fmt.Errorf("store: blob file: %w", w.werr)
 	}
 	n := 0
 	for len(p) > 0 {

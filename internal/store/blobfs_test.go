@@ -218,3 +218,38 @@ func TestPostgresBlobOpensWithFileBlobs(t *testing.T) {
 		t.Errorf("unknown blob: got %v, want ErrNotFound", err)
 	}
 }
+
+// A blob folder belongs to one installation: Sweep deletes every file its own database has no
+// row for, so a second installation pointed at the folder would delete the first one's evidence.
+func TestBlobFolderBelongsToOneInstallation(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	first, second := dbtest.New(t), dbtest.New(t)
+	// Test databases are clones of one template: give the second its own installation id.
+	if _, err := second.Exec(`UPDATE installation SET id = gen_random_uuid()`); err != nil {
+		t.Fatal(err)
+	}
+	fb, err := store.OpenFileBlobs(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fb.Claim(ctx, store.New(first)); err != nil {
+		t.Fatalf("first claim: %v", err)
+	}
+	if err := fb.Claim(ctx, store.New(first)); err != nil {
+		t.Fatalf("the same installation again: %v", err)
+	}
+	if err := fb.Claim(ctx, store.New(second)); !errors.Is(err, store.ErrOtherInstallation) {
+		t.Fatalf("another installation: got %v, want ErrOtherInstallation", err)
+	}
+	// A claim cut short by a crash (an empty file) is made again.
+	if err := os.WriteFile(filepath.Join(dir, "installation"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := fb.Claim(ctx, store.New(second)); err != nil {
+		t.Fatalf("after an empty owner file: %v", err)
+	}
+	if err := fb.Claim(ctx, store.New(first)); !errors.Is(err, store.ErrOtherInstallation) {
+		t.Fatalf("the folder now belongs to the second: got %v, want ErrOtherInstallation", err)
+	}
+}
