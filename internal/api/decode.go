@@ -39,10 +39,13 @@ func decodeJSON(c *fiber.Ctx, v any) error {
 	return unmarshalStrict(body, v)
 }
 
-// readBody reads at most MaxJSON+1 bytes. A declared length (n ≥ 0) sizes the buffer once
-// instead of growing it; the body is still read to its end, so a short one is an error.
+// readBody reads at most MaxJSON+1 bytes. A declared length up to presized (every report
+// but the longest) sizes the buffer once instead of growing it; a short body is an error.
+// Larger ones grow as they arrive, so a client that declares 256 KiB and sends nothing holds
+// no more than it sent.
 func readBody(r io.Reader, n int) ([]byte, error) {
-	if n < 0 {
+	const presized = 64 << 10
+	if n < 0 || n > presized {
 		return io.ReadAll(io.LimitReader(r, MaxJSON+1))
 	}
 	body := make([]byte, n)

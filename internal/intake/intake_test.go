@@ -409,3 +409,53 @@ func TestNoExactFilingTime(t *testing.T) {
 		}
 	}
 }
+
+// Each upload holds a database connection until its file has arrived. Past MaxUploads at once,
+// the next is turned away at once (nothing stored) instead of taking the pool from everyone
+// else; once one finishes, uploads go through again.
+func TestSlowUploadsCannotTakeThePool(t *testing.T) {
+	f := newFixture(t, false)
+	ctx := context.Background()
+	filed, err := f.svc.Submit(ctx, report("anonymous"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writers := make([]*io.PipeWriter, intake.MaxUploads)
+	errs := make(chan error, intake.MaxUploads)
+	for i := range writers {
+		pr, pw := io.Pipe()
+		writers[i] = pw
+		go func() {
+			_, err := f.svc.AddAttachment(ctx, filed.Reference, "reporter", "slow.pdf", pr)
+			errs <- err
+		}()
+		pw.Write([]byte("%PDF")) // the upload is under way: it holds its slot
+	}
+	_, err = f.svc.AddAttachment(ctx, filed.Reference, "reporter", "one-too-many.pdf", strings.NewReader("x"))
+	if !fault.Is(err, fault.Unavailable) {
+		t.Fatalf("upload past the limit: got %v, want Unavailable", err)
+	}
+	// Meanwhile a report still files: the pool is not exhausted.
+	if _, err := f.svc.Submit(ctx, report("anonymous")); err != nil {
+		t.Fatalf("filing while uploads hold their connections: %v", err)
+	}
+	writers[0].Close()
+	if err := <-errs; err != nil {
+		t.Fatalf("slow upload: %v", err)
+	}
+	if _, err := f.svc.AddAttachment(ctx, filed.Reference, "reporter", "next.pdf", strings.NewReader("x")); err != nil {
+		t.Fatalf("after one finished: %v", err)
+	}
+	for _, w := range writers[1:] {
+		w.Close()
+	}
+	for range writers[1:] {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := f.db.Get(&n, `SELECT count(*) FROM attachments`); err != nil || n != intake.MaxUploads+1 {
+		t.Fatalf("attachments stored: %d (%v), want %d", n, err, intake.MaxUploads+1)
+	}
+}

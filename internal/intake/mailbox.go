@@ -20,6 +20,9 @@ import (
 var (
 	errBadReceipt = fault.New(fault.Unauthorized, "unauthorized", "mailbox.bad_receipt")
 	errThrottled  = fault.New(fault.TooMany, "too_many_attempts", "mailbox.throttled")
+	// The field error is for the form, which shows it against the file question.
+	errUploadsBusy = &fault.Error{Kind: fault.Unavailable, Code: "uploads_busy", Message: "mailbox.uploads_busy",
+		Fields: map[string]string{"file": "mailbox.uploads_busy"}}
 )
 
 // OpenMailbox exchanges a receipt for a short-lived mailbox token. Every way a receipt can be
@@ -260,6 +263,14 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 // with its row: a failure or a file over the limit leaves nothing behind. Memory use does not
 // depend on the file's size.
 func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, body io.Reader) (*MailboxAttachment, error) {
+	// An upload holds a database connection for as long as its body takes to arrive: a few
+	// slow ones must not take the whole pool from everyone else.
+	select {
+	case s.uploads <- struct{}{}:
+		defer func() { <-s.uploads }()
+	default:
+		return nil, errUploadsBusy
+	}
 	c, dk, err := s.concern(ctx, ref)
 	if err != nil {
 		return nil, err

@@ -335,6 +335,10 @@ func (s *Site) mailboxUpload(c *fiber.Ctx) error {
 	if fe, ok := fault.As(err); ok && fe.Kind == fault.TooLarge {
 		return fileError(fiber.StatusRequestEntityTooLarge, fe.Message)
 	}
+	if fe, ok := fault.As(err); ok && fe.Kind == fault.Unavailable {
+		c.Set(fiber.HeaderRetryAfter, "60")
+		return fileError(fiber.StatusServiceUnavailable, fe.Message)
+	}
 	if err != nil {
 		return err
 	}
