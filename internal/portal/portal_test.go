@@ -187,3 +187,31 @@ func TestBigBodiesRefusedEarly(t *testing.T) {
 		}
 	}
 }
+
+// A request refused early with a body of a declared, modest length has the rest of its body
+// read and dropped: the client, still sending, reads the answer instead of a reset connection,
+// and the connection goes on to carry the next request (not the old body parsed as one).
+func TestRefusedBodyIsDrainedAndTheConnectionKept(t *testing.T) {
+	p, _ := start(t, dbtest.NewURL(t))
+	conn, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	body := strings.Repeat("x", 300<<10) // over the JSON limit, under the body limit
+	go fmt.Fprintf(conn, "POST /api/v1/reports HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"+
+		"GET /api/v1/service-areas HTTP/1.1\r\nHost: %s\r\n\r\n", p.Addr(), len(body), body, p.Addr())
+	r := bufio.NewReader(conn)
+	for _, want := range []int{413, 200} {
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatalf("want %d: %v", want, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("got %d, want %d", resp.StatusCode, want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -254,9 +255,7 @@ func errorHandler(d Deps) fiber.ErrorHandler {
 		}
 		// Headers from a half-built response must not leak into the error.
 		c.Response().Header.Del(fiber.HeaderContentDisposition)
-		// Bodies stream: a request refused early may have unread bytes on the wire, which the
-		// server would otherwise parse as the next request on this connection.
-		if len(c.Request().Header.Peek(fiber.HeaderContentLength)) > 0 || c.Request().Header.ContentLength() != 0 {
+		if !drainBody(c) {
 			c.Context().SetConnectionClose()
 		}
 		if !IsAPI(c) && d.Pages != nil {
@@ -271,6 +270,27 @@ func errorHandler(d Deps) fiber.ErrorHandler {
 		}
 		return c.Status(status).JSON(fiber.Map{"error": body})
 	}
+}
+
+// drainBody reads and drops what is left of a request refused early, when it declared a
+// length of at most MaxBody, and reports whether the connection can carry another request.
+// Bodies stream, so the unread bytes would otherwise be parsed as the next request; and
+// closing with them unread makes the kernel answer the client's next write with a reset, which
+// a client still sending sees instead of this response. A longer or undeclared body is not
+// read: the connection is closed.
+func drainBody(c *fiber.Ctx) bool {
+	switch n := c.Request().Header.ContentLength(); {
+	case n == 0:
+		return true
+	case n < 0 || n > MaxBody:
+		return false
+	}
+	r := c.Context().RequestBodyStream()
+	if r == nil {
+		return true
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(r, MaxBody+1))
+	return err == nil && n <= MaxBody
 }
 
 func fiberError(fe *fiber.Error) apiError {
