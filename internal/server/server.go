@@ -255,7 +255,7 @@ func errorHandler(d Deps) fiber.ErrorHandler {
 		}
 		// Headers from a half-built response must not leak into the error.
 		c.Response().Header.Del(fiber.HeaderContentDisposition)
-		if !drainBody(c) {
+		if !DrainBody(c) {
 			c.Context().SetConnectionClose()
 		}
 		if !IsAPI(c) && d.Pages != nil {
@@ -272,16 +272,19 @@ func errorHandler(d Deps) fiber.ErrorHandler {
 	}
 }
 
-// drainBody reads and drops what is left of a request refused early, when it declared a
-// length of at most MaxBody, and reports whether the connection can carry another request.
-// Bodies stream, so the unread bytes would otherwise be parsed as the next request; and
-// closing with them unread makes the kernel answer the client's next write with a reset, which
-// a client still sending sees instead of this response. A longer or undeclared body is not
-// read: the connection is closed.
-func drainBody(c *fiber.Ctx) bool {
+// DrainBody reads and drops what is left of a request refused early, when that is modest, and
+// reports whether the connection can carry another request. Bodies stream, so the unread bytes
+// would otherwise be parsed as the next request; and closing with them unread makes the kernel
+// answer the client's next write with a reset, which a client still sending sees instead of
+// this response. Modest: a declared length up to MaxBody, or on the evidence uploads (refused
+// once past their limit) up to maxUploadDrain more. Otherwise the connection is closed unread.
+func DrainBody(c *fiber.Ctx) bool {
+	limit := int64(MaxBody)
 	switch n := c.Request().Header.ContentLength(); {
 	case n == 0:
 		return true
+	case strings.HasSuffix(c.Path(), "/attachments"):
+		limit = maxUploadDrain
 	case n < 0 || n > MaxBody:
 		return false
 	}
@@ -289,9 +292,13 @@ func drainBody(c *fiber.Ctx) bool {
 	if r == nil {
 		return true
 	}
-	n, err := io.Copy(io.Discard, io.LimitReader(r, MaxBody+1))
-	return err == nil && n <= MaxBody
+	n, err := io.Copy(io.Discard, io.LimitReader(r, limit+1))
+	return err == nil && n <= limit
 }
+
+// maxUploadDrain is how much of a refused upload is read after the refusal, so that a file a
+// little over the limit gets its answer rather than a reset.
+const maxUploadDrain = 16 << 20
 
 func fiberError(fe *fiber.Error) apiError {
 	switch fe.Code {

@@ -17,6 +17,7 @@ import (
 	"candour/internal/fault"
 	"candour/internal/i18n"
 	"candour/internal/intake"
+	"candour/internal/server"
 )
 
 // MaxFormBody caps an ordinary (urlencoded) form post. The largest honest report, 20,000
@@ -79,8 +80,9 @@ func readForm(c *fiber.Ctx) (url.Values, error) {
 
 // tooLarge renders the friendly page for a form that was too big: nothing was saved.
 func (s *Site) tooLarge(c *fiber.Ctx) error {
-	// The rest of the body is not read: close the connection rather than drain it.
-	c.Set(fiber.HeaderConnection, "close")
+	if !server.DrainBody(c) {
+		c.Set(fiber.HeaderConnection, "close")
+	}
 	return s.Render(c, fiber.StatusRequestEntityTooLarge, "report_too_large", struct{}{})
 }
 
