@@ -89,17 +89,20 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 		Reference string `db:"reference"`
 	}
 	text := insertConcernsSQL(size)
-	if size > maxPreparedBatch {
-		if err := sqlx.SelectContext(ctx, s.q, &rows, text, args...); err != nil {
+	var st *sqlx.Stmt // nil: parse the text this time (inside a transaction, or a huge batch)
+	if size <= maxPreparedBatch {
+		var err error
+		if st, err = s.prepare(ctx, text); err != nil {
 			return nil, err
 		}
-	} else if st, err := s.prepare(ctx, text); err != nil {
-		return nil, err
-	} else if st == nil {
-		if err := sqlx.SelectContext(ctx, s.q, &rows, text, args...); err != nil {
-			return nil, err
-		}
-	} else if err := st.SelectContext(ctx, &rows, args...); err != nil {
+	}
+	var err error
+	if st != nil {
+		err = st.SelectContext(ctx, &rows, args...)
+	} else {
+		err = sqlx.SelectContext(ctx, s.q, &rows, text, args...)
+	}
+	if err != nil {
 		return nil, err
 	}
 	ids := make(map[string]int64, len(rows))
