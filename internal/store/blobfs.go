@@ -373,20 +373,9 @@ func (w *fileBlobWriter) Write(p []byte) (int, error) {
 	if w.buf == nil { // an earlier write failed; handing on a nil buffer would hang the writer
 		return 0, fmt.Errorf("store: blob file: %w", w.werr)
 	}
-	n := 0
-	for len(p) > 0 {
-		k := copy(w.buf[len(w.buf):cap(w.buf)], p)
-		w.buf = w.buf[:len(w.buf)+k]
-		p = p[k:]
-		n += k
-		w.size += int64(k)
-		if len(w.buf) == cap(w.buf) {
-			if err := w.hand(); err != nil {
-				return n, err
-			}
-		}
-	}
-	return n, nil
+	n, err := fillChunks(&w.buf, p, w.hand)
+	w.size += int64(n)
+	return n, err
 }
 
 // hand passes the current buffer to the writer goroutine and takes an empty one.

@@ -93,15 +93,19 @@ func (w *pgBlobWriter) Abort() {}
 func (w *pgBlobWriter) ID() int64   { return w.id }
 func (w *pgBlobWriter) Size() int64 { return w.size }
 
-func (w *pgBlobWriter) Write(p []byte) (int, error) {
+func (w *pgBlobWriter) Write(p []byte) (int, error) { return fillChunks(&w.buf, p, w.flush) }
+
+// fillChunks copies p into the fixed-capacity buffer *buf, calling flush each time it is full
+// (flush may replace *buf with an empty one), and returns how much of p it took.
+func fillChunks(buf *[]byte, p []byte, flush func() error) (int, error) {
 	n := 0
 	for len(p) > 0 {
-		k := copy(w.buf[len(w.buf):cap(w.buf)], p)
-		w.buf = w.buf[:len(w.buf)+k]
+		k := copy((*buf)[len(*buf):cap(*buf)], p)
+		*buf = (*buf)[:len(*buf)+k]
 		p = p[k:]
 		n += k
-		if len(w.buf) == cap(w.buf) {
-			if err := w.flush(); err != nil {
+		if len(*buf) == cap(*buf) {
+			if err := flush(); err != nil {
 				return n, err
 			}
 		}
