@@ -86,13 +86,20 @@ type Deps struct {
 	Tokens *token.Keys
 	Params Params           // zero: DefaultParams
 	Now    func() time.Time // nil: time.Now
+	// FailureFloor: a refused sign-in is answered no sooner than this after it began (or three
+	// times a password hash, if that is longer). Zero: answered at once.
+	FailureFloor time.Duration
 }
+
+// DefaultFailureFloor is the FailureFloor the portal runs with.
+const DefaultFailureFloor = 250 * time.Millisecond
 
 // Service signs staff in and checks their sessions.
 type Service struct {
 	d         Deps
 	dummyOnce sync.Once
 	dummy     string
+	floor     time.Duration // FailureFloor, raised to three hashes; set with dummy
 }
 
 // New returns the service.
@@ -113,7 +120,11 @@ func (s *Service) Params() Params { return s.d.Params }
 // wrong password.
 func (s *Service) dummyHash() string {
 	s.dummyOnce.Do(func() {
+		started := time.Now()
 		s.dummy, _ = HashPassword("candour-dummy-password", s.d.Params)
+		if s.d.FailureFloor > 0 {
+			s.floor = max(s.d.FailureFloor, 3*time.Since(started))
+		}
 	})
 	return s.dummy
 }
@@ -151,7 +162,29 @@ type Issued struct {
 
 // SignIn checks a login and opens a session. Every failure is ErrBadCredentials (except
 // ErrSetupRequired after a right password), counted against the account and audited.
+//
+// A refused sign-in is answered no sooner than the failure floor after it began, whatever the
+// reason: an unknown e-mail skips the account's transaction (credentials, failure count), and
+// measured over the API that made it answer about 8 ms sooner than a wrong password, enough
+// to tell which e-mail addresses have accounts.
 func (s *Service) SignIn(ctx context.Context, l Login) (*Issued, error) {
+	started := time.Now()
+	issued, err := s.signIn(ctx, l)
+	if errors.Is(err, ErrBadCredentials) {
+		s.dummyHash() // sets the floor
+		if wait := s.floor - time.Since(started); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+	}
+	return issued, err
+}
+
+func (s *Service) signIn(ctx context.Context, l Login) (*Issued, error) {
 	now := s.d.Now()
 	if len(l.Email) > 254 || len(l.Password) > MaxPasswordLength || len(l.TOTP) > 32 {
 		return nil, ErrBadCredentials

@@ -160,7 +160,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	})
 	// Staff sign-in, case access and the audit trail (issue 4). Access hashes named people's
 	// e-mail addresses with the intake's key, so it matches what intake stored.
-	p.Auth = auth.New(auth.Deps{Store: st, Tokens: keys.tokens})
+	p.Auth = auth.New(auth.Deps{Store: st, Tokens: keys.tokens, FailureFloor: auth.DefaultFailureFloor})
 	checker := access.New(keys.receipts)
 	if err := p.auditPolicyLoad(ctx); err != nil {
 		return nil, err
