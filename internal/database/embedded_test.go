@@ -321,7 +321,7 @@ func kvToURL(t *testing.T, kv string) string {
 		}
 	}
 	if user == "" || db == "" {
-		t.Skipf("cannot turn %q into a URL", kv)
+		t.Fatalf("cannot turn %q into a URL: want user= and dbname=", kv)
 	}
 	return "postgres://" + url.User(user).String() + "@/" + db + "?" + q.Encode()
 }

@@ -89,7 +89,7 @@ const MaxBody = 1 << 20
 // evidence uploads (POST …/attachments), and a body of unknown length there too: browsers and
 // API clients send Content-Length for forms and JSON.
 func limitBodies(c *fiber.Ctx) error {
-	if c.Method() == fiber.MethodGet || c.Method() == fiber.MethodHead || strings.HasSuffix(c.Path(), "/attachments") {
+	if c.Method() == fiber.MethodGet || c.Method() == fiber.MethodHead || uploadRoute(c) {
 		return c.Next()
 	}
 	if n := c.Request().Header.ContentLength(); n > MaxBody || n == -1 {
@@ -97,6 +97,10 @@ func limitBodies(c *fiber.Ctx) error {
 	}
 	return c.Next()
 }
+
+// uploadRoute reports whether the request is an evidence upload: its body streams, with its
+// own (larger) limit.
+func uploadRoute(c *fiber.Ctx) bool { return strings.HasSuffix(c.Path(), "/attachments") }
 
 // Nonce returns the CSP nonce of this request.
 func Nonce(c *fiber.Ctx) string {
@@ -283,7 +287,7 @@ func DrainBody(c *fiber.Ctx) bool {
 	switch n := c.Request().Header.ContentLength(); {
 	case n == 0:
 		return true
-	case strings.HasSuffix(c.Path(), "/attachments"):
+	case uploadRoute(c):
 		limit = maxUploadDrain
 	case n < 0 || n > MaxBody:
 		return false
