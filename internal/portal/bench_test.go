@@ -126,10 +126,26 @@ func BenchmarkAnonymousSubmission(b *testing.B) {
 	details := strings.Repeat("Cases were closed early to hit the target. ", 40)
 	body, _ := json.Marshal(map[string]any{"mode": "anonymous", "service_area": "childrens-services", "category": "misconduct",
 		"summary": "Cases closed early to meet targets", "details": details, "lang": "en"})
+	// The load generator shares the two cores with the portal and PostgreSQL: fasthttp's client
+	// (fiber's own HTTP layer) costs a fraction of net/http's per request, as wrk would.
+	client := &fasthttp.Client{MaxConnsPerHost: clients}
+	// Idle keep-alive connections would hold the portal's shutdown until its timeout.
+	b.Cleanup(client.CloseIdleConnections)
+	url := e.URL() + "/api/v1/reports"
 	if _, err := e.DB.Exec(`CREATE TABLE bench_floor (id bigserial PRIMARY KEY, reference text, payload bytea, created_at timestamptz DEFAULT now())`); err != nil {
 		b.Fatal(err)
 	}
-	row := make([]byte, 1900) // about what a sealed concern row carries
+	// An equal-size row: as many bytes as a concern filed with this body takes in the table
+	// (sealed content, route, keys, clear columns), measured on one filed before the floor.
+	if err := postReport(client, url, body); err != nil {
+		b.Fatal(err)
+	}
+	var rowSize, payloadSize int
+	if err := e.DB.QueryRow(`SELECT pg_column_size(c.*), pg_column_size(c.*) - pg_column_size(ROW(0::bigint, '10000'::text, ''::bytea, now()))
+		FROM concerns c LIMIT 1`).Scan(&rowSize, &payloadSize); err != nil {
+		b.Fatal(err)
+	}
+	row := make([]byte, payloadSize)
 	rand.Read(row)
 	var seq int64
 	var seqMu sync.Mutex
@@ -146,30 +162,9 @@ func BenchmarkAnonymousSubmission(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// The load generator shares the two cores with the portal and PostgreSQL: fasthttp's client
-	// (fiber's own HTTP layer) costs a fraction of net/http's per request, as wrk would.
-	client := &fasthttp.Client{MaxConnsPerHost: clients}
-	// Idle keep-alive connections would hold the portal's shutdown until its timeout.
-	b.Cleanup(client.CloseIdleConnections)
-	url := e.URL() + "/api/v1/reports"
 	b.ResetTimer()
 	selfBefore, pgBefore := cpuSplit()
-	got, p99, err := latencies(n, clients, func() error {
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		req.SetRequestURI(url)
-		req.Header.SetMethod("POST")
-		req.Header.SetContentType("application/json")
-		req.SetBody(body)
-		if err := client.Do(req, resp); err != nil {
-			return err
-		}
-		if resp.StatusCode() != 201 {
-			return fmt.Errorf("status %d", resp.StatusCode())
-		}
-		return nil
-	})
+	got, p99, err := latencies(n, clients, func() error { return postReport(client, url, body) })
 	b.StopTimer()
 	selfAfter, pgAfter := cpuSplit()
 	if err != nil {
@@ -179,11 +174,30 @@ func BenchmarkAnonymousSubmission(b *testing.B) {
 	b.ReportMetric((pgAfter-pgBefore)/n*1e6, "pg_cpu_µs/op")
 	b.ReportMetric((floorSelf1-floorSelf0)/n*1e6, "floor_go_cpu_µs/op")
 	b.ReportMetric((floorPG1-floorPG0)/n*1e6, "floor_pg_cpu_µs/op")
+	b.ReportMetric(float64(rowSize), "row_bytes")
 	b.ReportMetric(floor, "floor_inserts/s")
 	b.ReportMetric(float64(floorP99.Microseconds())/1000, "floor_p99_ms")
 	b.ReportMetric(got, "submissions/s")
 	b.ReportMetric(got/floor, "ratio_to_floor")
 	b.ReportMetric(float64(p99.Microseconds())/1000, "p99_ms")
+}
+
+// postReport files one report and wants its 201.
+func postReport(client *fasthttp.Client, url string, body []byte) error {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(url)
+	req.Header.SetMethod("POST")
+	req.Header.SetContentType("application/json")
+	req.SetBody(body)
+	if err := client.Do(req, resp); err != nil {
+		return err
+	}
+	if resp.StatusCode() != 201 {
+		return fmt.Errorf("status %d", resp.StatusCode())
+	}
+	return nil
 }
 
 // peakRSSReset clears the kernel's high-water mark so VmHWM measures from now.
