@@ -2,13 +2,15 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/gofiber/fiber/v2"
 
 	"candour/internal/fault"
@@ -62,30 +64,44 @@ func bodyReader(c *fiber.Ctx) io.Reader {
 	return bytes.NewReader(c.Body())
 }
 
-// unmarshalStrict is the pure part of decodeJSON, fuzzed on its own.
+// unmarshalStrict is the pure part of decodeJSON, fuzzed on its own. It decodes with the JSON
+// v2 prototype: one pass over the body and no copy of it, where encoding/json's Decoder read
+// it twice and grew a buffer for it (a third of a report's decoding cost and allocations). It
+// is also stricter: member names match exactly, and a name given twice is refused rather than
+// the last one silently winning.
 func unmarshalStrict(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		return fault.New(fault.Invalid, "invalid_encoding", "error.encoding")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "error.invalid",
-				Fields: map[string]string{typeErr.Field: "field.type"}}
-		}
-		if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
-			field := strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)
-			return &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "error.invalid",
-				Fields: map[string]string{field: "field.unknown"}}
-		}
-		return fault.New(fault.Invalid, "malformed_json", "error.malformed_json")
+	err := json.Unmarshal(body, v, json.RejectUnknownMembers(true))
+	if err == nil {
+		return nil
 	}
-	if dec.More() {
-		return fault.New(fault.Invalid, "malformed_json", "error.malformed_json")
+	var semantic *json.SemanticError
+	if errors.As(err, &semantic) && semantic.JSONPointer != "" {
+		field := fieldPath(semantic.JSONPointer)
+		if errors.Is(err, json.ErrUnknownName) {
+			return fieldError(field, "field.unknown")
+		}
+		return fieldError(field, "field.type")
 	}
-	return nil
+	return fault.New(fault.Invalid, "malformed_json", "error.malformed_json")
+}
+
+// fieldPath turns a JSON pointer ("/identity/name", "/named_people/3") into the dotted field
+// name the API's errors use ("identity.name", "named_people"), at most 100 bytes of it.
+func fieldPath(pointer jsontext.Pointer) string {
+	var parts []string
+	for token := range pointer.Tokens() {
+		if _, err := strconv.Atoi(token); err != nil {
+			parts = append(parts, token)
+		}
+	}
+	field := strings.Join(parts, ".")
+	if len(field) > 100 {
+		field = strings.ToValidUTF8(field[:100], "")
+	}
+	return field
 }
 
 func fieldError(field, key string) error {
