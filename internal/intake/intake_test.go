@@ -88,7 +88,10 @@ func TestSubmitEachMode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The route holder is told in the same statement: reference and dedupe key only.
+			// The route holder is told once the notifier has run: reference and dedupe key only.
+			if _, err := f.st.ExpandRoutedOutbox(ctx, 100); err != nil {
+				t.Fatal(err)
+			}
 			var keys []string
 			if err := f.db.Select(&keys, `SELECT dedupe_key FROM notifications WHERE concern_id = $1`, c.ID); err != nil {
 				t.Fatal(err)

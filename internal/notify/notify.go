@@ -122,8 +122,25 @@ func Compose(n store.Notification, publicURL string) Message {
 	return Message{To: n.Recipient, Subject: "Candour " + n.Reference, Body: body}
 }
 
-// Deliver sends what is waiting in the outbox, one batch.
+// expandBatch is how many concerns' route holders are turned into e-mails per statement, and
+// expandRounds how many such statements one run of Deliver makes at most.
+const (
+	expandBatch  = 1000
+	expandRounds = 20
+)
+
+// Deliver sends what is waiting in the outbox, one batch, after turning newly filed concerns'
+// route holders into e-mails.
 func Deliver(ctx context.Context, st *store.Store, m Mailer, publicURL string) (int, error) {
+	for range expandRounds {
+		n, err := st.ExpandRoutedOutbox(ctx, expandBatch)
+		if err != nil {
+			return 0, err
+		}
+		if n < expandBatch {
+			break
+		}
+	}
 	return st.DeliverNotifications(ctx, 50, func(n store.Notification) error {
 		return m.Send(ctx, Compose(n, publicURL))
 	})

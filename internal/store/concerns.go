@@ -49,9 +49,9 @@ type NewConcern struct {
 	Notify []string
 }
 
-// InsertConcerns stores concerns with their "routed" e-mails in one statement: one round trip,
-// one commit and one run of the statistics triggers for the lot, and atomic without a
-// transaction. It sets each stored concern's ID and reports, per concern, false when its
+// InsertConcerns stores concerns with their "routed" e-mails (as routed_outbox rows, which the
+// notifier expands) in one statement: one round trip, one commit and one run of the statistics
+// triggers for the lot, and atomic without a transaction. It sets each stored concern's ID and reports, per concern, false when its
 // reference was already taken (nothing of it is stored; the caller draws another).
 func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, error) {
 	stored := make([]bool, len(cs))
@@ -165,14 +165,12 @@ func insertConcernsSQL(n int) string {
 		named_keys, route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by, next_deadline)
 		SELECT *, acknowledge_by FROM v WHERE reference IS NOT NULL -- not padding
 		ON CONFLICT (reference) DO NOTHING
-		RETURNING id, reference, safeguarding
-	), n AS (
-		INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key, not_before)
-		SELECT r.recipient, 'routed', c.id, c.reference, 'routed:' || c.id || ':' || r.recipient,
-		       -- Safeguarding cannot wait; anything else goes at the next hour with the rest.
-		       CASE WHEN c.safeguarding THEN now() ELSE date_trunc('hour', now()) + interval '1 hour' END
+		RETURNING id, reference
+	), o AS (
+		INSERT INTO routed_outbox (concern_id, recipients)
+		SELECT c.id, array_agg(r.recipient)
 		FROM c JOIN unnest($%d::text[], $%d::text[]) r (reference, recipient) USING (reference)
-		ON CONFLICT (dedupe_key) DO NOTHING
+		GROUP BY c.id
 	)
 	SELECT id, reference FROM c`, n*concernInsertArgs+1, n*concernInsertArgs+2)
 	insertConcernsText.Store(n, q.String())

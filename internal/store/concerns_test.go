@@ -59,6 +59,14 @@ func TestInsertConcernsReportsTakenReferences(t *testing.T) {
 			t.Errorf("%s (%d): not stored but given id %d", c.Reference, i, c.ID)
 		}
 	}
+	// The e-mails wait in routed_outbox until the notifier expands them.
+	var pending int
+	if err := db.Get(&pending, `SELECT count(*) FROM notifications`); err != nil || pending != 0 {
+		t.Fatalf("notifications before the notifier ran: %d %v", pending, err)
+	}
+	if n, err := s.ExpandRoutedOutbox(ctx, 10); err != nil || n != 2 {
+		t.Fatalf("expanded %d concerns (%v), want 2", n, err)
+	}
 	var mails []string
 	if err := db.Select(&mails, `SELECT n.reference || ' ' || recipient || ' ' || dedupe_key FROM notifications n
 		JOIN concerns c ON c.id = n.concern_id AND c.reference = n.reference ORDER BY 1`); err != nil {
@@ -94,5 +102,51 @@ func TestIsDataError(t *testing.T) {
 	cancel()
 	if _, err := s.InsertConcerns(cancelled, []store.NewConcern{newConcern("C-BBBB-0003")}); err == nil || store.IsDataError(err) {
 		t.Fatalf("cancelled: err = %v, want not a data error", err)
+	}
+}
+
+// The notifier's expansion sends safeguarding at once and the rest at the hour after filing,
+// expands each concern once however often it runs, and drops what belongs to a deleted concern.
+func TestExpandRoutedOutbox(t *testing.T) {
+	ctx := context.Background()
+	db := dbtest.New(t)
+	s := store.New(db)
+	urgent, routine, gone := newConcern("C-CCCC-0001", "mo@example.org"), newConcern("C-CCCC-0002", "mo@example.org", "head@example.org"),
+		newConcern("C-CCCC-0003", "mo@example.org")
+	urgent.Safeguarding = true
+	if _, err := s.InsertConcerns(ctx, []store.NewConcern{urgent, routine, gone}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DELETE FROM concerns WHERE id = $1`, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	// One at a time: a limit holds, and a second run picks up where the first stopped.
+	for i, want := range []int{1, 1, 1, 0} {
+		if n, err := s.ExpandRoutedOutbox(ctx, 1); err != nil || n != want {
+			t.Fatalf("run %d: expanded %d (%v), want %d", i, n, err, want)
+		}
+	}
+	var got []struct {
+		Recipient string    `db:"recipient"`
+		ConcernID int64     `db:"concern_id"`
+		NotBefore time.Time `db:"not_before"`
+	}
+	if err := db.Select(&got, `SELECT recipient, concern_id, not_before FROM notifications ORDER BY concern_id, recipient`); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("notifications: %+v, want 3 (the deleted concern's dropped)", got)
+	}
+	if got[0].ConcernID != urgent.ID || !got[0].NotBefore.Equal(urgent.ReceivedAt) {
+		t.Errorf("safeguarding: %+v, want concern %d not before %v", got[0], urgent.ID, urgent.ReceivedAt)
+	}
+	for _, n := range got[1:] {
+		if n.ConcernID != routine.ID || !n.NotBefore.Equal(routine.ReceivedAt.Add(time.Hour)) {
+			t.Errorf("routine: %+v, want concern %d not before %v", n, routine.ID, routine.ReceivedAt.Add(time.Hour))
+		}
+	}
+	var left int
+	if err := db.Get(&left, `SELECT count(*) FROM routed_outbox`); err != nil || left != 0 {
+		t.Fatalf("outbox left %d rows (%v)", left, err)
 	}
 }

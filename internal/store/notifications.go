@@ -26,6 +26,27 @@ func (s *Store) EnqueueNotification(ctx context.Context, n *Notification) error 
 	return err
 }
 
+// ExpandRoutedOutbox turns up to limit concerns' pending "routed" e-mails into notifications and
+// deletes what it expanded, in one statement (so a crash leaves either both or neither). Rows
+// another instance is expanding are skipped; a concern that no longer exists is dropped.
+// Safeguarding goes at once; anything else at the hour after filing, with the rest.
+func (s *Store) ExpandRoutedOutbox(ctx context.Context, limit int) (int, error) {
+	var n int
+	err := sqlx.GetContext(ctx, s.q, &n, `WITH o AS (
+			DELETE FROM routed_outbox WHERE concern_id IN (
+				SELECT concern_id FROM routed_outbox ORDER BY concern_id LIMIT $1 FOR UPDATE SKIP LOCKED)
+			RETURNING concern_id, recipients
+		), e AS (
+			INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key, created_at, not_before)
+			SELECT r.recipient, 'routed', c.id, c.reference, 'routed:' || c.id || ':' || r.recipient, c.received_at,
+			       CASE WHEN c.safeguarding THEN c.received_at ELSE c.received_at + interval '1 hour' END
+			FROM o JOIN concerns c ON c.id = o.concern_id, unnest(o.recipients) r (recipient)
+			ON CONFLICT (dedupe_key) DO NOTHING
+		)
+		SELECT count(*) FROM o`, limit)
+	return n, err
+}
+
 // maxAttempts stops retrying a notification the mail server keeps refusing.
 const maxAttempts = 10
 
