@@ -9,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -113,8 +115,18 @@ func OpenDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*S
 	return st, nil
 }
 
+// defaultGCPercent is the collector's target when GOGC is not set. A filed report allocates
+// about 20 KB, almost none of which outlives its request, and the portal's live heap is small,
+// so at Go's default of 100 the collector ran some 70 times a second under load and took a
+// quarter of the portal's CPU. At 200 it runs half as often: submissions rose by about 10%
+// (make bench), and a 1 GiB upload into PostgreSQL still grows the process by under 64 MiB.
+const defaultGCPercent = 200
+
 // Start builds the portal and starts serving on cfg.Listen. Call Shutdown to stop it.
 func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal, err error) {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	p := &Portal{Config: cfg, Logger: log, served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
