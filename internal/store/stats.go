@@ -97,8 +97,9 @@ func (b statsBounds) args() []any {
 // Whole months come from the rollup the triggers of migration 00009 keep in step with
 // concerns (so a year is a few hundred count rows and some 80,000 histogram rows, not a
 // quarter of a million concerns); any part of a month at either end of the period is read
-// from concerns through the covering index. Clocks overdue depend on now and are counted at
-// query time over the partial indexes of the concerns still waiting.
+// from concerns (the portal asks only for whole months, so that is for other callers). Clocks
+// overdue depend on now and are counted at query time over the partial indexes of the
+// concerns still waiting.
 //
 // The work runs on two connections at once: the counts on one, the handling-time histograms on
 // the other. The second imports the first's snapshot, so every figure describes the same
