@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -66,6 +67,7 @@ type Service struct {
 	d Deps
 	// inserts writes concerns filed at the same moment in one statement and one commit.
 	inserts *batch.Batcher[store.NewConcern, bool]
+	routes  atomic.Pointer[routeMemo]
 	uploads chan struct{} // one token per evidence upload in progress
 }
 
@@ -124,7 +126,7 @@ type Filed struct {
 	Reference     string
 	Receipt       string
 	Status        string
-	Decision      routing.Decision
+	Decision      routing.Decision // may be shared with other reports: read only
 	ReceivedAt    time.Time
 	AcknowledgeBy time.Time
 	FeedbackBy    time.Time
@@ -257,7 +259,7 @@ func (s *Service) file(ctx context.Context, policy *routing.Policy, f filing) (*
 				Fields: map[string]string{"mode": "identity.no_custodians"}}
 		}
 	}
-	decision, err := policy.Decide(f.facts)
+	route, err := s.route(policy, f.facts)
 	if err != nil {
 		return nil, fmt.Errorf("intake: route: %w", err)
 	}
@@ -286,10 +288,8 @@ func (s *Service) file(ctx context.Context, policy *routing.Policy, f filing) (*
 	}
 	// Deadlines count from the hour too: a deadline of "received + 7 days" to the nanosecond
 	// would give the exact filing time away.
-	if err := setDecision(c, decision, now.Truncate(time.Hour)); err != nil {
-		return nil, err
-	}
-	filed := &Filed{Decision: decision}
+	setDecision(c, route, now.Truncate(time.Hour))
+	filed := &Filed{Decision: route.decision}
 	if f.receipt {
 		rcpt, err := receipt.New()
 		if err != nil {
@@ -300,7 +300,7 @@ func (s *Service) file(ctx context.Context, policy *routing.Policy, f filing) (*
 		filed.Receipt = rcpt
 	}
 	// The concern and the e-mails telling its route holders are one statement.
-	if err := s.insertWithReference(ctx, c, routedRecipients(decision)); err != nil {
+	if err := s.insertWithReference(ctx, c, route.recipients); err != nil {
 		return nil, err
 	}
 	filed.Reference, filed.Status = c.Reference, c.Status
@@ -340,16 +340,12 @@ func (s *Service) NamedKeys(emails []string) pq.ByteaArray {
 	return keys
 }
 
-func setDecision(c *store.Concern, d routing.Decision, now time.Time) error {
-	route, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	c.Route, c.RouteRule, c.RouteVersion = route, d.Rule, d.PolicyVersion
+func setDecision(c *store.Concern, r *routed, now time.Time) {
+	d := r.decision
+	c.Route, c.RouteRule, c.RouteVersion = r.json, d.Rule, d.PolicyVersion
 	// The rule's own clocks: the safeguarding rule shortens acknowledgement to 24 hours.
 	c.AcknowledgeBy = d.Clocks.Deadline(routing.ClockAcknowledge, now)
 	c.FeedbackBy = d.Clocks.Deadline(routing.ClockFeedback, now)
-	return nil
 }
 
 // insertWithReference gives the concern a fresh random reference, retrying on the (rare)
@@ -367,22 +363,6 @@ func (s *Service) insertWithReference(ctx context.Context, c *store.Concern, not
 		}
 	}
 	return errors.New("intake: could not allocate a reference")
-}
-
-// routedRecipients are everyone on the route and those to be informed, once each: they are
-// told a concern is theirs to see, by reference and link only.
-func routedRecipients(d routing.Decision) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, h := range append(append([]routing.Holder{}, d.Route...), d.Informed...) {
-		email := strings.ToLower(h.Email)
-		if email == "" || seen[email] {
-			continue
-		}
-		seen[email] = true
-		out = append(out, email)
-	}
-	return out
 }
 
 // newReference is "C-" and two groups of four from the receipt alphabet: short enough to say on
