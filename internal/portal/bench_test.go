@@ -143,7 +143,8 @@ func cpuSplit() (self, postgres float64) {
 
 // BenchmarkAnonymousSubmission: 64 concurrent clients submit anonymous reports over HTTP on
 // loopback, in three rounds of 10,000. The floor is the same number of plain INSERTs of an
-// equal-size row through the same pool, in rounds taken in turn with the submissions. Target: ratio ≥ 0.6, p99 ≤ 50 ms. The CPU each side
+// equal-size row through the same pool, in rounds taken in turn with the submissions; a
+// second floor keeps its rows whole as concerns do (ratio_to_inline_floor). Target: ratio ≥ 0.6, p99 ≤ 50 ms. The CPU each side
 // spends per operation (this process, PostgreSQL) is reported for both, to show where a
 // submission's cost goes.
 func BenchmarkAnonymousSubmission(b *testing.B) {
@@ -158,7 +159,16 @@ func BenchmarkAnonymousSubmission(b *testing.B) {
 	// Idle keep-alive connections would hold the portal's shutdown until its timeout.
 	b.Cleanup(client.CloseIdleConnections)
 	url := e.URL() + "/api/v1/reports"
-	if _, err := e.DB.Exec(`CREATE TABLE bench_floor (id bigserial PRIMARY KEY, reference text, payload bytea, created_at timestamptz DEFAULT now())`); err != nil {
+	// The floor as the issue defines it: a plain table. A row the size of a concern is over
+	// PostgreSQL's 2 KB toast threshold there, while concerns keep rows whole (migration
+	// 00014), so the same floor is also measured on a table with that setting: the stricter
+	// comparison, reported beside the first.
+	for _, table := range []string{"bench_floor", "bench_floor_inline"} {
+		if _, err := e.DB.Exec(`CREATE TABLE ` + table + ` (id bigserial PRIMARY KEY, reference text, payload bytea, created_at timestamptz DEFAULT now())`); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := e.DB.Exec(`ALTER TABLE bench_floor_inline SET (toast_tuple_target = 8160)`); err != nil {
 		b.Fatal(err)
 	}
 	// An equal-size row: as many bytes as a concern filed with this body takes in the table
@@ -175,20 +185,26 @@ func BenchmarkAnonymousSubmission(b *testing.B) {
 	rand.Read(row)
 	var seq int64
 	var seqMu sync.Mutex
-	insertFloor := func() error {
-		seqMu.Lock()
-		seq++
-		ref := strconv.FormatInt(seq, 10)
-		seqMu.Unlock()
-		_, err := e.DB.Exec(`INSERT INTO bench_floor (reference, payload) VALUES ($1, $2)`, ref, row)
-		return err
+	insertInto := func(table string) func() error {
+		query := `INSERT INTO ` + table + ` (reference, payload) VALUES ($1, $2)`
+		return func() error {
+			seqMu.Lock()
+			seq++
+			ref := strconv.FormatInt(seq, 10)
+			seqMu.Unlock()
+			_, err := e.DB.Exec(query, ref, row)
+			return err
+		}
 	}
-	// Floor and submissions take turns, so a slow spell of this shared machine falls on both
-	// rather than on whichever ran during it.
-	var floor, got phase
+	// Floors and submissions take turns, so a slow spell of this shared machine falls on all
+	// of them rather than on whichever ran during it.
+	var floor, inline, got phase
 	b.ResetTimer()
 	for range rounds {
-		if err := floor.run(n, clients, insertFloor); err != nil {
+		if err := floor.run(n, clients, insertInto("bench_floor")); err != nil {
+			b.Fatal(err)
+		}
+		if err := inline.run(n, clients, insertInto("bench_floor_inline")); err != nil {
 			b.Fatal(err)
 		}
 		if err := got.run(n, clients, func() error { return postReport(client, url, body) }); err != nil {
@@ -200,6 +216,8 @@ func BenchmarkAnonymousSubmission(b *testing.B) {
 	floor.report(b, "floor_", "inserts/s")
 	got.report(b, "", "submissions/s")
 	b.ReportMetric(got.perSec()/floor.perSec(), "ratio_to_floor")
+	b.ReportMetric(inline.perSec(), "inline_floor_inserts/s")
+	b.ReportMetric(got.perSec()/inline.perSec(), "ratio_to_inline_floor")
 }
 
 // postReport files one report and wants its 201.
