@@ -142,22 +142,28 @@ func oneOf(v string, set []string) bool {
 }
 
 // checkText validates free text: present when required, valid UTF-8, within max characters,
-// and free of control characters (newlines and tabs allowed when multiline).
+// and free of control characters (newlines and tabs allowed when multiline). One pass over the
+// text: details run to 20,000 characters and every report is read here.
 func checkText(f fault.Fields, field, v string, required bool, max int, multiline bool) {
-	switch {
-	case !utf8.ValidString(v):
-		f.Add(field, "field.encoding")
-	case required && strings.TrimSpace(v) == "":
-		f.Add(field, "field.required")
-	case utf8.RuneCountInString(v) > max:
-		f.Add(field, "field.too_long")
-	default:
-		for _, r := range v {
-			if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\r' || r == '\t')) {
-				f.Add(field, "field.control")
+	n, blank, control := 0, true, false
+	for i, r := range v {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(v[i:]); size == 1 {
+				f.Add(field, "field.encoding")
 				return
 			}
 		}
+		n++
+		blank = blank && unicode.IsSpace(r)
+		control = control || unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\r' || r == '\t'))
+	}
+	switch {
+	case required && blank:
+		f.Add(field, "field.required")
+	case n > max:
+		f.Add(field, "field.too_long")
+	case control:
+		f.Add(field, "field.control")
 	}
 }
 
