@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"candour/internal/dbtest"
+	"candour/internal/intake"
+	"candour/internal/intaketest"
 	"candour/internal/notify"
 	"candour/internal/store"
 )
@@ -162,5 +164,56 @@ func TestFailedSendIsRetried(t *testing.T) {
 	srv := startSMTP(t)
 	if n, err := notify.Deliver(ctx, st, notify.SMTP{Addr: srv.ln.Addr().String(), From: "x@example.org"}, "http://x"); err != nil || n != 1 {
 		t.Fatalf("retry: got %d %v, want 1 sent", n, err)
+	}
+}
+
+// mailbag records what would have been sent.
+type mailbag struct {
+	mu   sync.Mutex
+	sent []notify.Message
+}
+
+func (m *mailbag) Send(_ context.Context, msg notify.Message) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent = append(m.sent, msg)
+	return nil
+}
+
+// From a filed report to the route holder's inbox: a safeguarding report is e-mailed on the
+// notifier's next run, an ordinary one waits for the hour after filing, and neither says more
+// than the reference.
+func TestFiledReportReachesRouteHolder(t *testing.T) {
+	ctx := context.Background()
+	k := intaketest.New(t, intaketest.Options{})
+	report := func(safeguarding bool, details string) string {
+		filed, err := k.Intake.Submit(ctx, intake.ReportSubmission{Mode: "anonymous", ServiceArea: "childrens-services",
+			Category: "safeguarding", Summary: "A child left alone", Details: details, Safeguarding: safeguarding, Lang: "en"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return filed.Reference
+	}
+	urgent := report(true, "Unique phrase kestrel-lantern.")
+	routine := report(false, "Another unique phrase heron-anchor.")
+	bag := &mailbag{}
+	if _, err := notify.Deliver(ctx, k.Store, bag, "https://whistle.example.gov.uk"); err != nil {
+		t.Fatal(err)
+	}
+	if len(bag.sent) == 0 {
+		t.Fatal("no e-mail for a safeguarding report")
+	}
+	for _, m := range bag.sent {
+		if !strings.Contains(m.Subject, urgent) || strings.Contains(m.Subject+m.Body, routine) {
+			t.Errorf("sent %q: want only the safeguarding report %s now", m.Subject, urgent)
+		}
+		if strings.Contains(m.Body, "kestrel-lantern") || strings.Contains(m.Body, "A child left alone") {
+			t.Errorf("e-mail carries the concern's content:\n%s", m.Body)
+		}
+	}
+	var waiting int
+	if err := k.DB.Get(&waiting, `SELECT count(*) FROM notifications n JOIN concerns c ON c.id = n.concern_id
+		WHERE c.reference = $1 AND n.sent_at IS NULL AND n.not_before > now()`, routine); err != nil || waiting == 0 {
+		t.Fatalf("the ordinary report's e-mails: %d waiting for the hour (%v), want some", waiting, err)
 	}
 }
