@@ -176,6 +176,18 @@ func TestStatsRollupMatchesConcerns(t *testing.T) {
 			ack: time.Duration(i) * 3 * time.Hour, decide: 2 * day, feedback: 30*day + 29*time.Minute, close: 40 * day})
 	}
 
+	// A batch as the portal files them, in one statement: concerns that have reached nothing,
+	// anonymous and not, across a month's end, with one that has.
+	exec(t, db, `INSERT INTO concerns (reference, channel, mode, service_area, category, safeguarding, status, language,
+		route_rule, route_version, route, received_at, acknowledge_by, feedback_by, acknowledged_at, outcome)
+		VALUES ($1, 'web', 'anonymous', 'housing', 'fraud', false, 'received', 'en', 'default', 'test', '{}', $5, $5, $5, NULL, NULL),
+		       ($2, 'web', 'confidential', 'finance', 'fraud', true, 'received', 'en', 'safeguarding', 'test', '{}', $5, $5, $5, NULL, NULL),
+		       ($3, 'councillor', 'anonymous', 'housing', 'other', false, 'received', 'cy', 'default', 'test', '{}', $6, $6, $6, NULL, NULL),
+		       ($4, 'web', 'anonymous', 'housing', 'fraud', false, 'acknowledged', 'en', 'default', 'test', '{}', $5, $5, $5, $6, 'accepted')`,
+		dbtest.Reference(ref+1), dbtest.Reference(ref+2), dbtest.Reference(ref+3), dbtest.Reference(ref+4),
+		time.Date(2025, 7, 31, 22, 0, 0, 0, time.UTC), time.Date(2025, 8, 1, 9, 0, 0, 0, time.UTC))
+	ref += 10
+
 	london, _ := time.LoadLocation("Europe/London")
 	periods := []struct {
 		name     string
