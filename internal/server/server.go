@@ -259,9 +259,7 @@ func errorHandler(d Deps) fiber.ErrorHandler {
 		}
 		// Headers from a half-built response must not leak into the error.
 		c.Response().Header.Del(fiber.HeaderContentDisposition)
-		if !DrainBody(c) {
-			c.Context().SetConnectionClose()
-		}
+		DrainOrClose(c)
 		if !IsAPI(c) && d.Pages != nil {
 			if perr := d.Pages.Error(c, status); perr == nil {
 				return nil
@@ -276,13 +274,21 @@ func errorHandler(d Deps) fiber.ErrorHandler {
 	}
 }
 
-// DrainBody reads and drops what is left of a request refused early, when that is modest, and
-// reports whether the connection can carry another request. Bodies stream, so the unread bytes
-// would otherwise be parsed as the next request; and closing with them unread makes the kernel
-// answer the client's next write with a reset, which a client still sending sees instead of
-// this response. Modest: a declared length up to MaxBody, or on the evidence uploads (refused
-// once past their limit) up to maxUploadDrain more. Otherwise the connection is closed unread.
-func DrainBody(c *fiber.Ctx) bool {
+// DrainOrClose reads and drops what is left of a request refused early, when that is modest,
+// and otherwise closes the connection after the answer. Bodies stream, so the unread bytes
+// would be parsed as the next request; and closing with them unread makes the kernel answer
+// the client's next write with a reset, which a client still sending sees instead of the
+// answer. Modest: a declared length up to MaxBody, or on the evidence uploads (refused once
+// past their limit) up to maxUploadDrain more.
+func DrainOrClose(c *fiber.Ctx) {
+	if !drain(c) {
+		c.Context().SetConnectionClose()
+	}
+}
+
+// drain reads the rest of a modest body and reports whether the connection can carry another
+// request.
+func drain(c *fiber.Ctx) bool {
 	limit := int64(MaxBody)
 	switch n := c.Request().Header.ContentLength(); {
 	case n == 0:

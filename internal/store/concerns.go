@@ -51,8 +51,9 @@ type NewConcern struct {
 
 // InsertConcerns stores concerns with their "routed" e-mails (as routed_outbox rows, which the
 // notifier expands) in one statement: one round trip, one commit and one run of the statistics
-// triggers for the lot, and atomic without a transaction. It sets each stored concern's ID and reports, per concern, false when its
-// reference was already taken (nothing of it is stored; the caller draws another).
+// triggers for the lot, and atomic without a transaction. It sets each stored concern's ID and
+// reports, per concern, false when its reference was already taken (nothing of it is stored;
+// the caller draws another).
 func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, error) {
 	stored := make([]bool, len(cs))
 	// Two draws of one reference in a batch: the later one goes back for another.

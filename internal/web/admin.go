@@ -49,8 +49,7 @@ func requireAdmin(h fiber.Handler) fiber.Handler {
 func limitAdminForm(h fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if n := c.Request().Header.ContentLength(); n > maxStaffFormBody || n < 0 {
-			c.Set(fiber.HeaderConnection, "close")
-			return fiber.ErrRequestEntityTooLarge
+			return fiber.ErrRequestEntityTooLarge // the error handler drains or closes
 		}
 		return h(c)
 	}

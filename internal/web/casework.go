@@ -59,8 +59,7 @@ func (s *Site) registerCasework(r fiber.Router) {
 func limitForm(h fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if n := c.Request().Header.ContentLength(); n > MaxFormBody || n < 0 {
-			c.Set(fiber.HeaderConnection, "close")
-			return fiber.ErrRequestEntityTooLarge
+			return fiber.ErrRequestEntityTooLarge // the error handler drains or closes
 		}
 		return h(c)
 	}

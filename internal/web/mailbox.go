@@ -239,9 +239,7 @@ func (s *Site) sameOrigin(c *fiber.Ctx) bool {
 
 // forbidden is the answer to a mailbox form whose CSRF field does not match the session.
 func (s *Site) forbidden(c *fiber.Ctx) error {
-	if !server.DrainBody(c) {
-		c.Set(fiber.HeaderConnection, "close")
-	}
+	server.DrainOrClose(c)
 	return s.Render(c, fiber.StatusForbidden, "mailbox_forbidden", struct{}{})
 }
 
@@ -318,9 +316,7 @@ func (s *Site) mailboxUpload(c *fiber.Ctx) error {
 		return s.forbidden(c)
 	}
 	fileError := func(status int, msg string) error {
-		if !server.DrainBody(c) {
-			c.Set(fiber.HeaderConnection, "close")
-		}
+		server.DrainOrClose(c)
 		return s.renderThread(c, status, token, ref, threadData{Errors: newFormErrors([]string{"file"}, map[string]string{"file": msg})})
 	}
 	for {

@@ -80,9 +80,7 @@ func readForm(c *fiber.Ctx) (url.Values, error) {
 
 // tooLarge renders the friendly page for a form that was too big: nothing was saved.
 func (s *Site) tooLarge(c *fiber.Ctx) error {
-	if !server.DrainBody(c) {
-		c.Set(fiber.HeaderConnection, "close")
-	}
+	server.DrainOrClose(c)
 	return s.Render(c, fiber.StatusRequestEntityTooLarge, "report_too_large", struct{}{})
 }
 
