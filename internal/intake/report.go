@@ -306,7 +306,7 @@ func (s *Service) file(ctx context.Context, policy *routing.Policy, f filing) (*
 		filed.Receipt = rcpt
 	}
 	// The concern and the e-mails telling its route holders are one statement.
-	if err := s.insertWithReference(ctx, c, route.recipients); err != nil {
+	if err := s.insertWithReference(ctx, c, route); err != nil {
 		return nil, err
 	}
 	filed.Reference, filed.Status = c.Reference, c.Status
@@ -356,14 +356,20 @@ func setDecision(c *store.Concern, r *routed, now time.Time) {
 
 // insertWithReference gives the concern a fresh random reference, retrying on the (rare)
 // collision.
-func (s *Service) insertWithReference(ctx context.Context, c *store.Concern, notify []string) error {
+func (s *Service) insertWithReference(ctx context.Context, c *store.Concern, route *routed) error {
 	for attempt := 0; attempt < 5; attempt++ {
 		ref, err := newReference()
 		if err != nil {
 			return err
 		}
 		c.Reference = ref
-		ok, err := s.inserts.Do(ctx, store.NewConcern{Concern: c, Notify: notify})
+		ok, err := s.inserts.Do(ctx, store.NewConcern{Concern: c, Notify: route.recipients,
+			RouteHash: route.hash, RouteStored: route.stored.Load()})
+		if route.hash != nil {
+			// Committed, the decision is in route_decisions whether or not the reference was
+			// free. After a failure send it whole again, in case it is the decision that is missing.
+			route.stored.Store(err == nil)
+		}
 		if err != nil || ok {
 			return err
 		}

@@ -1,9 +1,11 @@
 package intake
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"candour/internal/routing"
 )
@@ -13,6 +15,10 @@ type routed struct {
 	decision   routing.Decision
 	json       []byte   // as stored in concerns.route
 	recipients []string // told a concern is theirs to see
+	// A remembered decision is kept once in route_decisions under hash; stored says a filing
+	// committed it there, so later ones send the hash alone.
+	hash   []byte
+	stored atomic.Bool
 }
 
 // routeMemo remembers the decisions of one policy for facts without lists, which is every web
@@ -55,6 +61,8 @@ func (s *Service) route(policy *routing.Policy, f routing.Facts) (*routed, error
 	}
 	r := &routed{decision: d, json: b, recipients: routedRecipients(d)}
 	if memo != nil {
+		sum := sha256.Sum256(b)
+		r.hash = sum[:]
 		memo.m.Store(key, r)
 	}
 	return r, nil

@@ -47,6 +47,11 @@ const concernColumns = `id, reference, channel, mode, service_area, category, sa
 type NewConcern struct {
 	*Concern
 	Notify []string
+	// RouteHash, when set, is the SHA-256 of Route, which is then kept once in route_decisions
+	// for every concern that shares it. RouteStored says an earlier insert committed it there:
+	// only the hash is sent, and the insert copies the decision from the table.
+	RouteHash   []byte
+	RouteStored bool
 }
 
 // InsertConcerns stores concerns with their "routed" e-mails (as routed_outbox rows, which the
@@ -75,9 +80,13 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 	args := make([]any, 0, size*concernInsertArgs+2)
 	var refs, recipients pq.StringArray
 	for _, c := range cs {
+		var route any = string(c.Route)
+		if c.RouteStored {
+			route = nil
+		}
 		args = append(args, c.Reference, c.Channel, c.Mode, c.ServiceArea, c.Category, c.Safeguarding, c.Status,
 			c.Language, c.ReceiptHash, c.WrappedKey, c.Content, c.IdentitySealed, c.IdentityRecipients,
-			c.IdentityOpen, c.NamedKeys, c.RouteRule, c.RouteVersion, string(c.Route), c.ReceivedAt,
+			c.IdentityOpen, c.NamedKeys, c.RouteRule, c.RouteVersion, route, c.RouteHash, c.ReceivedAt,
 			c.AcknowledgeBy, c.FeedbackBy, c.CreatedBy)
 		for _, r := range c.Notify {
 			refs, recipients = append(refs, c.Reference), append(recipients, r)
@@ -119,7 +128,7 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 	return stored, nil
 }
 
-const concernInsertArgs = 22
+const concernInsertArgs = 23
 
 // maxPreparedBatch is the largest batch run as a prepared statement (up to eight of them per
 // connection); a larger one is parsed each time.
@@ -127,7 +136,7 @@ const maxPreparedBatch = 128
 
 // concernTypes are the SQL types of a concern row's values, in insert order.
 var concernTypes = [concernInsertArgs]string{"text", "text", "text", "text", "text", "boolean", "text", "text",
-	"bytea", "bytea", "bytea", "bytea", "text[]", "bytea", "bytea[]", "text", "text", "jsonb", "timestamptz",
+	"bytea", "bytea", "bytea", "bytea", "text[]", "bytea", "bytea[]", "text", "text", "jsonb", "bytea", "timestamptz",
 	"timestamptz", "timestamptz", "bigint"}
 
 // insertConcernsText caches the statement for each batch size: it depends on nothing else.
@@ -143,7 +152,7 @@ func insertConcernsSQL(n int) string {
 	var q strings.Builder
 	q.WriteString(`WITH v (reference, channel, mode, service_area, category, safeguarding, status, language,
 		receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
-		named_keys, route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by) AS (VALUES `)
+		named_keys, route_rule, route_version, route, route_hash, received_at, acknowledge_by, feedback_by, created_by) AS (VALUES `)
 	for row := range n {
 		if row > 0 {
 			q.WriteString(", ")
@@ -160,11 +169,22 @@ func insertConcernsSQL(n int) string {
 		}
 		q.WriteByte(')')
 	}
-	fmt.Fprintf(&q, `), c AS (
+	// A decision sent whole with its hash is kept in route_decisions; one sent as a hash alone
+	// was committed there by an earlier insert (this statement's own rows are not visible to it).
+	fmt.Fprintf(&q, `), d AS (
+		INSERT INTO route_decisions (hash, decision)
+		SELECT DISTINCT ON (route_hash) route_hash, route FROM v WHERE route_hash IS NOT NULL AND route IS NOT NULL
+		ON CONFLICT (hash) DO NOTHING
+	), c AS (
 		INSERT INTO concerns (reference, channel, mode, service_area, category, safeguarding, status,
 		language, receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
 		named_keys, route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by, next_deadline)
-		SELECT *, acknowledge_by FROM v WHERE reference IS NOT NULL -- not padding
+		SELECT reference, channel, mode, service_area, category, safeguarding, status,
+		language, receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
+		named_keys, route_rule, route_version,
+		coalesce(route, (SELECT decision FROM route_decisions WHERE hash = v.route_hash)),
+		received_at, acknowledge_by, feedback_by, created_by, acknowledge_by
+		FROM v WHERE reference IS NOT NULL -- not padding
 		ON CONFLICT (reference) DO NOTHING
 		RETURNING id, reference
 	), o AS (

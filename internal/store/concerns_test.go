@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"testing"
 	"time"
@@ -79,6 +80,59 @@ func TestInsertConcernsReportsTakenReferences(t *testing.T) {
 	})
 	if fmt.Sprint(mails) != want {
 		t.Fatalf("notifications:\n%v\nwant\n%v", mails, want)
+	}
+}
+
+// A shared decision sent whole with its hash is kept once; concerns sent with the hash alone
+// get the whole decision from there, in the same batch as ones sending it or in a later one,
+// and a hash that names nothing stored stores no concern at all.
+func TestSharedRouteDecisions(t *testing.T) {
+	ctx := context.Background()
+	db := dbtest.New(t)
+	s := store.New(db)
+	decision := []byte(`{"rule": "default", "route": [{"role": "head_of_service", "email": "head@example.org"}]}`)
+	sum := sha256.Sum256(decision)
+	shared := func(ref string, stored bool) store.NewConcern {
+		c := newConcern(ref)
+		c.Route, c.RouteHash, c.RouteStored = decision, sum[:], stored
+		return c
+	}
+	// Two sending it whole in one batch: kept once.
+	if _, err := s.InsertConcerns(ctx, []store.NewConcern{shared("C-DDDD-0001", false), shared("C-DDDD-0002", false)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.InsertConcerns(ctx, []store.NewConcern{shared("C-DDDD-0003", true), shared("C-DDDD-0004", false)}); err != nil {
+		t.Fatal(err)
+	}
+	var kept int
+	if err := db.Get(&kept, `SELECT count(*) FROM route_decisions WHERE hash = $1`, sum[:]); err != nil || kept != 1 {
+		t.Fatalf("route_decisions rows for the hash: %d (%v), want 1", kept, err)
+	}
+	var routes []string
+	if err := db.Select(&routes, `SELECT route::text FROM concerns WHERE reference LIKE 'C-DDDD-%' ORDER BY reference`); err != nil {
+		t.Fatal(err)
+	}
+	var want string
+	if err := db.Get(&want, `SELECT $1::jsonb::text`, string(decision)); err != nil {
+		t.Fatal(err)
+	}
+	if len(routes) != 4 {
+		t.Fatalf("stored %d concerns, want 4", len(routes))
+	}
+	for i, r := range routes {
+		if r != want {
+			t.Errorf("concern %d route %s, want %s", i+1, r, want)
+		}
+	}
+
+	unknown := shared("C-DDDD-0005", true)
+	other := sha256.Sum256([]byte("a decision never stored"))
+	unknown.RouteHash = other[:]
+	if _, err := s.InsertConcerns(ctx, []store.NewConcern{unknown}); err == nil {
+		t.Fatal("a concern whose decision names nothing stored was accepted")
+	}
+	if _, err := s.ConcernByReference(ctx, "C-DDDD-0005"); err == nil {
+		t.Fatal("a concern without its decision was stored")
 	}
 }
 
