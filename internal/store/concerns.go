@@ -181,10 +181,10 @@ func insertConcernsSQL(n int) string {
 		named_keys, route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by, next_deadline)
 		SELECT reference, channel, mode, service_area, category, safeguarding, status,
 		language, receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
-		named_keys, route_rule, route_version,
-		coalesce(route, (SELECT decision FROM route_decisions WHERE hash = v.route_hash)),
+		named_keys, route_rule, route_version, coalesce(v.route, known.decision),
 		received_at, acknowledge_by, feedback_by, created_by, acknowledge_by
-		FROM v WHERE reference IS NOT NULL -- not padding
+		FROM v LEFT JOIN route_decisions known ON known.hash = v.route_hash AND v.route IS NULL
+		WHERE reference IS NOT NULL -- not padding
 		ON CONFLICT (reference) DO NOTHING
 		RETURNING id, reference
 	), o AS (
