@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -61,21 +62,44 @@ type Option func(env map[string]string)
 // Setting sets one environment variable of the portal's configuration.
 func Setting(name, value string) Option { return func(env map[string]string) { env[name] = value } }
 
+// EmbeddedDatabase runs the portal on the PostgreSQL it starts itself when DATABASE_URL is
+// unset, durable as `make run` has it, instead of on a database of the tests' shared server
+// (which runs without fsync, for speed).
+func EmbeddedDatabase() Option { return Setting("DATABASE_URL", "") }
+
 // Start runs a portal on a fresh database and stops it when the test ends.
 func Start(t testing.TB, opts ...Option) *Env {
 	t.Helper()
-	e := &Env{Logs: &Logs{}, DataDir: t.TempDir()}
+	e := &Env{Logs: &Logs{}}
 	env := map[string]string{
-		"CANDOUR_DATA_DIR":   e.DataDir,
 		"CANDOUR_LISTEN":     "127.0.0.1:0",
 		"CANDOUR_POLICY_DIR": filepath.Join(Root(), "policies"),
 	}
 	for _, o := range opts {
 		o(env)
 	}
-	if env["DATABASE_URL"] == "" {
+	url, urlSet := env["DATABASE_URL"]
+	embedded := urlSet && url == ""
+	if embedded {
+		delete(env, "DATABASE_URL")
+	} else if !urlSet {
 		env["DATABASE_URL"] = dbtest.NewURL(t)
 	}
+	if dir, set := env["CANDOUR_DATA_DIR"]; set {
+		e.DataDir = dir
+	} else if embedded {
+		// PostgreSQL runs as an unprivileged user when we are root, and must reach its folder:
+		// t.TempDir's parent is private, a folder directly under the temp dir is not.
+		dir, err := os.MkdirTemp("", "candour-portal-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) }) // runs last, after the portal's shutdown
+		e.DataDir = dir
+	} else {
+		e.DataDir = t.TempDir()
+	}
+	env["CANDOUR_DATA_DIR"] = e.DataDir
 	e.DatabaseURL = env["DATABASE_URL"]
 	cfg, err := config.Parse(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
