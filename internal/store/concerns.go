@@ -80,9 +80,9 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 	args := make([]any, 0, size*concernInsertArgs+2)
 	var refs, recipients pq.StringArray
 	for _, c := range cs {
-		var route any = string(c.Route)
-		if c.RouteStored {
-			route = nil
+		var route any // NULL: the insert copies the stored decision
+		if !c.RouteStored {
+			route = string(c.Route)
 		}
 		args = append(args, c.Reference, c.Channel, c.Mode, c.ServiceArea, c.Category, c.Safeguarding, c.Status,
 			c.Language, c.ReceiptHash, c.WrappedKey, c.Content, c.IdentitySealed, c.IdentityRecipients,
