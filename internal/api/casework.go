@@ -12,7 +12,7 @@ import (
 )
 
 type triageItemOut struct {
-	ID                  int64     `json:"id"`
+	ID                  string    `json:"id"`
 	Reference           string    `json:"reference"`
 	Channel             string    `json:"channel"`
 	Mode                string    `json:"mode"`
@@ -54,10 +54,7 @@ func (a *API) triage(c *fiber.Ctx) error {
 }
 
 func (a *API) concern(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	v, err := a.d.Casework.Concern(c.UserContext(), user(c), id)
 	if err != nil {
 		return err
@@ -66,10 +63,7 @@ func (a *API) concern(c *fiber.Ctx) error {
 }
 
 func (a *API) acknowledge(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	if err := a.d.Casework.Acknowledge(c.UserContext(), user(c), id); err != nil {
 		return err
 	}
@@ -77,10 +71,7 @@ func (a *API) acknowledge(c *fiber.Ctx) error {
 }
 
 func (a *API) messageReporter(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in struct {
 		Body string `json:"body"`
 	}
@@ -94,10 +85,7 @@ func (a *API) messageReporter(c *fiber.Ctx) error {
 }
 
 func (a *API) addNote(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in struct {
 		Body     string `json:"body"`
 		Personal bool   `json:"personal"`
@@ -112,10 +100,7 @@ func (a *API) addNote(c *fiber.Ctx) error {
 }
 
 func (a *API) decide(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in casework.Decision
 	if err := decodeJSON(c, &in); err != nil {
 		return err
@@ -127,14 +112,7 @@ func (a *API) decide(c *fiber.Ctx) error {
 }
 
 func (a *API) staffAttachment(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
-	aid, err := parseID(c, "aid")
-	if err != nil {
-		return err
-	}
+	id, aid := c.Params("id"), c.Params("aid")
 	name, size, r, err := a.d.Casework.OpenAttachment(c.UserContext(), user(c), id, aid)
 	if err != nil {
 		return err
@@ -143,10 +121,7 @@ func (a *API) staffAttachment(c *fiber.Ctx) error {
 }
 
 func (a *API) requestIdentity(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in casework.IdentityRequestInput
 	if err := decodeJSON(c, &in); err != nil {
 		return err
@@ -167,10 +142,7 @@ func (a *API) pendingIdentityRequests(c *fiber.Ctx) error {
 }
 
 func (a *API) decideIdentity(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in struct {
 		Approve *bool  `json:"approve"`
 		Reason  string `json:"reason"`
@@ -188,10 +160,7 @@ func (a *API) decideIdentity(c *fiber.Ctx) error {
 }
 
 func (a *API) sealedIdentity(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	armored, err := a.d.Casework.SealedIdentity(c.UserContext(), user(c), id)
 	if err != nil {
 		return err
@@ -200,7 +169,7 @@ func (a *API) sealedIdentity(c *fiber.Ctx) error {
 }
 
 type investigationSummary struct {
-	ID        int64     `json:"id"`
+	ID        string    `json:"id"`
 	Reference string    `json:"reference"`
 	Status    string    `json:"status"`
 	DueAt     time.Time `json:"due_at"`
@@ -231,10 +200,7 @@ func (a *API) createInvestigation(c *fiber.Ctx) error {
 }
 
 func (a *API) investigation(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	v, err := a.d.Casework.Investigation(c.UserContext(), user(c), id)
 	if err != nil {
 		return err
@@ -243,17 +209,14 @@ func (a *API) investigation(c *fiber.Ctx) error {
 }
 
 func (a *API) linkConcern(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in struct {
-		ConcernID int64 `json:"concern_id"`
+		ConcernID string `json:"concern_id"` // public id
 	}
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	if in.ConcernID <= 0 {
+	if in.ConcernID == "" {
 		return fieldError("concern_id", "field.required")
 	}
 	if err := a.d.Casework.LinkConcern(c.UserContext(), user(c), id, in.ConcernID); err != nil {
@@ -263,14 +226,8 @@ func (a *API) linkConcern(c *fiber.Ctx) error {
 }
 
 func (a *API) unlinkConcern(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
-	cid, err := parseID(c, "cid")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
+	cid := c.Params("cid")
 	if err := a.d.Casework.UnlinkConcern(c.UserContext(), user(c), id, cid); err != nil {
 		return err
 	}
@@ -278,10 +235,7 @@ func (a *API) unlinkConcern(c *fiber.Ctx) error {
 }
 
 func (a *API) addAllegation(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in casework.AllegationInput
 	if err := decodeJSON(c, &in); err != nil {
 		return err
@@ -294,10 +248,7 @@ func (a *API) addAllegation(c *fiber.Ctx) error {
 }
 
 func (a *API) recordFinding(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	aid, err := parseID(c, "aid")
 	if err != nil {
 		return err
@@ -313,10 +264,7 @@ func (a *API) recordFinding(c *fiber.Ctx) error {
 }
 
 func (a *API) addRecommendation(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in casework.RecommendationInput
 	if err := decodeJSON(c, &in); err != nil {
 		return err
@@ -329,10 +277,7 @@ func (a *API) addRecommendation(c *fiber.Ctx) error {
 }
 
 func (a *API) recommendationStatus(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	rid, err := parseID(c, "rid")
 	if err != nil {
 		return err
@@ -350,10 +295,7 @@ func (a *API) recommendationStatus(c *fiber.Ctx) error {
 }
 
 func (a *API) advanceInvestigation(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in struct {
 		Status     string `json:"status"`
 		Conclusion string `json:"conclusion"`

@@ -7,7 +7,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -110,7 +109,7 @@ func TestBrowserCaseworkWholeStory(t *testing.T) {
 	// The concern: content, the reporter's reply with detriment flagged, the evidence.
 	browsertest.Do(t, ctx, "open the concern", chromedp.Click(chromedp.CSS("#queue a.govuk-link")), chromedp.WaitReady("#facts"))
 	concernURL := browsertest.Get(t, ctx, "location", chromedp.Location())
-	concernID := regexp.MustCompile(`/staff/concerns/(\d+)$`).FindStringSubmatch(concernURL)
+	concernID := regexp.MustCompile(`/staff/concerns/([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})$`).FindStringSubmatch(concernURL)
 	if concernID == nil {
 		t.Fatalf("got %s, want a concern page", concernURL)
 	}
@@ -289,7 +288,7 @@ func TestCaseworkPagesDisclosureAndErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page := "/staff/concerns/" + strconv.FormatInt(c.ID, 10)
+	page := "/staff/concerns/" + c.ID
 
 	officer := caseSignIn(t, p.URL(), mo.User.Email, password, mo.TOTPSecret)
 	st, body := officer.get(page)
@@ -304,8 +303,10 @@ func TestCaseworkPagesDisclosureAndErrors(t *testing.T) {
 	if st, body := officer.get("/staff/triage?status=bogus"); st != 400 || !strings.Contains(body, `href="#filter-status"`) {
 		t.Errorf("bad filter: got %d, want 400 with the field in the error summary", st)
 	}
-	if st, _ := officer.get("/staff/concerns/999999"); st != 404 {
-		t.Errorf("unknown concern: got %d, want 404", st)
+	for _, unknown := range []string{"999999", "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b", "not-a-uuid", c.ID + "0"} {
+		if st, _ := officer.get("/staff/concerns/" + unknown); st != 404 {
+			t.Errorf("unknown concern %q: got %d, want 404", unknown, st)
+		}
 	}
 	if st, _ := officer.post(page+"/acknowledge", url.Values{"csrf": {"wrong"}}); st != 403 {
 		t.Errorf("acknowledge with a wrong CSRF token: got %d, want 403", st)
