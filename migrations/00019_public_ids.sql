@@ -14,11 +14,19 @@ CREATE UNIQUE INDEX messages_public_id ON messages (public_id);
 CREATE UNIQUE INDEX attachments_public_id ON attachments (public_id);
 CREATE UNIQUE INDEX investigations_public_id ON investigations (public_id);
 CREATE UNIQUE INDEX identity_requests_public_id ON identity_requests (public_id);
+-- The queue breaks ties on a deadline (kept to the hour, like the reporter's times) by public
+-- id rather than serial: in serial order the list itself would tell which came first.
+DROP INDEX concerns_triage;
+CREATE INDEX concerns_triage ON concerns ((NOT safeguarding), next_deadline, public_id)
+    WHERE closed_at IS NULL AND shredded_at IS NULL;
 -- New investigation references are random (I-XXXX-XXXX, drawn by the portal) rather than
 -- I-<year>-<serial>; references already given out stay as they are, so nothing to change here.
 
 -- +goose Down
 -- Investigation references drawn at random stay: they are valid text references.
+DROP INDEX concerns_triage;
+CREATE INDEX concerns_triage ON concerns ((NOT safeguarding), next_deadline, id)
+    WHERE closed_at IS NULL AND shredded_at IS NULL;
 ALTER TABLE identity_requests DROP COLUMN public_id;
 ALTER TABLE investigations DROP COLUMN public_id;
 ALTER TABLE attachments DROP COLUMN public_id;

@@ -368,7 +368,7 @@ func TestRetentionThenSweepRemovesBlobFiles(t *testing.T) {
 		t.Fatalf("got %d blob files, want 2", n)
 	}
 	// Closed seven years ago, the reporter's last input (the file) before that.
-	if _, err := f.db.Exec(`UPDATE concerns SET status = 'closed', outcome = 'accepted', closed_at = $2, last_reporter_at = $3 WHERE id = $1`,
+	if _, err := f.db.Exec(`UPDATE concerns SET status = 'closed', outcome = 'accepted', closed_at = $2, last_reporter_at = $3 WHERE public_id = $1`,
 		old, f.clock().AddDate(-7, 0, 0), f.clock().AddDate(-8, 0, 0)); err != nil {
 		t.Fatal(err)
 	}

@@ -296,6 +296,16 @@ func TestCaseworkPagesDisclosureAndErrors(t *testing.T) {
 		t.Fatalf("concern page: got %d, want 200 with the identity held by the custodians:\n%s", st, body)
 	}
 	csrf := caseCSRFOf(t, body)
+	// Pages name concerns by public id only: no serial in any link or form.
+	for _, path := range []string{"/staff/triage", page} {
+		_, body := officer.get(path)
+		if serial := regexp.MustCompile(`/(concerns|investigations|attachments|identity-requests)/[0-9]+\b`).FindString(body); serial != "" {
+			t.Errorf("%s links by serial: %s", path, serial)
+		}
+		if !strings.Contains(body, "/staff/concerns/"+c.ID) {
+			t.Errorf("%s lacks the link by public id", path)
+		}
+	}
 	if st, body := officer.get("/cy/staff/triage"); st != 200 || !strings.Contains(body, "Ciw brysbennu") || !strings.Contains(body, filed.Reference) ||
 		strings.Contains(body, "Split invoices") || strings.Contains(body, ">caseworkweb.") {
 		t.Errorf("Welsh queue: got %d, want the queue in Welsh without content:\n%s", st, body)

@@ -171,7 +171,7 @@ func TestExpandRoutedOutbox(t *testing.T) {
 	if _, err := s.InsertConcerns(ctx, []store.NewConcern{urgent, routine, gone}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`DELETE FROM concerns WHERE id = $1`, gone.ID); err != nil {
+	if _, err := db.Exec(`DELETE FROM concerns WHERE id = $1`, gone.Serial); err != nil {
 		t.Fatal(err)
 	}
 	// One at a time: a limit holds, and a second run picks up where the first stopped.
