@@ -344,7 +344,7 @@ func TestCaseworkPagesDisclosureAndErrors(t *testing.T) {
 	if st != 200 || !strings.Contains(body, filed.Reference) || !strings.Contains(body, "Needed to interview the witness.") {
 		t.Fatalf("custodian page: got %d, want the pending request:\n%s", st, body)
 	}
-	m := regexp.MustCompile(`action="/staff/identity-requests/(\d+)/decision"`).FindStringSubmatch(body)
+	m := regexp.MustCompile(`action="/staff/identity-requests/([0-9a-f-]{36})/decision"`).FindStringSubmatch(body)
 	if m == nil {
 		t.Fatalf("no decision form:\n%s", body)
 	}
