@@ -84,6 +84,9 @@ func (a *API) setRoles(c *fiber.Ctx) error {
 }
 
 func (a *API) disableUser(c *fiber.Ctx) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
 	id, err := parseID(c, "id")
 	if err != nil {
 		return err
@@ -95,6 +98,9 @@ func (a *API) disableUser(c *fiber.Ctx) error {
 }
 
 func (a *API) resetSecondFactor(c *fiber.Ctx) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
 	id, err := parseID(c, "id")
 	if err != nil {
 		return err

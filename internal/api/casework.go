@@ -66,6 +66,9 @@ func (a *API) concern(c *fiber.Ctx) error {
 }
 
 func (a *API) acknowledge(c *fiber.Ctx) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
 	id, err := parseID(c, "id")
 	if err != nil {
 		return err
@@ -263,6 +266,9 @@ func (a *API) linkConcern(c *fiber.Ctx) error {
 }
 
 func (a *API) unlinkConcern(c *fiber.Ctx) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
 	id, err := parseID(c, "id")
 	if err != nil {
 		return err

@@ -41,6 +41,16 @@ func decodeJSON(c *fiber.Ctx, v any) error {
 	return unmarshalStrict(body, v)
 }
 
+// noBody refuses a body sent to an operation that takes none, as the API document declares
+// none: ignoring it would let a client believe it had said something (413: no content at all is
+// accepted here).
+func noBody(c *fiber.Ctx) error {
+	if c.Request().Header.ContentLength() != 0 {
+		return fault.New(fault.TooLarge, "too_large", "error.too_large")
+	}
+	return nil
+}
+
 // readBody reads at most MaxJSON+1 bytes. A declared length up to presized (every report
 // but the longest) sizes the buffer once instead of growing it; a short body is an error.
 // Larger ones grow as they arrive, so a client that declares 256 KiB and sends nothing holds

@@ -164,6 +164,9 @@ func (a *API) downloadAttachment(c *fiber.Ctx) error {
 }
 
 func (a *API) approveRecord(c *fiber.Ctx) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
 	if err := a.d.Intake.ApproveRecord(c.UserContext(), ref(c)); err != nil {
 		return err
 	}
@@ -172,6 +175,9 @@ func (a *API) approveRecord(c *fiber.Ctx) error {
 
 // closeMailbox ends the mailbox token before it expires.
 func (a *API) closeMailbox(c *fiber.Ctx) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
 	if err := a.d.Intake.CloseMailbox(c.UserContext(), bearer(c)); err != nil {
 		return err
 	}
