@@ -21,6 +21,7 @@ import (
 	"filippo.io/age"
 	"github.com/golang-jwt/jwt/v5"
 
+	"candour/internal/apicontract"
 	"candour/internal/auth"
 	"candour/internal/config"
 	"candour/internal/dbtest"
@@ -92,6 +93,8 @@ func (e *env) login(c *auth.Created) *account {
 	return &account{Created: c, token: out.Token}
 }
 
+// do sends a JSON request with a bearer token; the exchange is checked against the OpenAPI
+// document (apicontract).
 func (e *env) do(method, path, bearer string, in any) (int, string, http.Header) {
 	e.t.Helper()
 	var body io.Reader
@@ -106,12 +109,7 @@ func (e *env) do(method, path, bearer string, in any) (int, string, http.Header)
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := apicontract.Do(e.t, http.DefaultClient, req)
 	return resp.StatusCode, string(b), resp.Header
 }
 

@@ -16,6 +16,7 @@ import (
 	"filippo.io/age"
 	"filippo.io/age/armor"
 
+	"candour/internal/apicontract"
 	"candour/internal/audit"
 	"candour/internal/auth"
 )
@@ -102,11 +103,9 @@ func TestWholeStory(t *testing.T) {
 	req, _ := http.NewRequest("POST", e.p.URL()+"/api/v1/mailbox/attachments", &buf)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Authorization", "Bearer "+mbox)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 201 {
-		t.Fatalf("evidence upload: %v %v", resp, err)
+	if resp, b := apicontract.Do(t, http.DefaultClient, req); resp.StatusCode != 201 {
+		t.Fatalf("evidence upload: got %d %s, want 201", resp.StatusCode, b)
 	}
-	resp.Body.Close()
 
 	// The Monitoring Officer commissions an investigation and accepts the concern into it.
 	st, body, _ = e.do("POST", "/api/v1/investigations", mo.token, map[string]string{"title": "Child and family assessment team",
