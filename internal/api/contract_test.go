@@ -42,7 +42,9 @@ func TestContractHoldsWhenThereIsNothing(t *testing.T) {
 
 	st, body, _ = e.do("GET", "/api/v1/triage", mo.token, nil)
 	e.must(st, 200, body, "triage")
-	items := jsonField[struct{ Items []struct{ ID json.RawMessage } }](t, body).Items
+	items := jsonField[struct {
+		Items []struct{ ID json.RawMessage }
+	}](t, body).Items
 	if len(items) != 1 {
 		t.Fatalf("triage: got %s, want the one report", body)
 	}
