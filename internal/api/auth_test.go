@@ -24,6 +24,7 @@ import (
 	"candour/internal/auth"
 	"candour/internal/config"
 	"candour/internal/dbtest"
+	"candour/internal/domain"
 	"candour/internal/intake"
 	"candour/internal/portal"
 	"candour/internal/store"
@@ -298,7 +299,7 @@ func BenchmarkLoginTiming(b *testing.B) {
 // "not yours" (existence is not revealed); 401 is only for a missing or bad token.
 func TestRoleRouteTable(t *testing.T) {
 	e := start(t)
-	roles := auth.Roles
+	roles := domain.Roles
 	accounts := map[string]*account{}
 	for _, r := range roles {
 		accounts[r] = e.user(r+"@example.gov.uk", r)

@@ -21,24 +21,11 @@ import (
 	"github.com/lib/pq"
 
 	"candour/internal/audit"
+	"candour/internal/domain"
 	"candour/internal/fault"
 	"candour/internal/store"
 	"candour/internal/token"
 )
-
-// Roles are the staff roles (DESIGN §2, issue 4).
-var Roles = []string{"monitoring_officer", "deputy_monitoring_officer", "service_lead", "safeguarding",
-	"investigator", "custodian", "councillor", "auditor", "admin"}
-
-// ValidRole reports whether r is one of Roles.
-func ValidRole(r string) bool {
-	for _, x := range Roles {
-		if x == r {
-			return true
-		}
-	}
-	return false
-}
 
 // secondFactorRoles must use TOTP: they can see or unlock the most.
 var secondFactorRoles = []string{"monitoring_officer", "deputy_monitoring_officer", "custodian", "admin", "auditor"}
@@ -631,7 +618,7 @@ type Created struct {
 func (s *Service) CreateUser(ctx context.Context, actorID int64, n NewUser) (*Created, error) {
 	f := fault.Fields{}
 	for _, r := range n.Roles {
-		if !ValidRole(r) {
+		if !domain.ValidRole(r) {
 			f.Add("roles", "user.role_unknown")
 		}
 	}
@@ -729,7 +716,7 @@ func (s *Service) SetRoles(ctx context.Context, actorID, userID int64, roles, ar
 		return errProtected
 	}
 	for _, r := range roles {
-		if !ValidRole(r) {
+		if !domain.ValidRole(r) {
 			return (fault.Fields{"roles": "user.role_unknown"}).Err()
 		}
 	}

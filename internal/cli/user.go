@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 
 	"candour/internal/auth"
+	"candour/internal/domain"
 	"candour/internal/fault"
 	"candour/internal/portal"
 	"candour/internal/store"
@@ -107,7 +108,7 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		problems = append(problems, "at least one --role is required")
 	}
 	for _, r := range roles {
-		if !auth.ValidRole(r) {
+		if !domain.ValidRole(r) {
 			problems = append(problems, fmt.Sprintf("unknown role %q", r))
 		}
 	}

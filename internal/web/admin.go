@@ -12,6 +12,7 @@ import (
 
 	"candour/internal/access"
 	"candour/internal/auth"
+	"candour/internal/domain"
 	"candour/internal/fault"
 	"candour/internal/store"
 )
@@ -228,7 +229,7 @@ func (s *Site) adminCheckNewUser(c *fiber.Ctx, form adminNewUser) fault.Fields {
 		f.Add("roles", "field.required")
 	}
 	for _, r := range form.Roles {
-		if !auth.ValidRole(r) {
+		if !domain.ValidRole(r) {
 			f.Add("roles", "user.role_unknown")
 		}
 	}
@@ -238,7 +239,7 @@ func (s *Site) adminCheckNewUser(c *fiber.Ctx, form adminNewUser) fault.Fields {
 	if form.Language != "en" && form.Language != "cy" {
 		f.Add("language", "field.choice")
 	}
-	custodian := slices.Contains(form.Roles, access.RoleCustodian)
+	custodian := slices.Contains(form.Roles, domain.RoleCustodian)
 	switch {
 	case custodian && form.AgeRecipient == "":
 		f.Add("age_recipient", "admin.age.required")
@@ -420,8 +421,8 @@ func (s *Site) adminAreaLabel(lang, code string) string {
 }
 
 func (s *Site) adminRoleChoices(lang, field string, checked []string) []adminChoice {
-	out := make([]adminChoice, 0, len(auth.Roles))
-	for i, r := range auth.Roles {
+	out := make([]adminChoice, 0, len(domain.Roles))
+	for i, r := range domain.Roles {
 		out = append(out, adminChoice{ID: adminChoiceID(field, i), Value: r, Label: s.adminRoleLabel(lang, r), Checked: slices.Contains(checked, r)})
 	}
 	return out

@@ -11,6 +11,7 @@ import (
 
 	"candour/internal/access"
 	"candour/internal/casework"
+	"candour/internal/domain"
 	"candour/internal/fault"
 	"candour/internal/store"
 )
@@ -474,7 +475,7 @@ func (s *Site) renderConcern(c *fiber.Ctx, status int, st formState) error {
 	d.CanDecide = monitoring && v.Status == "acknowledged"
 	d.CanClose = monitoring && slices.Contains([]string{"referred", "accepted", "declined"}, v.Status)
 	d.CanMessage = v.Status != "closed"
-	d.CanRequestID = v.IdentityHeld && (monitoring || u.HasRole(access.RoleInvestigator))
+	d.CanRequestID = v.IdentityHeld && (monitoring || u.HasRole(domain.RoleInvestigator))
 	referTo := st.Val("refer-refer_to")
 	for _, t := range casework.ReferTargets {
 		d.ReferTargets = append(d.ReferTargets, choice{t, s.catalog.T(lang, "caseworkweb.refer."+t), t == referTo})

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"candour/internal/domain"
 	"candour/internal/server"
 	"errors"
 	"fmt"
@@ -97,7 +98,7 @@ func (s *Site) custodianDecide(c *fiber.Ctx) error {
 // age file. The server cannot open it: the custodian does, offline, with their own key.
 func (s *Site) custodianSealed(c *fiber.Ctx) error {
 	u := principal(c).User
-	if !u.HasRole(access.RoleCustodian) {
+	if !u.HasRole(domain.RoleCustodian) {
 		return fiber.ErrNotFound
 	}
 	ref := strings.ToUpper(strings.TrimSpace(c.Query("reference")))
