@@ -10,7 +10,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"candour/internal/access"
 	"candour/internal/casework"
 	"candour/internal/fault"
 	"candour/internal/store"
