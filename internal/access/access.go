@@ -147,6 +147,13 @@ func CanFollowOwn(u *store.User, f *store.CaseFacts) bool {
 // CanSeeTriage: the whole queue (clear columns only).
 func CanSeeTriage(u *store.User) bool { return active(u) && isMonitoring(u) }
 
+// CanUseQueue: the triage queue, all of it for the Monitoring Officer and deputy, their own
+// routes for service leads, the safeguarding hub and investigators.
+func CanUseQueue(u *store.User) bool {
+	return active(u) && (isMonitoring(u) || u.HasRole(domain.RoleServiceLead) || u.HasRole(domain.RoleSafeguarding) ||
+		u.HasRole(domain.RoleInvestigator))
+}
+
 // CanCommissionInvestigation: open investigations and link concerns.
 func CanCommissionInvestigation(u *store.User) bool { return active(u) && isMonitoring(u) }
 

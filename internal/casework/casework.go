@@ -172,8 +172,7 @@ var Statuses = []string{"received", "acknowledged", "referred", "accepted", "dec
 
 // Triage returns a page of the queue u may see: never content.
 func (s *Service) Triage(ctx context.Context, u *store.User, q TriageQuery) (*TriagePage, error) {
-	if u == nil || u.Status != "active" || !(access.CanSeeTriage(u) || u.HasRole(domain.RoleServiceLead) ||
-		u.HasRole(domain.RoleSafeguarding) || u.HasRole(domain.RoleInvestigator)) {
+	if !access.CanUseQueue(u) {
 		return nil, errNotFound
 	}
 	f := fault.Fields{}

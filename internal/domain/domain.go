@@ -48,3 +48,12 @@ func contains(xs []string, x string) bool {
 	}
 	return false
 }
+
+// TriageFilter narrows the queue. Empty fields do not filter.
+type TriageFilter struct {
+	Status      string
+	Route       string
+	ServiceArea string
+	Channel     string
+	Breached    bool
+}

@@ -30,11 +30,11 @@ func (r *userRow) user() User {
 		AgeRecipient: r.AgeRecipient, Language: r.Language, Status: r.Status}
 }
 
-// InsertUser stores u and sets its ID.
+// InsertUser stores u and sets its ID; ErrDuplicate when the e-mail address is taken.
 func (s *Store) InsertUser(ctx context.Context, u *User) error {
-	return sqlx.GetContext(ctx, s.q, &u.ID, `INSERT INTO users (email, name, roles, service_areas, age_recipient, language)
+	return duplicate(sqlx.GetContext(ctx, s.q, &u.ID, `INSERT INTO users (email, name, roles, service_areas, age_recipient, language)
 		VALUES (lower($1), $2, COALESCE($3::text[], '{}'), COALESCE($4::text[], '{}'), $5, $6) RETURNING id`, u.Email, u.Name,
-		pq.StringArray(u.Roles), pq.StringArray(u.ServiceAreas), u.AgeRecipient, u.Language)
+		pq.StringArray(u.Roles), pq.StringArray(u.ServiceAreas), u.AgeRecipient, u.Language))
 }
 
 // CustodianRecipients returns the age recipients of every active custodian, sorted so the
