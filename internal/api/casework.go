@@ -8,6 +8,7 @@ import (
 
 	"candour/internal/casework"
 	"candour/internal/intake"
+	"candour/internal/server"
 	"candour/internal/store"
 )
 
@@ -139,7 +140,7 @@ func (a *API) staffAttachment(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return SendDownload(c, name, size, r)
+	return server.SendFile(c, name, server.BinaryType, size, r)
 }
 
 func (a *API) requestIdentity(c *fiber.Ctx) error {

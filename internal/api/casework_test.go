@@ -16,12 +16,12 @@ import (
 	"filippo.io/age"
 	"filippo.io/age/armor"
 
+	"candour/internal/accounts"
 	"candour/internal/audit"
-	"candour/internal/auth"
 )
 
-func authUser(email string, ageRecipient *string, roles ...string) auth.NewUser {
-	return auth.NewUser{Email: email, Name: email, Roles: roles, AgeRecipient: ageRecipient, Password: password}
+func authUser(email string, ageRecipient *string, roles ...string) accounts.NewUser {
+	return accounts.NewUser{Email: email, Name: email, Roles: roles, AgeRecipient: ageRecipient, Password: password}
 }
 
 func (e *env) must(status int, want int, body string, what string) {
@@ -223,14 +223,14 @@ func TestIdentityDisclosureTwoPersonRule(t *testing.T) {
 	mo := e.user("mo@enghraifft.example", "monitoring_officer")
 	id, _ := age.GenerateX25519Identity()
 	rcpt := id.Recipient().String()
-	c, err := e.p.Auth.CreateUser(t.Context(), 0, authUser("custodian@enghraifft.example", &rcpt, "custodian"))
+	c, err := e.p.Accounts.Create(t.Context(), accounts.Console(), authUser("custodian@enghraifft.example", &rcpt, "custodian"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	custodian := e.login(c)
 	// The Monitoring Officer is also a custodian: still may not approve their own request.
 	mo2Rcpt := rcpt
-	c2, err := e.p.Auth.CreateUser(t.Context(), 0, authUser("deputy@enghraifft.example", &mo2Rcpt, "deputy_monitoring_officer", "custodian"))
+	c2, err := e.p.Accounts.Create(t.Context(), accounts.Console(), authUser("deputy@enghraifft.example", &mo2Rcpt, "deputy_monitoring_officer", "custodian"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -160,7 +160,7 @@ func (a *API) downloadAttachment(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return SendDownload(c, name, size, r)
+	return server.SendFile(c, name, server.BinaryType, size, r)
 }
 
 func (a *API) approveRecord(c *fiber.Ctx) error {

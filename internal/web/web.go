@@ -16,13 +16,13 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"candour/frontend"
-	"candour/internal/access"
+	"candour/internal/accounts"
 	"candour/internal/auth"
 	"candour/internal/casework"
 	"candour/internal/i18n"
 	"candour/internal/intake"
+	"candour/internal/oversight"
 	"candour/internal/routing"
-	"candour/internal/store"
 )
 
 // WelshPrefix is the path prefix of the Welsh pages.
@@ -45,11 +45,13 @@ type Deps struct {
 	// PublicURL is CANDOUR_PUBLIC_URL without a trailing slash, for links people hand on.
 	PublicURL string
 	// Staff pages (sign-in, sessions, 2FA enrolment). Auth nil: no staff pages.
-	Auth   *auth.Service
-	Access *access.Checker
-	Store  *store.Store
-	// Casework runs the triage queue, concern pages and investigations.
-	Casework *casework.Service
+	Auth *auth.Service
+	// Casework runs the triage queue, concern pages and investigations; Oversight the
+	// statistics and the audit view; Accounts the administrator's account pages. Each nil: no
+	// such pages.
+	Casework  *casework.Service
+	Oversight *oversight.Service
+	Accounts  *accounts.Service
 }
 
 // Contacts are the council's numbers and addresses shown on the pages.
@@ -115,23 +117,6 @@ func New(deps Deps) (*Site, error) {
 		}
 	}
 	return s, nil
-}
-
-// Register adds the public information pages in both languages and the
-// asset handler to app.
-func (s *Site) Register(app fiber.Router) {
-	app.Get(assetRoute, s.serveAsset)
-
-	s.Get(app, "/", s.start)
-	s.Get(app, "/accessibility", s.Page("accessibility", nil))
-	s.Get(app, "/privacy", s.Page("privacy", nil))
-	s.Get(app, "/external", s.Page("external", externalData{Bodies: prescribedPersons}))
-	s.registerStaff(app)
-	s.registerReporting(app)
-	s.registerOversight(app)
-	s.registerCouncillor(app)
-	s.registerCasework(app)
-	s.registerAdmin(app)
 }
 
 // Get registers h for GET (and HEAD) at path and at /cy+path. Inside h,
