@@ -250,6 +250,9 @@ func (s *Service) checkAreas(f fault.Fields, codes []string) {
 		f.Add("service_areas", "field.too_many")
 		return
 	}
+	if len(codes) == 0 {
+		return
+	}
 	var p *routing.Policy
 	if s.d.Policy != nil {
 		p = s.d.Policy()

@@ -7,9 +7,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"candour/internal/casework"
+	"candour/internal/domain"
 	"candour/internal/intake"
 	"candour/internal/server"
-	"candour/internal/store"
 )
 
 type triageItemOut struct {
@@ -33,7 +33,7 @@ type triageItemOut struct {
 func (a *API) triage(c *fiber.Ctx) error {
 	limit, _ := strconv.Atoi(c.Query("limit"))
 	page, err := a.d.Casework.Triage(c.UserContext(), user(c), casework.TriageQuery{
-		Filter: store.TriageFilter{Status: c.Query("status"), Route: c.Query("route"), ServiceArea: c.Query("service_area"),
+		Filter: domain.TriageFilter{Status: c.Query("status"), Route: c.Query("route"), ServiceArea: c.Query("service_area"),
 			Channel: c.Query("channel"), Breached: c.QueryBool("breach")},
 		Cursor: c.Query("cursor"), Limit: limit,
 	})

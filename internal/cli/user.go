@@ -17,7 +17,9 @@ import (
 
 	"candour/internal/accounts"
 	"candour/internal/auth"
+	"candour/internal/config"
 	"candour/internal/fault"
+	"candour/internal/i18n"
 	"candour/internal/portal"
 	"candour/internal/routing"
 	"candour/internal/store"
@@ -79,8 +81,13 @@ func withStore(stderr io.Writer, fn func(ctx context.Context, st *store.Store, s
 	}
 	defer storage.Close()
 	st := store.New(storage.DB)
-	// Service areas are checked against the council's directory, as on the admin pages; a
-	// policy that does not load leaves none known (`candour policy check` says why).
+	return fn(ctx, st, consoleAccounts(cfg, st, stderr))
+}
+
+// consoleAccounts is account administration as the server's console (st nil: checks only).
+// Service areas are checked against the council's directory, as on the admin pages; a policy
+// that does not load leaves none known (`candour policy check` says why).
+func consoleAccounts(cfg *config.Config, st *store.Store, stderr io.Writer) *accounts.Service {
 	policy := sync.OnceValue(func() *routing.Policy {
 		pol, err := routing.Load(cfg.PolicyDir)
 		if err != nil {
@@ -89,7 +96,27 @@ func withStore(stderr io.Writer, fn func(ctx context.Context, st *store.Store, s
 		}
 		return pol
 	})
-	return fn(ctx, st, accounts.New(accounts.Deps{Store: st, Auth: auth.New(auth.Deps{Store: st}), Policy: policy}))
+	return accounts.New(accounts.Deps{Store: st, Auth: auth.New(auth.Deps{Store: st}), Policy: policy})
+}
+
+// flagOf names the flag a field of accounts.NewUser comes from.
+var flagOf = map[string]string{"roles": "--role", "service_areas": "--service-area", "age_recipient": "--age-recipient",
+	"language": "--language", "email": "--email", "name": "--name", "password": "password (standard input)"}
+
+// printFields writes each field's problem in English, one line each, sorted.
+func printFields(stderr io.Writer, f fault.Fields) {
+	catalog, err := i18n.Load()
+	for _, field := range slices.Sorted(maps.Keys(f)) {
+		msg := f[field]
+		if err == nil && catalog.Has(i18n.English, msg) {
+			msg = catalog.T(i18n.English, msg)
+		}
+		name := flagOf[field]
+		if name == "" {
+			name = field
+		}
+		fmt.Fprintf(stderr, "candour user add: %s: %s (%s)\n", name, msg, f[field])
+	}
 }
 
 func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -132,15 +159,22 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if *recipient != "" {
 		rcpt = recipient
 	}
+	n := accounts.NewUser{Email: *email, Name: *name, Roles: roles, ServiceAreas: areas, AgeRecipient: rcpt,
+		Language: *lang, Password: password, MustChange: *mustChange}
+	cfg, ok := loadConfig(stderr)
+	if !ok {
+		return 1
+	}
+	// The same checks as the admin pages, before any database is opened: a typo is a usage error.
+	if f := consoleAccounts(cfg, nil, stderr).Check(&n); len(f) > 0 {
+		printFields(stderr, f)
+		return 2
+	}
 	return withStore(stderr, func(ctx context.Context, st *store.Store, svc *accounts.Service) int {
-		created, err := svc.Create(ctx, accounts.Console(), accounts.NewUser{Email: *email, Name: *name,
-			Roles: roles, ServiceAreas: areas, AgeRecipient: rcpt, Language: *lang, Password: password, MustChange: *mustChange})
+		created, err := svc.Create(ctx, accounts.Console(), n)
 		if err != nil {
-			if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid {
-				for _, field := range slices.Sorted(maps.Keys(fe.Fields)) {
-					fmt.Fprintf(stderr, "candour user add: --%s: %s\n", strings.ReplaceAll(field, "_", "-"), fe.Fields[field])
-				}
-				fmt.Fprintf(stderr, "(passwords: at least %d characters, not a well-known password)\n", auth.MinPasswordLength)
+			if fe, ok := fault.As(err); ok && len(fe.Fields) > 0 {
+				printFields(stderr, fe.Fields)
 				return 2
 			}
 			fmt.Fprintf(stderr, "candour user add: %v\n", err)

@@ -13,7 +13,6 @@ import (
 	"candour/internal/casework"
 	"candour/internal/domain"
 	"candour/internal/fault"
-	"candour/internal/store"
 )
 
 // limitForm refuses a staff form post over MaxFormBody before anything reads it.
@@ -246,10 +245,10 @@ func (d triageData) ErrorSummary() []formError { return d.Errors }
 func (s *Site) triage(c *fiber.Ctx) error {
 	lang := Lang(c)
 	u := principal(c).User
-	f := store.TriageFilter{Status: c.Query("status"), Route: c.Query("route"), ServiceArea: c.Query("service_area"),
+	f := domain.TriageFilter{Status: c.Query("status"), Route: c.Query("route"), ServiceArea: c.Query("service_area"),
 		Channel: c.Query("channel"), Breached: c.Query("breached") == "yes"}
 	d := triageData{Breached: f.Breached, Notice: caseworkNotices[c.Query("done")],
-		Filtered: f != (store.TriageFilter{})}
+		Filtered: f != (domain.TriageFilter{})}
 	for _, st := range casework.Statuses[:5] {
 		d.Statuses = append(d.Statuses, choice{st, s.catalog.T(lang, "caseworkweb.status."+st), st == f.Status})
 	}

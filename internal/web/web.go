@@ -209,23 +209,22 @@ func otherLang(lang string) string {
 	return i18n.Welsh
 }
 
-// The clocks shown on the start page. They mirror the routing policy's
-// defaults (DESIGN §3); TODO: read them from the loaded policy.
-const (
-	acknowledgeDays = 7
-	feedbackMonths  = 3
-)
-
+// startData is what the start page promises, from the policy's default clocks; zero when the
+// policy counts a clock in units the sentence cannot say (the sentence is then left out).
 type startData struct {
 	AcknowledgeDays int
 	FeedbackMonths  int
 }
 
 func (s *Site) start(c *fiber.Ctx) error {
-	return s.Render(c, fiber.StatusOK, "start", startData{
-		AcknowledgeDays: acknowledgeDays,
-		FeedbackMonths:  feedbackMonths,
-	})
+	var d startData
+	if s.deps.Policy != nil {
+		if p := s.deps.Policy(); p != nil {
+			d.AcknowledgeDays, _ = p.Clocks.Acknowledge.InDays()
+			d.FeedbackMonths, _ = p.Clocks.Feedback.InMonths()
+		}
+	}
+	return s.Render(c, fiber.StatusOK, "start", d)
 }
 
 // prescribedPersons are the external bodies on /external, by catalogue key
