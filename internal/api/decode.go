@@ -75,10 +75,9 @@ func bodyReader(c *fiber.Ctx) io.Reader {
 }
 
 // unmarshalStrict is the pure part of decodeJSON, fuzzed on its own. It decodes with the JSON
-// v2 prototype: one pass over the body and no copy of it, where encoding/json's Decoder read
-// it twice and grew a buffer for it (a third of a report's decoding cost and allocations). It
-// is also stricter: member names match exactly, and a name given twice is refused rather than
-// the last one silently winning.
+// v2 prototype: one pass over the body and no copy of it, where encoding/json's Decoder reads
+// it twice and grows a buffer for it. It is also stricter: member names match exactly, and a
+// name given twice is refused rather than the last one silently winning.
 func unmarshalStrict(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		return fault.New(fault.Invalid, "invalid_encoding", "error.encoding")

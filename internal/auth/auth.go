@@ -144,9 +144,9 @@ type Issued struct {
 // ErrSetupRequired after a right password), counted against the account and audited.
 //
 // A refused sign-in is answered no sooner than the failure floor after it began, whatever the
-// reason: an unknown e-mail skips the account's transaction (credentials, failure count), and
-// measured over the API that made it answer about 8 ms sooner than a wrong password, enough
-// to tell which e-mail addresses have accounts.
+// reason: an unknown e-mail skips the account's transaction (credentials, failure count), which
+// would make it answer measurably sooner than a wrong password, enough to tell which e-mail
+// addresses have accounts.
 func (s *Service) SignIn(ctx context.Context, l Login) (*Issued, error) {
 	started := time.Now()
 	issued, err := s.signIn(ctx, l)

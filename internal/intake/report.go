@@ -71,8 +71,8 @@ type Service struct {
 }
 
 // Concerns filed at once go into the database in batches of at most insertBatch, at most
-// insertWorkers batches at a time. On two cores one writer made bigger batches but left the
-// database idle while Go filled the next; two filed 5–10% more, with a lower p99.
+// insertWorkers batches at a time. One writer makes bigger batches but leaves the database
+// idle while Go fills the next; two keep it busy.
 const (
 	insertBatch   = 128
 	insertWorkers = 2
