@@ -3,7 +3,7 @@ GO        ?= go
 PKGS      ?= ./...
 TESTFLAGS ?= -count=1 -timeout 30m
 
-.PHONY: run build test bench lint policy frontend-deps assets
+.PHONY: run build test bench lint apilint policy frontend-deps assets
 
 run:
 	$(GO) run ./cmd/candour serve
@@ -11,13 +11,14 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/candour ./cmd/candour
 
-# axe-core for the browser accessibility checks comes from npm, pinned in frontend/package-lock.json.
+# axe-core for the browser accessibility checks and Redocly CLI for apilint come from npm,
+# pinned in frontend/package-lock.json; a changed lock file installs again.
 frontend/node_modules/.package-lock.json: frontend/package.json frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund
 
 frontend-deps: frontend/node_modules/.package-lock.json
 
-test: frontend-deps lint policy
+test: frontend-deps lint apilint policy
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
 # The council's policy must load and every fixture must get its expected route.
@@ -34,6 +35,12 @@ bench:
 lint:
 	@out=$$(gofmt -l cmd internal frontend migrations); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+
+# The API document must pass Redocly's recommended rules (internal/api/redocly.yaml). Offline:
+# no telemetry and no update check, so only npm ci needs the network.
+apilint: frontend-deps
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true frontend/node_modules/.bin/redocly lint \
+		--config internal/api/redocly.yaml internal/api/openapi.yaml
 
 # Rebuild the committed GOV.UK Frontend assets after changing frontend/src or the pinned version.
 assets: frontend-deps

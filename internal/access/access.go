@@ -15,21 +15,9 @@ import (
 	"encoding/json"
 	"strings"
 
+	"candour/internal/domain"
 	"candour/internal/receipt"
 	"candour/internal/store"
-)
-
-// Roles used here.
-const (
-	RoleMonitoringOfficer = "monitoring_officer"
-	RoleDeputy            = "deputy_monitoring_officer"
-	RoleServiceLead       = "service_lead"
-	RoleSafeguarding      = "safeguarding"
-	RoleInvestigator      = "investigator"
-	RoleCustodian         = "custodian"
-	RoleCouncillor        = "councillor"
-	RoleAuditor           = "auditor"
-	RoleAdmin             = "admin"
 )
 
 // Checker holds the key that named people were hashed with at intake.
@@ -43,10 +31,10 @@ func NamedKey(h *receipt.Hasher, email string) []byte {
 	return h.Hash("named:" + strings.ToLower(strings.TrimSpace(email)))
 }
 
-func active(u *store.User) bool { return u != nil && u.ID != 0 && u.Status == "active" }
+func active(u *store.User) bool { return u.Active() }
 
 func isMonitoring(u *store.User) bool {
-	return u.HasRole(RoleMonitoringOfficer) || u.HasRole(RoleDeputy)
+	return u.HasRole(domain.RoleMonitoringOfficer) || u.HasRole(domain.RoleDeputy)
 }
 
 // route is the part of the stored routing decision access needs.
@@ -86,7 +74,7 @@ func isRouteHolder(u *store.User, f *store.CaseFacts) bool {
 		if h.Email != "" && strings.EqualFold(strings.TrimSpace(h.Email), strings.TrimSpace(u.Email)) {
 			return true
 		}
-		if h.Role == "safeguarding_hub" && u.HasRole(RoleSafeguarding) {
+		if h.Role == "safeguarding_hub" && u.HasRole(domain.RoleSafeguarding) {
 			return true
 		}
 	}
@@ -131,7 +119,7 @@ func (c *Checker) CanDecide(u *store.User, f *store.CaseFacts) bool {
 // CanRequestIdentity: ask the custodians to disclose the reporter's identity (Monitoring
 // Officer, deputy, or an investigator with access to the case).
 func (c *Checker) CanRequestIdentity(u *store.User, f *store.CaseFacts) bool {
-	return c.HasCaseAccess(u, f) && (isMonitoring(u) || u.HasRole(RoleInvestigator))
+	return c.HasCaseAccess(u, f) && (isMonitoring(u) || u.HasRole(domain.RoleInvestigator))
 }
 
 // CanGrantAccess: give another handler access or transfer the case (Monitoring Officer or
@@ -147,26 +135,35 @@ func (c *Checker) CanDeclareConflict(u *store.User, f *store.CaseFacts) bool {
 
 // CanApproveIdentity: a custodian other than the requester, not excluded from the case.
 func (c *Checker) CanApproveIdentity(u *store.User, f *store.CaseFacts, requesterID int64) bool {
-	return active(u) && f != nil && u.HasRole(RoleCustodian) && u.ID != requesterID && !c.Excluded(u, f)
+	return active(u) && f != nil && u.HasRole(domain.RoleCustodian) && u.ID != requesterID && !c.Excluded(u, f)
 }
 
 // CanFollowOwn: a councillor follows the concerns they raised (status and route, their own
 // words), which is not case access.
 func CanFollowOwn(u *store.User, f *store.CaseFacts) bool {
-	return active(u) && f != nil && u.HasRole(RoleCouncillor) && f.CreatedBy != nil && *f.CreatedBy == u.ID
+	return active(u) && f != nil && u.HasRole(domain.RoleCouncillor) && f.CreatedBy != nil && *f.CreatedBy == u.ID
 }
 
 // CanSeeTriage: the whole queue (clear columns only).
 func CanSeeTriage(u *store.User) bool { return active(u) && isMonitoring(u) }
 
+// CanUseQueue: the triage queue, all of it for the Monitoring Officer and deputy, their own
+// routes for service leads, the safeguarding hub and investigators.
+func CanUseQueue(u *store.User) bool {
+	return active(u) && (isMonitoring(u) || u.HasRole(domain.RoleServiceLead) || u.HasRole(domain.RoleSafeguarding) ||
+		u.HasRole(domain.RoleInvestigator))
+}
+
 // CanCommissionInvestigation: open investigations and link concerns.
 func CanCommissionInvestigation(u *store.User) bool { return active(u) && isMonitoring(u) }
 
 // CanReadAudit: the audit trail, its verification and the statistics; never case content.
-func CanReadAudit(u *store.User) bool { return active(u) && u.HasRole(RoleAuditor) }
+func CanReadAudit(u *store.User) bool { return active(u) && u.HasRole(domain.RoleAuditor) }
 
 // CanManageUsers: users, roles, 2FA resets; never case content.
-func CanManageUsers(u *store.User) bool { return active(u) && u.HasRole(RoleAdmin) }
+func CanManageUsers(u *store.User) bool { return active(u) && u.HasRole(domain.RoleAdmin) }
 
 // CanRaiseCouncillorConcern: the councillor route.
-func CanRaiseCouncillorConcern(u *store.User) bool { return active(u) && u.HasRole(RoleCouncillor) }
+func CanRaiseCouncillorConcern(u *store.User) bool {
+	return active(u) && u.HasRole(domain.RoleCouncillor)
+}

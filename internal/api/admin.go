@@ -1,20 +1,10 @@
 package api
 
 import (
+	"candour/internal/accounts"
+
 	"github.com/gofiber/fiber/v2"
-
-	"candour/internal/access"
-	"candour/internal/auth"
 )
-
-// requireAdmin admits administrators only; everyone else gets 404. Admins manage accounts and
-// never see case content: nothing here reads a concern.
-func requireAdmin(c *fiber.Ctx) error {
-	if !access.CanManageUsers(user(c)) {
-		return fiber.ErrNotFound
-	}
-	return c.Next()
-}
 
 type userOut struct {
 	ID           int64    `json:"id"`
@@ -28,7 +18,7 @@ type userOut struct {
 }
 
 func (a *API) listUsers(c *fiber.Ctx) error {
-	us, err := a.d.Store.Users(c.UserContext())
+	us, err := a.d.Accounts.Users(c.UserContext(), accounts.Staff(user(c)))
 	if err != nil {
 		return err
 	}
@@ -56,7 +46,7 @@ func (a *API) createUser(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	created, err := a.d.Auth.CreateUser(c.UserContext(), user(c).ID, auth.NewUser{Email: in.Email, Name: in.Name,
+	created, err := a.d.Accounts.Create(c.UserContext(), accounts.Staff(user(c)), accounts.NewUser{Email: in.Email, Name: in.Name,
 		Roles: in.Roles, ServiceAreas: in.ServiceAreas, AgeRecipient: in.AgeRecipient, Language: in.Language,
 		Password: in.Password, MustChange: true})
 	if err != nil {
@@ -77,29 +67,35 @@ func (a *API) setRoles(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	if err := a.d.Auth.SetRoles(c.UserContext(), user(c).ID, id, in.Roles, in.ServiceAreas); err != nil {
+	if err := a.d.Accounts.SetRoles(c.UserContext(), accounts.Staff(user(c)), id, in.Roles, in.ServiceAreas); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (a *API) disableUser(c *fiber.Ctx) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
 	id, err := parseID(c, "id")
 	if err != nil {
 		return err
 	}
-	if err := a.d.Auth.DisableUser(c.UserContext(), user(c).ID, id); err != nil {
+	if err := a.d.Accounts.Disable(c.UserContext(), accounts.Staff(user(c)), id); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (a *API) resetSecondFactor(c *fiber.Ctx) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
 	id, err := parseID(c, "id")
 	if err != nil {
 		return err
 	}
-	if err := a.d.Auth.ResetSecondFactor(c.UserContext(), user(c).ID, id); err != nil {
+	if err := a.d.Accounts.ResetSecondFactor(c.UserContext(), accounts.Staff(user(c)), id); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -117,7 +113,7 @@ func (a *API) resetPassword(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	if err := a.d.Auth.ResetPassword(c.UserContext(), user(c).ID, id, in.Password); err != nil {
+	if err := a.d.Accounts.ResetPassword(c.UserContext(), accounts.Staff(user(c)), id, in.Password); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

@@ -8,24 +8,25 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"candour/internal/access"
+	"candour/internal/accounts"
 	"candour/internal/auth"
 	"candour/internal/casework"
 	"candour/internal/intake"
+	"candour/internal/oversight"
 	"candour/internal/routing"
-	"candour/internal/store"
 	"candour/internal/token"
 )
 
 // Deps is what the API is built from.
 type Deps struct {
-	Intake   *intake.Service
-	Casework *casework.Service
-	Policy   func() *routing.Policy
-	Store    *store.Store
-	Tokens   *token.Keys
-	// Auth signs staff in and checks their sessions; Access decides case access.
+	Intake    *intake.Service
+	Casework  *casework.Service
+	Oversight *oversight.Service
+	Accounts  *accounts.Service
+	Policy    func() *routing.Policy
+	Tokens    *token.Keys
+	// Auth signs staff in and checks their sessions.
 	Auth          *auth.Service
-	Access        *access.Checker
 	SecureCookies bool   // Secure flag on the session cookie (https)
 	PublicURL     string // CANDOUR_PUBLIC_URL, for links people hand on
 }
@@ -36,59 +37,99 @@ type API struct{ d Deps }
 // New returns the API.
 func New(d Deps) *API { return &API{d: d} }
 
-// Register mounts the routes. Who may call each is written beside it.
+// Route is one operation: method, path under /api/v1, who may call it, and the handler.
+type Route struct {
+	Method string
+	Path   string
+	Gate   access.Gate
+	h      fiber.Handler
+}
+
+// Routes is every operation, one line each. The gate on the line is who may call it, and the
+// OpenAPI document names the same gate in x-candour-gate.
+func (a *API) Routes() []Route {
+	const get, post, del = fiber.MethodGet, fiber.MethodPost, fiber.MethodDelete
+	return []Route{
+		{get, "/openapi.yaml", access.Public, a.openAPIDoc},
+		{get, "/service-areas", access.Public, a.serviceAreas},
+		{post, "/reports", access.Public, a.submitReport},
+		{post, "/mailbox/session", access.Public, a.openMailbox}, // a receipt
+		{get, "/mailbox", access.Mailbox, a.mailbox},
+		{post, "/mailbox/messages", access.Mailbox, a.reply},
+		{post, "/mailbox/attachments", access.Mailbox, a.uploadAttachment},
+		{get, "/mailbox/attachments/:id", access.Mailbox, a.downloadAttachment},
+		{post, "/mailbox/close", access.Mailbox, a.closeMailbox},
+		{post, "/mailbox/record/approve", access.Mailbox, a.approveRecord},
+		{post, "/auth/login", access.Public, a.login}, // staff credentials
+		{post, "/auth/logout", access.SignedIn, a.logout},
+		{get, "/triage", access.Triage, a.triage},
+		{post, "/recorded-concerns", access.MonitoringOfficer, a.recordOnBehalf},
+		{get, "/concerns/:id", access.CaseAccess, a.concern},
+		{post, "/concerns/:id/acknowledge", access.MonitoringOfficer, a.acknowledge},
+		{post, "/concerns/:id/messages", access.CaseAccess, a.messageReporter},
+		{post, "/concerns/:id/notes", access.CaseAccess, a.addNote},
+		{post, "/concerns/:id/decision", access.MonitoringOfficer, a.decide},
+		{get, "/concerns/:id/attachments/:aid", access.CaseAccess, a.staffAttachment},
+		{post, "/concerns/:id/identity-requests", access.IdentityRequest, a.requestIdentity},
+		{get, "/concerns/:id/identity", access.Custodian, a.sealedIdentity}, // once a request is approved
+		{post, "/concerns/:id/access", access.MonitoringOfficer, a.grantAccess},
+		{post, "/concerns/:id/conflict", access.CaseAccess, a.declareConflict},
+		{get, "/identity-requests", access.Custodian, a.pendingIdentityRequests},
+		{post, "/identity-requests/:id/decision", access.Custodian, a.decideIdentity}, // not the requester
+		{get, "/investigations", access.Investigation, a.investigations},              // their own
+		{post, "/investigations", access.MonitoringOfficer, a.createInvestigation},
+		{get, "/investigations/:id", access.Investigation, a.investigation},
+		{post, "/investigations/:id/concerns", access.MonitoringOfficer, a.linkConcern},
+		{del, "/investigations/:id/concerns/:cid", access.MonitoringOfficer, a.unlinkConcern},
+		{post, "/investigations/:id/allegations", access.Investigation, a.addAllegation},
+		{post, "/investigations/:id/allegations/:aid/finding", access.Investigation, a.recordFinding},
+		{post, "/investigations/:id/recommendations", access.Investigation, a.addRecommendation},
+		{post, "/investigations/:id/recommendations/:rid/status", access.Investigation, a.recommendationStatus},
+		{post, "/investigations/:id/status", access.Investigation, a.advanceInvestigation},
+		{get, "/users", access.Admin, a.listUsers},
+		{post, "/users", access.Admin, a.createUser},
+		{post, "/users/:id/roles", access.Admin, a.setRoles},
+		{post, "/users/:id/disable", access.Admin, a.disableUser},
+		{post, "/users/:id/reset-2fa", access.Admin, a.resetSecondFactor},
+		{post, "/users/:id/reset-password", access.Admin, a.resetPassword},
+		{post, "/councillor/concerns", access.Councillor, a.councillorConcern},
+		{get, "/councillor/concerns", access.Councillor, a.councillorConcerns}, // their own
+		{get, "/stats", access.Statistics, a.stats},
+		{get, "/audit/verify", access.Auditor, a.auditVerify},
+		{get, "/audit/events", access.Auditor, a.auditEvents},
+	}
+}
+
+// Register mounts every route behind its gate; nothing else exists under /api/v1.
 func (a *API) Register(app fiber.Router) {
 	v1 := app.Group("/api/v1")
-	mailbox, staff := a.requireMailbox, a.requireStaff
+	for _, r := range a.Routes() {
+		v1.Add(r.Method, r.Path, a.gate(r.Gate), r.h)
+	}
+	v1.All("/*", func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+}
 
-	v1.Get("/openapi.yaml", a.openAPIDoc)                        // anyone
-	v1.Get("/service-areas", a.serviceAreas)                     // anyone
-	v1.Post("/reports", a.submitReport)                          // anyone
-	v1.Post("/mailbox/session", a.openMailbox)                   // anyone holding a receipt
-	v1.Get("/mailbox", mailbox, a.mailbox)                       // mailbox token
-	v1.Post("/mailbox/messages", mailbox, a.reply)               // mailbox token
-	v1.Post("/mailbox/attachments", mailbox, a.uploadAttachment) // mailbox token
-	v1.Get("/mailbox/attachments/:id", mailbox, a.downloadAttachment)
-	v1.Post("/mailbox/close", mailbox, a.closeMailbox)                                        // mailbox token
-	v1.Post("/mailbox/record/approve", mailbox, a.approveRecord)                              // mailbox token                         // mailbox token
-	v1.Post("/auth/login", a.login)                                                           // anyone (staff credentials)
-	v1.Post("/auth/logout", staff, a.logout)                                                  // any signed-in staff
-	v1.Get("/triage", staff, a.triage)                                                        // monitoring officer, deputy; route holders see theirs
-	v1.Post("/recorded-concerns", staff, a.recordOnBehalf)                                    // monitoring officer, deputy
-	v1.Get("/concerns/:id", staff, a.concern)                                                 // case access
-	v1.Post("/concerns/:id/acknowledge", staff, a.acknowledge)                                // monitoring officer, deputy
-	v1.Post("/concerns/:id/messages", staff, a.messageReporter)                               // case access
-	v1.Post("/concerns/:id/notes", staff, a.addNote)                                          // case access
-	v1.Post("/concerns/:id/decision", staff, a.decide)                                        // monitoring officer, deputy
-	v1.Get("/concerns/:id/attachments/:aid", staff, a.staffAttachment)                        // case access
-	v1.Post("/concerns/:id/identity-requests", staff, a.requestIdentity)                      // monitoring officer, investigator with access
-	v1.Get("/concerns/:id/identity", staff, a.sealedIdentity)                                 // custodian, once a request is approved
-	v1.Get("/identity-requests", staff, a.pendingIdentityRequests)                            // custodian
-	v1.Post("/identity-requests/:id/decision", staff, a.decideIdentity)                       // custodian other than the requester
-	v1.Get("/investigations", staff, a.investigations)                                        // monitoring officer, deputy, investigators (their own)
-	v1.Post("/investigations", staff, a.createInvestigation)                                  // monitoring officer, deputy
-	v1.Get("/investigations/:id", staff, a.investigation)                                     // investigation access
-	v1.Post("/investigations/:id/concerns", staff, a.linkConcern)                             // monitoring officer, deputy
-	v1.Delete("/investigations/:id/concerns/:cid", staff, a.unlinkConcern)                    // monitoring officer, deputy
-	v1.Post("/investigations/:id/allegations", staff, a.addAllegation)                        // investigation access
-	v1.Post("/investigations/:id/allegations/:aid/finding", staff, a.recordFinding)           // investigation access
-	v1.Post("/investigations/:id/recommendations", staff, a.addRecommendation)                // investigation access
-	v1.Post("/investigations/:id/recommendations/:rid/status", staff, a.recommendationStatus) // investigation access
-	v1.Post("/investigations/:id/status", staff, a.advanceInvestigation)                      // investigation access
-	v1.Post("/concerns/:id/access", staff, a.grantAccess)                                     // monitoring officer, deputy
-	v1.Post("/concerns/:id/conflict", staff, a.declareConflict)                               // case access
-	v1.Get("/users", staff, requireAdmin, a.listUsers)                                        // admin
-	v1.Post("/users", staff, requireAdmin, a.createUser)                                      // admin
-	v1.Post("/users/:id/roles", staff, requireAdmin, a.setRoles)                              // admin
-	v1.Post("/users/:id/disable", staff, requireAdmin, a.disableUser)                         // admin
-	v1.Post("/users/:id/reset-2fa", staff, requireAdmin, a.resetSecondFactor)
-	v1.Post("/users/:id/reset-password", staff, requireAdmin, a.resetPassword) // admin                 // admin
-	v1.Get("/audit/verify", staff, a.auditVerify)                              // auditor
-	v1.Post("/councillor/concerns", staff, a.councillorConcern)                // councillor
-	v1.Get("/councillor/concerns", staff, a.councillorConcerns)                // councillor: their own
-	v1.Get("/stats", staff, a.stats)                                           // auditor, monitoring officer, deputy
-	v1.Get("/audit/events", staff, a.auditEvents)                              // auditor
-	v1.All("/*", func(c *fiber.Ctx) error { return fiber.ErrNotFound })        // nothing else exists
+// gate admits only the callers g admits: a mailbox token for reporters, a live staff token for
+// staff (401 without one) and then the gate's rule about the person (404 otherwise, so a person
+// without access cannot learn that a route or a record exists).
+func (a *API) gate(g access.Gate) fiber.Handler {
+	switch g.Caller {
+	case access.Anyone:
+		return func(c *fiber.Ctx) error { return c.Next() }
+	case access.Reporter:
+		return a.requireMailbox
+	case access.Staff:
+		return func(c *fiber.Ctx) error {
+			if err := a.authenticate(c); err != nil {
+				return err
+			}
+			if !g.Allows(user(c)) {
+				return fiber.ErrNotFound
+			}
+			return c.Next()
+		}
+	}
+	panic("api: route without a gate")
 }
 
 // bearer returns the Authorization: Bearer token, or "".

@@ -37,6 +37,9 @@ func (a *API) login(c *fiber.Ctx) error {
 // logout: POST /api/v1/auth/logout → 204; the session is revoked, so the token (and any
 // renewed one) stops working at once.
 func (a *API) logout(c *fiber.Ctx) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
 	if err := a.d.Auth.SignOut(c.UserContext(), principal(c)); err != nil {
 		return err
 	}

@@ -7,8 +7,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"candour/internal/casework"
+	"candour/internal/domain"
 	"candour/internal/intake"
-	"candour/internal/store"
+	"candour/internal/server"
 )
 
 type triageItemOut struct {
@@ -32,7 +33,7 @@ type triageItemOut struct {
 func (a *API) triage(c *fiber.Ctx) error {
 	limit, _ := strconv.Atoi(c.Query("limit"))
 	page, err := a.d.Casework.Triage(c.UserContext(), user(c), casework.TriageQuery{
-		Filter: store.TriageFilter{Status: c.Query("status"), Route: c.Query("route"), ServiceArea: c.Query("service_area"),
+		Filter: domain.TriageFilter{Status: c.Query("status"), Route: c.Query("route"), ServiceArea: c.Query("service_area"),
 			Channel: c.Query("channel"), Breached: c.QueryBool("breach")},
 		Cursor: c.Query("cursor"), Limit: limit,
 	})
@@ -63,6 +64,9 @@ func (a *API) concern(c *fiber.Ctx) error {
 }
 
 func (a *API) acknowledge(c *fiber.Ctx) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
 	id := c.Params("id")
 	if err := a.d.Casework.Acknowledge(c.UserContext(), user(c), id); err != nil {
 		return err
@@ -117,7 +121,7 @@ func (a *API) staffAttachment(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return SendDownload(c, name, size, r)
+	return server.SendFile(c, name, server.BinaryType, size, r)
 }
 
 func (a *API) requestIdentity(c *fiber.Ctx) error {
@@ -226,8 +230,10 @@ func (a *API) linkConcern(c *fiber.Ctx) error {
 }
 
 func (a *API) unlinkConcern(c *fiber.Ctx) error {
-	id := c.Params("id")
-	cid := c.Params("cid")
+	if err := noBody(c); err != nil {
+		return err
+	}
+	id, cid := c.Params("id"), c.Params("cid")
 	if err := a.d.Casework.UnlinkConcern(c.UserContext(), user(c), id, cid); err != nil {
 		return err
 	}

@@ -16,12 +16,13 @@ import (
 	"filippo.io/age"
 	"filippo.io/age/armor"
 
+	"candour/internal/accounts"
+	"candour/internal/apicontract"
 	"candour/internal/audit"
-	"candour/internal/auth"
 )
 
-func authUser(email string, ageRecipient *string, roles ...string) auth.NewUser {
-	return auth.NewUser{Email: email, Name: email, Roles: roles, AgeRecipient: ageRecipient, Password: password}
+func authUser(email string, ageRecipient *string, roles ...string) accounts.NewUser {
+	return accounts.NewUser{Email: email, Name: email, Roles: roles, AgeRecipient: ageRecipient, Password: password}
 }
 
 func (e *env) must(status int, want int, body string, what string) {
@@ -102,11 +103,9 @@ func TestWholeStory(t *testing.T) {
 	req, _ := http.NewRequest("POST", e.p.URL()+"/api/v1/mailbox/attachments", &buf)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Authorization", "Bearer "+mbox)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 201 {
-		t.Fatalf("evidence upload: %v %v", resp, err)
+	if resp, b := apicontract.Do(t, http.DefaultClient, req); resp.StatusCode != 201 {
+		t.Fatalf("evidence upload: got %d %s, want 201", resp.StatusCode, b)
 	}
-	resp.Body.Close()
 
 	// The Monitoring Officer commissions an investigation and accepts the concern into it.
 	st, body, _ = e.do("POST", "/api/v1/investigations", mo.token, map[string]string{"title": "Child and family assessment team",
@@ -223,14 +222,14 @@ func TestIdentityDisclosureTwoPersonRule(t *testing.T) {
 	mo := e.user("mo@enghraifft.example", "monitoring_officer")
 	id, _ := age.GenerateX25519Identity()
 	rcpt := id.Recipient().String()
-	c, err := e.p.Auth.CreateUser(t.Context(), 0, authUser("custodian@enghraifft.example", &rcpt, "custodian"))
+	c, err := e.p.Accounts.Create(t.Context(), accounts.Console(), authUser("custodian@enghraifft.example", &rcpt, "custodian"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	custodian := e.login(c)
 	// The Monitoring Officer is also a custodian: still may not approve their own request.
 	mo2Rcpt := rcpt
-	c2, err := e.p.Auth.CreateUser(t.Context(), 0, authUser("deputy@enghraifft.example", &mo2Rcpt, "deputy_monitoring_officer", "custodian"))
+	c2, err := e.p.Accounts.Create(t.Context(), accounts.Console(), authUser("deputy@enghraifft.example", &mo2Rcpt, "deputy_monitoring_officer", "custodian"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"candour/internal/access"
 	"candour/internal/i18n"
 	"candour/internal/intake"
 	"candour/internal/server"
@@ -25,9 +24,6 @@ type councillorConcernOut struct {
 // Accept-Language. An unknown service area or evidence item is a 400 naming the field.
 func (a *API) councillorConcern(c *fiber.Ctx) error {
 	u := user(c)
-	if !access.CanRaiseCouncillorConcern(u) {
-		return fiber.ErrNotFound
-	}
 	var in intake.CouncillorConcern
 	if err := decodeJSON(c, &in); err != nil {
 		return err
@@ -72,9 +68,6 @@ type councillorConcernItem struct {
 // first, clear columns only.
 func (a *API) councillorConcerns(c *fiber.Ctx) error {
 	u := user(c)
-	if !access.CanRaiseCouncillorConcern(u) {
-		return fiber.ErrNotFound
-	}
 	rows, err := a.d.Intake.CouncillorConcerns(c.UserContext(), u.ID)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 
 	"filippo.io/age"
 
+	"candour/internal/apicontract"
 	"candour/internal/store"
 )
 
@@ -28,7 +29,8 @@ func (e *env) addCustodian() {
 	}
 }
 
-// doAs sends a JSON request with a bearer token and an Accept-Language header.
+// doAs sends a JSON request with a bearer token and an Accept-Language header; the exchange
+// is checked against the OpenAPI document (apicontract).
 func (e *env) doAs(method, path, bearer, lang string, in any) (int, string) {
 	e.t.Helper()
 	var body io.Reader
@@ -52,12 +54,7 @@ func (e *env) doAs(method, path, bearer, lang string, in any) (int, string) {
 	if lang != "" {
 		req.Header.Set("Accept-Language", lang)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := apicontract.Do(e.t, http.DefaultClient, req)
 	return resp.StatusCode, string(b)
 }
 

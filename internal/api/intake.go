@@ -157,10 +157,13 @@ func (a *API) downloadAttachment(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return SendDownload(c, name, size, r)
+	return server.SendFile(c, name, server.BinaryType, size, r)
 }
 
 func (a *API) approveRecord(c *fiber.Ctx) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
 	if err := a.d.Intake.ApproveRecord(c.UserContext(), ref(c)); err != nil {
 		return err
 	}
@@ -169,6 +172,9 @@ func (a *API) approveRecord(c *fiber.Ctx) error {
 
 // closeMailbox ends the mailbox token before it expires.
 func (a *API) closeMailbox(c *fiber.Ctx) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
 	if err := a.d.Intake.CloseMailbox(c.UserContext(), bearer(c)); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"candour/internal/apicontract"
 	"candour/internal/dbtest"
 	"candour/internal/portaltest"
 	"candour/internal/receipt"
@@ -337,11 +338,7 @@ func TestUploadNeverSpoolsToDisk(t *testing.T) {
 	req.ContentLength = int64(len(body))
 	req.Header.Set("Content-Type", ct)
 	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := apicontract.Do(t, http.DefaultClient, req)
 	if resp.StatusCode != 201 {
 		t.Fatalf("upload: got %d, want 201", resp.StatusCode)
 	}

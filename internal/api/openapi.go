@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	_ "embed"
 
 	"github.com/gofiber/fiber/v2"
@@ -17,3 +18,7 @@ func (a *API) openAPIDoc(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "application/yaml")
 	return c.Send(openAPI)
 }
+
+// OpenAPIDocument returns the document GET /api/v1/openapi.yaml serves, for the tests that
+// check every API exchange against it (internal/apicontract).
+func OpenAPIDocument() []byte { return bytes.Clone(openAPI) }

@@ -9,25 +9,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"candour/internal/access"
-	"candour/internal/audit"
 	"candour/internal/fault"
 	"candour/internal/oversight"
+	"candour/internal/server"
 )
-
-// oversight builds the statistics use case from the API's dependencies (the threshold comes
-// from the policy in force at each call).
-func (a *API) oversight() *oversight.Service {
-	return oversight.New(a.d.Store, func() int {
-		if a.d.Policy == nil {
-			return 0
-		}
-		if p := a.d.Policy(); p != nil {
-			return p.Retention.SuppressionThreshold
-		}
-		return 0
-	})
-}
 
 // statsJSON is the report with the period as the dates that were asked for.
 type statsJSON struct {
@@ -39,10 +24,6 @@ type statsJSON struct {
 // stats: GET /api/v1/stats?from=YYYY-MM-DD&to=YYYY-MM-DD → the suppressed report; with
 // format=csv (and table=<id>|all) the same figures as CSV. Auditor, Monitoring Officer, deputy.
 func (a *API) stats(c *fiber.Ctx) error {
-	u := user(c)
-	if !access.CanSeeStats(u) {
-		return fiber.ErrNotFound
-	}
 	from, to, err := oversight.ParsePeriod(c.Query("from"), c.Query("to"), time.Now())
 	if err != nil {
 		return err
@@ -52,28 +33,23 @@ func (a *API) stats(c *fiber.Ctx) error {
 	if csv && table != "all" && !slices.Contains(oversight.ExportTables(), table) {
 		return (fault.Fields{"table": "field.choice"}).Err()
 	}
-	svc := a.oversight()
-	rep, err := svc.Stats(c.UserContext(), from, to)
+	use := oversight.Use{Export: csv, Details: map[string]string{"via": "api"}}
+	if csv {
+		use.Details["table"] = table
+	}
+	rep, err := a.d.Oversight.Stats(c.UserContext(), user(c), from, to, use)
 	if err != nil {
 		return err
 	}
-	fromText, toText := oversight.Dates(from, to)
-	details := map[string]string{"from": fromText, "to": toText, "via": "api"}
-	action := "stats.read"
-	if csv {
-		action, details["table"] = "stats.export", table
-	}
-	if err := audit.Record(c.UserContext(), a.d.Store, audit.Event{ActorID: u.ID, Action: action, Details: details}); err != nil {
-		return err
-	}
 	if !csv {
+		fromText, toText := oversight.Dates(from, to)
 		return c.JSON(statsJSON{From: fromText, To: toText, Report: rep})
 	}
 	var buf bytes.Buffer
 	if err := oversight.WriteCSV(&buf, rep, table, oversight.PlainLabels(rep.SuppressionThreshold)); err != nil {
 		return err
 	}
-	return sendOversightCSV(c, "candour-stats-"+table+"-"+fromText+"-"+toText+".csv", buf.Bytes())
+	return server.SendFile(c, oversight.StatsFile(table, from, to), server.CSVType, int64(buf.Len()), &buf)
 }
 
 // auditEvent is an event as the API lists it (hashes in hex).
@@ -89,53 +65,36 @@ type auditEvent struct {
 }
 
 // auditEvents: GET /api/v1/audit/events?actor=&object=&from=&to=&limit= → {events, verification}
-// newest first; format=csv for CSV. Auditor.
+// newest first; format=csv for CSV.
 func (a *API) auditEvents(c *fiber.Ctx) error {
-	u := user(c)
-	if !access.CanReadAudit(u) {
-		return fiber.ErrNotFound
-	}
 	limit, _ := strconv.Atoi(c.Query("limit"))
-	svc := a.oversight()
-	f, err := svc.AuditFilter(c.UserContext(), oversight.AuditQuery{Actor: c.Query("actor"), Object: c.Query("object"),
-		From: c.Query("from"), To: c.Query("to"), Limit: limit})
-	if err != nil {
-		return err
-	}
-	events, err := svc.AuditEvents(c.UserContext(), f)
-	if err != nil {
-		return err
-	}
 	csv := c.Query("format") == "csv"
-	action := "audit.read"
-	if csv {
-		action = "audit.export"
-	}
-	if err := audit.Record(c.UserContext(), a.d.Store, audit.Event{ActorID: u.ID, Action: action,
-		Details: map[string]string{"events": strconv.Itoa(len(events)), "via": "api"}}); err != nil {
+	trail, err := a.d.Oversight.AuditTrail(c.UserContext(), user(c), oversight.AuditQuery{Actor: c.Query("actor"),
+		Object: c.Query("object"), From: c.Query("from"), To: c.Query("to"), Limit: limit},
+		oversight.Use{Export: csv, Details: map[string]string{"via": "api"}})
+	if err != nil {
 		return err
 	}
 	if csv {
 		var buf bytes.Buffer
-		if err := oversight.WriteAuditCSV(&buf, events); err != nil {
+		if err := oversight.WriteAuditCSV(&buf, trail.Events); err != nil {
 			return err
 		}
-		return sendOversightCSV(c, "candour-audit.csv", buf.Bytes())
+		return server.SendFile(c, oversight.AuditFile, server.CSVType, int64(buf.Len()), &buf)
 	}
-	res, err := audit.Check(c.UserContext(), a.d.Store)
-	if err != nil {
-		return err
-	}
-	out := make([]auditEvent, 0, len(events))
-	for _, e := range events {
+	out := make([]auditEvent, 0, len(trail.Events))
+	for _, e := range trail.Events {
 		out = append(out, auditEvent{Seq: e.Seq, At: e.At, Actor: e.Actor, ActorID: e.ActorID, Action: e.Action,
 			ObjectType: e.ObjectType, ObjectID: e.ObjectID, Details: json.RawMessage(e.Details)})
 	}
-	return c.JSON(fiber.Map{"events": out, "verification": res})
+	return c.JSON(fiber.Map{"events": out, "verification": trail.Verification})
 }
 
-func sendOversightCSV(c *fiber.Ctx, name string, body []byte) error {
-	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
-	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+name+`"`)
-	return c.Send(body)
+// auditVerify: GET /api/v1/audit/verify → {ok, events, first_bad?}.
+func (a *API) auditVerify(c *fiber.Ctx) error {
+	res, err := a.d.Oversight.VerifyAudit(c.UserContext(), user(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(res)
 }

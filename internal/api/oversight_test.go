@@ -4,10 +4,11 @@ import (
 	"context"
 
 	"encoding/json"
-	"filippo.io/age"
 	"strings"
 	"testing"
 	"time"
+
+	"filippo.io/age"
 
 	"candour/internal/intake"
 	"candour/internal/store"

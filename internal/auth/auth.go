@@ -10,35 +10,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/mail"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
-
-	"filippo.io/age"
-	"github.com/lib/pq"
 
 	"candour/internal/audit"
 	"candour/internal/fault"
 	"candour/internal/store"
 	"candour/internal/token"
 )
-
-// Roles are the staff roles (DESIGN §2, issue 4).
-var Roles = []string{"monitoring_officer", "deputy_monitoring_officer", "service_lead", "safeguarding",
-	"investigator", "custodian", "councillor", "auditor", "admin"}
-
-// ValidRole reports whether r is one of Roles.
-func ValidRole(r string) bool {
-	for _, x := range Roles {
-		if x == r {
-			return true
-		}
-	}
-	return false
-}
 
 // secondFactorRoles must use TOTP: they can see or unlock the most.
 var secondFactorRoles = []string{"monitoring_officer", "deputy_monitoring_officer", "custodian", "admin", "auditor"}
@@ -164,9 +144,9 @@ type Issued struct {
 // ErrSetupRequired after a right password), counted against the account and audited.
 //
 // A refused sign-in is answered no sooner than the failure floor after it began, whatever the
-// reason: an unknown e-mail skips the account's transaction (credentials, failure count), and
-// measured over the API that made it answer about 8 ms sooner than a wrong password, enough
-// to tell which e-mail addresses have accounts.
+// reason: an unknown e-mail skips the account's transaction (credentials, failure count), which
+// would make it answer measurably sooner than a wrong password, enough to tell which e-mail
+// addresses have accounts.
 func (s *Service) SignIn(ctx context.Context, l Login) (*Issued, error) {
 	started := time.Now()
 	issued, err := s.signIn(ctx, l)
@@ -434,84 +414,6 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	})
 }
 
-// ProtectedRoles are the roles that can read every case, open sealed identities or judge the
-// audit trail. Through the portal (an admin's web page or API call) nobody grants them, and
-// nobody resets or disables an account that holds one: that is done with `candour user` on
-// the server, by people the council trusts with the machine. A single curious administrator
-// could otherwise add their own custodian key to every new sealed identity, or reset the
-// Monitoring Officer's password and second factor and read every case.
-var ProtectedRoles = []string{"monitoring_officer", "deputy_monitoring_officer", "custodian", "admin", "auditor"}
-
-var (
-	errProtected = fault.New(fault.Forbidden, "protected_account", "user.protected")
-	errOwn       = fault.New(fault.Forbidden, "own_account", "user.own_account")
-)
-
-func protected(roles []string) bool {
-	for _, r := range roles {
-		for _, p := range ProtectedRoles {
-			if r == p {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// checkAdminAction refuses, for an action through the portal (actorID != 0), a protected target
-// account or the admin's own account. The command line (actorID 0) may do both.
-func (s *Service) checkAdminAction(ctx context.Context, actorID, userID int64) error {
-	if actorID == 0 {
-		return nil
-	}
-	if actorID == userID {
-		return errOwn
-	}
-	u, err := s.d.Store.UserByID(ctx, userID)
-	if errors.Is(err, store.ErrNotFound) {
-		return fault.New(fault.NotFound, "not_found", "error.not_found")
-	}
-	if err != nil {
-		return err
-	}
-	if protected(u.Roles) {
-		return errProtected
-	}
-	return nil
-}
-
-// ResetPassword sets a temporary password chosen by an admin (handed over out of band): the
-// user must change it at their next sign-in, and their sessions end at once.
-func (s *Service) ResetPassword(ctx context.Context, actorID, userID int64, temporary string) error {
-	if err := s.checkAdminAction(ctx, actorID, userID); err != nil {
-		return err
-	}
-	u, err := s.d.Store.UserByID(ctx, userID)
-	if errors.Is(err, store.ErrNotFound) {
-		return fault.New(fault.NotFound, "not_found", "error.not_found")
-	}
-	if err != nil {
-		return err
-	}
-	if err := CheckPassword(temporary, u.Email); err != nil {
-		return fault.Fields{"password": err.Error()}.Err()
-	}
-	h, err := HashPassword(temporary, s.d.Params)
-	if err != nil {
-		return err
-	}
-	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		if err := tx.SetPassword(ctx, userID, h, true, s.d.Now()); err != nil {
-			return err
-		}
-		if err := s.RevokeUser(ctx, tx, userID, "", "password_reset"); err != nil {
-			return err
-		}
-		return audit.Record(ctx, tx, actorEvent(actorID, audit.Event{Action: "user.password_reset", ObjectType: "user",
-			ObjectID: strconv.FormatInt(userID, 10)}))
-	})
-}
-
 // promote makes a setup session full once nothing is outstanding.
 func (s *Service) promote(ctx context.Context, tx *store.Store, p *Principal, totpEnabled bool) error {
 	if p.Session.Stage == StageFull {
@@ -605,170 +507,6 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, p *Principal, secret, co
 			ObjectID: strconv.FormatInt(p.User.ID, 10)})
 	})
 	return codes, err
-}
-
-// NewUser is an account to create (CLI, admin).
-type NewUser struct {
-	Email        string
-	Name         string
-	Roles        []string
-	ServiceAreas []string
-	AgeRecipient *string
-	Language     string
-	Password     string
-	// MustChange forces a password change at first sign-in.
-	MustChange bool
-}
-
-// Created is a new account and its TOTP secret, to hand to the user once.
-type Created struct {
-	User       *store.User
-	TOTPSecret string
-}
-
-// CreateUser checks and stores a new account with a password and a TOTP secret (already
-// enabled: whoever creates the account hands the secret over), audited as actorID (0: CLI).
-func (s *Service) CreateUser(ctx context.Context, actorID int64, n NewUser) (*Created, error) {
-	f := fault.Fields{}
-	for _, r := range n.Roles {
-		if !ValidRole(r) {
-			f.Add("roles", "user.role_unknown")
-		}
-	}
-	if len(n.Roles) == 0 {
-		f.Add("roles", "field.required")
-	}
-	if actorID != 0 && (protected(n.Roles) || n.AgeRecipient != nil) {
-		return nil, errProtected
-	}
-	if err := CheckPassword(n.Password, n.Email); err != nil {
-		f.Add("password", err.Error())
-	}
-	n.Email, n.Name = strings.TrimSpace(n.Email), strings.TrimSpace(n.Name)
-	if a, err := mail.ParseAddress(n.Email); err != nil || a.Address != n.Email || len(n.Email) > 254 {
-		f.Add("email", "field.email")
-	}
-	if n.Name == "" || utf8.RuneCountInString(n.Name) > 200 || !utf8.ValidString(n.Name) {
-		f.Add("name", "field.required")
-	}
-	if n.Language == "" {
-		n.Language = "en"
-	}
-	if n.Language != "en" && n.Language != "cy" {
-		f.Add("language", "field.choice")
-	}
-	if len(n.ServiceAreas) > 50 {
-		f.Add("service_areas", "field.too_many")
-	}
-	// A bad custodian key would make every later confidential report fail to seal.
-	if n.AgeRecipient != nil {
-		if _, err := age.ParseX25519Recipient(strings.TrimSpace(*n.AgeRecipient)); err != nil || len(*n.AgeRecipient) > 200 {
-			f.Add("age_recipient", "field.invalid")
-		}
-	}
-	if err := f.Err(); err != nil {
-		return nil, err
-	}
-	hash, err := HashPassword(n.Password, s.d.Params)
-	if err != nil {
-		return nil, err
-	}
-	key, err := NewTOTP(n.Email)
-	if err != nil {
-		return nil, err
-	}
-	secret := key.Secret()
-	u := &store.User{Email: n.Email, Name: n.Name, Roles: n.Roles, ServiceAreas: n.ServiceAreas,
-		AgeRecipient: n.AgeRecipient, Language: n.Language}
-	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		if err := tx.InsertUser(ctx, u); err != nil {
-			var pqErr *pq.Error
-			if errors.As(err, &pqErr) && pqErr.Code == "23505" {
-				return fault.New(fault.Conflict, "email_taken", "user.email_taken")
-			}
-			return err
-		}
-		if err := tx.SetPassword(ctx, u.ID, hash, n.MustChange, s.d.Now()); err != nil {
-			return err
-		}
-		if err := tx.SetTOTP(ctx, u.ID, &secret, true, nil); err != nil {
-			return err
-		}
-		return audit.Record(ctx, tx, actorEvent(actorID, audit.Event{Action: "user.create", ObjectType: "user",
-			ObjectID: strconv.FormatInt(u.ID, 10), Details: map[string]string{"roles": fmt.Sprint(n.Roles)}}))
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &Created{User: u, TOTPSecret: secret}, nil
-}
-
-// DisableUser disables an account and ends its sessions at once.
-func (s *Service) DisableUser(ctx context.Context, actorID, userID int64) error {
-	if err := s.checkAdminAction(ctx, actorID, userID); err != nil {
-		return err
-	}
-	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		if err := tx.SetUserStatus(ctx, userID, "disabled"); err != nil {
-			return err
-		}
-		if err := s.RevokeUser(ctx, tx, userID, "", "disabled"); err != nil {
-			return err
-		}
-		return audit.Record(ctx, tx, actorEvent(actorID, audit.Event{Action: "user.disable", ObjectType: "user",
-			ObjectID: strconv.FormatInt(userID, 10)}))
-	})
-}
-
-// SetRoles changes an account's roles and ends its sessions (so the change applies at once).
-func (s *Service) SetRoles(ctx context.Context, actorID, userID int64, roles, areas []string) error {
-	if err := s.checkAdminAction(ctx, actorID, userID); err != nil {
-		return err
-	}
-	if actorID != 0 && protected(roles) {
-		return errProtected
-	}
-	for _, r := range roles {
-		if !ValidRole(r) {
-			return (fault.Fields{"roles": "user.role_unknown"}).Err()
-		}
-	}
-	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		if err := tx.SetUserRoles(ctx, userID, roles, areas); err != nil {
-			return err
-		}
-		if err := s.RevokeUser(ctx, tx, userID, "", "role_change"); err != nil {
-			return err
-		}
-		return audit.Record(ctx, tx, actorEvent(actorID, audit.Event{Action: "user.roles", ObjectType: "user",
-			ObjectID: strconv.FormatInt(userID, 10), Details: map[string]string{"roles": fmt.Sprint(roles)}}))
-	})
-}
-
-// ResetSecondFactor removes a user's TOTP (admin reset): they enrol again at next sign-in.
-func (s *Service) ResetSecondFactor(ctx context.Context, actorID, userID int64) error {
-	if err := s.checkAdminAction(ctx, actorID, userID); err != nil {
-		return err
-	}
-	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		if err := tx.SetTOTP(ctx, userID, nil, false, nil); err != nil {
-			return err
-		}
-		if err := s.RevokeUser(ctx, tx, userID, "", "totp_reset"); err != nil {
-			return err
-		}
-		return audit.Record(ctx, tx, actorEvent(actorID, audit.Event{Action: "user.totp_reset", ObjectType: "user",
-			ObjectID: strconv.FormatInt(userID, 10)}))
-	})
-}
-
-func actorEvent(actorID int64, e audit.Event) audit.Event {
-	if actorID == 0 {
-		e.Actor = audit.ActorCLI
-	} else {
-		e.ActorID = actorID
-	}
-	return e
 }
 
 // SetupStep says what a setup session must do next: "password" (a forced change), "totp"

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"candour/internal/accounts"
 	"candour/internal/audit"
 	"candour/internal/auth"
 	"candour/internal/dbtest"
@@ -27,6 +28,7 @@ func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 type fixture struct {
 	svc   *auth.Service
+	acc   *accounts.Service
 	st    *store.Store
 	clock *clock
 	keys  *token.Keys
@@ -41,14 +43,15 @@ func newFixture(t *testing.T) *fixture {
 	}
 	c := &clock{t: time.Now()}
 	keys.SetClock(c.now)
-	return &fixture{svc: auth.New(auth.Deps{Store: st, Tokens: keys, Params: fast, Now: c.now}), st: st, clock: c, keys: keys}
+	svc := auth.New(auth.Deps{Store: st, Tokens: keys, Params: fast, Now: c.now})
+	return &fixture{svc: svc, acc: accounts.New(accounts.Deps{Store: st, Auth: svc, Now: c.now}), st: st, clock: c, keys: keys}
 }
 
 const goodPassword = "correct horse battery"
 
-func (f *fixture) user(t *testing.T, email string, roles ...string) *auth.Created {
+func (f *fixture) user(t *testing.T, email string, roles ...string) *accounts.Created {
 	t.Helper()
-	c, err := f.svc.CreateUser(context.Background(), 0, auth.NewUser{Email: email, Name: "Test " + email,
+	c, err := f.acc.Create(context.Background(), accounts.Console(), accounts.NewUser{Email: email, Name: "Test " + email,
 		Roles: roles, Password: goodPassword})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +70,7 @@ func (f *fixture) code(t *testing.T, secret string) string {
 
 // withCode fills in the current TOTP code, first moving the clock to the next 30-second step
 // (a code is accepted once).
-func (f *fixture) withCode(t *testing.T, c *auth.Created, l auth.Login) auth.Login {
+func (f *fixture) withCode(t *testing.T, c *accounts.Created, l auth.Login) auth.Login {
 	t.Helper()
 	f.clock.advance(30 * time.Second)
 	l.TOTP = f.code(t, c.TOTPSecret)
@@ -312,7 +315,7 @@ func TestRevocation(t *testing.T) {
 		t.Errorf("own session after password change: %v", err)
 	}
 	// Disabling ends everything, and a disabled user cannot sign in.
-	if err := f.svc.DisableUser(ctx, 0, c.User.ID); err != nil {
+	if err := f.acc.Disable(ctx, accounts.Console(), c.User.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.Authenticate(ctx, b, false); err != auth.ErrUnauthorized {
@@ -332,7 +335,7 @@ func TestSetupSessionForMissingSecondFactor(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	c := f.user(t, "admin@example.gov.uk", "admin")
-	if err := f.svc.ResetSecondFactor(ctx, 0, c.User.ID); err != nil {
+	if err := f.acc.ResetSecondFactor(ctx, accounts.Console(), c.User.ID); err != nil {
 		t.Fatal(err)
 	}
 	login := auth.Login{Email: "admin@example.gov.uk", Password: goodPassword}

@@ -18,6 +18,7 @@ import (
 
 	"candour/internal/access"
 	"candour/internal/audit"
+	"candour/internal/domain"
 	"candour/internal/fault"
 	"candour/internal/i18n"
 	"candour/internal/intake"
@@ -175,8 +176,7 @@ var Statuses = []string{"received", "acknowledged", "referred", "accepted", "dec
 
 // Triage returns a page of the queue u may see: never content.
 func (s *Service) Triage(ctx context.Context, u *store.User, q TriageQuery) (*TriagePage, error) {
-	if u == nil || u.Status != "active" || !(access.CanSeeTriage(u) || u.HasRole(access.RoleServiceLead) ||
-		u.HasRole(access.RoleSafeguarding) || u.HasRole(access.RoleInvestigator)) {
+	if !access.CanUseQueue(u) {
 		return nil, errNotFound
 	}
 	f := fault.Fields{}
@@ -206,7 +206,7 @@ func (s *Service) Triage(ctx context.Context, u *store.User, q TriageQuery) (*Tr
 	}
 	now := s.d.Now()
 	v := store.TriageViewer{UserID: u.ID, Email: u.Email, NamedKey: access.NamedKey(s.d.Names, u.Email),
-		Monitoring: access.CanSeeTriage(u), Safeguarding: u.HasRole(access.RoleSafeguarding)}
+		Monitoring: access.CanSeeTriage(u), Safeguarding: u.HasRole(domain.RoleSafeguarding)}
 	rows, err := s.d.Store.Triage(ctx, v, q.Filter, after, q.Limit+1, now)
 	if err != nil {
 		return nil, err

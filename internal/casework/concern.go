@@ -115,6 +115,9 @@ func (s *Service) Concern(ctx context.Context, u *store.User, publicID string) (
 		return nil, err
 	}
 	v.Summary, v.Details, v.NamedPeople = content.Summary, content.Details, content.NamedPeople
+	if v.NamedPeople == nil {
+		v.NamedPeople = []string{} // a report naming no one has none, not null (the API promises an array)
+	}
 	if c.IdentityOpen != nil {
 		var id intake.Identity
 		if err := openJSON(dk, c.IdentityOpen, &id); err != nil {

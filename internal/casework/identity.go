@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"candour/internal/access"
+	"candour/internal/domain"
 	"candour/internal/fault"
 	"candour/internal/seal"
 	"candour/internal/store"
@@ -79,7 +79,7 @@ type IdentityRequestView struct {
 
 // PendingIdentityRequests lists requests awaiting a custodian (custodians only).
 func (s *Service) PendingIdentityRequests(ctx context.Context, u *store.User) ([]IdentityRequestView, error) {
-	if u == nil || u.Status != "active" || !u.HasRole(access.RoleCustodian) {
+	if u == nil || u.Status != "active" || !u.HasRole(domain.RoleCustodian) {
 		return nil, errNotFound
 	}
 	reqs, err := s.d.Store.PendingIdentityRequests(ctx)
@@ -124,7 +124,7 @@ func (s *Service) DecideIdentityRequest(ctx context.Context, u *store.User, requ
 	if err := f.Err(); err != nil {
 		return err
 	}
-	if u == nil || u.Status != "active" || !u.HasRole(access.RoleCustodian) {
+	if u == nil || u.Status != "active" || !u.HasRole(domain.RoleCustodian) {
 		return errNotFound
 	}
 	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
@@ -171,7 +171,7 @@ func (s *Service) DecideIdentityRequest(ctx context.Context, u *store.User, requ
 // the age CLI, to a custodian once a request was approved. Nothing is decrypted here: the
 // custodian opens it offline with their own key.
 func (s *Service) SealedIdentity(ctx context.Context, u *store.User, publicID string) (string, error) {
-	if u == nil || u.Status != "active" || !u.HasRole(access.RoleCustodian) {
+	if u == nil || u.Status != "active" || !u.HasRole(domain.RoleCustodian) {
 		return "", errNotFound
 	}
 	facts, err := s.d.Store.CaseFactsByPublicID(ctx, publicID)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"candour/internal/access"
+	"candour/internal/domain"
 	"candour/internal/fault"
 	"candour/internal/receipt"
 	"candour/internal/seal"
@@ -62,7 +63,7 @@ func (s *Service) CreateInvestigation(ctx context.Context, u *store.User, in New
 	var external string
 	if strings.Contains(in.InvestigatingOfficer, "@") {
 		io, err := s.d.Store.UserByEmail(ctx, in.InvestigatingOfficer)
-		if err != nil || io.Status != "active" || !(io.HasRole(access.RoleInvestigator) || access.CanCommissionInvestigation(io)) {
+		if err != nil || io.Status != "active" || !(io.HasRole(domain.RoleInvestigator) || access.CanCommissionInvestigation(io)) {
 			f.Add("investigating_officer", "casework.unknown_officer")
 		} else {
 			inv.InvestigatingOfficerID.Int64, inv.InvestigatingOfficerID.Valid = io.ID, true
@@ -582,7 +583,7 @@ func indexOf(set []string, v string) int {
 
 // Investigations lists the investigations u may work on.
 func (s *Service) Investigations(ctx context.Context, u *store.User) ([]store.Investigation, error) {
-	if u == nil || u.Status != "active" || !(access.CanCommissionInvestigation(u) || u.HasRole(access.RoleInvestigator)) {
+	if u == nil || u.Status != "active" || !(access.CanCommissionInvestigation(u) || u.HasRole(domain.RoleInvestigator)) {
 		return nil, errNotFound
 	}
 	return s.d.Store.InvestigationsOf(ctx, u.ID, access.CanCommissionInvestigation(u), access.NamedKey(s.d.Names, u.Email))

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	"candour/internal/accounts"
 	"candour/internal/audit"
-	"candour/internal/auth"
 	"candour/internal/store"
 )
 
@@ -25,7 +25,7 @@ func auditCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		asJSON = true
 	}
-	return withStore(stderr, func(ctx context.Context, st *store.Store, _ *auth.Service) int {
+	return withStore(stderr, func(ctx context.Context, st *store.Store, _ *accounts.Service) int {
 		res, err := audit.Check(ctx, st)
 		if err != nil {
 			fmt.Fprintf(stderr, "candour audit verify: %v\n", err)

@@ -8,13 +8,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 
+	"candour/internal/accounts"
 	"candour/internal/auth"
+	"candour/internal/config"
 	"candour/internal/fault"
+	"candour/internal/i18n"
 	"candour/internal/portal"
+	"candour/internal/routing"
 	"candour/internal/store"
 )
 
@@ -60,7 +67,7 @@ func user(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // withStore opens the database (as `migrate` does, without migrating) and runs fn.
-func withStore(stderr io.Writer, fn func(ctx context.Context, st *store.Store, svc *auth.Service) int) int {
+func withStore(stderr io.Writer, fn func(ctx context.Context, st *store.Store, svc *accounts.Service) int) int {
 	cfg, ok := loadConfig(stderr)
 	if !ok {
 		return 1
@@ -74,7 +81,42 @@ func withStore(stderr io.Writer, fn func(ctx context.Context, st *store.Store, s
 	}
 	defer storage.Close()
 	st := store.New(storage.DB)
-	return fn(ctx, st, auth.New(auth.Deps{Store: st}))
+	return fn(ctx, st, consoleAccounts(cfg, st, stderr))
+}
+
+// consoleAccounts is account administration as the server's console (st nil: checks only).
+// Service areas are checked against the council's directory, as on the admin pages; a policy
+// that does not load leaves none known (`candour policy check` says why).
+func consoleAccounts(cfg *config.Config, st *store.Store, stderr io.Writer) *accounts.Service {
+	policy := sync.OnceValue(func() *routing.Policy {
+		pol, err := routing.Load(cfg.PolicyDir)
+		if err != nil {
+			fmt.Fprintf(stderr, "candour: policy: %v\n", err)
+			return nil
+		}
+		return pol
+	})
+	return accounts.New(accounts.Deps{Store: st, Auth: auth.New(auth.Deps{Store: st}), Policy: policy})
+}
+
+// flagOf names the flag a field of accounts.NewUser comes from.
+var flagOf = map[string]string{"roles": "--role", "service_areas": "--service-area", "age_recipient": "--age-recipient",
+	"language": "--language", "email": "--email", "name": "--name", "password": "password (standard input)"}
+
+// printFields writes each field's problem in English, one line each, sorted.
+func printFields(stderr io.Writer, f fault.Fields) {
+	catalog, err := i18n.Load()
+	for _, field := range slices.Sorted(maps.Keys(f)) {
+		msg := f[field]
+		if err == nil && catalog.Has(i18n.English, msg) {
+			msg = catalog.T(i18n.English, msg)
+		}
+		name := flagOf[field]
+		if name == "" {
+			name = field
+		}
+		fmt.Fprintf(stderr, "candour user add: %s: %s (%s)\n", name, msg, f[field])
+	}
 }
 
 func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -97,26 +139,6 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		problems = append(problems, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
-	if strings.TrimSpace(*email) == "" || !strings.Contains(*email, "@") {
-		problems = append(problems, "--email is required")
-	}
-	if strings.TrimSpace(*name) == "" {
-		problems = append(problems, "--name is required")
-	}
-	if len(roles) == 0 {
-		problems = append(problems, "at least one --role is required")
-	}
-	for _, r := range roles {
-		if !auth.ValidRole(r) {
-			problems = append(problems, fmt.Sprintf("unknown role %q", r))
-		}
-	}
-	if *lang != "en" && *lang != "cy" {
-		problems = append(problems, "--language must be en or cy")
-	}
-	if *recipient != "" && !strings.HasPrefix(*recipient, "age1") {
-		problems = append(problems, "--age-recipient must be an age1… recipient")
-	}
 	if !*passwordStdin {
 		problems = append(problems, "--password-stdin is required (passwords never go on the command line)")
 	}
@@ -133,21 +155,26 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	password := strings.TrimRight(line, "\r\n")
-	if err := auth.CheckPassword(password, *email); err != nil {
-		fmt.Fprintf(stderr, "candour user add: password: %s (at least %d characters, not a well-known password)\n",
-			strings.TrimPrefix(err.Error(), "password."), auth.MinPasswordLength)
-		return 2
-	}
 	var rcpt *string
 	if *recipient != "" {
 		rcpt = recipient
 	}
-	return withStore(stderr, func(ctx context.Context, st *store.Store, svc *auth.Service) int {
-		created, err := svc.CreateUser(ctx, 0, auth.NewUser{Email: strings.TrimSpace(*email), Name: strings.TrimSpace(*name),
-			Roles: roles, ServiceAreas: areas, AgeRecipient: rcpt, Language: *lang, Password: password, MustChange: *mustChange})
+	n := accounts.NewUser{Email: *email, Name: *name, Roles: roles, ServiceAreas: areas, AgeRecipient: rcpt,
+		Language: *lang, Password: password, MustChange: *mustChange}
+	cfg, ok := loadConfig(stderr)
+	if !ok {
+		return 1
+	}
+	// The same checks as the admin pages, before any database is opened: a typo is a usage error.
+	if f := consoleAccounts(cfg, nil, stderr).Check(&n); len(f) > 0 {
+		printFields(stderr, f)
+		return 2
+	}
+	return withStore(stderr, func(ctx context.Context, st *store.Store, svc *accounts.Service) int {
+		created, err := svc.Create(ctx, accounts.Console(), n)
 		if err != nil {
-			if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid {
-				fmt.Fprintf(stderr, "candour user add: %v\n", fe)
+			if fe, ok := fault.As(err); ok && len(fe.Fields) > 0 {
+				printFields(stderr, fe.Fields)
 				return 2
 			}
 			fmt.Fprintf(stderr, "candour user add: %v\n", err)
@@ -174,14 +201,14 @@ func userDisable(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, "candour user disable: --email is required\n\n"+userUsage)
 		return 2
 	}
-	return withStore(stderr, func(ctx context.Context, st *store.Store, svc *auth.Service) int {
-		u, err := st.UserByEmail(ctx, *email)
-		if errors.Is(err, store.ErrNotFound) {
+	return withStore(stderr, func(ctx context.Context, st *store.Store, svc *accounts.Service) int {
+		u, err := svc.UserByEmail(ctx, *email)
+		if fault.Is(err, fault.NotFound) {
 			fmt.Fprintf(stderr, "candour user disable: no user %s\n", *email)
 			return 1
 		}
 		if err == nil {
-			err = svc.DisableUser(ctx, 0, u.ID)
+			err = svc.Disable(ctx, accounts.Console(), u.ID)
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "candour user disable: %v\n", err)
@@ -199,8 +226,8 @@ func userList(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	return withStore(stderr, func(ctx context.Context, st *store.Store, _ *auth.Service) int {
-		us, err := st.Users(ctx)
+	return withStore(stderr, func(ctx context.Context, _ *store.Store, svc *accounts.Service) int {
+		us, err := svc.Users(ctx, accounts.Console())
 		if err != nil {
 			fmt.Fprintf(stderr, "candour user list: %v\n", err)
 			return 1

@@ -12,8 +12,8 @@ func TestUserAddUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown role", []string{"user", "add", "--email", "a@b.c", "--name", "A", "--role", "overlord", "--password-stdin"}, `unknown role "overlord"`},
-		{"no role", []string{"user", "add", "--email", "a@b.c", "--name", "A", "--password-stdin"}, "--role is required"},
+		{"unknown role", []string{"user", "add", "--email", "a@b.c", "--name", "A", "--role", "overlord", "--password-stdin"}, "--role: That role does not exist"},
+		{"no role", []string{"user", "add", "--email", "a@b.c", "--name", "A", "--password-stdin"}, "--role: Select at least one role"},
 		{"password on argv refused", []string{"user", "add", "--email", "a@b.c", "--name", "A", "--role", "auditor"}, "--password-stdin is required"},
 		{"unknown subcommand", []string{"user", "promote"}, "unknown command"},
 		{"audit without verify", []string{"audit"}, "usage: candour audit verify"},
@@ -30,7 +30,7 @@ func TestUserAddWeakPasswordIsUsageError(t *testing.T) {
 	var out, errOut bytes.Buffer
 	code := userAdd([]string{"--email", "a@b.c", "--name", "A", "--role", "auditor", "--password-stdin"},
 		strings.NewReader("short\n"), &out, &errOut)
-	if code != 2 || !strings.Contains(errOut.String(), "too_short") {
+	if code != 2 || !strings.Contains(errOut.String(), "password.too_short") {
 		t.Errorf("got exit %d, stderr %q; want 2 and too_short", code, errOut.String())
 	}
 }

@@ -9,8 +9,15 @@ import (
 )
 
 // templateKey finds literal message ids in templates: {{t "id"}}, {{n "id" …}}
-// and the same inside parentheses.
-var templateKey = regexp.MustCompile(`[{(]\s*-?\s*[tn]\s+"([^"]+)"`)
+// and the same inside parentheses; partialKey those given to a partial, whose
+// dict keys naming a message id are listed here, and listKeys the columns of a
+// table head: (list "id" "id"…).
+var (
+	templateKey = regexp.MustCompile(`[{(]\s*-?\s*[tn]\s+"([^"]+)"`)
+	partialKey  = regexp.MustCompile(`"(?:Label|Hint|Legend|Caption|None|Detriment|Key|Prefix|Title)"\s+"([^"]+)"`)
+	listKeys    = regexp.MustCompile(`\(list((?:\s+"[^"]+")+)\)`)
+	quoted      = regexp.MustCompile(`"([^"]+)"`)
+)
 
 func TestTemplateKeysExist(t *testing.T) {
 	c := load(t)
@@ -24,9 +31,20 @@ func TestTemplateKeysExist(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range templateKey.FindAllSubmatch(b, -1) {
+		var ids [][]byte
+		for _, re := range []*regexp.Regexp{templateKey, partialKey} {
+			for _, m := range re.FindAllSubmatch(b, -1) {
+				ids = append(ids, m[1])
+			}
+		}
+		for _, m := range listKeys.FindAllSubmatch(b, -1) {
+			for _, q := range quoted.FindAllSubmatch(m[1], -1) {
+				ids = append(ids, q[1])
+			}
+		}
+		for _, raw := range ids {
 			found++
-			id := string(m[1])
+			id := string(raw)
 			for _, lang := range Languages {
 				if !c.Has(lang, id) {
 					t.Errorf("%s uses %q, missing from %s.json", f, id, lang)

@@ -17,8 +17,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/lib/pq"
-
+	"candour/internal/access"
 	"candour/internal/batch"
 	"candour/internal/fault"
 	"candour/internal/receipt"
@@ -72,8 +71,8 @@ type Service struct {
 }
 
 // Concerns filed at once go into the database in batches of at most insertBatch, at most
-// insertWorkers batches at a time. On two cores one writer made bigger batches but left the
-// database idle while Go filled the next; two filed 5–10% more, with a lower p99.
+// insertWorkers batches at a time. One writer makes bigger batches but leaves the database
+// idle while Go fills the next; two keep it busy.
 const (
 	insertBatch   = 128
 	insertWorkers = 2
@@ -282,7 +281,7 @@ func (s *Service) file(ctx context.Context, policy *routing.Policy, f filing) (*
 		Channel: f.channel, Mode: f.mode, ServiceArea: f.facts.ServiceArea, Category: f.category,
 		Safeguarding: f.facts.Safeguarding, Status: "received", Language: f.lang,
 		WrappedKey: wrapped, Content: content,
-		IdentityRecipients: append(pq.StringArray{}, recipients...),
+		IdentityRecipients: append([]string{}, recipients...),
 		NamedKeys:          s.NamedKeys(f.facts.NamedPeople),
 		ReceivedAt:         now.Truncate(time.Hour),
 		CreatedBy:          sql.NullInt64{Int64: f.createdBy, Valid: f.createdBy != 0},
@@ -338,10 +337,10 @@ func (s *Service) sealIdentity(c *store.Concern, dk *seal.DataKey, recipients []
 // NamedKeys are keyed hashes of the named directory people, for conflict exclusion without
 // decrypting and without a dump saying who was named. Access checks compute the same hash of
 // a user's email.
-func (s *Service) NamedKeys(emails []string) pq.ByteaArray {
-	keys := pq.ByteaArray{}
+func (s *Service) NamedKeys(emails []string) [][]byte {
+	keys := [][]byte{}
 	for _, e := range emails {
-		keys = append(keys, s.d.Receipts.Hash("named:"+strings.ToLower(e)))
+		keys = append(keys, access.NamedKey(s.d.Receipts, e))
 	}
 	return keys
 }

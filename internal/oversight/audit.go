@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"candour/internal/access"
+	"candour/internal/audit"
+	"candour/internal/domain"
 	"candour/internal/fault"
 	"candour/internal/store"
 )
@@ -21,8 +24,62 @@ type AuditQuery struct {
 	Limit                   int
 }
 
-// AuditFilter turns q into a store filter, or a fault.Invalid error naming the field.
-func (s *Service) AuditFilter(ctx context.Context, q AuditQuery) (store.AuditFilter, error) {
+// Verification is the audit chain's check, as the audit view shows it.
+type Verification = audit.Result
+
+// Trail is the audit view: the matching events, newest first, and (on a page or in JSON, not in
+// an export) the verification of the whole chain.
+type Trail struct {
+	Events       []store.AuditEvent
+	Verification Verification
+}
+
+// AuditTrail returns the events matching q to an auditor (access.CanReadAudit) and records the
+// reading in the audit trail; a bad filter is a fault.Invalid naming the field.
+func (s *Service) AuditTrail(ctx context.Context, u *domain.User, q AuditQuery, use Use) (*Trail, error) {
+	if !access.CanReadAudit(u) {
+		return nil, errNotFound
+	}
+	f, err := s.auditFilter(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	t := &Trail{}
+	if f.ActorID >= 0 { // an unknown e-mail address: nobody, and an empty result
+		if t.Events, err = s.store.SearchAudit(ctx, f); err != nil {
+			return nil, err
+		}
+	}
+	details := map[string]string{"events": strconv.Itoa(len(t.Events))}
+	action := "audit.export"
+	if !use.Export {
+		action = "audit.read"
+		if t.Verification, err = audit.Check(ctx, s.store); err != nil {
+			return nil, err
+		}
+		details["ok"] = strconv.FormatBool(t.Verification.OK)
+	}
+	if err := s.record(ctx, u, action, use, details); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// VerifyAudit checks the whole chain for an auditor and records that it was checked.
+func (s *Service) VerifyAudit(ctx context.Context, u *domain.User) (Verification, error) {
+	if !access.CanReadAudit(u) {
+		return Verification{}, errNotFound
+	}
+	res, err := audit.Check(ctx, s.store)
+	if err != nil {
+		return res, err
+	}
+	return res, s.record(ctx, u, "audit.verify", Use{}, map[string]string{"ok": strconv.FormatBool(res.OK),
+		"events": strconv.Itoa(res.Events)})
+}
+
+// auditFilter turns q into a store filter, or a fault.Invalid error naming the field.
+func (s *Service) auditFilter(ctx context.Context, q AuditQuery) (store.AuditFilter, error) {
 	f := store.AuditFilter{Limit: q.Limit}
 	fields := fault.Fields{}
 	switch actor := strings.TrimSpace(q.Actor); {
@@ -73,14 +130,6 @@ func (s *Service) AuditFilter(ctx context.Context, q AuditQuery) (store.AuditFil
 		fields.Add("to", "oversight.field.order")
 	}
 	return f, fields.Err()
-}
-
-// AuditEvents lists the events matching f, newest first.
-func (s *Service) AuditEvents(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
-	if f.ActorID < 0 {
-		return nil, nil
-	}
-	return s.store.SearchAudit(ctx, f)
 }
 
 // WriteAuditCSV writes events as CSV (seq, at, actor, action, object_type, object_id,

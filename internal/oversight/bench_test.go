@@ -60,7 +60,7 @@ func BenchmarkStatsYear(b *testing.B) {
 	var rep *oversight.Report
 	b.ResetTimer()
 	stats := measure(func() (err error) {
-		rep, err = svc.Stats(ctx, from, to)
+		rep, err = svc.Figures(ctx, from, to)
 		return err
 	})
 	b.StopTimer()

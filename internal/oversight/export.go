@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Labels put a report into words in one language. Every function must be set.
@@ -212,4 +213,13 @@ func PlainLabels(threshold int) Labels {
 	id := func(s string) string { return s }
 	return Labels{Table: id, Figure: id, Key: func(_, k string) string { return k },
 		Small: "fewer than " + strconv.Itoa(threshold), Hidden: "not shown"}
+}
+
+// AuditFile is the name an audit export is saved under.
+const AuditFile = "candour-audit.csv"
+
+// StatsFile is the name a statistics export of table for [from, to) is saved under.
+func StatsFile(table string, from, to time.Time) string {
+	f, t := Dates(from, to)
+	return "candour-stats-" + table + "-" + f + "-" + t + ".csv"
 }

@@ -20,6 +20,10 @@ import (
 	"slices"
 	"time"
 
+	"candour/internal/access"
+	"candour/internal/audit"
+	"candour/internal/domain"
+	"candour/internal/fault"
 	"candour/internal/store"
 )
 
@@ -168,8 +172,46 @@ var ErrRange = errors.New("oversight: bad period")
 // MaxRange is the longest period one report covers.
 const MaxRange = 10 * 366 * 24 * time.Hour
 
-// Stats returns the suppressed statistics for the concerns received in [from, to).
-func (s *Service) Stats(ctx context.Context, from, to time.Time) (*Report, error) {
+// Use is what a reader does with figures or audit events; the audit trail records it with them.
+type Use struct {
+	Export  bool              // a file leaves the portal (CSV), rather than a page or JSON
+	Details map[string]string // more to record: via, report, table
+}
+
+func (s *Service) record(ctx context.Context, u *domain.User, action string, use Use, details map[string]string) error {
+	for k, v := range use.Details {
+		details[k] = v
+	}
+	return audit.Record(ctx, s.store, audit.Event{ActorID: u.ID, Action: action, Details: details})
+}
+
+// errNotFound answers anyone who may not see oversight: as if the page did not exist.
+var errNotFound = fault.New(fault.NotFound, "not_found", "error.not_found")
+
+// Stats returns the suppressed statistics for the concerns received in [from, to) to someone
+// who may see them (access.CanSeeStats), and records the reading in the audit trail.
+func (s *Service) Stats(ctx context.Context, u *domain.User, from, to time.Time, use Use) (*Report, error) {
+	if !access.CanSeeStats(u) {
+		return nil, errNotFound
+	}
+	rep, err := s.Figures(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	fromText, toText := Dates(from, to)
+	action := "stats.read"
+	if use.Export {
+		action = "stats.export"
+	}
+	if err := s.record(ctx, u, action, use, map[string]string{"from": fromText, "to": toText}); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// Figures returns the suppressed statistics for the concerns received in [from, to), unchecked
+// and unrecorded: for Stats, jobs and benchmarks, never for a request.
+func (s *Service) Figures(ctx context.Context, from, to time.Time) (*Report, error) {
 	if !to.After(from) || to.Sub(from) > MaxRange {
 		return nil, ErrRange
 	}

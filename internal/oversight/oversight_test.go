@@ -138,7 +138,7 @@ func TestStatsKnownAnswers(t *testing.T) {
 	svc := oversight.New(store.New(db), func() int { return 5 })
 	svc.SetClock(func() time.Time { return now })
 	from := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	rep, err := svc.Stats(context.Background(), from, from.AddDate(1, 0, 0))
+	rep, err := svc.Figures(context.Background(), from, from.AddDate(1, 0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

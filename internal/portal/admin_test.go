@@ -16,6 +16,7 @@ import (
 
 	"filippo.io/age"
 
+	"candour/internal/accounts"
 	"candour/internal/auth"
 	"candour/internal/intake"
 	"candour/internal/portaltest"
@@ -46,7 +47,7 @@ type adminSession struct {
 // cannot be used twice).
 func adminSignIn(t *testing.T, e *portaltest.Env, email string, roles ...string) *adminSession {
 	t.Helper()
-	c, err := e.Auth.CreateUser(context.Background(), 0, auth.NewUser{Email: email, Name: "Name of " + email,
+	c, err := e.Accounts.Create(context.Background(), accounts.Console(), accounts.NewUser{Email: email, Name: "Name of " + email,
 		Roles: roles, Password: adminTestPassword})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"filippo.io/age/armor"
 	"github.com/chromedp/chromedp"
 
+	"candour/internal/accounts"
 	"candour/internal/auth"
 	"candour/internal/browsertest"
 	"candour/internal/dbtest"
@@ -32,12 +33,12 @@ func TestBrowserCaseworkWholeStory(t *testing.T) {
 	p, _ := start(t, dbtest.NewURL(t))
 	ctx0 := context.Background()
 	const email, password = "elin.rowlands@enghraifft.example", "a long enough passphrase"
-	mo, err := p.Auth.CreateUser(ctx0, 0, auth.NewUser{Email: email, Name: "Elin Rowlands",
+	mo, err := p.Accounts.Create(ctx0, accounts.Console(), accounts.NewUser{Email: email, Name: "Elin Rowlands",
 		Roles: []string{"monitoring_officer"}, Password: password})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Auth.CreateUser(ctx0, 0, auth.NewUser{Email: "ioan.investigator@enghraifft.example", Name: "Ioan Davies",
+	if _, err := p.Accounts.Create(ctx0, accounts.Console(), accounts.NewUser{Email: "ioan.investigator@enghraifft.example", Name: "Ioan Davies",
 		Roles: []string{"investigator"}, Password: password}); err != nil {
 		t.Fatal(err)
 	}
@@ -266,14 +267,14 @@ func TestCaseworkPagesDisclosureAndErrors(t *testing.T) {
 	p, _ := start(t, dbtest.NewURL(t))
 	ctx := context.Background()
 	const password = "a long enough passphrase"
-	mo, err := p.Auth.CreateUser(ctx, 0, auth.NewUser{Email: "mo@enghraifft.example", Name: "Elin Rowlands",
+	mo, err := p.Accounts.Create(ctx, accounts.Console(), accounts.NewUser{Email: "mo@enghraifft.example", Name: "Elin Rowlands",
 		Roles: []string{"monitoring_officer"}, Password: password})
 	if err != nil {
 		t.Fatal(err)
 	}
 	key, _ := age.GenerateX25519Identity()
 	rcpt := key.Recipient().String()
-	cu, err := p.Auth.CreateUser(ctx, 0, auth.NewUser{Email: "custodian@enghraifft.example", Name: "Cara Custodian",
+	cu, err := p.Accounts.Create(ctx, accounts.Console(), accounts.NewUser{Email: "custodian@enghraifft.example", Name: "Cara Custodian",
 		Roles: []string{"custodian"}, AgeRecipient: &rcpt, Password: password})
 	if err != nil {
 		t.Fatal(err)

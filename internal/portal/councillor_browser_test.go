@@ -13,6 +13,7 @@ import (
 	"filippo.io/age"
 	"github.com/chromedp/chromedp"
 
+	"candour/internal/accounts"
 	"candour/internal/auth"
 	"candour/internal/browsertest"
 	"candour/internal/dbtest"
@@ -24,7 +25,7 @@ const cllrPassword = "a long enough passphrase"
 
 // councillorPortal starts a portal with an identity custodian (a councillor's name is sealed
 // to the custodians) and a councillor, and returns the councillor's TOTP secret.
-func councillorPortal(t *testing.T) (*portal.Portal, *auth.Created) {
+func councillorPortal(t *testing.T) (*portal.Portal, *accounts.Created) {
 	t.Helper()
 	p, _ := start(t, dbtest.NewURL(t))
 	id, err := age.GenerateX25519Identity()
@@ -36,7 +37,7 @@ func councillorPortal(t *testing.T) (*portal.Portal, *auth.Created) {
 		Name: "Cara Custodian", Roles: []string{"custodian"}, AgeRecipient: &r, Language: "cy"}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := p.Auth.CreateUser(context.Background(), 0, auth.NewUser{Email: "cllr.dai.jones@enghraifft.example",
+	c, err := p.Accounts.Create(context.Background(), accounts.Console(), accounts.NewUser{Email: "cllr.dai.jones@enghraifft.example",
 		Name: "Cllr Dai Jones", Roles: []string{"councillor"}, Password: cllrPassword})
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +200,7 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // final submit files exactly one concern.
 func TestCouncillorWizardEdges(t *testing.T) {
 	p, cllr := councillorPortal(t)
-	mo, err := p.Auth.CreateUser(context.Background(), 0, auth.NewUser{Email: "elin.rowlands@enghraifft.example",
+	mo, err := p.Accounts.Create(context.Background(), accounts.Console(), accounts.NewUser{Email: "elin.rowlands@enghraifft.example",
 		Name: "Elin Rowlands", Roles: []string{"monitoring_officer"}, Password: cllrPassword})
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 
 	"filippo.io/age"
 
-	"candour/internal/auth"
+	"candour/internal/accounts"
 	"candour/internal/store"
 )
 
@@ -81,7 +81,7 @@ func (p *Portal) EnsureDevOfficer(ctx context.Context) (*DevOfficer, error) {
 		return nil, err
 	}
 	pw := "dev-" + hex.EncodeToString(b[:])
-	created, err := p.Auth.CreateUser(ctx, 0, auth.NewUser{Email: DevOfficerEmail, Name: "Development Monitoring Officer",
+	created, err := p.Accounts.Create(ctx, accounts.Console(), accounts.NewUser{Email: DevOfficerEmail, Name: "Development Monitoring Officer",
 		Roles: []string{"monitoring_officer"}, Language: "en", Password: pw})
 	if err != nil {
 		return nil, fmt.Errorf("dev officer: %w", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"candour/internal/accounts"
 	"candour/internal/auth"
 	"candour/internal/browsertest"
 	"candour/internal/dbtest"
@@ -21,7 +22,7 @@ import (
 func TestBrowserAnnualReportBothLanguages(t *testing.T) {
 	p, _ := start(t, dbtest.NewURL(t))
 	const email, password = "aled.auditor@enghraifft.example", "a long enough passphrase"
-	c, err := p.Auth.CreateUser(context.Background(), 0, auth.NewUser{Email: email, Name: "Aled Auditor",
+	c, err := p.Accounts.Create(context.Background(), accounts.Console(), accounts.NewUser{Email: email, Name: "Aled Auditor",
 		Roles: []string{"auditor"}, Password: password})
 	if err != nil {
 		t.Fatal(err)

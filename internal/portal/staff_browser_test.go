@@ -8,6 +8,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"candour/internal/accounts"
 	"candour/internal/auth"
 	"candour/internal/browsertest"
 	"candour/internal/dbtest"
@@ -16,7 +17,7 @@ import (
 func TestBrowserStaffSignInWithTOTPAndSignOut(t *testing.T) {
 	p, _ := start(t, dbtest.NewURL(t))
 	const email, password = "elin.rowlands@enghraifft.example", "a long enough passphrase"
-	c, err := p.Auth.CreateUser(context.Background(), 0, auth.NewUser{Email: email, Name: "Elin Rowlands",
+	c, err := p.Accounts.Create(context.Background(), accounts.Console(), accounts.NewUser{Email: email, Name: "Elin Rowlands",
 		Roles: []string{"monitoring_officer"}, Password: password})
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 
 	"filippo.io/age"
 
+	"candour/internal/apicontract"
 	"candour/internal/config"
 	"candour/internal/dbtest"
 	"candour/internal/portal"
@@ -144,7 +145,8 @@ type Response struct {
 	Body   []byte
 }
 
-// Do sends a request to the portal. Headers are "Name: value" strings.
+// Do sends a request to the portal. Headers are "Name: value" strings. An API request and its
+// response are checked against the OpenAPI document (apicontract).
 func (e *Env) Do(t testing.TB, method, path, contentType string, body io.Reader, headers ...string) Response {
 	t.Helper()
 	req, err := http.NewRequest(method, e.URL()+path, body)
@@ -158,14 +160,6 @@ func (e *Env) Do(t testing.TB, method, path, contentType string, body io.Reader,
 		k, v, _ := strings.Cut(h, ":")
 		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := apicontract.Do(t, http.DefaultClient, req)
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }

@@ -29,6 +29,29 @@ type Period struct {
 	Unit Unit
 }
 
+// InDays is p as a whole number of calendar days, for telling people; false when p is counted
+// in hours, working days or months, which no fixed number of days describes.
+func (p Period) InDays() (int, bool) {
+	switch p.Unit {
+	case Days:
+		return p.N, true
+	case Weeks:
+		return 7 * p.N, true
+	}
+	return 0, false
+}
+
+// InMonths is p as a whole number of months; false when it is counted in anything shorter.
+func (p Period) InMonths() (int, bool) {
+	switch p.Unit {
+	case Months:
+		return p.N, true
+	case Years:
+		return 12 * p.N, true
+	}
+	return 0, false
+}
+
 var unitNames = map[string]Unit{
 	"hour": Hours, "hours": Hours,
 	"day": Days, "days": Days, "calendar day": Days, "calendar days": Days,

@@ -184,26 +184,22 @@ func recoverPanics(log *slog.Logger) fiber.Handler {
 	}
 }
 
+// statuses is the one place a domain failure becomes an HTTP status.
+var statuses = map[fault.Kind]int{
+	fault.Invalid:      fiber.StatusBadRequest,
+	fault.NotFound:     fiber.StatusNotFound,
+	fault.Unauthorized: fiber.StatusUnauthorized,
+	fault.Forbidden:    fiber.StatusForbidden,
+	fault.Conflict:     fiber.StatusConflict,
+	fault.TooLarge:     fiber.StatusRequestEntityTooLarge,
+	fault.Unsupported:  fiber.StatusUnsupportedMediaType,
+	fault.TooMany:      fiber.StatusTooManyRequests,
+	fault.Unavailable:  fiber.StatusServiceUnavailable,
+}
+
 func statusOf(k fault.Kind) int {
-	switch k {
-	case fault.Invalid:
-		return fiber.StatusBadRequest
-	case fault.NotFound:
-		return fiber.StatusNotFound
-	case fault.Unauthorized:
-		return fiber.StatusUnauthorized
-	case fault.Forbidden:
-		return fiber.StatusForbidden
-	case fault.Conflict:
-		return fiber.StatusConflict
-	case fault.TooLarge:
-		return fiber.StatusRequestEntityTooLarge
-	case fault.Unsupported:
-		return fiber.StatusUnsupportedMediaType
-	case fault.TooMany:
-		return fiber.StatusTooManyRequests
-	case fault.Unavailable:
-		return fiber.StatusServiceUnavailable
+	if s, ok := statuses[k]; ok {
+		return s
 	}
 	return fiber.StatusInternalServerError
 }

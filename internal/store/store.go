@@ -81,6 +81,18 @@ func IsDataError(err error) bool {
 	return class == "22" || class == "23"
 }
 
+// ErrDuplicate: a row with the same unique key already exists.
+var ErrDuplicate = errors.New("store: duplicate")
+
+// duplicate turns a unique-key violation into ErrDuplicate.
+func duplicate(err error) error {
+	var pe *pq.Error
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return ErrDuplicate
+	}
+	return err
+}
+
 func notFound(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"candour/internal/domain"
+
 	"context"
 	"fmt"
 	"strings"
@@ -20,14 +22,8 @@ type TriageViewer struct {
 	Safeguarding bool   // safeguarding hub staff: concerns routed to the hub
 }
 
-// TriageFilter narrows the queue. Empty fields do not filter.
-type TriageFilter struct {
-	Status      string
-	Route       string
-	ServiceArea string
-	Channel     string
-	Breached    bool
-}
+// TriageFilter narrows the queue.
+type TriageFilter = domain.TriageFilter
 
 // TriageCursor is the position after the last row of a page (keyset pagination).
 type TriageCursor struct {

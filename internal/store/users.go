@@ -6,10 +6,15 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"candour/internal/domain"
 )
 
 // User is a staff account.
-type User struct {
+type User = domain.User
+
+// userRow is a users row as scanned: PostgreSQL arrays need lib/pq's types, which stay here.
+type userRow struct {
 	ID           int64          `db:"id"`
 	Email        string         `db:"email"`
 	Name         string         `db:"name"`
@@ -20,10 +25,16 @@ type User struct {
 	Status       string         `db:"status"`
 }
 
-// InsertUser stores u and sets its ID.
+func (r *userRow) user() User {
+	return User{ID: r.ID, Email: r.Email, Name: r.Name, Roles: r.Roles, ServiceAreas: r.ServiceAreas,
+		AgeRecipient: r.AgeRecipient, Language: r.Language, Status: r.Status}
+}
+
+// InsertUser stores u and sets its ID; ErrDuplicate when the e-mail address is taken.
 func (s *Store) InsertUser(ctx context.Context, u *User) error {
-	return sqlx.GetContext(ctx, s.q, &u.ID, `INSERT INTO users (email, name, roles, service_areas, age_recipient, language)
-		VALUES (lower($1), $2, COALESCE($3::text[], '{}'), COALESCE($4::text[], '{}'), $5, $6) RETURNING id`, u.Email, u.Name, u.Roles, u.ServiceAreas, u.AgeRecipient, u.Language)
+	return duplicate(sqlx.GetContext(ctx, s.q, &u.ID, `INSERT INTO users (email, name, roles, service_areas, age_recipient, language)
+		VALUES (lower($1), $2, COALESCE($3::text[], '{}'), COALESCE($4::text[], '{}'), $5, $6) RETURNING id`, u.Email, u.Name,
+		pq.StringArray(u.Roles), pq.StringArray(u.ServiceAreas), u.AgeRecipient, u.Language))
 }
 
 // CustodianRecipients returns the age recipients of every active custodian, sorted so the
@@ -38,20 +49,16 @@ func (s *Store) CustodianRecipients(ctx context.Context) ([]string, error) {
 
 // UserByID finds a user.
 func (s *Store) UserByID(ctx context.Context, id int64) (*User, error) {
-	var u User
-	err := sqlx.GetContext(ctx, s.q, &u, `SELECT id, email, name, roles, service_areas, age_recipient, language, status
-		FROM users WHERE id = $1`, id)
-	return &u, notFound(err)
+	return s.oneUser(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id)
 }
 
-// HasRole reports whether u holds role.
-func (u *User) HasRole(role string) bool {
-	for _, r := range u.Roles {
-		if r == role {
-			return true
-		}
+func (s *Store) oneUser(ctx context.Context, query string, arg any) (*User, error) {
+	var r userRow
+	if err := sqlx.GetContext(ctx, s.q, &r, query, arg); err != nil {
+		return nil, notFound(err)
 	}
-	return false
+	u := r.user()
+	return &u, nil
 }
 
 // Credentials are what signing in checks. They are kept out of User so a page that lists users
@@ -72,16 +79,20 @@ const userColumns = `id, email, name, roles, service_areas, age_recipient, langu
 
 // UserByEmail finds a user by e-mail address (case-insensitive).
 func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
-	var u User
-	err := sqlx.GetContext(ctx, s.q, &u, `SELECT `+userColumns+` FROM users WHERE email = lower($1)`, email)
-	return &u, notFound(err)
+	return s.oneUser(ctx, `SELECT `+userColumns+` FROM users WHERE email = lower($1)`, email)
 }
 
 // Users lists every user by e-mail address.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
-	var us []User
-	err := sqlx.SelectContext(ctx, s.q, &us, `SELECT `+userColumns+` FROM users ORDER BY email`)
-	return us, err
+	var rows []userRow
+	if err := sqlx.SelectContext(ctx, s.q, &rows, `SELECT `+userColumns+` FROM users ORDER BY email`); err != nil {
+		return nil, err
+	}
+	us := make([]User, len(rows))
+	for i := range rows {
+		us[i] = rows[i].user()
+	}
+	return us, nil
 }
 
 // CredentialsFor returns the sign-in secrets of a user, locking the row until the transaction

@@ -1,49 +1,17 @@
 package web
 
 import (
-	"errors"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 
-	"filippo.io/age"
 	"github.com/gofiber/fiber/v2"
 
-	"candour/internal/access"
-	"candour/internal/auth"
+	"candour/internal/accounts"
+	"candour/internal/domain"
 	"candour/internal/fault"
-	"candour/internal/store"
 )
-
-// registerAdmin adds the account pages (issue 4): list users, add one, change roles and
-// service areas, disable, reset the second factor. Administrators only, everyone else gets
-// 404; nothing here reads a concern, so admins never see case content.
-func (s *Site) registerAdmin(app fiber.Router) {
-	if s.deps.Auth == nil || s.deps.Store == nil {
-		return
-	}
-	full := s.requireStaff(false)
-	admin := func(h fiber.Handler) fiber.Handler { return full(requireAdmin(h)) }
-	post := func(h fiber.Handler) fiber.Handler { return limitAdminForm(admin(h)) }
-	s.Get(app, "/staff/admin/users", admin(s.adminUsers))                           // admin
-	s.Post(app, "/staff/admin/users", post(s.adminCreateUser))                      // admin
-	s.Get(app, "/staff/admin/users/:id", admin(s.adminUser))                        // admin
-	s.Post(app, "/staff/admin/users/:id/roles", post(s.adminSetRoles))              // admin
-	s.Post(app, "/staff/admin/users/:id/disable", post(s.adminDisable))             // admin
-	s.Post(app, "/staff/admin/users/:id/reset-2fa", post(s.adminResetSecondFactor)) // admin
-}
-
-// requireAdmin runs h for administrators only; anyone else gets 404, as if the pages did not
-// exist. It runs inside the staff gate, which has already checked the session and CSRF.
-func requireAdmin(h fiber.Handler) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		if p := principal(c); p == nil || !access.CanManageUsers(p.User) {
-			return fiber.ErrNotFound
-		}
-		return h(c)
-	}
-}
 
 // limitAdminForm refuses an oversized form before anything parses it.
 func limitAdminForm(h fiber.Handler) fiber.Handler {
@@ -142,7 +110,7 @@ func (s *Site) adminUsers(c *fiber.Ctx) error {
 
 func (s *Site) renderAdminUsers(c *fiber.Ctx, status int, form adminNewUser, errs *adminErrors, created *adminCreated) error {
 	lang := Lang(c)
-	us, err := s.deps.Store.Users(c.UserContext())
+	us, err := s.deps.Accounts.Users(c.UserContext(), accounts.Staff(principal(c).User))
 	if err != nil {
 		return err
 	}
@@ -178,21 +146,10 @@ func (s *Site) adminCreateUser(c *fiber.Ctx) error {
 	fail := func(fields map[string]string) error {
 		return s.renderAdminUsers(c, fiber.StatusBadRequest, form, newAdminErrors(adminNewUserFields, fields, idOf), nil)
 	}
-	f := s.adminCheckNewUser(c, form)
-	if len(f) > 0 {
-		if err := auth.CheckPassword(password, form.Email); err != nil {
-			f.Add("password", err.Error())
-		}
-		return fail(f)
-	}
-	var rcpt *string
-	if form.AgeRecipient != "" {
-		rcpt = &form.AgeRecipient
-	}
-	created, err := s.deps.Auth.CreateUser(c.UserContext(), principal(c).User.ID, auth.NewUser{Email: form.Email,
-		Name: form.Name, Roles: form.Roles, ServiceAreas: form.Areas, AgeRecipient: rcpt, Language: form.Language,
-		Password: password, MustChange: true})
-	if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid {
+	created, err := s.deps.Accounts.Create(c.UserContext(), accounts.Staff(principal(c).User), accounts.NewUser{
+		Email: form.Email, Name: form.Name, Roles: form.Roles, ServiceAreas: form.Areas, AgeRecipient: &form.AgeRecipient,
+		Language: form.Language, Password: password, MustChange: true})
+	if fe, ok := fault.As(err); ok && len(fe.Fields) > 0 {
 		return fail(fe.Fields)
 	}
 	if err != nil {
@@ -204,90 +161,13 @@ func (s *Site) adminCreateUser(c *fiber.Ctx) error {
 		&adminCreated{Email: strings.ToLower(created.User.Email), Secret: created.TOTPSecret})
 }
 
-// adminCheckNewUser checks what auth.CreateUser leaves to its callers (and the database would
-// otherwise refuse with a 500): the shape of each field, known service areas, no duplicate
-// e-mail, and a custodian's age recipient.
-func (s *Site) adminCheckNewUser(c *fiber.Ctx, form adminNewUser) fault.Fields {
-	f := fault.Fields{}
-	switch {
-	case form.Email == "":
-		f.Add("email", "field.required")
-	case len(form.Email) < 3 || len(form.Email) > 254 || strings.Count(form.Email, "@") != 1 ||
-		strings.HasPrefix(form.Email, "@") || strings.HasSuffix(form.Email, "@") || strings.ContainsAny(form.Email, " \t\r\n<>\""):
-		f.Add("email", "field.email")
-	}
-	switch {
-	case form.Name == "":
-		f.Add("name", "field.required")
-	case len([]rune(form.Name)) > 200:
-		f.Add("name", "field.too_long")
-	case strings.ContainsFunc(form.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		f.Add("name", "field.control")
-	}
-	if len(form.Roles) == 0 {
-		f.Add("roles", "field.required")
-	}
-	for _, r := range form.Roles {
-		if !auth.ValidRole(r) {
-			f.Add("roles", "user.role_unknown")
-		}
-	}
-	if !s.adminKnownAreas(form.Areas) {
-		f.Add("service_areas", "field.choice")
-	}
-	if form.Language != "en" && form.Language != "cy" {
-		f.Add("language", "field.choice")
-	}
-	custodian := slices.Contains(form.Roles, access.RoleCustodian)
-	switch {
-	case custodian && form.AgeRecipient == "":
-		f.Add("age_recipient", "admin.age.required")
-	case !custodian && form.AgeRecipient != "":
-		f.Add("age_recipient", "admin.age.custodians_only")
-	case form.AgeRecipient != "":
-		if _, err := age.ParseX25519Recipient(form.AgeRecipient); err != nil || len(form.AgeRecipient) > 100 {
-			f.Add("age_recipient", "admin.age.invalid")
-		}
-	}
-	if _, ok := f["email"]; !ok {
-		if us, err := s.deps.Store.Users(c.UserContext()); err == nil {
-			for _, u := range us {
-				if strings.EqualFold(u.Email, form.Email) {
-					f.Add("email", "admin.email.taken")
-				}
-			}
-		}
-	}
-	return f
-}
-
-func (s *Site) adminKnownAreas(codes []string) bool {
-	if s.deps.Policy == nil {
-		return len(codes) == 0
-	}
-	p := s.deps.Policy()
-	for _, code := range codes {
-		if p == nil {
-			return false
-		}
-		if _, ok := p.Directory.ServiceArea(code); !ok {
-			return false
-		}
-	}
-	return true
-}
-
 // adminTarget loads the account named in the path, or 404.
-func (s *Site) adminTarget(c *fiber.Ctx) (*store.User, error) {
+func (s *Site) adminTarget(c *fiber.Ctx) (*domain.User, error) {
 	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
 	if err != nil || id <= 0 {
 		return nil, fiber.ErrNotFound
 	}
-	u, err := s.deps.Store.UserByID(c.UserContext(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fiber.ErrNotFound
-	}
-	return u, err
+	return s.deps.Accounts.User(c.UserContext(), accounts.Staff(principal(c).User), id)
 }
 
 func (s *Site) adminUser(c *fiber.Ctx) error {
@@ -298,7 +178,7 @@ func (s *Site) adminUser(c *fiber.Ctx) error {
 	return s.renderAdminUser(c, fiber.StatusOK, u, u.Roles, u.ServiceAreas, nil, adminDone[c.Query("done")])
 }
 
-func (s *Site) renderAdminUser(c *fiber.Ctx, status int, u *store.User, roles, areas []string, errs *adminErrors, done string) error {
+func (s *Site) renderAdminUser(c *fiber.Ctx, status int, u *domain.User, roles, areas []string, errs *adminErrors, done string) error {
 	lang := Lang(c)
 	d := adminUserData{CSRF: principal(c).Session.CSRF, User: s.adminRow(lang, u, principal(c).User.ID),
 		Roles: s.adminRoleChoices(lang, "roles", roles), Areas: s.adminAreaChoices(lang, "service_areas", areas),
@@ -317,48 +197,35 @@ func adminFieldID(f string) string {
 	return adminChoiceID(f, 0)
 }
 
-// adminNotSelf refuses to let an admin change, disable or reset their own account here: a slip
-// would lock them out (or end their session) with nobody left to undo it.
-func (s *Site) adminNotSelf(c *fiber.Ctx, u *store.User) error {
-	if u.ID != principal(c).User.ID {
-		return nil
-	}
-	return s.renderAdminUser(c, fiber.StatusBadRequest, u, u.Roles, u.ServiceAreas,
-		newAdminErrors(adminUserFields, map[string]string{"account": "admin.error.self"}, adminFieldID), "")
-}
-
 func (s *Site) adminSetRoles(c *fiber.Ctx) error {
 	u, err := s.adminTarget(c)
 	if err != nil {
 		return err
-	}
-	if u.ID == principal(c).User.ID {
-		return s.adminNotSelf(c, u)
 	}
 	v, err := url.ParseQuery(string(c.Body()))
 	if err != nil {
 		return fiber.ErrBadRequest
 	}
 	roles, areas := adminUniq(v["roles"]), adminUniq(v["service_areas"])
-	f := fault.Fields{}
-	if len(roles) == 0 {
-		f.Add("roles", "admin.roles.required")
+	err = s.deps.Accounts.SetRoles(c.UserContext(), accounts.Staff(principal(c).User), u.ID, roles, areas)
+	if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid {
+		return s.renderAdminUser(c, fiber.StatusBadRequest, u, roles, areas, newAdminErrors(adminUserFields, fe.Fields, adminFieldID), "")
 	}
-	if !s.adminKnownAreas(areas) {
-		f.Add("service_areas", "field.choice")
+	return s.adminDone(c, u, err, "roles")
+}
+
+// adminDone answers an account action: back to the account with a confirmation, or the reason
+// it was refused on the same page.
+func (s *Site) adminDone(c *fiber.Ctx, u *domain.User, err error, done string) error {
+	if fe, ok := fault.As(err); ok && fe.Code == accounts.CodeOwnAccount {
+		// A slip on one's own account would lock the admin out with nobody left to undo it.
+		return s.renderAdminUser(c, fiber.StatusBadRequest, u, u.Roles, u.ServiceAreas,
+			newAdminErrors(adminUserFields, map[string]string{"account": "admin.error.self"}, adminFieldID), "")
 	}
-	if len(f) == 0 {
-		err := s.deps.Auth.SetRoles(c.UserContext(), principal(c).User.ID, u.ID, roles, areas)
-		fe, invalid := fault.As(err)
-		switch {
-		case err == nil:
-			return s.redirect(c, "/staff/admin/users/"+strconv.FormatInt(u.ID, 10)+"?done=roles")
-		case !invalid || fe.Kind != fault.Invalid:
-			return err
-		}
-		f = fe.Fields
+	if err != nil {
+		return err
 	}
-	return s.renderAdminUser(c, fiber.StatusBadRequest, u, roles, areas, newAdminErrors(adminUserFields, f, adminFieldID), "")
+	return s.redirect(c, "/staff/admin/users/"+strconv.FormatInt(u.ID, 10)+"?done="+done)
 }
 
 func (s *Site) adminDisable(c *fiber.Ctx) error {
@@ -366,13 +233,7 @@ func (s *Site) adminDisable(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if u.ID == principal(c).User.ID {
-		return s.adminNotSelf(c, u)
-	}
-	if err := s.deps.Auth.DisableUser(c.UserContext(), principal(c).User.ID, u.ID); err != nil {
-		return err
-	}
-	return s.redirect(c, "/staff/admin/users/"+strconv.FormatInt(u.ID, 10)+"?done=disabled")
+	return s.adminDone(c, u, s.deps.Accounts.Disable(c.UserContext(), accounts.Staff(principal(c).User), u.ID), "disabled")
 }
 
 func (s *Site) adminResetSecondFactor(c *fiber.Ctx) error {
@@ -380,16 +241,10 @@ func (s *Site) adminResetSecondFactor(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if u.ID == principal(c).User.ID {
-		return s.adminNotSelf(c, u)
-	}
-	if err := s.deps.Auth.ResetSecondFactor(c.UserContext(), principal(c).User.ID, u.ID); err != nil {
-		return err
-	}
-	return s.redirect(c, "/staff/admin/users/"+strconv.FormatInt(u.ID, 10)+"?done=reset")
+	return s.adminDone(c, u, s.deps.Accounts.ResetSecondFactor(c.UserContext(), accounts.Staff(principal(c).User), u.ID), "reset")
 }
 
-func (s *Site) adminRow(lang string, u *store.User, self int64) adminUserRow {
+func (s *Site) adminRow(lang string, u *domain.User, self int64) adminUserRow {
 	row := adminUserRow{ID: u.ID, Email: u.Email, Name: u.Name, Status: u.Status, CustodianKey: u.AgeRecipient != nil,
 		Language: s.catalog.T(lang, "admin.language."+u.Language), Self: u.ID == self}
 	for _, r := range u.Roles {
@@ -420,8 +275,8 @@ func (s *Site) adminAreaLabel(lang, code string) string {
 }
 
 func (s *Site) adminRoleChoices(lang, field string, checked []string) []adminChoice {
-	out := make([]adminChoice, 0, len(auth.Roles))
-	for i, r := range auth.Roles {
+	out := make([]adminChoice, 0, len(domain.Roles))
+	for i, r := range domain.Roles {
 		out = append(out, adminChoice{ID: adminChoiceID(field, i), Value: r, Label: s.adminRoleLabel(lang, r), Checked: slices.Contains(checked, r)})
 	}
 	return out

@@ -11,49 +11,9 @@ import (
 
 	"candour/internal/access"
 	"candour/internal/casework"
+	"candour/internal/domain"
 	"candour/internal/fault"
-	"candour/internal/store"
 )
-
-// registerCasework adds the Monitoring Officer's pages: the triage queue, the concern page and
-// its actions, investigations with their printable report, and the custodians' identity
-// requests. Every route needs a full staff session (second factor done) and every form a CSRF
-// token (requireStaff checks both); what each user may see or do is decided by casework, which
-// answers 404 for anything the user has no access to.
-func (s *Site) registerCasework(r fiber.Router) {
-	if s.deps.Auth == nil || s.deps.Casework == nil {
-		return
-	}
-	full := s.requireStaff(false)
-	post := func(h fiber.Handler) fiber.Handler { return limitForm(full(h)) }
-	s.Get(r, "/staff/recorded", full(s.recordForm))                                          // MO, deputy
-	s.Post(r, "/staff/recorded", post(s.recordSubmit))                                       // MO, deputy
-	s.Get(r, "/staff/triage", full(s.triage))                                                // queue viewers (MO, deputy; others their own routes)
-	s.Get(r, "/staff/concerns/:id", full(s.concernPage))                                     // case access
-	s.Get(r, "/staff/concerns/:id/attachments/:aid", full(s.concernAttachment))              // case access
-	s.Post(r, "/staff/concerns/:id/acknowledge", post(s.concernAcknowledge))                 // MO, deputy
-	s.Post(r, "/staff/concerns/:id/message", post(s.concernMessage))                         // case access
-	s.Post(r, "/staff/concerns/:id/note", post(s.concernNote))                               // case access
-	s.Post(r, "/staff/concerns/:id/decision", post(s.concernDecision))                       // MO, deputy
-	s.Post(r, "/staff/concerns/:id/conflict", post(s.concernConflict))                       // case access
-	s.Post(r, "/staff/concerns/:id/access", post(s.concernGrant))                            // MO, deputy (grant or transfer)
-	s.Post(r, "/staff/concerns/:id/identity-request", post(s.concernIdentityRequest))        // MO, deputy, investigator on the case
-	s.Get(r, "/staff/investigations", full(s.investigationsList))                            // any staff: the ones they work on
-	s.Get(r, "/staff/investigations/new", full(s.investigationNewForm))                      // MO, deputy
-	s.Post(r, "/staff/investigations/new", post(s.investigationCreate))                      // MO, deputy
-	s.Get(r, "/staff/investigations/:id", full(s.investigationPage))                         // commissioning or investigating officer, MO
-	s.Get(r, "/staff/investigations/:id/report", full(s.investigationReport))                // as above
-	s.Post(r, "/staff/investigations/:id/concerns", post(s.investigationLink))               // MO, deputy
-	s.Post(r, "/staff/investigations/:id/concerns/:cid/unlink", post(s.investigationUnlink)) // MO, deputy
-	s.Post(r, "/staff/investigations/:id/allegations", post(s.allegationAdd))                // officers of the investigation
-	s.Post(r, "/staff/investigations/:id/allegations/:aid/finding", post(s.allegationFinding))
-	s.Post(r, "/staff/investigations/:id/recommendations", post(s.recommendationAdd))
-	s.Post(r, "/staff/investigations/:id/recommendations/:rid/status", post(s.recommendationStatus))
-	s.Post(r, "/staff/investigations/:id/status", post(s.investigationAdvance))
-	s.Get(r, "/staff/identity-requests", full(s.custodianPage))                 // custodians
-	s.Post(r, "/staff/identity-requests/:id/decision", post(s.custodianDecide)) // custodians other than the requester
-	s.Get(r, "/staff/identity-requests/sealed", full(s.custodianSealed))        // custodians, after approval
-}
 
 // limitForm refuses a staff form post over MaxFormBody before anything reads it.
 func limitForm(h fiber.Handler) fiber.Handler {
@@ -285,10 +245,10 @@ func (d triageData) ErrorSummary() []formError { return d.Errors }
 func (s *Site) triage(c *fiber.Ctx) error {
 	lang := Lang(c)
 	u := principal(c).User
-	f := store.TriageFilter{Status: c.Query("status"), Route: c.Query("route"), ServiceArea: c.Query("service_area"),
+	f := domain.TriageFilter{Status: c.Query("status"), Route: c.Query("route"), ServiceArea: c.Query("service_area"),
 		Channel: c.Query("channel"), Breached: c.Query("breached") == "yes"}
 	d := triageData{Breached: f.Breached, Notice: caseworkNotices[c.Query("done")],
-		Filtered: f != (store.TriageFilter{})}
+		Filtered: f != (domain.TriageFilter{})}
 	for _, st := range casework.Statuses[:5] {
 		d.Statuses = append(d.Statuses, choice{st, s.catalog.T(lang, "caseworkweb.status."+st), st == f.Status})
 	}
@@ -471,7 +431,7 @@ func (s *Site) renderConcern(c *fiber.Ctx, status int, st formState) error {
 	d.CanDecide = monitoring && v.Status == "acknowledged"
 	d.CanClose = monitoring && slices.Contains([]string{"referred", "accepted", "declined"}, v.Status)
 	d.CanMessage = v.Status != "closed"
-	d.CanRequestID = v.IdentityHeld && (monitoring || u.HasRole(access.RoleInvestigator))
+	d.CanRequestID = v.IdentityHeld && (monitoring || u.HasRole(domain.RoleInvestigator))
 	referTo := st.Val("refer-refer_to")
 	for _, t := range casework.ReferTargets {
 		d.ReferTargets = append(d.ReferTargets, choice{t, s.catalog.T(lang, "caseworkweb.refer."+t), t == referTo})

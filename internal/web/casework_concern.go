@@ -2,14 +2,12 @@ package web
 
 import (
 	"candour/internal/server"
-	"errors"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"candour/internal/casework"
 	"candour/internal/fault"
-	"candour/internal/store"
 )
 
 // concernAction runs do for the concern in the path and answers the way every concern form
@@ -32,11 +30,7 @@ func (s *Site) concernAttachment(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.Set(fiber.HeaderContentType, "application/octet-stream")
-	c.Set(fiber.HeaderContentDisposition, server.ContentDisposition(name))
-	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-	c.Context().SetBodyStream(r, int(n))
-	return nil
+	return server.SendFile(c, name, server.BinaryType, n, r)
 }
 
 func (s *Site) concernAcknowledge(c *fiber.Ctx) error {
@@ -100,27 +94,7 @@ func (s *Site) concernGrant(c *fiber.Ctx) error {
 	to, from, reason := strings.TrimSpace(form(c, "user")), strings.TrimSpace(form(c, "from")), form(c, "reason")
 	values := map[string]string{"user_id": to, "from_user_id": from, "reason": reason}
 	return s.concernAction(c, "grant", values, "granted", "", func(id string) error {
-		ctx := c.UserContext()
-		var toID, fromID int64
-		if to != "" {
-			u, err := s.deps.Store.UserByEmail(ctx, to)
-			if errors.Is(err, store.ErrNotFound) {
-				return fault.Fields{"user_id": "casework.unknown_officer"}.Err()
-			} else if err != nil {
-				return err
-			}
-			toID = u.ID
-		}
-		if from != "" {
-			u, err := s.deps.Store.UserByEmail(ctx, from)
-			if errors.Is(err, store.ErrNotFound) {
-				return fault.Fields{"from_user_id": "casework.unknown_officer"}.Err()
-			} else if err != nil {
-				return err
-			}
-			fromID = u.ID
-		}
-		return s.deps.Casework.GrantAccess(ctx, principal(c).User, id, toID, fromID, reason)
+		return s.deps.Casework.GrantAccessByEmail(c.UserContext(), principal(c).User, id, to, from, reason)
 	})
 }
 

@@ -2,16 +2,12 @@ package web
 
 import (
 	"candour/internal/server"
-	"errors"
 	"net/url"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
-	"candour/internal/access"
 	"candour/internal/casework"
-	"candour/internal/fault"
-	"candour/internal/store"
 )
 
 type identityRequestItem struct {
@@ -44,8 +40,8 @@ func (s *Site) renderCustodian(c *fiber.Ctx, status int, st formState) error {
 		return err
 	}
 	d := custodianData{formState: st, CSRF: p.Session.CSRF, Notice: caseworkNotices[c.Query("done")]}
-	if ref := c.Query("reference"); ref != "" && referencePattern.MatchString(ref) && st.Errors == nil {
-		d.Approved, d.File = ref, identityFile(ref)
+	if ref := casework.NormalReference(c.Query("reference")); casework.LooksLikeReference(ref) && st.Errors == nil {
+		d.Approved, d.File = ref, casework.IdentityFile(ref)
 	}
 	for _, r := range reqs {
 		d.Requests = append(d.Requests, identityRequestItem{IdentityRequestView: r, ReasonLines: lines(r.Reason),
@@ -53,8 +49,6 @@ func (s *Site) renderCustodian(c *fiber.Ctx, status int, st formState) error {
 	}
 	return s.Render(c, status, "custodian", d)
 }
-
-func identityFile(ref string) string { return "identity-" + ref + ".age" }
 
 func (s *Site) custodianDecide(c *fiber.Ctx) error {
 	id := c.Params("id")
@@ -92,37 +86,14 @@ func (s *Site) custodianDecide(c *fiber.Ctx) error {
 // custodianSealed sends the reporter's identity, still sealed to the custodians, as an armored
 // age file. The server cannot open it: the custodian does, offline, with their own key.
 func (s *Site) custodianSealed(c *fiber.Ctx) error {
-	u := principal(c).User
-	if !u.HasRole(access.RoleCustodian) {
-		return fiber.ErrNotFound
-	}
-	ref := strings.ToUpper(strings.TrimSpace(c.Query("reference")))
-	fail := func(err error) error {
+	ref := casework.NormalReference(c.Query("reference"))
+	name, armored, err := s.deps.Casework.SealedIdentityByReference(c.UserContext(), principal(c).User, ref)
+	if err != nil {
 		st, status, ok := s.failure(err, "download", []string{"reference"}, map[string]string{"reference": ref})
 		if !ok {
 			return err
 		}
 		return s.renderCustodian(c, status, st)
 	}
-	if !referencePattern.MatchString(ref) {
-		return fail(fault.Fields{"reference": "caseworkweb.unknown_concern"}.Err())
-	}
-	cn, err := s.deps.Store.ConcernByReference(c.UserContext(), ref)
-	if errors.Is(err, store.ErrNotFound) {
-		return fail(fault.Fields{"reference": "caseworkweb.unknown_concern"}.Err())
-	}
-	if err != nil {
-		return err
-	}
-	armored, err := s.deps.Casework.SealedIdentity(c.UserContext(), u, cn.ID)
-	if fault.Is(err, fault.NotFound) {
-		return fail(fault.Fields{"reference": "caseworkweb.unknown_concern"}.Err())
-	}
-	if err != nil {
-		return fail(err)
-	}
-	c.Set(fiber.HeaderContentType, "application/octet-stream")
-	c.Set(fiber.HeaderContentDisposition, server.ContentDisposition(identityFile(cn.Reference)))
-	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-	return c.SendString(armored)
+	return server.SendFile(c, name, server.BinaryType, int64(len(armored)), strings.NewReader(armored))
 }

@@ -1,18 +1,14 @@
 package web
 
 import (
-	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"candour/internal/access"
 	"candour/internal/casework"
-	"candour/internal/fault"
 	"candour/internal/publicid"
-	"candour/internal/store"
 )
 
 // ---- list ----
@@ -249,34 +245,11 @@ func (s *Site) investigationAction(c *fiber.Ctx, formName string, values map[str
 	return s.back(c, "/staff/investigations/"+id, done, anchor)
 }
 
-var referencePattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,40}$`)
-
 // investigationLink links a concern, named by its reference, to the investigation.
 func (s *Site) investigationLink(c *fiber.Ctx) error {
 	ref := strings.ToUpper(strings.TrimSpace(form(c, "reference")))
 	return s.investigationAction(c, "link", map[string]string{"reference": ref}, "linked", "concerns", func(id string) error {
-		unknown := fault.Fields{"reference": "caseworkweb.unknown_concern"}.Err()
-		if !referencePattern.MatchString(ref) {
-			if ref == "" {
-				return fault.Fields{"reference": "field.required"}.Err()
-			}
-			return unknown
-		}
-		cn, err := s.deps.Store.ConcernByReference(c.UserContext(), ref)
-		if errors.Is(err, store.ErrNotFound) {
-			return unknown
-		}
-		if err != nil {
-			return err
-		}
-		u := principal(c).User
-		err = s.deps.Casework.LinkConcern(c.UserContext(), u, id, cn.ID)
-		if fault.Is(err, fault.NotFound) && access.CanCommissionInvestigation(u) {
-			// The Monitoring Officer sees every investigation, so a 404 here is the concern:
-			// excluded from it by a conflict, which looks the same as an unknown reference.
-			return unknown
-		}
-		return err
+		return s.deps.Casework.LinkConcernByReference(c.UserContext(), principal(c).User, id, ref)
 	})
 }
 

@@ -7,7 +7,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"candour/internal/access"
 	"candour/internal/fault"
 	"candour/internal/i18n"
 	"candour/internal/intake"
@@ -27,17 +26,6 @@ import (
 //
 // The confirmation is the response to the submit; the councillor follows the concern later
 // from /councillor/concerns.
-
-// registerCouncillor adds the wizard and the councillor's own list, in both languages.
-func (s *Site) registerCouncillor(app fiber.Router) {
-	if s.deps.Auth == nil || s.deps.Intake == nil || s.deps.Policy == nil {
-		return
-	}
-	full := s.requireStaff(false)
-	s.Get(app, "/councillor", full(s.councillorStart))             // councillor (others 404)
-	s.Post(app, "/councillor", full(s.councillorStep))             // councillor + CSRF field
-	s.Get(app, "/councillor/concerns", full(s.councillorConcerns)) // councillor: their own
-}
 
 // Wizard steps.
 const (
@@ -301,18 +289,7 @@ func holders(lang string, dir *routing.Directory, hs []routing.Holder) []holderV
 	return out
 }
 
-// councillorOnly answers 404 to anyone signed in without the councillor role.
-func councillorOnly(c *fiber.Ctx) error {
-	if p := principal(c); p == nil || !access.CanRaiseCouncillorConcern(p.User) {
-		return fiber.ErrNotFound
-	}
-	return nil
-}
-
 func (s *Site) councillorStart(c *fiber.Ctx) error {
-	if err := councillorOnly(c); err != nil {
-		return err
-	}
 	return s.renderCouncillor(c, fiber.StatusOK, s.councillorData(c, stepArea, councillorAnswers{}, nil))
 }
 
@@ -324,9 +301,6 @@ func (s *Site) renderCouncillor(c *fiber.Ctx, status int, d councillorData) erro
 // posted; "goto" (the Back and Change buttons) moves to another step without checking; "submit"
 // on the check step files the concern.
 func (s *Site) councillorStep(c *fiber.Ctx) error {
-	if err := councillorOnly(c); err != nil {
-		return err
-	}
 	if c.Request().Header.ContentLength() > MaxFormBody || len(c.Body()) > MaxFormBody {
 		return s.tooLarge(c)
 	}
@@ -532,9 +506,6 @@ type councillorListData struct {
 
 // councillorConcerns lists the councillor's own concerns: reference, area, status, date.
 func (s *Site) councillorConcerns(c *fiber.Ctx) error {
-	if err := councillorOnly(c); err != nil {
-		return err
-	}
 	rows, err := s.deps.Intake.CouncillorConcerns(c.UserContext(), principal(c).User.ID)
 	if err != nil {
 		return err

@@ -58,12 +58,19 @@ func (s *Site) session(c *fiber.Ctx) (token, ref string, ok, expired bool) {
 	if token == "" {
 		return "", "", false, false
 	}
+	// The gate has opened it already; the handler asks again for the reference.
+	if ref, ok := c.Locals(mailboxRefKey).(string); ok {
+		return token, ref, true, false
+	}
 	ref, err := s.deps.Intake.MailboxReference(c.UserContext(), token)
 	if err != nil {
 		return "", "", false, true
 	}
+	c.Locals(mailboxRefKey, ref)
 	return token, ref, true, false
 }
+
+const mailboxRefKey = "candour.mailbox.ref"
 
 // toMailboxForm sends a visitor without a working session back to the receipt form.
 func (s *Site) toMailboxForm(c *fiber.Ctx, expired bool) error {
@@ -354,11 +361,7 @@ func (s *Site) mailboxDownload(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.Set(fiber.HeaderContentType, "application/octet-stream")
-	c.Set(fiber.HeaderContentDisposition, server.ContentDisposition(name))
-	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-	c.Context().SetBodyStream(r, int(n))
-	return nil
+	return server.SendFile(c, name, server.BinaryType, n, r)
 }
 
 func (s *Site) mailboxClose(c *fiber.Ctx) error {

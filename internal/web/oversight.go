@@ -10,38 +10,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"candour/internal/access"
-	"candour/internal/audit"
 	"candour/internal/fault"
 	"candour/internal/oversight"
-	"candour/internal/store"
+	"candour/internal/server"
 )
-
-// registerOversight adds the statistics pages, the annual report and the audit view. They
-// show aggregates and the audit trail, never case content.
-func (s *Site) registerOversight(app fiber.Router) {
-	if s.deps.Auth == nil || s.deps.Store == nil {
-		return
-	}
-	full := s.requireStaff(false)
-	s.Get(app, "/staff/stats", full(s.statsPage))           // auditor, monitoring officer, deputy
-	s.Get(app, "/staff/stats/annual", full(s.annualReport)) // auditor, monitoring officer, deputy
-	s.Get(app, "/staff/stats/export", full(s.statsExport))  // auditor, monitoring officer, deputy
-	s.Get(app, "/staff/audit", full(s.auditPage))           // auditor
-	s.Get(app, "/staff/audit/export", full(s.auditExport))  // auditor
-}
-
-func (s *Site) oversight() *oversight.Service {
-	return oversight.New(s.deps.Store, func() int {
-		if s.deps.Policy == nil {
-			return 0
-		}
-		if p := s.deps.Policy(); p != nil {
-			return p.Retention.SuppressionThreshold
-		}
-		return 0
-	})
-}
 
 // labels puts reports into words in lang.
 func (s *Site) labels(lang string, threshold int) oversight.Labels {
@@ -180,10 +152,6 @@ func (s *Site) sentences(lang string, year int, rep *oversight.Report) []string 
 }
 
 func (s *Site) statsPage(c *fiber.Ctx) error {
-	u := principal(c).User
-	if !access.CanSeeStats(u) {
-		return fiber.ErrNotFound
-	}
 	from, to, err := oversight.ParsePeriod(c.Query("from"), c.Query("to"), time.Now())
 	if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid {
 		return s.Render(c, fiber.StatusBadRequest, "stats", statsView{From: c.Query("from"), To: c.Query("to"), Errors: fe.Fields})
@@ -191,14 +159,11 @@ func (s *Site) statsPage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	rep, err := s.oversight().Stats(c.UserContext(), from, to)
+	rep, err := s.deps.Oversight.Stats(c.UserContext(), principal(c).User, from, to, oversight.Use{})
 	if err != nil {
 		return err
 	}
 	v := s.statsView(Lang(c), rep)
-	if err := s.recordOversight(c, u, "stats.read", map[string]string{"from": v.From, "to": v.To}); err != nil {
-		return err
-	}
 	v.Year = time.Now().Year() - 1
 	// Years that have ended: the running one is not reported until it is over.
 	for y := time.Now().Year() - 1; y >= time.Now().Year()-5; y-- {
@@ -208,32 +173,22 @@ func (s *Site) statsPage(c *fiber.Ctx) error {
 }
 
 func (s *Site) annualReport(c *fiber.Ctx) error {
-	u := principal(c).User
-	if !access.CanSeeStats(u) {
-		return fiber.ErrNotFound
-	}
 	year, from, to, err := oversight.ParseYear(c.Query("year"), time.Now())
 	if err != nil {
 		return err
 	}
-	rep, err := s.oversight().Stats(c.UserContext(), from, to)
+	rep, err := s.deps.Oversight.Stats(c.UserContext(), principal(c).User, from, to,
+		oversight.Use{Details: map[string]string{"report": "annual"}})
 	if err != nil {
 		return err
 	}
 	v := s.statsView(Lang(c), rep)
 	v.Year = year
 	v.Sentences = s.sentences(Lang(c), year, rep)
-	if err := s.recordOversight(c, u, "stats.read", map[string]string{"from": v.From, "to": v.To, "report": "annual"}); err != nil {
-		return err
-	}
 	return s.Render(c, fiber.StatusOK, "annual_report", v)
 }
 
 func (s *Site) statsExport(c *fiber.Ctx) error {
-	u := principal(c).User
-	if !access.CanSeeStats(u) {
-		return fiber.ErrNotFound
-	}
 	table := c.Query("table", "all")
 	if table != "all" && !slices.Contains(oversight.ExportTables(), table) {
 		return fiber.ErrNotFound
@@ -242,7 +197,8 @@ func (s *Site) statsExport(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	rep, err := s.oversight().Stats(c.UserContext(), from, to)
+	rep, err := s.deps.Oversight.Stats(c.UserContext(), principal(c).User, from, to,
+		oversight.Use{Export: true, Details: map[string]string{"table": table}})
 	if err != nil {
 		return err
 	}
@@ -250,21 +206,7 @@ func (s *Site) statsExport(c *fiber.Ctx) error {
 	if err := oversight.WriteCSV(&buf, rep, table, s.labels(Lang(c), rep.SuppressionThreshold)); err != nil {
 		return err
 	}
-	fromText, toText := oversight.Dates(from, to)
-	if err := s.recordOversight(c, u, "stats.export", map[string]string{"from": fromText, "to": toText, "table": table}); err != nil {
-		return err
-	}
-	return sendOversightCSV(c, "candour-stats-"+table+"-"+fromText+"-"+toText+".csv", buf.Bytes())
-}
-
-func (s *Site) recordOversight(c *fiber.Ctx, u *store.User, action string, details map[string]string) error {
-	return audit.Record(c.UserContext(), s.deps.Store, audit.Event{ActorID: u.ID, Action: action, Details: details})
-}
-
-func sendOversightCSV(c *fiber.Ctx, name string, body []byte) error {
-	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
-	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+name+`"`)
-	return c.Send(body)
+	return server.SendFile(c, oversight.StatsFile(table, from, to), server.CSVType, int64(buf.Len()), &buf)
 }
 
 type auditRow struct {
@@ -277,7 +219,7 @@ type auditField struct{ Name, Value string }
 type auditView struct {
 	Fields   []auditField
 	Errors   map[string]string
-	Result   audit.Result
+	Result   oversight.Verification
 	FirstBad int64
 	Rows     []auditRow
 	CSV      string
@@ -288,14 +230,9 @@ func (s *Site) auditQuery(c *fiber.Ctx) oversight.AuditQuery {
 }
 
 func (s *Site) auditPage(c *fiber.Ctx) error {
-	u := principal(c).User
-	if !access.CanReadAudit(u) {
-		return fiber.ErrNotFound
-	}
 	q := s.auditQuery(c)
 	v := auditView{Fields: []auditField{{"actor", q.Actor}, {"object", q.Object}, {"from", q.From}, {"to", q.To}}}
-	svc := s.oversight()
-	f, err := svc.AuditFilter(c.UserContext(), q)
+	trail, err := s.deps.Oversight.AuditTrail(c.UserContext(), principal(c).User, q, oversight.Use{})
 	if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid {
 		v.Errors = fe.Fields
 		return s.Render(c, fiber.StatusBadRequest, "audit", v)
@@ -303,17 +240,11 @@ func (s *Site) auditPage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if v.Result, err = audit.Check(c.UserContext(), s.deps.Store); err != nil {
-		return err
-	}
+	v.Result = trail.Verification
 	if v.Result.FirstBad != nil {
 		v.FirstBad = *v.Result.FirstBad
 	}
-	events, err := svc.AuditEvents(c.UserContext(), f)
-	if err != nil {
-		return err
-	}
-	for _, e := range events {
+	for _, e := range trail.Events {
 		obj := e.ObjectType
 		if e.ObjectID != "" {
 			obj += ":" + e.ObjectID
@@ -323,33 +254,17 @@ func (s *Site) auditPage(c *fiber.Ctx) error {
 	}
 	qs := url.Values{"actor": {q.Actor}, "object": {q.Object}, "from": {q.From}, "to": {q.To}}
 	v.CSV = Localise(Lang(c), "/staff/audit/export") + "?" + qs.Encode()
-	if err := s.recordOversight(c, u, "audit.read", map[string]string{"events": strconv.Itoa(len(events)),
-		"ok": strconv.FormatBool(v.Result.OK)}); err != nil {
-		return err
-	}
 	return s.Render(c, fiber.StatusOK, "audit", v)
 }
 
 func (s *Site) auditExport(c *fiber.Ctx) error {
-	u := principal(c).User
-	if !access.CanReadAudit(u) {
-		return fiber.ErrNotFound
-	}
-	svc := s.oversight()
-	f, err := svc.AuditFilter(c.UserContext(), s.auditQuery(c))
-	if err != nil {
-		return err
-	}
-	events, err := svc.AuditEvents(c.UserContext(), f)
+	trail, err := s.deps.Oversight.AuditTrail(c.UserContext(), principal(c).User, s.auditQuery(c), oversight.Use{Export: true})
 	if err != nil {
 		return err
 	}
 	var buf bytes.Buffer
-	if err := oversight.WriteAuditCSV(&buf, events); err != nil {
+	if err := oversight.WriteAuditCSV(&buf, trail.Events); err != nil {
 		return err
 	}
-	if err := s.recordOversight(c, u, "audit.export", map[string]string{"events": strconv.Itoa(len(events))}); err != nil {
-		return err
-	}
-	return sendOversightCSV(c, "candour-audit.csv", buf.Bytes())
+	return server.SendFile(c, oversight.AuditFile, server.CSVType, int64(buf.Len()), &buf)
 }

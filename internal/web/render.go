@@ -18,9 +18,13 @@ import (
 // the request's nonce (a string). Templates put it on their script tags.
 const NonceKey = "cspNonce"
 
-// layoutFile holds the "layout" template and shared blocks; every other
-// *.html file in the templates folder is a page.
-const layoutFile = "layout.html"
+// layoutFile holds the "layout" template and partialsFile the named pieces
+// pages share; both are parsed with every page. Every other *.html file in
+// the templates folder is a page.
+const (
+	layoutFile   = "layout.html"
+	partialsFile = "partials.html"
+)
 
 // Page is what every template sees as its dot.
 type Page struct {
@@ -44,11 +48,11 @@ func (s *Site) parseTemplates(fsys fs.FS) error {
 		funcs := s.funcs(lang)
 		s.views[lang] = make(map[string]*template.Template)
 		for _, file := range files {
-			if file == layoutFile {
+			if file == layoutFile || file == partialsFile {
 				continue
 			}
 			name := strings.TrimSuffix(file, path.Ext(file))
-			t, err := template.New(name).Option("missingkey=error").Funcs(funcs).ParseFS(fsys, layoutFile, file)
+			t, err := template.New(name).Option("missingkey=error").Funcs(funcs).ParseFS(fsys, layoutFile, partialsFile, file)
 			if err != nil {
 				return fmt.Errorf("web: parse %s: %w", file, err)
 			}
@@ -102,8 +106,11 @@ func (s *Site) funcs(lang string) template.FuncMap {
 		},
 		// tel makes a tel: URL from a phone number as printed.
 		"tel": telURL,
-		// dict builds the data map for t and n: {{t "x" (dict "Name" .Name)}}.
+		// dict builds the data map for t and n, and the dot of a partial:
+		// {{t "x" (dict "Name" .Name)}}.
 		"dict": dict,
+		// list builds a list for a partial: (list "col.name" "col.size").
+		"list": func(items ...any) []any { return items },
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"candour/internal/access"
 	"candour/internal/fault"
 	"candour/internal/i18n"
 	"candour/internal/intake"
@@ -23,25 +22,6 @@ import (
 // MaxFormBody caps an ordinary (urlencoded) form post. The largest honest report, 20,000
 // characters of details and 20 names, fits; anything bigger gets the "too long" page.
 const MaxFormBody = 256 << 10
-
-// registerReporting adds the report form, the receipt and the reporter's mailbox, in both
-// languages. Who may use each route is written beside it. Without an intake service (tests of
-// the information pages) there is nothing to register.
-func (s *Site) registerReporting(r fiber.Router) {
-	if s.deps.Intake == nil || s.deps.Policy == nil {
-		return
-	}
-	s.Get(r, "/report", s.reportForm)                       // anyone; sets no cookie
-	s.Post(r, "/report", s.reportSubmit)                    // anyone; answers with the receipt
-	s.Get(r, "/mailbox", s.mailboxForm)                     // anyone
-	s.Post(r, "/mailbox", s.mailboxOpen)                    // anyone holding a receipt; sets the cookie
-	s.Get(r, "/mailbox/thread", s.mailboxThread)            // mailbox cookie
-	s.Post(r, "/mailbox/reply", s.mailboxReply)             // mailbox cookie + CSRF field
-	s.Post(r, "/mailbox/attachments", s.mailboxUpload)      // mailbox cookie + CSRF field (multipart)
-	s.Get(r, "/mailbox/attachments/:id", s.mailboxDownload) // mailbox cookie
-	s.Post(r, "/mailbox/close", s.mailboxClose)             // mailbox cookie + CSRF field
-	s.Post(r, "/mailbox/record", s.mailboxApproveRecord)    // mailbox cookie + CSRF field
-}
 
 // errTooLarge ends a form post over MaxFormBody; handlers turn it into the friendly 413 page.
 var errTooLarge = errors.New("web: form body too large")
@@ -321,9 +301,6 @@ func (s *Site) fileReport(c *fiber.Ctx, v url.Values, extra reportData, file fun
 
 // recordForm is the Monitoring Officer's form for a concern received by phone or in a meeting.
 func (s *Site) recordForm(c *fiber.Ctx) error {
-	if !access.CanSeeTriage(principal(c).User) {
-		return fiber.ErrNotFound
-	}
 	lang := Lang(c)
 	d := s.reportData(lang, reportForm{Lang: lang}, nil)
 	d.Recorded, d.CSRF = true, principal(c).Session.CSRF

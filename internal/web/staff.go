@@ -25,23 +25,6 @@ const (
 	maxStaffFormBody = 8 << 10
 )
 
-// registerStaff adds the staff pages: sign-in with a second factor, sign-out, the staff home,
-// TOTP enrolment and password change. Every form carries a CSRF token checked in constant time.
-func (s *Site) registerStaff(app fiber.Router) {
-	if s.deps.Auth == nil {
-		return
-	}
-	full, setup := s.requireStaff(false), s.requireStaff(true)
-	s.Get(app, "/staff/login", s.staffLoginForm)               // anyone
-	s.Post(app, "/staff/login", s.staffLogin)                  // anyone (login CSRF cookie)
-	s.Post(app, "/staff/logout", setup(s.staffLogout))         // any signed-in staff
-	s.Get(app, "/staff", full(s.staffHome))                    // any signed-in staff
-	s.Get(app, "/staff/totp", setup(s.staffTOTPForm))          // any signed-in staff, also mid-setup
-	s.Post(app, "/staff/totp", setup(s.staffTOTP))             // any signed-in staff, also mid-setup
-	s.Get(app, "/staff/password", setup(s.staffPasswordForm))  // any signed-in staff, also mid-setup
-	s.Post(app, "/staff/password", setup(s.staffPasswordSave)) // any signed-in staff, also mid-setup
-}
-
 func principal(c *fiber.Ctx) *auth.Principal {
 	p, _ := c.Locals(staffPrincipal).(*auth.Principal)
 	return p

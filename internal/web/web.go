@@ -16,13 +16,13 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"candour/frontend"
-	"candour/internal/access"
+	"candour/internal/accounts"
 	"candour/internal/auth"
 	"candour/internal/casework"
 	"candour/internal/i18n"
 	"candour/internal/intake"
+	"candour/internal/oversight"
 	"candour/internal/routing"
-	"candour/internal/store"
 )
 
 // WelshPrefix is the path prefix of the Welsh pages.
@@ -45,11 +45,13 @@ type Deps struct {
 	// PublicURL is CANDOUR_PUBLIC_URL without a trailing slash, for links people hand on.
 	PublicURL string
 	// Staff pages (sign-in, sessions, 2FA enrolment). Auth nil: no staff pages.
-	Auth   *auth.Service
-	Access *access.Checker
-	Store  *store.Store
-	// Casework runs the triage queue, concern pages and investigations.
-	Casework *casework.Service
+	Auth *auth.Service
+	// Casework runs the triage queue, concern pages and investigations; Oversight the
+	// statistics and the audit view; Accounts the administrator's account pages. Each nil: no
+	// such pages.
+	Casework  *casework.Service
+	Oversight *oversight.Service
+	Accounts  *accounts.Service
 }
 
 // Contacts are the council's numbers and addresses shown on the pages.
@@ -115,23 +117,6 @@ func New(deps Deps) (*Site, error) {
 		}
 	}
 	return s, nil
-}
-
-// Register adds the public information pages in both languages and the
-// asset handler to app.
-func (s *Site) Register(app fiber.Router) {
-	app.Get(assetRoute, s.serveAsset)
-
-	s.Get(app, "/", s.start)
-	s.Get(app, "/accessibility", s.Page("accessibility", nil))
-	s.Get(app, "/privacy", s.Page("privacy", nil))
-	s.Get(app, "/external", s.Page("external", externalData{Bodies: prescribedPersons}))
-	s.registerStaff(app)
-	s.registerReporting(app)
-	s.registerOversight(app)
-	s.registerCouncillor(app)
-	s.registerCasework(app)
-	s.registerAdmin(app)
 }
 
 // Get registers h for GET (and HEAD) at path and at /cy+path. Inside h,
@@ -224,23 +209,22 @@ func otherLang(lang string) string {
 	return i18n.Welsh
 }
 
-// The clocks shown on the start page. They mirror the routing policy's
-// defaults (DESIGN §3); TODO: read them from the loaded policy.
-const (
-	acknowledgeDays = 7
-	feedbackMonths  = 3
-)
-
+// startData is what the start page promises, from the policy's default clocks; zero when the
+// policy counts a clock in units the sentence cannot say (the sentence is then left out).
 type startData struct {
 	AcknowledgeDays int
 	FeedbackMonths  int
 }
 
 func (s *Site) start(c *fiber.Ctx) error {
-	return s.Render(c, fiber.StatusOK, "start", startData{
-		AcknowledgeDays: acknowledgeDays,
-		FeedbackMonths:  feedbackMonths,
-	})
+	var d startData
+	if s.deps.Policy != nil {
+		if p := s.deps.Policy(); p != nil {
+			d.AcknowledgeDays, _ = p.Clocks.Acknowledge.InDays()
+			d.FeedbackMonths, _ = p.Clocks.Feedback.InMonths()
+		}
+	}
+	return s.Render(c, fiber.StatusOK, "start", d)
 }
 
 // prescribedPersons are the external bodies on /external, by catalogue key

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"candour/internal/i18n"
+	"candour/internal/routing"
 )
 
 func newSite(t *testing.T) *Site {
@@ -20,7 +22,11 @@ func newSite(t *testing.T) *Site {
 	if err != nil {
 		t.Fatalf("i18n.Load: %v", err)
 	}
-	s, err := New(Deps{Catalog: cat, Logger: slog.New(slog.DiscardHandler)})
+	pol, err := routing.Load(filepath.Join("..", "..", "policies"))
+	if err != nil {
+		t.Fatalf("routing.Load: %v", err)
+	}
+	s, err := New(Deps{Catalog: cat, Logger: slog.New(slog.DiscardHandler), Policy: func() *routing.Policy { return pol }})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -173,6 +179,24 @@ func TestStartPage(t *testing.T) {
 		if !strings.Contains(cy, want) {
 			t.Errorf("Welsh start page lacks %q", want)
 		}
+	}
+}
+
+// The start page promises what the council's policy says, not a number written in code.
+func TestStartPageClocksComeFromThePolicy(t *testing.T) {
+	app, s := newApp(t)
+	pol := *s.deps.Policy()
+	pol.Clocks.Acknowledge = routing.Period{N: 2, Unit: routing.Weeks}
+	pol.Clocks.Feedback = routing.Period{N: 1, Unit: routing.Years}
+	s.deps.Policy = func() *routing.Policy { return &pol }
+	if _, en := get(t, app, "/"); !strings.Contains(en, "within 14 days") || !strings.Contains(en, "within 12 months") {
+		t.Errorf("English start page: want 14 days and 12 months from the policy")
+	}
+	// A clock no fixed number of days describes is left out rather than misstated.
+	pol.Clocks.Acknowledge = routing.Period{N: 5, Unit: routing.WorkingDays}
+	if _, cy := get(t, app, "/cy"); strings.Contains(cy, "o fewn 7 diwrnod") || strings.Contains(cy, "diwrnod.") ||
+		!strings.Contains(cy, "o fewn 12 mis") {
+		t.Errorf("Welsh start page: want no acknowledgement sentence and 12 months")
 	}
 }
 
