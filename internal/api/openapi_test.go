@@ -9,6 +9,8 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"candour/internal/access"
+	"candour/internal/api"
 	"candour/internal/portaltest"
 )
 
@@ -87,6 +89,40 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	for route := range documented {
 		if !registered[route] {
 			t.Errorf("%s is in openapi.yaml but no such route is registered", route)
+		}
+	}
+}
+
+// TestOpenAPIGatesMatchTheRouteTable: each operation names in x-candour-gate the gate its route
+// line declares, and its security scheme fits the kind of caller the gate admits, so the
+// document cannot promise a permission the portal does not enforce, or the other way round.
+func TestOpenAPIGatesMatchTheRouteTable(t *testing.T) {
+	var doc openAPIDoc
+	if err := yaml.Unmarshal(api.OpenAPIDocument(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	scheme := map[access.Caller]string{access.Anyone: "", access.Reporter: "mailbox", access.Staff: "staff"}
+	for _, r := range api.New(api.Deps{}).Routes() {
+		path := pathParam.ReplaceAllString(r.Path, "{$1}")
+		op := doc.Paths[path][strings.ToLower(r.Method)]
+		where := r.Method + " " + path
+		if op == nil {
+			t.Errorf("%s: not in the document", where)
+			continue
+		}
+		if got := op["x-candour-gate"]; got != r.Gate.Name {
+			t.Errorf("%s: x-candour-gate %v, the route table says %q", where, got, r.Gate.Name)
+		}
+		var names []string
+		security, _ := op["security"].([]any)
+		for _, req := range security {
+			for name := range req.(map[string]any) {
+				names = append(names, name)
+			}
+		}
+		want := scheme[r.Gate.Caller]
+		if (want == "" && len(names) != 0) || (want != "" && !slices.Equal(names, []string{want})) {
+			t.Errorf("%s: security %v, want %q for gate %s", where, names, want, r.Gate.Name)
 		}
 	}
 }
