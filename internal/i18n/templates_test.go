@@ -14,7 +14,7 @@ import (
 // table head: (list "id" "id"…).
 var (
 	templateKey = regexp.MustCompile(`[{(]\s*-?\s*[tn]\s+"([^"]+)"`)
-	partialKey  = regexp.MustCompile(`"(?:Label|Hint|Legend|Caption|None|Detriment|Key|Prefix|Title)"\s+"([^"]+)"`)
+	partialKey  = regexp.MustCompile(`"(?:Label|Hint|Legend|Caption|None|Detriment|Key|Prefix|Title|Heading|BackLabel|NoticeTitle|Choose)"\s+"([^"]+)"`)
 	listKeys    = regexp.MustCompile(`\(list((?:\s+"[^"]+")+)\)`)
 	quoted      = regexp.MustCompile(`"([^"]+)"`)
 )
