@@ -53,7 +53,7 @@ func (f *fixture) submit(t *testing.T, named ...string) *store.CaseFacts {
 	if err != nil {
 		t.Fatal(err)
 	}
-	facts, err := f.st.CaseFacts(ctx, c.ID)
+	facts, err := f.st.CaseFacts(ctx, c.Serial)
 	if err != nil {
 		t.Fatal(err)
 	}

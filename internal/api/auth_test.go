@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -148,7 +147,7 @@ func (e *env) signingKey() (string, ed25519.PrivateKey) {
 }
 
 // report files an anonymous concern and returns its id and a mailbox token.
-func (e *env) report(named ...string) (int64, string) {
+func (e *env) report(named ...string) (string, string) {
 	e.t.Helper()
 	filed, err := e.p.Intake.Submit(context.Background(), intake.ReportSubmission{Mode: "anonymous",
 		ServiceArea: "childrens-services", Category: "misconduct", Summary: "Caseloads hidden",
@@ -327,15 +326,15 @@ func TestRoleRouteTable(t *testing.T) {
 		// Route holders, the safeguarding hub and investigators get their own (here empty) queue.
 		{"GET", "/api/v1/triage", nil, map[string]int{"monitoring_officer": 200, "deputy_monitoring_officer": 200,
 			"service_lead": 200, "safeguarding": 200, "investigator": 200}},
-		{"GET", "/api/v1/concerns/" + strconv.FormatInt(concern, 10), nil, map[string]int{"monitoring_officer": 200, "deputy_monitoring_officer": 200}},
-		{"POST", "/api/v1/concerns/" + strconv.FormatInt(concern, 10) + "/messages", map[string]string{"body": "A question"},
+		{"GET", "/api/v1/concerns/" + concern, nil, map[string]int{"monitoring_officer": 200, "deputy_monitoring_officer": 200}},
+		{"POST", "/api/v1/concerns/" + concern + "/messages", map[string]string{"body": "A question"},
 			map[string]int{"monitoring_officer": 201, "deputy_monitoring_officer": 201}},
-		{"POST", "/api/v1/concerns/" + strconv.FormatInt(concern, 10) + "/notes", map[string]any{"body": "Checked the rota", "personal": true},
+		{"POST", "/api/v1/concerns/" + concern + "/notes", map[string]any{"body": "Checked the rota", "personal": true},
 			map[string]int{"monitoring_officer": 201, "deputy_monitoring_officer": 201}},
-		{"POST", "/api/v1/concerns/" + strconv.FormatInt(concern, 10) + "/identity-requests", map[string]string{"reason": "Interview"},
+		{"POST", "/api/v1/concerns/" + concern + "/identity-requests", map[string]string{"reason": "Interview"},
 			map[string]int{"monitoring_officer": 409, "deputy_monitoring_officer": 409}}, // anonymous: nothing to disclose
 		{"GET", "/api/v1/identity-requests", nil, map[string]int{"custodian": 200}},
-		{"POST", "/api/v1/concerns/" + strconv.FormatInt(concern, 10) + "/access", map[string]any{"user_id": accounts["investigator"].User.ID, "reason": "Helps with the case"},
+		{"POST", "/api/v1/concerns/" + concern + "/access", map[string]any{"user_id": accounts["investigator"].User.ID, "reason": "Helps with the case"},
 			map[string]int{"monitoring_officer": 204, "deputy_monitoring_officer": 204}},
 		{"GET", "/api/v1/users", nil, map[string]int{"admin": 200}},
 		{"POST", "/api/v1/recorded-concerns", map[string]any{"mode": "anonymous", "service_area": "housing", "category": "other", "summary": "By phone", "details": "Taken down by phone."},
@@ -346,7 +345,7 @@ func TestRoleRouteTable(t *testing.T) {
 		{"POST", "/api/v1/councillor/concerns", map[string]any{"service_area": "housing", "summary": "Repairs backlog", "details": "Tenants wait months."},
 			map[string]int{"councillor": 201}},
 		{"GET", "/api/v1/audit/verify", nil, map[string]int{"auditor": 200}},
-		{"POST", "/api/v1/concerns/" + strconv.FormatInt(concern, 10) + "/conflict", map[string]string{"reason": "I know the team"},
+		{"POST", "/api/v1/concerns/" + concern + "/conflict", map[string]string{"reason": "I know the team"},
 			map[string]int{"monitoring_officer": 204, "deputy_monitoring_officer": 204, "investigator": 204}}, // the investigator was granted access above
 	}
 	for _, rt := range routes {
@@ -375,7 +374,7 @@ func TestRoleRouteTable(t *testing.T) {
 	}
 	// Having declared a conflict, the officers no longer see the concern in the queue.
 	_, body, _ := e.do("GET", "/api/v1/triage", accounts["monitoring_officer"].token, nil)
-	if strings.Contains(body, `"id":`+strconv.FormatInt(concern, 10)+`,`) {
+	if strings.Contains(body, `"id":"`+concern+`"`) {
 		t.Errorf("a concern with a declared conflict is still in the queue: %s", body)
 	}
 }
@@ -387,22 +386,22 @@ func TestNamedHeadOfServiceGets404AndEmptyQueue(t *testing.T) {
 	hos := e.user("sioned.parry@enghraifft.example", "service_lead")
 	namingHoS, _ := e.report("Sioned Parry")
 	namingMO, _ := e.report("Elin Rowlands")
-	conflict := func(a *account, id int64) int {
-		s, _, _ := e.do("POST", "/api/v1/concerns/"+strconv.FormatInt(id, 10)+"/conflict", a.token, map[string]string{"reason": "x"})
+	conflict := func(a *account, id string) int {
+		s, _, _ := e.do("POST", "/api/v1/concerns/"+id+"/conflict", a.token, map[string]string{"reason": "x"})
 		return s
 	}
 	if s := conflict(hos, namingHoS); s != 404 {
 		t.Errorf("named Head of Service on the concern: got %d, want 404", s)
 	}
-	if s := conflict(hos, 999999); s != 404 {
+	if s := conflict(hos, "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b"); s != 404 {
 		t.Errorf("a concern that does not exist: got %d, want 404", s)
 	}
 	_, q, _ := e.do("GET", "/api/v1/triage", mo.token, nil)
-	if strings.Contains(q, `"id":`+strconv.FormatInt(namingMO, 10)+`,`) || !strings.Contains(q, `"id":`+strconv.FormatInt(namingHoS, 10)+`,`) {
+	if strings.Contains(q, `"id":"`+namingMO+`"`) || !strings.Contains(q, `"id":"`+namingHoS+`"`) {
 		t.Errorf("MO queue: want the concern naming the HoS and not the one naming the MO: %s", q)
 	}
 	_, q, _ = e.do("GET", "/api/v1/triage", deputy.token, nil)
-	if !strings.Contains(q, `"id":`+strconv.FormatInt(namingMO, 10)+`,`) {
+	if !strings.Contains(q, `"id":"`+namingMO+`"`) {
 		t.Errorf("deputy queue lacks the concern naming the MO: %s", q)
 	}
 }

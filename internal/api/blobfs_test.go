@@ -18,7 +18,7 @@ import (
 )
 
 type uploaded struct {
-	ID   int64  `json:"id"`
+	ID   string `json:"id"`
 	Name string `json:"name"`
 	Size int64  `json:"size"`
 }
@@ -88,8 +88,8 @@ func TestMailboxAttachmentsInBlobFolder(t *testing.T) {
 	var blob2 int64
 	var where1, where2 string
 	var chunks2 int
-	e.DB.Get(&blob2, `SELECT blob_id FROM attachments WHERE id = $1`, a2.ID)
-	e.DB.Get(&where1, `SELECT b.store FROM blobs b JOIN attachments a ON a.blob_id = b.id WHERE a.id = $1`, a1.ID)
+	e.DB.Get(&blob2, `SELECT blob_id FROM attachments WHERE public_id = $1`, a2.ID)
+	e.DB.Get(&where1, `SELECT b.store FROM blobs b JOIN attachments a ON a.blob_id = b.id WHERE a.public_id = $1`, a1.ID)
 	e.DB.Get(&where2, `SELECT store FROM blobs WHERE id = $1`, blob2)
 	e.DB.Get(&chunks2, `SELECT count(*) FROM blob_chunks WHERE blob_id = $1`, blob2)
 	if where1 != "pg" || where2 != "fs" || chunks2 != 0 {
@@ -108,12 +108,12 @@ func TestMailboxAttachmentsInBlobFolder(t *testing.T) {
 	}
 
 	for _, c := range []struct {
-		id   int64
+		id   string
 		want []byte
 	}{{a1.ID, inPG}, {a2.ID, inFile}} {
-		dl := e.Do(t, "GET", fmt.Sprintf("/api/v1/mailbox/attachments/%d", c.id), "", nil, auth)
+		dl := e.Do(t, "GET", "/api/v1/mailbox/attachments/"+c.id, "", nil, auth)
 		if dl.Status != 200 || !bytes.Equal(dl.Body, c.want) {
-			t.Errorf("download %d: got %d, %d bytes; want 200, %d bytes", c.id, dl.Status, len(dl.Body), len(c.want))
+			t.Errorf("download %s: got %d, %d bytes; want 200, %d bytes", c.id, dl.Status, len(dl.Body), len(c.want))
 		}
 	}
 
@@ -159,7 +159,7 @@ func TestMailboxAttachmentsInBlobFolder(t *testing.T) {
 	if blobs != 2 || atts != 2 {
 		t.Errorf("got %d blobs and %d attachments, want 2 and 2", blobs, atts)
 	}
-	if dl := e.Do(t, "GET", fmt.Sprintf("/api/v1/mailbox/attachments/%d", a2.ID), "", nil, auth); dl.Status != 200 || !bytes.Equal(dl.Body, inFile) {
+	if dl := e.Do(t, "GET", "/api/v1/mailbox/attachments/"+a2.ID, "", nil, auth); dl.Status != 200 || !bytes.Equal(dl.Body, inFile) {
 		t.Errorf("download after the sweep: got %d, %d bytes", dl.Status, len(dl.Body))
 	}
 }

@@ -13,7 +13,7 @@ import (
 )
 
 type triageItemOut struct {
-	ID                  int64     `json:"id"`
+	ID                  string    `json:"id"`
 	Reference           string    `json:"reference"`
 	Channel             string    `json:"channel"`
 	Mode                string    `json:"mode"`
@@ -55,10 +55,7 @@ func (a *API) triage(c *fiber.Ctx) error {
 }
 
 func (a *API) concern(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	v, err := a.d.Casework.Concern(c.UserContext(), user(c), id)
 	if err != nil {
 		return err
@@ -70,10 +67,7 @@ func (a *API) acknowledge(c *fiber.Ctx) error {
 	if err := noBody(c); err != nil {
 		return err
 	}
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	if err := a.d.Casework.Acknowledge(c.UserContext(), user(c), id); err != nil {
 		return err
 	}
@@ -81,10 +75,7 @@ func (a *API) acknowledge(c *fiber.Ctx) error {
 }
 
 func (a *API) messageReporter(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in struct {
 		Body string `json:"body"`
 	}
@@ -98,10 +89,7 @@ func (a *API) messageReporter(c *fiber.Ctx) error {
 }
 
 func (a *API) addNote(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in struct {
 		Body     string `json:"body"`
 		Personal bool   `json:"personal"`
@@ -116,10 +104,7 @@ func (a *API) addNote(c *fiber.Ctx) error {
 }
 
 func (a *API) decide(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in casework.Decision
 	if err := decodeJSON(c, &in); err != nil {
 		return err
@@ -131,14 +116,7 @@ func (a *API) decide(c *fiber.Ctx) error {
 }
 
 func (a *API) staffAttachment(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
-	aid, err := parseID(c, "aid")
-	if err != nil {
-		return err
-	}
+	id, aid := c.Params("id"), c.Params("aid")
 	name, size, r, err := a.d.Casework.OpenAttachment(c.UserContext(), user(c), id, aid)
 	if err != nil {
 		return err
@@ -147,10 +125,7 @@ func (a *API) staffAttachment(c *fiber.Ctx) error {
 }
 
 func (a *API) requestIdentity(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in casework.IdentityRequestInput
 	if err := decodeJSON(c, &in); err != nil {
 		return err
@@ -171,10 +146,7 @@ func (a *API) pendingIdentityRequests(c *fiber.Ctx) error {
 }
 
 func (a *API) decideIdentity(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in struct {
 		Approve *bool  `json:"approve"`
 		Reason  string `json:"reason"`
@@ -192,10 +164,7 @@ func (a *API) decideIdentity(c *fiber.Ctx) error {
 }
 
 func (a *API) sealedIdentity(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	armored, err := a.d.Casework.SealedIdentity(c.UserContext(), user(c), id)
 	if err != nil {
 		return err
@@ -204,7 +173,7 @@ func (a *API) sealedIdentity(c *fiber.Ctx) error {
 }
 
 type investigationSummary struct {
-	ID        int64     `json:"id"`
+	ID        string    `json:"id"`
 	Reference string    `json:"reference"`
 	Status    string    `json:"status"`
 	DueAt     time.Time `json:"due_at"`
@@ -235,10 +204,7 @@ func (a *API) createInvestigation(c *fiber.Ctx) error {
 }
 
 func (a *API) investigation(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	v, err := a.d.Casework.Investigation(c.UserContext(), user(c), id)
 	if err != nil {
 		return err
@@ -247,17 +213,14 @@ func (a *API) investigation(c *fiber.Ctx) error {
 }
 
 func (a *API) linkConcern(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in struct {
-		ConcernID int64 `json:"concern_id"`
+		ConcernID string `json:"concern_id"` // public id
 	}
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	if in.ConcernID <= 0 {
+	if in.ConcernID == "" {
 		return fieldError("concern_id", "field.required")
 	}
 	if err := a.d.Casework.LinkConcern(c.UserContext(), user(c), id, in.ConcernID); err != nil {
@@ -270,14 +233,7 @@ func (a *API) unlinkConcern(c *fiber.Ctx) error {
 	if err := noBody(c); err != nil {
 		return err
 	}
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
-	cid, err := parseID(c, "cid")
-	if err != nil {
-		return err
-	}
+	id, cid := c.Params("id"), c.Params("cid")
 	if err := a.d.Casework.UnlinkConcern(c.UserContext(), user(c), id, cid); err != nil {
 		return err
 	}
@@ -285,10 +241,7 @@ func (a *API) unlinkConcern(c *fiber.Ctx) error {
 }
 
 func (a *API) addAllegation(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in casework.AllegationInput
 	if err := decodeJSON(c, &in); err != nil {
 		return err
@@ -301,10 +254,7 @@ func (a *API) addAllegation(c *fiber.Ctx) error {
 }
 
 func (a *API) recordFinding(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	aid, err := parseID(c, "aid")
 	if err != nil {
 		return err
@@ -320,10 +270,7 @@ func (a *API) recordFinding(c *fiber.Ctx) error {
 }
 
 func (a *API) addRecommendation(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in casework.RecommendationInput
 	if err := decodeJSON(c, &in); err != nil {
 		return err
@@ -336,10 +283,7 @@ func (a *API) addRecommendation(c *fiber.Ctx) error {
 }
 
 func (a *API) recommendationStatus(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	rid, err := parseID(c, "rid")
 	if err != nil {
 		return err
@@ -357,10 +301,7 @@ func (a *API) recommendationStatus(c *fiber.Ctx) error {
 }
 
 func (a *API) advanceInvestigation(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in struct {
 		Status     string `json:"status"`
 		Conclusion string `json:"conclusion"`

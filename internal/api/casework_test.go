@@ -64,7 +64,7 @@ func TestWholeStory(t *testing.T) {
 	e.must(st, 200, body, "triage")
 	queue := jsonField[struct {
 		Items []struct {
-			ID        int64
+			ID        string
 			Reference string
 			Status    string
 		}
@@ -76,7 +76,7 @@ func TestWholeStory(t *testing.T) {
 		t.Errorf("the queue shows content: %s", body)
 	}
 	id := queue.Items[0].ID
-	path := fmt.Sprintf("/api/v1/concerns/%d", id)
+	path := "/api/v1/concerns/" + id
 
 	// Deciding before acknowledging is out of order.
 	st, body, _ = e.do("POST", path+"/decision", mo.token, map[string]any{"action": "decline", "reason": "Not enough"})
@@ -113,22 +113,22 @@ func TestWholeStory(t *testing.T) {
 		"investigating_officer": "investigator@enghraifft.example", "due_at": "2027-03-31"})
 	e.must(st, 201, body, "commission")
 	created := jsonField[struct {
-		ID        int64
+		ID        string
 		Reference string
 	}](t, body)
-	ipath := fmt.Sprintf("/api/v1/investigations/%d", created.ID)
+	ipath := "/api/v1/investigations/" + created.ID
 	st, body, _ = e.do("POST", path+"/decision", mo.token, map[string]any{"action": "accept", "reason": "Serious and specific", "investigation_id": created.ID})
 	e.must(st, 200, body, "accept")
 
 	// A second concern about the same team is linked; linking it twice is refused.
 	second, _ := e.report()
 	e.must(func() int {
-		s, _, _ := e.do("POST", fmt.Sprintf("/api/v1/concerns/%d/acknowledge", second), mo.token, nil)
+		s, _, _ := e.do("POST", "/api/v1/concerns/"+second+"/acknowledge", mo.token, nil)
 		return s
 	}(), 200, "", "ack second")
-	st, body, _ = e.do("POST", ipath+"/concerns", mo.token, map[string]int64{"concern_id": second})
+	st, body, _ = e.do("POST", ipath+"/concerns", mo.token, map[string]string{"concern_id": second})
 	e.must(st, 201, body, "link second")
-	st, body, _ = e.do("POST", ipath+"/concerns", mo.token, map[string]int64{"concern_id": second})
+	st, body, _ = e.do("POST", ipath+"/concerns", mo.token, map[string]string{"concern_id": second})
 	e.must(st, 409, body, "link twice")
 
 	// The investigator sees the investigation and the linked concerns; the outsider sees nothing.
@@ -142,7 +142,7 @@ func TestWholeStory(t *testing.T) {
 		t.Errorf("concern page lacks the reply or the evidence: %s", body)
 	}
 
-	addAllegation := func(source int64, text string) int64 {
+	addAllegation := func(source string, text string) int64 {
 		st, body, _ := e.do("POST", ipath+"/allegations", inv.token, map[string]any{"source_concern_id": source, "text": text,
 			"evidence": "Case management system extract; interview with team manager."})
 		e.must(st, 201, body, "allegation")
@@ -172,7 +172,7 @@ func TestWholeStory(t *testing.T) {
 	e.must(st, 200, body, "read investigation")
 	v := jsonField[struct {
 		Status      string
-		Concerns    []struct{ ID int64 }
+		Concerns    []struct{ ID string }
 		Allegations []struct {
 			Number  int
 			Finding *string
@@ -241,7 +241,7 @@ func TestIdentityDisclosureTwoPersonRule(t *testing.T) {
 	e.must(st, 201, body, "report")
 	filed := jsonField[struct{ Reference, Receipt string }](t, body)
 	concern, _ := e.st.ConcernByReference(t.Context(), filed.Reference)
-	path := fmt.Sprintf("/api/v1/concerns/%d", concern.ID)
+	path := "/api/v1/concerns/" + concern.ID
 
 	st, body, _ = e.do("GET", path+"/identity", custodian.token, nil)
 	if st != 403 {
@@ -249,7 +249,7 @@ func TestIdentityDisclosureTwoPersonRule(t *testing.T) {
 	}
 	st, body, _ = e.do("POST", path+"/identity-requests", deputy.token, map[string]string{"reason": "Needed to interview the witness."})
 	e.must(st, 201, body, "request")
-	reqID := jsonField[struct{ ID int64 }](t, body).ID
+	reqID := jsonField[struct{ ID string }](t, body).ID
 
 	// The reporter hears first.
 	_, body, _ = e.do("POST", "/api/v1/mailbox/session", "", map[string]string{"receipt": filed.Receipt})
@@ -259,7 +259,7 @@ func TestIdentityDisclosureTwoPersonRule(t *testing.T) {
 		t.Errorf("the reporter was not told first: %s", body)
 	}
 
-	decision := fmt.Sprintf("/api/v1/identity-requests/%d/decision", reqID)
+	decision := "/api/v1/identity-requests/" + reqID + "/decision"
 	st, body, _ = e.do("POST", decision, deputy.token, map[string]any{"approve": true, "reason": "self"})
 	e.must(st, 409, body, "approve own request")
 	st, body, _ = e.do("POST", decision, mo.token, map[string]any{"approve": true, "reason": "not a custodian"})

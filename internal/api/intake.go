@@ -152,10 +152,7 @@ func filePart(mr *multipart.Reader) (*multipart.Part, error) {
 }
 
 func (a *API) downloadAttachment(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	name, size, r, err := a.d.Intake.OpenAttachment(c.UserContext(), ref(c), id)
 	if err != nil {
 		return err

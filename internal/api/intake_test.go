@@ -224,7 +224,7 @@ func TestMailboxAPI(t *testing.T) {
 		t.Fatalf("upload: got %d %s", r.Status, r.Body)
 	}
 	att := decode[struct {
-		ID   int64  `json:"id"`
+		ID   string `json:"id"`
 		Name string `json:"name"`
 		Size int64  `json:"size"`
 	}](t, r)
@@ -236,7 +236,7 @@ func TestMailboxAPI(t *testing.T) {
 		Reference   string `json:"reference"`
 		Status      string `json:"status"`
 		Messages    []struct{ From, Body string }
-		Attachments []struct{ ID int64 }
+		Attachments []struct{ ID string }
 		Feedback    *string `json:"feedback"`
 	}](t, e.Do(t, "GET", "/api/v1/mailbox", "", nil, auth))
 	if m.Reference != f.Reference || m.Status != "received" || len(m.Messages) != 2 || m.Messages[0].From != "you" ||
@@ -244,7 +244,7 @@ func TestMailboxAPI(t *testing.T) {
 		t.Fatalf("mailbox: got %+v", m)
 	}
 
-	dl := e.Do(t, "GET", fmt.Sprintf("/api/v1/mailbox/attachments/%d", att.ID), "", nil, auth)
+	dl := e.Do(t, "GET", "/api/v1/mailbox/attachments/"+att.ID, "", nil, auth)
 	if dl.Status != 200 || !bytes.Equal(dl.Body, evidence) {
 		t.Fatalf("download: got %d, %d bytes, want 200 and %d bytes", dl.Status, len(dl.Body), len(evidence))
 	}

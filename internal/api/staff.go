@@ -41,10 +41,7 @@ func user(c *fiber.Ctx) *domain.User {
 // declareConflict: POST /api/v1/concerns/{id}/conflict {reason} → 204. The declarer loses
 // access to the concern at once and for good.
 func (a *API) declareConflict(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in struct {
 		Reason string `json:"reason"`
 	}
@@ -59,10 +56,7 @@ func (a *API) declareConflict(c *fiber.Ctx) error {
 
 // grantAccess gives (or, with from_user_id, transfers) access to a case.
 func (a *API) grantAccess(c *fiber.Ctx) error {
-	id, err := parseID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	var in struct {
 		UserID     int64  `json:"user_id"`
 		FromUserID int64  `json:"from_user_id"`

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -23,6 +22,7 @@ import (
 	"candour/internal/fault"
 	"candour/internal/i18n"
 	"candour/internal/intake"
+	"candour/internal/publicid"
 	"candour/internal/receipt"
 	"candour/internal/routing"
 	"candour/internal/seal"
@@ -76,9 +76,11 @@ func text(f fault.Fields, field, v string, required bool) {
 	}
 }
 
-// caseFacts loads the concern's access facts and checks allowed; anything else is 404.
-func (s *Service) caseFacts(ctx context.Context, u *store.User, id int64, allowed func(*store.User, *store.CaseFacts) bool) (*store.CaseFacts, error) {
-	f, err := s.d.Store.CaseFacts(ctx, id)
+// caseFacts loads the access facts of the concern a client names by its public id and checks
+// allowed; anything else (unknown or malformed id, no access) is 404. The facts carry the
+// concern's serial, which the rest of the use case works with.
+func (s *Service) caseFacts(ctx context.Context, u *store.User, id string, allowed func(*store.User, *store.CaseFacts) bool) (*store.CaseFacts, error) {
+	f, err := s.d.Store.CaseFactsByPublicID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errNotFound
 	}
@@ -91,7 +93,7 @@ func (s *Service) caseFacts(ctx context.Context, u *store.User, id int64, allowe
 	return f, nil
 }
 
-// concern loads a concern and its data key.
+// concern loads a concern (by serial) and its data key.
 func (s *Service) concern(ctx context.Context, st *store.Store, id int64) (*store.Concern, *seal.DataKey, error) {
 	c, err := st.ConcernByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -125,9 +127,11 @@ func openString(dk *seal.DataKey, b []byte) (string, error) {
 	return string(p), err
 }
 
-func record(ctx context.Context, tx *store.Store, u *store.User, action, objectType string, id int64, details map[string]string) error {
+// record audits an action on a concern or investigation, named by its public id: auditors see
+// the trail, and serials stay inside the database.
+func record(ctx context.Context, tx *store.Store, u *store.User, action, objectType, id string, details map[string]string) error {
 	return audit.Record(ctx, tx, audit.Event{ActorID: u.ID, Action: action, ObjectType: objectType,
-		ObjectID: strconv.FormatInt(id, 10), Details: details})
+		ObjectID: id, Details: details})
 }
 
 // reporterMessage writes a standard message to the reporter's mailbox in their language.
@@ -140,7 +144,7 @@ func (s *Service) reporterMessage(ctx context.Context, tx *store.Store, c *store
 	if err != nil {
 		return err
 	}
-	m := &store.Message{ConcernID: c.ID, Author: "staff", Body: sealed, CreatedAt: s.d.Now().Truncate(time.Hour)}
+	m := &store.Message{ConcernID: c.Serial, Author: "staff", Body: sealed, CreatedAt: s.d.Now().Truncate(time.Hour)}
 	m.UserID.Int64, m.UserID.Valid = u.ID, true
 	return tx.InsertMessage(ctx, m)
 }
@@ -236,9 +240,9 @@ func contains(set []string, v string) bool {
 }
 
 type cursorJSON struct {
-	R bool  `json:"r"`
-	D int64 `json:"d"`
-	I int64 `json:"i"`
+	R bool   `json:"r"`
+	D int64  `json:"d"`
+	I string `json:"i"` // public id: a cursor is shown to clients
 }
 
 func encodeCursor(c store.TriageCursor) string {
@@ -261,7 +265,7 @@ func decodeCursor(s string) (*store.TriageCursor, error) {
 		return nil, err
 	}
 	var c cursorJSON
-	if err := json.Unmarshal(b, &c); err != nil || c.I <= 0 {
+	if err := json.Unmarshal(b, &c); err != nil || !publicid.Valid(c.I) {
 		return nil, errors.New("bad cursor")
 	}
 	return &store.TriageCursor{Routine: c.R, Deadline: time.UnixMicro(c.D), ID: c.I}, nil

@@ -60,7 +60,7 @@ func (f *fixture) user(t testing.TB, email string, roles ...string) *store.User 
 	return u
 }
 
-func (f *fixture) report(t testing.TB, safeguarding bool, named ...string) int64 {
+func (f *fixture) report(t testing.TB, safeguarding bool, named ...string) string {
 	t.Helper()
 	filed, err := f.intake.Submit(context.Background(), intake.ReportSubmission{Mode: "anonymous", ServiceArea: "housing",
 		Category: "health_safety", Summary: "Damp flats", Details: "Signed off without visits.", Safeguarding: safeguarding,
@@ -75,11 +75,25 @@ func (f *fixture) report(t testing.TB, safeguarding bool, named ...string) int64
 	return c.ID
 }
 
+// byPublicID loads a concern row by the public id the use cases take.
+func (f *fixture) byPublicID(t testing.TB, id string) *store.Concern {
+	t.Helper()
+	facts, err := f.st.CaseFactsByPublicID(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.st.ConcernByID(context.Background(), facts.ConcernID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestTriageOrderPagingAndExclusion(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	mo := f.user(t, "elin.rowlands@enghraifft.example", "monitoring_officer")
-	var ids []int64
+	var ids []string
 	for i := 0; i < 7; i++ {
 		f.set(f.now.Add(time.Hour))
 		ids = append(ids, f.report(t, i == 4))
@@ -87,7 +101,7 @@ func TestTriageOrderPagingAndExclusion(t *testing.T) {
 	// One names the Monitoring Officer: it must not appear in her queue at all.
 	namingMO := f.report(t, false, "elin.rowlands@enghraifft.example")
 
-	var got []int64
+	var got []string
 	cursor := ""
 	for pages := 0; ; pages++ {
 		page, err := f.cw.Triage(ctx, mo, casework.TriageQuery{Limit: 3, Cursor: cursor})
@@ -106,7 +120,7 @@ func TestTriageOrderPagingAndExclusion(t *testing.T) {
 		}
 	}
 	// Safeguarding first (24-hour clock), then oldest acknowledgement deadline first.
-	want := []int64{ids[4], ids[0], ids[1], ids[2], ids[3], ids[5], ids[6]}
+	want := []string{ids[4], ids[0], ids[1], ids[2], ids[3], ids[5], ids[6]}
 	if len(got) != len(want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
@@ -141,11 +155,10 @@ func TestTriageOrderPagingAndExclusion(t *testing.T) {
 func TestRemindersGoOnceWithTwoRunners(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	id := f.report(t, false)
-	c, _ := f.st.ConcernByID(ctx, id)
+	c := f.byPublicID(t, f.report(t, false))
 
 	count := func(stage string) (reminders, mails int) {
-		f.db.Get(&reminders, `SELECT count(*) FROM reminders WHERE concern_id = $1 AND stage = $2`, id, stage)
+		f.db.Get(&reminders, `SELECT count(*) FROM reminders WHERE concern_id = $1 AND stage = $2`, c.Serial, stage)
 		f.db.Get(&mails, `SELECT count(*) FROM notifications WHERE kind = 'reminder' AND dedupe_key LIKE '%:' || $1 || ':%'`, stage)
 		return
 	}
@@ -191,14 +204,14 @@ func TestRetentionShredsExactlyTheExpired(t *testing.T) {
 	recent := f.report(t, false)
 	wroteAfter := f.report(t, false)
 	declined := f.report(t, false)
-	wrapped := map[int64][]byte{}
-	for _, id := range []int64{old, recent, wroteAfter, declined} {
-		c, _ := f.st.ConcernByID(ctx, id)
+	wrapped := map[string][]byte{}
+	for _, id := range []string{old, recent, wroteAfter, declined} {
+		c := f.byPublicID(t, id)
 		wrapped[id] = c.WrappedKey
 	}
 	now := f.clock()
-	close := func(id int64, closed time.Time, outcome string) {
-		if _, err := f.db.Exec(`UPDATE concerns SET status = 'closed', outcome = $2, closed_at = $3 WHERE id = $1`, id, outcome, closed); err != nil {
+	close := func(id string, closed time.Time, outcome string) {
+		if _, err := f.db.Exec(`UPDATE concerns SET status = 'closed', outcome = $2, closed_at = $3 WHERE public_id = $1`, id, outcome, closed); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -206,24 +219,24 @@ func TestRetentionShredsExactlyTheExpired(t *testing.T) {
 	close(recent, now.AddDate(-1, 0, 0), "accepted")
 	close(wroteAfter, now.AddDate(-7, 0, 0), "accepted")
 	close(declined, now.AddDate(-2, 0, 0), "declined") // declined concerns are kept 1 year
-	f.db.Exec(`UPDATE concerns SET last_reporter_at = $2 WHERE id = $1`, wroteAfter, now.AddDate(-1, 0, 0))
+	f.db.Exec(`UPDATE concerns SET last_reporter_at = $2 WHERE public_id = $1`, wroteAfter, now.AddDate(-1, 0, 0))
 
 	n, err := f.cw.ApplyRetention(ctx)
 	if err != nil || n != 2 {
 		t.Fatalf("got %d shredded (%v), want 2 (the old accepted and the declined)", n, err)
 	}
-	for id, want := range map[int64]bool{old: true, recent: false, wroteAfter: false, declined: true} {
+	for id, want := range map[string]bool{old: true, recent: false, wroteAfter: false, declined: true} {
 		var shredded bool
 		var content []byte
-		f.db.QueryRow(`SELECT shredded_at IS NOT NULL, content FROM concerns WHERE id = $1`, id).Scan(&shredded, &content)
+		f.db.QueryRow(`SELECT shredded_at IS NOT NULL, content FROM concerns WHERE public_id = $1`, id).Scan(&shredded, &content)
 		if shredded != want || (want && content != nil) {
-			t.Errorf("concern %d: shredded %v (content kept %v), want %v", id, shredded, content != nil, want)
+			t.Errorf("concern %s: shredded %v (content kept %v), want %v", id, shredded, content != nil, want)
 		}
 	}
 	// Nothing is left to decrypt: the concern row holds no key and no ciphertext, its messages
 	// are gone, and the audit trail still verifies.
 	var msgs int
-	f.db.Get(&msgs, `SELECT count(*) FROM messages WHERE concern_id = $1`, old)
+	f.db.Get(&msgs, `SELECT count(*) FROM messages WHERE concern_id = (SELECT id FROM concerns WHERE public_id = $1)`, old)
 	if msgs != 0 {
 		t.Errorf("%d messages survive shredding", msgs)
 	}
@@ -277,7 +290,7 @@ func TestInvestigationHonoursExclusion(t *testing.T) {
 		t.Errorf("link a concern naming the investigating officer: got %v, want conflict", err)
 	}
 	// Not even its reference in their list: the named MO's list leaves it out, the deputy's has it.
-	listed := func(u *store.User, id int64) bool {
+	listed := func(u *store.User, id string) bool {
 		t.Helper()
 		invs, err := f.cw.Investigations(ctx, u)
 		if err != nil {
@@ -331,8 +344,8 @@ func TestRetentionThenSweepRemovesBlobFiles(t *testing.T) {
 		Catalog: cat, Policy: k.PolicyFunc(), Intake: k.Intake, Now: f.clock})
 	ctx := context.Background()
 	old, kept := f.report(t, false), f.report(t, false)
-	for _, id := range []int64{old, kept} {
-		c, _ := f.st.ConcernByID(ctx, id)
+	for _, id := range []string{old, kept} {
+		c := f.byPublicID(t, id)
 		if _, err := f.intake.AddAttachment(ctx, c.Reference, "reporter", "minutes.pdf", strings.NewReader(strings.Repeat("minutes ", 10000))); err != nil {
 			t.Fatal(err)
 		}
@@ -355,7 +368,7 @@ func TestRetentionThenSweepRemovesBlobFiles(t *testing.T) {
 		t.Fatalf("got %d blob files, want 2", n)
 	}
 	// Closed seven years ago, the reporter's last input (the file) before that.
-	if _, err := f.db.Exec(`UPDATE concerns SET status = 'closed', outcome = 'accepted', closed_at = $2, last_reporter_at = $3 WHERE id = $1`,
+	if _, err := f.db.Exec(`UPDATE concerns SET status = 'closed', outcome = 'accepted', closed_at = $2, last_reporter_at = $3 WHERE public_id = $1`,
 		old, f.clock().AddDate(-7, 0, 0), f.clock().AddDate(-8, 0, 0)); err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ type Event struct {
 
 // Attachment is an evidence file.
 type Attachment struct {
-	ID   int64     `json:"id"`
+	ID   string    `json:"id"`
 	Name string    `json:"name"`
 	Size int64     `json:"size"`
 	From string    `json:"from"`
@@ -50,7 +50,7 @@ type Attachment struct {
 
 // ConcernView is everything a handler with access sees on the concern page.
 type ConcernView struct {
-	ID             int64            `json:"id"`
+	ID             string           `json:"id"`
 	Reference      string           `json:"reference"`
 	Channel        string           `json:"channel"`
 	Mode           string           `json:"mode"`
@@ -78,7 +78,7 @@ type ConcernView struct {
 	Attachments    []Attachment     `json:"attachments"`
 	History        []Event          `json:"history"`
 	Feedback       string           `json:"feedback,omitempty"`
-	Investigations []int64          `json:"investigations"`
+	Investigations []string         `json:"investigations"`
 }
 
 func name(p *string) string {
@@ -89,10 +89,12 @@ func name(p *string) string {
 }
 
 // Concern opens a concern for u: decrypted content, audited as a read.
-func (s *Service) Concern(ctx context.Context, u *store.User, id int64) (*ConcernView, error) {
-	if _, err := s.caseFacts(ctx, u, id, s.d.Access.CanReadConcern); err != nil {
+func (s *Service) Concern(ctx context.Context, u *store.User, publicID string) (*ConcernView, error) {
+	f, err := s.caseFacts(ctx, u, publicID, s.d.Access.CanReadConcern)
+	if err != nil {
 		return nil, err
 	}
+	id := f.ConcernID
 	st := s.d.Store
 	c, dk, err := s.concern(ctx, st, id)
 	if err != nil {
@@ -185,9 +187,9 @@ func (s *Service) Concern(ctx context.Context, u *store.User, id int64) (*Concer
 		return nil, err
 	}
 	if v.Investigations == nil {
-		v.Investigations = []int64{}
+		v.Investigations = []string{}
 	}
-	if err := record(ctx, st, u, "concern.read", "concern", id, nil); err != nil {
+	if err := record(ctx, st, u, "concern.read", "concern", c.ID, nil); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -203,10 +205,12 @@ func openJSON(dk interface{ Open([]byte) ([]byte, error) }, b []byte, v any) err
 
 // Acknowledge marks the concern acknowledged, stops that clock and sends the standard
 // acknowledgement to the reporter's mailbox in their language.
-func (s *Service) Acknowledge(ctx context.Context, u *store.User, id int64) error {
-	if _, err := s.caseFacts(ctx, u, id, s.d.Access.CanAcknowledge); err != nil {
+func (s *Service) Acknowledge(ctx context.Context, u *store.User, publicID string) error {
+	f, err := s.caseFacts(ctx, u, publicID, s.d.Access.CanAcknowledge)
+	if err != nil {
 		return err
 	}
+	id := f.ConcernID
 	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
 		c, dk, err := s.concern(ctx, tx, id)
 		if err != nil {
@@ -227,36 +231,36 @@ func (s *Service) Acknowledge(ctx context.Context, u *store.User, id int64) erro
 		if err := s.reporterMessage(ctx, tx, c, dk, u, "casework.msg.acknowledged", ""); err != nil {
 			return err
 		}
-		return record(ctx, tx, u, "concern.acknowledge", "concern", id, nil)
+		return record(ctx, tx, u, "concern.acknowledge", "concern", c.ID, nil)
 	})
 }
 
 // Message writes to the reporter through their mailbox (or to the councillor on their case).
-func (s *Service) Message(ctx context.Context, u *store.User, id int64, body string) error {
+func (s *Service) Message(ctx context.Context, u *store.User, id string, body string) error {
 	return s.withSealed(ctx, u, id, s.d.Access.CanMessage, "body", body, func(tx *store.Store, c *store.Concern, sealed []byte) error {
 		if c.Status == "closed" {
 			return conflict("closed")
 		}
 		// To the hour, like the reporter's: exact staff times around a reply would bracket it.
-		m := &store.Message{ConcernID: id, Author: "staff", Body: sealed, CreatedAt: s.d.Now().Truncate(time.Hour), UserID: userID(u)}
+		m := &store.Message{ConcernID: c.Serial, Author: "staff", Body: sealed, CreatedAt: s.d.Now().Truncate(time.Hour), UserID: userID(u)}
 		if err := tx.InsertMessage(ctx, m); err != nil {
 			return err
 		}
-		return record(ctx, tx, u, "concern.message", "concern", id, nil)
+		return record(ctx, tx, u, "concern.message", "concern", c.ID, nil)
 	})
 }
 
 // AddNote adds an internal note (every handler sees it) or a personal one (only u ever does).
-func (s *Service) AddNote(ctx context.Context, u *store.User, id int64, body string, personal bool) error {
-	return s.withSealed(ctx, u, id, s.d.Access.CanReadConcern, "body", body, func(tx *store.Store, _ *store.Concern, sealed []byte) error {
-		if err := tx.InsertNote(ctx, &store.Note{ConcernID: id, UserID: u.ID, Personal: personal, Body: sealed}); err != nil {
+func (s *Service) AddNote(ctx context.Context, u *store.User, id string, body string, personal bool) error {
+	return s.withSealed(ctx, u, id, s.d.Access.CanReadConcern, "body", body, func(tx *store.Store, c *store.Concern, sealed []byte) error {
+		if err := tx.InsertNote(ctx, &store.Note{ConcernID: c.Serial, UserID: u.ID, Personal: personal, Body: sealed}); err != nil {
 			return err
 		}
 		kind := "internal"
 		if personal {
 			kind = "personal"
 		}
-		return record(ctx, tx, u, "concern.note", "concern", id, map[string]string{"kind": kind})
+		return record(ctx, tx, u, "concern.note", "concern", c.ID, map[string]string{"kind": kind})
 	})
 }
 
@@ -264,8 +268,8 @@ func (s *Service) AddNote(ctx context.Context, u *store.User, id int64, body str
 type Decision struct {
 	Action          string `json:"action"` // accept | refer | decline | close
 	Reason          string `json:"reason"`
-	InvestigationID int64  `json:"investigation_id,omitempty"`
-	ReferTo         string `json:"refer_to,omitempty"` // route_holder | grievance | safeguarding | complaints | police
+	InvestigationID string `json:"investigation_id,omitempty"` // public id
+	ReferTo         string `json:"refer_to,omitempty"`         // route_holder | grievance | safeguarding | complaints | police
 }
 
 // ReferTargets are the procedures a concern can be referred to.
@@ -273,7 +277,7 @@ var ReferTargets = []string{"route_holder", "grievance", "safeguarding", "compla
 
 // Decide refers, declines, accepts (into an investigation) or closes a concern, with a reason,
 // and tells the reporter in their language. Out-of-order actions are 409 and change nothing.
-func (s *Service) Decide(ctx context.Context, u *store.User, id int64, d Decision) error {
+func (s *Service) Decide(ctx context.Context, u *store.User, publicID string, d Decision) error {
 	f := fault.Fields{}
 	if !contains([]string{"accept", "refer", "decline", "close"}, d.Action) {
 		f.Add("action", "field.choice")
@@ -282,15 +286,17 @@ func (s *Service) Decide(ctx context.Context, u *store.User, id int64, d Decisio
 	if d.Action == "refer" && !contains(ReferTargets, d.ReferTo) {
 		f.Add("refer_to", "field.choice")
 	}
-	if d.Action == "accept" && d.InvestigationID <= 0 {
+	if d.Action == "accept" && d.InvestigationID == "" {
 		f.Add("investigation_id", "field.required")
 	}
 	if err := f.Err(); err != nil {
 		return err
 	}
-	if _, err := s.caseFacts(ctx, u, id, s.d.Access.CanDecide); err != nil {
+	facts, err := s.caseFacts(ctx, u, publicID, s.d.Access.CanDecide)
+	if err != nil {
 		return err
 	}
+	id := facts.ConcernID
 	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
 		c, dk, err := s.concern(ctx, tx, id)
 		if err != nil {
@@ -323,7 +329,7 @@ func (s *Service) Decide(ctx context.Context, u *store.User, id int64, d Decisio
 			if err := s.linkInTx(ctx, tx, u, d.InvestigationID, id); err != nil {
 				return err
 			}
-			details["investigation"] = fmt.Sprint(d.InvestigationID)
+			details["investigation"] = d.InvestigationID
 		case "close":
 			// The outcome is fed back to the reporter: the reason is the feedback.
 			from, to = []string{"referred", "accepted", "declined"}, "closed"
@@ -346,16 +352,17 @@ func (s *Service) Decide(ctx context.Context, u *store.User, id int64, d Decisio
 		if err := s.reporterMessage(ctx, tx, c, dk, u, msgKey, extra); err != nil {
 			return err
 		}
-		return record(ctx, tx, u, "concern."+d.Action, "concern", id, details)
+		return record(ctx, tx, u, "concern."+d.Action, "concern", c.ID, details)
 	})
 }
 
 // OpenAttachment streams an evidence file of a concern u has access to (audited).
-func (s *Service) OpenAttachment(ctx context.Context, u *store.User, concernID, attachmentID int64) (string, int64, io.Reader, error) {
-	if _, err := s.caseFacts(ctx, u, concernID, s.d.Access.CanReadConcern); err != nil {
+func (s *Service) OpenAttachment(ctx context.Context, u *store.User, concernID, attachmentID string) (string, int64, io.Reader, error) {
+	f, err := s.caseFacts(ctx, u, concernID, s.d.Access.CanReadConcern)
+	if err != nil {
 		return "", 0, nil, err
 	}
-	c, err := s.d.Store.ConcernByID(ctx, concernID)
+	c, err := s.d.Store.ConcernByID(ctx, f.ConcernID)
 	if err != nil {
 		return "", 0, nil, err
 	}
@@ -365,7 +372,7 @@ func (s *Service) OpenAttachment(ctx context.Context, u *store.User, concernID, 
 	if err != nil {
 		return "", 0, nil, err
 	}
-	if err := record(ctx, s.d.Store, u, "attachment.download", "concern", concernID, map[string]string{"attachment": fmt.Sprint(attachmentID)}); err != nil {
+	if err := record(ctx, s.d.Store, u, "attachment.download", "concern", c.ID, map[string]string{"attachment": attachmentID}); err != nil {
 		if c, ok := r.(io.Closer); ok {
 			c.Close()
 		}
@@ -379,21 +386,21 @@ const MaxConflictReason = 2000
 
 // DeclareConflict takes u off a case for good: they are excluded from it from now on, whatever
 // their role. The reason is sealed (it may describe people); the audit event carries none.
-func (s *Service) DeclareConflict(ctx context.Context, u *store.User, id int64, reason string) error {
+func (s *Service) DeclareConflict(ctx context.Context, u *store.User, id string, reason string) error {
 	if len([]rune(reason)) > MaxConflictReason {
 		return fault.Fields{"reason": "field.too_long"}.Err()
 	}
-	return s.withSealed(ctx, u, id, s.d.Access.CanDeclareConflict, "reason", reason, func(tx *store.Store, _ *store.Concern, sealed []byte) error {
-		if err := tx.DeclareConflict(ctx, id, u.ID, sealed); err != nil {
+	return s.withSealed(ctx, u, id, s.d.Access.CanDeclareConflict, "reason", reason, func(tx *store.Store, c *store.Concern, sealed []byte) error {
+		if err := tx.DeclareConflict(ctx, c.Serial, u.ID, sealed); err != nil {
 			return err
 		}
-		return record(ctx, tx, u, "concern.conflict", "concern", id, nil)
+		return record(ctx, tx, u, "concern.conflict", "concern", c.ID, nil)
 	})
 }
 
 // GrantAccess gives another handler access to a case (transfer: and takes it from fromUserID).
 // Nobody named in the concern, or who declared a conflict on it, can be given access.
-func (s *Service) GrantAccess(ctx context.Context, u *store.User, id, toUserID, fromUserID int64, reason string) error {
+func (s *Service) GrantAccess(ctx context.Context, u *store.User, publicID string, toUserID, fromUserID int64, reason string) error {
 	f := fault.Fields{}
 	text(f, "reason", reason, true)
 	if toUserID <= 0 {
@@ -402,10 +409,11 @@ func (s *Service) GrantAccess(ctx context.Context, u *store.User, id, toUserID, 
 	if err := f.Err(); err != nil {
 		return err
 	}
-	facts, err := s.caseFacts(ctx, u, id, s.d.Access.CanGrantAccess)
+	facts, err := s.caseFacts(ctx, u, publicID, s.d.Access.CanGrantAccess)
 	if err != nil {
 		return err
 	}
+	id := facts.ConcernID
 	to, err := s.d.Store.UserByID(ctx, toUserID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && to.Status != "active") {
 		return fault.Fields{"user_id": "casework.unknown_officer"}.Err()
@@ -437,25 +445,26 @@ func (s *Service) GrantAccess(ctx context.Context, u *store.User, id, toUserID, 
 			}
 			details["from"], action = fmt.Sprint(fromUserID), "concern.transfer"
 		}
-		return record(ctx, tx, u, action, "concern", id, details)
+		return record(ctx, tx, u, action, "concern", publicID, details)
 	})
 }
 
 // withSealed is the shape of every action that writes one piece of staff text about a case:
 // the text is checked, access is checked (404 otherwise), and fn runs in one transaction with
 // the text already sealed under the concern's data key.
-func (s *Service) withSealed(ctx context.Context, u *store.User, id int64, allowed func(*store.User, *store.CaseFacts) bool,
+func (s *Service) withSealed(ctx context.Context, u *store.User, id string, allowed func(*store.User, *store.CaseFacts) bool,
 	field, value string, fn func(tx *store.Store, c *store.Concern, sealed []byte) error) error {
 	f := fault.Fields{}
 	text(f, field, value, true)
 	if err := f.Err(); err != nil {
 		return err
 	}
-	if _, err := s.caseFacts(ctx, u, id, allowed); err != nil {
+	facts, err := s.caseFacts(ctx, u, id, allowed)
+	if err != nil {
 		return err
 	}
 	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		c, dk, err := s.concern(ctx, tx, id)
+		c, dk, err := s.concern(ctx, tx, facts.ConcernID)
 		if err != nil {
 			return err
 		}

@@ -20,18 +20,20 @@ type IdentityRequestInput struct {
 
 // RequestIdentity records a disclosure request and, unless a legal reason says otherwise,
 // tells the reporter first, in their language.
-func (s *Service) RequestIdentity(ctx context.Context, u *store.User, concernID int64, in IdentityRequestInput) (*store.IdentityRequest, error) {
+func (s *Service) RequestIdentity(ctx context.Context, u *store.User, publicID string, in IdentityRequestInput) (*store.IdentityRequest, error) {
 	f := fault.Fields{}
 	text(f, "reason", in.Reason, true)
 	text(f, "no_notice_reason", in.NoNoticeReason, false)
 	if err := f.Err(); err != nil {
 		return nil, err
 	}
-	if _, err := s.caseFacts(ctx, u, concernID, s.d.Access.CanRequestIdentity); err != nil {
+	facts, err := s.caseFacts(ctx, u, publicID, s.d.Access.CanRequestIdentity)
+	if err != nil {
 		return nil, err
 	}
+	concernID := facts.ConcernID
 	var req *store.IdentityRequest
-	err := s.d.Store.Tx(ctx, func(tx *store.Store) error {
+	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
 		c, dk, err := s.concern(ctx, tx, concernID)
 		if err != nil {
 			return err
@@ -56,16 +58,16 @@ func (s *Service) RequestIdentity(ctx context.Context, u *store.User, concernID 
 		if err := tx.InsertIdentityRequest(ctx, req); err != nil {
 			return err
 		}
-		return record(ctx, tx, u, "identity.request", "concern", concernID,
-			map[string]string{"request": fmt.Sprint(req.ID), "reporter_told": fmt.Sprint(req.ReporterTold)})
+		return record(ctx, tx, u, "identity.request", "concern", c.ID,
+			map[string]string{"request": req.ID, "reporter_told": fmt.Sprint(req.ReporterTold)})
 	})
 	return req, err
 }
 
 // IdentityRequestView is a request as a custodian reviews it.
 type IdentityRequestView struct {
-	ID             int64  `json:"id"`
-	ConcernID      int64  `json:"concern_id"`
+	ID             string `json:"id"`
+	ConcernID      string `json:"concern_id"`
 	Reference      string `json:"reference"`
 	Requester      string `json:"requester"`
 	RequesterID    int64  `json:"requester_id"`
@@ -99,7 +101,7 @@ func (s *Service) PendingIdentityRequests(ctx context.Context, u *store.User) ([
 		if err != nil {
 			return nil, err
 		}
-		v := IdentityRequestView{ID: r.ID, ConcernID: r.ConcernID, Reference: c.Reference, RequesterID: r.RequesterID,
+		v := IdentityRequestView{ID: r.ID, ConcernID: c.ID, Reference: c.Reference, RequesterID: r.RequesterID,
 			ReporterTold: r.ReporterTold, Status: r.Status}
 		if v.Reason, err = openString(dk, r.Reason); err != nil {
 			return nil, err
@@ -116,7 +118,7 @@ func (s *Service) PendingIdentityRequests(ctx context.Context, u *store.User) ([
 }
 
 // DecideIdentityRequest approves or refuses a request: a custodian, never the requester.
-func (s *Service) DecideIdentityRequest(ctx context.Context, u *store.User, requestID int64, approve bool, reason string) error {
+func (s *Service) DecideIdentityRequest(ctx context.Context, u *store.User, requestID string, approve bool, reason string) error {
 	f := fault.Fields{}
 	text(f, "reason", reason, true)
 	if err := f.Err(); err != nil {
@@ -126,7 +128,7 @@ func (s *Service) DecideIdentityRequest(ctx context.Context, u *store.User, requ
 		return errNotFound
 	}
 	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		r, err := tx.IdentityRequestByID(ctx, requestID)
+		r, err := tx.IdentityRequestByPublicID(ctx, requestID)
 		if errors.Is(err, store.ErrNotFound) {
 			return errNotFound
 		}
@@ -142,7 +144,7 @@ func (s *Service) DecideIdentityRequest(ctx context.Context, u *store.User, requ
 		if r.Status != "pending" {
 			return conflict("already_decided")
 		}
-		_, dk, err := s.concern(ctx, tx, r.ConcernID)
+		c, dk, err := s.concern(ctx, tx, r.ConcernID)
 		if err != nil {
 			return err
 		}
@@ -150,7 +152,7 @@ func (s *Service) DecideIdentityRequest(ctx context.Context, u *store.User, requ
 		if err != nil {
 			return err
 		}
-		ok, err := tx.DecideIdentityRequest(ctx, requestID, u.ID, approve, sealed)
+		ok, err := tx.DecideIdentityRequest(ctx, r.Serial, u.ID, approve, sealed)
 		if err != nil {
 			return err
 		}
@@ -161,20 +163,28 @@ func (s *Service) DecideIdentityRequest(ctx context.Context, u *store.User, requ
 		if approve {
 			action = "identity.approve"
 		}
-		return record(ctx, tx, u, action, "concern", r.ConcernID, map[string]string{"request": fmt.Sprint(requestID)})
+		return record(ctx, tx, u, action, "concern", c.ID, map[string]string{"request": r.ID})
 	})
 }
 
 // SealedIdentity returns the reporter's identity still sealed to the custodians, armored for
 // the age CLI, to a custodian once a request was approved. Nothing is decrypted here: the
 // custodian opens it offline with their own key.
-func (s *Service) SealedIdentity(ctx context.Context, u *store.User, concernID int64) (string, error) {
+func (s *Service) SealedIdentity(ctx context.Context, u *store.User, publicID string) (string, error) {
 	if u == nil || u.Status != "active" || !u.HasRole(domain.RoleCustodian) {
 		return "", errNotFound
 	}
-	if err := s.notExcluded(ctx, u, concernID); err != nil {
+	facts, err := s.d.Store.CaseFactsByPublicID(ctx, publicID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", errNotFound
+	}
+	if err != nil {
 		return "", err
 	}
+	if s.d.Access.Excluded(u, facts) {
+		return "", errNotFound
+	}
+	concernID := facts.ConcernID
 	c, err := s.d.Store.ConcernByID(ctx, concernID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && c.IdentitySealed == nil) {
 		return "", errNotFound
@@ -193,7 +203,7 @@ func (s *Service) SealedIdentity(ctx context.Context, u *store.User, concernID i
 	if err != nil {
 		return "", err
 	}
-	if err := record(ctx, s.d.Store, u, "identity.download", "concern", concernID, nil); err != nil {
+	if err := record(ctx, s.d.Store, u, "identity.download", "concern", c.ID, nil); err != nil {
 		return "", err
 	}
 	return armored, nil

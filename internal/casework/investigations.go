@@ -10,6 +10,7 @@ import (
 	"candour/internal/access"
 	"candour/internal/domain"
 	"candour/internal/fault"
+	"candour/internal/receipt"
 	"candour/internal/seal"
 	"candour/internal/store"
 )
@@ -88,18 +89,27 @@ func (s *Service) CreateInvestigation(ctx context.Context, u *store.User, in New
 		return nil, err
 	}
 	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		if err := tx.InsertInvestigation(ctx, inv); err != nil {
-			return err
+		for range 5 {
+			if inv.Reference, err = receipt.Reference("I"); err != nil {
+				return err
+			}
+			ok, err := tx.InsertInvestigation(ctx, inv)
+			if err != nil {
+				return err
+			}
+			if ok {
+				return record(ctx, tx, u, "investigation.create", "investigation", inv.ID, nil)
+			}
 		}
-		return record(ctx, tx, u, "investigation.create", "investigation", inv.ID, nil)
+		return errors.New("casework: could not allocate an investigation reference")
 	})
 	return inv, err
 }
 
 // investigation loads an investigation u may work on, and its data key. Investigators see only
-// their own; the Monitoring Officer and deputy see all.
-func (s *Service) investigation(ctx context.Context, st *store.Store, u *store.User, id int64) (*store.Investigation, *seal.DataKey, error) {
-	inv, err := st.InvestigationByID(ctx, id)
+// their own; the Monitoring Officer and deputy see all. id is the public id a client gave.
+func (s *Service) investigation(ctx context.Context, st *store.Store, u *store.User, id string) (*store.Investigation, *seal.DataKey, error) {
+	inv, err := st.InvestigationByPublicID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil, errNotFound
 	}
@@ -111,12 +121,12 @@ func (s *Service) investigation(ctx context.Context, st *store.Store, u *store.U
 	}
 	// An investigation carries its concerns' substance (its brief, its allegations): anyone
 	// named in one of them, or conflicted on it, is kept out of the whole investigation.
-	linked, err := st.LinkedConcerns(ctx, id)
+	linked, err := st.LinkedConcerns(ctx, inv.Serial)
 	if err != nil {
 		return nil, nil, err
 	}
 	for _, c := range linked {
-		f, err := st.CaseFacts(ctx, c.ID)
+		f, err := st.CaseFacts(ctx, c.Serial)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -142,17 +152,19 @@ func canWorkOn(u *store.User, inv *store.Investigation) bool {
 // LinkConcern links a concern to an investigation (many-to-many; linking twice is 409), and
 // gives the investigating officer access to it; a concern naming the investigating officer is
 // refused (409).
-func (s *Service) LinkConcern(ctx context.Context, u *store.User, investigationID, concernID int64) error {
+func (s *Service) LinkConcern(ctx context.Context, u *store.User, investigationID, concernID string) error {
 	if !access.CanCommissionInvestigation(u) {
 		return errNotFound
 	}
-	if _, err := s.caseFacts(ctx, u, concernID, s.d.Access.CanDecide); err != nil {
+	f, err := s.caseFacts(ctx, u, concernID, s.d.Access.CanDecide)
+	if err != nil {
 		return err
 	}
-	return s.d.Store.Tx(ctx, func(tx *store.Store) error { return s.linkInTx(ctx, tx, u, investigationID, concernID) })
+	return s.d.Store.Tx(ctx, func(tx *store.Store) error { return s.linkInTx(ctx, tx, u, investigationID, f.ConcernID) })
 }
 
-func (s *Service) linkInTx(ctx context.Context, tx *store.Store, u *store.User, investigationID, concernID int64) error {
+// linkInTx links the concern with serial concernID to the investigation a client names.
+func (s *Service) linkInTx(ctx context.Context, tx *store.Store, u *store.User, investigationID string, concernID int64) error {
 	inv, _, err := s.investigation(ctx, tx, u, investigationID)
 	if err != nil {
 		return err
@@ -173,7 +185,7 @@ func (s *Service) linkInTx(ctx context.Context, tx *store.Store, u *store.User, 
 			return conflict("investigator_excluded")
 		}
 	}
-	ok, err := tx.LinkConcern(ctx, investigationID, concernID, u.ID)
+	ok, err := tx.LinkConcern(ctx, inv.Serial, concernID, u.ID)
 	if err != nil {
 		return err
 	}
@@ -187,11 +199,15 @@ func (s *Service) linkInTx(ctx context.Context, tx *store.Store, u *store.User, 
 			return err
 		}
 	}
-	return record(ctx, tx, u, "investigation.link", "investigation", investigationID, map[string]string{"concern": fmt.Sprint(concernID)})
+	facts, err := tx.CaseFacts(ctx, concernID)
+	if err != nil {
+		return err
+	}
+	return record(ctx, tx, u, "investigation.link", "investigation", inv.ID, map[string]string{"concern": facts.PublicID})
 }
 
 // UnlinkConcern removes a link (audited).
-func (s *Service) UnlinkConcern(ctx context.Context, u *store.User, investigationID, concernID int64) error {
+func (s *Service) UnlinkConcern(ctx context.Context, u *store.User, investigationID, concernID string) error {
 	if !access.CanCommissionInvestigation(u) {
 		return errNotFound
 	}
@@ -200,7 +216,14 @@ func (s *Service) UnlinkConcern(ctx context.Context, u *store.User, investigatio
 		if err != nil {
 			return err
 		}
-		ok, err := tx.UnlinkConcern(ctx, investigationID, concernID)
+		serial, err := tx.LinkedConcernSerial(ctx, inv.Serial, concernID)
+		if errors.Is(err, store.ErrNotFound) {
+			return errNotFound
+		}
+		if err != nil {
+			return err
+		}
+		ok, err := tx.UnlinkConcern(ctx, inv.Serial, serial)
 		if err != nil {
 			return err
 		}
@@ -208,11 +231,11 @@ func (s *Service) UnlinkConcern(ctx context.Context, u *store.User, investigatio
 			return errNotFound
 		}
 		if inv.InvestigatingOfficerID.Valid {
-			if err := tx.RevokeCaseAccess(ctx, concernID, inv.InvestigatingOfficerID.Int64); err != nil {
+			if err := tx.RevokeCaseAccess(ctx, serial, inv.InvestigatingOfficerID.Int64); err != nil {
 				return err
 			}
 		}
-		return record(ctx, tx, u, "investigation.unlink", "investigation", investigationID, map[string]string{"concern": fmt.Sprint(concernID)})
+		return record(ctx, tx, u, "investigation.unlink", "investigation", inv.ID, map[string]string{"concern": concernID})
 	})
 }
 
@@ -220,7 +243,7 @@ func (s *Service) UnlinkConcern(ctx context.Context, u *store.User, investigatio
 type AllegationView struct {
 	ID              int64   `json:"id"`
 	Number          int     `json:"number"`
-	SourceConcernID *int64  `json:"source_concern_id"`
+	SourceConcernID *string `json:"source_concern_id"` // public id
 	Text            string  `json:"text"`
 	Evidence        string  `json:"evidence"`
 	Finding         *string `json:"finding"`
@@ -239,7 +262,7 @@ type RecommendationView struct {
 // InvestigationView is the investigation with its linked concerns, allegations and
 // recommendations.
 type InvestigationView struct {
-	ID                   int64                `json:"id"`
+	ID                   string               `json:"id"`
 	Reference            string               `json:"reference"`
 	Title                string               `json:"title"`
 	TermsOfReference     string               `json:"terms_of_reference"`
@@ -258,7 +281,7 @@ type InvestigationView struct {
 
 // LinkedConcern is a concern linked to an investigation: reference and clear facts only.
 type LinkedConcern struct {
-	ID          int64     `json:"id"`
+	ID          string    `json:"id"`
 	Reference   string    `json:"reference"`
 	ServiceArea string    `json:"service_area"`
 	Category    string    `json:"category"`
@@ -267,7 +290,7 @@ type LinkedConcern struct {
 }
 
 // Investigation opens an investigation (audited read).
-func (s *Service) Investigation(ctx context.Context, u *store.User, id int64) (*InvestigationView, error) {
+func (s *Service) Investigation(ctx context.Context, u *store.User, id string) (*InvestigationView, error) {
 	st := s.d.Store
 	inv, dk, err := s.investigation(ctx, st, u, id)
 	if err != nil {
@@ -291,7 +314,7 @@ func (s *Service) Investigation(ctx context.Context, u *store.User, id int64) (*
 	} else if v.InvestigatingOfficer, err = openString(dk, inv.InvestigatingOfficerExt); err != nil {
 		return nil, err
 	}
-	linked, err := st.LinkedConcerns(ctx, id)
+	linked, err := st.LinkedConcerns(ctx, inv.Serial)
 	if err != nil {
 		return nil, err
 	}
@@ -299,16 +322,12 @@ func (s *Service) Investigation(ctx context.Context, u *store.User, id int64) (*
 		v.Concerns = append(v.Concerns, LinkedConcern{ID: c.ID, Reference: c.Reference, ServiceArea: c.ServiceArea,
 			Category: c.Category, Status: c.Status, ReceivedAt: c.ReceivedAt})
 	}
-	as, err := st.Allegations(ctx, id)
+	as, err := st.Allegations(ctx, inv.Serial)
 	if err != nil {
 		return nil, err
 	}
 	for _, a := range as {
-		av := AllegationView{ID: a.ID, Number: a.Number, Finding: a.Finding}
-		if a.SourceConcernID.Valid {
-			src := a.SourceConcernID.Int64
-			av.SourceConcernID = &src
-		}
+		av := AllegationView{ID: a.ID, Number: a.Number, Finding: a.Finding, SourceConcernID: a.SourceConcern}
 		for dst, b := range map[*string][]byte{&av.Text: a.Text, &av.Evidence: a.Evidence, &av.FindingText: a.FindingText} {
 			if *dst, err = openString(dk, b); err != nil {
 				return nil, err
@@ -316,7 +335,7 @@ func (s *Service) Investigation(ctx context.Context, u *store.User, id int64) (*
 		}
 		v.Allegations = append(v.Allegations, av)
 	}
-	rs, err := st.Recommendations(ctx, id)
+	rs, err := st.Recommendations(ctx, inv.Serial)
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +349,7 @@ func (s *Service) Investigation(ctx context.Context, u *store.User, id int64) (*
 		}
 		v.Recommendations = append(v.Recommendations, rv)
 	}
-	if err := record(ctx, st, u, "investigation.read", "investigation", id, nil); err != nil {
+	if err := record(ctx, st, u, "investigation.read", "investigation", inv.ID, nil); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -338,13 +357,13 @@ func (s *Service) Investigation(ctx context.Context, u *store.User, id int64) (*
 
 // AllegationInput adds an allegation.
 type AllegationInput struct {
-	SourceConcernID int64  `json:"source_concern_id"`
+	SourceConcernID string `json:"source_concern_id"` // public id; empty: none
 	Text            string `json:"text"`
 	Evidence        string `json:"evidence"`
 }
 
 // editable loads an investigation u may change: not closed.
-func (s *Service) editable(ctx context.Context, tx *store.Store, u *store.User, id int64) (*store.Investigation, *seal.DataKey, error) {
+func (s *Service) editable(ctx context.Context, tx *store.Store, u *store.User, id string) (*store.Investigation, *seal.DataKey, error) {
 	inv, dk, err := s.investigation(ctx, tx, u, id)
 	if err != nil {
 		return nil, nil, err
@@ -356,7 +375,7 @@ func (s *Service) editable(ctx context.Context, tx *store.Store, u *store.User, 
 }
 
 // AddAllegation numbers and stores a new allegation.
-func (s *Service) AddAllegation(ctx context.Context, u *store.User, investigationID int64, in AllegationInput) (*AllegationView, error) {
+func (s *Service) AddAllegation(ctx context.Context, u *store.User, investigationID string, in AllegationInput) (*AllegationView, error) {
 	f := fault.Fields{}
 	text(f, "text", in.Text, true)
 	text(f, "evidence", in.Evidence, false)
@@ -365,21 +384,21 @@ func (s *Service) AddAllegation(ctx context.Context, u *store.User, investigatio
 	}
 	var out *AllegationView
 	err := s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		_, dk, err := s.editable(ctx, tx, u, investigationID)
+		inv, dk, err := s.editable(ctx, tx, u, investigationID)
 		if err != nil {
 			return err
 		}
-		a := &store.Allegation{InvestigationID: investigationID}
-		if in.SourceConcernID != 0 {
-			linked, err := tx.InvestigationsOfConcern(ctx, in.SourceConcernID)
-			if err != nil {
-				return err
-			}
-			if !containsID(linked, investigationID) {
+		a := &store.Allegation{InvestigationID: inv.Serial}
+		if in.SourceConcernID != "" {
+			src, err := tx.LinkedConcernSerial(ctx, inv.Serial, in.SourceConcernID)
+			if errors.Is(err, store.ErrNotFound) {
 				return &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "error.invalid",
 					Fields: map[string]string{"source_concern_id": "casework.not_linked"}}
 			}
-			a.SourceConcernID.Int64, a.SourceConcernID.Valid = in.SourceConcernID, true
+			if err != nil {
+				return err
+			}
+			a.SourceConcernID.Int64, a.SourceConcernID.Valid = src, true
 		}
 		if a.Text, err = dk.Seal([]byte(in.Text)); err != nil {
 			return err
@@ -394,18 +413,9 @@ func (s *Service) AddAllegation(ctx context.Context, u *store.User, investigatio
 		if a.SourceConcernID.Valid {
 			out.SourceConcernID = &in.SourceConcernID
 		}
-		return record(ctx, tx, u, "allegation.add", "investigation", investigationID, map[string]string{"number": fmt.Sprint(a.Number)})
+		return record(ctx, tx, u, "allegation.add", "investigation", inv.ID, map[string]string{"number": fmt.Sprint(a.Number)})
 	})
 	return out, err
-}
-
-func containsID(ids []int64, id int64) bool {
-	for _, v := range ids {
-		if v == id {
-			return true
-		}
-	}
-	return false
 }
 
 // FindingInput records an allegation's finding.
@@ -416,7 +426,7 @@ type FindingInput struct {
 }
 
 // RecordFinding sets an allegation's finding (and, optionally, its evidence notes).
-func (s *Service) RecordFinding(ctx context.Context, u *store.User, investigationID, allegationID int64, in FindingInput) error {
+func (s *Service) RecordFinding(ctx context.Context, u *store.User, investigationID string, allegationID int64, in FindingInput) error {
 	f := fault.Fields{}
 	if !contains(Findings, in.Finding) {
 		f.Add("finding", "field.choice")
@@ -427,7 +437,7 @@ func (s *Service) RecordFinding(ctx context.Context, u *store.User, investigatio
 		return err
 	}
 	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		_, dk, err := s.editable(ctx, tx, u, investigationID)
+		inv, dk, err := s.editable(ctx, tx, u, investigationID)
 		if err != nil {
 			return err
 		}
@@ -439,14 +449,14 @@ func (s *Service) RecordFinding(ctx context.Context, u *store.User, investigatio
 		if err != nil {
 			return err
 		}
-		ok, err := tx.SetFinding(ctx, investigationID, allegationID, in.Finding, ft, ev)
+		ok, err := tx.SetFinding(ctx, inv.Serial, allegationID, in.Finding, ft, ev)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return errNotFound
 		}
-		return record(ctx, tx, u, "allegation.finding", "investigation", investigationID,
+		return record(ctx, tx, u, "allegation.finding", "investigation", inv.ID,
 			map[string]string{"allegation": fmt.Sprint(allegationID), "finding": in.Finding})
 	})
 }
@@ -459,7 +469,7 @@ type RecommendationInput struct {
 }
 
 // AddRecommendation stores a recommendation.
-func (s *Service) AddRecommendation(ctx context.Context, u *store.User, investigationID int64, in RecommendationInput) (*RecommendationView, error) {
+func (s *Service) AddRecommendation(ctx context.Context, u *store.User, investigationID string, in RecommendationInput) (*RecommendationView, error) {
 	f := fault.Fields{}
 	text(f, "text", in.Text, true)
 	text(f, "owner", in.Owner, true)
@@ -469,11 +479,11 @@ func (s *Service) AddRecommendation(ctx context.Context, u *store.User, investig
 	}
 	var out *RecommendationView
 	err := s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		_, dk, err := s.editable(ctx, tx, u, investigationID)
+		inv, dk, err := s.editable(ctx, tx, u, investigationID)
 		if err != nil {
 			return err
 		}
-		r := &store.Recommendation{InvestigationID: investigationID, DueAt: due}
+		r := &store.Recommendation{InvestigationID: inv.Serial, DueAt: due}
 		if r.Text, err = dk.Seal([]byte(in.Text)); err != nil {
 			return err
 		}
@@ -484,35 +494,36 @@ func (s *Service) AddRecommendation(ctx context.Context, u *store.User, investig
 			return err
 		}
 		out = &RecommendationView{ID: r.ID, Text: in.Text, Owner: in.Owner, DueAt: due, Status: r.Status}
-		return record(ctx, tx, u, "recommendation.add", "investigation", investigationID, nil)
+		return record(ctx, tx, u, "recommendation.add", "investigation", inv.ID, nil)
 	})
 	return out, err
 }
 
 // SetRecommendationStatus moves a recommendation to open, in_progress or done.
-func (s *Service) SetRecommendationStatus(ctx context.Context, u *store.User, investigationID, id int64, status string) error {
+func (s *Service) SetRecommendationStatus(ctx context.Context, u *store.User, investigationID string, id int64, status string) error {
 	if !contains([]string{"open", "in_progress", "done"}, status) {
 		return fault.Fields{"status": "field.choice"}.Err()
 	}
 	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		if _, _, err := s.investigation(ctx, tx, u, investigationID); err != nil {
+		inv, _, err := s.investigation(ctx, tx, u, investigationID)
+		if err != nil {
 			return err
 		}
-		ok, err := tx.SetRecommendationStatus(ctx, investigationID, id, status)
+		ok, err := tx.SetRecommendationStatus(ctx, inv.Serial, id, status)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return errNotFound
 		}
-		return record(ctx, tx, u, "recommendation.status", "investigation", investigationID,
+		return record(ctx, tx, u, "recommendation.status", "investigation", inv.ID,
 			map[string]string{"recommendation": fmt.Sprint(id), "status": status})
 	})
 }
 
 // Advance moves an investigation one step along commissioned → in_progress → reported →
 // closed. Reporting needs a conclusion and a finding on every allegation.
-func (s *Service) Advance(ctx context.Context, u *store.User, id int64, to, conclusion string) error {
+func (s *Service) Advance(ctx context.Context, u *store.User, id string, to, conclusion string) error {
 	f := fault.Fields{}
 	if !contains(InvestigationStatuses[1:], to) {
 		f.Add("status", "field.choice")
@@ -533,7 +544,7 @@ func (s *Service) Advance(ctx context.Context, u *store.User, id int64, to, conc
 		now := s.d.Now()
 		switch to {
 		case "reported":
-			as, err := tx.Allegations(ctx, id)
+			as, err := tx.Allegations(ctx, inv.Serial)
 			if err != nil {
 				return err
 			}
@@ -557,7 +568,7 @@ func (s *Service) Advance(ctx context.Context, u *store.User, id int64, to, conc
 		if !ok {
 			return conflict("wrong_status")
 		}
-		return record(ctx, tx, u, "investigation."+to, "investigation", id, nil)
+		return record(ctx, tx, u, "investigation."+to, "investigation", inv.ID, nil)
 	})
 }
 

@@ -64,7 +64,7 @@ func (s *Service) SendReminders(ctx context.Context) (int, error) {
 			}
 			sent++
 			return audit.Record(ctx, tx, audit.Event{Action: "clock." + stage, ObjectType: "concern",
-				ObjectID: fmt.Sprint(d.ID), Details: map[string]string{"clock": d.Clock}})
+				ObjectID: d.PublicID, Details: map[string]string{"clock": d.Clock}})
 		})
 		if err != nil {
 			return sent, err
@@ -118,7 +118,7 @@ func (s *Service) ApplyRetention(ctx context.Context) (int, error) {
 			}
 			shredded++
 			if err := audit.Record(ctx, tx, audit.Event{Action: "concern.shred", ObjectType: "concern",
-				ObjectID: fmt.Sprint(c.ID), Details: map[string]string{"kind": kind}}); err != nil {
+				ObjectID: c.PublicID, Details: map[string]string{"kind": kind}}); err != nil {
 				return err
 			}
 		}

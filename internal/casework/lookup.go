@@ -23,28 +23,28 @@ func LooksLikeReference(ref string) bool { return referenceShape.MatchString(ref
 
 // concernIDByReference finds the concern a person named by its reference, or a field error on
 // field: required when empty, unknown otherwise (a concern that does not exist and one the
-// caller may not know about look the same).
-func (s *Service) concernIDByReference(ctx context.Context, field, ref string) (int64, error) {
+// caller may not know about look the same). The id is the concern's public id.
+func (s *Service) concernIDByReference(ctx context.Context, field, ref string) (string, error) {
 	ref = NormalReference(ref)
 	if ref == "" {
-		return 0, fault.Fields{field: "field.required"}.Err()
+		return "", fault.Fields{field: "field.required"}.Err()
 	}
 	unknown := fault.Fields{field: "caseworkweb.unknown_concern"}.Err()
 	if !referenceShape.MatchString(ref) {
-		return 0, unknown
+		return "", unknown
 	}
 	c, err := s.d.Store.ConcernByReference(ctx, ref)
 	if errors.Is(err, store.ErrNotFound) {
-		return 0, unknown
+		return "", unknown
 	}
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	return c.ID, nil
 }
 
 // LinkConcernByReference links the concern with the typed reference to an investigation.
-func (s *Service) LinkConcernByReference(ctx context.Context, u *domain.User, investigationID int64, ref string) error {
+func (s *Service) LinkConcernByReference(ctx context.Context, u *domain.User, investigationID string, ref string) error {
 	if !access.CanCommissionInvestigation(u) {
 		return errNotFound
 	}
@@ -83,7 +83,7 @@ func IdentityFile(ref string) string { return "identity-" + ref + ".age" }
 
 // GrantAccessByEmail is GrantAccess with the officers named by e-mail address (the concern
 // page's form); fromEmail empty grants, otherwise transfers.
-func (s *Service) GrantAccessByEmail(ctx context.Context, u *domain.User, id int64, toEmail, fromEmail, reason string) error {
+func (s *Service) GrantAccessByEmail(ctx context.Context, u *domain.User, id string, toEmail, fromEmail, reason string) error {
 	if !access.CanSeeTriage(u) { // only the Monitoring Officer and deputy grant: nobody else may probe addresses
 		return errNotFound
 	}

@@ -93,10 +93,10 @@ func TestSubmitEachMode(t *testing.T) {
 				t.Fatal(err)
 			}
 			var keys []string
-			if err := f.db.Select(&keys, `SELECT dedupe_key FROM notifications WHERE concern_id = $1`, c.ID); err != nil {
+			if err := f.db.Select(&keys, `SELECT dedupe_key FROM notifications WHERE concern_id = $1`, c.Serial); err != nil {
 				t.Fatal(err)
 			}
-			if want := fmt.Sprintf("routed:%d:elin.rowlands@enghraifft.example", c.ID); len(keys) != 1 || keys[0] != want {
+			if want := fmt.Sprintf("routed:%d:elin.rowlands@enghraifft.example", c.Serial); len(keys) != 1 || keys[0] != want {
 				t.Errorf("notifications: got %v, want [%s]", keys, want)
 			}
 			switch mode {

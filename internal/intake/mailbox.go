@@ -89,7 +89,7 @@ type MailboxMessage struct {
 
 // MailboxAttachment is one evidence file as the reporter sees it.
 type MailboxAttachment struct {
-	ID   int64     `json:"id"`
+	ID   string    `json:"id"` // the attachment's public id
 	Name string    `json:"name"`
 	Size int64     `json:"size"`
 	From string    `json:"from"`
@@ -152,13 +152,13 @@ func (s *Service) Mailbox(ctx context.Context, ref string) (*Mailbox, error) {
 	m := &Mailbox{Reference: c.Reference, Status: c.Status, Summary: content.Summary, Language: c.Language,
 		ReceivedAt: c.ReceivedAt, Messages: []MailboxMessage{}, Attachments: []MailboxAttachment{}}
 	if c.Channel == "recorded" {
-		approved, err := s.d.Store.RecordApproval(ctx, c.ID)
+		approved, err := s.d.Store.RecordApproval(ctx, c.Serial)
 		if err != nil {
 			return nil, err
 		}
 		m.Record = &WrittenRecord{Details: content.Details, Approved: approved != nil}
 	}
-	lc, err := s.d.Store.ConcernLifecycle(ctx, c.ID)
+	lc, err := s.d.Store.ConcernLifecycle(ctx, c.Serial)
 	if err != nil {
 		return nil, err
 	}
@@ -170,25 +170,25 @@ func (s *Service) Mailbox(ctx context.Context, ref string) (*Mailbox, error) {
 		feedback := string(fb)
 		m.Feedback = &feedback
 	}
-	msgs, err := s.d.Store.Messages(ctx, c.ID)
+	msgs, err := s.d.Store.Messages(ctx, c.Serial)
 	if err != nil {
 		return nil, err
 	}
 	for _, msg := range msgs {
 		body, err := dk.Open(msg.Body)
 		if err != nil {
-			return nil, fmt.Errorf("intake: open message %d: %w", msg.ID, err)
+			return nil, fmt.Errorf("intake: open message %s: %w", msg.ID, err)
 		}
 		m.Messages = append(m.Messages, MailboxMessage{From: from(msg.Author), Body: string(body), At: msg.CreatedAt, Detriment: msg.Detriment})
 	}
-	atts, err := s.d.Store.Attachments(ctx, c.ID)
+	atts, err := s.d.Store.Attachments(ctx, c.Serial)
 	if err != nil {
 		return nil, err
 	}
 	for _, a := range atts {
 		name, err := dk.Open(a.Name)
 		if err != nil {
-			return nil, fmt.Errorf("intake: open attachment name %d: %w", a.ID, err)
+			return nil, fmt.Errorf("intake: open attachment name %s: %w", a.ID, err)
 		}
 		m.Attachments = append(m.Attachments, MailboxAttachment{ID: a.ID, Name: string(name), Size: a.Size, From: from(a.Author), At: a.CreatedAt})
 	}
@@ -211,7 +211,7 @@ func (s *Service) Reply(ctx context.Context, ref, body string, detriment bool) e
 	if err != nil {
 		return err
 	}
-	return s.d.Store.InsertMessage(ctx, &store.Message{ConcernID: c.ID, Author: "reporter", Body: sealed,
+	return s.d.Store.InsertMessage(ctx, &store.Message{ConcernID: c.Serial, Author: "reporter", Body: sealed,
 		Detriment: detriment, CreatedAt: s.d.Now().Truncate(time.Hour)})
 }
 
@@ -280,7 +280,7 @@ func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, b
 	if err != nil {
 		return nil, err
 	}
-	a := &store.Attachment{ConcernID: c.ID, Author: author, Name: sealedName, CreatedAt: s.d.Now().Truncate(time.Hour)}
+	a := &store.Attachment{ConcernID: c.Serial, Author: author, Name: sealedName, CreatedAt: s.d.Now().Truncate(time.Hour)}
 	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
 		bw, err := tx.Blobs().Create(ctx)
 		if err != nil {
@@ -317,12 +317,12 @@ func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, b
 // OpenAttachment streams a decrypted attachment of the concern ref. A stream that was cut or
 // altered ends in an error, never in silently partial data. The reader may be an io.Closer
 // (a blob file): close it when done.
-func (s *Service) OpenAttachment(ctx context.Context, ref string, id int64) (name string, size int64, r io.Reader, err error) {
+func (s *Service) OpenAttachment(ctx context.Context, ref, id string) (name string, size int64, r io.Reader, err error) {
 	c, dk, err := s.concern(ctx, ref)
 	if err != nil {
 		return "", 0, nil, err
 	}
-	a, err := s.d.Store.Attachment(ctx, c.ID, id)
+	a, err := s.d.Store.Attachment(ctx, c.Serial, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", 0, nil, fault.New(fault.NotFound, "not_found", "error.not_found")
 	}

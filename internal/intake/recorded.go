@@ -33,7 +33,7 @@ func (s *Service) ApproveRecord(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	ok, err := s.d.Store.ApproveRecord(ctx, c.ID, s.d.Now().Truncate(time.Hour))
+	ok, err := s.d.Store.ApproveRecord(ctx, c.Serial, s.d.Now().Truncate(time.Hour))
 	if err != nil {
 		return err
 	}

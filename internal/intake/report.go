@@ -376,16 +376,8 @@ func (s *Service) insertWithReference(ctx context.Context, c *store.Concern, rou
 	return errors.New("intake: could not allocate a reference")
 }
 
-// newReference is "C-" and two groups of four from the receipt alphabet: short enough to say on
-// the phone, random so it says nothing about how many concerns the council has.
-func newReference() (string, error) {
-	r, err := receipt.New()
-	if err != nil {
-		return "", err
-	}
-	n, _ := receipt.Normalize(r)
-	return "C-" + n[:4] + "-" + n[4:8], nil
-}
+// newReference is a concern's reference, "C-" and two groups of four (receipt.Reference).
+func newReference() (string, error) { return receipt.Reference("C") }
 
 func sealJSON(dk *seal.DataKey, v any) ([]byte, error) {
 	b, err := json.Marshal(v)

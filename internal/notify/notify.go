@@ -107,7 +107,12 @@ func format(from string, m Message) []byte {
 // Compose writes the e-mail for a notification: bilingual (the council corresponds in English
 // and Welsh), reference and link only.
 func Compose(n store.Notification, publicURL string) Message {
-	link := fmt.Sprintf("%s/staff/concerns/%d", strings.TrimSuffix(publicURL, "/"), n.ConcernID.Int64)
+	// The concern's public id: a serial in the link would tell the recipient how many came before.
+	// A notification without a concern links to the queue.
+	link := strings.TrimSuffix(publicURL, "/") + "/staff/triage"
+	if n.ConcernPublicID.Valid {
+		link = strings.TrimSuffix(publicURL, "/") + "/staff/concerns/" + n.ConcernPublicID.String
+	}
 	var en, cy string
 	switch n.Kind {
 	case "reminder":

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"candour/internal/dbtest"
 	"candour/internal/intake"
@@ -97,9 +98,18 @@ func TestOutboxDeliversOnceWithoutContent(t *testing.T) {
 	db := dbtest.New(t)
 	st := store.New(db)
 	ctx := context.Background()
-	// A concern row is not needed for the outbox; the notification carries the reference.
+	// The notification carries the reference; the link names the concern by its public id.
+	dbtest.SeedConcerns(t, db, 1, time.Now())
+	var concern struct {
+		Serial int64  `db:"id"`
+		Public string `db:"public_id"`
+	}
+	if err := db.Get(&concern, `SELECT id, public_id FROM concerns`); err != nil {
+		t.Fatal(err)
+	}
 	for _, to := range []string{"elin.rowlands@enghraifft.example", "sioned.parry@enghraifft.example"} {
 		n := &store.Notification{Recipient: to, Kind: "routed", Reference: "C-ABCD-EFGH"}
+		n.ConcernID.Int64, n.ConcernID.Valid = concern.Serial, true
 		n.DedupeKey.String, n.DedupeKey.Valid = "routed:test:"+to, true
 		if err := st.EnqueueNotification(ctx, n); err != nil {
 			t.Fatal(err)
@@ -132,7 +142,7 @@ func TestOutboxDeliversOnceWithoutContent(t *testing.T) {
 		t.Fatalf("got %d messages, want 2", len(got))
 	}
 	for _, m := range got {
-		if !strings.Contains(m, "C-ABCD-EFGH") || !strings.Contains(m, "https://whistle.example.gov.uk/staff/concerns/") ||
+		if !strings.Contains(m, "C-ABCD-EFGH") || !strings.Contains(m, "https://whistle.example.gov.uk/staff/concerns/"+concern.Public+"\r\n") ||
 			!strings.Contains(m, "Mewngofnodwch") {
 			t.Errorf("message lacks reference, link or Welsh:\n%s", m)
 		}

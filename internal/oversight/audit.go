@@ -18,7 +18,7 @@ import (
 )
 
 // AuditQuery is the audit view's filter as typed: actor (a user id, "user:<id>" or an e-mail
-// address), object ("<type>" or "<type>:<id>", e.g. "concern:42") and inclusive dates.
+// address), object ("<type>" or "<type>:<id>", e.g. "concern:<public id>") and inclusive dates.
 type AuditQuery struct {
 	Actor, Object, From, To string
 	Limit                   int

@@ -7,7 +7,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -111,7 +110,7 @@ func TestBrowserCaseworkWholeStory(t *testing.T) {
 	// The concern: content, the reporter's reply with detriment flagged, the evidence.
 	browsertest.Do(t, ctx, "open the concern", chromedp.Click(chromedp.CSS("#queue a.govuk-link")), chromedp.WaitReady("#facts"))
 	concernURL := browsertest.Get(t, ctx, "location", chromedp.Location())
-	concernID := regexp.MustCompile(`/staff/concerns/(\d+)$`).FindStringSubmatch(concernURL)
+	concernID := regexp.MustCompile(`/staff/concerns/([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})$`).FindStringSubmatch(concernURL)
 	if concernID == nil {
 		t.Fatalf("got %s, want a concern page", concernURL)
 	}
@@ -290,7 +289,7 @@ func TestCaseworkPagesDisclosureAndErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page := "/staff/concerns/" + strconv.FormatInt(c.ID, 10)
+	page := "/staff/concerns/" + c.ID
 
 	officer := caseSignIn(t, p.URL(), mo.User.Email, password, mo.TOTPSecret)
 	st, body := officer.get(page)
@@ -298,6 +297,16 @@ func TestCaseworkPagesDisclosureAndErrors(t *testing.T) {
 		t.Fatalf("concern page: got %d, want 200 with the identity held by the custodians:\n%s", st, body)
 	}
 	csrf := caseCSRFOf(t, body)
+	// Pages name concerns by public id only: no serial in any link or form.
+	for _, path := range []string{"/staff/triage", page} {
+		_, body := officer.get(path)
+		if serial := regexp.MustCompile(`/(concerns|investigations|attachments|identity-requests)/[0-9]+\b`).FindString(body); serial != "" {
+			t.Errorf("%s links by serial: %s", path, serial)
+		}
+		if !strings.Contains(body, "/staff/concerns/"+c.ID) {
+			t.Errorf("%s lacks the link by public id", path)
+		}
+	}
 	if st, body := officer.get("/cy/staff/triage"); st != 200 || !strings.Contains(body, "Ciw brysbennu") || !strings.Contains(body, filed.Reference) ||
 		strings.Contains(body, "Split invoices") || strings.Contains(body, ">caseworkweb.") {
 		t.Errorf("Welsh queue: got %d, want the queue in Welsh without content:\n%s", st, body)
@@ -305,8 +314,10 @@ func TestCaseworkPagesDisclosureAndErrors(t *testing.T) {
 	if st, body := officer.get("/staff/triage?status=bogus"); st != 400 || !strings.Contains(body, `href="#filter-status"`) {
 		t.Errorf("bad filter: got %d, want 400 with the field in the error summary", st)
 	}
-	if st, _ := officer.get("/staff/concerns/999999"); st != 404 {
-		t.Errorf("unknown concern: got %d, want 404", st)
+	for _, unknown := range []string{"999999", "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b", "not-a-uuid", c.ID + "0"} {
+		if st, _ := officer.get("/staff/concerns/" + unknown); st != 404 {
+			t.Errorf("unknown concern %q: got %d, want 404", unknown, st)
+		}
 	}
 	if st, _ := officer.post(page+"/acknowledge", url.Values{"csrf": {"wrong"}}); st != 403 {
 		t.Errorf("acknowledge with a wrong CSRF token: got %d, want 403", st)
@@ -334,7 +345,7 @@ func TestCaseworkPagesDisclosureAndErrors(t *testing.T) {
 	if st != 200 || !strings.Contains(body, filed.Reference) || !strings.Contains(body, "Needed to interview the witness.") {
 		t.Fatalf("custodian page: got %d, want the pending request:\n%s", st, body)
 	}
-	m := regexp.MustCompile(`action="/staff/identity-requests/(\d+)/decision"`).FindStringSubmatch(body)
+	m := regexp.MustCompile(`action="/staff/identity-requests/([0-9a-f-]{36})/decision"`).FindStringSubmatch(body)
 	if m == nil {
 		t.Fatalf("no decision form:\n%s", body)
 	}

@@ -70,6 +70,25 @@ func New() (string, error) {
 	return Format(string(b[:])), nil
 }
 
+// Reference returns prefix, a dash and two groups of four random characters from Alphabet
+// (40 bits), e.g. "C-7KQ4-M9TX": short enough to say on the phone, and random so it says
+// nothing about how many came before. Callers retry on the rare collision.
+func Reference(prefix string) (string, error) {
+	var raw [8]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("receipt: read random: %w", err)
+	}
+	b := make([]byte, 0, len(prefix)+10)
+	b = append(b, prefix...)
+	for i, r := range raw {
+		if i%4 == 0 {
+			b = append(b, '-')
+		}
+		b = append(b, Alphabet[r&31])
+	}
+	return string(b), nil
+}
+
 // Format returns the display form of a normalized receipt (groups of four
 // separated by dashes). Input that is not a normalized receipt is returned
 // unchanged.

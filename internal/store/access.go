@@ -5,11 +5,14 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"candour/internal/publicid"
 )
 
 // CaseFacts is what an access decision needs to know about a concern: never content.
 type CaseFacts struct {
-	ConcernID   int64         `db:"id"`
+	ConcernID   int64         `db:"id"` // the serial: internal
+	PublicID    string        `db:"public_id"`
 	Status      string        `db:"status"`
 	ServiceArea string        `db:"service_area"`
 	NamedKeys   pq.ByteaArray `db:"named_keys"`
@@ -20,13 +23,25 @@ type CaseFacts struct {
 	Granted    pq.Int64Array `db:"granted"`
 }
 
-// CaseFacts loads the access facts of a concern.
+const caseFactsSQL = `SELECT c.id, c.public_id, c.status, c.service_area, c.named_keys, c.route, c.created_by,
+	ARRAY(SELECT user_id FROM conflicts WHERE concern_id = c.id ORDER BY user_id) AS conflicted,
+	ARRAY(SELECT user_id FROM case_access WHERE concern_id = c.id AND revoked_at IS NULL ORDER BY user_id) AS granted
+	FROM concerns c `
+
+// CaseFacts loads the access facts of a concern by its serial.
 func (s *Store) CaseFacts(ctx context.Context, concernID int64) (*CaseFacts, error) {
 	var f CaseFacts
-	err := sqlx.GetContext(ctx, s.q, &f, `SELECT c.id, c.status, c.service_area, c.named_keys, c.route, c.created_by,
-		ARRAY(SELECT user_id FROM conflicts WHERE concern_id = c.id ORDER BY user_id) AS conflicted,
-		ARRAY(SELECT user_id FROM case_access WHERE concern_id = c.id AND revoked_at IS NULL ORDER BY user_id) AS granted
-		FROM concerns c WHERE c.id = $1`, concernID)
+	err := sqlx.GetContext(ctx, s.q, &f, caseFactsSQL+`WHERE c.id = $1`, concernID)
+	return &f, notFound(err)
+}
+
+// CaseFactsByPublicID loads the access facts of the concern a client names.
+func (s *Store) CaseFactsByPublicID(ctx context.Context, publicID string) (*CaseFacts, error) {
+	if !publicid.Valid(publicID) {
+		return nil, ErrNotFound
+	}
+	var f CaseFacts
+	err := sqlx.GetContext(ctx, s.q, &f, caseFactsSQL+`WHERE c.public_id = $1`, publicID)
 	return &f, notFound(err)
 }
 

@@ -14,7 +14,8 @@ import (
 
 // Concern is a concern row: clear columns for routing and the queue, ciphertext for the rest.
 type Concern struct {
-	ID                 int64          `db:"id"`
+	Serial             int64          `db:"id"`        // internal key: never leaves the server
+	ID                 string         `db:"public_id"` // the random id clients see
 	Reference          string         `db:"reference"`
 	Channel            string         `db:"channel"`
 	Mode               string         `db:"mode"`
@@ -39,7 +40,7 @@ type Concern struct {
 	CreatedBy          sql.NullInt64  `db:"created_by"`
 }
 
-const concernColumns = `id, reference, channel, mode, service_area, category, safeguarding, status, language,
+const concernColumns = `id, public_id, reference, channel, mode, service_area, category, safeguarding, status, language,
 	receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open, named_keys,
 	route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by`
 
@@ -56,8 +57,8 @@ type NewConcern struct {
 
 // InsertConcerns stores concerns with their "routed" e-mails (as routed_outbox rows, which the
 // notifier expands) in one statement: one round trip, one commit and one run of the statistics
-// triggers for the lot, and atomic without a transaction. It sets each stored concern's ID and
-// reports, per concern, false when its reference was already taken (nothing of it is stored;
+// triggers for the lot, and atomic without a transaction. It sets each stored concern's serial and
+// public id and reports, per concern, false when its reference was already taken (nothing of it is stored;
 // the caller draws another).
 func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, error) {
 	stored := make([]bool, len(cs))
@@ -95,7 +96,8 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 	args = append(args, make([]any, (size-len(cs))*concernInsertArgs)...)
 	args = append(args, refs, recipients)
 	var rows []struct {
-		ID        int64  `db:"id"`
+		Serial    int64  `db:"id"`
+		ID        string `db:"public_id"`
 		Reference string `db:"reference"`
 	}
 	text := insertConcernsSQL(size)
@@ -115,13 +117,17 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 	if err != nil {
 		return nil, err
 	}
-	ids := make(map[string]int64, len(rows))
+	type ids struct {
+		serial int64
+		public string
+	}
+	byRef := make(map[string]ids, len(rows))
 	for _, r := range rows {
-		ids[r.Reference] = r.ID
+		byRef[r.Reference] = ids{r.Serial, r.ID}
 	}
 	for i, c := range all {
-		if id, ok := ids[c.Reference]; ok && seen[c.Reference] {
-			c.ID, stored[i] = id, true
+		if id, ok := byRef[c.Reference]; ok && seen[c.Reference] {
+			c.Serial, c.ID, stored[i] = id.serial, id.public, true
 			delete(seen, c.Reference) // only the first of the same reference was sent
 		}
 	}
@@ -186,14 +192,14 @@ func insertConcernsSQL(n int) string {
 		FROM v LEFT JOIN route_decisions known ON known.hash = v.route_hash AND v.route IS NULL
 		WHERE reference IS NOT NULL -- not padding
 		ON CONFLICT (reference) DO NOTHING
-		RETURNING id, reference
+		RETURNING id, public_id, reference
 	), o AS (
 		INSERT INTO routed_outbox (concern_id, recipients)
 		SELECT c.id, array_agg(r.recipient)
 		FROM c JOIN unnest($%d::text[], $%d::text[]) r (reference, recipient) USING (reference)
 		GROUP BY c.id
 	)
-	SELECT id, reference FROM c`, n*concernInsertArgs+1, n*concernInsertArgs+2)
+	SELECT id, public_id, reference FROM c`, n*concernInsertArgs+1, n*concernInsertArgs+2)
 	insertConcernsText.Store(n, q.String())
 	return q.String()
 }
@@ -212,16 +218,17 @@ func (s *Store) ConcernByReference(ctx context.Context, ref string) (*Concern, e
 	return &c, notFound(err)
 }
 
-// ConcernByID finds a concern by id.
-func (s *Store) ConcernByID(ctx context.Context, id int64) (*Concern, error) {
+// ConcernByID finds a concern by its serial.
+func (s *Store) ConcernByID(ctx context.Context, serial int64) (*Concern, error) {
 	var c Concern
-	err := sqlx.GetContext(ctx, s.q, &c, `SELECT `+concernColumns+` FROM concerns WHERE id = $1`, id)
+	err := sqlx.GetContext(ctx, s.q, &c, `SELECT `+concernColumns+` FROM concerns WHERE id = $1`, serial)
 	return &c, notFound(err)
 }
 
 // QueueRow is a concern as the triage queue lists it: clear columns only.
 type QueueRow struct {
-	ID            int64     `db:"id"`
+	Serial        int64     `db:"id"`
+	ID            string    `db:"public_id"`
 	Reference     string    `db:"reference"`
 	Channel       string    `db:"channel"`
 	Mode          string    `db:"mode"`
@@ -238,7 +245,7 @@ type QueueRow struct {
 // ConcernsCreatedBy lists the concerns a staff user raised (a councillor's own), newest first.
 func (s *Store) ConcernsCreatedBy(ctx context.Context, userID int64) ([]QueueRow, error) {
 	var rows []QueueRow
-	err := sqlx.SelectContext(ctx, s.q, &rows, `SELECT id, reference, channel, mode, service_area, category,
+	err := sqlx.SelectContext(ctx, s.q, &rows, `SELECT id, public_id, reference, channel, mode, service_area, category,
 		safeguarding, status, route_rule, received_at, acknowledge_by, feedback_by
 		FROM concerns WHERE created_by = $1 ORDER BY id DESC LIMIT 200`, userID)
 	return rows, err

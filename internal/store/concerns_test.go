@@ -54,10 +54,10 @@ func TestInsertConcernsReportsTakenReferences(t *testing.T) {
 		if ok[i] {
 			got, err := s.ConcernByReference(ctx, c.Reference)
 			if err != nil || got.ID != c.ID || string(got.Content) != "sealed\x00bytes" || len(got.NamedKeys) != 1 {
-				t.Errorf("%s: stored %+v (%v), want id %d and its bytes", c.Reference, got, err, c.ID)
+				t.Errorf("%s: stored %+v (%v), want id %s and its bytes", c.Reference, got, err, c.ID)
 			}
-		} else if c.ID != 0 {
-			t.Errorf("%s (%d): not stored but given id %d", c.Reference, i, c.ID)
+		} else if c.Serial != 0 || c.ID != "" {
+			t.Errorf("%s (%d): not stored but given id %s", c.Reference, i, c.ID)
 		}
 	}
 	// The e-mails wait in routed_outbox until the notifier expands them.
@@ -74,9 +74,9 @@ func TestInsertConcernsReportsTakenReferences(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := fmt.Sprint([]string{
-		fmt.Sprintf("C-AAAA-0001 mo@example.org routed:%d:mo@example.org", first.ID),
-		fmt.Sprintf("C-AAAA-0002 head@example.org routed:%d:head@example.org", batch[0].ID),
-		fmt.Sprintf("C-AAAA-0002 mo@example.org routed:%d:mo@example.org", batch[0].ID),
+		fmt.Sprintf("C-AAAA-0001 mo@example.org routed:%d:mo@example.org", first.Serial),
+		fmt.Sprintf("C-AAAA-0002 head@example.org routed:%d:head@example.org", batch[0].Serial),
+		fmt.Sprintf("C-AAAA-0002 mo@example.org routed:%d:mo@example.org", batch[0].Serial),
 	})
 	if fmt.Sprint(mails) != want {
 		t.Fatalf("notifications:\n%v\nwant\n%v", mails, want)
@@ -171,7 +171,7 @@ func TestExpandRoutedOutbox(t *testing.T) {
 	if _, err := s.InsertConcerns(ctx, []store.NewConcern{urgent, routine, gone}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`DELETE FROM concerns WHERE id = $1`, gone.ID); err != nil {
+	if _, err := db.Exec(`DELETE FROM concerns WHERE id = $1`, gone.Serial); err != nil {
 		t.Fatal(err)
 	}
 	// One at a time: a limit holds, and a second run picks up where the first stopped.
@@ -191,12 +191,12 @@ func TestExpandRoutedOutbox(t *testing.T) {
 	if len(got) != 3 {
 		t.Fatalf("notifications: %+v, want 3 (the deleted concern's dropped)", got)
 	}
-	if got[0].ConcernID != urgent.ID || !got[0].NotBefore.Equal(urgent.ReceivedAt) {
-		t.Errorf("safeguarding: %+v, want concern %d not before %v", got[0], urgent.ID, urgent.ReceivedAt)
+	if got[0].ConcernID != urgent.Serial || !got[0].NotBefore.Equal(urgent.ReceivedAt) {
+		t.Errorf("safeguarding: %+v, want concern %d not before %v", got[0], urgent.Serial, urgent.ReceivedAt)
 	}
 	for _, n := range got[1:] {
-		if n.ConcernID != routine.ID || !n.NotBefore.Equal(routine.ReceivedAt.Add(time.Hour)) {
-			t.Errorf("routine: %+v, want concern %d not before %v", n, routine.ID, routine.ReceivedAt.Add(time.Hour))
+		if n.ConcernID != routine.Serial || !n.NotBefore.Equal(routine.ReceivedAt.Add(time.Hour)) {
+			t.Errorf("routine: %+v, want concern %d not before %v", n, routine.Serial, routine.ReceivedAt.Add(time.Hour))
 		}
 	}
 	var left int

@@ -6,11 +6,14 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"candour/internal/publicid"
 )
 
 // IdentityRequest is a request to disclose a reporter's sealed identity.
 type IdentityRequest struct {
-	ID             int64         `db:"id"`
+	Serial         int64         `db:"id"`
+	ID             string        `db:"public_id"`
 	ConcernID      int64         `db:"concern_id"`
 	RequesterID    int64         `db:"requester_id"`
 	Reason         []byte        `db:"reason"`
@@ -23,20 +26,23 @@ type IdentityRequest struct {
 	DecidedAt      *time.Time    `db:"decided_at"`
 }
 
-const identityRequestColumns = `id, concern_id, requester_id, reason, reporter_told, no_notice_reason, status,
+const identityRequestColumns = `id, public_id, concern_id, requester_id, reason, reporter_told, no_notice_reason, status,
 	decided_by, decision_reason, created_at, decided_at`
 
 // InsertIdentityRequest stores r.
 func (s *Store) InsertIdentityRequest(ctx context.Context, r *IdentityRequest) error {
 	return s.q.QueryRowxContext(ctx, `INSERT INTO identity_requests (concern_id, requester_id, reason, reporter_told, no_notice_reason)
-		VALUES ($1, $2, $3, $4, $5) RETURNING id, status, created_at`, r.ConcernID, r.RequesterID, r.Reason, r.ReporterTold,
-		r.NoNoticeReason).Scan(&r.ID, &r.Status, &r.CreatedAt)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id, public_id, status, created_at`, r.ConcernID, r.RequesterID, r.Reason, r.ReporterTold,
+		r.NoNoticeReason).Scan(&r.Serial, &r.ID, &r.Status, &r.CreatedAt)
 }
 
-// IdentityRequestByID loads one request.
-func (s *Store) IdentityRequestByID(ctx context.Context, id int64) (*IdentityRequest, error) {
+// IdentityRequestByPublicID loads the request a client names.
+func (s *Store) IdentityRequestByPublicID(ctx context.Context, publicID string) (*IdentityRequest, error) {
+	if !publicid.Valid(publicID) {
+		return nil, ErrNotFound
+	}
 	var r IdentityRequest
-	err := sqlx.GetContext(ctx, s.q, &r, `SELECT `+identityRequestColumns+` FROM identity_requests WHERE id = $1`, id)
+	err := sqlx.GetContext(ctx, s.q, &r, `SELECT `+identityRequestColumns+` FROM identity_requests WHERE public_id = $1`, publicID)
 	return &r, notFound(err)
 }
 
@@ -55,13 +61,13 @@ func (s *Store) PendingIdentityRequests(ctx context.Context) ([]IdentityRequest,
 }
 
 // DecideIdentityRequest approves or refuses a pending request; false if it was not pending.
-func (s *Store) DecideIdentityRequest(ctx context.Context, id, custodianID int64, approve bool, reason []byte) (bool, error) {
+func (s *Store) DecideIdentityRequest(ctx context.Context, serial, custodianID int64, approve bool, reason []byte) (bool, error) {
 	status := "refused"
 	if approve {
 		status = "approved"
 	}
 	res, err := s.q.ExecContext(ctx, `UPDATE identity_requests SET status = $2, decided_by = $3, decision_reason = $4,
-		decided_at = now() WHERE id = $1 AND status = 'pending' AND requester_id <> $3`, id, status, custodianID, reason)
+		decided_at = now() WHERE id = $1 AND status = 'pending' AND requester_id <> $3`, serial, status, custodianID, reason)
 	if err != nil {
 		return false, err
 	}

@@ -3,14 +3,18 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"candour/internal/publicid"
 )
 
 // Investigation is an investigation row; text fields are ciphertext under its own data key.
 type Investigation struct {
-	ID                      int64         `db:"id"`
+	Serial                  int64         `db:"id"`        // internal key: never leaves the server
+	ID                      string        `db:"public_id"` // the random id clients see
 	Reference               string        `db:"reference"`
 	WrappedKey              []byte        `db:"wrapped_key"`
 	Title                   []byte        `db:"title"`
@@ -26,23 +30,31 @@ type Investigation struct {
 	ClosedAt                *time.Time    `db:"closed_at"`
 }
 
-const investigationColumns = `id, reference, wrapped_key, title, terms_of_reference, commissioning_officer_id,
+const investigationColumns = `id, public_id, reference, wrapped_key, title, terms_of_reference, commissioning_officer_id,
 	investigating_officer_id, investigating_officer_ext, due_at, status, conclusion, created_at, reported_at, closed_at`
 
-// InsertInvestigation stores inv and sets its ID and reference (I-<year>-<n>).
-func (s *Store) InsertInvestigation(ctx context.Context, inv *Investigation) error {
-	return s.q.QueryRowxContext(ctx, `INSERT INTO investigations (reference, wrapped_key, title, terms_of_reference,
+// InsertInvestigation stores inv under the reference the caller drew and sets its serial,
+// public id, status and creation time; false (nothing stored) when the reference is taken.
+func (s *Store) InsertInvestigation(ctx context.Context, inv *Investigation) (bool, error) {
+	err := s.q.QueryRowxContext(ctx, `INSERT INTO investigations (reference, wrapped_key, title, terms_of_reference,
 		commissioning_officer_id, investigating_officer_id, investigating_officer_ext, due_at)
-		VALUES ('I-' || to_char(now(), 'YYYY') || '-' || lpad(nextval('investigations_id_seq')::text, 4, '0'),
-		$1, $2, $3, $4, $5, $6, $7) RETURNING id, reference, status, created_at`,
-		inv.WrappedKey, inv.Title, inv.TermsOfReference, inv.CommissioningOfficerID, inv.InvestigatingOfficerID,
-		inv.InvestigatingOfficerExt, inv.DueAt).Scan(&inv.ID, &inv.Reference, &inv.Status, &inv.CreatedAt)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (reference) DO NOTHING
+		RETURNING id, public_id, status, created_at`,
+		inv.Reference, inv.WrappedKey, inv.Title, inv.TermsOfReference, inv.CommissioningOfficerID, inv.InvestigatingOfficerID,
+		inv.InvestigatingOfficerExt, inv.DueAt).Scan(&inv.Serial, &inv.ID, &inv.Status, &inv.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
-// InvestigationByID loads one investigation.
-func (s *Store) InvestigationByID(ctx context.Context, id int64) (*Investigation, error) {
+// InvestigationByPublicID loads the investigation a client names.
+func (s *Store) InvestigationByPublicID(ctx context.Context, publicID string) (*Investigation, error) {
+	if !publicid.Valid(publicID) {
+		return nil, ErrNotFound
+	}
 	var inv Investigation
-	err := sqlx.GetContext(ctx, s.q, &inv, `SELECT `+investigationColumns+` FROM investigations WHERE id = $1`, id)
+	err := sqlx.GetContext(ctx, s.q, &inv, `SELECT `+investigationColumns+` FROM investigations WHERE public_id = $1`, publicID)
 	return &inv, notFound(err)
 }
 
@@ -66,7 +78,7 @@ func (s *Store) InvestigationsOf(ctx context.Context, userID int64, all bool, na
 // in status from (so out-of-order or concurrent changes fail cleanly).
 func (s *Store) UpdateInvestigation(ctx context.Context, inv *Investigation, from string) (bool, error) {
 	res, err := s.q.ExecContext(ctx, `UPDATE investigations SET status = $2, conclusion = $3, reported_at = $4,
-		closed_at = $5 WHERE id = $1 AND status = $6`, inv.ID, inv.Status, inv.Conclusion, inv.ReportedAt, inv.ClosedAt, from)
+		closed_at = $5 WHERE id = $1 AND status = $6`, inv.Serial, inv.Status, inv.Conclusion, inv.ReportedAt, inv.ClosedAt, from)
 	if err != nil {
 		return false, err
 	}
@@ -99,18 +111,30 @@ func (s *Store) UnlinkConcern(ctx context.Context, investigationID, concernID in
 // LinkedConcerns lists the concerns linked to an investigation.
 func (s *Store) LinkedConcerns(ctx context.Context, investigationID int64) ([]QueueRow, error) {
 	var rows []QueueRow
-	err := sqlx.SelectContext(ctx, s.q, &rows, `SELECT c.id, c.reference, c.channel, c.mode, c.service_area, c.category,
+	err := sqlx.SelectContext(ctx, s.q, &rows, `SELECT c.id, c.public_id, c.reference, c.channel, c.mode, c.service_area, c.category,
 		c.safeguarding, c.status, c.route_rule, c.received_at, c.acknowledge_by, c.feedback_by
 		FROM investigation_concerns l JOIN concerns c ON c.id = l.concern_id
-		WHERE l.investigation_id = $1 ORDER BY c.id`, investigationID)
+		WHERE l.investigation_id = $1 ORDER BY c.received_at, c.public_id`, investigationID)
 	return rows, err
 }
 
-// InvestigationsOfConcern lists the ids of the investigations a concern is linked to.
-func (s *Store) InvestigationsOfConcern(ctx context.Context, concernID int64) ([]int64, error) {
-	var ids []int64
-	err := sqlx.SelectContext(ctx, s.q, &ids, `SELECT investigation_id FROM investigation_concerns WHERE concern_id = $1 ORDER BY 1`, concernID)
+// InvestigationsOfConcern lists the public ids of the investigations a concern is linked to.
+func (s *Store) InvestigationsOfConcern(ctx context.Context, concernID int64) ([]string, error) {
+	var ids []string
+	err := sqlx.SelectContext(ctx, s.q, &ids, `SELECT i.public_id FROM investigation_concerns l
+		JOIN investigations i ON i.id = l.investigation_id WHERE l.concern_id = $1 ORDER BY i.id`, concernID)
 	return ids, err
+}
+
+// LinkedConcernSerial finds the concern a client names among those linked to an investigation.
+func (s *Store) LinkedConcernSerial(ctx context.Context, investigationID int64, concernPublicID string) (int64, error) {
+	if !publicid.Valid(concernPublicID) {
+		return 0, ErrNotFound
+	}
+	var id int64
+	err := sqlx.GetContext(ctx, s.q, &id, `SELECT c.id FROM investigation_concerns l JOIN concerns c ON c.id = l.concern_id
+		WHERE l.investigation_id = $1 AND c.public_id = $2`, investigationID, concernPublicID)
+	return id, notFound(err)
 }
 
 // Allegation is one numbered allegation; text fields are ciphertext.
@@ -119,10 +143,12 @@ type Allegation struct {
 	InvestigationID int64         `db:"investigation_id"`
 	Number          int           `db:"number"`
 	SourceConcernID sql.NullInt64 `db:"source_concern_id"`
-	Text            []byte        `db:"text"`
-	Evidence        []byte        `db:"evidence"`
-	Finding         *string       `db:"finding"`
-	FindingText     []byte        `db:"finding_text"`
+	// SourceConcern is the source concern's public id (read only).
+	SourceConcern *string `db:"source_concern"`
+	Text          []byte  `db:"text"`
+	Evidence      []byte  `db:"evidence"`
+	Finding       *string `db:"finding"`
+	FindingText   []byte  `db:"finding_text"`
 }
 
 // InsertAllegation numbers a stores a new allegation (next number in its investigation).
@@ -146,8 +172,10 @@ func (s *Store) SetFinding(ctx context.Context, investigationID, allegationID in
 // Allegations lists an investigation's allegations in number order.
 func (s *Store) Allegations(ctx context.Context, investigationID int64) ([]Allegation, error) {
 	var as []Allegation
-	err := sqlx.SelectContext(ctx, s.q, &as, `SELECT id, investigation_id, number, source_concern_id, text, evidence,
-		finding, finding_text FROM allegations WHERE investigation_id = $1 ORDER BY number`, investigationID)
+	err := sqlx.SelectContext(ctx, s.q, &as, `SELECT a.id, a.investigation_id, a.number, a.source_concern_id,
+		c.public_id AS source_concern, a.text, a.evidence, a.finding, a.finding_text
+		FROM allegations a LEFT JOIN concerns c ON c.id = a.source_concern_id
+		WHERE a.investigation_id = $1 ORDER BY a.number`, investigationID)
 	return as, err
 }
 

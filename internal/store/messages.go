@@ -10,7 +10,8 @@ import (
 
 // Message is one mailbox message; Body is ciphertext under the concern's data key.
 type Message struct {
-	ID        int64         `db:"id"`
+	Serial    int64         `db:"id"`
+	ID        string        `db:"public_id"`
 	ConcernID int64         `db:"concern_id"`
 	Author    string        `db:"author"`
 	UserID    sql.NullInt64 `db:"user_id"`
@@ -19,20 +20,21 @@ type Message struct {
 	CreatedAt time.Time     `db:"created_at"`
 }
 
-// InsertMessage stores m and sets its ID.
+// InsertMessage stores m and sets its serial and public id.
 // A reporter's message also moves the concern's last_reporter_at, which retention respects.
 func (s *Store) InsertMessage(ctx context.Context, m *Message) error {
-	return sqlx.GetContext(ctx, s.q, &m.ID, `WITH touched AS (
+	return s.q.QueryRowxContext(ctx, `WITH touched AS (
 			UPDATE concerns SET last_reporter_at = $6 WHERE id = $1 AND $2 = 'reporter'
 		)
 		INSERT INTO messages (concern_id, author, user_id, body, detriment, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, m.ConcernID, m.Author, m.UserID, m.Body, m.Detriment, m.CreatedAt)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, public_id`, m.ConcernID, m.Author, m.UserID, m.Body, m.Detriment,
+		m.CreatedAt).Scan(&m.Serial, &m.ID)
 }
 
 // Messages lists a concern's messages, oldest first.
 func (s *Store) Messages(ctx context.Context, concernID int64) ([]Message, error) {
 	var ms []Message
-	err := sqlx.SelectContext(ctx, s.q, &ms, `SELECT id, concern_id, author, user_id, body, detriment, created_at
+	err := sqlx.SelectContext(ctx, s.q, &ms, `SELECT id, public_id, concern_id, author, user_id, body, detriment, created_at
 		FROM messages WHERE concern_id = $1 ORDER BY id`, concernID)
 	return ms, err
 }

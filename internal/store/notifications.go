@@ -10,13 +10,15 @@ import (
 
 // Notification is one e-mail in the outbox: a reference and a link, nothing else.
 type Notification struct {
-	ID        int64          `db:"id"`
-	Recipient string         `db:"recipient"`
-	Kind      string         `db:"kind"`
-	ConcernID sql.NullInt64  `db:"concern_id"`
-	Reference string         `db:"reference"`
-	DedupeKey sql.NullString `db:"dedupe_key"`
-	Attempts  int            `db:"attempts"`
+	ID        int64         `db:"id"`
+	Recipient string        `db:"recipient"`
+	Kind      string        `db:"kind"`
+	ConcernID sql.NullInt64 `db:"concern_id"`
+	// ConcernPublicID is the concern's public id, for the link (read only).
+	ConcernPublicID sql.NullString `db:"concern_public_id"`
+	Reference       string         `db:"reference"`
+	DedupeKey       sql.NullString `db:"dedupe_key"`
+	Attempts        int            `db:"attempts"`
 }
 
 // EnqueueNotification adds n to the outbox; a second one with the same dedupe key is ignored.
@@ -55,8 +57,9 @@ const maxAttempts = 10
 func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(Notification) error) (sent int, err error) {
 	err = s.Tx(ctx, func(tx *Store) error {
 		var batch []Notification
-		if err := sqlx.SelectContext(ctx, tx.q, &batch, `SELECT id, recipient, kind, concern_id, reference, dedupe_key, attempts
-			FROM notifications WHERE sent_at IS NULL AND not_before <= now() AND attempts < $2
+		if err := sqlx.SelectContext(ctx, tx.q, &batch, `SELECT id, recipient, kind, concern_id,
+			(SELECT c.public_id FROM concerns c WHERE c.id = n.concern_id) AS concern_public_id, reference, dedupe_key, attempts
+			FROM notifications n WHERE sent_at IS NULL AND not_before <= now() AND attempts < $2
 			ORDER BY not_before, id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit, maxAttempts); err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 // ClosedConcern is a closed, not yet shredded concern, as retention sees it.
 type ClosedConcern struct {
 	ID             int64      `db:"id"`
+	PublicID       string     `db:"public_id"`
 	Reference      string     `db:"reference"`
 	Outcome        *string    `db:"outcome"`
 	ClosedAt       time.Time  `db:"closed_at"`
@@ -20,7 +21,7 @@ type ClosedConcern struct {
 // ClosedBefore lists closed, unshredded concerns closed before cutoff, oldest first.
 func (s *Store) ClosedBefore(ctx context.Context, cutoff time.Time, limit int) ([]ClosedConcern, error) {
 	var cs []ClosedConcern
-	err := sqlx.SelectContext(ctx, s.q, &cs, `SELECT id, reference, outcome, closed_at, last_reporter_at FROM concerns
+	err := sqlx.SelectContext(ctx, s.q, &cs, `SELECT id, public_id, reference, outcome, closed_at, last_reporter_at FROM concerns
 		WHERE closed_at IS NOT NULL AND closed_at < $1 AND shredded_at IS NULL ORDER BY closed_at LIMIT $2`, cutoff, limit)
 	return cs, err
 }
@@ -68,6 +69,7 @@ func (s *Store) Shred(ctx context.Context, id int64, now time.Time) (bool, error
 // DueClock is a concern with an open clock that is near or past its deadline.
 type DueClock struct {
 	ID        int64         `db:"id"`
+	PublicID  string        `db:"public_id"`
 	Reference string        `db:"reference"`
 	Clock     string        `db:"clock"`
 	Deadline  time.Time     `db:"deadline"`
@@ -80,10 +82,10 @@ type DueClock struct {
 func (s *Store) DueClocks(ctx context.Context, horizon time.Time, limit int) ([]DueClock, error) {
 	var ds []DueClock
 	err := sqlx.SelectContext(ctx, s.q, &ds, `
-		SELECT id, reference, 'acknowledge' AS clock, acknowledge_by AS deadline, route, named_keys FROM concerns
+		SELECT id, public_id, reference, 'acknowledge' AS clock, acknowledge_by AS deadline, route, named_keys FROM concerns
 		WHERE acknowledged_at IS NULL AND closed_at IS NULL AND shredded_at IS NULL AND acknowledge_by < $1
 		UNION ALL
-		SELECT id, reference, 'feedback', feedback_by, route, named_keys FROM concerns
+		SELECT id, public_id, reference, 'feedback', feedback_by, route, named_keys FROM concerns
 		WHERE feedback_at IS NULL AND closed_at IS NULL AND shredded_at IS NULL AND feedback_by < $1
 		ORDER BY deadline LIMIT $2`, horizon, limit)
 	return ds, err

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"candour/internal/publicid"
 )
 
 // TriageViewer is who is looking at the queue, as the SQL filter needs it.
@@ -27,7 +29,7 @@ type TriageFilter = domain.TriageFilter
 type TriageCursor struct {
 	Routine  bool // false: safeguarding rows, which come first
 	Deadline time.Time
-	ID       int64
+	ID       string // the last row's public id, the tie-breaker: in serial order the queue would tell which came first
 }
 
 // TriageRow is one queue row: clear columns only.
@@ -87,14 +89,17 @@ func (s *Store) triageQuery(v TriageViewer, f TriageFilter, after *TriageCursor,
 		where = append(where, "c.next_deadline < :now")
 	}
 	if after != nil {
-		where = append(where, "((NOT c.safeguarding), c.next_deadline, c.id) > (:c_routine, :c_deadline, :c_id)")
+		if !publicid.Valid(after.ID) {
+			return "", nil, ErrNotFound
+		}
+		where = append(where, "((NOT c.safeguarding), c.next_deadline, c.public_id) > (:c_routine, :c_deadline, CAST(:c_id AS uuid))")
 		args["c_routine"], args["c_deadline"], args["c_id"] = after.Routine, after.Deadline, after.ID
 	}
-	q := `SELECT c.id, c.reference, c.channel, c.mode, c.service_area, c.category, c.safeguarding, c.status,
+	q := `SELECT c.id, c.public_id, c.reference, c.channel, c.mode, c.service_area, c.category, c.safeguarding, c.status,
 		c.route_rule, c.received_at, c.acknowledge_by, c.feedback_by, c.acknowledged_at, c.feedback_at,
 		c.next_deadline, NOT c.safeguarding AS routine
 		FROM concerns c WHERE ` + strings.Join(where, " AND ") + `
-		ORDER BY (NOT c.safeguarding), c.next_deadline, c.id LIMIT :limit`
+		ORDER BY (NOT c.safeguarding), c.next_deadline, c.public_id LIMIT :limit`
 	q, list, err := sqlx.Named(q, args)
 	if err != nil {
 		return "", nil, err

@@ -207,7 +207,7 @@ func (s *Site) clockOf(lang string, doneAt *time.Time, due time.Time, now time.T
 // ---- triage queue ----
 
 type triageRow struct {
-	ID           int64
+	ID           string
 	Reference    string
 	Safeguarding bool
 	Channel      string
@@ -310,7 +310,7 @@ type lineItem struct {
 }
 
 type attachmentItem struct {
-	ID               int64
+	ID               string
 	Name, Size, When string
 	From             string
 }
@@ -320,7 +320,7 @@ type holderItem struct {
 }
 
 type investigationOption struct {
-	ID       int64
+	ID       string
 	Label    string
 	Selected bool
 }
@@ -374,10 +374,7 @@ func (s *Site) concernPage(c *fiber.Ctx) error {
 }
 
 func (s *Site) renderConcern(c *fiber.Ctx, status int, st formState) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	lang := Lang(c)
 	p := principal(c)
 	u := p.User
@@ -450,7 +447,7 @@ func (s *Site) renderConcern(c *fiber.Ctx, status int, st formState) error {
 	for _, inv := range invs {
 		o := investigationOption{ID: inv.ID, Label: inv.Reference + " – " + s.catalog.T(lang, "caseworkweb.inv_status."+inv.Status) +
 			" – " + s.catalog.T(lang, "caseworkweb.due", map[string]any{"Date": s.day(lang, inv.DueAt)}),
-			Selected: chosen == strconv.FormatInt(inv.ID, 10)}
+			Selected: chosen == inv.ID}
 		if slices.Contains(v.Investigations, inv.ID) {
 			d.Linked = append(d.Linked, o)
 		} else if inv.Status != "closed" {

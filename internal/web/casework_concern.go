@@ -2,8 +2,6 @@ package web
 
 import (
 	"candour/internal/server"
-	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -14,11 +12,8 @@ import (
 
 // concernAction runs do for the concern in the path and answers the way every concern form
 // does: back to the concern page with a notice, or the page again with the form's errors.
-func (s *Site) concernAction(c *fiber.Ctx, formName string, values map[string]string, done, anchor string, do func(id int64) error) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
+func (s *Site) concernAction(c *fiber.Ctx, formName string, values map[string]string, done, anchor string, do func(id string) error) error {
+	id := c.Params("id")
 	if err := do(id); err != nil {
 		st, status, ok := s.failure(err, formName, concernFields, values)
 		if !ok {
@@ -26,18 +21,11 @@ func (s *Site) concernAction(c *fiber.Ctx, formName string, values map[string]st
 		}
 		return s.renderConcern(c, status, st)
 	}
-	return s.back(c, fmt.Sprintf("/staff/concerns/%d", id), done, anchor)
+	return s.back(c, "/staff/concerns/"+id, done, anchor)
 }
 
 func (s *Site) concernAttachment(c *fiber.Ctx) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	aid, err := pathID(c, "aid")
-	if err != nil {
-		return err
-	}
+	id, aid := c.Params("id"), c.Params("aid")
 	name, n, r, err := s.deps.Casework.OpenAttachment(c.UserContext(), principal(c).User, id, aid)
 	if err != nil {
 		return err
@@ -46,21 +34,21 @@ func (s *Site) concernAttachment(c *fiber.Ctx) error {
 }
 
 func (s *Site) concernAcknowledge(c *fiber.Ctx) error {
-	return s.concernAction(c, "acknowledge", nil, "acknowledged", "", func(id int64) error {
+	return s.concernAction(c, "acknowledge", nil, "acknowledged", "", func(id string) error {
 		return s.deps.Casework.Acknowledge(c.UserContext(), principal(c).User, id)
 	})
 }
 
 func (s *Site) concernMessage(c *fiber.Ctx) error {
 	body := form(c, "body")
-	return s.concernAction(c, "message", map[string]string{"body": body}, "message", "messages", func(id int64) error {
+	return s.concernAction(c, "message", map[string]string{"body": body}, "message", "messages", func(id string) error {
 		return s.deps.Casework.Message(c.UserContext(), principal(c).User, id, body)
 	})
 }
 
 func (s *Site) concernNote(c *fiber.Ctx) error {
 	body, kind := form(c, "body"), form(c, "personal")
-	return s.concernAction(c, "note", map[string]string{"body": body, "personal": kind}, "note", "notes", func(id int64) error {
+	return s.concernAction(c, "note", map[string]string{"body": body, "personal": kind}, "note", "notes", func(id string) error {
 		if kind != "yes" && kind != "no" {
 			return fault.Fields{"personal": "field.choice"}.Err()
 		}
@@ -78,10 +66,8 @@ func (s *Site) concernDecision(c *fiber.Ctx) error {
 	}
 	d := casework.Decision{Action: action, Reason: form(c, "reason"), ReferTo: form(c, "refer_to")}
 	values := map[string]string{"reason": d.Reason, "refer_to": d.ReferTo, "investigation_id": form(c, "investigation_id")}
-	if v := values["investigation_id"]; v != "" {
-		d.InvestigationID, _ = strconv.ParseInt(v, 10, 64)
-	}
-	return s.concernAction(c, action, values, action, "", func(id int64) error {
+	d.InvestigationID = values["investigation_id"]
+	return s.concernAction(c, action, values, action, "", func(id string) error {
 		return s.deps.Casework.Decide(c.UserContext(), principal(c).User, id, d)
 	})
 }
@@ -89,12 +75,9 @@ func (s *Site) concernDecision(c *fiber.Ctx) error {
 // concernConflict: the user steps away from the concern for good. Afterwards they can no
 // longer see it, so they go back to the queue.
 func (s *Site) concernConflict(c *fiber.Ctx) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	reason := form(c, "reason")
-	err = s.deps.Casework.DeclareConflict(c.UserContext(), principal(c).User, id, reason)
+	err := s.deps.Casework.DeclareConflict(c.UserContext(), principal(c).User, id, reason)
 	if err != nil {
 		st, status, ok := s.failure(err, "conflict", concernFields, map[string]string{"reason": reason})
 		if !ok {
@@ -110,7 +93,7 @@ func (s *Site) concernConflict(c *fiber.Ctx) error {
 func (s *Site) concernGrant(c *fiber.Ctx) error {
 	to, from, reason := strings.TrimSpace(form(c, "user")), strings.TrimSpace(form(c, "from")), form(c, "reason")
 	values := map[string]string{"user_id": to, "from_user_id": from, "reason": reason}
-	return s.concernAction(c, "grant", values, "granted", "", func(id int64) error {
+	return s.concernAction(c, "grant", values, "granted", "", func(id string) error {
 		return s.deps.Casework.GrantAccessByEmail(c.UserContext(), principal(c).User, id, to, from, reason)
 	})
 }
@@ -130,7 +113,7 @@ func (s *Site) concernIdentityRequest(c *fiber.Ctx) error {
 	if in.NoNoticeReason != "" {
 		values["no_notice"] = "yes"
 	}
-	return s.concernAction(c, "identity", values, "identity_requested", "", func(id int64) error {
+	return s.concernAction(c, "identity", values, "identity_requested", "", func(id string) error {
 		_, err := s.deps.Casework.RequestIdentity(c.UserContext(), principal(c).User, id, in)
 		return err
 	})

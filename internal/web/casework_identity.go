@@ -2,7 +2,6 @@ package web
 
 import (
 	"candour/internal/server"
-	"fmt"
 	"net/url"
 	"strings"
 
@@ -52,16 +51,13 @@ func (s *Site) renderCustodian(c *fiber.Ctx, status int, st formState) error {
 }
 
 func (s *Site) custodianDecide(c *fiber.Ctx) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	u := principal(c).User
 	decision, reason := form(c, "decision"), form(c, "reason")
 	if decision != "approve" && decision != "refuse" {
 		return fiber.ErrBadRequest
 	}
-	formName := fmt.Sprintf("decide-%d", id)
+	formName := "decide-" + id
 	// The reference of the request, for the download link after approval.
 	var ref string
 	reqs, err := s.deps.Casework.PendingIdentityRequests(c.UserContext(), u)

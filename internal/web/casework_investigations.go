@@ -2,19 +2,19 @@ package web
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"candour/internal/access"
 	"candour/internal/casework"
+	"candour/internal/publicid"
 )
 
 // ---- list ----
 
 type investigationRow struct {
-	ID        int64
+	ID        string
 	Reference string
 	Status    string
 	Due       string
@@ -45,7 +45,7 @@ func (s *Site) investigationsList(c *fiber.Ctx) error {
 type investigationNewData struct {
 	formState
 	CSRF      string
-	ConcernID int64 // commissioned from this concern's page: go back there to accept it
+	ConcernID string // public id; commissioned from this concern's page: go back there to accept it
 }
 
 // ErrorSummary is the error summary of the brief.
@@ -55,8 +55,10 @@ var briefFields = []string{"title", "terms_of_reference", "commissioning_officer
 
 func (s *Site) investigationNewForm(c *fiber.Ctx) error {
 	p := principal(c)
-	concern, _ := strconv.ParseInt(c.Query("concern"), 10, 64)
-	return s.Render(c, fiber.StatusOK, "investigation_new", investigationNewData{CSRF: p.Session.CSRF, ConcernID: max(concern, 0)})
+	if !access.CanCommissionInvestigation(p.User) {
+		return fiber.ErrNotFound
+	}
+	return s.Render(c, fiber.StatusOK, "investigation_new", investigationNewData{CSRF: p.Session.CSRF, ConcernID: concernParam(c.Query("concern"))})
 }
 
 func (s *Site) investigationCreate(c *fiber.Ctx) error {
@@ -64,7 +66,7 @@ func (s *Site) investigationCreate(c *fiber.Ctx) error {
 	in := casework.NewInvestigation{Title: form(c, "title"), TermsOfReference: form(c, "terms_of_reference"),
 		CommissioningOfficer: strings.TrimSpace(form(c, "commissioning_officer")),
 		InvestigatingOfficer: strings.TrimSpace(form(c, "investigating_officer")), DueAt: strings.TrimSpace(form(c, "due_at"))}
-	concern, _ := strconv.ParseInt(form(c, "concern"), 10, 64)
+	concern := concernParam(form(c, "concern"))
 	inv, err := s.deps.Casework.CreateInvestigation(c.UserContext(), p.User, in)
 	if err != nil {
 		st, status, ok := s.failure(err, "brief", briefFields, map[string]string{"title": in.Title,
@@ -73,20 +75,29 @@ func (s *Site) investigationCreate(c *fiber.Ctx) error {
 		if !ok {
 			return err
 		}
-		return s.Render(c, status, "investigation_new", investigationNewData{formState: st, CSRF: p.Session.CSRF, ConcernID: max(concern, 0)})
+		return s.Render(c, status, "investigation_new", investigationNewData{formState: st, CSRF: p.Session.CSRF, ConcernID: concern})
 	}
-	if concern > 0 {
+	if concern != "" {
 		// Back to the concern, with the new investigation chosen in the accept form.
-		return c.Redirect(Localise(Lang(c), fmt.Sprintf("/staff/concerns/%d", concern))+
-			fmt.Sprintf("?done=commissioned&investigation=%d#accept", inv.ID), fiber.StatusSeeOther)
+		return c.Redirect(Localise(Lang(c), "/staff/concerns/"+concern)+
+			"?done=commissioned&investigation="+inv.ID+"#accept", fiber.StatusSeeOther)
 	}
-	return s.back(c, fmt.Sprintf("/staff/investigations/%d", inv.ID), "commissioned", "")
+	return s.back(c, "/staff/investigations/"+inv.ID, "commissioned", "")
+}
+
+// concernParam is the concern a brief was commissioned from, a public id, or "": it goes into
+// a redirect, so nothing else passes.
+func concernParam(v string) string {
+	if !publicid.Valid(v) {
+		return ""
+	}
+	return v
 }
 
 // ---- investigation page and report ----
 
 type linkedItem struct {
-	ID          int64
+	ID          string
 	Reference   string
 	ServiceArea string
 	Category    string
@@ -166,10 +177,7 @@ func (s *Site) investigationReport(c *fiber.Ctx) error {
 }
 
 func (s *Site) renderInvestigation(c *fiber.Ctx, status int, page string, st formState) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
+	id := c.Params("id")
 	lang := Lang(c)
 	p := principal(c)
 	v, err := s.deps.Casework.Investigation(c.UserContext(), p.User, id)
@@ -186,7 +194,7 @@ func (s *Site) renderInvestigation(c *fiber.Ctx, status int, page string, st for
 	if v.ClosedAt != nil {
 		d.Closed = s.day(lang, *v.ClosedAt)
 	}
-	refs := map[int64]string{}
+	refs := map[string]string{}
 	for _, lc := range v.Concerns {
 		refs[lc.ID] = lc.Reference
 		d.Concerns = append(d.Concerns, linkedItem{ID: lc.ID, Reference: lc.Reference, ServiceArea: s.areaName(lang, lc.ServiceArea),
@@ -225,11 +233,8 @@ func (s *Site) renderInvestigation(c *fiber.Ctx, status int, page string, st for
 
 // investigationAction runs do for the investigation in the path and answers like every
 // investigation form: back to the page with a notice, or the page again with the errors.
-func (s *Site) investigationAction(c *fiber.Ctx, formName string, values map[string]string, done, anchor string, do func(id int64) error) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
+func (s *Site) investigationAction(c *fiber.Ctx, formName string, values map[string]string, done, anchor string, do func(id string) error) error {
+	id := c.Params("id")
 	if err := do(id); err != nil {
 		st, status, ok := s.failure(err, formName, investigationFields, values)
 		if !ok {
@@ -237,23 +242,20 @@ func (s *Site) investigationAction(c *fiber.Ctx, formName string, values map[str
 		}
 		return s.renderInvestigation(c, status, "investigation", st)
 	}
-	return s.back(c, fmt.Sprintf("/staff/investigations/%d", id), done, anchor)
+	return s.back(c, "/staff/investigations/"+id, done, anchor)
 }
 
 // investigationLink links a concern, named by its reference, to the investigation.
 func (s *Site) investigationLink(c *fiber.Ctx) error {
 	ref := strings.ToUpper(strings.TrimSpace(form(c, "reference")))
-	return s.investigationAction(c, "link", map[string]string{"reference": ref}, "linked", "concerns", func(id int64) error {
+	return s.investigationAction(c, "link", map[string]string{"reference": ref}, "linked", "concerns", func(id string) error {
 		return s.deps.Casework.LinkConcernByReference(c.UserContext(), principal(c).User, id, ref)
 	})
 }
 
 func (s *Site) investigationUnlink(c *fiber.Ctx) error {
-	cid, err := pathID(c, "cid")
-	if err != nil {
-		return err
-	}
-	return s.investigationAction(c, "concerns", nil, "unlinked", "concerns", func(id int64) error {
+	cid := c.Params("cid")
+	return s.investigationAction(c, "concerns", nil, "unlinked", "concerns", func(id string) error {
 		return s.deps.Casework.UnlinkConcern(c.UserContext(), principal(c).User, id, cid)
 	})
 }
@@ -261,11 +263,9 @@ func (s *Site) investigationUnlink(c *fiber.Ctx) error {
 func (s *Site) allegationAdd(c *fiber.Ctx) error {
 	in := casework.AllegationInput{Text: form(c, "text"), Evidence: form(c, "evidence")}
 	src := form(c, "source_concern_id")
-	if src != "" {
-		in.SourceConcernID, _ = strconv.ParseInt(src, 10, 64)
-	}
+	in.SourceConcernID = src
 	values := map[string]string{"text": in.Text, "evidence": in.Evidence, "source_concern_id": src}
-	return s.investigationAction(c, "allegation", values, "allegation", "allegations", func(id int64) error {
+	return s.investigationAction(c, "allegation", values, "allegation", "allegations", func(id string) error {
 		_, err := s.deps.Casework.AddAllegation(c.UserContext(), principal(c).User, id, in)
 		return err
 	})
@@ -278,7 +278,7 @@ func (s *Site) allegationFinding(c *fiber.Ctx) error {
 	}
 	in := casework.FindingInput{Finding: form(c, "finding"), FindingText: form(c, "finding_text"), Evidence: form(c, "evidence")}
 	values := map[string]string{"finding": in.Finding, "finding_text": in.FindingText, "evidence": in.Evidence}
-	return s.investigationAction(c, fmt.Sprintf("finding-%d", aid), values, "finding", fmt.Sprintf("allegation-%d", aid), func(id int64) error {
+	return s.investigationAction(c, fmt.Sprintf("finding-%d", aid), values, "finding", fmt.Sprintf("allegation-%d", aid), func(id string) error {
 		return s.deps.Casework.RecordFinding(c.UserContext(), principal(c).User, id, aid, in)
 	})
 }
@@ -286,7 +286,7 @@ func (s *Site) allegationFinding(c *fiber.Ctx) error {
 func (s *Site) recommendationAdd(c *fiber.Ctx) error {
 	in := casework.RecommendationInput{Text: form(c, "text"), Owner: form(c, "owner"), DueAt: strings.TrimSpace(form(c, "due_at"))}
 	values := map[string]string{"text": in.Text, "owner": in.Owner, "due_at": in.DueAt}
-	return s.investigationAction(c, "recommendation", values, "recommendation", "recommendations", func(id int64) error {
+	return s.investigationAction(c, "recommendation", values, "recommendation", "recommendations", func(id string) error {
 		_, err := s.deps.Casework.AddRecommendation(c.UserContext(), principal(c).User, id, in)
 		return err
 	})
@@ -298,14 +298,14 @@ func (s *Site) recommendationStatus(c *fiber.Ctx) error {
 		return err
 	}
 	status := form(c, "status")
-	return s.investigationAction(c, fmt.Sprintf("rec-%d", rid), nil, "recommendation_status", "recommendations", func(id int64) error {
+	return s.investigationAction(c, fmt.Sprintf("rec-%d", rid), nil, "recommendation_status", "recommendations", func(id string) error {
 		return s.deps.Casework.SetRecommendationStatus(c.UserContext(), principal(c).User, id, rid, status)
 	})
 }
 
 func (s *Site) investigationAdvance(c *fiber.Ctx) error {
 	to, conclusion := form(c, "status"), form(c, "conclusion")
-	return s.investigationAction(c, "advance", map[string]string{"conclusion": conclusion}, "status", "", func(id int64) error {
+	return s.investigationAction(c, "advance", map[string]string{"conclusion": conclusion}, "status", "", func(id string) error {
 		return s.deps.Casework.Advance(c.UserContext(), principal(c).User, id, to, conclusion)
 	})
 }

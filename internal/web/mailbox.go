@@ -141,7 +141,7 @@ type threadMessage struct {
 }
 
 type threadAttachment struct {
-	ID              int64
+	ID              string
 	Name, Size, Day string
 	From            string
 }
@@ -357,11 +357,7 @@ func (s *Site) mailboxDownload(c *fiber.Ctx) error {
 	if !ok {
 		return s.toMailboxForm(c, expired)
 	}
-	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return fiber.ErrNotFound
-	}
-	name, n, r, err := s.deps.Intake.OpenAttachment(c.UserContext(), ref, id)
+	name, n, r, err := s.deps.Intake.OpenAttachment(c.UserContext(), ref, c.Params("id"))
 	if err != nil {
 		return err
 	}

@@ -407,7 +407,7 @@ func TestMailbox(t *testing.T) {
 		if !strings.Contains(page.body, "Your file has been added.") && !strings.Contains(r.get(t, resp.Header.Get("Location"), cookie).body, "Your file has been added.") {
 			t.Errorf("no confirmation after upload")
 		}
-		link := regexp.MustCompile(`href="(/mailbox/attachments/\d+)"`).FindStringSubmatch(page.body)
+		link := regexp.MustCompile(`href="(/mailbox/attachments/[0-9a-f-]{36})"`).FindStringSubmatch(page.body)
 		if link == nil {
 			t.Fatalf("no download link on the thread:\n%s", page.body)
 		}
@@ -425,8 +425,10 @@ func TestMailbox(t *testing.T) {
 		if dl.Header.Get("X-Content-Type-Options") != "nosniff" {
 			t.Errorf("download lacks nosniff")
 		}
-		if other := r.get(t, "/mailbox/attachments/999999", cookie); other.StatusCode != http.StatusNotFound {
-			t.Errorf("unknown attachment: got %d, want 404", other.StatusCode)
+		for _, id := range []string{"999999", "not-a-uuid", "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b"} {
+			if other := r.get(t, "/mailbox/attachments/"+id, cookie); other.StatusCode != http.StatusNotFound {
+				t.Errorf("unknown attachment %s: got %d, want 404", id, other.StatusCode)
+			}
 		}
 		// Over the limit: 413 on the thread page, nothing stored.
 		resp = r.upload(t, cookie, csrf, "big.bin", bytes.Repeat([]byte("x"), 1<<20+1))
