@@ -11,11 +11,12 @@ import (
 // templateKey finds literal message ids in templates: {{t "id"}}, {{n "id" …}}
 // and the same inside parentheses; partialKey those given to a partial, whose
 // dict keys naming a message id are listed here, and listKeys the columns of a
-// table head: (list "id" "id"…).
+// table head: "Cols" (list "id" "id"…). Other lists hold values, such as a
+// question's options, not message ids.
 var (
 	templateKey = regexp.MustCompile(`[{(]\s*-?\s*[tn]\s+"([^"]+)"`)
-	partialKey  = regexp.MustCompile(`"(?:Label|Hint|Legend|Caption|None|Detriment|Key|Prefix|Title)"\s+"([^"]+)"`)
-	listKeys    = regexp.MustCompile(`\(list((?:\s+"[^"]+")+)\)`)
+	partialKey  = regexp.MustCompile(`"(?:Label|Hint|Legend|Caption|None|Detriment|Key|Prefix|Title|Heading|BackLabel|NoticeTitle|Choose)"\s+"([^"]+)"`)
+	listKeys    = regexp.MustCompile(`"Cols"\s+\(list((?:\s+"[^"]+")+)\)`)
 	quoted      = regexp.MustCompile(`"([^"]+)"`)
 )
 
