@@ -5,6 +5,7 @@ package portaltest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -149,7 +150,27 @@ type Response struct {
 // response are checked against the OpenAPI document (apicontract).
 func (e *Env) Do(t testing.TB, method, path, contentType string, body io.Reader, headers ...string) Response {
 	t.Helper()
-	req, err := http.NewRequest(method, e.URL()+path, body)
+	return send(t, e.URL(), method, path, contentType, body, headers...)
+}
+
+// DoJSON sends in as JSON (nil: no body) to the portal at base, as Do does.
+func DoJSON(t testing.TB, base, method, path string, in any, headers ...string) Response {
+	t.Helper()
+	var body io.Reader
+	contentType := ""
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, contentType = bytes.NewReader(b), "application/json"
+	}
+	return send(t, base, method, path, contentType, body, headers...)
+}
+
+func send(t testing.TB, base, method, path, contentType string, body io.Reader, headers ...string) Response {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
