@@ -41,11 +41,7 @@ func decode[T any](t *testing.T, r portaltest.Response) T {
 
 func postJSON(t *testing.T, e *portaltest.Env, path string, body any, headers ...string) portaltest.Response {
 	t.Helper()
-	b, err := json.Marshal(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e.Do(t, "POST", path, "application/json", bytes.NewReader(b), headers...)
+	return portaltest.DoJSON(t, e.URL(), "POST", path, body, headers...)
 }
 
 func anonymousReport() map[string]any {
