@@ -117,17 +117,26 @@ func TestOneBadItemFailsOnlyItsCaller(t *testing.T) {
 	}
 }
 
+// cancelWhileQueued calls Do with 0, whose batch is held at the gate, queues a call with 7
+// behind it and cancels that call. It returns where the cancelled call's error will come and
+// a channel closed once the first call has returned.
+func cancelWhileQueued(t *testing.T, b *Batcher[int, int]) (errc <-chan error, first <-chan struct{}) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { b.Do(context.Background(), 0); close(done) }()
+	waitPending(t, b, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 1)
+	go func() { _, err := b.Do(ctx, 7); errs <- err }()
+	waitPending(t, b, 1)
+	cancel()
+	return errs, done
+}
+
 func TestCancelledBeforeItsBatchIsNeverWritten(t *testing.T) {
 	r := &recorder{gate: make(chan struct{})}
 	b := New(r.run, Options{Max: 100, Workers: 1, Timeout: time.Minute, RetryEach: func(error) bool { return true }})
-	first := make(chan struct{})
-	go func() { b.Do(context.Background(), 0); close(first) }()
-	waitPending(t, b, 0)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error)
-	go func() { _, err := b.Do(ctx, 7); errc <- err }()
-	waitPending(t, b, 1)
-	cancel()
+	errc, first := cancelWhileQueued(t, b)
 	close(r.gate)
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
@@ -188,13 +197,7 @@ func TestErrorsNotWorthRetryingFailTheBatchOnce(t *testing.T) {
 func TestCallerGivingUpWhileQueuedReturnsAtOnce(t *testing.T) {
 	r := &recorder{gate: make(chan struct{})}
 	b := New(r.run, Options{Max: 100, Workers: 1, Timeout: time.Minute})
-	go b.Do(context.Background(), 0)
-	waitPending(t, b, 0)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error)
-	go func() { _, err := b.Do(ctx, 7); errc <- err }()
-	waitPending(t, b, 1)
-	cancel()
+	errc, _ := cancelWhileQueued(t, b)
 	select {
 	case err := <-errc:
 		if !errors.Is(err, context.Canceled) {
