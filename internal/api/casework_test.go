@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"testing"
 
 	"filippo.io/age"
-	"filippo.io/age/armor"
 
 	"candour/internal/accounts"
 	"candour/internal/apicontract"
@@ -266,12 +264,7 @@ func TestIdentityDisclosureTwoPersonRule(t *testing.T) {
 	if !strings.HasPrefix(sealed, "-----BEGIN AGE ENCRYPTED FILE-----") || strings.Contains(sealed, "Gwen") {
 		t.Fatalf("not an armored age file: %.80s", sealed)
 	}
-	r, err := age.Decrypt(armor.NewReader(strings.NewReader(sealed)), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, _ := io.ReadAll(r)
-	if !strings.Contains(string(plain), "Gwen Whistleblower") {
+	if plain := portaltest.Unseal(t, sealed, id); !strings.Contains(plain, "Gwen Whistleblower") {
 		t.Errorf("opened identity: %s", plain)
 	}
 	// The same with the upstream CLI and the custodian's key file, as a custodian would.

@@ -2,7 +2,6 @@ package portal_test
 
 import (
 	"context"
-	"io"
 	"net/url"
 	"regexp"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"filippo.io/age/armor"
 	"github.com/chromedp/chromedp"
 
 	"candour/internal/accounts"
@@ -292,12 +290,7 @@ func TestCaseworkPagesDisclosureAndErrors(t *testing.T) {
 		!strings.HasPrefix(sealed, "-----BEGIN AGE ENCRYPTED FILE-----") || strings.Contains(sealed, "Gwen") {
 		t.Fatalf("sealed identity: got %d %q %.60q", dl.Status, dl.Header.Get("Content-Disposition"), sealed)
 	}
-	r, err := age.Decrypt(armor.NewReader(strings.NewReader(sealed)), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, _ := io.ReadAll(r)
-	if !strings.Contains(string(plain), "Gwen Whistleblower") {
+	if plain := portaltest.Unseal(t, sealed, key); !strings.Contains(plain, "Gwen Whistleblower") {
 		t.Errorf("opened identity: got %s, want the reporter's name", plain)
 	}
 }

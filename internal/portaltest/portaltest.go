@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"filippo.io/age/armor"
 
 	"candour/internal/apicontract"
 	"candour/internal/config"
@@ -183,4 +184,19 @@ func send(t testing.TB, base, method, path, contentType string, body io.Reader, 
 	}
 	resp, b := apicontract.Do(t, http.DefaultClient, req)
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// Unseal opens an armored age file, such as a sealed identity a custodian downloads, with the
+// custodian's key, as `age -d -i key.txt` would. The whole stream must read without error.
+func Unseal(t testing.TB, armored string, id age.Identity) string {
+	t.Helper()
+	r, err := age.Decrypt(armor.NewReader(strings.NewReader(armored)), id)
+	if err != nil {
+		t.Fatalf("open the sealed file: %v", err)
+	}
+	plain, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("read the sealed file: %v", err)
+	}
+	return string(plain)
 }
