@@ -30,13 +30,10 @@ type apiError struct {
 	} `json:"error"`
 }
 
+// decode reads a JSON response body into a T.
 func decode[T any](t *testing.T, r portaltest.Response) T {
 	t.Helper()
-	var v T
-	if err := json.Unmarshal(r.Body, &v); err != nil {
-		t.Fatalf("decode %s: %v", r.Body, err)
-	}
-	return v
+	return jsonField[T](t, string(r.Body))
 }
 
 func postJSON(t *testing.T, e *portaltest.Env, path string, body any, headers ...string) portaltest.Response {
