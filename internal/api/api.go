@@ -49,6 +49,7 @@ type Route struct {
 // OpenAPI document names the same gate in x-candour-gate.
 func (a *API) Routes() []Route {
 	const get, post, del = fiber.MethodGet, fiber.MethodPost, fiber.MethodDelete
+	const ok, created, none = fiber.StatusOK, fiber.StatusCreated, fiber.StatusNoContent // the answer's status
 	return []Route{
 		{get, "/openapi.yaml", access.Public, a.openAPIDoc},
 		{get, "/service-areas", access.Public, a.serviceAreas},
@@ -63,35 +64,35 @@ func (a *API) Routes() []Route {
 		{post, "/auth/login", access.Public, a.login}, // staff credentials
 		{post, "/auth/logout", access.SignedIn, a.logout},
 		{get, "/triage", access.Triage, a.triage},
-		{post, "/recorded-concerns", access.MonitoringOfficer, a.recordOnBehalf},
+		{post, "/recorded-concerns", access.MonitoringOfficer, jsonAction(created, a.recordOnBehalf)},
 		{get, "/concerns/:id", access.CaseAccess, a.concern},
-		{post, "/concerns/:id/acknowledge", access.MonitoringOfficer, a.acknowledge},
-		{post, "/concerns/:id/messages", access.CaseAccess, a.messageReporter},
-		{post, "/concerns/:id/notes", access.CaseAccess, a.addNote},
-		{post, "/concerns/:id/decision", access.MonitoringOfficer, a.decide},
+		{post, "/concerns/:id/acknowledge", access.MonitoringOfficer, action(ok, a.acknowledge)},
+		{post, "/concerns/:id/messages", access.CaseAccess, jsonAction(created, a.messageReporter)},
+		{post, "/concerns/:id/notes", access.CaseAccess, jsonAction(created, a.addNote)},
+		{post, "/concerns/:id/decision", access.MonitoringOfficer, jsonAction(ok, a.decide)},
 		{get, "/concerns/:id/attachments/:aid", access.CaseAccess, a.staffAttachment},
-		{post, "/concerns/:id/identity-requests", access.IdentityRequest, a.requestIdentity},
+		{post, "/concerns/:id/identity-requests", access.IdentityRequest, jsonAction(created, a.requestIdentity)},
 		{get, "/concerns/:id/identity", access.Custodian, a.sealedIdentity}, // once a request is approved
-		{post, "/concerns/:id/access", access.MonitoringOfficer, a.grantAccess},
-		{post, "/concerns/:id/conflict", access.CaseAccess, a.declareConflict},
+		{post, "/concerns/:id/access", access.MonitoringOfficer, jsonAction(none, a.grantAccess)},
+		{post, "/concerns/:id/conflict", access.CaseAccess, jsonAction(none, a.declareConflict)},
 		{get, "/identity-requests", access.Custodian, a.pendingIdentityRequests},
-		{post, "/identity-requests/:id/decision", access.Custodian, a.decideIdentity}, // not the requester
-		{get, "/investigations", access.Investigation, a.investigations},              // their own
-		{post, "/investigations", access.MonitoringOfficer, a.createInvestigation},
+		{post, "/identity-requests/:id/decision", access.Custodian, jsonAction(ok, a.decideIdentity)}, // not the requester
+		{get, "/investigations", access.Investigation, a.investigations},                              // their own
+		{post, "/investigations", access.MonitoringOfficer, jsonAction(created, a.createInvestigation)},
 		{get, "/investigations/:id", access.Investigation, a.investigation},
-		{post, "/investigations/:id/concerns", access.MonitoringOfficer, a.linkConcern},
-		{del, "/investigations/:id/concerns/:cid", access.MonitoringOfficer, a.unlinkConcern},
-		{post, "/investigations/:id/allegations", access.Investigation, a.addAllegation},
-		{post, "/investigations/:id/allegations/:aid/finding", access.Investigation, a.recordFinding},
-		{post, "/investigations/:id/recommendations", access.Investigation, a.addRecommendation},
-		{post, "/investigations/:id/recommendations/:rid/status", access.Investigation, a.recommendationStatus},
-		{post, "/investigations/:id/status", access.Investigation, a.advanceInvestigation},
+		{post, "/investigations/:id/concerns", access.MonitoringOfficer, jsonAction(created, a.linkConcern)},
+		{del, "/investigations/:id/concerns/:cid", access.MonitoringOfficer, action(none, a.unlinkConcern)},
+		{post, "/investigations/:id/allegations", access.Investigation, jsonAction(created, a.addAllegation)},
+		{post, "/investigations/:id/allegations/:aid/finding", access.Investigation, jsonAction(ok, a.recordFinding)},
+		{post, "/investigations/:id/recommendations", access.Investigation, jsonAction(created, a.addRecommendation)},
+		{post, "/investigations/:id/recommendations/:rid/status", access.Investigation, jsonAction(ok, a.recommendationStatus)},
+		{post, "/investigations/:id/status", access.Investigation, jsonAction(ok, a.advanceInvestigation)},
 		{get, "/users", access.Admin, a.listUsers},
-		{post, "/users", access.Admin, a.createUser},
-		{post, "/users/:id/roles", access.Admin, a.setRoles},
-		{post, "/users/:id/disable", access.Admin, a.disableUser},
-		{post, "/users/:id/reset-2fa", access.Admin, a.resetSecondFactor},
-		{post, "/users/:id/reset-password", access.Admin, a.resetPassword},
+		{post, "/users", access.Admin, jsonAction(created, a.createUser)},
+		{post, "/users/:id/roles", access.Admin, jsonAction(none, onUser(a.setRoles))},
+		{post, "/users/:id/disable", access.Admin, bodiless(none, onUser(a.disableUser))},
+		{post, "/users/:id/reset-2fa", access.Admin, bodiless(none, onUser(a.resetSecondFactor))},
+		{post, "/users/:id/reset-password", access.Admin, jsonAction(none, onUser(a.resetPassword))},
 		{post, "/councillor/concerns", access.Councillor, a.councillorConcern},
 		{get, "/councillor/concerns", access.Councillor, a.councillorConcerns}, // their own
 		{get, "/stats", access.Statistics, a.stats},

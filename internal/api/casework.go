@@ -63,56 +63,25 @@ func (a *API) concern(c *fiber.Ctx) error {
 	return c.JSON(v)
 }
 
-func (a *API) acknowledge(c *fiber.Ctx) error {
-	if err := noBody(c); err != nil {
-		return err
-	}
-	id := c.Params("id")
-	if err := a.d.Casework.Acknowledge(c.UserContext(), user(c), id); err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"status": "acknowledged"})
+func (a *API) acknowledge(c *fiber.Ctx) (any, error) {
+	return fiber.Map{"status": "acknowledged"}, a.d.Casework.Acknowledge(c.UserContext(), user(c), c.Params("id"))
 }
 
-func (a *API) messageReporter(c *fiber.Ctx) error {
-	id := c.Params("id")
-	var in struct {
-		Body string `json:"body"`
-	}
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	if err := a.d.Casework.Message(c.UserContext(), user(c), id, in.Body); err != nil {
-		return err
-	}
-	return c.SendStatus(fiber.StatusCreated)
+func (a *API) messageReporter(c *fiber.Ctx, in bodyIn) (any, error) {
+	return nil, a.d.Casework.Message(c.UserContext(), user(c), c.Params("id"), in.Body)
 }
 
-func (a *API) addNote(c *fiber.Ctx) error {
-	id := c.Params("id")
-	var in struct {
-		Body     string `json:"body"`
-		Personal bool   `json:"personal"`
-	}
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	if err := a.d.Casework.AddNote(c.UserContext(), user(c), id, in.Body, in.Personal); err != nil {
-		return err
-	}
-	return c.SendStatus(fiber.StatusCreated)
+type noteIn struct {
+	Body     string `json:"body"`
+	Personal bool   `json:"personal"`
 }
 
-func (a *API) decide(c *fiber.Ctx) error {
-	id := c.Params("id")
-	var in casework.Decision
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	if err := a.d.Casework.Decide(c.UserContext(), user(c), id, in); err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"status": "ok"})
+func (a *API) addNote(c *fiber.Ctx, in noteIn) (any, error) {
+	return nil, a.d.Casework.AddNote(c.UserContext(), user(c), c.Params("id"), in.Body, in.Personal)
+}
+
+func (a *API) decide(c *fiber.Ctx, in casework.Decision) (any, error) {
+	return fiber.Map{"status": "ok"}, a.d.Casework.Decide(c.UserContext(), user(c), c.Params("id"), in)
 }
 
 func (a *API) staffAttachment(c *fiber.Ctx) error {
@@ -124,17 +93,12 @@ func (a *API) staffAttachment(c *fiber.Ctx) error {
 	return server.SendFile(c, name, server.BinaryType, size, r)
 }
 
-func (a *API) requestIdentity(c *fiber.Ctx) error {
-	id := c.Params("id")
-	var in casework.IdentityRequestInput
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	req, err := a.d.Casework.RequestIdentity(c.UserContext(), user(c), id, in)
+func (a *API) requestIdentity(c *fiber.Ctx, in casework.IdentityRequestInput) (any, error) {
+	req, err := a.d.Casework.RequestIdentity(c.UserContext(), user(c), c.Params("id"), in)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": req.ID, "status": req.Status})
+	return fiber.Map{"id": req.ID, "status": req.Status}, nil
 }
 
 func (a *API) pendingIdentityRequests(c *fiber.Ctx) error {
@@ -145,22 +109,17 @@ func (a *API) pendingIdentityRequests(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"items": reqs})
 }
 
-func (a *API) decideIdentity(c *fiber.Ctx) error {
-	id := c.Params("id")
-	var in struct {
-		Approve *bool  `json:"approve"`
-		Reason  string `json:"reason"`
-	}
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
+type identityDecisionIn struct {
+	Approve *bool  `json:"approve"`
+	Reason  string `json:"reason"`
+}
+
+func (a *API) decideIdentity(c *fiber.Ctx, in identityDecisionIn) (any, error) {
 	if in.Approve == nil {
-		return fieldError("approve", "field.required")
+		return nil, fieldError("approve", "field.required")
 	}
-	if err := a.d.Casework.DecideIdentityRequest(c.UserContext(), user(c), id, *in.Approve, in.Reason); err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"status": map[bool]string{true: "approved", false: "refused"}[*in.Approve]})
+	status := map[bool]string{true: "approved", false: "refused"}[*in.Approve]
+	return fiber.Map{"status": status}, a.d.Casework.DecideIdentityRequest(c.UserContext(), user(c), c.Params("id"), *in.Approve, in.Reason)
 }
 
 func (a *API) sealedIdentity(c *fiber.Ctx) error {
@@ -191,16 +150,12 @@ func (a *API) investigations(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"items": out})
 }
 
-func (a *API) createInvestigation(c *fiber.Ctx) error {
-	var in casework.NewInvestigation
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
+func (a *API) createInvestigation(c *fiber.Ctx, in casework.NewInvestigation) (any, error) {
 	inv, err := a.d.Casework.CreateInvestigation(c.UserContext(), user(c), in)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": inv.ID, "reference": inv.Reference})
+	return fiber.Map{"id": inv.ID, "reference": inv.Reference}, nil
 }
 
 func (a *API) investigation(c *fiber.Ctx) error {
@@ -212,123 +167,60 @@ func (a *API) investigation(c *fiber.Ctx) error {
 	return c.JSON(v)
 }
 
-func (a *API) linkConcern(c *fiber.Ctx) error {
-	id := c.Params("id")
-	var in struct {
-		ConcernID string `json:"concern_id"` // public id
-	}
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
+type linkIn struct {
+	ConcernID string `json:"concern_id"` // public id
+}
+
+func (a *API) linkConcern(c *fiber.Ctx, in linkIn) (any, error) {
 	if in.ConcernID == "" {
-		return fieldError("concern_id", "field.required")
+		return nil, fieldError("concern_id", "field.required")
 	}
-	if err := a.d.Casework.LinkConcern(c.UserContext(), user(c), id, in.ConcernID); err != nil {
-		return err
-	}
-	return c.SendStatus(fiber.StatusCreated)
+	return nil, a.d.Casework.LinkConcern(c.UserContext(), user(c), c.Params("id"), in.ConcernID)
 }
 
-func (a *API) unlinkConcern(c *fiber.Ctx) error {
-	if err := noBody(c); err != nil {
-		return err
-	}
-	id, cid := c.Params("id"), c.Params("cid")
-	if err := a.d.Casework.UnlinkConcern(c.UserContext(), user(c), id, cid); err != nil {
-		return err
-	}
-	return c.SendStatus(fiber.StatusNoContent)
+func (a *API) unlinkConcern(c *fiber.Ctx) (any, error) {
+	return nil, a.d.Casework.UnlinkConcern(c.UserContext(), user(c), c.Params("id"), c.Params("cid"))
 }
 
-func (a *API) addAllegation(c *fiber.Ctx) error {
-	id := c.Params("id")
-	var in casework.AllegationInput
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	al, err := a.d.Casework.AddAllegation(c.UserContext(), user(c), id, in)
-	if err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusCreated).JSON(al)
+func (a *API) addAllegation(c *fiber.Ctx, in casework.AllegationInput) (any, error) {
+	return a.d.Casework.AddAllegation(c.UserContext(), user(c), c.Params("id"), in)
 }
 
-func (a *API) recordFinding(c *fiber.Ctx) error {
-	id := c.Params("id")
+func (a *API) recordFinding(c *fiber.Ctx, in casework.FindingInput) (any, error) {
 	aid, err := parseID(c, "aid")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var in casework.FindingInput
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	if err := a.d.Casework.RecordFinding(c.UserContext(), user(c), id, aid, in); err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"status": "ok"})
+	return fiber.Map{"status": "ok"}, a.d.Casework.RecordFinding(c.UserContext(), user(c), c.Params("id"), aid, in)
 }
 
-func (a *API) addRecommendation(c *fiber.Ctx) error {
-	id := c.Params("id")
-	var in casework.RecommendationInput
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	r, err := a.d.Casework.AddRecommendation(c.UserContext(), user(c), id, in)
-	if err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusCreated).JSON(r)
+func (a *API) addRecommendation(c *fiber.Ctx, in casework.RecommendationInput) (any, error) {
+	return a.d.Casework.AddRecommendation(c.UserContext(), user(c), c.Params("id"), in)
 }
 
-func (a *API) recommendationStatus(c *fiber.Ctx) error {
-	id := c.Params("id")
+func (a *API) recommendationStatus(c *fiber.Ctx, in statusIn) (any, error) {
 	rid, err := parseID(c, "rid")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var in struct {
-		Status string `json:"status"`
-	}
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	if err := a.d.Casework.SetRecommendationStatus(c.UserContext(), user(c), id, rid, in.Status); err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"status": in.Status})
+	return in, a.d.Casework.SetRecommendationStatus(c.UserContext(), user(c), c.Params("id"), rid, in.Status)
 }
 
-func (a *API) advanceInvestigation(c *fiber.Ctx) error {
-	id := c.Params("id")
-	var in struct {
-		Status     string `json:"status"`
-		Conclusion string `json:"conclusion"`
-	}
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	if err := a.d.Casework.Advance(c.UserContext(), user(c), id, in.Status, in.Conclusion); err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"status": in.Status})
+type advanceIn struct {
+	Status     string `json:"status"`
+	Conclusion string `json:"conclusion"`
+}
+
+func (a *API) advanceInvestigation(c *fiber.Ctx, in advanceIn) (any, error) {
+	return statusIn{in.Status}, a.d.Casework.Advance(c.UserContext(), user(c), c.Params("id"), in.Status, in.Conclusion)
 }
 
 // recordOnBehalf files a concern taken down by phone or in a meeting; the receipt in the answer
 // is for the officer to hand to the reporter, once.
-func (a *API) recordOnBehalf(c *fiber.Ctx) error {
-	var r intake.ReportSubmission
-	if err := decodeJSON(c, &r); err != nil {
-		return err
-	}
+func (a *API) recordOnBehalf(c *fiber.Ctx, r intake.ReportSubmission) (any, error) {
 	filed, err := a.d.Casework.RecordOnBehalf(c.UserContext(), user(c), r)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.Status(fiber.StatusCreated).JSON(reportOut{
-		Reference: filed.Reference, Receipt: filed.Receipt, Status: filed.Status,
-		Route:         routeOut{Rule: filed.Decision.Rule, Explanation: filed.Decision.Explanation[r.Lang]},
-		AcknowledgeBy: filed.AcknowledgeBy, FeedbackBy: filed.FeedbackBy,
-	})
+	return filedOut(filed, r.Lang), nil
 }

@@ -51,6 +51,57 @@ func noBody(c *fiber.Ctx) error {
 	return nil
 }
 
+// jsonAction adapts an operation that takes a JSON body: decode it into In (refused as
+// decodeJSON refuses), run do, and answer status with do's result as JSON, or with no body
+// when the result is nil.
+func jsonAction[In any](status int, do func(c *fiber.Ctx, in In) (any, error)) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var in In
+		if err := decodeJSON(c, &in); err != nil {
+			return err
+		}
+		return answer(c, status, do, in)
+	}
+}
+
+// action adapts an operation that takes no body (one sent is refused), as jsonAction does.
+func action(status int, do func(c *fiber.Ctx) (any, error)) fiber.Handler {
+	return bodiless(status, func(c *fiber.Ctx, _ struct{}) (any, error) { return do(c) })
+}
+
+func bodiless(status int, do func(c *fiber.Ctx, _ struct{}) (any, error)) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if err := noBody(c); err != nil {
+			return err
+		}
+		return answer(c, status, do, struct{}{})
+	}
+}
+
+func answer[In any](c *fiber.Ctx, status int, do func(*fiber.Ctx, In) (any, error), in In) error {
+	out, err := do(c, in)
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return c.SendStatus(status)
+	}
+	return c.Status(status).JSON(out)
+}
+
+// Bodies several operations share.
+type (
+	bodyIn struct {
+		Body string `json:"body"`
+	}
+	reasonIn struct {
+		Reason string `json:"reason"`
+	}
+	statusIn struct {
+		Status string `json:"status"`
+	}
+)
+
 // readBody reads at most MaxJSON+1 bytes. A declared length up to presized (every report
 // but the longest) sizes the buffer once instead of growing it; a short body is an error.
 // Larger ones grow as they arrive, so a client that declares 256 KiB and sends nothing holds

@@ -53,11 +53,14 @@ func (a *API) submitReport(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(reportOut{
-		Reference: filed.Reference, Receipt: filed.Receipt, Status: filed.Status,
-		Route:         routeOut{Rule: filed.Decision.Rule, Explanation: filed.Decision.Explanation[r.Lang]},
-		AcknowledgeBy: filed.AcknowledgeBy, FeedbackBy: filed.FeedbackBy,
-	})
+	return c.Status(fiber.StatusCreated).JSON(filedOut(filed, r.Lang))
+}
+
+// filedOut is a filed report as its reporter (or the officer who recorded it) is answered.
+func filedOut(filed *intake.Filed, lang string) reportOut {
+	return reportOut{Reference: filed.Reference, Receipt: filed.Receipt, Status: filed.Status,
+		Route:         routeOut{Rule: filed.Decision.Rule, Explanation: filed.Decision.Explanation[lang]},
+		AcknowledgeBy: filed.AcknowledgeBy, FeedbackBy: filed.FeedbackBy}
 }
 
 func (a *API) openMailbox(c *fiber.Ctx) error {

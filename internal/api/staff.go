@@ -40,33 +40,17 @@ func user(c *fiber.Ctx) *domain.User {
 
 // declareConflict: POST /api/v1/concerns/{id}/conflict {reason} → 204. The declarer loses
 // access to the concern at once and for good.
-func (a *API) declareConflict(c *fiber.Ctx) error {
-	id := c.Params("id")
-	var in struct {
-		Reason string `json:"reason"`
-	}
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	if err := a.d.Casework.DeclareConflict(c.UserContext(), user(c), id, in.Reason); err != nil {
-		return err
-	}
-	return c.SendStatus(fiber.StatusNoContent)
+func (a *API) declareConflict(c *fiber.Ctx, in reasonIn) (any, error) {
+	return nil, a.d.Casework.DeclareConflict(c.UserContext(), user(c), c.Params("id"), in.Reason)
+}
+
+type grantIn struct {
+	UserID     int64  `json:"user_id"`
+	FromUserID int64  `json:"from_user_id"`
+	Reason     string `json:"reason"`
 }
 
 // grantAccess gives (or, with from_user_id, transfers) access to a case.
-func (a *API) grantAccess(c *fiber.Ctx) error {
-	id := c.Params("id")
-	var in struct {
-		UserID     int64  `json:"user_id"`
-		FromUserID int64  `json:"from_user_id"`
-		Reason     string `json:"reason"`
-	}
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	if err := a.d.Casework.GrantAccess(c.UserContext(), user(c), id, in.UserID, in.FromUserID, in.Reason); err != nil {
-		return err
-	}
-	return c.SendStatus(fiber.StatusNoContent)
+func (a *API) grantAccess(c *fiber.Ctx, in grantIn) (any, error) {
+	return nil, a.d.Casework.GrantAccess(c.UserContext(), user(c), c.Params("id"), in.UserID, in.FromUserID, in.Reason)
 }
