@@ -1,17 +1,14 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -21,17 +18,14 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"candour/internal/accounts"
-	"candour/internal/apicontract"
-	"candour/internal/auth"
-	"candour/internal/config"
-	"candour/internal/dbtest"
 	"candour/internal/domain"
 	"candour/internal/intake"
 	"candour/internal/portal"
+	"candour/internal/portaltest"
 	"candour/internal/store"
 )
 
-const password = "a long enough passphrase"
+const password = portaltest.Password
 
 type env struct {
 	t       testing.TB
@@ -42,28 +36,8 @@ type env struct {
 
 func start(t testing.TB) *env {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dataDir := t.TempDir()
-	vars := map[string]string{
-		"DATABASE_URL":       dbtest.NewURL(t),
-		"CANDOUR_DATA_DIR":   dataDir,
-		"CANDOUR_LISTEN":     "127.0.0.1:0",
-		"CANDOUR_POLICY_DIR": filepath.Join(filepath.Dir(file), "..", "..", "policies"),
-	}
-	cfg, err := config.Parse(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := portal.Start(context.Background(), cfg, portal.NewLogger(cfg, io.Discard))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = p.Shutdown(ctx)
-	})
-	return &env{t: t, p: p, dataDir: dataDir, st: store.New(p.DB)}
+	pe := portaltest.Start(t)
+	return &env{t: t, p: pe.Portal, dataDir: pe.DataDir, st: store.New(pe.DB)}
 }
 
 type account struct {
@@ -74,7 +48,7 @@ type account struct {
 // user creates an account with roles and signs it in through the API.
 func (e *env) user(email string, roles ...string) *account {
 	e.t.Helper()
-	n := accounts.NewUser{Email: email, Name: email, Roles: roles, Password: password}
+	n := accounts.NewUser{Email: email, Name: email, Roles: roles}
 	if slices.Contains(roles, "custodian") { // a custodian always holds a key
 		key, err := age.GenerateX25519Identity()
 		if err != nil {
@@ -83,44 +57,24 @@ func (e *env) user(email string, roles ...string) *account {
 		r := key.Recipient().String()
 		n.AgeRecipient = &r
 	}
-	c, err := e.p.Accounts.Create(context.Background(), accounts.Console(), n)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return e.login(c)
+	return e.login(portaltest.Account(e.t, e.p, n))
 }
 
 // login signs a created account in through the API with its password and a TOTP code.
 func (e *env) login(c *accounts.Created) *account {
 	e.t.Helper()
-	code, _ := auth.CodeAt(c.TOTPSecret, time.Now())
-	status, body, _ := e.do("POST", "/api/v1/auth/login", "", map[string]string{"email": c.User.Email, "password": password, "totp": code})
-	if status != 200 {
-		e.t.Fatalf("login %s: %d %s", c.User.Email, status, body)
-	}
-	var out struct{ Token string }
-	_ = json.Unmarshal([]byte(body), &out)
-	return &account{Created: c, token: out.Token}
+	return &account{Created: c, token: portaltest.SignIn(e.t, e.p, c).Token}
 }
 
-// do sends a JSON request with a bearer token; the exchange is checked against the OpenAPI
-// document (apicontract).
-func (e *env) do(method, path, bearer string, in any) (int, string, http.Header) {
+// do sends in as JSON with a bearer token and any "Name: value" headers; the exchange is
+// checked against the OpenAPI document (apicontract).
+func (e *env) do(method, path, bearer string, in any, headers ...string) (int, string, http.Header) {
 	e.t.Helper()
-	var body io.Reader
-	if in != nil {
-		b, _ := json.Marshal(in)
-		body = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, e.p.URL()+path, body)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
 	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
+		headers = append(headers, "Authorization: Bearer "+bearer)
 	}
-	resp, b := apicontract.Do(e.t, http.DefaultClient, req)
-	return resp.StatusCode, string(b), resp.Header
+	r := portaltest.DoJSON(e.t, e.p.URL(), method, path, in, headers...)
+	return r.Status, string(r.Body), r.Header
 }
 
 // signingKey reads the portal's current signing key, so the test can forge otherwise-valid

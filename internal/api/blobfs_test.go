@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"testing"
 	"time"
@@ -21,28 +20,6 @@ type uploaded struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 	Size int64  `json:"size"`
-}
-
-// blobFiles lists the blob folder: final files and incoming ones.
-// blobFiles lists the blob files in dir and its incoming/ folder: everything but the owner
-// file, which names the installation the folder belongs to.
-func blobFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	var names []string
-	for _, d := range []string{dir, filepath.Join(dir, "incoming")} {
-		entries, err := os.ReadDir(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			if e.Type().IsRegular() && !(d == dir && e.Name() == "installation") {
-				rel, _ := filepath.Rel(dir, filepath.Join(d, e.Name()))
-				names = append(names, rel)
-			}
-		}
-	}
-	sort.Strings(names)
-	return names
 }
 
 // With CANDOUR_BLOB_DIR set, evidence goes to files and comes back intact through the mailbox
@@ -96,7 +73,7 @@ func TestMailboxAttachmentsInBlobFolder(t *testing.T) {
 		t.Errorf("stores: first %q, second %q with %d chunks; want pg, then fs with none", where1, where2, chunks2)
 	}
 	committed := []string{strconv.FormatInt(blob2, 10)}
-	if got := blobFiles(t, blobDir); fmt.Sprint(got) != fmt.Sprint(committed) {
+	if got := dbtest.BlobFiles(t, blobDir); fmt.Sprint(got) != fmt.Sprint(committed) {
 		t.Fatalf("blob folder: got %v, want %v", got, committed)
 	}
 	onDisk, err := os.ReadFile(filepath.Join(blobDir, committed[0]))
@@ -150,7 +127,7 @@ func TestMailboxAttachmentsInBlobFolder(t *testing.T) {
 	if _, err := e.FileBlobs.Sweep(context.Background(), store.New(e.DB), 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := blobFiles(t, blobDir); fmt.Sprint(got) != fmt.Sprint(committed) {
+	if got := dbtest.BlobFiles(t, blobDir); fmt.Sprint(got) != fmt.Sprint(committed) {
 		t.Errorf("after failed uploads and a sweep: got %v, want only the committed %v", got, committed)
 	}
 	var blobs, atts int

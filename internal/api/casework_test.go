@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -14,16 +13,12 @@ import (
 	"testing"
 
 	"filippo.io/age"
-	"filippo.io/age/armor"
 
 	"candour/internal/accounts"
 	"candour/internal/apicontract"
 	"candour/internal/audit"
+	"candour/internal/portaltest"
 )
-
-func authUser(email string, ageRecipient *string, roles ...string) accounts.NewUser {
-	return accounts.NewUser{Email: email, Name: email, Roles: roles, AgeRecipient: ageRecipient, Password: password}
-}
 
 func (e *env) must(status int, want int, body string, what string) {
 	e.t.Helper()
@@ -222,18 +217,12 @@ func TestIdentityDisclosureTwoPersonRule(t *testing.T) {
 	mo := e.user("mo@enghraifft.example", "monitoring_officer")
 	id, _ := age.GenerateX25519Identity()
 	rcpt := id.Recipient().String()
-	c, err := e.p.Accounts.Create(t.Context(), accounts.Console(), authUser("custodian@enghraifft.example", &rcpt, "custodian"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	custodian := e.login(c)
+	custodian := e.login(portaltest.Account(t, e.p, accounts.NewUser{Email: "custodian@enghraifft.example",
+		Roles: []string{"custodian"}, AgeRecipient: &rcpt}))
 	// The Monitoring Officer is also a custodian: still may not approve their own request.
 	mo2Rcpt := rcpt
-	c2, err := e.p.Accounts.Create(t.Context(), accounts.Console(), authUser("deputy@enghraifft.example", &mo2Rcpt, "deputy_monitoring_officer", "custodian"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	deputy := e.login(c2)
+	deputy := e.login(portaltest.Account(t, e.p, accounts.NewUser{Email: "deputy@enghraifft.example",
+		Roles: []string{"deputy_monitoring_officer", "custodian"}, AgeRecipient: &mo2Rcpt}))
 
 	st, body, _ := e.do("POST", "/api/v1/reports", "", map[string]any{"mode": "confidential", "service_area": "finance",
 		"category": "fraud", "summary": "Split invoices", "details": "Invoices split to avoid approval.",
@@ -275,12 +264,7 @@ func TestIdentityDisclosureTwoPersonRule(t *testing.T) {
 	if !strings.HasPrefix(sealed, "-----BEGIN AGE ENCRYPTED FILE-----") || strings.Contains(sealed, "Gwen") {
 		t.Fatalf("not an armored age file: %.80s", sealed)
 	}
-	r, err := age.Decrypt(armor.NewReader(strings.NewReader(sealed)), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, _ := io.ReadAll(r)
-	if !strings.Contains(string(plain), "Gwen Whistleblower") {
+	if plain := portaltest.Unseal(t, sealed, id); !strings.Contains(plain, "Gwen Whistleblower") {
 		t.Errorf("opened identity: %s", plain)
 	}
 	// The same with the upstream CLI and the custodian's key file, as a custodian would.

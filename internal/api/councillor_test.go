@@ -1,17 +1,13 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
 	"filippo.io/age"
 
-	"candour/internal/apicontract"
 	"candour/internal/store"
 )
 
@@ -27,35 +23,6 @@ func (e *env) addCustodian() {
 		Roles: []string{"custodian"}, AgeRecipient: &r, Language: "en"}); err != nil {
 		e.t.Fatal(err)
 	}
-}
-
-// doAs sends a JSON request with a bearer token and an Accept-Language header; the exchange
-// is checked against the OpenAPI document (apicontract).
-func (e *env) doAs(method, path, bearer, lang string, in any) (int, string) {
-	e.t.Helper()
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, e.p.URL()+path, body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	if lang != "" {
-		req.Header.Set("Accept-Language", lang)
-	}
-	resp, b := apicontract.Do(e.t, http.DefaultClient, req)
-	return resp.StatusCode, string(b)
 }
 
 // designCase is the case Candour was designed from: a councillor passing on what four social
@@ -92,7 +59,7 @@ func TestCouncillorConcernAPI(t *testing.T) {
 	cllr := e.user("cllr.dai.jones@enghraifft.example", "councillor")
 
 	t.Run("the design case, in English", func(t *testing.T) {
-		status, body := e.doAs("POST", "/api/v1/councillor/concerns", cllr.token, "en-GB,en;q=0.9", designCase())
+		status, body, _ := e.do("POST", "/api/v1/councillor/concerns", cllr.token, designCase(), "Accept-Language: en-GB,en;q=0.9")
 		if status != 201 {
 			t.Fatalf("got %d %s, want 201", status, body)
 		}
@@ -125,7 +92,7 @@ func TestCouncillorConcernAPI(t *testing.T) {
 	})
 
 	t.Run("the design case, in Welsh", func(t *testing.T) {
-		status, body := e.doAs("POST", "/api/v1/councillor/concerns", cllr.token, "cy", designCase())
+		status, body, _ := e.do("POST", "/api/v1/councillor/concerns", cllr.token, designCase(), "Accept-Language: cy")
 		if status != 201 {
 			t.Fatalf("got %d %s, want 201", status, body)
 		}
@@ -144,7 +111,7 @@ func TestCouncillorConcernAPI(t *testing.T) {
 		in["passing_on_staff_concerns"] = false
 		in["named_people"] = []string{}
 		in["evidence_reviewed"] = []string{"cs-performance-2024-25"}
-		status, body := e.doAs("POST", "/api/v1/councillor/concerns", cllr.token, "", in)
+		status, body, _ := e.do("POST", "/api/v1/councillor/concerns", cllr.token, in)
 		if status != 201 {
 			t.Fatalf("got %d %s, want 201", status, body)
 		}
@@ -168,7 +135,7 @@ func TestCouncillorConcernAPI(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := designCase()
 			tc.edit(in)
-			status, body := e.doAs("POST", "/api/v1/councillor/concerns", cllr.token, "", in)
+			status, body, _ := e.do("POST", "/api/v1/councillor/concerns", cllr.token, in)
 			var out struct {
 				Error struct {
 					Fields map[string]string `json:"fields"`
@@ -192,17 +159,17 @@ func TestCouncillorConcernAPI(t *testing.T) {
 			{"anonymous", "", 401},
 			{"mailbox token", mailboxToken, 401},
 		} {
-			if status, body := e.doAs("POST", "/api/v1/councillor/concerns", tc.token, "", designCase()); status != tc.want {
+			if status, body, _ := e.do("POST", "/api/v1/councillor/concerns", tc.token, designCase()); status != tc.want {
 				t.Errorf("%s: POST got %d %s, want %d", tc.who, status, body, tc.want)
 			}
-			if status, body := e.doAs("GET", "/api/v1/councillor/concerns", tc.token, "", nil); status != tc.want {
+			if status, body, _ := e.do("GET", "/api/v1/councillor/concerns", tc.token, nil); status != tc.want {
 				t.Errorf("%s: GET got %d %s, want %d", tc.who, status, body, tc.want)
 			}
 		}
 	})
 
 	t.Run("their own list", func(t *testing.T) {
-		status, body := e.doAs("GET", "/api/v1/councillor/concerns", cllr.token, "", nil)
+		status, body, _ := e.do("GET", "/api/v1/councillor/concerns", cllr.token, nil)
 		var out struct {
 			Items []struct {
 				Reference   string `json:"reference"`
@@ -217,7 +184,7 @@ func TestCouncillorConcernAPI(t *testing.T) {
 			t.Errorf("got %s, want the 3 concerns filed above, received, about children's services", body)
 		}
 		other := e.user("cllr.other@enghraifft.example", "councillor")
-		if _, body := e.doAs("GET", "/api/v1/councillor/concerns", other.token, "", nil); body != `{"items":[]}` {
+		if _, body, _ := e.do("GET", "/api/v1/councillor/concerns", other.token, nil); body != `{"items":[]}` {
 			t.Errorf("another councillor got %s, want an empty list", body)
 		}
 	})

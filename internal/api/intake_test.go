@@ -30,22 +30,15 @@ type apiError struct {
 	} `json:"error"`
 }
 
+// decode reads a JSON response body into a T.
 func decode[T any](t *testing.T, r portaltest.Response) T {
 	t.Helper()
-	var v T
-	if err := json.Unmarshal(r.Body, &v); err != nil {
-		t.Fatalf("decode %s: %v", r.Body, err)
-	}
-	return v
+	return jsonField[T](t, string(r.Body))
 }
 
 func postJSON(t *testing.T, e *portaltest.Env, path string, body any, headers ...string) portaltest.Response {
 	t.Helper()
-	b, err := json.Marshal(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e.Do(t, "POST", path, "application/json", bytes.NewReader(b), headers...)
+	return portaltest.DoJSON(t, e.URL(), "POST", path, body, headers...)
 }
 
 func anonymousReport() map[string]any {

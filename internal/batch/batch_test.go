@@ -34,28 +34,45 @@ func (r *recorder) run(ctx context.Context, items []int) ([]int, error) {
 	return out, nil
 }
 
+// outcome is what one call to Do returned.
+type outcome struct {
+	got int
+	err error
+}
+
+// queuedBehindOne calls Do with 0, whose batch waits at r's gate, then with 1 to n, which
+// queue behind it; it then opens the gate and returns every call's outcome, by item.
+func queuedBehindOne(t *testing.T, b *Batcher[int, int], r *recorder, n int) []outcome {
+	t.Helper()
+	out := make([]outcome, n+1)
+	var wg sync.WaitGroup
+	call := func(v int) {
+		defer wg.Done()
+		got, err := b.Do(context.Background(), v)
+		out[v] = outcome{got, err}
+	}
+	wg.Add(1)
+	go call(0)
+	waitPending(t, b, 0)
+	wg.Add(n)
+	for v := 1; v <= n; v++ {
+		go call(v)
+	}
+	waitPending(t, b, n)
+	close(r.gate)
+	wg.Wait()
+	return out
+}
+
 func TestCallsArrivingDuringABatchShareTheNext(t *testing.T) {
 	r := &recorder{gate: make(chan struct{})}
 	b := New(r.run, Options{Max: 100, Workers: 1, Timeout: time.Minute, RetryEach: func(error) bool { return true }})
-	results := make(chan [2]int, 11)
-	call := func(v int) {
-		got, err := b.Do(context.Background(), v)
-		if err != nil {
-			t.Error(err)
+	for v, o := range queuedBehindOne(t, b, r, 10) {
+		if o.err != nil {
+			t.Error(o.err)
 		}
-		results <- [2]int{v, got}
-	}
-	go call(0) // starts the first batch, which waits at the gate
-	waitPending(t, b, 0)
-	for v := 1; v <= 10; v++ {
-		go call(v)
-	}
-	waitPending(t, b, 10)
-	close(r.gate)
-	for range 11 {
-		res := <-results
-		if res[1] != res[0]*10 {
-			t.Errorf("call %d got %d, want its own result %d", res[0], res[1], res[0]*10)
+		if o.got != v*10 {
+			t.Errorf("call %d got %d, want its own result %d", v, o.got, v*10)
 		}
 	}
 	if len(r.batches) != 2 || len(r.batches[0]) != 1 || len(r.batches[1]) != 10 {
@@ -66,17 +83,7 @@ func TestCallsArrivingDuringABatchShareTheNext(t *testing.T) {
 func TestBatchSizeIsCapped(t *testing.T) {
 	r := &recorder{gate: make(chan struct{})}
 	b := New(r.run, Options{Max: 4, Workers: 1, Timeout: time.Minute})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); b.Do(context.Background(), 0) }()
-	waitPending(t, b, 0)
-	for v := 1; v <= 10; v++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); b.Do(context.Background(), v) }()
-	}
-	waitPending(t, b, 10)
-	close(r.gate)
-	wg.Wait()
+	queuedBehindOne(t, b, r, 10)
 	for _, batch := range r.batches {
 		if len(batch) > 4 {
 			t.Fatalf("a batch of %d, over the cap of 4: %v", len(batch), r.batches)
@@ -98,47 +105,38 @@ func TestOneBadItemFailsOnlyItsCaller(t *testing.T) {
 		return nil
 	}}
 	b := New(r.run, Options{Max: 100, Workers: 1, Timeout: time.Minute, RetryEach: func(error) bool { return true }})
-	errs := make(map[int]error)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); b.Do(context.Background(), 0) }()
-	waitPending(t, b, 0)
-	for v := 1; v <= 5; v++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := b.Do(context.Background(), v)
-			mu.Lock()
-			errs[v] = err
-			mu.Unlock()
-		}()
-	}
-	waitPending(t, b, 5)
-	close(r.gate)
-	wg.Wait()
+	out := queuedBehindOne(t, b, r, 5)
 	for v := 1; v <= 5; v++ {
 		var want error // errors.Is(nil, nil) holds
 		if v == 3 {
 			want = bad
 		}
-		if !errors.Is(errs[v], want) {
-			t.Errorf("item %d: err = %v, want %v", v, errs[v], want)
+		if !errors.Is(out[v].err, want) {
+			t.Errorf("item %d: err = %v, want %v", v, out[v].err, want)
 		}
 	}
+}
+
+// cancelWhileQueued calls Do with 0, whose batch is held at the gate, queues a call with 7
+// behind it and cancels that call. It returns where the cancelled call's error will come and
+// a channel closed once the first call has returned.
+func cancelWhileQueued(t *testing.T, b *Batcher[int, int]) (errc <-chan error, first <-chan struct{}) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { b.Do(context.Background(), 0); close(done) }()
+	waitPending(t, b, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 1)
+	go func() { _, err := b.Do(ctx, 7); errs <- err }()
+	waitPending(t, b, 1)
+	cancel()
+	return errs, done
 }
 
 func TestCancelledBeforeItsBatchIsNeverWritten(t *testing.T) {
 	r := &recorder{gate: make(chan struct{})}
 	b := New(r.run, Options{Max: 100, Workers: 1, Timeout: time.Minute, RetryEach: func(error) bool { return true }})
-	first := make(chan struct{})
-	go func() { b.Do(context.Background(), 0); close(first) }()
-	waitPending(t, b, 0)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error)
-	go func() { _, err := b.Do(ctx, 7); errc <- err }()
-	waitPending(t, b, 1)
-	cancel()
+	errc, first := cancelWhileQueued(t, b)
 	close(r.gate)
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
@@ -185,22 +183,9 @@ func TestErrorsNotWorthRetryingFailTheBatchOnce(t *testing.T) {
 	down := errors.New("connection refused")
 	r := &recorder{gate: make(chan struct{}), fail: func([]int) error { return down }}
 	b := New(r.run, Options{Max: 100, Workers: 1, Timeout: time.Minute, RetryEach: func(err error) bool { return err != down }})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); b.Do(context.Background(), 0) }()
-	waitPending(t, b, 0)
-	errs := make(chan error, 5)
-	for v := 1; v <= 5; v++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); _, err := b.Do(context.Background(), v); errs <- err }()
-	}
-	waitPending(t, b, 5)
-	close(r.gate)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if !errors.Is(err, down) {
-			t.Errorf("err = %v, want the batch's error", err)
+	for _, o := range queuedBehindOne(t, b, r, 5)[1:] {
+		if !errors.Is(o.err, down) {
+			t.Errorf("err = %v, want the batch's error", o.err)
 		}
 	}
 	if len(r.batches) != 2 {
@@ -212,13 +197,7 @@ func TestErrorsNotWorthRetryingFailTheBatchOnce(t *testing.T) {
 func TestCallerGivingUpWhileQueuedReturnsAtOnce(t *testing.T) {
 	r := &recorder{gate: make(chan struct{})}
 	b := New(r.run, Options{Max: 100, Workers: 1, Timeout: time.Minute})
-	go b.Do(context.Background(), 0)
-	waitPending(t, b, 0)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error)
-	go func() { _, err := b.Do(ctx, 7); errc <- err }()
-	waitPending(t, b, 1)
-	cancel()
+	errc, _ := cancelWhileQueued(t, b)
 	select {
 	case err := <-errc:
 		if !errors.Is(err, context.Canceled) {

@@ -1,13 +1,19 @@
 package portal_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"candour/internal/accounts"
+	"candour/internal/auth"
 	"candour/internal/browsertest"
 	"candour/internal/dbtest"
+	"candour/internal/portal"
+	"candour/internal/portaltest"
 )
 
 func TestBrowserStartPageSwitchesToWelsh(t *testing.T) {
@@ -35,4 +41,18 @@ func TestBrowserStartPageSwitchesToWelsh(t *testing.T) {
 	browsertest.Axe(t, ctx)
 
 	browsertest.Do(t, ctx, "back to English", chromedp.Click(`a[hreflang="en"]`), chromedp.WaitReady(`html[lang="en"]`))
+}
+
+// signIn signs c (whose password is portaltest.Password) in through the staff sign-in page,
+// in English (lang "") or Welsh ("/cy"), with the current TOTP code.
+func signIn(t *testing.T, ctx context.Context, p *portal.Portal, lang string, c *accounts.Created) {
+	t.Helper()
+	code, err := auth.CodeAt(c.TOTPSecret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	browsertest.Do(t, ctx, "sign in as "+c.User.Email,
+		chromedp.Navigate(p.URL()+lang+"/staff/login"), chromedp.WaitReady("#email"),
+		chromedp.SendKeys("#email", c.User.Email), chromedp.SendKeys("#password", portaltest.Password),
+		chromedp.SendKeys("#totp", code), chromedp.Submit("#totp"), chromedp.WaitReady("#signed-in-as"))
 }

@@ -2,9 +2,6 @@ package portal_test
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
@@ -12,14 +9,13 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"filippo.io/age/armor"
 	"github.com/chromedp/chromedp"
 
 	"candour/internal/accounts"
-	"candour/internal/auth"
 	"candour/internal/browsertest"
 	"candour/internal/dbtest"
 	"candour/internal/intake"
+	"candour/internal/portaltest"
 	"candour/internal/store"
 )
 
@@ -32,16 +28,10 @@ import (
 func TestBrowserCaseworkWholeStory(t *testing.T) {
 	p, _ := start(t, dbtest.NewURL(t))
 	ctx0 := context.Background()
-	const email, password = "elin.rowlands@enghraifft.example", "a long enough passphrase"
-	mo, err := p.Accounts.Create(ctx0, accounts.Console(), accounts.NewUser{Email: email, Name: "Elin Rowlands",
-		Roles: []string{"monitoring_officer"}, Password: password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Accounts.Create(ctx0, accounts.Console(), accounts.NewUser{Email: "ioan.investigator@enghraifft.example", Name: "Ioan Davies",
-		Roles: []string{"investigator"}, Password: password}); err != nil {
-		t.Fatal(err)
-	}
+	mo := portaltest.Account(t, p, accounts.NewUser{Email: "elin.rowlands@enghraifft.example", Name: "Elin Rowlands",
+		Roles: []string{"monitoring_officer"}})
+	portaltest.Account(t, p, accounts.NewUser{Email: "ioan.investigator@enghraifft.example", Name: "Ioan Davies",
+		Roles: []string{"investigator"}})
 
 	// The reporter files in Welsh, then answers and adds evidence from the mailbox.
 	filed, err := p.Intake.Submit(ctx0, intake.ReportSubmission{Mode: "anonymous", ServiceArea: "childrens-services",
@@ -84,11 +74,7 @@ func TestBrowserCaseworkWholeStory(t *testing.T) {
 		}
 	}
 
-	code, _ := auth.CodeAt(mo.TOTPSecret, time.Now())
-	browsertest.Do(t, ctx, "sign in",
-		chromedp.Navigate(p.URL()+"/staff/login"), chromedp.WaitReady("#email"),
-		chromedp.SendKeys("#email", email), chromedp.SendKeys("#password", password), chromedp.SendKeys("#totp", code),
-		chromedp.Submit("#totp"), chromedp.WaitReady("#signed-in-as"))
+	signIn(t, ctx, p, "", mo)
 
 	// The queue: the report with its clocks, never its content.
 	browsertest.Do(t, ctx, "open the queue from the staff home", chromedp.Click(chromedp.CSS(`#casework-links a[href$="/staff/triage"]`)),
@@ -199,65 +185,6 @@ func TestBrowserCaseworkWholeStory(t *testing.T) {
 	}
 }
 
-// caseClient is a signed-in staff browser without the browser: a cookie jar and the session's
-// CSRF token, read from the forms.
-type caseClient struct {
-	t    *testing.T
-	base string
-	c    *http.Client
-}
-
-var caseCSRFField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
-func caseSignIn(t *testing.T, base, email, password, totpSecret string) *caseClient {
-	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	s := &caseClient{t: t, base: base, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}}
-	_, page := s.get("/staff/login")
-	code, _ := auth.CodeAt(totpSecret, time.Now())
-	if st, body := s.post("/staff/login", url.Values{"csrf": {caseCSRFOf(t, page)}, "email": {email}, "password": {password}, "totp": {code}}); st != 303 {
-		t.Fatalf("sign in %s: got %d, want 303:\n%s", email, st, body)
-	}
-	return s
-}
-
-func caseCSRFOf(t *testing.T, page string) string {
-	t.Helper()
-	m := caseCSRFField.FindStringSubmatch(page)
-	if m == nil {
-		t.Fatalf("no CSRF field in page:\n%s", page)
-	}
-	return m[1]
-}
-
-func (s *caseClient) do(req *http.Request) (*http.Response, string) {
-	s.t.Helper()
-	resp, err := s.c.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
-}
-
-func (s *caseClient) get(path string) (int, string) {
-	s.t.Helper()
-	req, _ := http.NewRequest("GET", s.base+path, nil)
-	resp, body := s.do(req)
-	return resp.StatusCode, body
-}
-
-func (s *caseClient) post(path string, form url.Values) (int, string) {
-	s.t.Helper()
-	req, _ := http.NewRequest("POST", s.base+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, body := s.do(req)
-	return resp.StatusCode, body
-}
-
 // TestCaseworkPagesDisclosureAndErrors: the Monitoring Officer asks for a confidential
 // reporter's identity from the concern page; a custodian approves it (a reason is required) and
 // downloads the identity still sealed, as a file the age CLI opens with the custodian's key.
@@ -266,19 +193,12 @@ func (s *caseClient) post(path string, form url.Values) (int, string) {
 func TestCaseworkPagesDisclosureAndErrors(t *testing.T) {
 	p, _ := start(t, dbtest.NewURL(t))
 	ctx := context.Background()
-	const password = "a long enough passphrase"
-	mo, err := p.Accounts.Create(ctx, accounts.Console(), accounts.NewUser{Email: "mo@enghraifft.example", Name: "Elin Rowlands",
-		Roles: []string{"monitoring_officer"}, Password: password})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mo := portaltest.Account(t, p, accounts.NewUser{Email: "mo@enghraifft.example", Name: "Elin Rowlands",
+		Roles: []string{"monitoring_officer"}})
 	key, _ := age.GenerateX25519Identity()
 	rcpt := key.Recipient().String()
-	cu, err := p.Accounts.Create(ctx, accounts.Console(), accounts.NewUser{Email: "custodian@enghraifft.example", Name: "Cara Custodian",
-		Roles: []string{"custodian"}, AgeRecipient: &rcpt, Password: password})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cu := portaltest.Account(t, p, accounts.NewUser{Email: "custodian@enghraifft.example", Name: "Cara Custodian",
+		Roles: []string{"custodian"}, AgeRecipient: &rcpt})
 	filed, err := p.Intake.Submit(ctx, intake.ReportSubmission{Mode: "confidential", ServiceArea: "finance", Category: "fraud",
 		Summary: "Split invoices", Details: "Invoices split to avoid approval.",
 		Identity: &intake.Identity{Name: "Gwen Whistleblower", Email: "gwen@example.org"}, Lang: "en"})
@@ -291,91 +211,86 @@ func TestCaseworkPagesDisclosureAndErrors(t *testing.T) {
 	}
 	page := "/staff/concerns/" + c.ID
 
-	officer := caseSignIn(t, p.URL(), mo.User.Email, password, mo.TOTPSecret)
-	st, body := officer.get(page)
-	if st != 200 || !strings.Contains(body, "Identity held by the custodians") || strings.Contains(body, "Gwen") {
-		t.Fatalf("concern page: got %d, want 200 with the identity held by the custodians:\n%s", st, body)
+	officer := portaltest.SignIn(t, p, mo)
+	pg := officer.Get(page)
+	if pg.Status != 200 || !strings.Contains(pg.Body, "Identity held by the custodians") || strings.Contains(pg.Body, "Gwen") {
+		t.Fatalf("concern page: got %d, want 200 with the identity held by the custodians:\n%s", pg.Status, pg.Body)
 	}
-	csrf := caseCSRFOf(t, body)
+	csrf := portaltest.CSRF(t, pg.Body)
 	// Pages name concerns by public id only: no serial in any link or form.
 	for _, path := range []string{"/staff/triage", page} {
-		_, body := officer.get(path)
-		if serial := regexp.MustCompile(`/(concerns|investigations|attachments|identity-requests)/[0-9]+\b`).FindString(body); serial != "" {
+		pg := officer.Get(path)
+		if serial := regexp.MustCompile(`/(concerns|investigations|attachments|identity-requests)/[0-9]+\b`).FindString(pg.Body); serial != "" {
 			t.Errorf("%s links by serial: %s", path, serial)
 		}
-		if !strings.Contains(body, "/staff/concerns/"+c.ID) {
+		if !strings.Contains(pg.Body, "/staff/concerns/"+c.ID) {
 			t.Errorf("%s lacks the link by public id", path)
 		}
 	}
-	if st, body := officer.get("/cy/staff/triage"); st != 200 || !strings.Contains(body, "Ciw brysbennu") || !strings.Contains(body, filed.Reference) ||
-		strings.Contains(body, "Split invoices") || strings.Contains(body, ">caseworkweb.") {
-		t.Errorf("Welsh queue: got %d, want the queue in Welsh without content:\n%s", st, body)
+	if pg := officer.Get("/cy/staff/triage"); pg.Status != 200 || !strings.Contains(pg.Body, "Ciw brysbennu") || !strings.Contains(pg.Body, filed.Reference) ||
+		strings.Contains(pg.Body, "Split invoices") || strings.Contains(pg.Body, ">caseworkweb.") {
+		t.Errorf("Welsh queue: got %d, want the queue in Welsh without content:\n%s", pg.Status, pg.Body)
 	}
-	if st, body := officer.get("/staff/triage?status=bogus"); st != 400 || !strings.Contains(body, `href="#filter-status"`) {
-		t.Errorf("bad filter: got %d, want 400 with the field in the error summary", st)
+	if pg := officer.Get("/staff/triage?status=bogus"); pg.Status != 400 || !strings.Contains(pg.Body, `href="#filter-status"`) {
+		t.Errorf("bad filter: got %d, want 400 with the field in the error summary", pg.Status)
 	}
 	for _, unknown := range []string{"999999", "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b", "not-a-uuid", c.ID + "0"} {
-		if st, _ := officer.get("/staff/concerns/" + unknown); st != 404 {
-			t.Errorf("unknown concern %q: got %d, want 404", unknown, st)
+		if pg := officer.Get("/staff/concerns/" + unknown); pg.Status != 404 {
+			t.Errorf("unknown concern %q: got %d, want 404", unknown, pg.Status)
 		}
 	}
-	if st, _ := officer.post(page+"/acknowledge", url.Values{"csrf": {"wrong"}}); st != 403 {
-		t.Errorf("acknowledge with a wrong CSRF token: got %d, want 403", st)
+	if pg := officer.Post(page+"/acknowledge", url.Values{"csrf": {"wrong"}}); pg.Status != 403 {
+		t.Errorf("acknowledge with a wrong CSRF token: got %d, want 403", pg.Status)
 	}
-	if st, body := officer.post("/cy"+page+"/decision", url.Values{"csrf": {csrf}, "action": {"decline"}, "reason": {"Dim digon"}}); st != 409 ||
-		!strings.Contains(body, "govuk-error-summary") || !strings.Contains(body, "Cydnabyddwch y pryder") || !strings.Contains(body, `<html lang="cy"`) {
-		t.Errorf("decide before acknowledging (Welsh): got %d, want 409 with the Welsh error summary:\n%.400s", st, body)
+	if pg := officer.Post("/cy"+page+"/decision", url.Values{"csrf": {csrf}, "action": {"decline"}, "reason": {"Dim digon"}}); pg.Status != 409 ||
+		!strings.Contains(pg.Body, "govuk-error-summary") || !strings.Contains(pg.Body, "Cydnabyddwch y pryder") || !strings.Contains(pg.Body, `<html lang="cy"`) {
+		t.Errorf("decide before acknowledging (Welsh): got %d, want 409 with the Welsh error summary:\n%.400s", pg.Status, pg.Body)
 	}
-	if st, _ := officer.post(page+"/acknowledge", url.Values{"csrf": {csrf}}); st != 303 {
-		t.Fatalf("acknowledge: got %d, want 303", st)
+	if pg := officer.Post(page+"/acknowledge", url.Values{"csrf": {csrf}}); pg.Status != 303 {
+		t.Fatalf("acknowledge: got %d, want 303", pg.Status)
 	}
-	if st, body := officer.post(page+"/acknowledge", url.Values{"csrf": {csrf}}); st != 409 || !strings.Contains(body, "already been acknowledged") {
-		t.Errorf("acknowledge twice: got %d, want 409 with the message", st)
+	if pg := officer.Post(page+"/acknowledge", url.Values{"csrf": {csrf}}); pg.Status != 409 || !strings.Contains(pg.Body, "already been acknowledged") {
+		t.Errorf("acknowledge twice: got %d, want 409 with the message", pg.Status)
 	}
-	if st, body := officer.post(page+"/decision", url.Values{"csrf": {csrf}, "action": {"refer"}}); st != 400 ||
-		!strings.Contains(body, `href="#refer-reason"`) || !strings.Contains(body, `href="#refer-refer_to"`) {
-		t.Errorf("refer without a reason: got %d, want 400 naming both fields:\n%s", st, body)
+	if pg := officer.Post(page+"/decision", url.Values{"csrf": {csrf}, "action": {"refer"}}); pg.Status != 400 ||
+		!strings.Contains(pg.Body, `href="#refer-reason"`) || !strings.Contains(pg.Body, `href="#refer-refer_to"`) {
+		t.Errorf("refer without a reason: got %d, want 400 naming both fields:\n%s", pg.Status, pg.Body)
 	}
-	if st, body := officer.post(page+"/identity-request", url.Values{"csrf": {csrf}, "reason": {"Needed to interview the witness."}}); st != 303 {
-		t.Fatalf("identity request: got %d, want 303:\n%s", st, body)
+	if pg := officer.Post(page+"/identity-request", url.Values{"csrf": {csrf}, "reason": {"Needed to interview the witness."}}); pg.Status != 303 {
+		t.Fatalf("identity request: got %d, want 303:\n%s", pg.Status, pg.Body)
 	}
 
-	custodian := caseSignIn(t, p.URL(), cu.User.Email, password, cu.TOTPSecret)
-	st, body = custodian.get("/staff/identity-requests")
-	if st != 200 || !strings.Contains(body, filed.Reference) || !strings.Contains(body, "Needed to interview the witness.") {
-		t.Fatalf("custodian page: got %d, want the pending request:\n%s", st, body)
+	custodian := portaltest.SignIn(t, p, cu)
+	pg = custodian.Get("/staff/identity-requests")
+	if pg.Status != 200 || !strings.Contains(pg.Body, filed.Reference) || !strings.Contains(pg.Body, "Needed to interview the witness.") {
+		t.Fatalf("custodian page: got %d, want the pending request:\n%s", pg.Status, pg.Body)
 	}
-	m := regexp.MustCompile(`action="/staff/identity-requests/([0-9a-f-]{36})/decision"`).FindStringSubmatch(body)
+	m := regexp.MustCompile(`action="/staff/identity-requests/([0-9a-f-]{36})/decision"`).FindStringSubmatch(pg.Body)
 	if m == nil {
-		t.Fatalf("no decision form:\n%s", body)
+		t.Fatalf("no decision form:\n%s", pg.Body)
 	}
 	decide := "/staff/identity-requests/" + m[1] + "/decision"
-	csrf = caseCSRFOf(t, body)
-	if st, body := custodian.get("/staff/identity-requests/sealed?reference=" + filed.Reference); st != 403 || !strings.Contains(body, "No approved request") {
-		t.Errorf("download before approval: got %d, want 403 with the message", st)
+	csrf = portaltest.CSRF(t, pg.Body)
+	if pg := custodian.Get("/staff/identity-requests/sealed?reference=" + filed.Reference); pg.Status != 403 || !strings.Contains(pg.Body, "No approved request") {
+		t.Errorf("download before approval: got %d, want 403 with the message", pg.Status)
 	}
-	if st, body := custodian.post(decide, url.Values{"csrf": {csrf}, "decision": {"approve"}}); st != 400 || !strings.Contains(body, "Enter an answer") {
-		t.Errorf("approve without a reason: got %d, want 400", st)
+	if pg := custodian.Post(decide, url.Values{"csrf": {csrf}, "decision": {"approve"}}); pg.Status != 400 || !strings.Contains(pg.Body, "Enter an answer") {
+		t.Errorf("approve without a reason: got %d, want 400", pg.Status)
 	}
-	if st, _ := custodian.post(decide, url.Values{"csrf": {csrf}, "decision": {"approve"}, "reason": {"Proportionate and necessary."}}); st != 303 {
-		t.Fatalf("approve: got %d, want 303", st)
+	if pg := custodian.Post(decide, url.Values{"csrf": {csrf}, "decision": {"approve"}, "reason": {"Proportionate and necessary."}}); pg.Status != 303 {
+		t.Fatalf("approve: got %d, want 303", pg.Status)
 	}
-	st, body = custodian.get("/staff/identity-requests?done=approved&reference=" + filed.Reference)
-	if st != 200 || !strings.Contains(body, "identity-"+filed.Reference+".age") || !strings.Contains(body, "age -d -i your-key.txt") {
-		t.Errorf("after approval: got %d, want the download link and the age command:\n%s", st, body)
+	pg = custodian.Get("/staff/identity-requests?done=approved&reference=" + filed.Reference)
+	if pg.Status != 200 || !strings.Contains(pg.Body, "identity-"+filed.Reference+".age") || !strings.Contains(pg.Body, "age -d -i your-key.txt") {
+		t.Errorf("after approval: got %d, want the download link and the age command:\n%s", pg.Status, pg.Body)
 	}
-	req, _ := http.NewRequest("GET", p.URL()+"/staff/identity-requests/sealed?reference="+filed.Reference, nil)
-	resp, sealed := custodian.do(req)
-	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Disposition"), `attachment; filename="identity-`+filed.Reference+`.age"`) ||
+	dl := custodian.Get("/staff/identity-requests/sealed?reference=" + filed.Reference)
+	sealed := dl.Body
+	if dl.Status != 200 || !strings.Contains(dl.Header.Get("Content-Disposition"), `attachment; filename="identity-`+filed.Reference+`.age"`) ||
 		!strings.HasPrefix(sealed, "-----BEGIN AGE ENCRYPTED FILE-----") || strings.Contains(sealed, "Gwen") {
-		t.Fatalf("sealed identity: got %d %q %.60q", resp.StatusCode, resp.Header.Get("Content-Disposition"), sealed)
+		t.Fatalf("sealed identity: got %d %q %.60q", dl.Status, dl.Header.Get("Content-Disposition"), sealed)
 	}
-	r, err := age.Decrypt(armor.NewReader(strings.NewReader(sealed)), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, _ := io.ReadAll(r)
-	if !strings.Contains(string(plain), "Gwen Whistleblower") {
+	if plain := portaltest.Unseal(t, sealed, key); !strings.Contains(plain, "Gwen Whistleblower") {
 		t.Errorf("opened identity: got %s, want the reporter's name", plain)
 	}
 }

@@ -2,10 +2,7 @@ package portal_test
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,14 +11,12 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"candour/internal/accounts"
-	"candour/internal/auth"
 	"candour/internal/browsertest"
 	"candour/internal/dbtest"
 	"candour/internal/portal"
+	"candour/internal/portaltest"
 	"candour/internal/store"
 )
-
-const cllrPassword = "a long enough passphrase"
 
 // councillorPortal starts a portal with an identity custodian (a councillor's name is sealed
 // to the custodians) and a councillor, and returns the councillor's TOTP secret.
@@ -37,12 +32,8 @@ func councillorPortal(t *testing.T) (*portal.Portal, *accounts.Created) {
 		Name: "Cara Custodian", Roles: []string{"custodian"}, AgeRecipient: &r, Language: "cy"}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := p.Accounts.Create(context.Background(), accounts.Console(), accounts.NewUser{Email: "cllr.dai.jones@enghraifft.example",
-		Name: "Cllr Dai Jones", Roles: []string{"councillor"}, Password: cllrPassword})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p, c
+	return p, portaltest.Account(t, p, accounts.NewUser{Email: "cllr.dai.jones@enghraifft.example",
+		Name: "Cllr Dai Jones", Roles: []string{"councillor"}})
 }
 
 // TestBrowserCouncillorWizardInWelsh is the councillor of the design case, in Welsh and with
@@ -68,11 +59,7 @@ func TestBrowserCouncillorWizardInWelsh(t *testing.T) {
 		axeWithoutPageScript(t, ctx)
 	}
 
-	code, _ := auth.CodeAt(cllr.TOTPSecret, time.Now())
-	browsertest.Do(t, ctx, "sign in in Welsh",
-		chromedp.Navigate(p.URL()+"/cy/staff/login"), chromedp.WaitReady("#email"),
-		chromedp.SendKeys("#email", "cllr.dai.jones@enghraifft.example"), chromedp.SendKeys("#password", cllrPassword),
-		chromedp.SendKeys("#totp", code), chromedp.Submit("#totp"), chromedp.WaitReady("#signed-in-as"))
+	signIn(t, ctx, p, "/cy", cllr)
 
 	browsertest.Do(t, ctx, "open the wizard", chromedp.Navigate(p.URL()+"/cy/councillor"), chromedp.WaitReady(`#service_area`))
 	checkPage("step 1, the service", "Am ba wasanaeth y mae eich pryder?", "Gwasanaethau Plant")
@@ -147,82 +134,24 @@ func countConcerns(t *testing.T, p *portal.Portal) int {
 	return n
 }
 
-// staffClient signs email in through the API and returns a client carrying the session cookie.
-func staffClient(t *testing.T, p *portal.Portal, secret, email string) *http.Client {
-	t.Helper()
-	code, _ := auth.CodeAt(secret, time.Now())
-	is, err := p.Auth.SignIn(context.Background(), auth.Login{Email: email, Password: cllrPassword, TOTP: code})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &http.Client{
-		Transport: cookieTransport{"candour_staff=" + is.Token},
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
-}
-
-type cookieTransport struct{ cookie string }
-
-func (c cookieTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Cookie", c.cookie)
-	return http.DefaultTransport.RoundTrip(r)
-}
-
-func fetch(t *testing.T, c *http.Client, method, url string, form url.Values) (int, string) {
-	t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
 // TestCouncillorWizardEdges checks what a browser walk does not: other roles get 404, the form
 // needs the CSRF token, a tampered hidden evidence id comes back on the evidence step, and a
 // final submit files exactly one concern.
 func TestCouncillorWizardEdges(t *testing.T) {
 	p, cllr := councillorPortal(t)
-	mo, err := p.Accounts.Create(context.Background(), accounts.Console(), accounts.NewUser{Email: "elin.rowlands@enghraifft.example",
-		Name: "Elin Rowlands", Roles: []string{"monitoring_officer"}, Password: cllrPassword})
-	if err != nil {
-		t.Fatal(err)
-	}
-	moClient := staffClient(t, p, mo.TOTPSecret, "elin.rowlands@enghraifft.example")
+	mo := portaltest.NewStaff(t, p, "elin.rowlands@enghraifft.example", "monitoring_officer")
 	for _, path := range []string{"/councillor", "/cy/councillor", "/councillor/concerns"} {
-		if status, _ := fetch(t, moClient, "GET", p.URL()+path, nil); status != 404 {
-			t.Errorf("monitoring officer GET %s: got %d, want 404", path, status)
+		if pg := mo.Get(path); pg.Status != 404 {
+			t.Errorf("monitoring officer GET %s: got %d, want 404", path, pg.Status)
 		}
 	}
-	if status, _ := fetch(t, http.DefaultClient, "GET", p.URL()+"/councillor", nil); status != 200 {
-		// Not signed in: the sign-in page (after the redirect).
-		t.Errorf("anonymous GET /councillor: got %d, want the sign-in page", status)
+	// Not signed in: the sign-in page (after the redirect).
+	if resp, _ := get(t, p.URL()+"/councillor"); resp.StatusCode != 200 || resp.Request.URL.Path != "/staff/login" {
+		t.Errorf("anonymous GET /councillor: got %d at %s, want the sign-in page", resp.StatusCode, resp.Request.URL.Path)
 	}
 
-	c := staffClient(t, p, cllr.TOTPSecret, "cllr.dai.jones@enghraifft.example")
-	status, page := fetch(t, c, "GET", p.URL()+"/councillor", nil)
-	m := csrfField.FindStringSubmatch(page)
-	if status != 200 || m == nil {
-		t.Fatalf("councillor GET /councillor: got %d, want 200 with a CSRF field:\n%s", status, page)
-	}
-	csrf := m[1]
+	c := portaltest.SignIn(t, p, cllr)
+	csrf := c.CSRF("/councillor")
 	answers := url.Values{
 		"csrf": {csrf}, "service_area": {"childrens-services"}, "evidence_reviewed": {"no-such-report"},
 		"category": {"other"}, "summary": {"Assessment team caseloads"}, "details": {"Line one.\r\nLine two."},
@@ -235,22 +164,22 @@ func TestCouncillorWizardEdges(t *testing.T) {
 		noCSRF[k] = v
 	}
 	noCSRF.Del("csrf")
-	if status, _ := fetch(t, c, "POST", p.URL()+"/councillor", noCSRF); status != 403 {
-		t.Errorf("POST without CSRF: got %d, want 403", status)
+	if pg := c.Post("/councillor", noCSRF); pg.Status != 403 {
+		t.Errorf("POST without CSRF: got %d, want 403", pg.Status)
 	}
 
-	status, page = fetch(t, c, "POST", p.URL()+"/cy/councillor", answers)
-	if status != 400 || !strings.Contains(page, `name="step" value="evidence"`) || !strings.Contains(page, `href="#evidence_reviewed"`) {
-		t.Errorf("tampered evidence: got %d, want 400 on the evidence step with the error linked:\n%s", status, page)
+	pg := c.Post("/cy/councillor", answers)
+	if pg.Status != 400 || !strings.Contains(pg.Body, `name="step" value="evidence"`) || !strings.Contains(pg.Body, `href="#evidence_reviewed"`) {
+		t.Errorf("tampered evidence: got %d, want 400 on the evidence step with the error linked:\n%s", pg.Status, pg.Body)
 	}
 	if n := countConcerns(t, p); n != 0 {
 		t.Errorf("got %d concerns after a refused submit, want 0", n)
 	}
 
 	answers.Set("evidence_reviewed", "cs-ciw-inspection-2024")
-	status, page = fetch(t, c, "POST", p.URL()+"/councillor", answers)
-	if status != 200 || !strings.Contains(page, `id="reference"`) || strings.Contains(page, `id="anonymous-link"`) {
-		t.Errorf("submit: got %d, want the confirmation without an anonymous link:\n%s", status, page)
+	pg = c.Post("/councillor", answers)
+	if pg.Status != 200 || !strings.Contains(pg.Body, `id="reference"`) || strings.Contains(pg.Body, `id="anonymous-link"`) {
+		t.Errorf("submit: got %d, want the confirmation without an anonymous link:\n%s", pg.Status, pg.Body)
 	}
 	if n := countConcerns(t, p); n != 1 {
 		t.Errorf("got %d concerns, want 1", n)

@@ -10,10 +10,10 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"candour/internal/accounts"
-	"candour/internal/auth"
 	"candour/internal/browsertest"
 	"candour/internal/dbtest"
 	"candour/internal/intake"
+	"candour/internal/portaltest"
 )
 
 // TestBrowserAnnualReportBothLanguages: an auditor signs in, reads the statistics, the annual
@@ -21,12 +21,8 @@ import (
 // accessible SVG, and small numbers read "fewer than 5" / "llai na 5".
 func TestBrowserAnnualReportBothLanguages(t *testing.T) {
 	p, _ := start(t, dbtest.NewURL(t))
-	const email, password = "aled.auditor@enghraifft.example", "a long enough passphrase"
-	c, err := p.Accounts.Create(context.Background(), accounts.Console(), accounts.NewUser{Email: email, Name: "Aled Auditor",
-		Roles: []string{"auditor"}, Password: password})
-	if err != nil {
-		t.Fatal(err)
-	}
+	auditor := portaltest.Account(t, p, accounts.NewUser{Email: "aled.auditor@enghraifft.example", Name: "Aled Auditor",
+		Roles: []string{"auditor"}})
 	// Six misconduct concerns about housing and two about fraud in finance (a small cell).
 	for i := 0; i < 8; i++ {
 		r := intake.ReportSubmission{Mode: "anonymous", ServiceArea: "housing", Category: "misconduct",
@@ -43,11 +39,7 @@ func TestBrowserAnnualReportBothLanguages(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := browsertest.New(t, browsertest.Options{})
-	code, _ := auth.CodeAt(c.TOTPSecret, time.Now())
-	browsertest.Do(t, ctx, "sign in",
-		chromedp.Navigate(p.URL()+"/staff/login"), chromedp.WaitReady("#email"),
-		chromedp.SendKeys("#email", email), chromedp.SendKeys("#password", password), chromedp.SendKeys("#totp", code),
-		chromedp.Submit("#totp"), chromedp.WaitReady("#signed-in-as"))
+	signIn(t, ctx, p, "", auditor)
 
 	london, _ := time.LoadLocation("Europe/London")
 	year := strconv.Itoa(time.Now().In(london).Year() - 1)

@@ -1,7 +1,6 @@
 package portal_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -12,16 +11,13 @@ import (
 	"candour/internal/auth"
 	"candour/internal/browsertest"
 	"candour/internal/dbtest"
+	"candour/internal/portaltest"
 )
 
 func TestBrowserStaffSignInWithTOTPAndSignOut(t *testing.T) {
 	p, _ := start(t, dbtest.NewURL(t))
-	const email, password = "elin.rowlands@enghraifft.example", "a long enough passphrase"
-	c, err := p.Accounts.Create(context.Background(), accounts.Console(), accounts.NewUser{Email: email, Name: "Elin Rowlands",
-		Roles: []string{"monitoring_officer"}, Password: password})
-	if err != nil {
-		t.Fatal(err)
-	}
+	const email, password = "elin.rowlands@enghraifft.example", portaltest.Password
+	c := portaltest.Account(t, p, accounts.NewUser{Email: email, Name: "Elin Rowlands", Roles: []string{"monitoring_officer"}})
 	ctx := browsertest.New(t, browsertest.Options{})
 
 	// Not signed in: the staff home sends us to sign in.

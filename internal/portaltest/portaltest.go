@@ -5,6 +5,7 @@ package portaltest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"filippo.io/age/armor"
 
 	"candour/internal/apicontract"
 	"candour/internal/config"
@@ -149,7 +151,27 @@ type Response struct {
 // response are checked against the OpenAPI document (apicontract).
 func (e *Env) Do(t testing.TB, method, path, contentType string, body io.Reader, headers ...string) Response {
 	t.Helper()
-	req, err := http.NewRequest(method, e.URL()+path, body)
+	return send(t, e.URL(), method, path, contentType, body, headers...)
+}
+
+// DoJSON sends in as JSON (nil: no body) to the portal at base, as Do does.
+func DoJSON(t testing.TB, base, method, path string, in any, headers ...string) Response {
+	t.Helper()
+	var body io.Reader
+	contentType := ""
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, contentType = bytes.NewReader(b), "application/json"
+	}
+	return send(t, base, method, path, contentType, body, headers...)
+}
+
+func send(t testing.TB, base, method, path, contentType string, body io.Reader, headers ...string) Response {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,4 +184,19 @@ func (e *Env) Do(t testing.TB, method, path, contentType string, body io.Reader,
 	}
 	resp, b := apicontract.Do(t, http.DefaultClient, req)
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// Unseal opens an armored age file, such as a sealed identity a custodian downloads, with the
+// custodian's key, as `age -d -i key.txt` would. The whole stream must read without error.
+func Unseal(t testing.TB, armored string, id age.Identity) string {
+	t.Helper()
+	r, err := age.Decrypt(armor.NewReader(strings.NewReader(armored)), id)
+	if err != nil {
+		t.Fatalf("open the sealed file: %v", err)
+	}
+	plain, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("read the sealed file: %v", err)
+	}
+	return string(plain)
 }

@@ -10,6 +10,15 @@ type fakeClock struct{ t time.Time }
 func (c *fakeClock) now() time.Time          { return c.t }
 func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
+// allowAfter advances the clock by d, then checks that Allow answers want.
+func allowAfter(t *testing.T, th *Throttle, clock *fakeClock, d time.Duration, want bool, when string) {
+	t.Helper()
+	clock.advance(d)
+	if got := th.Allow(); got != want {
+		t.Fatalf("%s: got Allow %v, want %v", when, got, want)
+	}
+}
+
 func TestThrottle(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	th := NewThrottleWithClock(6, 3, clock.now) // one token per 10 s, burst 3
@@ -21,9 +30,7 @@ func TestThrottle(t *testing.T) {
 		}
 		th.Fail()
 	}
-	if th.Allow() {
-		t.Fatal("after the burst: got Allow true, want false")
-	}
+	allowAfter(t, th, clock, 0, false, "after the burst")
 	// Allow alone consumes nothing: successes are free.
 	clock.advance(10 * time.Second)
 	for i := range 5 {
@@ -32,31 +39,17 @@ func TestThrottle(t *testing.T) {
 		}
 	}
 	th.Fail()
-	clock.advance(9 * time.Second)
-	if th.Allow() {
-		t.Fatal("9 s after a failure at rate 6/min: got true, want false")
-	}
-	clock.advance(time.Second)
-	if !th.Allow() {
-		t.Fatal("10 s after a failure at rate 6/min: got false, want true")
-	}
+	allowAfter(t, th, clock, 9*time.Second, false, "9 s after a failure at rate 6/min")
+	allowAfter(t, th, clock, time.Second, true, "10 s after a failure at rate 6/min")
 	// Refill is capped at the burst.
 	clock.advance(time.Hour)
 	for range 3 {
 		th.Fail()
 	}
-	if th.Allow() {
-		t.Fatal("after an hour idle and 3 failures: got true, want false (burst cap)")
-	}
+	allowAfter(t, th, clock, 0, false, "after an hour idle and 3 failures (burst cap)")
 	// A clock going backwards earns nothing and does not break the bucket.
-	clock.advance(-time.Hour)
-	if th.Allow() {
-		t.Fatal("clock went back: got true, want false")
-	}
-	clock.advance(10 * time.Second)
-	if !th.Allow() {
-		t.Fatal("10 s after the clock went back: got false, want true")
-	}
+	allowAfter(t, th, clock, -time.Hour, false, "clock went back")
+	allowAfter(t, th, clock, 10*time.Second, true, "10 s after the clock went back")
 }
 
 func TestThrottleDebt(t *testing.T) {
@@ -68,14 +61,8 @@ func TestThrottleDebt(t *testing.T) {
 		th.Fail()
 	}
 	// Debt is bounded at -burst: 2 s to get back to 0, 1 more to 1 token.
-	clock.advance(2 * time.Second)
-	if th.Allow() {
-		t.Fatal("paying back debt: got true, want false")
-	}
-	clock.advance(time.Second)
-	if !th.Allow() {
-		t.Fatal("debt paid: got false, want true")
-	}
+	allowAfter(t, th, clock, 2*time.Second, false, "paying back debt")
+	allowAfter(t, th, clock, time.Second, true, "debt paid")
 }
 
 func TestThrottleZeroValue(t *testing.T) {

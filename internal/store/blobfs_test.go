@@ -16,24 +16,6 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-func files(t *testing.T, dir string) []string {
-	t.Helper()
-	var names []string
-	for _, d := range []string{dir, filepath.Join(dir, "incoming")} {
-		entries, err := os.ReadDir(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			if e.Type().IsRegular() {
-				rel, _ := filepath.Rel(dir, filepath.Join(d, e.Name()))
-				names = append(names, rel)
-			}
-		}
-	}
-	return names
-}
-
 func sameSet(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
@@ -117,7 +99,7 @@ func TestFileBlobs(t *testing.T) {
 	pending := <-inFlight
 
 	want := []string{name(kept), name(closedThenRolledBack), filepath.Join("incoming", name(abandoned)), name(pending)}
-	if got := files(t, dir); !sameSet(got, want) {
+	if got := dbtest.BlobFiles(t, dir); !sameSet(got, want) {
 		t.Fatalf("before the sweep: got %v, want %v", got, want)
 	}
 	// A periodic sweep leaves young files alone.
@@ -128,7 +110,7 @@ func TestFileBlobs(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Errorf("sweep: removed %d (%v), want 2", n, err)
 	}
-	if got, want := files(t, dir), []string{name(kept), name(pending)}; !sameSet(got, want) {
+	if got, want := dbtest.BlobFiles(t, dir), []string{name(kept), name(pending)}; !sameSet(got, want) {
 		t.Fatalf("after the sweep: got %v, want %v", got, want)
 	}
 	close(commit)
@@ -174,7 +156,7 @@ func TestFileBlobs(t *testing.T) {
 	if n, err := fb.Sweep(ctx, store.New(db), 0); err != nil || n != 1 {
 		t.Errorf("sweep after retention: removed %d (%v), want 1", n, err)
 	}
-	if got, want := files(t, dir), []string{name(pending)}; !sameSet(got, want) {
+	if got, want := dbtest.BlobFiles(t, dir), []string{name(pending)}; !sameSet(got, want) {
 		t.Errorf("after retention and sweep: got %v, want %v", got, want)
 	}
 

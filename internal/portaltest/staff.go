@@ -1,0 +1,152 @@
+package portaltest
+
+import (
+	"context"
+	"encoding/json"
+	"html"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"candour/internal/accounts"
+	"candour/internal/auth"
+	"candour/internal/portal"
+)
+
+// Password is the password of every staff account the tests create.
+const Password = "a long enough passphrase"
+
+// Account creates a staff account the way `candour user add` does. An empty name is made from
+// the e-mail address and an empty password is Password.
+func Account(t testing.TB, p *portal.Portal, n accounts.NewUser) *accounts.Created {
+	t.Helper()
+	if n.Name == "" {
+		n.Name = "Name of " + n.Email
+	}
+	if n.Password == "" {
+		n.Password = Password
+	}
+	c, err := p.Accounts.Create(context.Background(), accounts.Console(), n)
+	if err != nil {
+		t.Fatalf("create account %s: %v", n.Email, err)
+	}
+	return c
+}
+
+// Staff is a signed-in staff member without a browser. Their session token is both the API
+// bearer and the web session cookie; the session's CSRF token is on every page with a form.
+type Staff struct {
+	*accounts.Created
+	Token string
+	t     testing.TB
+	base  string
+}
+
+// NewStaff creates an account with roles and signs it in.
+func NewStaff(t testing.TB, p *portal.Portal, email string, roles ...string) *Staff {
+	t.Helper()
+	return SignIn(t, p, Account(t, p, accounts.NewUser{Email: email, Roles: roles}))
+}
+
+// SignIn signs an account with Password in through the API with the current TOTP code, which
+// cannot be used again: sign each account in once.
+func SignIn(t testing.TB, p *portal.Portal, c *accounts.Created) *Staff {
+	t.Helper()
+	code, err := auth.CodeAt(c.TOTPSecret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Staff{Created: c, t: t, base: p.URL()}
+	r := s.API("POST", "/api/v1/auth/login", map[string]string{"email": c.User.Email, "password": Password, "totp": code})
+	if r.Status != http.StatusOK {
+		t.Fatalf("sign in %s: got %d %s, want 200", c.User.Email, r.Status, r.Body)
+	}
+	var out struct{ Token string }
+	if err := json.Unmarshal(r.Body, &out); err != nil || out.Token == "" {
+		t.Fatalf("sign in %s: no token in %s", c.User.Email, r.Body)
+	}
+	s.Token = out.Token
+	return s
+}
+
+// API sends in as JSON (nil: no body) to the API with the session's bearer token (none before
+// sign-in); the exchange is checked against the OpenAPI document.
+func (s *Staff) API(method, path string, in any) Response {
+	s.t.Helper()
+	var headers []string
+	if s.Token != "" {
+		headers = append(headers, "Authorization: Bearer "+s.Token)
+	}
+	return DoJSON(s.t, s.base, method, path, in, headers...)
+}
+
+// Page is a finished page request. Redirects are not followed, so a 303 and its Location are
+// what the test sees.
+type Page struct {
+	Status int
+	Header http.Header
+	Body   string
+}
+
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// Get asks for a page with the session cookie.
+func (s *Staff) Get(path string) Page {
+	s.t.Helper()
+	return s.page("GET", path, nil)
+}
+
+// Post posts a form with the session cookie. The form carries its own "csrf" field (see
+// CSRF), so a test can also send a wrong one or none.
+func (s *Staff) Post(path string, form url.Values) Page {
+	s.t.Helper()
+	return s.page("POST", path, strings.NewReader(form.Encode()))
+}
+
+func (s *Staff) page(method, path string, body io.Reader) Page {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.base+path, body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.AddCookie(&http.Cookie{Name: "candour_staff", Value: s.Token})
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return Page{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
+}
+
+// CSRF reads the session's CSRF token from the page at path, which must have a form.
+func (s *Staff) CSRF(path string) string {
+	s.t.Helper()
+	p := s.Get(path)
+	if p.Status != http.StatusOK {
+		s.t.Fatalf("GET %s: got %d, want a page with a form", path, p.Status)
+	}
+	return CSRF(s.t, p.Body)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// CSRF reads the CSRF token from a page's form.
+func CSRF(t testing.TB, page string) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF field in page:\n%s", page)
+	}
+	return html.UnescapeString(m[1])
+}
