@@ -65,21 +65,21 @@ func (a *API) Routes() []Route {
 		{post, "/auth/logout", access.SignedIn, a.logout},
 		{get, "/triage", access.Triage, a.triage},
 		{post, "/recorded-concerns", access.MonitoringOfficer, jsonAction(created, a.recordOnBehalf)},
-		{get, "/concerns/:id", access.CaseAccess, a.concern},
+		{get, "/concerns/:id", access.CaseAccess, show(a.concern)},
 		{post, "/concerns/:id/acknowledge", access.MonitoringOfficer, action(ok, a.acknowledge)},
 		{post, "/concerns/:id/messages", access.CaseAccess, jsonAction(created, a.messageReporter)},
 		{post, "/concerns/:id/notes", access.CaseAccess, jsonAction(created, a.addNote)},
 		{post, "/concerns/:id/decision", access.MonitoringOfficer, jsonAction(ok, a.decide)},
 		{get, "/concerns/:id/attachments/:aid", access.CaseAccess, a.staffAttachment},
 		{post, "/concerns/:id/identity-requests", access.IdentityRequest, jsonAction(created, a.requestIdentity)},
-		{get, "/concerns/:id/identity", access.Custodian, a.sealedIdentity}, // once a request is approved
+		{get, "/concerns/:id/identity", access.Custodian, show(a.sealedIdentity)}, // once a request is approved
 		{post, "/concerns/:id/access", access.MonitoringOfficer, jsonAction(none, a.grantAccess)},
 		{post, "/concerns/:id/conflict", access.CaseAccess, jsonAction(none, a.declareConflict)},
-		{get, "/identity-requests", access.Custodian, a.pendingIdentityRequests},
+		{get, "/identity-requests", access.Custodian, show(a.pendingIdentityRequests)},
 		{post, "/identity-requests/:id/decision", access.Custodian, jsonAction(ok, a.decideIdentity)}, // not the requester
 		{get, "/investigations", access.Investigation, a.investigations},                              // their own
 		{post, "/investigations", access.MonitoringOfficer, jsonAction(created, a.createInvestigation)},
-		{get, "/investigations/:id", access.Investigation, a.investigation},
+		{get, "/investigations/:id", access.Investigation, show(a.investigation)},
 		{post, "/investigations/:id/concerns", access.MonitoringOfficer, jsonAction(created, a.linkConcern)},
 		{del, "/investigations/:id/concerns/:cid", access.MonitoringOfficer, action(none, a.unlinkConcern)},
 		{post, "/investigations/:id/allegations", access.Investigation, jsonAction(created, a.addAllegation)},

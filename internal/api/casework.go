@@ -13,20 +13,10 @@ import (
 )
 
 type triageItemOut struct {
-	ID                  string    `json:"id"`
-	Reference           string    `json:"reference"`
-	Channel             string    `json:"channel"`
-	Mode                string    `json:"mode"`
-	ServiceArea         string    `json:"service_area"`
-	Category            string    `json:"category"`
-	Safeguarding        bool      `json:"safeguarding"`
-	Status              string    `json:"status"`
-	Route               string    `json:"route"`
-	ReceivedAt          time.Time `json:"received_at"`
-	AcknowledgeBy       time.Time `json:"acknowledge_by"`
-	FeedbackBy          time.Time `json:"feedback_by"`
-	AcknowledgeBreached bool      `json:"acknowledge_breached"`
-	FeedbackBreached    bool      `json:"feedback_breached"`
+	casework.CaseHeader
+	Route               string `json:"route"`
+	AcknowledgeBreached bool   `json:"acknowledge_breached"`
+	FeedbackBreached    bool   `json:"feedback_breached"`
 }
 
 // triage lists the queue: clear columns and clocks only, never content.
@@ -42,9 +32,7 @@ func (a *API) triage(c *fiber.Ctx) error {
 	}
 	items := make([]triageItemOut, 0, len(page.Items))
 	for _, r := range page.Items {
-		items = append(items, triageItemOut{ID: r.ID, Reference: r.Reference, Channel: r.Channel, Mode: r.Mode,
-			ServiceArea: r.ServiceArea, Category: r.Category, Safeguarding: r.Safeguarding, Status: r.Status,
-			Route: r.RouteRule, ReceivedAt: r.ReceivedAt, AcknowledgeBy: r.AcknowledgeBy, FeedbackBy: r.FeedbackBy,
+		items = append(items, triageItemOut{CaseHeader: r.Header(), Route: r.RouteRule,
 			AcknowledgeBreached: r.AcknowledgeBreached, FeedbackBreached: r.FeedbackBreached})
 	}
 	var next any
@@ -54,13 +42,8 @@ func (a *API) triage(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"items": items, "next_cursor": next})
 }
 
-func (a *API) concern(c *fiber.Ctx) error {
-	id := c.Params("id")
-	v, err := a.d.Casework.Concern(c.UserContext(), user(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(v)
+func (a *API) concern(c *fiber.Ctx) (any, error) {
+	return a.d.Casework.Concern(c.UserContext(), user(c), c.Params("id"))
 }
 
 func (a *API) acknowledge(c *fiber.Ctx) (any, error) {
@@ -101,12 +84,9 @@ func (a *API) requestIdentity(c *fiber.Ctx, in casework.IdentityRequestInput) (a
 	return fiber.Map{"id": req.ID, "status": req.Status}, nil
 }
 
-func (a *API) pendingIdentityRequests(c *fiber.Ctx) error {
+func (a *API) pendingIdentityRequests(c *fiber.Ctx) (any, error) {
 	reqs, err := a.d.Casework.PendingIdentityRequests(c.UserContext(), user(c))
-	if err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"items": reqs})
+	return fiber.Map{"items": reqs}, err
 }
 
 type identityDecisionIn struct {
@@ -122,13 +102,9 @@ func (a *API) decideIdentity(c *fiber.Ctx, in identityDecisionIn) (any, error) {
 	return fiber.Map{"status": status}, a.d.Casework.DecideIdentityRequest(c.UserContext(), user(c), c.Params("id"), *in.Approve, in.Reason)
 }
 
-func (a *API) sealedIdentity(c *fiber.Ctx) error {
-	id := c.Params("id")
-	armored, err := a.d.Casework.SealedIdentity(c.UserContext(), user(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"sealed": armored})
+func (a *API) sealedIdentity(c *fiber.Ctx) (any, error) {
+	armored, err := a.d.Casework.SealedIdentity(c.UserContext(), user(c), c.Params("id"))
+	return fiber.Map{"sealed": armored}, err
 }
 
 type investigationSummary struct {
@@ -158,13 +134,8 @@ func (a *API) createInvestigation(c *fiber.Ctx, in casework.NewInvestigation) (a
 	return fiber.Map{"id": inv.ID, "reference": inv.Reference}, nil
 }
 
-func (a *API) investigation(c *fiber.Ctx) error {
-	id := c.Params("id")
-	v, err := a.d.Casework.Investigation(c.UserContext(), user(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(v)
+func (a *API) investigation(c *fiber.Ctx) (any, error) {
+	return a.d.Casework.Investigation(c.UserContext(), user(c), c.Params("id"))
 }
 
 type linkIn struct {

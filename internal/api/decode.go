@@ -69,6 +69,13 @@ func action(status int, do func(c *fiber.Ctx) (any, error)) fiber.Handler {
 	return bodiless(status, func(c *fiber.Ctx, _ struct{}) (any, error) { return do(c) })
 }
 
+// show adapts an operation that reads and answers 200 with what do returns.
+func show(do func(c *fiber.Ctx) (any, error)) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		return answer(c, fiber.StatusOK, func(c *fiber.Ctx, _ struct{}) (any, error) { return do(c) }, struct{}{})
+	}
+}
+
 func bodiless(status int, do func(c *fiber.Ctx, _ struct{}) (any, error)) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if err := noBody(c); err != nil {

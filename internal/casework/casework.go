@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -158,6 +159,9 @@ type TriageItem struct {
 	FeedbackBreached    bool
 }
 
+// Header is the item's clear columns and clocks.
+func (it *TriageItem) Header() CaseHeader { return headerOf(&it.QueueRow) }
+
 // TriagePage is one page of the queue.
 type TriagePage struct {
 	Items      []TriageItem
@@ -180,10 +184,10 @@ func (s *Service) Triage(ctx context.Context, u *store.User, q TriageQuery) (*Tr
 		return nil, errNotFound
 	}
 	f := fault.Fields{}
-	if q.Filter.Status != "" && !contains(Statuses[:5], q.Filter.Status) {
+	if q.Filter.Status != "" && !slices.Contains(Statuses[:5], q.Filter.Status) {
 		f.Add("status", "field.choice")
 	}
-	if q.Filter.Channel != "" && !contains([]string{"web", "councillor", "recorded"}, q.Filter.Channel) {
+	if q.Filter.Channel != "" && !slices.Contains([]string{"web", "councillor", "recorded"}, q.Filter.Channel) {
 		f.Add("channel", "field.choice")
 	}
 	if q.Filter.ServiceArea != "" {
@@ -228,15 +232,6 @@ func (s *Service) Triage(ctx context.Context, u *store.User, q TriageQuery) (*Tr
 		page.Items = append(page.Items, it)
 	}
 	return page, nil
-}
-
-func contains(set []string, v string) bool {
-	for _, s := range set {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }
 
 type cursorJSON struct {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"candour/internal/fault"
@@ -48,20 +49,32 @@ type Attachment struct {
 	At   time.Time `json:"at"`
 }
 
+// CaseHeader is what every list and page shows of a concern: its clear columns and clocks,
+// never its content.
+type CaseHeader struct {
+	ID            string    `json:"id"` // public id
+	Reference     string    `json:"reference"`
+	Channel       string    `json:"channel"`
+	Mode          string    `json:"mode"`
+	ServiceArea   string    `json:"service_area"`
+	Category      string    `json:"category"`
+	Safeguarding  bool      `json:"safeguarding"`
+	Status        string    `json:"status"`
+	ReceivedAt    time.Time `json:"received_at"`
+	AcknowledgeBy time.Time `json:"acknowledge_by"`
+	FeedbackBy    time.Time `json:"feedback_by"`
+}
+
+func headerOf(r *store.QueueRow) CaseHeader {
+	return CaseHeader{ID: r.ID, Reference: r.Reference, Channel: r.Channel, Mode: r.Mode, ServiceArea: r.ServiceArea,
+		Category: r.Category, Safeguarding: r.Safeguarding, Status: r.Status, ReceivedAt: r.ReceivedAt,
+		AcknowledgeBy: r.AcknowledgeBy, FeedbackBy: r.FeedbackBy}
+}
+
 // ConcernView is everything a handler with access sees on the concern page.
 type ConcernView struct {
-	ID             string           `json:"id"`
-	Reference      string           `json:"reference"`
-	Channel        string           `json:"channel"`
-	Mode           string           `json:"mode"`
-	ServiceArea    string           `json:"service_area"`
-	Category       string           `json:"category"`
-	Safeguarding   bool             `json:"safeguarding"`
-	Status         string           `json:"status"`
+	CaseHeader
 	Language       string           `json:"language"`
-	ReceivedAt     time.Time        `json:"received_at"`
-	AcknowledgeBy  time.Time        `json:"acknowledge_by"`
-	FeedbackBy     time.Time        `json:"feedback_by"`
 	AcknowledgedAt *time.Time       `json:"acknowledged_at"`
 	DecidedAt      *time.Time       `json:"decided_at"`
 	ClosedAt       *time.Time       `json:"closed_at"`
@@ -104,9 +117,9 @@ func (s *Service) Concern(ctx context.Context, u *store.User, publicID string) (
 	if err != nil {
 		return nil, err
 	}
-	v := &ConcernView{ID: c.ID, Reference: c.Reference, Channel: c.Channel, Mode: c.Mode, ServiceArea: c.ServiceArea,
-		Category: c.Category, Safeguarding: c.Safeguarding, Status: c.Status, Language: c.Language,
-		ReceivedAt: c.ReceivedAt, AcknowledgeBy: c.AcknowledgeBy, FeedbackBy: c.FeedbackBy,
+	v := &ConcernView{CaseHeader: CaseHeader{ID: c.ID, Reference: c.Reference, Channel: c.Channel, Mode: c.Mode,
+		ServiceArea: c.ServiceArea, Category: c.Category, Safeguarding: c.Safeguarding, Status: c.Status,
+		ReceivedAt: c.ReceivedAt, AcknowledgeBy: c.AcknowledgeBy, FeedbackBy: c.FeedbackBy}, Language: c.Language,
 		AcknowledgedAt: lc.AcknowledgedAt, DecidedAt: lc.DecidedAt, ClosedAt: lc.ClosedAt, Outcome: lc.Outcome,
 		ReferredTo: lc.ReferredTo, IdentityHeld: c.IdentitySealed != nil,
 		Messages: []Message{}, Notes: []Note{}, Attachments: []Attachment{}, History: []Event{}}
@@ -279,11 +292,11 @@ var ReferTargets = []string{"route_holder", "grievance", "safeguarding", "compla
 // and tells the reporter in their language. Out-of-order actions are 409 and change nothing.
 func (s *Service) Decide(ctx context.Context, u *store.User, publicID string, d Decision) error {
 	f := fault.Fields{}
-	if !contains([]string{"accept", "refer", "decline", "close"}, d.Action) {
+	if !slices.Contains([]string{"accept", "refer", "decline", "close"}, d.Action) {
 		f.Add("action", "field.choice")
 	}
 	text(f, "reason", d.Reason, true)
-	if d.Action == "refer" && !contains(ReferTargets, d.ReferTo) {
+	if d.Action == "refer" && !slices.Contains(ReferTargets, d.ReferTo) {
 		f.Add("refer_to", "field.choice")
 	}
 	if d.Action == "accept" && d.InvestigationID == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -428,7 +429,7 @@ type FindingInput struct {
 // RecordFinding sets an allegation's finding (and, optionally, its evidence notes).
 func (s *Service) RecordFinding(ctx context.Context, u *store.User, investigationID string, allegationID int64, in FindingInput) error {
 	f := fault.Fields{}
-	if !contains(Findings, in.Finding) {
+	if !slices.Contains(Findings, in.Finding) {
 		f.Add("finding", "field.choice")
 	}
 	text(f, "finding_text", in.FindingText, true)
@@ -501,7 +502,7 @@ func (s *Service) AddRecommendation(ctx context.Context, u *store.User, investig
 
 // SetRecommendationStatus moves a recommendation to open, in_progress or done.
 func (s *Service) SetRecommendationStatus(ctx context.Context, u *store.User, investigationID string, id int64, status string) error {
-	if !contains([]string{"open", "in_progress", "done"}, status) {
+	if !slices.Contains([]string{"open", "in_progress", "done"}, status) {
 		return fault.Fields{"status": "field.choice"}.Err()
 	}
 	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
@@ -525,7 +526,7 @@ func (s *Service) SetRecommendationStatus(ctx context.Context, u *store.User, in
 // closed. Reporting needs a conclusion and a finding on every allegation.
 func (s *Service) Advance(ctx context.Context, u *store.User, id string, to, conclusion string) error {
 	f := fault.Fields{}
-	if !contains(InvestigationStatuses[1:], to) {
+	if !slices.Contains(InvestigationStatuses[1:], to) {
 		f.Add("status", "field.choice")
 	}
 	text(f, "conclusion", conclusion, to == "reported")

@@ -58,10 +58,6 @@ func (s *Site) session(c *fiber.Ctx) (token, ref string, ok, expired bool) {
 	if token == "" {
 		return "", "", false, false
 	}
-	// The gate has opened it already; the handler asks again for the reference.
-	if ref, ok := c.Locals(mailboxRefKey).(string); ok {
-		return token, ref, true, false
-	}
 	ref, err := s.deps.Intake.MailboxReference(c.UserContext(), token)
 	if err != nil {
 		return "", "", false, true
@@ -71,6 +67,12 @@ func (s *Site) session(c *fiber.Ctx) (token, ref string, ok, expired bool) {
 }
 
 const mailboxRefKey = "candour.mailbox.ref"
+
+// mailboxOf is the mailbox the gate opened for this request: its token and concern reference.
+func mailboxOf(c *fiber.Ctx) (token, ref string) {
+	ref, _ = c.Locals(mailboxRefKey).(string)
+	return c.Cookies(MailboxCookie), ref
+}
 
 // toMailboxForm sends a visitor without a working session back to the receipt form.
 func (s *Site) toMailboxForm(c *fiber.Ctx, expired bool) error {
@@ -226,10 +228,7 @@ func (s *Site) renderThread(c *fiber.Ctx, status int, token, ref string, d threa
 }
 
 func (s *Site) mailboxThread(c *fiber.Ctx) error {
-	token, ref, ok, expired := s.session(c)
-	if !ok {
-		return s.toMailboxForm(c, expired)
-	}
+	token, ref := mailboxOf(c)
 	return s.renderThread(c, fiber.StatusOK, token, ref, threadData{Notice: mailboxNotices[c.Query("done")]})
 }
 
@@ -250,13 +249,10 @@ func (s *Site) forbidden(c *fiber.Ctx) error {
 	return s.Render(c, fiber.StatusForbidden, "mailbox_forbidden", struct{}{})
 }
 
-// mailboxPost reads a urlencoded mailbox form and checks the session and the CSRF field. done
+// mailboxPost reads a urlencoded mailbox form (the gate has opened the mailbox) and checks the CSRF field. done
 // is true when it has already answered.
 func (s *Site) mailboxPost(c *fiber.Ctx) (v url.Values, token, ref string, done bool, err error) {
-	token, ref, ok, expired := s.session(c)
-	if !ok {
-		return nil, "", "", true, s.toMailboxForm(c, expired)
-	}
+	token, ref = mailboxOf(c)
 	v, err = readForm(c)
 	if errors.Is(err, errTooLarge) {
 		return nil, "", "", true, s.tooLarge(c)
@@ -304,10 +300,7 @@ func (s *Site) mailboxReply(c *fiber.Ctx) error {
 // encrypts it on the way to storage: the file is never held in memory or spooled to disk in
 // clear (so no c.FormFile or c.MultipartForm here).
 func (s *Site) mailboxUpload(c *fiber.Ctx) error {
-	token, ref, ok, expired := s.session(c)
-	if !ok {
-		return s.toMailboxForm(c, expired)
-	}
+	token, ref := mailboxOf(c)
 	mt, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
 	if err != nil || mt != fiber.MIMEMultipartForm || params["boundary"] == "" {
 		return fault.New(fault.Unsupported, "unsupported_media_type", "error.want_multipart")
@@ -353,10 +346,7 @@ func (s *Site) mailboxUpload(c *fiber.Ctx) error {
 }
 
 func (s *Site) mailboxDownload(c *fiber.Ctx) error {
-	_, ref, ok, expired := s.session(c)
-	if !ok {
-		return s.toMailboxForm(c, expired)
-	}
+	_, ref := mailboxOf(c)
 	name, n, r, err := s.deps.Intake.OpenAttachment(c.UserContext(), ref, c.Params("id"))
 	if err != nil {
 		return err
