@@ -19,6 +19,26 @@ const MaxSize = 4 << 10
 // ErrExists is returned by Create when the file exists (another process created it first).
 var ErrExists = errors.New("key file already exists")
 
+// ReadOrCreate reads the key file at path or, when there is none, creates it with what generate
+// returns. When another process creates it first, that file wins, so every process sharing the
+// folder ends up with the same key.
+func ReadOrCreate(path string, generate func() ([]byte, error)) ([]byte, error) {
+	data, err := Read(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return data, err
+	}
+	if data, err = generate(); err != nil {
+		return nil, err
+	}
+	switch err := Create(path, data); {
+	case errors.Is(err, ErrExists):
+		return Read(path)
+	case err != nil:
+		return nil, err
+	}
+	return data, nil
+}
+
 // Read reads a secret key file, refusing anything that is not a
 // regular file, is readable or writable by group or other, or is larger than
 // MaxSize. It returns fs.ErrNotExist (wrapped) if the file is missing.

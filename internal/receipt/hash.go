@@ -5,10 +5,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"strings"
 
 	"candour/internal/keyfile"
@@ -45,35 +43,23 @@ func NewHasher(key []byte) (*Hasher, error) {
 // Losing this key makes every stored receipt hash useless: back it up with
 // the server key.
 func LoadOrCreateKey(path string) (*Hasher, error) {
-	h, err := loadKey(path)
-	if err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return h, err
-	}
-	key := make([]byte, KeySize)
-	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("receipt: generate hash key: %w", err)
-	}
-	switch err := keyfile.Create(path, []byte(hex.EncodeToString(key)+"\n")); {
-	case errors.Is(err, keyfile.ErrExists):
-		return loadKey(path) // another process won the race
-	case err != nil:
-		return nil, fmt.Errorf("receipt: create hash key %s: %w", path, err)
-	}
-	return NewHasher(key)
-}
-
-func loadKey(path string) (*Hasher, error) {
-	data, err := keyfile.Read(path)
+	data, err := keyfile.ReadOrCreate(path, func() ([]byte, error) {
+		key := make([]byte, KeySize)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		return []byte(hex.EncodeToString(key) + "\n"), nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("receipt: load hash key: %w", err)
+		return nil, fmt.Errorf("receipt: hash key %s: %w", path, err)
 	}
 	s := strings.TrimSpace(string(data))
 	if len(s) != 2*KeySize {
-		return nil, fmt.Errorf("receipt: load hash key %s: want %d hex characters", path, 2*KeySize)
+		return nil, fmt.Errorf("receipt: hash key %s: want %d hex characters", path, 2*KeySize)
 	}
 	key, err := hex.DecodeString(s)
 	if err != nil {
-		return nil, fmt.Errorf("receipt: load hash key %s: not hex", path)
+		return nil, fmt.Errorf("receipt: hash key %s: not hex", path)
 	}
 	return NewHasher(key)
 }

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"strings"
 	"time"
 
@@ -52,35 +51,20 @@ func serverKeyFrom(id *age.X25519Identity) (*ServerKey, error) {
 // does not exist. It refuses a key file accessible by group or other, one
 // larger than 4 KiB, and one that does not hold exactly one X25519 identity.
 func LoadOrCreateServerKey(path string) (*ServerKey, error) {
-	k, err := loadServerKey(path)
-	if err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return k, err
-	}
-	id, err := age.GenerateX25519Identity()
+	data, err := keyfile.ReadOrCreate(path, func() ([]byte, error) {
+		id, err := age.GenerateX25519Identity()
+		if err != nil {
+			return nil, err
+		}
+		return fmt.Appendf(nil, "# Candour server key: wraps per-concern data keys. Keep it secret and backed up.\n"+
+			"# created: %s\n# public key: %s\n%s\n", time.Now().UTC().Format(time.RFC3339), id.Recipient(), id), nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("seal: generate server key: %w", err)
-	}
-	content := fmt.Sprintf("# Candour server key: wraps per-concern data keys. Keep it secret and backed up.\n"+
-		"# created: %s\n# public key: %s\n%s\n",
-		time.Now().UTC().Format(time.RFC3339), id.Recipient(), id)
-	switch err := keyfile.Create(path, []byte(content)); {
-	case errors.Is(err, keyfile.ErrExists):
-		// Another process created it between our load and create.
-		return loadServerKey(path)
-	case err != nil:
-		return nil, fmt.Errorf("seal: create server key %s: %w", path, err)
-	}
-	return serverKeyFrom(id)
-}
-
-func loadServerKey(path string) (*ServerKey, error) {
-	data, err := keyfile.Read(path)
-	if err != nil {
-		return nil, fmt.Errorf("seal: load server key: %w", err)
+		return nil, fmt.Errorf("seal: server key %s: %w", path, err)
 	}
 	id, err := parseSingleIdentity(data)
 	if err != nil {
-		return nil, fmt.Errorf("seal: load server key %s: %w", path, err)
+		return nil, fmt.Errorf("seal: server key %s: %w", path, err)
 	}
 	return serverKeyFrom(id)
 }
