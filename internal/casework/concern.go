@@ -12,6 +12,7 @@ import (
 	"candour/internal/fault"
 	"candour/internal/intake"
 	"candour/internal/routing"
+	"candour/internal/seal"
 	"candour/internal/store"
 )
 
@@ -94,6 +95,31 @@ type ConcernView struct {
 	Investigations []string         `json:"investigations"`
 }
 
+// sender is who wrote a message or added a file, as staff see it.
+func sender(author string) string {
+	if author == "reporter" {
+		return "reporter"
+	}
+	return "council"
+}
+
+// openEach opens the sealed text of each row (sealed picks it; none opens as "") and builds its
+// view; rows and err are what the store call returned.
+func openEach[R, V any](dk *seal.DataKey, rows []R, err error, sealed func(*R) []byte, view func(*R, string) V) ([]V, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make([]V, 0, len(rows))
+	for i := range rows {
+		text, err := openString(dk, sealed(&rows[i]))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, view(&rows[i], text))
+	}
+	return out, nil
+}
+
 func name(p *string) string {
 	if p == nil {
 		return ""
@@ -121,8 +147,7 @@ func (s *Service) Concern(ctx context.Context, u *store.User, publicID string) (
 		ServiceArea: c.ServiceArea, Category: c.Category, Safeguarding: c.Safeguarding, Status: c.Status,
 		ReceivedAt: c.ReceivedAt, AcknowledgeBy: c.AcknowledgeBy, FeedbackBy: c.FeedbackBy}, Language: c.Language,
 		AcknowledgedAt: lc.AcknowledgedAt, DecidedAt: lc.DecidedAt, ClosedAt: lc.ClosedAt, Outcome: lc.Outcome,
-		ReferredTo: lc.ReferredTo, IdentityHeld: c.IdentitySealed != nil,
-		Messages: []Message{}, Notes: []Note{}, Attachments: []Attachment{}, History: []Event{}}
+		ReferredTo: lc.ReferredTo, IdentityHeld: c.IdentitySealed != nil}
 	var content intake.Content
 	if err := openJSON(dk, c.Content, &content); err != nil {
 		return nil, err
@@ -145,56 +170,32 @@ func (s *Service) Concern(ctx context.Context, u *store.User, publicID string) (
 		return nil, err
 	}
 	msgs, err := st.Messages(ctx, id)
-	if err != nil {
+	if v.Messages, err = openEach(dk, msgs, err, func(m *store.Message) []byte { return m.Body },
+		func(m *store.Message, body string) Message {
+			return Message{From: sender(m.Author), Body: body, At: m.CreatedAt, Detriment: m.Detriment}
+		}); err != nil {
 		return nil, err
-	}
-	for _, m := range msgs {
-		body, err := dk.Open(m.Body)
-		if err != nil {
-			return nil, err
-		}
-		from := "council"
-		if m.Author == "reporter" {
-			from = "reporter"
-		}
-		v.Messages = append(v.Messages, Message{From: from, Body: string(body), At: m.CreatedAt, Detriment: m.Detriment})
 	}
 	notes, err := st.NotesFor(ctx, id, u.ID)
-	if err != nil {
+	if v.Notes, err = openEach(dk, notes, err, func(n *store.Note) []byte { return n.Body },
+		func(n *store.Note, body string) Note {
+			return Note{By: n.UserName, Personal: n.Personal, Body: body, At: n.CreatedAt}
+		}); err != nil {
 		return nil, err
-	}
-	for _, n := range notes {
-		body, err := dk.Open(n.Body)
-		if err != nil {
-			return nil, err
-		}
-		v.Notes = append(v.Notes, Note{By: n.UserName, Personal: n.Personal, Body: string(body), At: n.CreatedAt})
 	}
 	atts, err := st.Attachments(ctx, id)
-	if err != nil {
+	if v.Attachments, err = openEach(dk, atts, err, func(a *store.Attachment) []byte { return a.Name },
+		func(a *store.Attachment, name string) Attachment {
+			return Attachment{ID: a.ID, Name: name, Size: a.Size, From: sender(a.Author), At: a.CreatedAt}
+		}); err != nil {
 		return nil, err
-	}
-	for _, a := range atts {
-		nm, err := dk.Open(a.Name)
-		if err != nil {
-			return nil, err
-		}
-		from := "council"
-		if a.Author == "reporter" {
-			from = "reporter"
-		}
-		v.Attachments = append(v.Attachments, Attachment{ID: a.ID, Name: string(nm), Size: a.Size, From: from, At: a.CreatedAt})
 	}
 	events, err := st.ConcernEvents(ctx, id)
-	if err != nil {
+	if v.History, err = openEach(dk, events, err, func(e *store.ConcernEvent) []byte { return e.Reason },
+		func(e *store.ConcernEvent, reason string) Event {
+			return Event{Action: e.Action, By: name(e.UserName), Reason: reason, At: e.CreatedAt}
+		}); err != nil {
 		return nil, err
-	}
-	for _, e := range events {
-		reason, err := openString(dk, e.Reason)
-		if err != nil {
-			return nil, err
-		}
-		v.History = append(v.History, Event{Action: e.Action, By: name(e.UserName), Reason: reason, At: e.CreatedAt})
 	}
 	if v.Investigations, err = st.InvestigationsOfConcern(ctx, id); err != nil {
 		return nil, err
