@@ -72,13 +72,23 @@ func noArgs(name string, args []string, stderr io.Writer) bool {
 	return false
 }
 
-func serve(args []string, stdout, stderr io.Writer) int {
-	if !noArgs("serve", args, stderr) {
-		return 2
+// configured starts a command that takes no arguments: its configuration, or the exit code to
+// stop with (2: usage, 1: a bad setting).
+func configured(name string, args []string, stderr io.Writer) (*config.Config, int) {
+	if !noArgs(name, args, stderr) {
+		return nil, 2
 	}
 	cfg, ok := loadConfig(stderr)
 	if !ok {
-		return 1
+		return nil, 1
+	}
+	return cfg, 0
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	cfg, code := configured("serve", args, stderr)
+	if cfg == nil {
+		return code
 	}
 	log := portal.NewLogger(cfg, os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -127,12 +137,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 }
 
 func migrate(args []string, stdout, stderr io.Writer) int {
-	if !noArgs("migrate", args, stderr) {
-		return 2
-	}
-	cfg, ok := loadConfig(stderr)
-	if !ok {
-		return 1
+	cfg, code := configured("migrate", args, stderr)
+	if cfg == nil {
+		return code
 	}
 	cfg.AutoMigrate = true
 	log := portal.NewLogger(cfg, os.Stderr)

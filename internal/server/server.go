@@ -306,23 +306,22 @@ func drain(c *fiber.Ctx) bool {
 // little over the limit gets its answer rather than a reset.
 const maxUploadDrain = 16 << 20
 
+// fiberErrors are the API errors of the statuses fiber itself answers with.
+var fiberErrors = map[int]apiError{
+	fiber.StatusNotFound:              {Code: "not_found", Message: "error.not_found"},
+	fiber.StatusMethodNotAllowed:      {Code: "method_not_allowed", Message: "error.method_not_allowed"},
+	fiber.StatusRequestEntityTooLarge: {Code: "too_large", Message: "error.too_large"},
+	fiber.StatusUnauthorized:          {Code: "unauthorized", Message: "error.unauthorized"},
+	fiber.StatusBadRequest:            {Code: "bad_request", Message: "error.bad_request"},
+	fiber.StatusRequestTimeout:        {Code: "timeout", Message: "error.timeout"},
+}
+
 func fiberError(fe *fiber.Error) apiError {
-	switch fe.Code {
-	case fiber.StatusNotFound:
-		return apiError{Code: "not_found", Message: "error.not_found"}
-	case fiber.StatusMethodNotAllowed:
-		return apiError{Code: "method_not_allowed", Message: "error.method_not_allowed"}
-	case fiber.StatusRequestEntityTooLarge:
-		return apiError{Code: "too_large", Message: "error.too_large"}
-	case fiber.StatusUnauthorized:
-		return apiError{Code: "unauthorized", Message: "error.unauthorized"}
-	case fiber.StatusBadRequest:
-		return apiError{Code: "bad_request", Message: "error.bad_request"}
-	case fiber.StatusRequestTimeout:
-		return apiError{Code: "timeout", Message: "error.timeout"}
+	if e, ok := fiberErrors[fe.Code]; ok {
+		return e
 	}
 	if fe.Code < 500 {
-		return apiError{Code: "bad_request", Message: "error.bad_request"}
+		return fiberErrors[fiber.StatusBadRequest]
 	}
 	return apiError{Code: "internal", Message: "error.internal"}
 }
