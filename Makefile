@@ -3,13 +3,26 @@ GO        ?= go
 PKGS      ?= ./...
 TESTFLAGS ?= -count=1 -timeout 30m
 
-.PHONY: run build test bench lint apilint policy frontend-deps assets
+.PHONY: run build test bench lint apilint policy system-deps frontend-deps assets
 
 run:
 	$(GO) run ./cmd/candour serve
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/candour ./cmd/candour
+
+# Chromium (browser tests), age (the upstream CLI must open sealed identities) and npm, from
+# Debian, installed only when missing, so `make test` needs no set-up by hand.
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null || [ -n "$$CHROMIUM" ] || missing="$$missing chromium"; \
+	command -v age >/dev/null || missing="$$missing age"; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		echo "installing$$missing"; \
+		$$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing; \
+	fi
 
 # axe-core for the browser accessibility checks and Redocly CLI for apilint come from npm,
 # pinned in frontend/package-lock.json; a changed lock file installs again.
@@ -18,7 +31,7 @@ frontend/node_modules/.package-lock.json: frontend/package.json frontend/package
 
 frontend-deps: frontend/node_modules/.package-lock.json
 
-test: frontend-deps lint apilint policy
+test: system-deps frontend-deps lint apilint policy
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
 # The council's policy must load and every fixture must get its expected route.
