@@ -15,9 +15,11 @@ CREATE UNIQUE INDEX attachments_public_id ON attachments (public_id);
 CREATE UNIQUE INDEX investigations_public_id ON investigations (public_id);
 CREATE UNIQUE INDEX identity_requests_public_id ON identity_requests (public_id);
 -- The queue breaks ties on a deadline (kept to the hour, like the reporter's times) by public
--- id rather than serial: in serial order the list itself would tell which came first.
+-- id rather than serial: in serial order the list itself would tell which came first. The
+-- index stops at the deadline: an incremental sort orders each hour's few rows by public id,
+-- and a filing appends to its hour instead of landing at a random place in it.
 DROP INDEX concerns_triage;
-CREATE INDEX concerns_triage ON concerns ((NOT safeguarding), next_deadline, public_id)
+CREATE INDEX concerns_triage ON concerns ((NOT safeguarding), next_deadline)
     WHERE closed_at IS NULL AND shredded_at IS NULL;
 -- New investigation references are random (I-XXXX-XXXX, drawn by the portal) rather than
 -- I-<year>-<serial>; references already given out stay as they are, so nothing to change here.
