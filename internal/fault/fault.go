@@ -5,7 +5,8 @@ package fault
 
 import (
 	"errors"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -37,11 +38,7 @@ func (e *Error) Error() string {
 	if len(e.Fields) == 0 {
 		return e.Code
 	}
-	names := make([]string, 0, len(e.Fields))
-	for k := range e.Fields {
-		names = append(names, k)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(e.Fields))
 	return e.Code + ": " + strings.Join(names, ", ")
 }
 

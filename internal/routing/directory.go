@@ -2,7 +2,9 @@ package routing
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -117,11 +119,7 @@ func (d *Directory) Role(role string) (Contact, bool) {
 
 // Roles lists the council-wide roles, sorted.
 func (d *Directory) Roles() []string {
-	rs := make([]string, 0, len(d.roles))
-	for r := range d.roles {
-		rs = append(rs, r)
-	}
-	sort.Strings(rs)
+	rs := slices.Sorted(maps.Keys(d.roles))
 	return rs
 }
 
@@ -215,11 +213,7 @@ func buildDirectory(s *source, raw *rawDirectory) (*Directory, []*LoadError) {
 		bad("$.council", "council needs name and name_cy")
 	}
 
-	roleNames := make([]string, 0, len(raw.Roles))
-	for r := range raw.Roles {
-		roleNames = append(roleNames, r)
-	}
-	sort.Strings(roleNames)
+	roleNames := slices.Sorted(maps.Keys(raw.Roles))
 	for _, r := range roleNames {
 		path := "$.roles." + r
 		switch {

@@ -1,7 +1,8 @@
 package routing
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -23,11 +24,7 @@ func (r Retention) KeepFor(kind string) (Period, bool) {
 
 // Kinds lists the record kinds with a retention period, sorted.
 func (r Retention) Kinds() []string {
-	ks := make([]string, 0, len(r.periods))
-	for k := range r.periods {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
+	ks := slices.Sorted(maps.Keys(r.periods))
 	return ks
 }
 
@@ -58,11 +55,7 @@ func buildRetention(s *source, raw *rawRetention, cal *Calendar) (Retention, []*
 	if raw.SuppressionThreshold < 1 {
 		errs = append(errs, s.errorf("$.suppression_threshold", "suppression_threshold must be 1 or more (got %d)", raw.SuppressionThreshold))
 	}
-	kinds := make([]string, 0, len(raw.KeepAfterClosure))
-	for k := range raw.KeepAfterClosure {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
+	kinds := slices.Sorted(maps.Keys(raw.KeepAfterClosure))
 	for _, k := range kinds {
 		path := "$.keep_after_closure." + k
 		p, err := ParsePeriod(raw.KeepAfterClosure[k])
