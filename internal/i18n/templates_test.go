@@ -15,7 +15,7 @@ import (
 // question's options, not message ids.
 var (
 	templateKey = regexp.MustCompile(`[{(]\s*-?\s*[tn]\s+"([^"]+)"`)
-	partialKey  = regexp.MustCompile(`"(?:Label|Hint|Legend|Caption|None|Detriment|Key|Prefix|Title|Heading|BackLabel|NoticeTitle|Choose)"\s+"([^"]+)"`)
+	partialKey  = regexp.MustCompile(`"(?:Label|Hint|Legend|Caption|None|Detriment|Key|Prefix|Title|Heading|BackLabel|NoticeTitle|Choose|Button)"\s+"([^"]+)"`)
 	listKeys    = regexp.MustCompile(`"Cols"\s+\(list((?:\s+"[^"]+")+)\)`)
 	quoted      = regexp.MustCompile(`"([^"]+)"`)
 )
