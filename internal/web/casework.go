@@ -228,15 +228,18 @@ type choice struct {
 
 type triageData struct {
 	formState
-	Rows     []triageRow
-	Statuses []choice
-	Routes   []choice
-	Areas    []choice
-	Channels []choice
+	Rows []triageRow
+	// Filters are the queue's select filters in form order: each query field with its choices.
+	Filters  []triageFilter
 	Breached bool
 	Filtered bool
 	Next     string
 	Notice   string
+}
+
+type triageFilter struct {
+	Field   string // query field: status, route, service_area, channel
+	Options []choice
 }
 
 // ErrorSummary is the error summary of the filters.
@@ -249,21 +252,23 @@ func (s *Site) triage(c *fiber.Ctx) error {
 		Channel: c.Query("channel"), Breached: c.Query("breached") == "yes"}
 	d := triageData{Breached: f.Breached, Notice: caseworkNotices[c.Query("done")],
 		Filtered: f != (domain.TriageFilter{})}
+	var statuses, routes, areas, channels []choice
 	for _, st := range casework.Statuses[:5] {
-		d.Statuses = append(d.Statuses, choice{st, s.catalog.T(lang, "caseworkweb.status."+st), st == f.Status})
+		statuses = append(statuses, choice{st, s.catalog.T(lang, "caseworkweb.status."+st), st == f.Status})
 	}
 	for _, ch := range []string{"web", "councillor", "recorded"} {
-		d.Channels = append(d.Channels, choice{ch, s.catalog.T(lang, "caseworkweb.channel."+ch), ch == f.Channel})
+		channels = append(channels, choice{ch, s.catalog.T(lang, "caseworkweb.channel."+ch), ch == f.Channel})
 	}
 	if s.deps.Policy != nil {
 		p := s.deps.Policy()
 		for _, r := range p.RuleIDs() {
-			d.Routes = append(d.Routes, choice{r, s.label(lang, "caseworkweb.rule."+r, r), r == f.Route})
+			routes = append(routes, choice{r, s.label(lang, "caseworkweb.rule."+r, r), r == f.Route})
 		}
 		for _, a := range p.Directory.ServiceAreas() {
-			d.Areas = append(d.Areas, choice{a.Code, s.areaName(lang, a.Code), a.Code == f.ServiceArea})
+			areas = append(areas, choice{a.Code, s.areaName(lang, a.Code), a.Code == f.ServiceArea})
 		}
 	}
+	d.Filters = []triageFilter{{"status", statuses}, {"route", routes}, {"service_area", areas}, {"channel", channels}}
 	page, err := s.deps.Casework.Triage(c.UserContext(), u, casework.TriageQuery{Filter: f, Cursor: c.Query("cursor")})
 	if err != nil {
 		st, status, ok := s.failure(err, "filter", []string{"status", "route", "service_area", "channel", "cursor"}, nil)
