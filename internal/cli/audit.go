@@ -12,7 +12,7 @@ import (
 )
 
 // auditCmd: `candour audit verify [--json]` checks the hash chain; exit 1 when it is broken.
-func auditCmd(args []string, stdout, stderr io.Writer) int {
+func auditCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "verify" {
 		fmt.Fprint(stderr, "usage: candour audit verify [--json]\n")
 		return 2

@@ -28,26 +28,21 @@ commands:
 Configuration comes from the environment; see the README.
 `
 
+// commands are the subcommands by name; each gets the rest of the command line.
+var commands = map[string]func(args []string, stdin io.Reader, stdout, stderr io.Writer) int{
+	"serve": serve, "migrate": migrate, "user": user, "audit": auditCmd, "policy": policyCmd, "identity": identityCmd,
+}
+
 // Run executes the command line args (without the program name) and returns the exit code.
 func Run(args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
 	}
-	switch cmd {
-	case "serve":
-		return serve(args, stdout, stderr)
-	case "migrate":
-		return migrate(args, stdout, stderr)
-	case "user":
-		return user(args, os.Stdin, stdout, stderr)
-	case "audit":
-		return auditCmd(args, stdout, stderr)
-	case "policy":
-		return policyCmd(args, stdout, stderr)
-	case "identity":
-		return identityCmd(args, os.Stdin, stdout, stderr)
-	case "help", "-h", "--help":
+	if run, ok := commands[cmd]; ok {
+		return run(args, os.Stdin, stdout, stderr)
+	}
+	if cmd == "help" || cmd == "-h" || cmd == "--help" {
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
@@ -85,7 +80,7 @@ func configured(name string, args []string, stderr io.Writer) (*config.Config, i
 	return cfg, 0
 }
 
-func serve(args []string, stdout, stderr io.Writer) int {
+func serve(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	cfg, code := configured("serve", args, stderr)
 	if cfg == nil {
 		return code
@@ -136,7 +131,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func migrate(args []string, stdout, stderr io.Writer) int {
+func migrate(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	cfg, code := configured("migrate", args, stderr)
 	if cfg == nil {
 		return code

@@ -10,7 +10,7 @@ import (
 // policyCmd runs `candour policy check` and `candour policy test` on CANDOUR_POLICY_DIR.
 // Both load the policy exactly as serve does (which also runs the fixtures); test then prints
 // every fixture with the rule it hit, and how often each rule was hit.
-func policyCmd(args []string, stdout, stderr io.Writer) int {
+func policyCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if len(args) != 1 || (args[0] != "check" && args[0] != "test") {
 		fmt.Fprintln(stderr, "usage: candour policy check|test")
 		return 2
