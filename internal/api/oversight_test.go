@@ -156,8 +156,6 @@ func TestStatsNeverCarryContentOrIdentity(t *testing.T) {
 	}
 }
 
-func itoa(n int) string { return itoa64(int64(n)) }
-
 // lastMonth is the query for last month: statistics cover months that have ended.
 func lastMonth() string {
 	london, _ := time.LoadLocation("Europe/London") // council time, as the statistics count
