@@ -57,9 +57,10 @@ type NewConcern struct {
 
 // InsertConcerns stores concerns with their "routed" e-mails (as routed_outbox rows, which the
 // notifier expands) in one statement: one round trip, one commit and one run of the statistics
-// triggers for the lot, and atomic without a transaction. It sets each stored concern's serial and
-// public id and reports, per concern, false when its reference was already taken (nothing of it is stored;
-// the caller draws another).
+// triggers for the lot, and atomic without a transaction. It sets each stored concern's serial
+// (not its public id, which nothing on the filing path needs: one less column to send back per
+// report) and reports, per concern, false when its reference was already taken (nothing of it
+// is stored; the caller draws another).
 func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, error) {
 	stored := make([]bool, len(cs))
 	// Two draws of one reference in a batch: the later one goes back for another.
@@ -97,7 +98,6 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 	args = append(args, refs, recipients)
 	var rows []struct {
 		Serial    int64  `db:"id"`
-		ID        string `db:"public_id"`
 		Reference string `db:"reference"`
 	}
 	text := insertConcernsSQL(size)
@@ -117,17 +117,13 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 	if err != nil {
 		return nil, err
 	}
-	type ids struct {
-		serial int64
-		public string
-	}
-	byRef := make(map[string]ids, len(rows))
+	serials := make(map[string]int64, len(rows))
 	for _, r := range rows {
-		byRef[r.Reference] = ids{r.Serial, r.ID}
+		serials[r.Reference] = r.Serial
 	}
 	for i, c := range all {
-		if id, ok := byRef[c.Reference]; ok && seen[c.Reference] {
-			c.Serial, c.ID, stored[i] = id.serial, id.public, true
+		if serial, ok := serials[c.Reference]; ok && seen[c.Reference] {
+			c.Serial, stored[i] = serial, true
 			delete(seen, c.Reference) // only the first of the same reference was sent
 		}
 	}
@@ -192,14 +188,14 @@ func insertConcernsSQL(n int) string {
 		FROM v LEFT JOIN route_decisions known ON known.hash = v.route_hash AND v.route IS NULL
 		WHERE reference IS NOT NULL -- not padding
 		ON CONFLICT (reference) DO NOTHING
-		RETURNING id, public_id, reference
+		RETURNING id, reference
 	), o AS (
 		INSERT INTO routed_outbox (concern_id, recipients)
 		SELECT c.id, array_agg(r.recipient)
 		FROM c JOIN unnest($%d::text[], $%d::text[]) r (reference, recipient) USING (reference)
 		GROUP BY c.id
 	)
-	SELECT id, public_id, reference FROM c`, n*concernInsertArgs+1, n*concernInsertArgs+2)
+	SELECT id, reference FROM c`, n*concernInsertArgs+1, n*concernInsertArgs+2)
 	insertConcernsText.Store(n, q.String())
 	return q.String()
 }
