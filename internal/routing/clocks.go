@@ -29,27 +29,12 @@ type Period struct {
 	Unit Unit
 }
 
-// InDays is p as a whole number of calendar days, for telling people; false when p is counted
-// in hours, working days or months, which no fixed number of days describes.
-func (p Period) InDays() (int, bool) {
-	switch p.Unit {
-	case Days:
-		return p.N, true
-	case Weeks:
-		return 7 * p.N, true
-	}
-	return 0, false
-}
-
-// InMonths is p as a whole number of months; false when it is counted in anything shorter.
-func (p Period) InMonths() (int, bool) {
-	switch p.Unit {
-	case Months:
-		return p.N, true
-	case Years:
-		return 12 * p.N, true
-	}
-	return 0, false
+// In is p as a whole number of unit (Days or Months), for telling people; false when p is
+// counted in something no fixed number of them describes (hours or working days; days for a
+// period in months).
+func (p Period) In(unit Unit) (int, bool) {
+	n, ok := map[Unit]map[Unit]int{Days: {Days: 1, Weeks: 7}, Months: {Months: 1, Years: 12}}[unit][p.Unit]
+	return p.N * n, ok
 }
 
 var unitNames = map[string]Unit{

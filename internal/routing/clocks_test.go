@@ -143,3 +143,25 @@ func FuzzParsePeriod(f *testing.F) {
 		}
 	})
 }
+
+// Period.In says a period in the units the start page promises in, or that it cannot.
+func TestPeriodIn(t *testing.T) {
+	for _, c := range []struct {
+		p    Period
+		unit Unit
+		n    int
+		ok   bool
+	}{
+		{Period{7, Days}, Days, 7, true},
+		{Period{2, Weeks}, Days, 14, true},
+		{Period{15, WorkingDays}, Days, 0, false},
+		{Period{24, Hours}, Days, 0, false},
+		{Period{3, Months}, Months, 3, true},
+		{Period{1, Years}, Months, 12, true},
+		{Period{90, Days}, Months, 0, false},
+	} {
+		if n, ok := c.p.In(c.unit); n != c.n || ok != c.ok {
+			t.Errorf("%v in %s: got %d %v, want %d %v", c.p, c.unit, n, ok, c.n, c.ok)
+		}
+	}
+}

@@ -220,8 +220,8 @@ func (s *Site) start(c *fiber.Ctx) error {
 	var d startData
 	if s.deps.Policy != nil {
 		if p := s.deps.Policy(); p != nil {
-			d.AcknowledgeDays, _ = p.Clocks.Acknowledge.InDays()
-			d.FeedbackMonths, _ = p.Clocks.Feedback.InMonths()
+			d.AcknowledgeDays, _ = p.Clocks.Acknowledge.In(routing.Days)
+			d.FeedbackMonths, _ = p.Clocks.Feedback.In(routing.Months)
 		}
 	}
 	return s.Render(c, fiber.StatusOK, "start", d)
