@@ -30,7 +30,7 @@ func (a *API) councillorConcern(c *fiber.Ctx) error {
 	}
 	lang := server.APILang(c)
 	filed, err := a.d.Intake.SubmitCouncillorConcern(c.UserContext(),
-		intake.Councillor{UserID: u.ID, Name: u.Name, Email: u.Email, Language: lang}, in)
+		intake.Councillor{User: u, Language: lang}, in)
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ type councillorConcernItem struct {
 // first, clear columns only.
 func (a *API) councillorConcerns(c *fiber.Ctx) error {
 	u := user(c)
-	rows, err := a.d.Intake.CouncillorConcerns(c.UserContext(), u.ID)
+	rows, err := a.d.Intake.CouncillorConcerns(c.UserContext(), u)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"candour/internal/access"
+	"candour/internal/domain"
 	"candour/internal/fault"
 	"candour/internal/routing"
 	"candour/internal/store"
@@ -26,13 +28,15 @@ type CouncillorConcern struct {
 	Confidential           bool     `json:"confidential"`
 }
 
-// Councillor is who is raising the concern: the signed-in councillor.
+// Councillor is who is raising the concern: the signed-in councillor, in the language of the
+// request.
 type Councillor struct {
-	UserID   int64
-	Name     string
-	Email    string
+	User     *domain.User
 	Language string
 }
+
+// errNotCouncillor answers anyone but an active councillor, as if the route did not exist.
+var errNotCouncillor = fault.New(fault.NotFound, "not_found", "error.not_found")
 
 // councillorFacts validates c and returns the routing facts it stands for.
 func (s *Service) councillorFacts(c *CouncillorConcern) (routing.Facts, error) {
@@ -90,6 +94,9 @@ func (s *Service) PreviewCouncillorConcern(c CouncillorConcern) (routing.Decisio
 // SubmitCouncillorConcern files a councillor's concern. The councillor's identity is sealed to
 // the custodians like any reporter's; in the open (default) mode handlers on the case see it.
 func (s *Service) SubmitCouncillorConcern(ctx context.Context, who Councillor, c CouncillorConcern) (*Filed, error) {
+	if !access.CanRaiseCouncillorConcern(who.User) {
+		return nil, errNotCouncillor
+	}
 	facts, err := s.councillorFacts(&c)
 	if err != nil {
 		return nil, err
@@ -99,13 +106,16 @@ func (s *Service) SubmitCouncillorConcern(ctx context.Context, who Councillor, c
 		lang = "en"
 	}
 	return s.file(ctx, s.d.Policy(), filing{
-		channel: "councillor", mode: facts.Mode, category: c.Category, lang: lang, facts: facts, createdBy: who.UserID,
+		channel: "councillor", mode: facts.Mode, category: c.Category, lang: lang, facts: facts, createdBy: who.User.ID,
 		content:  Content{Summary: c.Summary, Details: c.Details, NamedPeople: c.NamedPeople},
-		identity: &Identity{Name: who.Name, Email: who.Email, Role: "councillor"},
+		identity: &Identity{Name: who.User.Name, Email: who.User.Email, Role: "councillor"},
 	})
 }
 
 // CouncillorConcerns lists the concerns a councillor raised, newest first.
-func (s *Service) CouncillorConcerns(ctx context.Context, userID int64) ([]store.QueueRow, error) {
-	return s.d.Store.ConcernsCreatedBy(ctx, userID)
+func (s *Service) CouncillorConcerns(ctx context.Context, u *domain.User) ([]store.QueueRow, error) {
+	if !access.CanRaiseCouncillorConcern(u) {
+		return nil, errNotCouncillor
+	}
+	return s.d.Store.ConcernsCreatedBy(ctx, u.ID)
 }

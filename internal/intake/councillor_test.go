@@ -6,12 +6,28 @@ import (
 
 	"candour/internal/fault"
 	"candour/internal/intake"
+	"candour/internal/store"
 )
 
 func TestCouncillorRoute(t *testing.T) {
 	f := newFixture(t, true)
 	ctx := context.Background()
-	who := intake.Councillor{UserID: 0, Name: "Cllr Dai Jones", Email: "cllr.dai.jones@enghraifft.example", Language: "cy"}
+	cllr := &store.User{Email: "cllr.dai.jones@enghraifft.example", Name: "Cllr Dai Jones", Roles: []string{"councillor"},
+		Language: "cy", Status: "active"}
+	if err := f.st.InsertUser(ctx, cllr); err != nil {
+		t.Fatal(err)
+	}
+	who := intake.Councillor{User: cllr, Language: "cy"}
+	// Nobody else files or lists through the councillor route, whatever the surface lets through.
+	for _, u := range []*store.User{nil, {ID: cllr.ID, Roles: []string{"councillor"}, Status: "disabled"},
+		{ID: cllr.ID, Roles: []string{"service_lead"}, Status: "active"}} {
+		if _, err := f.svc.SubmitCouncillorConcern(ctx, intake.Councillor{User: u}, intake.CouncillorConcern{}); !fault.Is(err, fault.NotFound) {
+			t.Errorf("file as %+v: got %v, want not found", u, err)
+		}
+		if _, err := f.svc.CouncillorConcerns(ctx, u); !fault.Is(err, fault.NotFound) {
+			t.Errorf("list as %+v: got %v, want not found", u, err)
+		}
+	}
 	base := intake.CouncillorConcern{ServiceArea: "childrens-services", Summary: "Assessment team under strain",
 		Details: "Staff tell me caseloads are too high and agency staff are leaving."}
 

@@ -356,7 +356,7 @@ func (s *Site) councillorStep(c *fiber.Ctx) error {
 	p := principal(c)
 	lang := Lang(c)
 	filed, err := s.deps.Intake.SubmitCouncillorConcern(c.UserContext(),
-		intake.Councillor{UserID: p.User.ID, Name: p.User.Name, Email: p.User.Email, Language: lang}, a.concern())
+		intake.Councillor{User: p.User, Language: lang}, a.concern())
 	if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid && len(fe.Fields) > 0 {
 		return s.councillorErrors(c, a, fe.Fields, false)
 	}
@@ -506,7 +506,7 @@ type councillorListData struct {
 
 // councillorConcerns lists the councillor's own concerns: reference, area, status, date.
 func (s *Site) councillorConcerns(c *fiber.Ctx) error {
-	rows, err := s.deps.Intake.CouncillorConcerns(c.UserContext(), principal(c).User.ID)
+	rows, err := s.deps.Intake.CouncillorConcerns(c.UserContext(), principal(c).User)
 	if err != nil {
 		return err
 	}
