@@ -33,7 +33,16 @@ type Config struct {
 	SMTPFrom        string
 	SMTPUsername    string
 	SMTPPassword    string
+	SMTPTLS         string // SMTPStartTLS, SMTPImplicitTLS or SMTPPlain
+	SMTPCAFile      string // empty: the system's roots
 }
+
+// How the portal speaks to its mail server (CANDOUR_SMTP_TLS).
+const (
+	SMTPStartTLS    = "starttls" // STARTTLS, required, with the server's name checked
+	SMTPImplicitTLS = "tls"      // TLS from the first byte (port 465)
+	SMTPPlain       = "none"     // no TLS: only to a relay on this machine, never with AUTH
+)
 
 // Embedded reports whether the portal runs its own private PostgreSQL.
 func (c *Config) Embedded() bool { return c.DatabaseURL == "" }
@@ -188,6 +197,34 @@ var Vars = []Var{
 		set: func(c *Config, v string) error { c.SMTPUsername = v; return nil }},
 	{Name: "CANDOUR_SMTP_PASSWORD", Secret: true, Help: "mail server password; or CANDOUR_SMTP_PASSWORD_FILE",
 		set: func(c *Config, v string) error { c.SMTPPassword = v; return nil }},
+	{Name: "CANDOUR_SMTP_TLS", Default: SMTPStartTLS, Help: "starttls (required, the default), tls (implicit, port 465) or none (a relay on this machine only)",
+		set: func(c *Config, v string) error {
+			switch v {
+			case SMTPStartTLS, SMTPImplicitTLS:
+			case SMTPPlain:
+				// Mail in clear may only go to a relay on this machine, and never carries a password.
+				if host, _, _ := net.SplitHostPort(c.SMTPAddr); c.SMTPAddr != "" && !loopback(host) {
+					return errors.New("none is only for a relay on this machine (localhost, 127.0.0.1, ::1)")
+				}
+				if c.SMTPUsername != "" {
+					return errors.New("none cannot be used with CANDOUR_SMTP_USERNAME: AUTH only over TLS")
+				}
+			default:
+				return errors.New("want starttls, tls or none")
+			}
+			c.SMTPTLS = v
+			return nil
+		}},
+	{Name: "CANDOUR_SMTP_CA_FILE", Help: "PEM file of the certificate authorities that may sign the mail server's certificate; unset: the system's",
+		set: func(c *Config, v string) error {
+			if v != "" {
+				if _, err := os.Stat(v); err != nil {
+					return errors.New("cannot read the file")
+				}
+			}
+			c.SMTPCAFile = v
+			return nil
+		}},
 	{Name: "CANDOUR_LOG_LEVEL", Default: "info", Help: "debug, info, warn or error",
 		set: func(c *Config, v string) error {
 			switch v {
@@ -197,6 +234,14 @@ var Vars = []Var{
 			}
 			return errors.New("want debug, info, warn or error")
 		}},
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Error names the variable that is wrong. It never includes a secret's value.

@@ -69,3 +69,31 @@ func TestHTTPSMeansSecureCookies(t *testing.T) {
 		t.Errorf("got %v secure=%v, want https without trailing slash and secure cookies", c.PublicURL, c.SecureCookies())
 	}
 }
+
+// Mail in clear only to a relay on this machine and never with a password; TLS by default.
+func TestSMTPTLSModes(t *testing.T) {
+	for _, c := range []struct {
+		vars map[string]string
+		ok   bool
+	}{
+		{map[string]string{"CANDOUR_SMTP_ADDR": "mail.example.gov.uk:587"}, true},
+		{map[string]string{"CANDOUR_SMTP_ADDR": "mail.example.gov.uk:465", "CANDOUR_SMTP_TLS": "tls"}, true},
+		{map[string]string{"CANDOUR_SMTP_ADDR": "127.0.0.1:25", "CANDOUR_SMTP_TLS": "none"}, true},
+		{map[string]string{"CANDOUR_SMTP_ADDR": "localhost:25", "CANDOUR_SMTP_TLS": "none"}, true},
+		{map[string]string{"CANDOUR_SMTP_ADDR": "mail.example.gov.uk:25", "CANDOUR_SMTP_TLS": "none"}, false},
+		{map[string]string{"CANDOUR_SMTP_ADDR": "127.0.0.1:25", "CANDOUR_SMTP_TLS": "none", "CANDOUR_SMTP_USERNAME": "u"}, false},
+		{map[string]string{"CANDOUR_SMTP_TLS": "ssl"}, false},
+		{map[string]string{"CANDOUR_SMTP_CA_FILE": "/nonexistent/ca.pem"}, false},
+	} {
+		cfg, err := Parse(env(c.vars))
+		var ce *Error
+		switch {
+		case c.ok && err != nil:
+			t.Errorf("%v: %v", c.vars, err)
+		case !c.ok && (!errors.As(err, &ce) || !strings.HasPrefix(ce.Var, "CANDOUR_SMTP_")):
+			t.Errorf("%v: got %v, want an error naming the SMTP setting", c.vars, err)
+		case c.ok && c.vars["CANDOUR_SMTP_TLS"] == "" && cfg.SMTPTLS != SMTPStartTLS:
+			t.Errorf("%v: mode %q, want starttls by default", c.vars, cfg.SMTPTLS)
+		}
+	}
+}

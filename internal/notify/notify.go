@@ -5,10 +5,14 @@ package notify
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/smtp"
+	"os"
 	"strings"
 	"time"
 
@@ -37,15 +41,37 @@ func (l LogMailer) Send(_ context.Context, m Message) error {
 	return nil
 }
 
-// SMTP sends through a mail server, with STARTTLS when the server offers it and AUTH PLAIN
-// when a username is configured (net/smtp refuses PLAIN auth over an unencrypted link except
-// to localhost).
+// TLS modes of SMTP.
+const (
+	StartTLS    = "starttls" // STARTTLS, required: a server that does not offer it gets nothing
+	ImplicitTLS = "tls"      // TLS from the first byte (submissions on port 465)
+	Plain       = "none"     // no TLS: a relay on this machine only (the configuration checks)
+)
+
+// SMTP sends through a mail server over verified TLS: the certificate must be valid for the
+// server's host name and signed by RootCAs (nil: the system's roots). AUTH PLAIN is only ever
+// sent over TLS.
 type SMTP struct {
 	Addr     string
 	From     string
 	Username string
 	Password string
+	TLS      string // StartTLS (the default when empty), ImplicitTLS or Plain
+	RootCAs  *x509.CertPool
 	Timeout  time.Duration
+}
+
+// LoadCAs reads a PEM file of certificate authorities for SMTP.RootCAs.
+func LoadCAs(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("notify: CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("notify: CA file %s: no PEM certificate in it", path)
+	}
+	return pool, nil
 }
 
 // Send delivers m.
@@ -54,25 +80,42 @@ func (s SMTP) Send(ctx context.Context, m Message) error {
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
-	d := net.Dialer{Timeout: timeout}
-	conn, err := d.DialContext(ctx, "tcp", s.Addr)
+	host, _, err := net.SplitHostPort(s.Addr)
 	if err != nil {
-		return fmt.Errorf("notify: dial %s: %w", s.Addr, err)
+		return fmt.Errorf("notify: address %q: %w", s.Addr, err)
+	}
+	tlsConf := &tls.Config{ServerName: host, RootCAs: s.RootCAs, MinVersion: tls.VersionTLS12}
+	d := net.Dialer{Timeout: timeout}
+	var conn net.Conn
+	if s.TLS == ImplicitTLS {
+		conn, err = (&tls.Dialer{NetDialer: &d, Config: tlsConf}).DialContext(ctx, "tcp", s.Addr)
+	} else {
+		conn, err = d.DialContext(ctx, "tcp", s.Addr)
+	}
+	if err != nil {
+		return fmt.Errorf("notify: connect to %s: %w", s.Addr, err)
 	}
 	conn.SetDeadline(time.Now().Add(timeout))
-	host, _, _ := net.SplitHostPort(s.Addr)
 	c, err := smtp.NewClient(conn, host)
 	if err != nil {
 		conn.Close()
 		return fmt.Errorf("notify: %w", err)
 	}
 	defer c.Close()
-	if ok, _ := c.Extension("STARTTLS"); ok {
-		if err := c.StartTLS(nil); err != nil {
+	switch s.TLS {
+	case ImplicitTLS, Plain:
+	default:
+		if ok, _ := c.Extension("STARTTLS"); !ok {
+			return fmt.Errorf("notify: %s does not offer STARTTLS, which is required", s.Addr)
+		}
+		if err := c.StartTLS(tlsConf); err != nil {
 			return fmt.Errorf("notify: starttls: %w", err)
 		}
 	}
 	if s.Username != "" {
+		if _, isTLS := c.TLSConnectionState(); !isTLS {
+			return errors.New("notify: AUTH refused: the connection is not encrypted")
+		}
 		if err := c.Auth(smtp.PlainAuth("", s.Username, s.Password, host)); err != nil {
 			return fmt.Errorf("notify: auth: %w", err)
 		}
@@ -135,8 +178,10 @@ const (
 )
 
 // Deliver sends what is waiting in the outbox, one batch, after turning newly filed concerns'
-// route holders into e-mails.
-func Deliver(ctx context.Context, st *store.Store, m Mailer, publicURL string) (int, error) {
+// route holders into e-mails. Every refusal is logged with the notification's id and the
+// reason (never the message: it is reference and link only, but the log is not the place);
+// one given up on after a day of retries is logged as an error.
+func Deliver(ctx context.Context, st *store.Store, m Mailer, publicURL string, log *slog.Logger) (int, error) {
 	for range expandRounds {
 		n, err := st.ExpandRoutedOutbox(ctx, expandBatch)
 		if err != nil {
@@ -146,7 +191,16 @@ func Deliver(ctx context.Context, st *store.Store, m Mailer, publicURL string) (
 			break
 		}
 	}
-	return st.DeliverNotifications(ctx, 50, func(n store.Notification) error {
+	sent, failed, err := st.DeliverNotifications(ctx, 50, func(n store.Notification) error {
 		return m.Send(ctx, Compose(n, publicURL))
 	})
+	for _, f := range failed {
+		if f.GaveUp {
+			log.Error("notification failed: not delivered after a day of retries", "notification", f.ID,
+				"attempts", f.Attempt, "err", f.Err)
+			continue
+		}
+		log.Warn("notification not delivered; will retry", "notification", f.ID, "attempt", f.Attempt, "err", f.Err)
+	}
+	return sent, err
 }

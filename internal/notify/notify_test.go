@@ -1,9 +1,11 @@
 package notify_test
 
 import (
-	"bufio"
+	"bytes"
 	"context"
-	"net"
+	"crypto/x509"
+	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,81 +20,8 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-// smtpServer is a minimal in-process SMTP server that records what it receives.
-type smtpServer struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	mail []string // one entry per message: envelope + data
-}
-
-func startSMTP(t *testing.T) *smtpServer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &smtpServer{ln: ln}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go s.serve(conn)
-		}
-	}()
-	return s
-}
-
-func (s *smtpServer) serve(conn net.Conn) {
-	defer conn.Close()
-	r := bufio.NewReader(conn)
-	say := func(line string) { conn.Write([]byte(line + "\r\n")) }
-	say("220 test ESMTP")
-	var msg strings.Builder
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		cmd := strings.ToUpper(strings.TrimSpace(line))
-		switch {
-		case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
-			say("250 test")
-		case strings.HasPrefix(cmd, "MAIL FROM"), strings.HasPrefix(cmd, "RCPT TO"):
-			msg.WriteString(strings.TrimSpace(line) + "\n")
-			say("250 ok")
-		case cmd == "DATA":
-			say("354 go ahead")
-			for {
-				l, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
-				msg.WriteString(l)
-			}
-			s.mu.Lock()
-			s.mail = append(s.mail, msg.String())
-			s.mu.Unlock()
-			msg.Reset()
-			say("250 queued")
-		case cmd == "QUIT":
-			say("221 bye")
-			return
-		default:
-			say("250 ok")
-		}
-	}
-}
-
-func (s *smtpServer) messages() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.mail...)
-}
+// quiet is a logger for runs whose log lines the test does not read.
+var quiet = slog.New(slog.DiscardHandler)
 
 func TestOutboxDeliversOnceWithoutContent(t *testing.T) {
 	db := dbtest.New(t)
@@ -119,8 +48,9 @@ func TestOutboxDeliversOnceWithoutContent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	srv := startSMTP(t)
-	mailer := notify.SMTP{Addr: srv.ln.Addr().String(), From: "candour@enghraifft.example"}
+	pki := newPKI(t)
+	srv := startMailServer(t, pki, offerSTARTTLS)
+	mailer := notify.SMTP{Addr: srv.addr, From: "candour@enghraifft.example", RootCAs: caPool(t, pki)}
 
 	// Two job runners at once, as with two portal instances: each message goes out once.
 	var wg sync.WaitGroup
@@ -128,13 +58,13 @@ func TestOutboxDeliversOnceWithoutContent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := notify.Deliver(ctx, st, mailer, "https://whistle.example.gov.uk"); err != nil {
+			if _, err := notify.Deliver(ctx, st, mailer, "https://whistle.example.gov.uk", quiet); err != nil {
 				t.Error(err)
 			}
 		}()
 	}
 	wg.Wait()
-	if _, err := notify.Deliver(ctx, st, mailer, "https://whistle.example.gov.uk"); err != nil {
+	if _, err := notify.Deliver(ctx, st, mailer, "https://whistle.example.gov.uk", quiet); err != nil {
 		t.Fatal(err)
 	}
 	got := srv.messages()
@@ -142,9 +72,12 @@ func TestOutboxDeliversOnceWithoutContent(t *testing.T) {
 		t.Fatalf("got %d messages, want 2", len(got))
 	}
 	for _, m := range got {
-		if !strings.Contains(m, "C-ABCD-EFGH") || !strings.Contains(m, "https://whistle.example.gov.uk/staff/concerns/"+concern.Public+"\r\n") ||
-			!strings.Contains(m, "Mewngofnodwch") {
-			t.Errorf("message lacks reference, link or Welsh:\n%s", m)
+		if !m.TLS {
+			t.Errorf("message to %s went in clear", m.To)
+		}
+		if !strings.Contains(m.Data, "C-ABCD-EFGH") || !strings.Contains(m.Data, "https://whistle.example.gov.uk/staff/concerns/"+concern.Public+"\r\n") ||
+			!strings.Contains(m.Data, "Mewngofnodwch") {
+			t.Errorf("message lacks reference, link or Welsh:\n%s", m.Data)
 		}
 	}
 	var pending int
@@ -154,26 +87,143 @@ func TestOutboxDeliversOnceWithoutContent(t *testing.T) {
 	}
 }
 
-func TestFailedSendIsRetried(t *testing.T) {
+func caPool(t *testing.T, pki *testPKI) *x509.CertPool {
+	t.Helper()
+	pool, err := notify.LoadCAs(pki.caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
+// Each TLS mode against a real server: STARTTLS (with AUTH over it), implicit TLS, and plain
+// to a relay on this machine.
+func TestSMTPModes(t *testing.T) {
+	ctx := context.Background()
+	pki := newPKI(t)
+	msg := notify.Message{To: "elin.rowlands@enghraifft.example", Subject: "Candour C-ABCD-EFGH", Body: "Sign in to read it."}
+	for _, c := range []struct {
+		name   string
+		mode   serverMode
+		mailer notify.SMTP
+		user   string
+		tls    bool
+	}{
+		{"starttls", offerSTARTTLS, notify.SMTP{RootCAs: caPool(t, pki)}, "", true},
+		{"starttls with auth", offerSTARTTLS, notify.SMTP{RootCAs: caPool(t, pki), Username: "relay-user", Password: "relay-secret"}, "relay-user", true},
+		{"implicit tls", implicitTLS, notify.SMTP{TLS: notify.ImplicitTLS, RootCAs: caPool(t, pki)}, "", true},
+		{"plain to a local relay", plainOnly, notify.SMTP{TLS: notify.Plain}, "", false},
+	} {
+		srv := startMailServer(t, pki, c.mode)
+		c.mailer.Addr, c.mailer.From, c.mailer.Timeout = srv.addr, "candour@enghraifft.example", 10*time.Second
+		if err := c.mailer.Send(ctx, msg); err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		got := srv.messages()
+		if len(got) != 1 || got[0].TLS != c.tls || got[0].User != c.user || got[0].To != msg.To ||
+			!strings.Contains(got[0].Data, "Subject: Candour C-ABCD-EFGH") {
+			t.Errorf("%s: server got %+v", c.name, got)
+		}
+	}
+}
+
+// What a careless client would get through, refused: a certificate nobody vouches for, a
+// server that does not offer STARTTLS, and AUTH over a connection in clear.
+func TestSMTPRefusesWhatIsNotSafe(t *testing.T) {
+	ctx := context.Background()
+	pki := newPKI(t)
+	msg := notify.Message{To: "elin.rowlands@enghraifft.example", Subject: "Candour C-ABCD-EFGH", Body: "x"}
+	tlsServer := startMailServer(t, pki, offerSTARTTLS)
+	plainServer := startMailServer(t, pki, plainOnly)
+	other := newPKI(t) // another authority: its roots do not vouch for this server
+	for _, c := range []struct {
+		name   string
+		mailer notify.SMTP
+		want   string
+	}{
+		{"unknown authority", notify.SMTP{Addr: tlsServer.addr, RootCAs: caPool(t, other)}, "certificate"},
+		{"system roots only", notify.SMTP{Addr: tlsServer.addr}, "certificate"},
+		{"implicit tls to a starttls port", notify.SMTP{Addr: tlsServer.addr, TLS: notify.ImplicitTLS, RootCAs: caPool(t, pki)}, ""},
+		{"no starttls offered", notify.SMTP{Addr: plainServer.addr, RootCAs: caPool(t, pki)}, "does not offer STARTTLS"},
+		{"auth in clear", notify.SMTP{Addr: plainServer.addr, TLS: notify.Plain, Username: "relay-user", Password: "relay-secret"}, "not encrypted"},
+	} {
+		c.mailer.From, c.mailer.Timeout = "candour@enghraifft.example", 5*time.Second
+		err := c.mailer.Send(ctx, msg)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want a refusal mentioning %q", c.name, err, c.want)
+		}
+	}
+	if n := len(tlsServer.messages()) + len(plainServer.messages()); n != 0 {
+		t.Errorf("%d messages got through", n)
+	}
+}
+
+// A refused e-mail is logged with its id and reason and tried again after a pause that grows;
+// after a day of refusals it is marked failed and logged as an error, never dropped in silence.
+// When the server takes it, it goes.
+func TestFailedSendIsRetriedThenMarkedFailed(t *testing.T) {
 	db := dbtest.New(t)
 	st := store.New(db)
 	ctx := context.Background()
 	if err := st.EnqueueNotification(ctx, &store.Notification{Recipient: "a@example.org", Kind: "routed", Reference: "C-AAAA-BBBB"}); err != nil {
 		t.Fatal(err)
 	}
-	down := notify.SMTP{Addr: "127.0.0.1:1", From: "x@example.org"}
-	if n, err := notify.Deliver(ctx, st, down, "http://x"); err != nil || n != 0 {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	pki := newPKI(t)
+	srv := startMailServer(t, pki, offerSTARTTLS)
+	// A wrong certificate is a delivery failure like any other.
+	wrongCA := notify.SMTP{Addr: srv.addr, From: "x@example.org", RootCAs: caPool(t, newPKI(t)), Timeout: 5 * time.Second}
+	if n, err := notify.Deliver(ctx, st, wrongCA, "http://x", log); err != nil || n != 0 {
 		t.Fatalf("got %d %v, want 0 sent and no error", n, err)
 	}
-	var attempts int
+	var id, attempts int
 	var lastErr string
-	db.QueryRow(`SELECT attempts, last_error FROM notifications`).Scan(&attempts, &lastErr)
-	if attempts != 1 || lastErr == "" {
-		t.Errorf("got attempts %d error %q, want 1 and the reason", attempts, lastErr)
+	var wait float64
+	row := `SELECT id, attempts, last_error, extract(epoch FROM not_before - now()) FROM notifications`
+	if err := db.QueryRow(row).Scan(&id, &attempts, &lastErr, &wait); err != nil {
+		t.Fatal(err)
 	}
-	srv := startSMTP(t)
-	if n, err := notify.Deliver(ctx, st, notify.SMTP{Addr: srv.ln.Addr().String(), From: "x@example.org"}, "http://x"); err != nil || n != 1 {
-		t.Fatalf("retry: got %d %v, want 1 sent", n, err)
+	if attempts != 1 || !strings.Contains(lastErr, "certificate") || wait < 50 || wait > 70 {
+		t.Errorf("after one refusal: attempts %d, error %q, next try in %.0f s; want 1, the reason, about a minute", attempts, lastErr, wait)
+	}
+	if !strings.Contains(logs.String(), `"notification":`+strconv.Itoa(id)) || !strings.Contains(logs.String(), "certificate") {
+		t.Errorf("the refusal is not logged with the id and reason:\n%s", logs.String())
+	}
+	// Not due yet: the next run leaves it alone.
+	if n, _ := notify.Deliver(ctx, st, wrongCA, "http://x", log); n != 0 {
+		t.Errorf("retried before its time")
+	}
+	// The pause doubles: due again, refused again, two minutes.
+	db.MustExec(`UPDATE notifications SET not_before = now()`)
+	notify.Deliver(ctx, st, wrongCA, "http://x", log)
+	if err := db.QueryRow(row).Scan(&id, &attempts, &lastErr, &wait); err != nil || attempts != 2 || wait < 110 || wait > 130 {
+		t.Errorf("after two refusals: attempts %d, next try in %.0f s (%v); want 2 and about two minutes", attempts, wait, err)
+	}
+	// Still refused a day on: marked failed, logged as an error, never tried again.
+	db.MustExec(`UPDATE notifications SET not_before = now(), created_at = now() - interval '26 hours'`)
+	logs.Reset()
+	notify.Deliver(ctx, st, wrongCA, "http://x", log)
+	var failed bool
+	db.QueryRow(`SELECT failed_at IS NOT NULL FROM notifications`).Scan(&failed)
+	if !failed || !strings.Contains(logs.String(), `"level":"ERROR"`) {
+		t.Errorf("after a day: failed %v, log %s; want marked failed and an error line", failed, logs.String())
+	}
+	if retrying, gaveUp, err := st.UndeliveredNotifications(ctx); err != nil || retrying != 0 || gaveUp != 1 {
+		t.Errorf("undelivered: %d retrying, %d failed (%v); want 0 and 1", retrying, gaveUp, err)
+	}
+	good := notify.SMTP{Addr: srv.addr, From: "x@example.org", RootCAs: caPool(t, pki)}
+	db.MustExec(`UPDATE notifications SET not_before = now()`)
+	if n, _ := notify.Deliver(ctx, st, good, "http://x", log); n != 0 || len(srv.messages()) != 0 {
+		t.Errorf("a failed notification was tried again")
+	}
+	// A fresh one goes through the good server at once.
+	if err := st.EnqueueNotification(ctx, &store.Notification{Recipient: "b@example.org", Kind: "routed", Reference: "C-CCCC-DDDD"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := notify.Deliver(ctx, st, good, "http://x", log); err != nil || n != 1 || len(srv.messages()) != 1 {
+		t.Errorf("delivery over verified STARTTLS: got %d %v, %d at the server; want 1", n, err, len(srv.messages()))
 	}
 }
 
@@ -207,7 +257,7 @@ func TestFiledReportReachesRouteHolder(t *testing.T) {
 	urgent := report(true, "Unique phrase kestrel-lantern.")
 	routine := report(false, "Another unique phrase heron-anchor.")
 	bag := &mailbag{}
-	if _, err := notify.Deliver(ctx, k.Store, bag, "https://whistle.example.gov.uk"); err != nil {
+	if _, err := notify.Deliver(ctx, k.Store, bag, "https://whistle.example.gov.uk", quiet); err != nil {
 		t.Fatal(err)
 	}
 	if len(bag.sent) == 0 {

@@ -218,11 +218,18 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 
 	var mailer notify.Mailer = notify.LogMailer{Logger: log}
 	if cfg.SMTPAddr != "" {
-		mailer = notify.SMTP{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword}
+		smtp := notify.SMTP{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
+			TLS: cfg.SMTPTLS}
+		if cfg.SMTPCAFile != "" {
+			if smtp.RootCAs, err = notify.LoadCAs(cfg.SMTPCAFile); err != nil {
+				return nil, err
+			}
+		}
+		mailer = smtp
 	}
 	p.jobs = jobs.Start(log,
 		jobs.Job{Name: "notifications", Every: 5 * time.Second, Run: func(ctx context.Context) error {
-			_, err := notify.Deliver(ctx, st, mailer, cfg.PublicURL.String())
+			_, err := notify.Deliver(ctx, st, mailer, cfg.PublicURL.String(), log)
 			return err
 		}},
 		jobs.Job{Name: "reminders", Every: 5 * time.Minute, Run: func(ctx context.Context) error {

@@ -49,26 +49,40 @@ func (s *Store) ExpandRoutedOutbox(ctx context.Context, limit int) (int, error) 
 	return n, err
 }
 
-// maxAttempts stops retrying a notification the mail server keeps refusing.
-const maxAttempts = 10
+// DeliveryFailure is one notification the mail server did not take this time.
+type DeliveryFailure struct {
+	ID      int64
+	Attempt int   // counting this one
+	Err     error // why, as the mailer said
+	GaveUp  bool  // retried for over a day: marked failed, not tried again
+}
 
-// DeliverNotifications locks up to limit unsent notifications (skipping any another instance
-// holds), calls send for each, and records the outcome, all in one transaction.
-func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(Notification) error) (sent int, err error) {
+// DeliverNotifications locks up to limit unsent notifications that are due (skipping any another
+// instance holds), calls send for each, and records the outcome, all in one transaction. A
+// refused one is tried again after a pause that doubles from a minute up to an hour; once it
+// has been waiting for more than a day it is marked failed instead. Failures are returned so
+// the caller can say so.
+func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(Notification) error) (sent int, failed []DeliveryFailure, err error) {
 	err = s.Tx(ctx, func(tx *Store) error {
+		sent, failed = 0, nil
 		var batch []Notification
 		if err := sqlx.SelectContext(ctx, tx.q, &batch, `SELECT id, recipient, kind, concern_id,
 			(SELECT c.public_id FROM concerns c WHERE c.id = n.concern_id) AS concern_public_id, reference, dedupe_key, attempts
-			FROM notifications n WHERE sent_at IS NULL AND not_before <= now() AND attempts < $2
-			ORDER BY not_before, id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit, maxAttempts); err != nil {
+			FROM notifications n WHERE sent_at IS NULL AND failed_at IS NULL AND not_before <= now()
+			ORDER BY not_before, id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit); err != nil {
 			return err
 		}
 		for _, n := range batch {
 			if serr := send(n); serr != nil {
-				if _, err := tx.q.ExecContext(ctx, `UPDATE notifications SET attempts = attempts + 1, last_error = $2 WHERE id = $1`,
-					n.ID, truncate(serr.Error(), 500)); err != nil {
+				var gaveUp bool
+				// created_at is kept to the hour, so 25 hours is at least a day of trying.
+				if err := sqlx.GetContext(ctx, tx.q, &gaveUp, `UPDATE notifications SET attempts = attempts + 1, last_error = $2,
+					not_before = now() + least(interval '1 minute' * power(2, least(attempts, 10)), interval '1 hour'),
+					failed_at = CASE WHEN created_at < now() - interval '25 hours' THEN now() END
+					WHERE id = $1 RETURNING failed_at IS NOT NULL`, n.ID, truncate(serr.Error(), 500)); err != nil {
 					return err
 				}
+				failed = append(failed, DeliveryFailure{ID: n.ID, Attempt: n.Attempts + 1, Err: serr, GaveUp: gaveUp})
 				continue
 			}
 			if _, err := tx.q.ExecContext(ctx, `UPDATE notifications SET sent_at = $2, attempts = attempts + 1 WHERE id = $1`,
@@ -79,7 +93,14 @@ func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(N
 		}
 		return nil
 	})
-	return sent, err
+	return sent, failed, err
+}
+
+// UndeliveredNotifications counts the e-mails waiting for a retry and those marked failed.
+func (s *Store) UndeliveredNotifications(ctx context.Context) (retrying, failed int, err error) {
+	err = s.q.QueryRowxContext(ctx, `SELECT count(*) FILTER (WHERE failed_at IS NULL AND attempts > 0),
+		count(*) FILTER (WHERE failed_at IS NOT NULL) FROM notifications WHERE sent_at IS NULL`).Scan(&retrying, &failed)
+	return retrying, failed, err
 }
 
 func truncate(s string, n int) string {
