@@ -14,6 +14,7 @@ import (
 	"candour/internal/dbtest"
 	"candour/internal/intake"
 	"candour/internal/intaketest"
+	"candour/internal/mailtest"
 	"candour/internal/notify"
 	"candour/internal/store"
 )
@@ -48,9 +49,9 @@ func TestOutboxDeliversOnceWithoutContent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pki := newPKI(t)
-	srv := startMailServer(t, pki, offerSTARTTLS)
-	mailer := notify.SMTP{Addr: srv.addr, From: "candour@enghraifft.example", RootCAs: caPool(t, pki)}
+	pki := mailtest.NewPKI(t)
+	srv := mailtest.Start(t, pki, mailtest.STARTTLS)
+	mailer := notify.SMTP{Addr: srv.Addr, From: "candour@enghraifft.example", RootCAs: caPool(t, pki)}
 
 	// Two job runners at once, as with two portal instances: each message goes out once.
 	var wg sync.WaitGroup
@@ -67,7 +68,7 @@ func TestOutboxDeliversOnceWithoutContent(t *testing.T) {
 	if _, err := notify.Deliver(ctx, st, mailer, "https://whistle.example.gov.uk", quiet); err != nil {
 		t.Fatal(err)
 	}
-	got := srv.messages()
+	got := srv.Messages()
 	if len(got) != 2 {
 		t.Fatalf("got %d messages, want 2", len(got))
 	}
@@ -87,9 +88,9 @@ func TestOutboxDeliversOnceWithoutContent(t *testing.T) {
 	}
 }
 
-func caPool(t *testing.T, pki *testPKI) *x509.CertPool {
+func caPool(t *testing.T, pki *mailtest.PKI) *x509.CertPool {
 	t.Helper()
-	pool, err := notify.LoadCAs(pki.caFile)
+	pool, err := notify.LoadCAs(pki.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,27 +101,27 @@ func caPool(t *testing.T, pki *testPKI) *x509.CertPool {
 // to a relay on this machine.
 func TestSMTPModes(t *testing.T) {
 	ctx := context.Background()
-	pki := newPKI(t)
+	pki := mailtest.NewPKI(t)
 	msg := notify.Message{To: "elin.rowlands@enghraifft.example", Subject: "Candour C-ABCD-EFGH", Body: "Sign in to read it."}
 	for _, c := range []struct {
 		name   string
-		mode   serverMode
+		mode   mailtest.Mode
 		mailer notify.SMTP
 		user   string
 		tls    bool
 	}{
-		{"starttls", offerSTARTTLS, notify.SMTP{RootCAs: caPool(t, pki)}, "", true},
-		{"starttls with auth", offerSTARTTLS, notify.SMTP{RootCAs: caPool(t, pki), Username: "relay-user", Password: "relay-secret"}, "relay-user", true},
-		{"implicit tls", implicitTLS, notify.SMTP{TLS: notify.ImplicitTLS, RootCAs: caPool(t, pki)}, "", true},
-		{"plain to a local relay", plainOnly, notify.SMTP{TLS: notify.Plain}, "", false},
+		{"starttls", mailtest.STARTTLS, notify.SMTP{RootCAs: caPool(t, pki)}, "", true},
+		{"starttls with auth", mailtest.STARTTLS, notify.SMTP{RootCAs: caPool(t, pki), Username: "relay-user", Password: "relay-secret"}, "relay-user", true},
+		{"implicit tls", mailtest.ImplicitTLS, notify.SMTP{TLS: notify.ImplicitTLS, RootCAs: caPool(t, pki)}, "", true},
+		{"plain to a local relay", mailtest.PlainOnly, notify.SMTP{TLS: notify.Plain}, "", false},
 	} {
-		srv := startMailServer(t, pki, c.mode)
-		c.mailer.Addr, c.mailer.From, c.mailer.Timeout = srv.addr, "candour@enghraifft.example", 10*time.Second
+		srv := mailtest.Start(t, pki, c.mode)
+		c.mailer.Addr, c.mailer.From, c.mailer.Timeout = srv.Addr, "candour@enghraifft.example", 10*time.Second
 		if err := c.mailer.Send(ctx, msg); err != nil {
 			t.Errorf("%s: %v", c.name, err)
 			continue
 		}
-		got := srv.messages()
+		got := srv.Messages()
 		if len(got) != 1 || got[0].TLS != c.tls || got[0].User != c.user || got[0].To != msg.To ||
 			!strings.Contains(got[0].Data, "Subject: Candour C-ABCD-EFGH") {
 			t.Errorf("%s: server got %+v", c.name, got)
@@ -132,21 +133,21 @@ func TestSMTPModes(t *testing.T) {
 // server that does not offer STARTTLS, and AUTH over a connection in clear.
 func TestSMTPRefusesWhatIsNotSafe(t *testing.T) {
 	ctx := context.Background()
-	pki := newPKI(t)
+	pki := mailtest.NewPKI(t)
 	msg := notify.Message{To: "elin.rowlands@enghraifft.example", Subject: "Candour C-ABCD-EFGH", Body: "x"}
-	tlsServer := startMailServer(t, pki, offerSTARTTLS)
-	plainServer := startMailServer(t, pki, plainOnly)
-	other := newPKI(t) // another authority: its roots do not vouch for this server
+	tlsServer := mailtest.Start(t, pki, mailtest.STARTTLS)
+	plainServer := mailtest.Start(t, pki, mailtest.PlainOnly)
+	other := mailtest.NewPKI(t) // another authority: its roots do not vouch for this server
 	for _, c := range []struct {
 		name   string
 		mailer notify.SMTP
 		want   string
 	}{
-		{"unknown authority", notify.SMTP{Addr: tlsServer.addr, RootCAs: caPool(t, other)}, "certificate"},
-		{"system roots only", notify.SMTP{Addr: tlsServer.addr}, "certificate"},
-		{"implicit tls to a starttls port", notify.SMTP{Addr: tlsServer.addr, TLS: notify.ImplicitTLS, RootCAs: caPool(t, pki)}, ""},
-		{"no starttls offered", notify.SMTP{Addr: plainServer.addr, RootCAs: caPool(t, pki)}, "does not offer STARTTLS"},
-		{"auth in clear", notify.SMTP{Addr: plainServer.addr, TLS: notify.Plain, Username: "relay-user", Password: "relay-secret"}, "not encrypted"},
+		{"unknown authority", notify.SMTP{Addr: tlsServer.Addr, RootCAs: caPool(t, other)}, "certificate"},
+		{"system roots only", notify.SMTP{Addr: tlsServer.Addr}, "certificate"},
+		{"implicit tls to a starttls port", notify.SMTP{Addr: tlsServer.Addr, TLS: notify.ImplicitTLS, RootCAs: caPool(t, pki)}, ""},
+		{"no starttls offered", notify.SMTP{Addr: plainServer.Addr, RootCAs: caPool(t, pki)}, "does not offer STARTTLS"},
+		{"auth in clear", notify.SMTP{Addr: plainServer.Addr, TLS: notify.Plain, Username: "relay-user", Password: "relay-secret"}, "not encrypted"},
 	} {
 		c.mailer.From, c.mailer.Timeout = "candour@enghraifft.example", 5*time.Second
 		err := c.mailer.Send(ctx, msg)
@@ -154,7 +155,7 @@ func TestSMTPRefusesWhatIsNotSafe(t *testing.T) {
 			t.Errorf("%s: got %v, want a refusal mentioning %q", c.name, err, c.want)
 		}
 	}
-	if n := len(tlsServer.messages()) + len(plainServer.messages()); n != 0 {
+	if n := len(tlsServer.Messages()) + len(plainServer.Messages()); n != 0 {
 		t.Errorf("%d messages got through", n)
 	}
 }
@@ -171,10 +172,10 @@ func TestFailedSendIsRetriedThenMarkedFailed(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	pki := newPKI(t)
-	srv := startMailServer(t, pki, offerSTARTTLS)
+	pki := mailtest.NewPKI(t)
+	srv := mailtest.Start(t, pki, mailtest.STARTTLS)
 	// A wrong certificate is a delivery failure like any other.
-	wrongCA := notify.SMTP{Addr: srv.addr, From: "x@example.org", RootCAs: caPool(t, newPKI(t)), Timeout: 5 * time.Second}
+	wrongCA := notify.SMTP{Addr: srv.Addr, From: "x@example.org", RootCAs: caPool(t, mailtest.NewPKI(t)), Timeout: 5 * time.Second}
 	if n, err := notify.Deliver(ctx, st, wrongCA, "http://x", log); err != nil || n != 0 {
 		t.Fatalf("got %d %v, want 0 sent and no error", n, err)
 	}
@@ -213,17 +214,17 @@ func TestFailedSendIsRetriedThenMarkedFailed(t *testing.T) {
 	if retrying, gaveUp, err := st.UndeliveredNotifications(ctx); err != nil || retrying != 0 || gaveUp != 1 {
 		t.Errorf("undelivered: %d retrying, %d failed (%v); want 0 and 1", retrying, gaveUp, err)
 	}
-	good := notify.SMTP{Addr: srv.addr, From: "x@example.org", RootCAs: caPool(t, pki)}
+	good := notify.SMTP{Addr: srv.Addr, From: "x@example.org", RootCAs: caPool(t, pki)}
 	db.MustExec(`UPDATE notifications SET not_before = now()`)
-	if n, _ := notify.Deliver(ctx, st, good, "http://x", log); n != 0 || len(srv.messages()) != 0 {
+	if n, _ := notify.Deliver(ctx, st, good, "http://x", log); n != 0 || len(srv.Messages()) != 0 {
 		t.Errorf("a failed notification was tried again")
 	}
 	// A fresh one goes through the good server at once.
 	if err := st.EnqueueNotification(ctx, &store.Notification{Recipient: "b@example.org", Kind: "routed", Reference: "C-CCCC-DDDD"}); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := notify.Deliver(ctx, st, good, "http://x", log); err != nil || n != 1 || len(srv.messages()) != 1 {
-		t.Errorf("delivery over verified STARTTLS: got %d %v, %d at the server; want 1", n, err, len(srv.messages()))
+	if n, err := notify.Deliver(ctx, st, good, "http://x", log); err != nil || n != 1 || len(srv.Messages()) != 1 {
+		t.Errorf("delivery over verified STARTTLS: got %d %v, %d at the server; want 1", n, err, len(srv.Messages()))
 	}
 }
 

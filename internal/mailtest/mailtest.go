@@ -1,4 +1,7 @@
-package notify_test
+// Package mailtest runs a real SMTP server (emersion/go-smtp) on 127.0.0.1 for tests, with a
+// test certificate authority: it refuses MAIL before the connection is encrypted, as a
+// council's relay would, offers AUTH PLAIN only over TLS, and records what it accepts.
+package mailtest
 
 import (
 	"crypto/ecdsa"
@@ -22,14 +25,14 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// testPKI is a certificate authority and a server certificate it signed for 127.0.0.1 and
+// PKI is a certificate authority and a server certificate it signed for 127.0.0.1 and
 // localhost, as a council's mail relay would present.
-type testPKI struct {
-	caFile string // PEM of the authority, for CANDOUR_SMTP_CA_FILE
+type PKI struct {
+	CAFile string // PEM of the authority, for CANDOUR_SMTP_CA_FILE
 	server tls.Certificate
 }
 
-func newPKI(t *testing.T) *testPKI {
+func NewPKI(t *testing.T) *PKI {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -59,47 +62,48 @@ func newPKI(t *testing.T) *testPKI {
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &testPKI{caFile: caFile, server: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
+	return &PKI{CAFile: caFile, server: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
 }
 
-// received is one message the server accepted.
-type received struct {
+// Received is one message the server accepted: its envelope, data, the AUTH user if any, and
+// whether it came over TLS.
+type Received struct {
 	From, To, Data, User string
 	TLS                  bool
 }
 
-// mailServer is a real SMTP server (emersion/go-smtp) on 127.0.0.1. Like a council's relay it
+// Server is a real SMTP server (emersion/go-smtp) on 127.0.0.1. Like a council's relay it
 // refuses MAIL before the connection is encrypted (unless plain is asked for), and it offers
 // AUTH PLAIN only over TLS.
-type mailServer struct {
-	addr string
+type Server struct {
+	Addr string // host:port to send to
 	mu   sync.Mutex
-	mail []received
+	mail []Received
 }
 
-type serverMode int
+type Mode int
 
 const (
-	offerSTARTTLS serverMode = iota // STARTTLS offered and required
-	implicitTLS                     // TLS from the first byte
-	plainOnly                       // no TLS at all (a relay on this machine)
+	STARTTLS    Mode = iota // STARTTLS offered and required
+	ImplicitTLS             // TLS from the first byte
+	PlainOnly               // no TLS at all (a relay on this machine)
 )
 
-func startMailServer(t *testing.T, pki *testPKI, mode serverMode) *mailServer {
+func Start(t *testing.T, pki *PKI, mode Mode) *Server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &mailServer{addr: ln.Addr().String()}
+	m := &Server{Addr: ln.Addr().String()}
 	s := smtp.NewServer(m)
 	s.Domain = "localhost"
 	s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{pki.server}, MinVersion: tls.VersionTLS12}
 	switch mode {
-	case offerSTARTTLS:
+	case STARTTLS:
 		s.TLSConfig = tlsConf
-	case implicitTLS:
+	case ImplicitTLS:
 		ln = tls.NewListener(ln, tlsConf)
 	}
 	go s.Serve(ln)
@@ -107,22 +111,22 @@ func startMailServer(t *testing.T, pki *testPKI, mode serverMode) *mailServer {
 	return m
 }
 
-func (m *mailServer) messages() []received {
+func (m *Server) Messages() []Received {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]received(nil), m.mail...)
+	return append([]Received(nil), m.mail...)
 }
 
 // NewSession is go-smtp's Backend.
-func (m *mailServer) NewSession(c *smtp.Conn) (smtp.Session, error) {
+func (m *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	_, isTLS := c.TLSConnectionState()
-	return &mailSession{server: m, conn: c, msg: received{TLS: isTLS}}, nil
+	return &mailSession{server: m, conn: c, msg: Received{TLS: isTLS}}, nil
 }
 
 type mailSession struct {
-	server *mailServer
+	server *Server
 	conn   *smtp.Conn
-	msg    received
+	msg    Received
 }
 
 var errTLSFirst = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first"}
@@ -150,7 +154,7 @@ func (s *mailSession) Auth(string) (sasl.Server, error) {
 }
 
 func (s *mailSession) Mail(from string, _ *smtp.MailOptions) error {
-	// A server without TLS (plainOnly) has no TLS config: it is the local relay case.
+	// A server without TLS (PlainOnly) has no TLS config: it is the local relay case.
 	if !s.encrypted() && s.conn.Server().TLSConfig != nil {
 		return errTLSFirst
 	}
@@ -172,5 +176,15 @@ func (s *mailSession) Data(r io.Reader) error {
 	return nil
 }
 
-func (s *mailSession) Reset()        { s.msg = received{User: s.msg.User} }
+func (s *mailSession) Reset()        { s.msg = Received{User: s.msg.User} }
 func (s *mailSession) Logout() error { return nil }
+
+// WaitUntil waits up to d for what has arrived to satisfy done, and returns it.
+func (m *Server) WaitUntil(done func([]Received) bool, d time.Duration) []Received {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if got := m.Messages(); done(got) {
+			return got
+		}
+	}
+	return m.Messages()
+}
