@@ -126,3 +126,19 @@ func (s *Service) ApplyRetention(ctx context.Context) (int, error) {
 	})
 	return shredded, err
 }
+
+// MailBacklog is the staff e-mail the mail server has not taken: waiting for a retry, and
+// given up on after a day.
+type MailBacklog struct{ Retrying, Failed int }
+
+// UndeliveredMail tells the Monitoring Officer and deputy how much staff e-mail has not gone
+// out, so a mail server that refuses is seen rather than trusted. Anyone else: not found.
+func (s *Service) UndeliveredMail(ctx context.Context, u *store.User) (MailBacklog, error) {
+	if !access.CanSeeTriage(u) {
+		return MailBacklog{}, errNotFound
+	}
+	var b MailBacklog
+	var err error
+	b.Retrying, b.Failed, err = s.d.Store.UndeliveredNotifications(ctx)
+	return b, err
+}

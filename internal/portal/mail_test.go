@@ -56,3 +56,49 @@ func TestSafeguardingAlertReachesTheMailServer(t *testing.T) {
 		}
 	}
 }
+
+// A mail server whose certificate nobody vouches for refuses every alert: the refusal is
+// retried, shown to the Monitoring Officer on the staff home page in both languages and to an
+// operator in the readiness answer, and no e-mail reaches the server in clear.
+func TestRefusedMailIsSeen(t *testing.T) {
+	pki := mailtest.NewPKI(t)
+	srv := mailtest.Start(t, pki, mailtest.STARTTLS)
+	// No CA file: the system's roots do not vouch for the test authority.
+	e := portaltest.Start(t, portaltest.Setting("CANDOUR_SMTP_ADDR", srv.Addr))
+	mo := portaltest.NewStaff(t, e.Portal, "elin.rowlands@enghraifft.example", "monitoring_officer")
+	lead := portaltest.NewStaff(t, e.Portal, "lead@enghraifft.example", "service_lead")
+	r := portaltest.DoJSON(t, e.URL(), "POST", "/api/v1/reports", map[string]any{"mode": "anonymous",
+		"service_area": "childrens-services", "category": "safeguarding", "summary": "A child left alone at night",
+		"details": "Seen twice this week.", "safeguarding": true, "named_people": []string{}, "identity": nil, "lang": "en"})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("file: %d %s", r.Status, r.Body)
+	}
+	var ready struct {
+		Mail struct{ Retrying, Failed int }
+	}
+	for end := time.Now().Add(time.Minute); time.Now().Before(end) && ready.Mail.Retrying == 0; time.Sleep(200 * time.Millisecond) {
+		res := e.Do(t, "GET", "/readyz", "", nil)
+		if err := json.Unmarshal(res.Body, &ready); err != nil {
+			t.Fatalf("readyz: %s", res.Body)
+		}
+	}
+	if ready.Mail.Retrying == 0 {
+		t.Fatalf("readiness never showed the refused mail; log:\n%s", e.Logs)
+	}
+	if !strings.Contains(e.Logs.String(), "notification not delivered") || !strings.Contains(e.Logs.String(), "certificate") {
+		t.Errorf("the refusal is not in the log with its reason")
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Errorf("%d e-mails reached the server", n)
+	}
+	en, cy := mo.Get("/staff"), mo.Get("/cy/staff")
+	if !strings.Contains(en.Body, `id="mail-backlog"`) || !strings.Contains(en.Body, "refused by the mail server and") {
+		t.Errorf("English staff home does not show the refused mail:\n%s", en.Body)
+	}
+	if !strings.Contains(cy.Body, "Gwrthododd y gweinydd e-bost") {
+		t.Errorf("Welsh staff home does not show the refused mail")
+	}
+	if p := lead.Get("/staff"); strings.Contains(p.Body, `id="mail-backlog"`) {
+		t.Errorf("a service lead sees the mail backlog; only the Monitoring Officer and deputy should")
+	}
+}

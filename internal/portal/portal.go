@@ -210,6 +210,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		Catalog:       catalog,
 		Pages:         site,
 		BodyLimit:     int(cfg.MaxAttachment) + 1<<20,
+		Details: func(ctx context.Context) map[string]any {
+			retrying, failed, err := st.UndeliveredNotifications(ctx)
+			if err != nil {
+				return map[string]any{"mail": "unknown"}
+			}
+			return map[string]any{"mail": map[string]int{"retrying": retrying, "failed": failed}}
+		},
 	})
 	api.New(api.Deps{Intake: p.Intake, Casework: p.Casework, Oversight: p.Oversight, Accounts: p.Accounts,
 		Policy: p.Policy, Tokens: keys.tokens, Auth: p.Auth, SecureCookies: cfg.SecureCookies(),

@@ -38,6 +38,9 @@ type Deps struct {
 	// UntimedLogger writes records without a time, for failures on reporter routes.
 	UntimedLogger *slog.Logger
 	DB            Pinger
+	// Details, when set, adds what an operator should see to the readiness answer (undelivered
+	// mail); it never decides readiness.
+	Details func(ctx context.Context) map[string]any
 	Catalog       *i18n.Catalog
 	Pages         ErrorPages
 	BodyLimit     int // bytes; uploads stream, everything else is checked per route
@@ -75,7 +78,13 @@ func New(d Deps) *fiber.App {
 			d.Logger.Warn("readiness: database does not answer", "err", err)
 			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "database unavailable"})
 		}
-		return c.JSON(fiber.Map{"status": "ready"})
+		out := fiber.Map{"status": "ready"}
+		if d.Details != nil {
+			for k, v := range d.Details(ctx) {
+				out[k] = v
+			}
+		}
+		return c.JSON(out)
 	})
 	return app
 }

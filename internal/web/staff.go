@@ -11,7 +11,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"candour/internal/access"
 	"candour/internal/auth"
+	"candour/internal/casework"
 	"candour/internal/fault"
 )
 
@@ -164,12 +166,21 @@ type staffHomeData struct {
 	Email string
 	Roles []string
 	CSRF  string
+	Mail  *casework.MailBacklog // the Monitoring Officer's and deputy's view; nil for others
 }
 
 func (s *Site) staffHome(c *fiber.Ctx) error {
 	p := principal(c)
-	return s.Render(c, fiber.StatusOK, "staff_home", staffHomeData{Name: p.User.Name, Email: p.User.Email,
-		Roles: p.User.Roles, CSRF: p.Session.CSRF})
+	d := staffHomeData{Name: p.User.Name, Email: p.User.Email, Roles: p.User.Roles, CSRF: p.Session.CSRF}
+	// The Monitoring Officer sees staff e-mail the mail server has not taken.
+	if s.deps.Casework != nil && access.CanSeeTriage(p.User) {
+		mail, err := s.deps.Casework.UndeliveredMail(c.UserContext(), p.User)
+		if err != nil {
+			return err
+		}
+		d.Mail = &mail
+	}
+	return s.Render(c, fiber.StatusOK, "staff_home", d)
 }
 
 type staffTOTPData struct {
