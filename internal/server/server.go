@@ -40,10 +40,10 @@ type Deps struct {
 	DB            Pinger
 	// Details, when set, adds what an operator should see to the readiness answer (undelivered
 	// mail); it never decides readiness.
-	Details func(ctx context.Context) map[string]any
-	Catalog       *i18n.Catalog
-	Pages         ErrorPages
-	BodyLimit     int // bytes; uploads stream, everything else is checked per route
+	Details   func(ctx context.Context) map[string]any
+	Catalog   *i18n.Catalog
+	Pages     ErrorPages
+	BodyLimit int // bytes; uploads stream, everything else is checked per route
 }
 
 // New returns the fiber application with middleware, health checks and error handling; the
