@@ -129,7 +129,12 @@ func (s *Service) ApplyRetention(ctx context.Context) (int, error) {
 
 // MailBacklog is the staff e-mail the mail server has not taken: waiting for a retry, and
 // given up on after a day.
-type MailBacklog struct{ Retrying, Failed int }
+type MailBacklog struct {
+	Retrying, Failed int
+	// Safeguarding counts the safeguarding concerns whose alert has been refused: the hub may not
+	// know of them.
+	Safeguarding int
+}
 
 // UndeliveredMail tells the Monitoring Officer and deputy how much staff e-mail has not gone
 // out, so a mail server that refuses is seen rather than trusted. Anyone else: not found.
@@ -139,6 +144,9 @@ func (s *Service) UndeliveredMail(ctx context.Context, u *store.User) (MailBackl
 	}
 	var b MailBacklog
 	var err error
-	b.Retrying, b.Failed, err = s.d.Store.UndeliveredNotifications(ctx)
+	if b.Retrying, b.Failed, err = s.d.Store.UndeliveredNotifications(ctx); err != nil {
+		return b, err
+	}
+	b.Safeguarding, err = s.d.Store.UndeliveredSafeguarding(ctx)
 	return b, err
 }

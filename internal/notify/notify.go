@@ -158,6 +158,9 @@ func Compose(n store.Notification, publicURL string) Message {
 	}
 	var en, cy string
 	switch n.Kind {
+	case "escalation":
+		en = "The safeguarding alert for concern " + n.Reference + " has not reached the safeguarding hub for a quarter of an hour: make sure they know."
+		cy = "Nid yw'r rhybudd diogelu ar gyfer pryder " + n.Reference + " wedi cyrraedd yr hyb diogelu ers chwarter awr: gwnewch yn siŵr eu bod yn gwybod."
 	case "reminder":
 		en = "A clock on concern " + n.Reference + " is close to its deadline or has passed it."
 		cy = "Mae cloc ar bryder " + n.Reference + " yn agos at ei derfyn amser neu wedi mynd heibio iddo."
@@ -177,11 +180,16 @@ const (
 	expandRounds = 20
 )
 
+// EscalationRefusals is how many refusals of a safeguarding alert make it an escalation: the
+// pauses between tries double from a minute, so four are a quarter of an hour.
+const EscalationRefusals = 4
+
 // Deliver sends what is waiting in the outbox, one batch, after turning newly filed concerns'
-// route holders into e-mails. Every refusal is logged with the notification's id and the
+// route holders into e-mails and escalating safeguarding alerts the mail server keeps refusing
+// to escalateTo (the deputy Monitoring Officer; empty: no one to tell). Every refusal is logged with the notification's id and the
 // reason (never the message: it is reference and link only, but the log is not the place);
 // one given up on after a day of retries is logged as an error.
-func Deliver(ctx context.Context, st *store.Store, m Mailer, publicURL string, log *slog.Logger) (int, error) {
+func Deliver(ctx context.Context, st *store.Store, m Mailer, publicURL, escalateTo string, log *slog.Logger) (int, error) {
 	for range expandRounds {
 		n, err := st.ExpandRoutedOutbox(ctx, expandBatch)
 		if err != nil {
@@ -189,6 +197,15 @@ func Deliver(ctx context.Context, st *store.Store, m Mailer, publicURL string, l
 		}
 		if n < expandBatch {
 			break
+		}
+	}
+	if escalateTo != "" {
+		n, err := st.EscalateSafeguarding(ctx, escalateTo, EscalationRefusals)
+		if err != nil {
+			return 0, err
+		}
+		if n > 0 {
+			log.Error("safeguarding alerts refused by the mail server for a quarter of an hour; escalated", "concerns", n)
 		}
 	}
 	sent, failed, err := st.DeliverNotifications(ctx, 50, func(n store.Notification) error {

@@ -101,4 +101,27 @@ func TestRefusedMailIsSeen(t *testing.T) {
 	if p := lead.Get("/staff"); strings.Contains(p.Body, `id="mail-backlog"`) {
 		t.Errorf("a service lead sees the mail backlog; only the Monitoring Officer and deputy should")
 	}
+	if !strings.Contains(en.Body, `id="safeguarding-undelivered"`) || !strings.Contains(cy.Body, "Nid yw rhybuddion diogelu") {
+		t.Errorf("the staff home does not show prominently, in both languages, that a safeguarding alert is undelivered")
+	}
+
+	// A quarter of an hour of refusals (four, the pauses doubling from a minute): the deputy is
+	// told, once per concern, however many runs of the notifier follow.
+	e.DB.MustExec(`UPDATE notifications SET attempts = 4, not_before = now() WHERE kind = 'routed'`)
+	escalations := func() int {
+		var n int
+		if err := e.DB.Get(&n, `SELECT count(*) FROM notifications WHERE kind = 'escalation' AND recipient = 'owain.bevan@enghraifft.example'`); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for end := time.Now().Add(time.Minute); time.Now().Before(end) && escalations() == 0; time.Sleep(200 * time.Millisecond) {
+	}
+	time.Sleep(6 * time.Second) // at least one more run of the notifier
+	if n := escalations(); n != 1 {
+		t.Errorf("got %d escalations to the deputy, want exactly 1; log:\n%s", n, e.Logs)
+	}
+	if !strings.Contains(e.Logs.String(), "escalated") {
+		t.Errorf("the escalation is not in the log")
+	}
 }

@@ -236,7 +236,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	}
 	p.jobs = jobs.Start(log,
 		jobs.Job{Name: "notifications", Every: 5 * time.Second, Run: func(ctx context.Context) error {
-			_, err := notify.Deliver(ctx, st, mailer, cfg.PublicURL.String(), log)
+			var deputy string
+			if pol := p.Policy(); pol != nil {
+				if d, ok := pol.Directory.Role("deputy_monitoring_officer"); ok {
+					deputy = d.Email
+				}
+			}
+			_, err := notify.Deliver(ctx, st, mailer, cfg.PublicURL.String(), deputy, log)
 			return err
 		}},
 		jobs.Job{Name: "reminders", Every: 5 * time.Minute, Run: func(ctx context.Context) error {

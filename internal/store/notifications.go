@@ -96,6 +96,33 @@ func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(N
 	return sent, failed, err
 }
 
+// EscalateSafeguarding e-mails to, once per concern, that a safeguarding alert has been
+// refused by the mail server refusals times in a row (the retry pauses double from a minute,
+// so four refusals are a quarter of an hour; stored times are kept to the hour and cannot say
+// it). It returns how many concerns it escalated.
+func (s *Store) EscalateSafeguarding(ctx context.Context, to string, refusals int) (int, error) {
+	res, err := s.q.ExecContext(ctx, `INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key)
+		SELECT DISTINCT $1, 'escalation', c.id, c.reference, 'escalated:' || c.id
+		FROM notifications n JOIN concerns c ON c.id = n.concern_id
+		WHERE n.kind = 'routed' AND n.sent_at IS NULL AND n.attempts >= $2 AND c.safeguarding
+		ON CONFLICT (dedupe_key) DO NOTHING`, to, refusals)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// UndeliveredSafeguarding counts the safeguarding concerns whose alert has not gone out and has
+// been refused at least once.
+func (s *Store) UndeliveredSafeguarding(ctx context.Context) (int, error) {
+	var n int
+	err := sqlx.GetContext(ctx, s.q, &n, `SELECT count(DISTINCT n.concern_id) FROM notifications n
+		JOIN concerns c ON c.id = n.concern_id
+		WHERE n.kind = 'routed' AND n.sent_at IS NULL AND n.attempts > 0 AND c.safeguarding`)
+	return n, err
+}
+
 // UndeliveredNotifications counts the e-mails waiting for a retry and those marked failed.
 func (s *Store) UndeliveredNotifications(ctx context.Context) (retrying, failed int, err error) {
 	err = s.q.QueryRowxContext(ctx, `SELECT count(*) FILTER (WHERE failed_at IS NULL AND attempts > 0),
