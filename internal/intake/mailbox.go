@@ -211,8 +211,14 @@ func (s *Service) Reply(ctx context.Context, ref, body string, detriment bool) e
 	if err != nil {
 		return err
 	}
-	return s.d.Store.InsertMessage(ctx, &store.Message{ConcernID: c.Serial, Author: "reporter", Body: sealed,
-		Detriment: detriment, CreatedAt: s.d.Now().Truncate(time.Hour)})
+	// The message and the e-mails telling its handlers are one transaction: none without the other.
+	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		if err := tx.InsertMessage(ctx, &store.Message{ConcernID: c.Serial, Author: "reporter", Body: sealed,
+			Detriment: detriment, CreatedAt: s.d.Now().Truncate(time.Hour)}); err != nil {
+			return err
+		}
+		return tx.NotifyHandlers(ctx, c.Serial, "reply", s.d.Now())
+	})
 }
 
 // DisplayName makes an uploaded file name harmless display text: control and bidi-override
@@ -306,7 +312,13 @@ func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, b
 			return err
 		}
 		a.Size, a.BlobID = n, bw.ID()
-		return tx.InsertAttachment(ctx, a)
+		if err := tx.InsertAttachment(ctx, a); err != nil {
+			return err
+		}
+		if author != "reporter" {
+			return nil
+		}
+		return tx.NotifyHandlers(ctx, c.Serial, "evidence", s.d.Now())
 	})
 	if err != nil {
 		return nil, err

@@ -158,6 +158,12 @@ func Compose(n store.Notification, publicURL string) Message {
 	}
 	var en, cy string
 	switch n.Kind {
+	case "reply":
+		en = "The reporter has written on concern " + n.Reference + "."
+		cy = "Mae'r sawl a gododd bryder " + n.Reference + " wedi ysgrifennu."
+	case "evidence":
+		en = "The reporter has added evidence to concern " + n.Reference + "."
+		cy = "Mae'r sawl a gododd bryder " + n.Reference + " wedi ychwanegu tystiolaeth."
 	case "escalation":
 		en = "The safeguarding alert for concern " + n.Reference + " has not reached the safeguarding hub for a quarter of an hour: make sure they know."
 		cy = "Nid yw'r rhybudd diogelu ar gyfer pryder " + n.Reference + " wedi cyrraedd yr hyb diogelu ers chwarter awr: gwnewch yn siŵr eu bod yn gwybod."

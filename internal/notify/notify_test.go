@@ -278,3 +278,83 @@ func TestFiledReportReachesRouteHolder(t *testing.T) {
 		t.Fatalf("the ordinary report's e-mails: %d waiting for the hour (%v), want some", waiting, err)
 	}
 }
+
+// The reporter's reply and evidence reach the people handling the concern as an e-mail that
+// says only that they wrote, once an hour however often they write, at the next hour (a
+// safeguarding concern's at once), over STARTTLS to a real server.
+func TestReporterRepliesReachHandlers(t *testing.T) {
+	ctx := context.Background()
+	k := intaketest.New(t, intaketest.Options{})
+	file := func(safeguarding bool) string {
+		filed, err := k.Intake.Submit(ctx, intake.ReportSubmission{Mode: "anonymous", ServiceArea: "childrens-services",
+			Category: "safeguarding", Summary: "A child left alone", Details: "Seen twice.", Safeguarding: safeguarding, Lang: "en"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return filed.Reference
+	}
+	routine, urgent := file(false), file(true)
+	for _, ref := range []string{routine, urgent} {
+		for _, body := range []string{"Unique phrase larch-compass.", "And again, magpie-harbour."} {
+			if err := k.Intake.Reply(ctx, ref, body, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := k.Intake.AddAttachment(ctx, ref, "reporter", "rota.csv", strings.NewReader("a,b\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type row struct {
+		Recipient, Kind, Reference string
+		Later                      bool `db:"later"`
+	}
+	var rows []row
+	if err := k.DB.Select(&rows, `SELECT recipient, kind, reference, not_before > now() AS later FROM notifications
+		WHERE kind IN ('reply', 'evidence') ORDER BY reference, kind, recipient`); err != nil {
+		t.Fatal(err)
+	}
+	per := map[string]int{}
+	for _, r := range rows {
+		per[r.Reference+" "+r.Kind+" "+r.Recipient]++
+		if r.Later != (r.Reference == routine) {
+			t.Errorf("%s %s to %s: held to the next hour %v; want held only for the routine concern", r.Reference, r.Kind, r.Recipient, r.Later)
+		}
+	}
+	for key, n := range per {
+		if n != 1 {
+			t.Errorf("%s: %d e-mails, want one however often the reporter writes", key, n)
+		}
+	}
+	for _, want := range []string{urgent + " reply safeguarding@enghraifft.example", urgent + " evidence safeguarding@enghraifft.example",
+		routine + " reply"} {
+		found := false
+		for key := range per {
+			found = found || strings.HasPrefix(key, want)
+		}
+		if !found {
+			t.Errorf("no e-mail %q among %v", want, per)
+		}
+	}
+
+	pki := mailtest.NewPKI(t)
+	srv := mailtest.Start(t, pki, mailtest.STARTTLS)
+	mailer := notify.SMTP{Addr: srv.Addr, From: "candour@enghraifft.example", RootCAs: caPool(t, pki)}
+	if _, err := notify.Deliver(ctx, k.Store, mailer, "https://whistle.example.gov.uk", "", quiet); err != nil {
+		t.Fatal(err)
+	}
+	var replies int
+	for _, m := range srv.Messages() {
+		if strings.Contains(m.Data, "larch-compass") || strings.Contains(m.Data, "magpie-harbour") || strings.Contains(m.Data, "rota.csv") {
+			t.Errorf("an e-mail carries what the reporter wrote:\n%s", m.Data)
+		}
+		if strings.Contains(m.Data, "The reporter has written on concern "+urgent) {
+			replies++
+		}
+		if strings.Contains(m.Data, routine) {
+			t.Errorf("the routine concern's e-mail went before its hour")
+		}
+	}
+	if replies == 0 {
+		t.Errorf("no reply e-mail for the safeguarding concern at the mail server")
+	}
+}

@@ -96,6 +96,28 @@ func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(N
 	return sent, failed, err
 }
 
+// NotifyHandlers tells the people handling a concern (its route holders and anyone granted
+// access, minus anyone who declared a conflict) that the reporter has written (kind "reply") or
+// added evidence ("evidence"): one e-mail per person, kind and hour however often the reporter
+// writes, sent at the next hour like the routed mail (at once for safeguarding), so a mail log
+// does not time the reporter.
+func (s *Store) NotifyHandlers(ctx context.Context, concern int64, kind string, now time.Time) error {
+	hour := now.UTC().Truncate(time.Hour)
+	_, err := s.q.ExecContext(ctx, `INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key, created_at, not_before)
+		SELECT DISTINCT lower(r.email), $2, c.id, c.reference, $2 || ':' || c.id || ':' || $3 || ':' || lower(r.email), $4::timestamptz,
+		       CASE WHEN c.safeguarding THEN $4::timestamptz ELSE $4::timestamptz + interval '1 hour' END
+		FROM concerns c, LATERAL (
+			SELECT h->>'email' AS email FROM jsonb_array_elements(c.route->'route') h WHERE coalesce(h->>'email', '') <> ''
+			UNION
+			SELECT u.email FROM case_access g JOIN users u ON u.id = g.user_id
+			WHERE g.concern_id = c.id AND g.revoked_at IS NULL AND u.status = 'active'
+		) r
+		WHERE c.id = $1 AND NOT EXISTS (SELECT 1 FROM conflicts x JOIN users u ON u.id = x.user_id
+			WHERE x.concern_id = c.id AND u.email = lower(r.email))
+		ON CONFLICT (dedupe_key) DO NOTHING`, concern, kind, hour.Format("2006010215"), hour)
+	return err
+}
+
 // EscalateSafeguarding e-mails to, once per concern, that a safeguarding alert has been
 // refused by the mail server refusals times in a row (the retry pauses double from a minute,
 // so four refusals are a quarter of an hour; stored times are kept to the hour and cannot say
