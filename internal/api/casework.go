@@ -17,6 +17,7 @@ type triageItemOut struct {
 	Route               string `json:"route"`
 	AcknowledgeBreached bool   `json:"acknowledge_breached"`
 	FeedbackBreached    bool   `json:"feedback_breached"`
+	WaitingForUs        bool   `json:"waiting_for_us"`
 }
 
 // triage lists the queue: clear columns and clocks only, never content.
@@ -24,7 +25,7 @@ func (a *API) triage(c *fiber.Ctx) error {
 	limit, _ := strconv.Atoi(c.Query("limit"))
 	page, err := a.d.Casework.Triage(c.UserContext(), user(c), casework.TriageQuery{
 		Filter: domain.TriageFilter{Status: c.Query("status"), Route: c.Query("route"), ServiceArea: c.Query("service_area"),
-			Channel: c.Query("channel"), Breached: c.QueryBool("breach")},
+			Channel: c.Query("channel"), Breached: c.QueryBool("breach"), Waiting: c.QueryBool("waiting")},
 		Cursor: c.Query("cursor"), Limit: limit,
 	})
 	if err != nil {
@@ -33,7 +34,7 @@ func (a *API) triage(c *fiber.Ctx) error {
 	items := make([]triageItemOut, 0, len(page.Items))
 	for _, r := range page.Items {
 		items = append(items, triageItemOut{CaseHeader: r.Header(), Route: r.RouteRule,
-			AcknowledgeBreached: r.AcknowledgeBreached, FeedbackBreached: r.FeedbackBreached})
+			AcknowledgeBreached: r.AcknowledgeBreached, FeedbackBreached: r.FeedbackBreached, WaitingForUs: r.AwaitingCouncil})
 	}
 	var next any
 	if page.NextCursor != "" {

@@ -75,6 +75,7 @@ func headerOf(r *store.QueueRow) CaseHeader {
 // ConcernView is everything a handler with access sees on the concern page.
 type ConcernView struct {
 	CaseHeader
+	WaitingForUs   bool             `json:"waiting_for_us"` // the reporter wrote last
 	Language       string           `json:"language"`
 	AcknowledgedAt *time.Time       `json:"acknowledged_at"`
 	DecidedAt      *time.Time       `json:"decided_at"`
@@ -146,6 +147,7 @@ func (s *Service) Concern(ctx context.Context, u *store.User, publicID string) (
 	v := &ConcernView{CaseHeader: CaseHeader{ID: c.ID, Reference: c.Reference, Channel: c.Channel, Mode: c.Mode,
 		ServiceArea: c.ServiceArea, Category: c.Category, Safeguarding: c.Safeguarding, Status: c.Status,
 		ReceivedAt: c.ReceivedAt, AcknowledgeBy: c.AcknowledgeBy, FeedbackBy: c.FeedbackBy}, Language: c.Language,
+		WaitingForUs:   c.AwaitingCouncil,
 		AcknowledgedAt: lc.AcknowledgedAt, DecidedAt: lc.DecidedAt, ClosedAt: lc.ClosedAt, Outcome: lc.Outcome,
 		ReferredTo: lc.ReferredTo, IdentityHeld: c.IdentitySealed != nil}
 	var content intake.Content

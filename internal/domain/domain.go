@@ -56,4 +56,5 @@ type TriageFilter struct {
 	ServiceArea string
 	Channel     string
 	Breached    bool
+	Waiting     bool // the reporter wrote last: waiting for us
 }

@@ -25,7 +25,7 @@ type Attachment struct {
 // A reporter's file also moves the concern's last_reporter_at, which retention respects.
 func (s *Store) InsertAttachment(ctx context.Context, a *Attachment) error {
 	return s.q.QueryRowxContext(ctx, `WITH touched AS (
-			UPDATE concerns SET last_reporter_at = $6 WHERE id = $1 AND $2 = 'reporter'
+			UPDATE concerns SET last_reporter_at = $6, awaiting_council = true WHERE id = $1 AND $2 = 'reporter'
 		)
 		INSERT INTO attachments (concern_id, author, name, size, blob_id, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, public_id`, a.ConcernID, a.Author, a.Name, a.Size, a.BlobID,

@@ -38,11 +38,12 @@ type Concern struct {
 	AcknowledgeBy      time.Time      `db:"acknowledge_by"`
 	FeedbackBy         time.Time      `db:"feedback_by"`
 	CreatedBy          sql.NullInt64  `db:"created_by"`
+	AwaitingCouncil    bool           `db:"awaiting_council"` // the reporter wrote last
 }
 
 const concernColumns = `id, public_id, reference, channel, mode, service_area, category, safeguarding, status, language,
 	receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open, named_keys,
-	route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by`
+	route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by, awaiting_council`
 
 // NewConcern is a concern to insert with the route holders to e-mail about it.
 type NewConcern struct {

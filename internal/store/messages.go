@@ -21,10 +21,13 @@ type Message struct {
 }
 
 // InsertMessage stores m and sets its serial and public id.
-// A reporter's message also moves the concern's last_reporter_at, which retention respects.
+// A reporter's message also moves the concern's last_reporter_at, which retention respects, and
+// says it is the council's turn to answer; a staff message says the council has answered.
 func (s *Store) InsertMessage(ctx context.Context, m *Message) error {
 	return s.q.QueryRowxContext(ctx, `WITH touched AS (
-			UPDATE concerns SET last_reporter_at = $6 WHERE id = $1 AND $2 = 'reporter'
+			UPDATE concerns SET awaiting_council = ($2 = 'reporter'),
+				last_reporter_at = CASE WHEN $2 = 'reporter' THEN $6 ELSE last_reporter_at END
+			WHERE id = $1 AND $2 IN ('reporter', 'staff')
 		)
 		INSERT INTO messages (concern_id, author, user_id, body, detriment, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, public_id`, m.ConcernID, m.Author, m.UserID, m.Body, m.Detriment,

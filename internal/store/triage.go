@@ -39,6 +39,8 @@ type TriageRow struct {
 	FeedbackAt     *time.Time `db:"feedback_at"`
 	NextDeadline   time.Time  `db:"next_deadline"`
 	Routine        bool       `db:"routine"`
+	// AwaitingCouncil: the reporter wrote last, and waits for an answer.
+	AwaitingCouncil bool `db:"awaiting_council"`
 }
 
 // Triage lists the open concerns v may see, most urgent first (safeguarding, then the nearest
@@ -88,6 +90,9 @@ func (s *Store) triageQuery(v TriageViewer, f TriageFilter, after *TriageCursor,
 	if f.Breached {
 		where = append(where, "c.next_deadline < :now")
 	}
+	if f.Waiting {
+		where = append(where, "c.awaiting_council")
+	}
 	if after != nil {
 		if !publicid.Valid(after.ID) {
 			return "", nil, ErrNotFound
@@ -97,7 +102,7 @@ func (s *Store) triageQuery(v TriageViewer, f TriageFilter, after *TriageCursor,
 	}
 	q := `SELECT c.id, c.public_id, c.reference, c.channel, c.mode, c.service_area, c.category, c.safeguarding, c.status,
 		c.route_rule, c.received_at, c.acknowledge_by, c.feedback_by, c.acknowledged_at, c.feedback_at,
-		c.next_deadline, NOT c.safeguarding AS routine
+		c.next_deadline, NOT c.safeguarding AS routine, c.awaiting_council
 		FROM concerns c WHERE ` + strings.Join(where, " AND ") + `
 		ORDER BY (NOT c.safeguarding), c.next_deadline, c.public_id LIMIT :limit`
 	q, list, err := sqlx.Named(q, args)

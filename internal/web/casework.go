@@ -216,6 +216,7 @@ type triageRow struct {
 	Category     string
 	Route        string
 	Status       string
+	Waiting      bool // the reporter wrote last
 	Received     string
 	Acknowledge  clock
 	Feedback     clock
@@ -232,6 +233,7 @@ type triageData struct {
 	// Filters are the queue's select filters in form order: each query field with its choices.
 	Filters  []triageFilter
 	Breached bool
+	Waiting  bool // only concerns where the reporter wrote last
 	Filtered bool
 	Next     string
 	Notice   string
@@ -249,8 +251,8 @@ func (s *Site) triage(c *fiber.Ctx) error {
 	lang := Lang(c)
 	u := principal(c).User
 	f := domain.TriageFilter{Status: c.Query("status"), Route: c.Query("route"), ServiceArea: c.Query("service_area"),
-		Channel: c.Query("channel"), Breached: c.Query("breached") == "yes"}
-	d := triageData{Breached: f.Breached, Notice: caseworkNotices[c.Query("done")],
+		Channel: c.Query("channel"), Breached: c.Query("breached") == "yes", Waiting: c.Query("waiting") == "yes"}
+	d := triageData{Breached: f.Breached, Waiting: f.Waiting, Notice: caseworkNotices[c.Query("done")],
 		Filtered: f != (domain.TriageFilter{})}
 	var statuses, routes, areas, channels []choice
 	for _, st := range casework.Statuses[:5] {
@@ -284,7 +286,7 @@ func (s *Site) triage(c *fiber.Ctx) error {
 			Channel: s.catalog.T(lang, "caseworkweb.channel."+it.Channel), Mode: s.catalog.T(lang, "caseworkweb.mode."+it.Mode),
 			ServiceArea: s.areaName(lang, it.ServiceArea), Category: s.category(lang, it.Category),
 			Route: s.label(lang, "caseworkweb.rule."+it.RouteRule, it.RouteRule), Status: s.catalog.T(lang, "caseworkweb.status."+it.Status),
-			Received: s.day(lang, it.ReceivedAt), Acknowledge: s.clockOf(lang, it.AcknowledgedAt, it.AcknowledgeBy, now),
+			Waiting: it.AwaitingCouncil, Received: s.day(lang, it.ReceivedAt), Acknowledge: s.clockOf(lang, it.AcknowledgedAt, it.AcknowledgeBy, now),
 			Feedback: s.clockOf(lang, it.FeedbackAt, it.FeedbackBy, now)})
 	}
 	if page.NextCursor != "" {
@@ -296,6 +298,9 @@ func (s *Site) triage(c *fiber.Ctx) error {
 		}
 		if f.Breached {
 			q.Set("breached", "yes")
+		}
+		if f.Waiting {
+			q.Set("waiting", "yes")
 		}
 		q.Set("cursor", page.NextCursor)
 		d.Next = Localise(lang, "/staff/triage") + "?" + q.Encode()
