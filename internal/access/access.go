@@ -106,8 +106,26 @@ func (c *Checker) CanReadConcern(u *store.User, f *store.CaseFacts) bool {
 // CanMessage: write to the reporter through the mailbox.
 func (c *Checker) CanMessage(u *store.User, f *store.CaseFacts) bool { return c.HasCaseAccess(u, f) }
 
-// CanAcknowledge: mark the concern acknowledged (Monitoring Officer or deputy).
+// routedToHub reports whether the stored decision sends the concern to the safeguarding hub.
+func routedToHub(f *store.CaseFacts) bool {
+	var r route
+	if err := json.Unmarshal(f.Route, &r); err != nil {
+		return false
+	}
+	for _, h := range r.Route {
+		if h.Role == "safeguarding_hub" {
+			return true
+		}
+	}
+	return false
+}
+
+// CanAcknowledge: mark the concern acknowledged: the Monitoring Officer or deputy, or the
+// safeguarding hub for what is routed to it (its 24-hour clock is theirs to stop).
 func (c *Checker) CanAcknowledge(u *store.User, f *store.CaseFacts) bool {
+	if c.HasCaseAccess(u, f) && u.HasRole(domain.RoleSafeguarding) && routedToHub(f) {
+		return true
+	}
 	return c.HasCaseAccess(u, f) && isMonitoring(u)
 }
 

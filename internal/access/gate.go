@@ -55,6 +55,11 @@ var (
 	// MonitoringOfficer is the Monitoring Officer and deputy: acknowledge, decide, record on a
 	// reporter's behalf, grant access, commission investigations and link concerns.
 	MonitoringOfficer = Gate{Name: "monitoring_officer", Caller: Staff, allow: isMonitoring}
+	// Acknowledge is marking a concern acknowledged: the Monitoring Officer and deputy, and the
+	// safeguarding hub for what is routed to it (the use case checks the route).
+	Acknowledge = Gate{Name: "acknowledge", Caller: Staff, allow: func(u *domain.User) bool {
+		return isMonitoring(u) || u.HasRole(domain.RoleSafeguarding)
+	}}
 	// IdentityRequest is asking the custodians to disclose: the Monitoring Officer, deputy, or an
 	// investigator, each with access to the case.
 	IdentityRequest = Gate{Name: "identity_request", Caller: Staff, allow: func(u *domain.User) bool {
@@ -76,6 +81,6 @@ var (
 
 // Gates lists every gate, for the tests that check route tables against the API document.
 func Gates() []Gate {
-	return []Gate{Public, Mailbox, SignedIn, Setup, Triage, CaseAccess, MonitoringOfficer, IdentityRequest,
+	return []Gate{Public, Mailbox, SignedIn, Setup, Triage, CaseAccess, MonitoringOfficer, Acknowledge, IdentityRequest,
 		Custodian, Investigation, Councillor, Statistics, Auditor, Admin}
 }

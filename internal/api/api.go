@@ -66,7 +66,7 @@ func (a *API) Routes() []Route {
 		{get, "/triage", access.Triage, a.triage},
 		{post, "/recorded-concerns", access.MonitoringOfficer, jsonAction(created, a.recordOnBehalf)},
 		{get, "/concerns/:id", access.CaseAccess, show(a.concern)},
-		{post, "/concerns/:id/acknowledge", access.MonitoringOfficer, action(ok, a.acknowledge)},
+		{post, "/concerns/:id/acknowledge", access.Acknowledge, action(ok, a.acknowledge)},
 		{post, "/concerns/:id/messages", access.CaseAccess, jsonAction(created, a.messageReporter)},
 		{post, "/concerns/:id/notes", access.CaseAccess, jsonAction(created, a.addNote)},
 		{post, "/concerns/:id/decision", access.MonitoringOfficer, jsonAction(ok, a.decide)},

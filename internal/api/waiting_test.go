@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"candour/internal/intake"
 	"context"
 	"strings"
 	"testing"
@@ -60,5 +61,39 @@ func TestWaitingForUs(t *testing.T) {
 	status, body, _ = e.do("GET", "/api/v1/triage?waiting=true", lead.token, nil)
 	if status != 200 || strings.Contains(body, concern) || strings.Contains(body, quiet) {
 		t.Errorf("service lead's waiting queue: %d %s", status, body)
+	}
+}
+
+// The safeguarding hub stops its own 24-hour clock: it acknowledges a concern routed to it, and
+// nothing else; a service lead cannot acknowledge at all.
+func TestSafeguardingHubAcknowledgesItsOwn(t *testing.T) {
+	e := start(t)
+	hub := e.user("hub.worker@enghraifft.example", "safeguarding")
+	lead := e.user("lead@enghraifft.example", "service_lead")
+	file := func(safeguarding bool) string {
+		filed, err := e.p.Intake.Submit(context.Background(), intake.ReportSubmission{Mode: "anonymous",
+			ServiceArea: "childrens-services", Category: map[bool]string{true: "safeguarding", false: "misconduct"}[safeguarding],
+			Summary: "A child left alone", Details: "Seen twice this week.", Safeguarding: safeguarding, Lang: "en"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := e.st.ConcernByReference(context.Background(), filed.Reference)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.ID
+	}
+	urgent, other := file(true), file(false)
+	if status, body, _ := e.do("POST", "/api/v1/concerns/"+other+"/acknowledge", hub.token, nil); status != 404 {
+		t.Errorf("hub acknowledging a concern not routed to it: %d %s, want 404", status, body)
+	}
+	if status, body, _ := e.do("POST", "/api/v1/concerns/"+urgent+"/acknowledge", lead.token, nil); status != 404 {
+		t.Errorf("service lead acknowledging: %d %s, want 404", status, body)
+	}
+	status, body, _ := e.do("POST", "/api/v1/concerns/"+urgent+"/acknowledge", hub.token, nil)
+	e.must(status, 200, body, "hub acknowledges what is routed to it")
+	status, body, _ = e.do("GET", "/api/v1/concerns/"+urgent, hub.token, nil)
+	if status != 200 || !strings.Contains(body, `"status":"acknowledged"`) {
+		t.Errorf("after the hub acknowledged: %d %s", status, body)
 	}
 }

@@ -75,7 +75,9 @@ func headerOf(r *store.QueueRow) CaseHeader {
 // ConcernView is everything a handler with access sees on the concern page.
 type ConcernView struct {
 	CaseHeader
-	WaitingForUs   bool             `json:"waiting_for_us"` // the reporter wrote last
+	WaitingForUs bool `json:"waiting_for_us"` // the reporter wrote last
+	// MayAcknowledge: the reader may mark it acknowledged (access.CanAcknowledge), for the page.
+	MayAcknowledge bool             `json:"-"`
 	Language       string           `json:"language"`
 	AcknowledgedAt *time.Time       `json:"acknowledged_at"`
 	DecidedAt      *time.Time       `json:"decided_at"`

@@ -437,7 +437,7 @@ func (s *Site) renderConcern(c *fiber.Ctx, status int, st formState) error {
 	}
 	monitoring := access.CanSeeTriage(u)
 	d.Monitoring = monitoring
-	d.CanAcknowledge = monitoring && v.Status == "received"
+	d.CanAcknowledge = v.MayAcknowledge && v.Status == "received"
 	d.CanDecide = monitoring && v.Status == "acknowledged"
 	d.CanClose = monitoring && slices.Contains([]string{"referred", "accepted", "declined"}, v.Status)
 	d.CanMessage = v.Status != "closed"

@@ -66,7 +66,7 @@ func (s *Site) Routes() []Route {
 			Route{get, "/staff/triage", access.Triage, s.triage},
 			Route{get, "/staff/concerns/:id", access.CaseAccess, s.concernPage},
 			Route{get, "/staff/concerns/:id/attachments/:aid", access.CaseAccess, s.concernAttachment},
-			Route{post, "/staff/concerns/:id/acknowledge", access.MonitoringOfficer, limitForm(s.concernAcknowledge)},
+			Route{post, "/staff/concerns/:id/acknowledge", access.Acknowledge, limitForm(s.concernAcknowledge)},
 			Route{post, "/staff/concerns/:id/message", access.CaseAccess, limitForm(s.concernMessage)},
 			Route{post, "/staff/concerns/:id/note", access.CaseAccess, limitForm(s.concernNote)},
 			Route{post, "/staff/concerns/:id/decision", access.MonitoringOfficer, limitForm(s.concernDecision)},
