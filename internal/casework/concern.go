@@ -149,7 +149,7 @@ func (s *Service) Concern(ctx context.Context, u *store.User, publicID string) (
 	v := &ConcernView{CaseHeader: CaseHeader{ID: c.ID, Reference: c.Reference, Channel: c.Channel, Mode: c.Mode,
 		ServiceArea: c.ServiceArea, Category: c.Category, Safeguarding: c.Safeguarding, Status: c.Status,
 		ReceivedAt: c.ReceivedAt, AcknowledgeBy: c.AcknowledgeBy, FeedbackBy: c.FeedbackBy}, Language: c.Language,
-		WaitingForUs:   c.AwaitingCouncil,
+		WaitingForUs: c.AwaitingCouncil, MayAcknowledge: s.d.Access.CanAcknowledge(u, f),
 		AcknowledgedAt: lc.AcknowledgedAt, DecidedAt: lc.DecidedAt, ClosedAt: lc.ClosedAt, Outcome: lc.Outcome,
 		ReferredTo: lc.ReferredTo, IdentityHeld: c.IdentitySealed != nil}
 	var content intake.Content
