@@ -147,6 +147,17 @@ func format(from string, m Message) []byte {
 	return []byte(b.String())
 }
 
+// sentences are each kind of notification in English and Welsh, around the reference (%s).
+var sentences = map[string][2]string{
+	"routed": {"A concern has been routed to you: %s.", "Mae pryder wedi'i anfon atoch chi: %s."},
+	"reminder": {"A clock on concern %s is close to its deadline or has passed it.",
+		"Mae cloc ar bryder %s yn agos at ei derfyn amser neu wedi mynd heibio iddo."},
+	"reply":    {"The reporter has written on concern %s.", "Mae'r sawl a gododd bryder %s wedi ysgrifennu."},
+	"evidence": {"The reporter has added evidence to concern %s.", "Mae'r sawl a gododd bryder %s wedi ychwanegu tystiolaeth."},
+	"escalation": {"The safeguarding alert for concern %s has not reached the safeguarding hub for a quarter of an hour: make sure they know.",
+		"Nid yw'r rhybudd diogelu ar gyfer pryder %s wedi cyrraedd yr hyb diogelu ers chwarter awr: gwnewch yn siŵr eu bod yn gwybod."},
+}
+
 // Compose writes the e-mail for a notification: bilingual (the council corresponds in English
 // and Welsh), reference and link only.
 func Compose(n store.Notification, publicURL string) Message {
@@ -156,24 +167,11 @@ func Compose(n store.Notification, publicURL string) Message {
 	if n.ConcernPublicID.Valid {
 		link = strings.TrimSuffix(publicURL, "/") + "/staff/concerns/" + n.ConcernPublicID.String
 	}
-	var en, cy string
-	switch n.Kind {
-	case "reply":
-		en = "The reporter has written on concern " + n.Reference + "."
-		cy = "Mae'r sawl a gododd bryder " + n.Reference + " wedi ysgrifennu."
-	case "evidence":
-		en = "The reporter has added evidence to concern " + n.Reference + "."
-		cy = "Mae'r sawl a gododd bryder " + n.Reference + " wedi ychwanegu tystiolaeth."
-	case "escalation":
-		en = "The safeguarding alert for concern " + n.Reference + " has not reached the safeguarding hub for a quarter of an hour: make sure they know."
-		cy = "Nid yw'r rhybudd diogelu ar gyfer pryder " + n.Reference + " wedi cyrraedd yr hyb diogelu ers chwarter awr: gwnewch yn siŵr eu bod yn gwybod."
-	case "reminder":
-		en = "A clock on concern " + n.Reference + " is close to its deadline or has passed it."
-		cy = "Mae cloc ar bryder " + n.Reference + " yn agos at ei derfyn amser neu wedi mynd heibio iddo."
-	default: // "routed"
-		en = "A concern has been routed to you: " + n.Reference + "."
-		cy = "Mae pryder wedi'i anfon atoch chi: " + n.Reference + "."
+	text, ok := sentences[n.Kind]
+	if !ok {
+		text = sentences["routed"]
 	}
+	en, cy := fmt.Sprintf(text[0], n.Reference), fmt.Sprintf(text[1], n.Reference)
 	body := en + "\nSign in to read it: " + link + "\n\n" + cy + "\nMewngofnodwch i'w ddarllen: " + link +
 		"\n\nThis e-mail never contains the concern or who raised it. / Nid yw'r e-bost hwn byth yn cynnwys y pryder na phwy a'i cododd.\n"
 	return Message{To: n.Recipient, Subject: "Candour " + n.Reference, Body: body}
