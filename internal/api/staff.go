@@ -30,7 +30,7 @@ func principal(c *fiber.Ctx) *auth.Principal {
 	return p
 }
 
-// user is the signed-in staff user; requireStaff guarantees one.
+// user is the signed-in staff user; a staff gate guarantees one.
 func user(c *fiber.Ctx) *domain.User {
 	if p := principal(c); p != nil {
 		return p.User
