@@ -69,6 +69,7 @@ func (a *API) Routes() []Route {
 		{post, "/concerns/:id/acknowledge", access.Acknowledge, action(ok, a.acknowledge)},
 		{post, "/concerns/:id/messages", access.CaseAccess, jsonAction(created, a.messageReporter)},
 		{post, "/concerns/:id/notes", access.CaseAccess, jsonAction(created, a.addNote)},
+		{post, "/concerns/:id/interim-feedback", access.MonitoringOfficer, jsonAction(ok, a.interimFeedback)},
 		{post, "/concerns/:id/decision", access.MonitoringOfficer, jsonAction(ok, a.decide)},
 		{get, "/concerns/:id/attachments/:aid", access.CaseAccess, a.staffAttachment},
 		{post, "/concerns/:id/identity-requests", access.IdentityRequest, jsonAction(created, a.requestIdentity)},

@@ -55,6 +55,11 @@ func (a *API) messageReporter(c *fiber.Ctx, in bodyIn) (any, error) {
 	return nil, a.d.Casework.Message(c.UserContext(), user(c), c.Params("id"), in.Body)
 }
 
+func (a *API) interimFeedback(c *fiber.Ctx, in bodyIn) (any, error) {
+	by, err := a.d.Casework.InterimFeedback(c.UserContext(), user(c), c.Params("id"), in.Body)
+	return fiber.Map{"feedback_by": by}, err
+}
+
 type noteIn struct {
 	Body     string `json:"body"`
 	Personal bool   `json:"personal"`

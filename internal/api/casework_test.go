@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 
@@ -416,5 +417,44 @@ func TestSafeguardingHubAcknowledgesItsOwn(t *testing.T) {
 	status, body, _ = e.do("GET", "/api/v1/concerns/"+urgent, hub.token, nil)
 	if status != 200 || !strings.Contains(body, `"status":"acknowledged"`) {
 		t.Errorf("after the hub acknowledged: %d %s", status, body)
+	}
+}
+
+// Interim feedback reaches the reporter and restarts the feedback clock from now, so a long
+// investigation that keeps the reporter informed is not breached; it is the Monitoring
+// Officer's to give, and only once the concern is acknowledged.
+func TestInterimFeedbackRestartsTheClock(t *testing.T) {
+	e := start(t)
+	mo := e.user("mo@enghraifft.example", "monitoring_officer")
+	lead := e.user("lead@enghraifft.example", "service_lead")
+	concern, mailbox := e.report()
+	body := map[string]string{"body": "The investigation has started; we will write again."}
+	status, resp, _ := e.do("POST", "/api/v1/concerns/"+concern+"/interim-feedback", mo.token, body)
+	if status != 409 {
+		t.Errorf("before acknowledgement: %d %s, want 409", status, resp)
+	}
+	status, resp, _ = e.do("POST", "/api/v1/concerns/"+concern+"/acknowledge", mo.token, nil)
+	e.must(status, 200, resp, "acknowledge")
+	// As if the feedback deadline were a day away: the clock nearly run out.
+	e.p.DB.MustExec(`UPDATE concerns SET feedback_by = now() + interval '1 day' WHERE public_id = $1`, concern)
+	if status, resp, _ := e.do("POST", "/api/v1/concerns/"+concern+"/interim-feedback", lead.token, body); status != 404 {
+		t.Errorf("service lead: %d %s, want 404", status, resp)
+	}
+	status, resp, _ = e.do("POST", "/api/v1/concerns/"+concern+"/interim-feedback", mo.token, body)
+	e.must(status, 200, resp, "interim feedback")
+	by := jsonField[struct {
+		FeedbackBy time.Time `json:"feedback_by"`
+	}](t, resp).FeedbackBy
+	// The policy's feedback period is three months.
+	if want := time.Now().AddDate(0, 3, 0); by.Before(want.Add(-2*time.Hour)) || by.After(want.Add(2*time.Hour)) {
+		t.Errorf("new feedback date %s, want about %s", by, want)
+	}
+	var stored time.Time
+	if err := e.p.DB.Get(&stored, `SELECT next_deadline FROM concerns WHERE public_id = $1`, concern); err != nil || !stored.Equal(by) {
+		t.Errorf("the queue's next deadline %s (%v), want %s", stored, err, by)
+	}
+	status, resp, _ = e.do("GET", "/api/v1/mailbox", mailbox, nil)
+	if status != 200 || !strings.Contains(resp, "The investigation has started") {
+		t.Errorf("the reporter does not see the interim feedback: %d %s", status, resp)
 	}
 }

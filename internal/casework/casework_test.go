@@ -197,6 +197,45 @@ func TestRemindersGoOnceWithTwoRunners(t *testing.T) {
 	}
 }
 
+// Interim feedback restarts the feedback clock, and the new deadline is reminded in its turn:
+// the reminders already sent for the old one do not silence it.
+func TestInterimFeedbackIsRemindedAgain(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	mo := f.user(t, "elin.rowlands@enghraifft.example", "monitoring_officer")
+	id := f.report(t, false)
+	if err := f.cw.Acknowledge(ctx, mo, id); err != nil {
+		t.Fatal(err)
+	}
+	c := f.byPublicID(t, id)
+	feedbackMails := func() int {
+		var n int
+		f.db.Get(&n, `SELECT count(*) FROM notifications WHERE kind = 'reminder' AND dedupe_key LIKE '%:feedback:due_soon:%'`)
+		return n
+	}
+	f.set(c.FeedbackBy.Add(-24 * time.Hour))
+	if _, err := f.cw.SendReminders(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := feedbackMails(); n != 1 {
+		t.Fatalf("feedback due soon: %d reminder e-mails, want 1", n)
+	}
+	by, err := f.cw.InterimFeedback(ctx, mo, id, "We are still looking into it.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !by.After(c.FeedbackBy) {
+		t.Fatalf("new feedback date %s is not after the old %s", by, c.FeedbackBy)
+	}
+	f.set(by.Add(-24 * time.Hour))
+	if _, err := f.cw.SendReminders(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := feedbackMails(); n != 2 {
+		t.Errorf("the new feedback deadline: %d reminder e-mails in all, want 2", n)
+	}
+}
+
 func TestRetentionShredsExactlyTheExpired(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()

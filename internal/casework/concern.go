@@ -268,6 +268,38 @@ func (s *Service) Message(ctx context.Context, u *store.User, id string, body st
 	})
 }
 
+// InterimFeedback tells the reporter, through the mailbox, how things stand while the work goes
+// on, and restarts the feedback clock from now by the concern's own feedback period (its rule's,
+// or the policy's), so a long investigation that keeps the reporter informed is not shown as
+// breached. The Monitoring Officer and deputy only; it returns the new feedback date.
+func (s *Service) InterimFeedback(ctx context.Context, u *store.User, id string, body string) (time.Time, error) {
+	var by time.Time
+	err := s.withSealed(ctx, u, id, s.d.Access.CanDecide, "body", body, func(tx *store.Store, c *store.Concern, sealed []byte) error {
+		var dec routing.Decision
+		if err := json.Unmarshal(c.Route, &dec); err != nil {
+			return fmt.Errorf("casework: route of %s: %w", c.Reference, err)
+		}
+		now := s.d.Now().Truncate(time.Hour) // to the hour, like every time the reporter's side keeps
+		by = dec.Clocks.Deadline(routing.ClockFeedback, now)
+		ok, err := tx.ExtendFeedback(ctx, c.Serial, by)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return conflict("not_open")
+		}
+		if err := tx.InsertMessage(ctx, &store.Message{ConcernID: c.Serial, Author: "staff", Body: sealed, CreatedAt: now,
+			UserID: userID(u)}); err != nil {
+			return err
+		}
+		if err := tx.InsertConcernEvent(ctx, &store.ConcernEvent{ConcernID: c.Serial, UserID: userID(u), Action: "interim_feedback"}); err != nil {
+			return err
+		}
+		return record(ctx, tx, u, "concern.interim_feedback", "concern", c.ID, map[string]string{"feedback_by": by.Format(time.DateOnly)})
+	})
+	return by, err
+}
+
 // AddNote adds an internal note (every handler sees it) or a personal one (only u ever does).
 func (s *Service) AddNote(ctx context.Context, u *store.User, id string, body string, personal bool) error {
 	return s.withSealed(ctx, u, id, s.d.Access.CanReadConcern, "body", body, func(tx *store.Store, c *store.Concern, sealed []byte) error {

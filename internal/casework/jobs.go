@@ -57,7 +57,10 @@ func (s *Service) SendReminders(ctx context.Context) (int, error) {
 				seen[email] = true
 				n := &store.Notification{Recipient: email, Kind: "reminder", Reference: d.Reference,
 					ConcernID: sql.NullInt64{Int64: d.ID, Valid: true},
-					DedupeKey: sql.NullString{String: fmt.Sprintf("reminder:%d:%s:%s:%s", d.ID, d.Clock, stage, email), Valid: true}}
+					// The deadline is in the key: interim feedback moves the feedback clock, and its
+					// new deadline is reminded again.
+					DedupeKey: sql.NullString{String: fmt.Sprintf("reminder:%d:%s:%s:%s:%s", d.ID, d.Clock, stage,
+						d.Deadline.UTC().Format("2006010215"), email), Valid: true}}
 				if err := tx.EnqueueNotification(ctx, n); err != nil {
 					return err
 				}

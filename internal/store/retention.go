@@ -93,6 +93,21 @@ func (s *Store) DueClocks(ctx context.Context, horizon time.Time, limit int) ([]
 
 // MarkReminder records that a reminder for (concern, clock, stage) went out; false if one
 // already had, so two job runners never send it twice.
+// ExtendFeedback restarts a concern's feedback clock at by after interim feedback, and forgets
+// the feedback reminders already sent, so the new deadline is reminded in its turn. False when
+// the concern is not open for it (not yet acknowledged, closed or shredded).
+func (s *Store) ExtendFeedback(ctx context.Context, concernID int64, by time.Time) (bool, error) {
+	var n int
+	err := sqlx.GetContext(ctx, s.q, &n, `WITH moved AS (
+			UPDATE concerns SET feedback_by = $2, next_deadline = $2
+			WHERE id = $1 AND status IN ('acknowledged', 'accepted', 'referred') AND shredded_at IS NULL RETURNING id
+		), forgot AS (
+			DELETE FROM reminders WHERE concern_id IN (SELECT id FROM moved) AND clock = 'feedback'
+		)
+		SELECT count(*) FROM moved`, concernID, by)
+	return n == 1, err
+}
+
 func (s *Store) MarkReminder(ctx context.Context, concernID int64, clock, stage string) (bool, error) {
 	res, err := s.q.ExecContext(ctx, `INSERT INTO reminders (concern_id, clock, stage) VALUES ($1, $2, $3)
 		ON CONFLICT DO NOTHING`, concernID, clock, stage)

@@ -120,6 +120,7 @@ func (s *Site) back(c *fiber.Ctx, path, done, anchor string) error {
 var caseworkNotices = map[string]string{
 	"acknowledged":          "caseworkweb.done.acknowledged",
 	"message":               "caseworkweb.done.message",
+	"interim":               "caseworkweb.done.interim",
 	"note":                  "caseworkweb.done.note",
 	"refer":                 "caseworkweb.done.refer",
 	"decline":               "caseworkweb.done.decline",
@@ -368,6 +369,7 @@ type concernData struct {
 	CanAcknowledge bool
 	CanDecide      bool // refer, decline, accept
 	CanClose       bool
+	CanInterim     bool // interim feedback: acknowledged and still open
 	CanMessage     bool
 	CanRequestID   bool
 	Notice         string
@@ -440,6 +442,7 @@ func (s *Site) renderConcern(c *fiber.Ctx, status int, st formState) error {
 	d.CanAcknowledge = v.MayAcknowledge && v.Status == "received"
 	d.CanDecide = monitoring && v.Status == "acknowledged"
 	d.CanClose = monitoring && slices.Contains([]string{"referred", "accepted", "declined"}, v.Status)
+	d.CanInterim = monitoring && slices.Contains([]string{"acknowledged", "accepted", "referred"}, v.Status)
 	d.CanMessage = v.Status != "closed"
 	d.CanRequestID = v.IdentityHeld && (monitoring || u.HasRole(domain.RoleInvestigator))
 	referTo := st.Val("refer-refer_to")

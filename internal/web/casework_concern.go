@@ -1,13 +1,13 @@
 package web
 
 import (
-	"candour/internal/server"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"candour/internal/casework"
 	"candour/internal/fault"
+	"candour/internal/server"
 )
 
 // concernAction runs do for the concern in the path and answers the way every concern form
@@ -43,6 +43,14 @@ func (s *Site) concernMessage(c *fiber.Ctx) error {
 	body := form(c, "body")
 	return s.concernAction(c, "message", map[string]string{"body": body}, "message", "messages", func(id string) error {
 		return s.deps.Casework.Message(c.UserContext(), principal(c).User, id, body)
+	})
+}
+
+func (s *Site) concernInterimFeedback(c *fiber.Ctx) error {
+	body := form(c, "body")
+	return s.concernAction(c, "interim", map[string]string{"body": body}, "interim", "messages", func(id string) error {
+		_, err := s.deps.Casework.InterimFeedback(c.UserContext(), principal(c).User, id, body)
+		return err
 	})
 }
 

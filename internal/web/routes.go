@@ -69,6 +69,7 @@ func (s *Site) Routes() []Route {
 			Route{post, "/staff/concerns/:id/acknowledge", access.Acknowledge, limitForm(s.concernAcknowledge)},
 			Route{post, "/staff/concerns/:id/message", access.CaseAccess, limitForm(s.concernMessage)},
 			Route{post, "/staff/concerns/:id/note", access.CaseAccess, limitForm(s.concernNote)},
+			Route{post, "/staff/concerns/:id/interim-feedback", access.MonitoringOfficer, limitForm(s.concernInterimFeedback)},
 			Route{post, "/staff/concerns/:id/decision", access.MonitoringOfficer, limitForm(s.concernDecision)},
 			Route{post, "/staff/concerns/:id/conflict", access.CaseAccess, limitForm(s.concernConflict)},
 			Route{post, "/staff/concerns/:id/access", access.MonitoringOfficer, limitForm(s.concernGrant)},
