@@ -64,13 +64,18 @@ func (c *Checker) Excluded(u *store.User, f *store.CaseFacts) bool {
 	return false
 }
 
-// isRouteHolder reports whether u holds the case through the stored routing decision.
-func isRouteHolder(u *store.User, f *store.CaseFacts) bool {
+// routeOf is the stored routing decision's route; one that does not decode routes to nobody.
+func routeOf(f *store.CaseFacts) route {
 	var r route
 	if err := json.Unmarshal(f.Route, &r); err != nil {
-		return false
+		return route{}
 	}
-	for _, h := range r.Route {
+	return r
+}
+
+// isRouteHolder reports whether u holds the case through the stored routing decision.
+func isRouteHolder(u *store.User, f *store.CaseFacts) bool {
+	for _, h := range routeOf(f).Route {
 		if h.Email != "" && strings.EqualFold(strings.TrimSpace(h.Email), strings.TrimSpace(u.Email)) {
 			return true
 		}
@@ -108,11 +113,7 @@ func (c *Checker) CanMessage(u *store.User, f *store.CaseFacts) bool { return c.
 
 // routedToHub reports whether the stored decision sends the concern to the safeguarding hub.
 func routedToHub(f *store.CaseFacts) bool {
-	var r route
-	if err := json.Unmarshal(f.Route, &r); err != nil {
-		return false
-	}
-	for _, h := range r.Route {
+	for _, h := range routeOf(f).Route {
 		if h.Role == "safeguarding_hub" {
 			return true
 		}
@@ -123,10 +124,7 @@ func routedToHub(f *store.CaseFacts) bool {
 // CanAcknowledge: mark the concern acknowledged: the Monitoring Officer or deputy, or the
 // safeguarding hub for what is routed to it (its 24-hour clock is theirs to stop).
 func (c *Checker) CanAcknowledge(u *store.User, f *store.CaseFacts) bool {
-	if c.HasCaseAccess(u, f) && u.HasRole(domain.RoleSafeguarding) && routedToHub(f) {
-		return true
-	}
-	return c.HasCaseAccess(u, f) && isMonitoring(u)
+	return c.HasCaseAccess(u, f) && (isMonitoring(u) || (u.HasRole(domain.RoleSafeguarding) && routedToHub(f)))
 }
 
 // CanDecide: accept, refer, decline or close (Monitoring Officer or deputy).

@@ -130,14 +130,8 @@ func (s *Service) ApplyRetention(ctx context.Context) (int, error) {
 	return shredded, err
 }
 
-// MailBacklog is the staff e-mail the mail server has not taken: waiting for a retry, and
-// given up on after a day.
-type MailBacklog struct {
-	Retrying, Failed int
-	// Safeguarding counts the safeguarding concerns whose alert has been refused: the hub may not
-	// know of them.
-	Safeguarding int
-}
+// MailBacklog is the staff e-mail the mail server has not taken.
+type MailBacklog = store.MailBacklog
 
 // UndeliveredMail tells the Monitoring Officer and deputy how much staff e-mail has not gone
 // out, so a mail server that refuses is seen rather than trusted. Anyone else: not found.
@@ -145,11 +139,5 @@ func (s *Service) UndeliveredMail(ctx context.Context, u *store.User) (MailBackl
 	if !access.CanSeeTriage(u) {
 		return MailBacklog{}, errNotFound
 	}
-	var b MailBacklog
-	var err error
-	if b.Retrying, b.Failed, err = s.d.Store.UndeliveredNotifications(ctx); err != nil {
-		return b, err
-	}
-	b.Safeguarding, err = s.d.Store.UndeliveredSafeguarding(ctx)
-	return b, err
+	return s.d.Store.UndeliveredMail(ctx)
 }

@@ -203,15 +203,6 @@ func Deliver(ctx context.Context, st *store.Store, m Mailer, publicURL, escalate
 			break
 		}
 	}
-	if escalateTo != "" {
-		n, err := st.EscalateSafeguarding(ctx, escalateTo, EscalationRefusals)
-		if err != nil {
-			return 0, err
-		}
-		if n > 0 {
-			log.Error("safeguarding alerts refused by the mail server for a quarter of an hour; escalated", "concerns", n)
-		}
-	}
 	sent, failed, err := st.DeliverNotifications(ctx, 50, func(n store.Notification) error {
 		return m.Send(ctx, Compose(n, publicURL))
 	})
@@ -223,5 +214,19 @@ func Deliver(ctx context.Context, st *store.Store, m Mailer, publicURL, escalate
 		}
 		log.Warn("notification not delivered; will retry", "notification", f.ID, "attempt", f.Attempt, "err", f.Err)
 	}
-	return sent, err
+	if err != nil {
+		return sent, err
+	}
+	// Only a refusal can bring an alert to its fourth: a run where the server took everything
+	// has nothing to escalate.
+	if escalateTo != "" && len(failed) > 0 {
+		n, err := st.EscalateSafeguarding(ctx, escalateTo, EscalationRefusals)
+		if err != nil {
+			return sent, err
+		}
+		if n > 0 {
+			log.Error("safeguarding alerts refused by the mail server for a quarter of an hour; escalated", "concerns", n)
+		}
+	}
+	return sent, nil
 }

@@ -211,8 +211,8 @@ func TestFailedSendIsRetriedThenMarkedFailed(t *testing.T) {
 	if !failed || !strings.Contains(logs.String(), `"level":"ERROR"`) {
 		t.Errorf("after a day: failed %v, log %s; want marked failed and an error line", failed, logs.String())
 	}
-	if retrying, gaveUp, err := st.UndeliveredNotifications(ctx); err != nil || retrying != 0 || gaveUp != 1 {
-		t.Errorf("undelivered: %d retrying, %d failed (%v); want 0 and 1", retrying, gaveUp, err)
+	if b, err := st.UndeliveredMail(ctx); err != nil || b.Retrying != 0 || b.Failed != 1 {
+		t.Errorf("undelivered: %d retrying, %d failed (%v); want 0 and 1", b.Retrying, b.Failed, err)
 	}
 	good := notify.SMTP{Addr: srv.Addr, From: "x@example.org", RootCAs: caPool(t, pki)}
 	db.MustExec(`UPDATE notifications SET not_before = now()`)

@@ -211,11 +211,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		Pages:         site,
 		BodyLimit:     int(cfg.MaxAttachment) + 1<<20,
 		Details: func(ctx context.Context) map[string]any {
-			retrying, failed, err := st.UndeliveredNotifications(ctx)
+			b, err := st.UndeliveredMail(ctx)
 			if err != nil {
 				return map[string]any{"mail": "unknown"}
 			}
-			return map[string]any{"mail": map[string]int{"retrying": retrying, "failed": failed}}
+			return map[string]any{"mail": map[string]int{"retrying": b.Retrying, "failed": b.Failed}}
 		},
 	})
 	api.New(api.Deps{Intake: p.Intake, Casework: p.Casework, Oversight: p.Oversight, Accounts: p.Accounts,

@@ -135,21 +135,22 @@ func (s *Store) EscalateSafeguarding(ctx context.Context, to string, refusals in
 	return int(n), err
 }
 
-// UndeliveredSafeguarding counts the safeguarding concerns whose alert has not gone out and has
-// been refused at least once.
-func (s *Store) UndeliveredSafeguarding(ctx context.Context) (int, error) {
-	var n int
-	err := sqlx.GetContext(ctx, s.q, &n, `SELECT count(DISTINCT n.concern_id) FROM notifications n
-		JOIN concerns c ON c.id = n.concern_id
-		WHERE n.kind = 'routed' AND n.sent_at IS NULL AND n.attempts > 0 AND c.safeguarding`)
-	return n, err
+// MailBacklog is the staff e-mail the mail server has not taken.
+type MailBacklog struct {
+	Retrying     int // refused at least once, to be tried again
+	Failed       int // given up on after a day
+	Safeguarding int // safeguarding concerns whose alert has been refused: the hub may not know
 }
 
-// UndeliveredNotifications counts the e-mails waiting for a retry and those marked failed.
-func (s *Store) UndeliveredNotifications(ctx context.Context) (retrying, failed int, err error) {
-	err = s.q.QueryRowxContext(ctx, `SELECT count(*) FILTER (WHERE failed_at IS NULL AND attempts > 0),
-		count(*) FILTER (WHERE failed_at IS NOT NULL) FROM notifications WHERE sent_at IS NULL`).Scan(&retrying, &failed)
-	return retrying, failed, err
+// UndeliveredMail counts the mail backlog in one pass over the unsent notifications.
+func (s *Store) UndeliveredMail(ctx context.Context) (MailBacklog, error) {
+	var b MailBacklog
+	err := s.q.QueryRowxContext(ctx, `SELECT count(*) FILTER (WHERE n.failed_at IS NULL AND n.attempts > 0),
+		count(*) FILTER (WHERE n.failed_at IS NOT NULL),
+		count(DISTINCT n.concern_id) FILTER (WHERE n.kind = 'routed' AND n.attempts > 0 AND c.safeguarding)
+		FROM notifications n LEFT JOIN concerns c ON c.id = n.concern_id WHERE n.sent_at IS NULL`).
+		Scan(&b.Retrying, &b.Failed, &b.Safeguarding)
+	return b, err
 }
 
 func truncate(s string, n int) string {
