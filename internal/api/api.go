@@ -56,8 +56,8 @@ func (a *API) Routes() []Route {
 		{post, "/reports", access.Public, a.submitReport},
 		{post, "/mailbox/session", access.Public, a.openMailbox}, // a receipt
 		{get, "/mailbox", access.Mailbox, a.mailbox},
-		{post, "/mailbox/messages", access.Mailbox, a.reply},
-		{post, "/mailbox/attachments", access.Mailbox, a.uploadAttachment},
+		{post, "/mailbox/messages", access.Mailbox, jsonAction(created, a.reply)},
+		{post, "/mailbox/attachments", access.Mailbox, upload(a.uploadAttachment)},
 		{get, "/mailbox/attachments/:id", access.Mailbox, a.downloadAttachment},
 		{post, "/mailbox/close", access.Mailbox, a.closeMailbox},
 		{post, "/mailbox/record/approve", access.Mailbox, a.approveRecord},
@@ -95,7 +95,11 @@ func (a *API) Routes() []Route {
 		{post, "/users/:id/reset-2fa", access.Admin, bodiless(none, onUser(a.resetSecondFactor))},
 		{post, "/users/:id/reset-password", access.Admin, jsonAction(none, onUser(a.resetPassword))},
 		{post, "/councillor/concerns", access.Councillor, a.councillorConcern},
-		{get, "/councillor/concerns", access.Councillor, a.councillorConcerns}, // their own
+		{get, "/councillor/concerns", access.Councillor, a.councillorConcerns},         // their own
+		{get, "/councillor/concerns/:id", access.Councillor, show(a.councillorThread)}, // their own; others 404
+		{post, "/councillor/concerns/:id/messages", access.Councillor, jsonAction(created, a.councillorReply)},
+		{post, "/councillor/concerns/:id/attachments", access.Councillor, upload(a.councillorAttach)},
+		{get, "/councillor/concerns/:id/attachments/:aid", access.Councillor, a.councillorAttachment},
 		{get, "/stats", access.Statistics, a.stats},
 		{get, "/audit/verify", access.Auditor, a.auditVerify},
 		{get, "/audit/events", access.Auditor, a.auditEvents},

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"io"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -11,6 +12,7 @@ import (
 )
 
 type councillorConcernOut struct {
+	ID        string   `json:"id"` // the concern's public id: its thread is /councillor/concerns/{id}
 	Reference string   `json:"reference"`
 	Route     routeOut `json:"route"`
 	NextSteps []string `json:"next_steps"`
@@ -35,6 +37,7 @@ func (a *API) councillorConcern(c *fiber.Ctx) error {
 		return err
 	}
 	out := councillorConcernOut{
+		ID:        filed.ID,
 		Reference: filed.Reference,
 		Route:     routeOut{Rule: filed.Decision.Rule, Explanation: filed.Decision.Explanation[lang]},
 		NextSteps: append([]string{}, filed.Decision.NextSteps[lang]...),
@@ -56,6 +59,7 @@ func (a *API) reportLink(lang string) string {
 }
 
 type councillorConcernItem struct {
+	ID          string    `json:"id"`
 	Reference   string    `json:"reference"`
 	ServiceArea string    `json:"service_area"`
 	Status      string    `json:"status"`
@@ -74,8 +78,30 @@ func (a *API) councillorConcerns(c *fiber.Ctx) error {
 	}
 	items := make([]councillorConcernItem, 0, len(rows))
 	for _, r := range rows {
-		items = append(items, councillorConcernItem{Reference: r.Reference, ServiceArea: r.ServiceArea,
+		items = append(items, councillorConcernItem{ID: r.ID, Reference: r.Reference, ServiceArea: r.ServiceArea,
 			Status: r.Status, Route: r.RouteRule, ReceivedAt: r.ReceivedAt})
 	}
 	return c.JSON(fiber.Map{"items": items})
+}
+
+// councillorThread: the conversation, evidence and outcome of a concern the councillor raised,
+// as a reporter's mailbox shows them.
+func (a *API) councillorThread(c *fiber.Ctx) (any, error) {
+	return a.d.Intake.CouncillorThread(c.UserContext(), user(c), c.Params("id"))
+}
+
+func (a *API) councillorReply(c *fiber.Ctx, in replyIn) (any, error) {
+	return nil, a.d.Intake.CouncillorReply(c.UserContext(), user(c), c.Params("id"), in.Body, in.Detriment)
+}
+
+func (a *API) councillorAttach(c *fiber.Ctx, name string, r io.Reader) (*intake.MailboxAttachment, error) {
+	return a.d.Intake.CouncillorAttach(c.UserContext(), user(c), c.Params("id"), name, r)
+}
+
+func (a *API) councillorAttachment(c *fiber.Ctx) error {
+	name, size, r, err := a.d.Intake.CouncillorAttachment(c.UserContext(), user(c), c.Params("id"), c.Params("aid"))
+	if err != nil {
+		return err
+	}
+	return server.SendFile(c, name, server.BinaryType, size, r)
 }

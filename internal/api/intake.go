@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"io"
 	"mime"
 	"mime/multipart"
 	"time"
@@ -99,43 +100,46 @@ func (a *API) mailbox(c *fiber.Ctx) error {
 	return c.JSON(m)
 }
 
-func (a *API) reply(c *fiber.Ctx) error {
-	var in struct {
-		Body      string `json:"body"`
-		Detriment bool   `json:"detriment"`
-	}
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	if err := a.d.Intake.Reply(c.UserContext(), ref(c), in.Body, in.Detriment); err != nil {
-		return err
-	}
-	return c.SendStatus(fiber.StatusCreated)
+// replyIn is a message from the reporter's side: a reporter's, or a councillor's on their own
+// concern.
+type replyIn struct {
+	Body      string `json:"body"`
+	Detriment bool   `json:"detriment"`
+}
+
+func (a *API) reply(c *fiber.Ctx, in replyIn) (any, error) {
+	return nil, a.d.Intake.Reply(c.UserContext(), ref(c), in.Body, in.Detriment)
 }
 
 // uploadReadBuffer is how much of an upload is read from the connection at a time.
 const uploadReadBuffer = 256 << 10
 
-// uploadAttachment reads the multipart body as a stream and hands the file part straight to
-// intake, so neither memory nor a temporary file ever holds the evidence in clear.
-func (a *API) uploadAttachment(c *fiber.Ctx) error {
-	mt, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
-	if err != nil || mt != fiber.MIMEMultipartForm || params["boundary"] == "" {
-		return fault.New(fault.Unsupported, "unsupported_media_type", "error.want_multipart")
+// upload reads the multipart body as a stream and hands the file part straight to add, so
+// neither memory nor a temporary file ever holds the evidence in clear: 201 {id, name, size}.
+func upload(add func(c *fiber.Ctx, name string, r io.Reader) (*intake.MailboxAttachment, error)) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		mt, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
+		if err != nil || mt != fiber.MIMEMultipartForm || params["boundary"] == "" {
+			return fault.New(fault.Unsupported, "unsupported_media_type", "error.want_multipart")
+		}
+		// multipart reads through its own 4 KiB buffer; without this one each of its refills
+		// would be a read from the connection's 16 KiB buffer, and each of those a system call.
+		body := bufio.NewReaderSize(bodyReader(c), uploadReadBuffer)
+		part, err := filePart(multipart.NewReader(body, params["boundary"]))
+		if err != nil {
+			return err
+		}
+		defer part.Close()
+		att, err := add(c, part.FileName(), part)
+		if err != nil {
+			return err
+		}
+		return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": att.ID, "name": att.Name, "size": att.Size})
 	}
-	// multipart reads through its own 4 KiB buffer; without this one each of its refills
-	// would be a read from the connection's 16 KiB buffer, and each of those a system call.
-	body := bufio.NewReaderSize(bodyReader(c), uploadReadBuffer)
-	part, err := filePart(multipart.NewReader(body, params["boundary"]))
-	if err != nil {
-		return err
-	}
-	defer part.Close()
-	att, err := a.d.Intake.AddAttachment(c.UserContext(), ref(c), "reporter", part.FileName(), part)
-	if err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": att.ID, "name": att.Name, "size": att.Size})
+}
+
+func (a *API) uploadAttachment(c *fiber.Ctx, name string, r io.Reader) (*intake.MailboxAttachment, error) {
+	return a.d.Intake.AddAttachment(c.UserContext(), ref(c), "reporter", name, r)
 }
 
 // filePart skips to the part named "file". Fields before it are discarded unread beyond

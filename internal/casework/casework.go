@@ -145,9 +145,17 @@ func (s *Service) reporterMessage(ctx context.Context, tx *store.Store, c *store
 	if err != nil {
 		return err
 	}
-	m := &store.Message{ConcernID: c.Serial, Author: "staff", Body: sealed, CreatedAt: s.d.Now().Truncate(time.Hour)}
-	m.UserID.Int64, m.UserID.Valid = u.ID, true
-	return tx.InsertMessage(ctx, m)
+	return writeToReporter(ctx, tx, &store.Message{ConcernID: c.Serial, Author: "staff", Body: sealed,
+		CreatedAt: s.d.Now().Truncate(time.Hour), UserID: userID(u)})
+}
+
+// writeToReporter adds a staff message to the concern's thread and, in the same transaction,
+// queues the e-mail that tells a councillor who raised it (a reporter has no address to tell).
+func writeToReporter(ctx context.Context, tx *store.Store, m *store.Message) error {
+	if err := tx.InsertMessage(ctx, m); err != nil {
+		return err
+	}
+	return tx.NotifyCouncillor(ctx, m.ConcernID, m.ID)
 }
 
 // TriageItem is a queue row with its clocks worked out.

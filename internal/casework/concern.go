@@ -261,7 +261,7 @@ func (s *Service) Message(ctx context.Context, u *store.User, id string, body st
 		}
 		// To the hour, like the reporter's: exact staff times around a reply would bracket it.
 		m := &store.Message{ConcernID: c.Serial, Author: "staff", Body: sealed, CreatedAt: s.d.Now().Truncate(time.Hour), UserID: userID(u)}
-		if err := tx.InsertMessage(ctx, m); err != nil {
+		if err := writeToReporter(ctx, tx, m); err != nil {
 			return err
 		}
 		return record(ctx, tx, u, "concern.message", "concern", c.ID, nil)
@@ -288,7 +288,7 @@ func (s *Service) InterimFeedback(ctx context.Context, u *store.User, id string,
 		if !ok {
 			return conflict("not_open")
 		}
-		if err := tx.InsertMessage(ctx, &store.Message{ConcernID: c.Serial, Author: "staff", Body: sealed, CreatedAt: now,
+		if err := writeToReporter(ctx, tx, &store.Message{ConcernID: c.Serial, Author: "staff", Body: sealed, CreatedAt: now,
 			UserID: userID(u)}); err != nil {
 			return err
 		}

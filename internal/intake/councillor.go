@@ -3,6 +3,7 @@ package intake
 import (
 	"context"
 	"errors"
+	"io"
 
 	"candour/internal/access"
 	"candour/internal/domain"
@@ -105,11 +106,20 @@ func (s *Service) SubmitCouncillorConcern(ctx context.Context, who Councillor, c
 	if !oneOf(lang, Languages) {
 		lang = "en"
 	}
-	return s.file(ctx, s.d.Policy(), filing{
+	filed, err := s.file(ctx, s.d.Policy(), filing{
 		channel: "councillor", mode: facts.Mode, category: c.Category, lang: lang, facts: facts, createdBy: who.User.ID,
 		content:  Content{Summary: c.Summary, Details: c.Details, NamedPeople: c.NamedPeople},
 		identity: &Identity{Name: who.User.Name, Email: who.User.Email, Role: "councillor"},
 	})
+	if err != nil {
+		return nil, err
+	}
+	own, err := s.d.Store.ConcernByReference(ctx, filed.Reference)
+	if err != nil {
+		return nil, err
+	}
+	filed.ID = own.ID
+	return filed, nil
 }
 
 // CouncillorConcerns lists the concerns a councillor raised, newest first.
@@ -118,4 +128,58 @@ func (s *Service) CouncillorConcerns(ctx context.Context, u *domain.User) ([]sto
 		return nil, errNotCouncillor
 	}
 	return s.d.Store.ConcernsCreatedBy(ctx, u.ID)
+}
+
+// ownConcern resolves the public id of a concern u raised to its reference. Anything else, a
+// concern someone else raised included, is 404: a councillor cannot learn that it exists.
+func (s *Service) ownConcern(ctx context.Context, u *domain.User, id string) (string, error) {
+	if !access.CanRaiseCouncillorConcern(u) {
+		return "", errNotCouncillor
+	}
+	f, err := s.d.Store.CaseFactsByPublicID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !access.CanFollowOwn(u, f)) {
+		return "", errNotCouncillor
+	}
+	if err != nil {
+		return "", err
+	}
+	return f.Reference, nil
+}
+
+// CouncillorThread is a councillor's view of a concern they raised: the same conversation,
+// evidence and outcome a reporter sees in their mailbox.
+func (s *Service) CouncillorThread(ctx context.Context, u *domain.User, id string) (*Mailbox, error) {
+	ref, err := s.ownConcern(ctx, u, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.Mailbox(ctx, ref)
+}
+
+// CouncillorReply adds the councillor's message to the conversation on their concern; its
+// handlers are told as they are of a reporter's reply.
+func (s *Service) CouncillorReply(ctx context.Context, u *domain.User, id, body string, detriment bool) error {
+	ref, err := s.ownConcern(ctx, u, id)
+	if err != nil {
+		return err
+	}
+	return s.Reply(ctx, ref, body, detriment)
+}
+
+// CouncillorAttach adds an evidence file to a concern the councillor raised.
+func (s *Service) CouncillorAttach(ctx context.Context, u *domain.User, id, name string, body io.Reader) (*MailboxAttachment, error) {
+	ref, err := s.ownConcern(ctx, u, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.AddAttachment(ctx, ref, "reporter", name, body)
+}
+
+// CouncillorAttachment streams an evidence file of a concern the councillor raised.
+func (s *Service) CouncillorAttachment(ctx context.Context, u *domain.User, id, attachmentID string) (string, int64, io.Reader, error) {
+	ref, err := s.ownConcern(ctx, u, id)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	return s.OpenAttachment(ctx, ref, attachmentID)
 }

@@ -122,6 +122,9 @@ type Content struct {
 
 // Filed is what the reporter gets back, once.
 type Filed struct {
+	// ID is the concern's public id, looked up only where someone follows the concern by it
+	// (the councillor route); the reporter's path keeps to the receipt and never needs it.
+	ID            string
 	Reference     string
 	Receipt       string
 	Status        string

@@ -156,16 +156,26 @@ var sentences = map[string][2]string{
 	"evidence": {"The reporter has added evidence to concern %s.", "Mae'r sawl a gododd bryder %s wedi ychwanegu tystiolaeth."},
 	"escalation": {"The safeguarding alert for concern %s has not reached the safeguarding hub for a quarter of an hour: make sure they know.",
 		"Nid yw'r rhybudd diogelu ar gyfer pryder %s wedi cyrraedd yr hyb diogelu ers chwarter awr: gwnewch yn siŵr eu bod yn gwybod."},
+	"councillor_message": {"The council has written to you on your concern %s.", "Mae'r cyngor wedi ysgrifennu atoch ar eich pryder %s."},
 }
+
+// pages are where each kind's link goes, under the concern's public id: a councillor follows
+// their own concern, staff work on it.
+var pages = map[string]string{"councillor_message": "/councillor/concerns/"}
 
 // Compose writes the e-mail for a notification: bilingual (the council corresponds in English
 // and Welsh), reference and link only.
 func Compose(n store.Notification, publicURL string) Message {
 	// The concern's public id: a serial in the link would tell the recipient how many came before.
 	// A notification without a concern links to the queue.
-	link := strings.TrimSuffix(publicURL, "/") + "/staff/triage"
+	base := strings.TrimSuffix(publicURL, "/")
+	link := base + "/staff/triage"
 	if n.ConcernPublicID.Valid {
-		link = strings.TrimSuffix(publicURL, "/") + "/staff/concerns/" + n.ConcernPublicID.String
+		page, ok := pages[n.Kind]
+		if !ok {
+			page = "/staff/concerns/"
+		}
+		link = base + page + n.ConcernPublicID.String
 	}
 	text, ok := sentences[n.Kind]
 	if !ok {

@@ -3,6 +3,8 @@ package portal_test
 import (
 	"context"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"candour/internal/accounts"
 	"candour/internal/browsertest"
 	"candour/internal/dbtest"
+	"candour/internal/intake"
 	"candour/internal/portal"
 	"candour/internal/portaltest"
 	"candour/internal/store"
@@ -187,5 +190,68 @@ func TestCouncillorWizardEdges(t *testing.T) {
 	var mode string
 	if err := p.DB.Get(&mode, `SELECT mode FROM concerns`); err != nil || mode != "confidential" {
 		t.Errorf("got mode %q (%v), want confidential", mode, err)
+	}
+}
+
+// TestBrowserCouncillorConversation is the councillor following up, with JavaScript off: the
+// Monitoring Officer has asked a question; he opens his concern from "your concerns", reads
+// it, answers, adds a spreadsheet, and reads it all again in Welsh. Each page passes axe-core.
+func TestBrowserCouncillorConversation(t *testing.T) {
+	p, cllr := councillorPortal(t)
+	mo := portaltest.Account(t, p, accounts.NewUser{Email: "elin.rowlands@enghraifft.example", Roles: []string{"monitoring_officer"}})
+	filed, err := p.Intake.SubmitCouncillorConcern(context.Background(), intake.Councillor{User: cllr.User, Language: "en"},
+		intake.CouncillorConcern{ServiceArea: "childrens-services", Category: "misconduct", Summary: "Caseloads are unsafe",
+			Details: "Four social workers told me caseloads are far too high.", PassingOnStaffConcerns: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Casework.Message(context.Background(), mo.User, filed.ID, "Which months were the worst?"); err != nil {
+		t.Fatal(err)
+	}
+	rota := filepath.Join(t.TempDir(), "rota.csv")
+	if err := os.WriteFile(rota, []byte("week,cases\n1,31\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := browsertest.New(t, browsertest.Options{NoJavaScript: true, Timeout: 60 * time.Second})
+	signIn(t, ctx, p, "", cllr)
+	browsertest.Do(t, ctx, "open my concerns", chromedp.Navigate(p.URL()+"/councillor/concerns"), chromedp.WaitReady(`#concerns`))
+	browsertest.Do(t, ctx, "open the concern", chromedp.Click(`#concerns a`), chromedp.WaitReady(`#messages`))
+	text := browsertest.Get(t, ctx, "read the thread", chromedp.Text("main"))
+	for _, want := range []string{filed.Reference, "Which months were the worst?", "From the council"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the thread lacks %q:\n%s", want, text)
+		}
+	}
+	axeWithoutPageScript(t, ctx)
+
+	browsertest.Do(t, ctx, "send an empty answer", chromedp.Click(`form[action$="/reply"] button`), chromedp.WaitReady(`.govuk-error-summary`))
+	browsertest.Do(t, ctx, "answer", chromedp.SendKeys(`#body`, "March to May, the worst was April."),
+		chromedp.Click(`form[action$="/reply"] button`), chromedp.WaitReady(`.govuk-notification-banner`))
+	browsertest.Do(t, ctx, "add the rota", chromedp.SetUploadFiles(`#file`, []string{rota}),
+		chromedp.Click(`form[action$="/attachments"] button`), chromedp.WaitReady(`.govuk-notification-banner`))
+	text = browsertest.Get(t, ctx, "read the thread again", chromedp.Text("main"))
+	for _, want := range []string{"March to May, the worst was April.", "From you", "rota.csv"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("after answering, the thread lacks %q:\n%s", want, text)
+		}
+	}
+
+	browsertest.Do(t, ctx, "in Welsh", chromedp.Click(`a[hreflang="cy"]`), chromedp.WaitReady(`html[lang="cy"]`))
+	text = browsertest.Get(t, ctx, "read the Welsh thread", chromedp.Text("main"))
+	for _, want := range []string{"Eich pryder", "Gan y cyngor", "rota.csv", "Yn ôl i'ch pryderon"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the Welsh thread lacks %q:\n%s", want, text)
+		}
+	}
+	axeWithoutPageScript(t, ctx)
+
+	// The Monitoring Officer reads the answer and opens the file.
+	c, err := p.Casework.Concern(context.Background(), mo.User, filed.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Messages) != 2 || len(c.Attachments) != 1 {
+		t.Errorf("the Monitoring Officer sees %d messages and %d files, want 2 and 1", len(c.Messages), len(c.Attachments))
 	}
 }

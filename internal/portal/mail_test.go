@@ -1,8 +1,12 @@
 package portal_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
+	"mime/multipart"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -124,4 +128,232 @@ func TestRefusedMailIsSeen(t *testing.T) {
 	if !strings.Contains(e.Logs.String(), "escalated") {
 		t.Errorf("the escalation is not in the log")
 	}
+}
+
+// mailTo waits (a minute at most) for an e-mail to to whose text contains want, and returns it.
+func mailTo(t *testing.T, srv *mailtest.Server, e *portaltest.Env, to, want string) mailtest.Received {
+	t.Helper()
+	match := func(m mailtest.Received) bool { return m.To == to && strings.Contains(m.Data, want) }
+	got := srv.WaitUntil(func(ms []mailtest.Received) bool { return slices.ContainsFunc(ms, match) }, time.Minute)
+	if i := slices.IndexFunc(got, match); i >= 0 {
+		return got[i]
+	}
+	t.Fatalf("no e-mail to %s saying %q within a minute; got %d e-mails; log:\n%s", to, want, len(got), e.Logs)
+	return mailtest.Received{}
+}
+
+// The whole conversation through a real mail server over STARTTLS: the reporter replies, the
+// people handling the concern are e-mailed (reference and link only), one of them answers
+// through the link's concern, and the reporter reads the answer in their mailbox.
+func TestConversationLoopsThroughMail(t *testing.T) {
+	pki := mailtest.NewPKI(t)
+	srv := mailtest.Start(t, pki, mailtest.STARTTLS)
+	e := portaltest.Start(t, portaltest.Setting("CANDOUR_SMTP_ADDR", srv.Addr),
+		portaltest.Setting("CANDOUR_SMTP_CA_FILE", pki.CAFile))
+	hub := portaltest.NewStaff(t, e.Portal, "safeguarding@enghraifft.example", "safeguarding")
+	r := portaltest.DoJSON(t, e.URL(), "POST", "/api/v1/reports", map[string]any{"mode": "anonymous",
+		"service_area": "childrens-services", "category": "safeguarding", "summary": "A child left alone at night",
+		"details": "Seen twice this week.", "safeguarding": true, "named_people": []string{}, "identity": nil, "lang": "en"})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("file: %d %s", r.Status, r.Body)
+	}
+	var filed struct{ Reference, Receipt string }
+	if err := json.Unmarshal(r.Body, &filed); err != nil {
+		t.Fatal(err)
+	}
+	r = portaltest.DoJSON(t, e.URL(), "POST", "/api/v1/mailbox/session", map[string]string{"receipt": filed.Receipt})
+	var session struct{ Token string }
+	if err := json.Unmarshal(r.Body, &session); err != nil || session.Token == "" {
+		t.Fatalf("mailbox session: %d %s", r.Status, r.Body)
+	}
+	reporter := "Authorization: Bearer " + session.Token
+	if r := portaltest.DoJSON(t, e.URL(), "POST", "/api/v1/mailbox/messages",
+		map[string]any{"body": "He was there again last night. Unique phrase kestrel-ledger."}, reporter); r.Status != http.StatusCreated {
+		t.Fatalf("reply: %d %s", r.Status, r.Body)
+	}
+
+	m := mailTo(t, srv, e, "safeguarding@enghraifft.example", "The reporter has written on concern "+filed.Reference)
+	if !m.TLS || strings.Contains(m.Data, "kestrel-ledger") {
+		t.Errorf("the handlers' e-mail went in clear (%v) or carries the reply:\n%s", !m.TLS, m.Data)
+	}
+	link := regexp.MustCompile(`/staff/concerns/([0-9a-f-]{36})`).FindStringSubmatch(m.Data)
+	if link == nil {
+		t.Fatalf("no link to the concern in the e-mail:\n%s", m.Data)
+	}
+	if c := hub.API("GET", "/api/v1/concerns/"+link[1], nil); c.Status != http.StatusOK || !strings.Contains(string(c.Body), "kestrel-ledger") {
+		t.Fatalf("the link's concern: %d, want 200 with the reply: %s", c.Status, c.Body)
+	}
+	if a := hub.API("POST", "/api/v1/concerns/"+link[1]+"/messages", map[string]string{"body": "Thank you. Unique phrase otter-quill."}); a.Status != http.StatusCreated {
+		t.Fatalf("answer: %d %s", a.Status, a.Body)
+	}
+	r = portaltest.DoJSON(t, e.URL(), "GET", "/api/v1/mailbox", nil, reporter)
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), "otter-quill") {
+		t.Errorf("the reporter does not see the answer: %d %s", r.Status, r.Body)
+	}
+}
+
+// A councillor's concern is a conversation: the council's message reaches the councillor as an
+// e-mail (reference and a link to their own concern), they read and answer it and add
+// evidence, the Monitoring Officer sees both, and the outcome reaches the councillor. Another
+// councillor cannot read or write on it, nor learn it exists.
+func TestCouncillorConversation(t *testing.T) {
+	pki := mailtest.NewPKI(t)
+	srv := mailtest.Start(t, pki, mailtest.STARTTLS)
+	e := portaltest.Start(t, portaltest.Setting("CANDOUR_SMTP_ADDR", srv.Addr),
+		portaltest.Setting("CANDOUR_SMTP_CA_FILE", pki.CAFile))
+	e.AddCustodian(t)
+	mo := portaltest.NewStaff(t, e.Portal, "elin.rowlands@enghraifft.example", "monitoring_officer")
+	cllr := portaltest.NewStaff(t, e.Portal, "cllr.dai.jones@enghraifft.example", "councillor")
+	other := portaltest.NewStaff(t, e.Portal, "cllr.ffion.morgan@enghraifft.example", "councillor")
+	r := cllr.API("POST", "/api/v1/councillor/concerns", map[string]any{
+		"service_area": "childrens-services", "category": "misconduct", "summary": "Assessment team staff say caseloads are unsafe",
+		"details": "Four social workers told me caseloads are far too high.", "evidence_reviewed": []string{},
+		"raised_with": []string{}, "named_people": []string{}, "passing_on_staff_concerns": true,
+		"safeguarding": false, "confidential": false})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("file: %d %s", r.Status, r.Body)
+	}
+	var filed struct{ ID, Reference string }
+	if err := json.Unmarshal(r.Body, &filed); err != nil || filed.ID == "" {
+		t.Fatalf("no id in %s", r.Body)
+	}
+	thread := "/api/v1/councillor/concerns/" + filed.ID
+
+	if a := mo.API("POST", "/api/v1/concerns/"+filed.ID+"/acknowledge", nil); a.Status != http.StatusOK {
+		t.Fatalf("acknowledge: %d %s", a.Status, a.Body)
+	}
+	if a := mo.API("POST", "/api/v1/concerns/"+filed.ID+"/messages", map[string]string{"body": "Which months? Unique phrase wren-tally."}); a.Status != http.StatusCreated {
+		t.Fatalf("message: %d %s", a.Status, a.Body)
+	}
+	m := mailTo(t, srv, e, "cllr.dai.jones@enghraifft.example", "The council has written to you on your concern "+filed.Reference)
+	if !m.TLS || strings.Contains(m.Data, "wren-tally") || !strings.Contains(m.Data, "/councillor/concerns/"+filed.ID) {
+		t.Errorf("the councillor's e-mail: TLS %v, want the reference and a link to their concern only:\n%s", m.TLS, m.Data)
+	}
+
+	if g := cllr.API("GET", thread, nil); g.Status != http.StatusOK || !strings.Contains(string(g.Body), "wren-tally") {
+		t.Fatalf("the councillor's thread: %d %s", g.Status, g.Body)
+	}
+	if a := cllr.API("POST", thread+"/messages", map[string]any{"body": "March to May. Unique phrase badger-spool."}); a.Status != http.StatusCreated {
+		t.Fatalf("answer: %d %s", a.Status, a.Body)
+	}
+	up := uploadAs(t, e, cllr.Token, thread+"/attachments", "rota.csv", "week,cases\n1,31\n")
+	if up.Status != http.StatusCreated {
+		t.Fatalf("evidence: %d %s", up.Status, up.Body)
+	}
+	var att struct{ ID string }
+	_ = json.Unmarshal(up.Body, &att)
+	if d := e.Do(t, "GET", thread+"/attachments/"+att.ID, "", nil, "Authorization: Bearer "+cllr.Token); d.Status != http.StatusOK || string(d.Body) != "week,cases\n1,31\n" {
+		t.Errorf("the councillor's download: %d %q", d.Status, d.Body)
+	}
+	if c := mo.API("GET", "/api/v1/concerns/"+filed.ID, nil); !strings.Contains(string(c.Body), "badger-spool") || !strings.Contains(string(c.Body), "rota.csv") {
+		t.Errorf("the Monitoring Officer does not see the councillor's answer and evidence: %s", c.Body)
+	}
+
+	// Another councillor: every door answers as if the concern did not exist.
+	for _, try := range []struct{ method, path string }{{"GET", thread}, {"POST", thread + "/messages"},
+		{"GET", thread + "/attachments/" + att.ID}} {
+		var in any
+		if try.method == "POST" {
+			in = map[string]string{"body": "Let me in."}
+		}
+		if got := other.API(try.method, try.path, in); got.Status != http.StatusNotFound {
+			t.Errorf("another councillor %s %s: got %d, want 404", try.method, try.path, got.Status)
+		}
+	}
+	if up := uploadAs(t, e, other.Token, thread+"/attachments", "x.txt", "x"); up.Status != http.StatusNotFound {
+		t.Errorf("another councillor's upload: got %d, want 404", up.Status)
+	}
+	if p := other.Get("/councillor/concerns/" + filed.ID); p.Status != http.StatusNotFound {
+		t.Errorf("another councillor's page: got %d, want 404", p.Status)
+	}
+	if mo.API("GET", thread, nil).Status != http.StatusNotFound {
+		t.Errorf("the councillor thread answers the Monitoring Officer; it is the councillor's own door")
+	}
+
+	// The page's upload form: its CSRF field must come first and match the session, or nothing
+	// of the file is read.
+	page := "/councillor/concerns/" + filed.ID
+	csrf := cllr.CSRF(page)
+	for name, fields := range map[string][][2]string{
+		"no CSRF field": {{"file", "x"}}, "a wrong one": {{"csrf", "forged"}, {"file", "x"}},
+		"CSRF after the file": {{"file", "x"}, {"csrf", csrf}}} {
+		if got := pageUpload(t, e, cllr.Token, page+"/attachments", fields); got != http.StatusForbidden {
+			t.Errorf("%s: got %d, want 403", name, got)
+		}
+	}
+	if got := pageUpload(t, e, cllr.Token, page+"/attachments", [][2]string{{"csrf", csrf}, {"file", "week,cases\n2,29\n"}}); got != http.StatusSeeOther {
+		t.Errorf("the page's upload: got %d, want 303", got)
+	}
+	if c := mo.API("GET", "/api/v1/concerns/"+filed.ID, nil); strings.Count(string(c.Body), "rota.csv") != 2 {
+		t.Errorf("want exactly the two good uploads stored: %s", c.Body)
+	}
+
+	// The outcome reaches the councillor.
+	if a := mo.API("POST", "/api/v1/concerns/"+filed.ID+"/decision", map[string]string{"action": "decline", "reason": "Already in hand."}); a.Status != http.StatusOK {
+		t.Fatalf("decline: %d %s", a.Status, a.Body)
+	}
+	if a := mo.API("POST", "/api/v1/concerns/"+filed.ID+"/decision", map[string]string{"action": "close", "reason": "Unique phrase heron-outcome."}); a.Status != http.StatusOK {
+		t.Fatalf("close: %d %s", a.Status, a.Body)
+	}
+	var out struct {
+		Status   string
+		Feedback *string
+	}
+	if g := cllr.API("GET", thread, nil); json.Unmarshal(g.Body, &out) != nil || out.Status != "closed" || out.Feedback == nil || !strings.Contains(*out.Feedback, "heron-outcome") {
+		t.Errorf("the councillor does not see the outcome: %s", g.Body)
+	}
+	for _, lang := range []string{"", "/cy"} {
+		p := cllr.Get(lang + "/councillor/concerns/" + filed.ID)
+		if p.Status != http.StatusOK || !strings.Contains(p.Body, "heron-outcome") || !strings.Contains(p.Body, "badger-spool") {
+			t.Errorf("%s page: %d, want the conversation and outcome", lang, p.Status)
+		}
+	}
+}
+
+// uploadAs sends one file as multipart with a staff token, checked against the API document.
+func uploadAs(t *testing.T, e *portaltest.Env, token, path, name, content string) portaltest.Response {
+	t.Helper()
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	f, err := w.CreateFormFile("file", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte(content))
+	w.Close()
+	return e.Do(t, "POST", path, w.FormDataContentType(), &b, "Authorization: Bearer "+token)
+}
+
+// pageUpload posts a multipart form with the staff cookie, its parts in order (a part named
+// "file" is a file called rota.csv), and returns the status.
+func pageUpload(t *testing.T, e *portaltest.Env, token, path string, parts [][2]string) int {
+	t.Helper()
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	for _, p := range parts {
+		var err error
+		var f io.Writer
+		if p[0] == "file" {
+			f, err = w.CreateFormFile("file", "rota.csv")
+		} else {
+			f, err = w.CreateFormField(p[0])
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte(p[1]))
+	}
+	w.Close()
+	req, err := http.NewRequest("POST", e.URL()+path, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.AddCookie(&http.Cookie{Name: "candour_staff", Value: token})
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

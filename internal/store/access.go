@@ -13,6 +13,7 @@ import (
 type CaseFacts struct {
 	ConcernID   int64         `db:"id"` // the serial: internal
 	PublicID    string        `db:"public_id"`
+	Reference   string        `db:"reference"`
 	Status      string        `db:"status"`
 	ServiceArea string        `db:"service_area"`
 	NamedKeys   pq.ByteaArray `db:"named_keys"`
@@ -23,7 +24,7 @@ type CaseFacts struct {
 	Granted    pq.Int64Array `db:"granted"`
 }
 
-const caseFactsSQL = `SELECT c.id, c.public_id, c.status, c.service_area, c.named_keys, c.route, c.created_by,
+const caseFactsSQL = `SELECT c.id, c.public_id, c.reference, c.status, c.service_area, c.named_keys, c.route, c.created_by,
 	ARRAY(SELECT user_id FROM conflicts WHERE concern_id = c.id ORDER BY user_id) AS conflicted,
 	ARRAY(SELECT user_id FROM case_access WHERE concern_id = c.id AND revoked_at IS NULL ORDER BY user_id) AS granted
 	FROM concerns c `

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+	"io"
 	"net/url"
 	"slices"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"candour/internal/i18n"
 	"candour/internal/intake"
 	"candour/internal/routing"
+	"candour/internal/server"
 )
 
 // The councillor concern wizard (DESIGN §5, councillor-guidance route). It works without
@@ -497,7 +500,7 @@ type councillorDoneData struct {
 }
 
 type councillorConcernRow struct {
-	Reference, ServiceArea, Status, ReceivedAt string
+	ID, Reference, ServiceArea, Status, ReceivedAt string
 }
 
 type councillorListData struct {
@@ -518,8 +521,54 @@ func (s *Site) councillorConcerns(c *fiber.Ctx) error {
 		if sa, ok := dir.ServiceArea(r.ServiceArea); ok {
 			area = inLang(lang, sa.Name, sa.NameCy)
 		}
-		d.Concerns = append(d.Concerns, councillorConcernRow{Reference: r.Reference, ServiceArea: area,
+		d.Concerns = append(d.Concerns, councillorConcernRow{ID: r.ID, Reference: r.Reference, ServiceArea: area,
 			Status: r.Status, ReceivedAt: s.day(lang, r.ReceivedAt)})
 	}
 	return s.Render(c, fiber.StatusOK, "councillor_concerns", d)
+}
+
+// councillorSource is the concern (public id in the path) the signed-in councillor raised:
+// intake answers 404 for anyone else's.
+func (s *Site) councillorSource(c *fiber.Ctx) threadSource {
+	p, id := principal(c), c.Params("id")
+	base := "/councillor/concerns/" + url.PathEscape(id)
+	return threadSource{Base: base, Page: base, CSRF: p.Session.CSRF, Councillor: true,
+		load: func(ctx context.Context) (*intake.Mailbox, error) {
+			return s.deps.Intake.CouncillorThread(ctx, p.User, id)
+		}}
+}
+
+// councillorThread is a councillor's own concern as a conversation: the council's messages and
+// questions, their answers, evidence both ways and the outcome.
+func (s *Site) councillorThread(c *fiber.Ctx) error {
+	return s.renderThread(c, fiber.StatusOK, s.councillorSource(c), threadData{Notice: mailboxNotices[c.Query("done")]})
+}
+
+func (s *Site) councillorReply(c *fiber.Ctx) error {
+	p, id := principal(c), c.Params("id")
+	v := url.Values{"body": {form(c, "body")}, "detriment": {form(c, "detriment")}}
+	return s.threadReply(c, s.councillorSource(c), v, func(body string, detriment bool) error {
+		return s.deps.Intake.CouncillorReply(c.UserContext(), p.User, id, body, detriment)
+	})
+}
+
+// councillorUpload takes the file from the form the gate opened (its CSRF part read).
+func (s *Site) councillorUpload(c *fiber.Ctx) error {
+	mr := uploadOf(c)
+	if mr == nil {
+		return errNotMultipart
+	}
+	p, id := principal(c), c.Params("id")
+	return s.threadUpload(c, s.councillorSource(c), mr, func(name string, r io.Reader) error {
+		_, err := s.deps.Intake.CouncillorAttach(c.UserContext(), p.User, id, name, r)
+		return err
+	})
+}
+
+func (s *Site) councillorDownload(c *fiber.Ctx) error {
+	name, n, r, err := s.deps.Intake.CouncillorAttachment(c.UserContext(), principal(c).User, c.Params("id"), c.Params("aid"))
+	if err != nil {
+		return err
+	}
+	return server.SendFile(c, name, server.BinaryType, n, r)
 }

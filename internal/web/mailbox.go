@@ -2,7 +2,7 @@ package web
 
 import (
 	"bufio"
-	"candour/internal/server"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -19,6 +19,7 @@ import (
 
 	"candour/internal/fault"
 	"candour/internal/intake"
+	"candour/internal/server"
 )
 
 // MailboxCookie holds the mailbox token once a reporter has opened their mailbox with the
@@ -149,6 +150,8 @@ type threadAttachment struct {
 }
 
 type threadData struct {
+	Base        string // the path the forms post under
+	Councillor  bool   // a councillor's own concern, not a reporter's mailbox
 	Reference   string
 	Status      string
 	Received    string
@@ -202,16 +205,33 @@ func size(n int64) string {
 	return strconv.FormatFloat(float64(n)/1e9, 'f', 1, 64) + " GB"
 }
 
-// renderThread shows the mailbox of ref; d carries what the reporter was writing and any errors.
-func (s *Site) renderThread(c *fiber.Ctx, status int, token, ref string, d threadData) error {
+// threadSource is whose conversation a thread page shows: a reporter's mailbox, or a concern a
+// councillor raised. Base is the path its forms post under; Page the page itself.
+type threadSource struct {
+	Base, Page string
+	CSRF       string
+	Councillor bool
+	load       func(ctx context.Context) (*intake.Mailbox, error)
+}
+
+// mailboxSource is the reporter's own mailbox, opened by the gate.
+func (s *Site) mailboxSource(c *fiber.Ctx) threadSource {
+	token, ref := mailboxOf(c)
+	return threadSource{Base: "/mailbox", Page: "/mailbox/thread", CSRF: mailboxCSRF(token),
+		load: func(ctx context.Context) (*intake.Mailbox, error) { return s.deps.Intake.Mailbox(ctx, ref) }}
+}
+
+// renderThread shows src's conversation; d carries what was being written and any errors.
+func (s *Site) renderThread(c *fiber.Ctx, status int, src threadSource, d threadData) error {
 	lang := Lang(c)
-	m, err := s.deps.Intake.Mailbox(c.UserContext(), ref)
+	m, err := src.load(c.UserContext())
 	if err != nil {
 		return err
 	}
+	d.Base, d.Councillor = src.Base, src.Councillor
 	d.Reference, d.Status, d.Summary = m.Reference, m.Status, m.Summary
 	d.Received = s.day(lang, m.ReceivedAt)
-	d.CSRF = mailboxCSRF(token)
+	d.CSRF = src.CSRF
 	for _, msg := range m.Messages {
 		d.Messages = append(d.Messages, threadMessage{From: msg.From, Lines: lines(msg.Body), Day: s.day(lang, msg.At), Detriment: msg.Detriment})
 	}
@@ -228,8 +248,7 @@ func (s *Site) renderThread(c *fiber.Ctx, status int, token, ref string, d threa
 }
 
 func (s *Site) mailboxThread(c *fiber.Ctx) error {
-	token, ref := mailboxOf(c)
-	return s.renderThread(c, fiber.StatusOK, token, ref, threadData{Notice: mailboxNotices[c.Query("done")]})
+	return s.renderThread(c, fiber.StatusOK, s.mailboxSource(c), threadData{Notice: mailboxNotices[c.Query("done")]})
 }
 
 // sameOrigin reports whether a browser post came from this site: Sec-Fetch-Site when the
@@ -280,48 +299,80 @@ func (s *Site) mailboxApproveRecord(c *fiber.Ctx) error {
 }
 
 func (s *Site) mailboxReply(c *fiber.Ctx) error {
-	v, token, ref, done, err := s.mailboxPost(c)
+	v, _, ref, done, err := s.mailboxPost(c)
 	if done {
 		return err
 	}
+	return s.threadReply(c, s.mailboxSource(c), v, func(body string, detriment bool) error {
+		return s.deps.Intake.Reply(c.UserContext(), ref, body, detriment)
+	})
+}
+
+// threadReply sends the reply form's message with send, and shows the thread again with the
+// error when it is refused.
+func (s *Site) threadReply(c *fiber.Ctx, src threadSource, v url.Values, send func(body string, detriment bool) error) error {
 	body, detriment := v.Get("body"), v.Get("detriment") == "yes"
-	err = s.deps.Intake.Reply(c.UserContext(), ref, body, detriment)
+	err := send(body, detriment)
 	if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid && len(fe.Fields) > 0 {
-		return s.renderThread(c, fiber.StatusBadRequest, token, ref, threadData{
+		return s.renderThread(c, fiber.StatusBadRequest, src, threadData{
 			Body: strings.ToValidUTF8(body, "\uFFFD"), Detriment: detriment, Errors: newFormErrors([]string{"body"}, fe.Fields)})
 	}
 	if err != nil {
 		return err
 	}
-	return c.Redirect(Localise(Lang(c), "/mailbox/thread")+"?done=reply#messages", fiber.StatusSeeOther)
+	return c.Redirect(Localise(Lang(c), src.Page)+"?done=reply#messages", fiber.StatusSeeOther)
 }
 
-// mailboxUpload streams the file part of a multipart form straight into intake, which
-// encrypts it on the way to storage: the file is never held in memory or spooled to disk in
-// clear (so no c.FormFile or c.MultipartForm here).
-func (s *Site) mailboxUpload(c *fiber.Ctx) error {
-	token, ref := mailboxOf(c)
+// csrfFirst opens a multipart form as a stream and reads its first part, which must be the
+// CSRF field: it is checked before any of the file is read, and the form is never buffered
+// (so no c.FormFile or c.MultipartForm: evidence must not reach memory or disk in clear).
+// A body that is not multipart at all is errNotMultipart; one without the field first is ok
+// false.
+func csrfFirst(c *fiber.Ctx) (*multipart.Reader, string, bool, error) {
 	mt, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
 	if err != nil || mt != fiber.MIMEMultipartForm || params["boundary"] == "" {
-		return fault.New(fault.Unsupported, "unsupported_media_type", "error.want_multipart")
+		return nil, "", false, errNotMultipart
 	}
 	// Large reads from the connection, as the API's upload does (see there).
 	mr := multipart.NewReader(bufio.NewReaderSize(requestBody(c), 256<<10), params["boundary"])
 	part, err := mr.NextPart()
 	if err != nil || part.FormName() != csrfField {
-		return s.forbidden(c)
+		return nil, "", false, nil
 	}
 	got, err := io.ReadAll(io.LimitReader(part, 256))
-	if err != nil || !csrfOK(token, string(got)) {
+	return mr, string(got), err == nil, nil
+}
+
+var errNotMultipart = fault.New(fault.Unsupported, "unsupported_media_type", "error.want_multipart")
+
+// mailboxUpload streams the file part of a multipart form straight into intake, which
+// encrypts it on the way to storage.
+func (s *Site) mailboxUpload(c *fiber.Ctx) error {
+	token, ref := mailboxOf(c)
+	mr, got, ok, err := csrfFirst(c)
+	if err != nil {
+		return err
+	}
+	if !ok || !csrfOK(token, got) {
 		return s.forbidden(c)
 	}
+	return s.threadUpload(c, s.mailboxSource(c), mr, func(name string, r io.Reader) error {
+		_, err := s.deps.Intake.AddAttachment(c.UserContext(), ref, "reporter", name, r)
+		return err
+	})
+}
+
+// threadUpload hands the form's file part to add, after the CSRF part, and shows the thread
+// again with the error when it is refused.
+func (s *Site) threadUpload(c *fiber.Ctx, src threadSource, mr *multipart.Reader, add func(name string, r io.Reader) error) error {
 	fileError := func(status int, msg string) error {
 		server.DrainOrClose(c)
-		return s.renderThread(c, status, token, ref, threadData{Errors: newFormErrors([]string{"file"}, map[string]string{"file": msg})})
+		return s.renderThread(c, status, src, threadData{Errors: newFormErrors([]string{"file"}, map[string]string{"file": msg})})
 	}
+	var part *multipart.Part
 	for {
-		part, err = mr.NextPart()
-		if err != nil {
+		var err error
+		if part, err = mr.NextPart(); err != nil {
 			return fileError(fiber.StatusBadRequest, "mailbox.file_required")
 		}
 		if part.FormName() == "file" {
@@ -331,7 +382,7 @@ func (s *Site) mailboxUpload(c *fiber.Ctx) error {
 	if part.FileName() == "" {
 		return fileError(fiber.StatusBadRequest, "mailbox.file_required")
 	}
-	_, err = s.deps.Intake.AddAttachment(c.UserContext(), ref, "reporter", part.FileName(), part)
+	err := add(part.FileName(), part)
 	if fe, ok := fault.As(err); ok && fe.Kind == fault.TooLarge {
 		return fileError(fiber.StatusRequestEntityTooLarge, fe.Message)
 	}
@@ -342,7 +393,7 @@ func (s *Site) mailboxUpload(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.Redirect(Localise(Lang(c), "/mailbox/thread")+"?done=file#evidence", fiber.StatusSeeOther)
+	return c.Redirect(Localise(Lang(c), src.Page)+"?done=file#evidence", fiber.StatusSeeOther)
 }
 
 func (s *Site) mailboxDownload(c *fiber.Ctx) error {

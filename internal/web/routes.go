@@ -57,6 +57,10 @@ func (s *Site) Routes() []Route {
 			Route{get, "/councillor", access.Councillor, s.councillorStart},
 			Route{post, "/councillor", access.Councillor, s.councillorStep},
 			Route{get, "/councillor/concerns", access.Councillor, s.councillorConcerns}, // their own
+			Route{get, "/councillor/concerns/:id", access.Councillor, s.councillorThread}, // their own; others 404
+			Route{post, "/councillor/concerns/:id/reply", access.Councillor, limitForm(s.councillorReply)},
+			Route{post, "/councillor/concerns/:id/attachments", access.Councillor, s.councillorUpload}, // multipart
+			Route{get, "/councillor/concerns/:id/attachments/:aid", access.Councillor, s.councillorDownload},
 		)
 	}
 	if s.deps.Casework != nil {

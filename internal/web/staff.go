@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"html/template"
+	"mime/multipart"
 	"strings"
 	"time"
 
@@ -56,7 +57,7 @@ func (s *Site) requireStaff(allowSetup bool) staffGate {
 			if p.Renewed != "" {
 				s.setSession(c, p.Renewed, p.Session.ExpiresAt)
 			}
-			if c.Method() == fiber.MethodPost && !sameToken(c.FormValue(staffCSRFField), p.Session.CSRF) {
+			if c.Method() == fiber.MethodPost && !s.staffCSRF(c, p.Session.CSRF) {
 				return fiber.NewError(fiber.StatusForbidden)
 			}
 			if p.Session.Stage != auth.StageFull && !allowSetup {
@@ -66,6 +67,29 @@ func (s *Site) requireStaff(allowSetup bool) staffGate {
 			return h(c)
 		}
 	}
+}
+
+// uploadForm is where the gate leaves a multipart form whose CSRF part it has read.
+const uploadForm = "candour.upload"
+
+// staffCSRF checks a staff form's CSRF field. A multipart form (evidence) is read as a stream:
+// the field comes first, and the rest is left for the handler (uploadOf), never buffered.
+func (s *Site) staffCSRF(c *fiber.Ctx, want string) bool {
+	if !strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEMultipartForm) {
+		return sameToken(c.FormValue(staffCSRFField), want)
+	}
+	mr, got, ok, err := csrfFirst(c)
+	if err != nil || !ok || !sameToken(got, want) {
+		return false
+	}
+	c.Locals(uploadForm, mr)
+	return true
+}
+
+// uploadOf is the multipart form the gate opened, past its CSRF part; nil when there is none.
+func uploadOf(c *fiber.Ctx) *multipart.Reader {
+	mr, _ := c.Locals(uploadForm).(*multipart.Reader)
+	return mr
 }
 
 func sameToken(got, want string) bool {
