@@ -3,7 +3,8 @@
 // an unreadable route decision means no.
 //
 // Case access is the Monitoring Officer and deputy, the route holders of the stored decision
-// (and, for a route to the safeguarding hub, staff with the safeguarding role), and anyone
+// (and, for a route to the safeguarding hub, staff with the safeguarding role), the holder a
+// concern was referred to (likewise the hub's staff for a referral to the hub), and anyone
 // granted access (investigators on a linked investigation, a transfer) — minus anyone named in
 // the concern and anyone who declared a conflict. When the Monitoring Officer is named, the
 // exclusion leaves the deputy to handle it. Callers answer "no" with 404, not 403, so a person
@@ -86,6 +87,15 @@ func isRouteHolder(u *store.User, f *store.CaseFacts) bool {
 	return false
 }
 
+// isReferee reports whether u holds the procedure the concern was referred to: the directory
+// holder it went to, or the hub's staff for a referral to the safeguarding hub.
+func isReferee(u *store.User, f *store.CaseFacts) bool {
+	if f.ReferredEmail != nil && *f.ReferredEmail != "" && strings.EqualFold(strings.TrimSpace(*f.ReferredEmail), strings.TrimSpace(u.Email)) {
+		return true
+	}
+	return f.ReferredTo != nil && *f.ReferredTo == "safeguarding" && u.HasRole(domain.RoleSafeguarding)
+}
+
 func isGranted(u *store.User, f *store.CaseFacts) bool {
 	for _, id := range f.Granted {
 		if id == u.ID {
@@ -100,7 +110,7 @@ func (c *Checker) HasCaseAccess(u *store.User, f *store.CaseFacts) bool {
 	if !active(u) || f == nil || c.Excluded(u, f) {
 		return false
 	}
-	return isMonitoring(u) || isRouteHolder(u, f) || isGranted(u, f)
+	return isMonitoring(u) || isRouteHolder(u, f) || isReferee(u, f) || isGranted(u, f)
 }
 
 // CanReadConcern: see the concern page, its content, messages and history.
@@ -130,6 +140,12 @@ func (c *Checker) CanAcknowledge(u *store.User, f *store.CaseFacts) bool {
 // CanDecide: accept, refer, decline or close (Monitoring Officer or deputy).
 func (c *Checker) CanDecide(u *store.User, f *store.CaseFacts) bool {
 	return c.HasCaseAccess(u, f) && isMonitoring(u)
+}
+
+// CanRecordReferralOutcome: say what came of a referral: its holder only (the Monitoring
+// Officer reads it and closes the concern).
+func (c *Checker) CanRecordReferralOutcome(u *store.User, f *store.CaseFacts) bool {
+	return c.HasCaseAccess(u, f) && isReferee(u, f)
 }
 
 // CanRequestIdentity: ask the custodians to disclose the reporter's identity (Monitoring

@@ -71,6 +71,7 @@ func (a *API) Routes() []Route {
 		{post, "/concerns/:id/notes", access.CaseAccess, jsonAction(created, a.addNote)},
 		{post, "/concerns/:id/interim-feedback", access.MonitoringOfficer, jsonAction(ok, a.interimFeedback)},
 		{post, "/concerns/:id/decision", access.MonitoringOfficer, jsonAction(ok, a.decide)},
+		{post, "/concerns/:id/referral-outcome", access.CaseAccess, jsonAction(none, a.referralOutcome)}, // its holder
 		{get, "/concerns/:id/attachments/:aid", access.CaseAccess, a.staffAttachment},
 		{post, "/concerns/:id/identity-requests", access.IdentityRequest, jsonAction(created, a.requestIdentity)},
 		{get, "/concerns/:id/identity", access.Custodian, show(a.sealedIdentity)}, // once a request is approved

@@ -55,6 +55,10 @@ func (a *API) messageReporter(c *fiber.Ctx, in bodyIn) (any, error) {
 	return nil, a.d.Casework.Message(c.UserContext(), user(c), c.Params("id"), in.Body)
 }
 
+func (a *API) referralOutcome(c *fiber.Ctx, in casework.ReferralOutcome) (any, error) {
+	return nil, a.d.Casework.RecordReferralOutcome(c.UserContext(), user(c), c.Params("id"), in)
+}
+
 func (a *API) interimFeedback(c *fiber.Ctx, in bodyIn) (any, error) {
 	by, err := a.d.Casework.InterimFeedback(c.UserContext(), user(c), c.Params("id"), in.Body)
 	return fiber.Map{"feedback_by": by}, err

@@ -2,11 +2,13 @@ package casework
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"candour/internal/fault"
@@ -77,25 +79,28 @@ type ConcernView struct {
 	CaseHeader
 	WaitingForUs bool `json:"waiting_for_us"` // the reporter wrote last
 	// MayAcknowledge: the reader may mark it acknowledged (access.CanAcknowledge), for the page.
-	MayAcknowledge bool             `json:"-"`
-	Language       string           `json:"language"`
-	AcknowledgedAt *time.Time       `json:"acknowledged_at"`
-	DecidedAt      *time.Time       `json:"decided_at"`
-	ClosedAt       *time.Time       `json:"closed_at"`
-	Outcome        *string          `json:"outcome"`
-	ReferredTo     *string          `json:"referred_to"`
-	Summary        string           `json:"summary"`
-	Details        string           `json:"details"`
-	NamedPeople    []string         `json:"named_people"`
-	IdentityHeld   bool             `json:"identity_held"` // sealed to the custodians
-	Identity       *intake.Identity `json:"identity"`      // open mode only
-	Route          routing.Decision `json:"route"`
-	Messages       []Message        `json:"messages"`
-	Notes          []Note           `json:"notes"`
-	Attachments    []Attachment     `json:"attachments"`
-	History        []Event          `json:"history"`
-	Feedback       string           `json:"feedback,omitempty"`
-	Investigations []string         `json:"investigations"`
+	MayAcknowledge bool       `json:"-"`
+	Language       string     `json:"language"`
+	AcknowledgedAt *time.Time `json:"acknowledged_at"`
+	DecidedAt      *time.Time `json:"decided_at"`
+	ClosedAt       *time.Time `json:"closed_at"`
+	Outcome        *string    `json:"outcome"`
+	ReferredTo     *string    `json:"referred_to"`
+	Referral       *Referral  `json:"referral"` // who a referral went to and what came of it
+	// MayRecordReferral: the reader holds the referral and may record its outcome, for the page.
+	MayRecordReferral bool             `json:"-"`
+	Summary           string           `json:"summary"`
+	Details           string           `json:"details"`
+	NamedPeople       []string         `json:"named_people"`
+	IdentityHeld      bool             `json:"identity_held"` // sealed to the custodians
+	Identity          *intake.Identity `json:"identity"`      // open mode only
+	Route             routing.Decision `json:"route"`
+	Messages          []Message        `json:"messages"`
+	Notes             []Note           `json:"notes"`
+	Attachments       []Attachment     `json:"attachments"`
+	History           []Event          `json:"history"`
+	Feedback          string           `json:"feedback,omitempty"`
+	Investigations    []string         `json:"investigations"`
 }
 
 // sender is who wrote a message or added a file, as staff see it.
@@ -172,6 +177,14 @@ func (s *Service) Concern(ctx context.Context, u *store.User, publicID string) (
 	}
 	if v.Feedback, err = openString(dk, lc.Feedback); err != nil {
 		return nil, err
+	}
+	if lc.ReferredTo != nil {
+		r := &Referral{To: *lc.ReferredTo, Holder: name(lc.ReferredEmail), Outcome: lc.ReferralOutcome, OutcomeAt: lc.ReferralOutcomeAt}
+		if r.Note, err = openString(dk, lc.ReferralNote); err != nil {
+			return nil, err
+		}
+		v.Referral = r
+		v.MayRecordReferral = c.Status == "referred" && lc.ReferralOutcome == nil && s.d.Access.CanRecordReferralOutcome(u, f)
 	}
 	msgs, err := st.Messages(ctx, id)
 	if v.Messages, err = openEach(dk, msgs, err, func(m *store.Message) []byte { return m.Body },
@@ -325,6 +338,74 @@ type Decision struct {
 // ReferTargets are the procedures a concern can be referred to.
 var ReferTargets = []string{"route_holder", "grievance", "safeguarding", "complaints", "police"}
 
+// referHolders is the directory role that holds each procedure: the referral goes to that
+// person. "route_holder" hands the concern back to its own route holders, who have it already.
+var referHolders = map[string]string{"safeguarding": "safeguarding_hub", "grievance": "grievance",
+	"complaints": "complaints", "police": "police_liaison"}
+
+// Referral is where a referred concern went and what came of it.
+type Referral struct {
+	To        string     `json:"to"`     // the procedure (ReferTargets)
+	Holder    string     `json:"holder"` // the directory holder's e-mail; "" for route_holder
+	Outcome   *string    `json:"outcome"`
+	OutcomeAt *time.Time `json:"outcome_at"`
+	Note      string     `json:"note,omitempty"` // the holder's words, for staff only
+}
+
+// ReferralOutcomes are what a referral's holder can say came of it; the reporter is told in
+// plain words which it was (never the note).
+var ReferralOutcomes = []string{"action_taken", "no_action", "passed_on"}
+
+// ReferralOutcome is the holder's answer.
+type ReferralOutcome struct {
+	Outcome string `json:"outcome"`
+	Note    string `json:"note"`
+}
+
+// RecordReferralOutcome is the referral's holder saying what came of it, once. The Monitoring
+// Officers are e-mailed and the reporter is told in plain words; the note stays with staff.
+func (s *Service) RecordReferralOutcome(ctx context.Context, u *store.User, id string, in ReferralOutcome) error {
+	f := fault.Fields{}
+	if !slices.Contains(ReferralOutcomes, in.Outcome) {
+		f.Add("outcome", "field.choice")
+	}
+	text(f, "note", in.Note, false)
+	if err := f.Err(); err != nil {
+		return err
+	}
+	facts, err := s.caseFacts(ctx, u, id, s.d.Access.CanRecordReferralOutcome)
+	if err != nil {
+		return err
+	}
+	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
+		c, dk, err := s.concern(ctx, tx, facts.ConcernID)
+		if err != nil {
+			return err
+		}
+		note, err := sealString(dk, in.Note)
+		if err != nil {
+			return err
+		}
+		ok, err := tx.RecordReferralOutcome(ctx, c.Serial, in.Outcome, note, s.d.Now())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return conflict("wrong_status")
+		}
+		if err := tx.InsertConcernEvent(ctx, &store.ConcernEvent{ConcernID: c.Serial, UserID: userID(u), Action: "referral_outcome", Reason: note}); err != nil {
+			return err
+		}
+		if err := s.reporterMessage(ctx, tx, c, dk, u, "casework.msg.referral."+in.Outcome, ""); err != nil {
+			return err
+		}
+		if err := tx.NotifyMonitoringOfficers(ctx, c.Serial, "referral_outcome"); err != nil {
+			return err
+		}
+		return record(ctx, tx, u, "concern.referral_outcome", "concern", c.ID, map[string]string{"outcome": in.Outcome})
+	})
+}
+
 // Decide refers, declines, accepts (into an investigation) or closes a concern, with a reason,
 // and tells the reporter in their language. Out-of-order actions are 409 and change nothing.
 func (s *Service) Decide(ctx context.Context, u *store.User, publicID string, d Decision) error {
@@ -333,8 +414,20 @@ func (s *Service) Decide(ctx context.Context, u *store.User, publicID string, d 
 		f.Add("action", "field.choice")
 	}
 	text(f, "reason", d.Reason, true)
-	if d.Action == "refer" && !slices.Contains(ReferTargets, d.ReferTo) {
-		f.Add("refer_to", "field.choice")
+	var holder routing.Contact
+	if d.Action == "refer" {
+		role, toHolder := referHolders[d.ReferTo]
+		var listed bool
+		if toHolder {
+			holder, listed = s.d.Policy().Directory.Role(role)
+		}
+		switch {
+		case !slices.Contains(ReferTargets, d.ReferTo):
+			f.Add("refer_to", "field.choice")
+		case toHolder && (!listed || holder.Email == ""):
+			// Nobody in the directory holds it: a referral must reach someone.
+			f.Add("refer_to", "casework.refer.not_in_directory")
+		}
 	}
 	if d.Action == "accept" && d.InvestigationID == "" {
 		f.Add("investigation_id", "field.required")
@@ -365,6 +458,9 @@ func (s *Service) Decide(ctx context.Context, u *store.User, publicID string, d 
 		case "refer":
 			from, to = []string{"acknowledged"}, "referred"
 			set["decided_at"], set["outcome"], set["referred_to"] = now, "referred", d.ReferTo
+			if holder.Email != "" {
+				set["referred_email"] = strings.ToLower(strings.TrimSpace(holder.Email))
+			}
 			msgKey = "casework.msg.referred." + d.ReferTo
 			details["refer_to"] = d.ReferTo
 		case "decline":
@@ -401,6 +497,14 @@ func (s *Service) Decide(ctx context.Context, u *store.User, publicID string, d 
 		}
 		if err := s.reporterMessage(ctx, tx, c, dk, u, msgKey, extra); err != nil {
 			return err
+		}
+		if holder.Email != "" {
+			// The holder hears at once: a referral nobody knows about goes nowhere.
+			if err := tx.EnqueueNotification(ctx, &store.Notification{Recipient: strings.ToLower(strings.TrimSpace(holder.Email)),
+				Kind: "referral", ConcernID: sql.NullInt64{Int64: c.Serial, Valid: true}, Reference: c.Reference,
+				DedupeKey: sql.NullString{String: "referral:" + c.ID, Valid: true}}); err != nil {
+				return err
+			}
 		}
 		return record(ctx, tx, u, "concern."+d.Action, "concern", c.ID, details)
 	})

@@ -156,6 +156,9 @@ var sentences = map[string][2]string{
 	"evidence": {"The reporter has added evidence to concern %s.", "Mae'r sawl a gododd bryder %s wedi ychwanegu tystiolaeth."},
 	"escalation": {"The safeguarding alert for concern %s has not reached the safeguarding hub for a quarter of an hour: make sure they know.",
 		"Nid yw'r rhybudd diogelu ar gyfer pryder %s wedi cyrraedd yr hyb diogelu ers chwarter awr: gwnewch yn siŵr eu bod yn gwybod."},
+	"referral": {"Concern %s has been referred to you by the Monitoring Officer.", "Mae pryder %s wedi'i atgyfeirio atoch chi gan y Swyddog Monitro."},
+	"referral_outcome": {"The team concern %s was referred to has recorded what came of it.",
+		"Mae'r tîm yr atgyfeiriwyd pryder %s ato wedi cofnodi beth ddaeth ohono."},
 	"councillor_message": {"The council has written to you on your concern %s.", "Mae'r cyngor wedi ysgrifennu atoch ar eich pryder %s."},
 }
 

@@ -19,12 +19,16 @@ type CaseFacts struct {
 	NamedKeys   pq.ByteaArray `db:"named_keys"`
 	Route       []byte        `db:"route"` // the stored routing decision (JSON)
 	CreatedBy   *int64        `db:"created_by"`
+	// ReferredTo and ReferredEmail name the procedure the concern was referred to and the
+	// directory holder it went to.
+	ReferredTo    *string `db:"referred_to"`
+	ReferredEmail *string `db:"referred_email"`
 	// Conflicted are the users who declared a conflict; Granted those with a live grant.
 	Conflicted pq.Int64Array `db:"conflicted"`
 	Granted    pq.Int64Array `db:"granted"`
 }
 
-const caseFactsSQL = `SELECT c.id, c.public_id, c.reference, c.status, c.service_area, c.named_keys, c.route, c.created_by,
+const caseFactsSQL = `SELECT c.id, c.public_id, c.reference, c.status, c.service_area, c.named_keys, c.route, c.created_by, c.referred_to, c.referred_email,
 	ARRAY(SELECT user_id FROM conflicts WHERE concern_id = c.id ORDER BY user_id) AS conflicted,
 	ARRAY(SELECT user_id FROM case_access WHERE concern_id = c.id AND revoked_at IS NULL ORDER BY user_id) AS granted
 	FROM concerns c `

@@ -15,16 +15,22 @@ type Lifecycle struct {
 	ClosedAt       *time.Time `db:"closed_at"`
 	Outcome        *string    `db:"outcome"`
 	ReferredTo     *string    `db:"referred_to"`
-	Feedback       []byte     `db:"feedback"`
-	FeedbackAt     *time.Time `db:"feedback_at"`
-	ShreddedAt     *time.Time `db:"shredded_at"`
+	ReferredEmail  *string    `db:"referred_email"`
+	// The referral's outcome as its holder recorded it; the note is sealed.
+	ReferralOutcome   *string    `db:"referral_outcome"`
+	ReferralOutcomeAt *time.Time `db:"referral_outcome_at"`
+	ReferralNote      []byte     `db:"referral_note"`
+	Feedback          []byte     `db:"feedback"`
+	FeedbackAt        *time.Time `db:"feedback_at"`
+	ShreddedAt        *time.Time `db:"shredded_at"`
 }
 
 // ConcernLifecycle loads the lifecycle columns of a concern.
 func (s *Store) ConcernLifecycle(ctx context.Context, id int64) (*Lifecycle, error) {
 	var l Lifecycle
 	err := sqlx.GetContext(ctx, s.q, &l, `SELECT acknowledged_at, decided_at, closed_at, outcome, referred_to,
-		feedback, feedback_at, shredded_at FROM concerns WHERE id = $1`, id)
+		referred_email, referral_outcome, referral_outcome_at, referral_note, feedback, feedback_at, shredded_at
+		FROM concerns WHERE id = $1`, id)
 	return &l, notFound(err)
 }
 
@@ -37,7 +43,7 @@ func (s *Store) Transition(ctx context.Context, id int64, from []string, to stri
 	args := map[string]any{"id": id, "to": to, "from": from}
 	for col, v := range set {
 		switch col { // allow-list: column names are never input
-		case "acknowledged_at", "decided_at", "closed_at", "outcome", "referred_to", "feedback", "feedback_at", "next_deadline":
+		case "acknowledged_at", "decided_at", "closed_at", "outcome", "referred_to", "referred_email", "feedback", "feedback_at", "next_deadline":
 			q += ", " + col + " = :" + col
 			args[col] = v
 		default:
@@ -112,4 +118,29 @@ func (s *Store) NotesFor(ctx context.Context, concernID, viewerID int64) ([]Note
 		n.body, n.created_at FROM notes n JOIN users u ON u.id = n.user_id
 		WHERE n.concern_id = $1 AND (NOT n.personal OR n.user_id = $2) ORDER BY n.id`, concernID, viewerID)
 	return ns, err
+}
+
+// RecordReferralOutcome stores what came of a referral, once: false if the concern is not
+// referred and waiting for one (already recorded, closed, shredded).
+func (s *Store) RecordReferralOutcome(ctx context.Context, id int64, outcome string, note []byte, at time.Time) (bool, error) {
+	res, err := s.q.ExecContext(ctx, `UPDATE concerns SET referral_outcome = $2, referral_note = $3, referral_outcome_at = $4
+		WHERE id = $1 AND status = 'referred' AND referral_outcome IS NULL AND shredded_at IS NULL`, id, outcome, note, at)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// NotifyMonitoringOfficers e-mails every active Monitoring Officer and deputy about a concern
+// (kind says what happened), except anyone excluded from it by a declared conflict.
+func (s *Store) NotifyMonitoringOfficers(ctx context.Context, concern int64, kind string) error {
+	_, err := s.q.ExecContext(ctx, `INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key)
+		SELECT lower(u.email), $2, c.id, c.reference, $2 || ':' || c.id || ':' || lower(u.email)
+		FROM concerns c, users u
+		WHERE c.id = $1 AND u.status = 'active'
+		AND u.roles && ARRAY['monitoring_officer', 'deputy_monitoring_officer']
+		AND NOT EXISTS (SELECT 1 FROM conflicts x WHERE x.concern_id = c.id AND x.user_id = u.id)
+		ON CONFLICT (dedupe_key) DO NOTHING`, concern, kind)
+	return err
 }

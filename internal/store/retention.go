@@ -39,7 +39,7 @@ func (s *Store) TryRetentionLock(ctx context.Context) (bool, error) {
 // nothing if the concern got reporter input after it closed.
 func (s *Store) Shred(ctx context.Context, id int64, now time.Time) (bool, error) {
 	res, err := s.q.ExecContext(ctx, `UPDATE concerns SET wrapped_key = NULL, content = NULL, identity_sealed = NULL,
-		identity_open = NULL, feedback = NULL, receipt_hash = NULL, named_keys = '{}', shredded_at = $2
+		identity_open = NULL, feedback = NULL, referral_note = NULL, receipt_hash = NULL, named_keys = '{}', shredded_at = $2
 		WHERE id = $1 AND shredded_at IS NULL AND closed_at IS NOT NULL
 		AND (last_reporter_at IS NULL OR last_reporter_at <= closed_at)`, id, now)
 	if err != nil {

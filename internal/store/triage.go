@@ -77,6 +77,7 @@ func (s *Store) triageQuery(v TriageViewer, f TriageFilter, after *TriageCursor,
 	if !v.Monitoring {
 		where = append(where, `(c.route->'route' @> jsonb_build_array(jsonb_build_object('email', CAST(:email AS text)))
 			OR (:safeguarding AND c.route->'route' @> jsonb_build_array(jsonb_build_object('role', 'safeguarding_hub')))
+			OR c.referred_email = :email OR (:safeguarding AND c.referred_to = 'safeguarding')
 			OR EXISTS (SELECT 1 FROM case_access g WHERE g.concern_id = c.id AND g.user_id = :uid AND g.revoked_at IS NULL))`)
 	}
 	args := map[string]any{"named": v.NamedKey, "uid": v.UserID, "email": strings.ToLower(v.Email),

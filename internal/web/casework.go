@@ -123,6 +123,7 @@ var caseworkNotices = map[string]string{
 	"interim":               "caseworkweb.done.interim",
 	"note":                  "caseworkweb.done.note",
 	"refer":                 "caseworkweb.done.refer",
+	"referral":              "caseworkweb.done.referral",
 	"decline":               "caseworkweb.done.decline",
 	"accept":                "caseworkweb.done.accept",
 	"close":                 "caseworkweb.done.close",
@@ -365,6 +366,7 @@ type concernData struct {
 	Linked         []investigationOption
 	Open           []investigationOption // investigations the concern can be accepted into
 	ReferTargets   []choice
+	Referral       *referralItem
 	Monitoring     bool
 	CanAcknowledge bool
 	CanDecide      bool // refer, decline, accept
@@ -375,11 +377,20 @@ type concernData struct {
 	Notice         string
 }
 
+// referralItem is where a referral went and what came of it, for the page; Outcomes are the
+// holder's choices while it waits for one.
+type referralItem struct {
+	To, Holder, Outcome, When string
+	Note                      []string
+	Outcomes                  []choice
+}
+
 // ErrorSummary is the error summary of the form that failed.
 func (d concernData) ErrorSummary() []formError { return d.Errors }
 
 // concernFields are the order of each concern form's fields, for the error summary.
-var concernFields = []string{"body", "personal", "refer_to", "investigation_id", "user_id", "from_user_id", "reason", "no_notice_reason"}
+var concernFields = []string{"body", "personal", "refer_to", "investigation_id", "user_id", "from_user_id", "reason", "no_notice_reason",
+	"outcome", "note"}
 
 func (s *Site) concernPage(c *fiber.Ctx) error {
 	return s.renderConcern(c, fiber.StatusOK, formState{})
@@ -445,6 +456,18 @@ func (s *Site) renderConcern(c *fiber.Ctx, status int, st formState) error {
 	d.CanInterim = monitoring && slices.Contains([]string{"acknowledged", "accepted", "referred"}, v.Status)
 	d.CanMessage = v.Status != "closed"
 	d.CanRequestID = v.IdentityHeld && (monitoring || u.HasRole(domain.RoleInvestigator))
+	if r := v.Referral; r != nil {
+		d.Referral = &referralItem{To: s.catalog.T(lang, "caseworkweb.refer."+r.To), Holder: r.Holder, Note: lines(r.Note)}
+		if r.Outcome != nil && r.OutcomeAt != nil {
+			d.Referral.Outcome, d.Referral.When = s.catalog.T(lang, "caseworkweb.referral.outcome."+*r.Outcome), s.stamp(lang, *r.OutcomeAt)
+		}
+		if v.MayRecordReferral {
+			chosen := st.Val("referral-outcome")
+			for _, o := range casework.ReferralOutcomes {
+				d.Referral.Outcomes = append(d.Referral.Outcomes, choice{o, s.catalog.T(lang, "caseworkweb.referral.outcome."+o), o == chosen})
+			}
+		}
+	}
 	referTo := st.Val("refer-refer_to")
 	for _, t := range casework.ReferTargets {
 		d.ReferTargets = append(d.ReferTargets, choice{t, s.catalog.T(lang, "caseworkweb.refer."+t), t == referTo})

@@ -80,6 +80,15 @@ func (s *Site) concernDecision(c *fiber.Ctx) error {
 	})
 }
 
+// concernReferralOutcome: the holder a concern was referred to says what came of it.
+func (s *Site) concernReferralOutcome(c *fiber.Ctx) error {
+	in := casework.ReferralOutcome{Outcome: form(c, "outcome"), Note: form(c, "note")}
+	values := map[string]string{"outcome": in.Outcome, "note": in.Note}
+	return s.concernAction(c, "referral", values, "referral", "", func(id string) error {
+		return s.deps.Casework.RecordReferralOutcome(c.UserContext(), principal(c).User, id, in)
+	})
+}
+
 // concernConflict: the user steps away from the concern for good. Afterwards they can no
 // longer see it, so they go back to the queue.
 func (s *Site) concernConflict(c *fiber.Ctx) error {

@@ -56,7 +56,7 @@ func (s *Site) Routes() []Route {
 		rs = append(rs,
 			Route{get, "/councillor", access.Councillor, s.councillorStart},
 			Route{post, "/councillor", access.Councillor, s.councillorStep},
-			Route{get, "/councillor/concerns", access.Councillor, s.councillorConcerns}, // their own
+			Route{get, "/councillor/concerns", access.Councillor, s.councillorConcerns},   // their own
 			Route{get, "/councillor/concerns/:id", access.Councillor, s.councillorThread}, // their own; others 404
 			Route{post, "/councillor/concerns/:id/reply", access.Councillor, limitForm(s.councillorReply)},
 			Route{post, "/councillor/concerns/:id/attachments", access.Councillor, s.councillorUpload}, // multipart
@@ -75,6 +75,7 @@ func (s *Site) Routes() []Route {
 			Route{post, "/staff/concerns/:id/note", access.CaseAccess, limitForm(s.concernNote)},
 			Route{post, "/staff/concerns/:id/interim-feedback", access.MonitoringOfficer, limitForm(s.concernInterimFeedback)},
 			Route{post, "/staff/concerns/:id/decision", access.MonitoringOfficer, limitForm(s.concernDecision)},
+			Route{post, "/staff/concerns/:id/referral-outcome", access.CaseAccess, limitForm(s.concernReferralOutcome)}, // its holder
 			Route{post, "/staff/concerns/:id/conflict", access.CaseAccess, limitForm(s.concernConflict)},
 			Route{post, "/staff/concerns/:id/access", access.MonitoringOfficer, limitForm(s.concernGrant)},
 			Route{post, "/staff/concerns/:id/identity-request", access.IdentityRequest, limitForm(s.concernIdentityRequest)},
