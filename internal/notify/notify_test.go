@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"filippo.io/age"
 
 	"candour/internal/dbtest"
 	"candour/internal/intake"
@@ -356,5 +360,115 @@ func TestReporterRepliesReachHandlers(t *testing.T) {
 	}
 	if replies == 0 {
 		t.Errorf("no reply e-mail for the safeguarding concern at the mail server")
+	}
+}
+
+// fileWithNotice files an open report with an address for notices and has a member of staff
+// write to the reporter two hours ago, so the notice is due; it returns the concern's serial.
+func fileWithNotice(t *testing.T, k *intaketest.Kit, address string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	filed, err := k.Intake.Submit(ctx, intake.ReportSubmission{Mode: "open", ServiceArea: "finance", Category: "fraud",
+		Summary: "Invoices split", Details: "Twice a month.", Identity: &intake.Identity{Name: "Wren Hollis"}, Lang: "en",
+		NoticeEmail: address})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := k.Store.ConcernByReference(ctx, filed.Reference)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &store.Message{ConcernID: c.Serial, Author: "staff", Body: []byte("sealed"), CreatedAt: time.Now().Add(-2 * time.Hour).Truncate(time.Hour)}
+	if err := k.Store.InsertMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	return c.Serial
+}
+
+func addCustodian(t *testing.T, k *intaketest.Kit) {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := id.Recipient().String()
+	if err := k.Store.InsertUser(context.Background(), &store.User{Email: "custodian@example.gov.uk", Name: "Cara Custodian",
+		Roles: []string{"custodian"}, AgeRecipient: &r, Language: "en"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A notice whose concern was shredded before it went has no address left: it is dropped, logged
+// by id, never sent and never tried again, while a notice for a concern still kept goes.
+func TestReporterNoticeAfterShredIsDropped(t *testing.T) {
+	ctx := context.Background()
+	k := intaketest.New(t, intaketest.Options{})
+	addCustodian(t, k)
+	kept := fileWithNotice(t, k, "kept.reporter@example.org")
+	shredded := fileWithNotice(t, k, "gone.reporter@example.org")
+	k.DB.MustExec(`UPDATE concerns SET status = 'closed', closed_at = now() - interval '8 years' WHERE id = $1`, shredded)
+	if ok, err := k.Store.Shred(ctx, shredded, time.Now()); err != nil || !ok {
+		t.Fatalf("shred: %v %v", ok, err)
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	pki := mailtest.NewPKI(t)
+	srv := mailtest.Start(t, pki, mailtest.STARTTLS)
+	mailer := notify.SMTP{Addr: srv.Addr, From: "candour@enghraifft.example", RootCAs: caPool(t, pki)}
+	for range 2 {
+		if _, err := notify.Deliver(ctx, k.Store, mailer, "https://whistle.example.gov.uk", "", k.Intake.NoticeAddress, log); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := srv.Messages()
+	if len(got) != 1 || got[0].To != "kept.reporter@example.org" {
+		t.Errorf("got %+v, want one e-mail, to the reporter whose concern is kept", got)
+	}
+	var left []string
+	if err := k.DB.Select(&left, `SELECT CASE WHEN concern_id = $1 THEN 'kept' ELSE 'shredded' END || ' sent ' || (sent_at IS NOT NULL)
+		FROM notifications WHERE kind = 'reporter_new_message'`, kept); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(left, []string{"kept sent true"}) {
+		t.Errorf("notices left: %v, want the kept one, sent, and the shredded one gone", left)
+	}
+	if strings.Count(logs.String(), "shredded") != 1 || strings.Contains(logs.String(), "gone.reporter") {
+		t.Errorf("want one log line saying the notice was dropped for shredding, without the address:\n%s", logs.String())
+	}
+	var notices int
+	k.DB.Get(&notices, `SELECT count(*) FROM reporter_notices WHERE concern_id = $1`, shredded)
+	if notices != 0 {
+		t.Errorf("the shredded concern still has its sealed address")
+	}
+}
+
+// refusing is a mail server that refuses every recipient, quoting the address as many do.
+type refusing struct{}
+
+func (refusing) Send(_ context.Context, m notify.Message) error {
+	return errors.New("notify: RCPT TO: 550 5.1.1 <" + strings.ToUpper(m.To) + ">: Recipient address rejected")
+}
+
+// A refusal that quotes a reporter's address is logged and stored without it.
+func TestReporterAddressNotInRefusal(t *testing.T) {
+	ctx := context.Background()
+	k := intaketest.New(t, intaketest.Options{})
+	addCustodian(t, k)
+	fileWithNotice(t, k, "wren.hollis@example.org")
+	var logs bytes.Buffer
+	if _, err := notify.Deliver(ctx, k.Store, refusing{}, "http://x", "", k.Intake.NoticeAddress, slog.New(slog.NewJSONHandler(&logs, nil))); err != nil {
+		t.Fatal(err)
+	}
+	var lastErr string
+	if err := k.DB.Get(&lastErr, `SELECT last_error FROM notifications WHERE kind = 'reporter_new_message'`); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(lastErr, "Recipient address rejected") || !strings.Contains(logs.String(), "Recipient address rejected") {
+		t.Fatalf("the refusal is not recorded: %q, log %s", lastErr, logs.String())
+	}
+	for _, where := range []string{lastErr, logs.String()} {
+		if strings.Contains(strings.ToLower(where), "wren.hollis") {
+			t.Errorf("the refusal keeps the reporter's address: %s", where)
+		}
 	}
 }

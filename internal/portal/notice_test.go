@@ -30,11 +30,10 @@ func TestOpenReporterToldOfNewMessage(t *testing.T) {
 	type report struct{ address, lang, reference, receipt, id string }
 	reports := []*report{{address: "wren.hollis@example.org", lang: "en"}, {address: "Dylan.Pritchard@example.net", lang: "cy"}}
 	for _, r := range reports {
-		res := portaltest.DoJSON(t, e.URL(), "POST", "/api/v1/reports", map[string]any{"mode": "open",
+		res := portaltest.DoJSON(t, e.URL(), "POST", "/api/v1/reports", map[string]any{"mode": "open", "lang": r.lang,
 			"service_area": "finance", "category": "fraud", "summary": "Invoices split to dodge approval",
 			"details": "Unique phrase cormorant-ledger.", "safeguarding": false, "named_people": []string{},
-			"identity": map[string]string{"name": "Wren Hollis", "email": "", "phone": "", "role": "accounts"},
-			"lang": r.lang, "notice_email": r.address})
+			"identity": map[string]string{"name": "Wren Hollis", "email": "", "phone": "", "role": "accounts"}, "notice_email": r.address})
 		if res.Status != http.StatusCreated {
 			t.Fatalf("file: %d %s", res.Status, res.Body)
 		}
