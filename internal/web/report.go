@@ -121,6 +121,7 @@ var reportFieldIDs = map[string]string{
 	"safeguarding": "safeguarding",
 	"lang":         "lang",
 	"identity":     "identity-name",
+	"notice_email": "notice-email",
 }
 
 // reportLabels name each field in the error summary.
