@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
-
 	"candour/internal/dbtest"
 	"candour/internal/intake"
 	"candour/internal/intaketest"
@@ -385,25 +383,12 @@ func fileWithNotice(t *testing.T, k *intaketest.Kit, address string) int64 {
 	return c.Serial
 }
 
-func addCustodian(t *testing.T, k *intaketest.Kit) {
-	t.Helper()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := id.Recipient().String()
-	if err := k.Store.InsertUser(context.Background(), &store.User{Email: "custodian@example.gov.uk", Name: "Cara Custodian",
-		Roles: []string{"custodian"}, AgeRecipient: &r, Language: "en"}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // A notice whose concern was shredded before it went has no address left: it is dropped, logged
 // by id, never sent and never tried again, while a notice for a concern still kept goes.
 func TestReporterNoticeAfterShredIsDropped(t *testing.T) {
 	ctx := context.Background()
 	k := intaketest.New(t, intaketest.Options{})
-	addCustodian(t, k)
+	k.AddCustodian(t)
 	kept := fileWithNotice(t, k, "kept.reporter@example.org")
 	shredded := fileWithNotice(t, k, "gone.reporter@example.org")
 	k.DB.MustExec(`UPDATE concerns SET status = 'closed', closed_at = now() - interval '8 years' WHERE id = $1`, shredded)
@@ -453,7 +438,7 @@ func (refusing) Send(_ context.Context, m notify.Message) error {
 func TestReporterAddressNotInRefusal(t *testing.T) {
 	ctx := context.Background()
 	k := intaketest.New(t, intaketest.Options{})
-	addCustodian(t, k)
+	k.AddCustodian(t)
 	fileWithNotice(t, k, "wren.hollis@example.org")
 	var logs bytes.Buffer
 	if _, err := notify.Deliver(ctx, k.Store, refusing{}, "http://x", "", k.Intake.NoticeAddress, slog.New(slog.NewJSONHandler(&logs, nil))); err != nil {
