@@ -116,6 +116,13 @@ func TestReportAPIBadInput(t *testing.T) {
 	noCustodian := anonymousReport()
 	noCustodian["mode"] = "confidential"
 	noCustodian["identity"] = map[string]string{"name": "Gwen"}
+	anonymousNotice := anonymousReport()
+	anonymousNotice["notice_email"] = "gwen@example.org"
+	withNotice := func(address string) map[string]any {
+		r := anonymousReport()
+		r["mode"], r["identity"], r["notice_email"] = "confidential", map[string]string{"name": "Gwen"}, address
+		return r
+	}
 	marshal := func(v any) []byte { b, _ := json.Marshal(v); return b }
 
 	cases := []struct {
@@ -138,6 +145,9 @@ func TestReportAPIBadInput(t *testing.T) {
 		{"unknown area and category", "application/json", marshal(unknownArea), 400, "invalid", []string{"service_area", "category"}},
 		{"identity in anonymous mode", "application/json", marshal(withIdentity), 400, "invalid", []string{"identity"}},
 		{"confidential without custodians", "application/json", marshal(noCustodian), 400, "no_custodians", []string{"mode"}},
+		{"notice address in anonymous mode", "application/json", marshal(anonymousNotice), 400, "invalid", []string{"notice_email"}},
+		{"notice address malformed", "application/json", marshal(withNotice("Gwen <gwen@example.org>")), 400, "invalid", []string{"notice_email"}},
+		{"notice address too long", "application/json", marshal(withNotice(strings.Repeat("g", 250) + "@example.org")), 400, "invalid", []string{"notice_email"}},
 	}
 	for _, tc := range cases {
 		r := e.Do(t, "POST", "/api/v1/reports", tc.contentType, bytes.NewReader(tc.body))
@@ -156,6 +166,19 @@ func TestReportAPIBadInput(t *testing.T) {
 	r := e.Do(t, "POST", "/api/v1/reports", "application/json", bytes.NewReader([]byte(`{}`)), "Accept-Language: cy")
 	if got := decode[apiError](t, r); got.Error.Fields["summary"] != "Rhowch ateb." {
 		t.Errorf("Welsh field error: got %q, want Rhowch ateb.", got.Error.Fields["summary"])
+	}
+	// An anonymous reporter is told why the address is refused, in Welsh too.
+	for lang, want := range map[string]string{"en": "would tie you to this portal", "cy": "byddai'n eich cysylltu â'r porth hwn"} {
+		r := e.Do(t, "POST", "/api/v1/reports", "application/json", bytes.NewReader(marshal(anonymousNotice)), "Accept-Language: "+lang)
+		if got := decode[apiError](t, r); !strings.Contains(got.Error.Fields["notice_email"], want) {
+			t.Errorf("%s: notice_email error %q, want it to say %q", lang, got.Error.Fields["notice_email"], want)
+		}
+	}
+	// The officer recording a concern would see the address typed: refused there too.
+	mo := portaltest.NewStaff(t, e.Portal, "elin.rowlands@enghraifft.example", "monitoring_officer")
+	if r := mo.API("POST", "/api/v1/recorded-concerns", withNotice("gwen@example.org")); r.Status != 400 ||
+		decode[apiError](t, r).Error.Fields["notice_email"] == "" {
+		t.Errorf("recorded concern with a notice address: got %d %s, want 400 naming notice_email", r.Status, r.Body)
 	}
 	var n int
 	if err := e.DB.Get(&n, `SELECT count(*) FROM concerns`); err != nil || n != 0 {

@@ -46,12 +46,7 @@ func newFixtureWith(t *testing.T, withCustodian bool, o intaketest.Options) *fix
 	k := intaketest.New(t, o)
 	f := &fixture{svc: k.Intake, db: k.DB, st: k.Store, key: k.ServerKey}
 	if withCustodian {
-		f.custodian, _ = age.GenerateX25519Identity()
-		r := f.custodian.Recipient().String()
-		if err := f.st.InsertUser(context.Background(), &store.User{Email: "custodian@example.gov.uk", Name: "Cara Custodian",
-			Roles: []string{"custodian"}, AgeRecipient: &r, Language: "en"}); err != nil {
-			t.Fatal(err)
-		}
+		f.custodian = k.AddCustodian(t)
 	}
 	return f
 }
@@ -460,5 +455,46 @@ func TestSlowUploadsCannotTakeThePool(t *testing.T) {
 	var n int
 	if err := f.db.Get(&n, `SELECT count(*) FROM attachments`); err != nil || n != intake.MaxUploads+1 {
 		t.Fatalf("attachments stored: %d (%v), want %d", n, err, intake.MaxUploads+1)
+	}
+}
+
+// The notice address is sealed under the concern's data key, opens only as an address, and
+// cannot be passed off by moving another of the concern's ciphertexts into its place.
+func TestNoticeAddressSealed(t *testing.T) {
+	f := newFixture(t, true)
+	ctx := context.Background()
+	r := report("open")
+	r.NoticeEmail = "wren.hollis@example.org"
+	filed, err := f.svc.Submit(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var row struct {
+		Wrapped  []byte `db:"wrapped_key"`
+		Address  []byte `db:"address"`
+		Identity []byte `db:"identity_open"`
+	}
+	if err := f.db.Get(&row, `SELECT c.wrapped_key, n.address, c.identity_open FROM concerns c
+		JOIN reporter_notices n ON n.concern_id = c.id WHERE c.reference = $1`, filed.Reference); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(row.Address, []byte("wren.hollis")) {
+		t.Fatalf("the address is stored in clear")
+	}
+	if got, err := f.svc.NoticeAddress(row.Wrapped, row.Address); err != nil || got != r.NoticeEmail {
+		t.Errorf("got %q %v, want %q", got, err, r.NoticeEmail)
+	}
+	if got, err := f.svc.NoticeAddress(row.Wrapped, row.Identity); err == nil || strings.Contains(err.Error(), "Gwen") {
+		t.Errorf("the open identity passed off as the address: got %q %v, want a refusal that does not quote it", got, err)
+	}
+	// Without an address, nothing is kept.
+	anon, err := f.svc.Submit(ctx, report("anonymous"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	f.db.Get(&n, `SELECT count(*) FROM reporter_notices n JOIN concerns c ON c.id = n.concern_id WHERE c.reference = $1`, anon.Reference)
+	if n != 0 {
+		t.Errorf("an anonymous report has a notice row")
 	}
 }

@@ -13,6 +13,10 @@ import (
 // corrects and approves the written record in their mailbox; until then it shows as awaiting
 // approval. The officer is recorded as who wrote it, never as who raised it.
 func (s *Service) RecordOnBehalf(ctx context.Context, officerID int64, r ReportSubmission) (*Filed, error) {
+	// The officer would see the address as they typed it: the reporter leaves one in no one's hearing.
+	if r.NoticeEmail != "" {
+		return nil, fault.Fields{"notice_email": "notice.refused_recorded"}.Err()
+	}
 	if err := s.Validate(&r); err != nil {
 		return nil, err
 	}

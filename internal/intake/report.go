@@ -35,6 +35,7 @@ const (
 	MaxName        = 200
 	MaxMessage     = 20000
 	MaxFileName    = 255
+	MaxEmail       = 254 // RFC 5321's limit on a path
 )
 
 // Modes a reporter chooses between.
@@ -111,6 +112,9 @@ type ReportSubmission struct {
 	NamedPeople  []string  `json:"named_people"`
 	Identity     *Identity `json:"identity"`
 	Lang         string    `json:"lang"`
+	// NoticeEmail is where to say "there is a new message in your mailbox" (confidential and
+	// open only). No page, no API answer and no handler ever sees it; only the notifier opens it.
+	NoticeEmail string `json:"notice_email"`
 }
 
 // Content is what is encrypted under the data key: everything a handler reads.
@@ -217,16 +221,31 @@ func (s *Service) Validate(r *ReportSubmission) error {
 	case r.Identity != nil:
 		id := r.Identity
 		checkText(f, "identity.name", id.Name, true, MaxName, false)
-		checkText(f, "identity.email", id.Email, false, 254, false)
+		checkEmail(f, "identity.email", id.Email)
 		checkText(f, "identity.phone", id.Phone, false, 40, false)
 		checkText(f, "identity.role", id.Role, false, MaxName, false)
-		if id.Email != "" {
-			if a, err := mail.ParseAddress(id.Email); err != nil || a.Address != id.Email {
-				f.Add("identity.email", "field.email")
-			}
+	}
+	if r.NoticeEmail != "" {
+		// Refused, not ignored: an anonymous reporter who typed an address must learn that it
+		// would tie them to the portal, rather than believe they will be told.
+		if r.Mode == "anonymous" {
+			f.Add("notice_email", "notice.refused_anonymous")
+		} else {
+			checkEmail(f, "notice_email", r.NoticeEmail)
 		}
 	}
 	return f.Err()
+}
+
+// checkEmail validates an optional address: within MaxEmail characters and exactly one bare
+// address ("name@example.com", no display name, no list).
+func checkEmail(f fault.Fields, field, v string) {
+	checkText(f, field, v, false, MaxEmail, false)
+	if v != "" {
+		if a, err := mail.ParseAddress(v); err != nil || a.Address != v {
+			f.Add(field, "field.email")
+		}
+	}
 }
 
 // Submit files a report: it validates, routes, encrypts, seals and stores it in one
@@ -238,7 +257,8 @@ func (s *Service) Submit(ctx context.Context, r ReportSubmission) (*Filed, error
 	policy := s.d.Policy()
 	return s.file(ctx, policy, filing{
 		channel: "web", mode: r.Mode, category: r.Category, lang: r.Lang, identity: r.Identity, receipt: true,
-		content: Content{Summary: r.Summary, Details: r.Details, NamedPeople: r.NamedPeople},
+		noticeEmail: r.NoticeEmail,
+		content:     Content{Summary: r.Summary, Details: r.Details, NamedPeople: r.NamedPeople},
 		facts: routing.Facts{Channel: "web", Mode: r.Mode, ServiceArea: r.ServiceArea, Category: r.Category,
 			Safeguarding: r.Safeguarding, NamedPeople: policy.Directory.Match(r.NamedPeople)},
 	})
@@ -249,6 +269,7 @@ type filing struct {
 	channel, mode, category, lang string
 	content                       Content
 	identity                      *Identity
+	noticeEmail                   string // validated; "" for none
 	facts                         routing.Facts
 	createdBy                     int64
 	receipt                       bool // a receipt opens the mailbox (reporters without an account)
@@ -294,6 +315,12 @@ func (s *Service) file(ctx context.Context, policy *routing.Policy, f filing) (*
 			return nil, err
 		}
 	}
+	var notice []byte
+	if f.noticeEmail != "" {
+		if notice, err = dk.Seal([]byte(noticePrefix + f.noticeEmail)); err != nil {
+			return nil, err
+		}
+	}
 	// Deadlines count from the hour too: a deadline of "received + 7 days" to the nanosecond
 	// would give the exact filing time away.
 	setDecision(c, route, now.Truncate(time.Hour))
@@ -308,7 +335,7 @@ func (s *Service) file(ctx context.Context, policy *routing.Policy, f filing) (*
 		filed.Receipt = rcpt
 	}
 	// The concern and the e-mails telling its route holders are one statement.
-	if err := s.insertWithReference(ctx, c, route); err != nil {
+	if err := s.insertWithReference(ctx, c, route, notice); err != nil {
 		return nil, err
 	}
 	filed.Reference, filed.Status = c.Reference, c.Status
@@ -358,7 +385,7 @@ func setDecision(c *store.Concern, r *routed, now time.Time) {
 
 // insertWithReference gives the concern a fresh random reference, retrying on the (rare)
 // collision.
-func (s *Service) insertWithReference(ctx context.Context, c *store.Concern, route *routed) error {
+func (s *Service) insertWithReference(ctx context.Context, c *store.Concern, route *routed, notice []byte) error {
 	for attempt := 0; attempt < 5; attempt++ {
 		ref, err := newReference()
 		if err != nil {
@@ -366,7 +393,7 @@ func (s *Service) insertWithReference(ctx context.Context, c *store.Concern, rou
 		}
 		c.Reference = ref
 		ok, err := s.inserts.Do(ctx, store.NewConcern{Concern: c, Notify: route.recipients,
-			RouteHash: route.hash, RouteStored: route.stored.Load()})
+			RouteHash: route.hash, RouteStored: route.stored.Load(), NoticeAddress: notice})
 		if route.hash != nil {
 			// Committed, the decision is in route_decisions whether or not the reference was
 			// free. After a failure send it whole again, in case it is the decision that is missing.
@@ -388,4 +415,34 @@ func sealJSON(dk *seal.DataKey, v any) ([]byte, error) {
 		return nil, err
 	}
 	return dk.Seal(b)
+}
+
+// noticePrefix begins the sealed plaintext of a reporter's notice address. Seal does not bind
+// a ciphertext to its column, so without it someone able to write to the database could move
+// another field of the concern (the open identity, say) into reporter_notices and have the
+// notifier hand it to a mail server as an address.
+const noticePrefix = "candour/notice-address/v1:"
+
+// NoticeAddress opens a reporter's notice address, sealed at filing under the concern's data
+// key, given that key wrapped. It is the notifier's one way to the address (the notifier holds
+// no server key), and it checks the address again, so whatever it returns is one bare address
+// fit for an envelope.
+func (s *Service) NoticeAddress(wrappedKey, sealed []byte) (string, error) {
+	dk, err := s.d.ServerKey.UnwrapDataKey(wrappedKey)
+	if err != nil {
+		return "", fmt.Errorf("intake: notice address: %w", err)
+	}
+	plain, err := dk.Open(sealed)
+	if err != nil {
+		return "", fmt.Errorf("intake: notice address: %w", err)
+	}
+	addr, ok := strings.CutPrefix(string(plain), noticePrefix)
+	if !ok {
+		return "", errors.New("intake: notice address: not sealed as one")
+	}
+	f := fault.Fields{}
+	if checkEmail(f, "notice_email", addr); len(f) > 0 {
+		return "", errors.New("intake: notice address: not a valid address")
+	}
+	return addr, nil
 }

@@ -4,11 +4,13 @@
 package intaketest
 
 import (
+	"context"
 	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/jmoiron/sqlx"
 
 	"candour/internal/dbtest"
@@ -76,6 +78,22 @@ func New(t testing.TB, o Options) *Kit {
 	k.Intake = intake.New(intake.Deps{Store: k.Store, Policy: k.PolicyFunc(), ServerKey: k.ServerKey, Receipts: k.Names,
 		Throttle: receipt.NewThrottle(600, 50), Tokens: k.Tokens, Now: o.Now, MaxAttachment: o.MaxAttachment})
 	return k
+}
+
+// AddCustodian makes an identity custodian with a fresh age identity, so confidential and open
+// reports can be filed, and returns the identity.
+func (k *Kit) AddCustodian(t testing.TB) *age.X25519Identity {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := id.Recipient().String()
+	if err := k.Store.InsertUser(context.Background(), &store.User{Email: "custodian@example.gov.uk", Name: "Cara Custodian",
+		Roles: []string{"custodian"}, AgeRecipient: &r, Language: "en"}); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 // PolicyFunc is the policy in the form services take it.

@@ -1,6 +1,8 @@
-// Package notify sends staff the e-mails the outbox holds: that a concern has been routed to
-// them, or that a clock is close to breach. A message carries the reference and a link, never
-// concern content and never a reporter's identity: e-mail leaves the council's control.
+// Package notify sends the e-mails the outbox holds: to staff, that a concern has been routed
+// to them, that a clock is close to breach, that the reporter has written; to a reporter who
+// left an address, that there is a new message in their mailbox. A staff message carries the
+// reference and a link, never concern content and never a reporter's identity; a reporter's
+// carries not even the reference: e-mail leaves the council's control.
 package notify
 
 import (
@@ -24,6 +26,8 @@ type Message struct {
 	To      string
 	Subject string
 	Body    string
+	// Reporter says To is a reporter's own address: it never goes into a log.
+	Reporter bool
 }
 
 // Mailer delivers a message.
@@ -37,7 +41,11 @@ type LogMailer struct{ Logger *slog.Logger }
 
 // Send logs the message's envelope.
 func (l LogMailer) Send(_ context.Context, m Message) error {
-	l.Logger.Info("notification (not sent: no CANDOUR_SMTP_ADDR)", "to", m.To, "subject", m.Subject)
+	to := m.To
+	if m.Reporter {
+		to = "(a reporter's address)"
+	}
+	l.Logger.Info("notification (not sent: no CANDOUR_SMTP_ADDR)", "to", to, "subject", m.Subject)
 	return nil
 }
 
@@ -190,6 +198,69 @@ func Compose(n store.Notification, publicURL string) Message {
 	return Message{To: n.Recipient, Subject: "Candour " + n.Reference, Body: body}
 }
 
+// reporterNotice is the whole e-mail to a reporter, subject and body around the mailbox link,
+// in their language: nothing says which concern, or what the message is.
+var reporterNotice = map[string][2]string{
+	"en": {"A new message in your mailbox",
+		"There is a new message in your mailbox.\nOpen it with your receipt: %s\n\nThis e-mail never says what the message is.\n"},
+	"cy": {"Neges newydd yn eich blwch negeseuon",
+		"Mae neges newydd yn eich blwch negeseuon.\nAgorwch ef gyda'ch derbynneb: %s\n\nNid yw'r e-bost hwn byth yn dweud beth yw'r neges.\n"},
+}
+
+// composeReporter writes the e-mail telling a reporter that a message is waiting, to the
+// address the caller opened.
+func composeReporter(n store.Notification, publicURL, to string) Message {
+	lang, link := "en", strings.TrimSuffix(publicURL, "/")+"/mailbox"
+	if n.Language.String == "cy" {
+		lang, link = "cy", strings.TrimSuffix(publicURL, "/")+"/cy/mailbox"
+	}
+	text := reporterNotice[lang]
+	return Message{To: to, Subject: text[0], Body: fmt.Sprintf(text[1], link), Reporter: true}
+}
+
+// redact takes a reporter's address out of a mail server's refusal, which often quotes it
+// ("550 <name@example.org>: unknown user"), before the refusal is logged and stored.
+func redact(err error, to string) error {
+	text := err.Error()
+	for _, s := range []string{to, strings.SplitN(to, "@", 2)[0]} {
+		if len(s) < 3 {
+			continue
+		}
+		for {
+			i := strings.Index(strings.ToLower(text), strings.ToLower(s))
+			if i < 0 {
+				break
+			}
+			text = text[:i] + "(reporter)" + text[i+len(s):]
+		}
+	}
+	return errors.New(text)
+}
+
+// AddressOpener opens a reporter's notice address from the concern's wrapped data key and the
+// address sealed under it (intake.Service.NoticeAddress): the notifier's only way to it, so
+// notify holds no server key.
+type AddressOpener func(wrappedKey, sealed []byte) (string, error)
+
+// message is the e-mail for n: a reporter's goes to the address opened now, and one whose
+// address was shredded with its concern can never go (store.ErrNoRecipient).
+func message(n store.Notification, publicURL string, open AddressOpener) (Message, error) {
+	if n.Kind != store.ReporterNewMessage {
+		return Compose(n, publicURL), nil
+	}
+	if n.WrappedKey == nil || n.SealedAddress == nil {
+		return Message{}, fmt.Errorf("concern shredded: %w", store.ErrNoRecipient)
+	}
+	if open == nil {
+		return Message{}, errors.New("notify: no way to open a reporter's address")
+	}
+	to, err := open(n.WrappedKey, n.SealedAddress)
+	if err != nil {
+		return Message{}, err
+	}
+	return composeReporter(n, publicURL, to), nil
+}
+
 // expandBatch is how many concerns' route holders are turned into e-mails per statement, and
 // expandRounds how many such statements one run of Deliver makes at most.
 const (
@@ -203,10 +274,11 @@ const EscalationRefusals = 4
 
 // Deliver sends what is waiting in the outbox, one batch, after turning newly filed concerns'
 // route holders into e-mails and escalating safeguarding alerts the mail server keeps refusing
-// to escalateTo (the deputy Monitoring Officer; empty: no one to tell). Every refusal is logged with the notification's id and the
-// reason (never the message: it is reference and link only, but the log is not the place);
-// one given up on after a day of retries is logged as an error.
-func Deliver(ctx context.Context, st *store.Store, m Mailer, publicURL, escalateTo string, log *slog.Logger) (int, error) {
+// to escalateTo (the deputy Monitoring Officer; empty: no one to tell). open opens reporters'
+// addresses. Every refusal is logged with the notification's id and the reason (never the
+// message or a reporter's address: the log is not the place); one given up on after a day of
+// retries is logged as an error, and a reporter's whose concern was shredded is dropped.
+func Deliver(ctx context.Context, st *store.Store, m Mailer, publicURL, escalateTo string, open AddressOpener, log *slog.Logger) (int, error) {
 	for range expandRounds {
 		n, err := st.ExpandRoutedOutbox(ctx, expandBatch)
 		if err != nil {
@@ -217,9 +289,25 @@ func Deliver(ctx context.Context, st *store.Store, m Mailer, publicURL, escalate
 		}
 	}
 	sent, failed, err := st.DeliverNotifications(ctx, 50, func(n store.Notification) error {
-		return m.Send(ctx, Compose(n, publicURL))
+		msg, err := message(n, publicURL, open)
+		if err != nil {
+			return err
+		}
+		if err := m.Send(ctx, msg); err != nil {
+			if msg.Reporter {
+				return redact(err, msg.To)
+			}
+			return err
+		}
+		return nil
 	})
+	refused := 0
 	for _, f := range failed {
+		if f.Dropped {
+			log.Info("notification dropped: its concern was shredded", "notification", f.ID)
+			continue
+		}
+		refused++
 		if f.GaveUp {
 			log.Error("notification failed: not delivered after a day of retries", "notification", f.ID,
 				"attempts", f.Attempt, "err", f.Err)
@@ -232,7 +320,7 @@ func Deliver(ctx context.Context, st *store.Store, m Mailer, publicURL, escalate
 	}
 	// Only a refusal can bring an alert to its fourth: a run where the server took everything
 	// has nothing to escalate.
-	if escalateTo != "" && len(failed) > 0 {
+	if escalateTo != "" && refused > 0 {
 		n, err := st.EscalateSafeguarding(ctx, escalateTo, EscalationRefusals)
 		if err != nil {
 			return sent, err

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,13 +61,13 @@ func TestOutboxDeliversOnceWithoutContent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := notify.Deliver(ctx, st, mailer, "https://whistle.example.gov.uk", "", quiet); err != nil {
+			if _, err := notify.Deliver(ctx, st, mailer, "https://whistle.example.gov.uk", "", nil, quiet); err != nil {
 				t.Error(err)
 			}
 		}()
 	}
 	wg.Wait()
-	if _, err := notify.Deliver(ctx, st, mailer, "https://whistle.example.gov.uk", "", quiet); err != nil {
+	if _, err := notify.Deliver(ctx, st, mailer, "https://whistle.example.gov.uk", "", nil, quiet); err != nil {
 		t.Fatal(err)
 	}
 	got := srv.Messages()
@@ -176,7 +178,7 @@ func TestFailedSendIsRetriedThenMarkedFailed(t *testing.T) {
 	srv := mailtest.Start(t, pki, mailtest.STARTTLS)
 	// A wrong certificate is a delivery failure like any other.
 	wrongCA := notify.SMTP{Addr: srv.Addr, From: "x@example.org", RootCAs: caPool(t, mailtest.NewPKI(t)), Timeout: 5 * time.Second}
-	if n, err := notify.Deliver(ctx, st, wrongCA, "http://x", "", log); err != nil || n != 0 {
+	if n, err := notify.Deliver(ctx, st, wrongCA, "http://x", "", nil, log); err != nil || n != 0 {
 		t.Fatalf("got %d %v, want 0 sent and no error", n, err)
 	}
 	var id, attempts int
@@ -193,19 +195,19 @@ func TestFailedSendIsRetriedThenMarkedFailed(t *testing.T) {
 		t.Errorf("the refusal is not logged with the id and reason:\n%s", logs.String())
 	}
 	// Not due yet: the next run leaves it alone.
-	if n, _ := notify.Deliver(ctx, st, wrongCA, "http://x", "", log); n != 0 {
+	if n, _ := notify.Deliver(ctx, st, wrongCA, "http://x", "", nil, log); n != 0 {
 		t.Errorf("retried before its time")
 	}
 	// The pause doubles: due again, refused again, two minutes.
 	db.MustExec(`UPDATE notifications SET not_before = now()`)
-	notify.Deliver(ctx, st, wrongCA, "http://x", "", log)
+	notify.Deliver(ctx, st, wrongCA, "http://x", "", nil, log)
 	if err := db.QueryRow(row).Scan(&id, &attempts, &lastErr, &wait); err != nil || attempts != 2 || wait < 110 || wait > 130 {
 		t.Errorf("after two refusals: attempts %d, next try in %.0f s (%v); want 2 and about two minutes", attempts, wait, err)
 	}
 	// Still refused a day on: marked failed, logged as an error, never tried again.
 	db.MustExec(`UPDATE notifications SET not_before = now(), created_at = now() - interval '26 hours'`)
 	logs.Reset()
-	notify.Deliver(ctx, st, wrongCA, "http://x", "", log)
+	notify.Deliver(ctx, st, wrongCA, "http://x", "", nil, log)
 	var failed bool
 	db.QueryRow(`SELECT failed_at IS NOT NULL FROM notifications`).Scan(&failed)
 	if !failed || !strings.Contains(logs.String(), `"level":"ERROR"`) {
@@ -216,14 +218,14 @@ func TestFailedSendIsRetriedThenMarkedFailed(t *testing.T) {
 	}
 	good := notify.SMTP{Addr: srv.Addr, From: "x@example.org", RootCAs: caPool(t, pki)}
 	db.MustExec(`UPDATE notifications SET not_before = now()`)
-	if n, _ := notify.Deliver(ctx, st, good, "http://x", "", log); n != 0 || len(srv.Messages()) != 0 {
+	if n, _ := notify.Deliver(ctx, st, good, "http://x", "", nil, log); n != 0 || len(srv.Messages()) != 0 {
 		t.Errorf("a failed notification was tried again")
 	}
 	// A fresh one goes through the good server at once.
 	if err := st.EnqueueNotification(ctx, &store.Notification{Recipient: "b@example.org", Kind: "routed", Reference: "C-CCCC-DDDD"}); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := notify.Deliver(ctx, st, good, "http://x", "", log); err != nil || n != 1 || len(srv.Messages()) != 1 {
+	if n, err := notify.Deliver(ctx, st, good, "http://x", "", nil, log); err != nil || n != 1 || len(srv.Messages()) != 1 {
 		t.Errorf("delivery over verified STARTTLS: got %d %v, %d at the server; want 1", n, err, len(srv.Messages()))
 	}
 }
@@ -258,7 +260,7 @@ func TestFiledReportReachesRouteHolder(t *testing.T) {
 	urgent := report(true, "Unique phrase kestrel-lantern.")
 	routine := report(false, "Another unique phrase heron-anchor.")
 	bag := &mailbag{}
-	if _, err := notify.Deliver(ctx, k.Store, bag, "https://whistle.example.gov.uk", "", quiet); err != nil {
+	if _, err := notify.Deliver(ctx, k.Store, bag, "https://whistle.example.gov.uk", "", nil, quiet); err != nil {
 		t.Fatal(err)
 	}
 	if len(bag.sent) == 0 {
@@ -339,7 +341,7 @@ func TestReporterRepliesReachHandlers(t *testing.T) {
 	pki := mailtest.NewPKI(t)
 	srv := mailtest.Start(t, pki, mailtest.STARTTLS)
 	mailer := notify.SMTP{Addr: srv.Addr, From: "candour@enghraifft.example", RootCAs: caPool(t, pki)}
-	if _, err := notify.Deliver(ctx, k.Store, mailer, "https://whistle.example.gov.uk", "", quiet); err != nil {
+	if _, err := notify.Deliver(ctx, k.Store, mailer, "https://whistle.example.gov.uk", "", nil, quiet); err != nil {
 		t.Fatal(err)
 	}
 	var replies int
@@ -356,5 +358,102 @@ func TestReporterRepliesReachHandlers(t *testing.T) {
 	}
 	if replies == 0 {
 		t.Errorf("no reply e-mail for the safeguarding concern at the mail server")
+	}
+}
+
+// fileWithNotice files an open report with an address for notices and has a member of staff
+// write to the reporter two hours ago, so the notice is due; it returns the concern's serial.
+func fileWithNotice(t *testing.T, k *intaketest.Kit, address string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	filed, err := k.Intake.Submit(ctx, intake.ReportSubmission{Mode: "open", ServiceArea: "finance", Category: "fraud",
+		Summary: "Invoices split", Details: "Twice a month.", Identity: &intake.Identity{Name: "Wren Hollis"}, Lang: "en",
+		NoticeEmail: address})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := k.Store.ConcernByReference(ctx, filed.Reference)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &store.Message{ConcernID: c.Serial, Author: "staff", Body: []byte("sealed"), CreatedAt: time.Now().Add(-2 * time.Hour).Truncate(time.Hour)}
+	if err := k.Store.InsertMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	return c.Serial
+}
+
+// A notice whose concern was shredded before it went has no address left: it is dropped, logged
+// by id, never sent and never tried again, while a notice for a concern still kept goes.
+func TestReporterNoticeAfterShredIsDropped(t *testing.T) {
+	ctx := context.Background()
+	k := intaketest.New(t, intaketest.Options{})
+	k.AddCustodian(t)
+	kept := fileWithNotice(t, k, "kept.reporter@example.org")
+	shredded := fileWithNotice(t, k, "gone.reporter@example.org")
+	k.DB.MustExec(`UPDATE concerns SET status = 'closed', closed_at = now() - interval '8 years' WHERE id = $1`, shredded)
+	if ok, err := k.Store.Shred(ctx, shredded, time.Now()); err != nil || !ok {
+		t.Fatalf("shred: %v %v", ok, err)
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	pki := mailtest.NewPKI(t)
+	srv := mailtest.Start(t, pki, mailtest.STARTTLS)
+	mailer := notify.SMTP{Addr: srv.Addr, From: "candour@enghraifft.example", RootCAs: caPool(t, pki)}
+	for range 2 {
+		if _, err := notify.Deliver(ctx, k.Store, mailer, "https://whistle.example.gov.uk", "", k.Intake.NoticeAddress, log); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := srv.Messages()
+	if len(got) != 1 || got[0].To != "kept.reporter@example.org" {
+		t.Errorf("got %+v, want one e-mail, to the reporter whose concern is kept", got)
+	}
+	var left []string
+	if err := k.DB.Select(&left, `SELECT CASE WHEN concern_id = $1 THEN 'kept' ELSE 'shredded' END || ' sent ' || (sent_at IS NOT NULL)
+		FROM notifications WHERE kind = 'reporter_new_message'`, kept); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(left, []string{"kept sent true"}) {
+		t.Errorf("notices left: %v, want the kept one, sent, and the shredded one gone", left)
+	}
+	if strings.Count(logs.String(), "shredded") != 1 || strings.Contains(logs.String(), "gone.reporter") {
+		t.Errorf("want one log line saying the notice was dropped for shredding, without the address:\n%s", logs.String())
+	}
+	var notices int
+	k.DB.Get(&notices, `SELECT count(*) FROM reporter_notices WHERE concern_id = $1`, shredded)
+	if notices != 0 {
+		t.Errorf("the shredded concern still has its sealed address")
+	}
+}
+
+// refusing is a mail server that refuses every recipient, quoting the address as many do.
+type refusing struct{}
+
+func (refusing) Send(_ context.Context, m notify.Message) error {
+	return errors.New("notify: RCPT TO: 550 5.1.1 <" + strings.ToUpper(m.To) + ">: Recipient address rejected")
+}
+
+// A refusal that quotes a reporter's address is logged and stored without it.
+func TestReporterAddressNotInRefusal(t *testing.T) {
+	ctx := context.Background()
+	k := intaketest.New(t, intaketest.Options{})
+	k.AddCustodian(t)
+	fileWithNotice(t, k, "wren.hollis@example.org")
+	var logs bytes.Buffer
+	if _, err := notify.Deliver(ctx, k.Store, refusing{}, "http://x", "", k.Intake.NoticeAddress, slog.New(slog.NewJSONHandler(&logs, nil))); err != nil {
+		t.Fatal(err)
+	}
+	var lastErr string
+	if err := k.DB.Get(&lastErr, `SELECT last_error FROM notifications WHERE kind = 'reporter_new_message'`); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(lastErr, "Recipient address rejected") || !strings.Contains(logs.String(), "Recipient address rejected") {
+		t.Fatalf("the refusal is not recorded: %q, log %s", lastErr, logs.String())
+	}
+	for _, where := range []string{lastErr, logs.String()} {
+		if strings.Contains(strings.ToLower(where), "wren.hollis") {
+			t.Errorf("the refusal keeps the reporter's address: %s", where)
+		}
 	}
 }

@@ -36,6 +36,20 @@ func encodings(s string) map[string][]byte {
 
 func mustJSON(s string) string { b, _ := json.Marshal(s); return string(b) }
 
+// pgDump is the portal's whole database as pg_dump writes it: what someone who copied it reads.
+func pgDump(t *testing.T, e *portaltest.Env) []byte {
+	t.Helper()
+	bin, err := database.FindBinaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dump, err := exec.Command(filepath.Join(bin, "pg_dump"), "--no-owner", "-d", e.DatabaseURL).Output()
+	if err != nil {
+		t.Fatalf("pg_dump: %v", err)
+	}
+	return dump
+}
+
 func TestDumpAndLogsRevealNothing(t *testing.T) {
 	t.Run("attachments in PostgreSQL", func(t *testing.T) { dumpAndLogsRevealNothing(t, "") })
 	t.Run("attachments in a blob folder", func(t *testing.T) {
@@ -86,14 +100,7 @@ func dumpAndLogsRevealNothing(t *testing.T, blobDir string) {
 		}
 	}
 
-	bin, err := database.FindBinaries()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dump, err := exec.Command(filepath.Join(bin, "pg_dump"), "--no-owner", "-d", e.DatabaseURL).Output()
-	if err != nil {
-		t.Fatalf("pg_dump: %v", err)
-	}
+	dump := pgDump(t, e)
 	if !bytes.Contains(dump, []byte("COPY public.concerns")) || !bytes.Contains(dump, []byte("finance")) {
 		t.Fatalf("the dump does not hold the concerns; the test would prove nothing")
 	}

@@ -242,7 +242,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 					deputy = d.Email
 				}
 			}
-			_, err := notify.Deliver(ctx, st, mailer, cfg.PublicURL.String(), deputy, log)
+			_, err := notify.Deliver(ctx, st, mailer, cfg.PublicURL.String(), deputy, p.Intake.NoticeAddress, log)
 			return err
 		}},
 		jobs.Job{Name: "reminders", Every: 5 * time.Minute, Run: func(ctx context.Context) error {

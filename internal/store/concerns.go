@@ -54,6 +54,9 @@ type NewConcern struct {
 	// only the hash is sent, and the insert copies the decision from the table.
 	RouteHash   []byte
 	RouteStored bool
+	// NoticeAddress is the reporter's address for "a new message" e-mails, sealed under the
+	// concern's data key; nil for none (every anonymous report).
+	NoticeAddress []byte
 }
 
 // InsertConcerns stores concerns with their "routed" e-mails (as routed_outbox rows, which the
@@ -81,7 +84,8 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 		size *= 2
 	}
 	args := make([]any, 0, size*concernInsertArgs+2)
-	var refs, recipients pq.StringArray
+	var refs, recipients, noticeRefs pq.StringArray
+	var notices pq.ByteaArray
 	for _, c := range cs {
 		var route any // NULL: the insert copies the stored decision
 		if !c.RouteStored {
@@ -94,14 +98,23 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 		for _, r := range c.Notify {
 			refs, recipients = append(refs, c.Reference), append(recipients, r)
 		}
+		if c.NoticeAddress != nil {
+			noticeRefs, notices = append(noticeRefs, c.Reference), append(notices, c.NoticeAddress)
+		}
 	}
 	args = append(args, make([]any, (size-len(cs))*concernInsertArgs)...)
 	args = append(args, refs, recipients)
+	// Only a batch with an address gets the statement that stores addresses: the rest (every
+	// anonymous report) send and run exactly what they did before.
+	withNotices := len(notices) > 0
+	if withNotices {
+		args = append(args, noticeRefs, notices)
+	}
 	var rows []struct {
 		Serial    int64  `db:"id"`
 		Reference string `db:"reference"`
 	}
-	text := insertConcernsSQL(size)
+	text := insertConcernsSQL(size, withNotices)
 	var st *sqlx.Stmt // nil: parse the text this time (inside a transaction, or a huge batch)
 	if size <= maxPreparedBatch {
 		var err error
@@ -142,14 +155,22 @@ var concernTypes = [concernInsertArgs]string{"text", "text", "text", "text", "te
 	"bytea", "bytea", "bytea", "bytea", "text[]", "bytea", "bytea[]", "text", "text", "jsonb", "bytea", "timestamptz",
 	"timestamptz", "timestamptz", "bigint"}
 
-// insertConcernsText caches the statement for each batch size: it depends on nothing else.
-var insertConcernsText sync.Map // int -> string
+// insertConcernsText caches the statement for each batch size, with and without addresses: it
+// depends on nothing else.
+var insertConcernsText sync.Map // insertShape -> string
+
+type insertShape struct {
+	n       int
+	notices bool
+}
 
 // insertConcernsSQL is the statement that stores up to n concerns (n rows of concernInsertArgs
 // parameters; a row with a NULL reference is padding) and their e-mails (two text arrays after
-// them, reference and recipient).
-func insertConcernsSQL(n int) string {
-	if q, ok := insertConcernsText.Load(n); ok {
+// them, reference and recipient), and, with notices, the reporters' sealed addresses (a text
+// and a bytea array after those, reference and address).
+func insertConcernsSQL(n int, notices bool) string {
+	shape := insertShape{n, notices}
+	if q, ok := insertConcernsText.Load(shape); ok {
 		return q.(string)
 	}
 	var q strings.Builder
@@ -195,9 +216,16 @@ func insertConcernsSQL(n int) string {
 		SELECT c.id, array_agg(r.recipient)
 		FROM c JOIN unnest($%d::text[], $%d::text[]) r (reference, recipient) USING (reference)
 		GROUP BY c.id
-	)
-	SELECT id, reference FROM c`, n*concernInsertArgs+1, n*concernInsertArgs+2)
-	insertConcernsText.Store(n, q.String())
+	)`, n*concernInsertArgs+1, n*concernInsertArgs+2)
+	if notices {
+		fmt.Fprintf(&q, `, a AS (
+		INSERT INTO reporter_notices (concern_id, address)
+		SELECT c.id, x.address FROM c JOIN unnest($%d::text[], $%d::bytea[]) x (reference, address) USING (reference)
+	)`, n*concernInsertArgs+3, n*concernInsertArgs+4)
+	}
+	q.WriteString(`
+	SELECT id, reference FROM c`)
+	insertConcernsText.Store(shape, q.String())
 	return q.String()
 }
 

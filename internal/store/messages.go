@@ -22,12 +22,23 @@ type Message struct {
 
 // InsertMessage stores m and sets its serial and public id.
 // A reporter's message also moves the concern's last_reporter_at, which retention respects, and
-// says it is the council's turn to answer; a staff message says the council has answered.
+// says it is the council's turn to answer; a staff message says the council has answered, and
+// tells a reporter who left an address (reporter_notices) that something is waiting: one
+// e-mail per concern and hour, however many messages, sent at the end of the hour. Here, so
+// that no kind of staff message (an answer, an acknowledgement, a decision) can forget it.
 func (s *Store) InsertMessage(ctx context.Context, m *Message) error {
 	return s.q.QueryRowxContext(ctx, `WITH touched AS (
 			UPDATE concerns SET awaiting_council = ($2 = 'reporter'),
 				last_reporter_at = CASE WHEN $2 = 'reporter' THEN $6 ELSE last_reporter_at END
 			WHERE id = $1 AND $2 IN ('reporter', 'staff')
+		), told AS (
+			INSERT INTO notifications (kind, concern_id, reference, dedupe_key, created_at, not_before)
+			SELECT '`+ReporterNewMessage+`', c.id, c.reference,
+				'`+ReporterNewMessage+`:' || c.id || ':' || to_char($6::timestamptz AT TIME ZONE 'UTC', 'YYYYMMDDHH24'),
+				date_trunc('hour', $6::timestamptz), date_trunc('hour', $6::timestamptz) + interval '1 hour'
+			FROM reporter_notices r JOIN concerns c ON c.id = r.concern_id
+			WHERE r.concern_id = $1 AND $2 = 'staff' AND c.shredded_at IS NULL
+			ON CONFLICT (dedupe_key) DO NOTHING
 		)
 		INSERT INTO messages (concern_id, author, user_id, body, detriment, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, public_id`, m.ConcernID, m.Author, m.UserID, m.Body, m.Detriment,

@@ -3,15 +3,26 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 )
 
+// ReporterNewMessage is the kind of notification that tells a reporter who left an address that
+// there is a new message in their mailbox. Its row names no recipient: the address is sealed
+// under the concern's data key (reporter_notices), opened only when the e-mail is sent.
+const ReporterNewMessage = "reporter_new_message"
+
+// ErrNoRecipient is what a send function returns for a notification that can never go (a
+// reporter's whose concern was shredded with its address): DeliverNotifications deletes it
+// instead of trying again.
+var ErrNoRecipient = errors.New("store: the notification has no recipient any more")
+
 // Notification is one e-mail in the outbox: a reference and a link, nothing else.
 type Notification struct {
 	ID        int64         `db:"id"`
-	Recipient string        `db:"recipient"`
+	Recipient string        `db:"recipient"` // empty for ReporterNewMessage
 	Kind      string        `db:"kind"`
 	ConcernID sql.NullInt64 `db:"concern_id"`
 	// ConcernPublicID is the concern's public id, for the link (read only).
@@ -19,6 +30,11 @@ type Notification struct {
 	Reference       string         `db:"reference"`
 	DedupeKey       sql.NullString `db:"dedupe_key"`
 	Attempts        int            `db:"attempts"`
+	// For ReporterNewMessage only: the concern's wrapped data key, the address sealed under it
+	// (both nil once the concern is shredded) and the reporter's language.
+	WrappedKey    []byte         `db:"wrapped_key"`
+	SealedAddress []byte         `db:"sealed_address"`
+	Language      sql.NullString `db:"language"`
 }
 
 // EnqueueNotification adds n to the outbox; a second one with the same dedupe key is ignored.
@@ -55,6 +71,7 @@ type DeliveryFailure struct {
 	Attempt int   // counting this one
 	Err     error // why, as the mailer said
 	GaveUp  bool  // retried for over a day: marked failed, not tried again
+	Dropped bool  // it has no recipient any more (ErrNoRecipient): deleted, not tried again
 }
 
 // DeliverNotifications locks up to limit unsent notifications that are due (skipping any another
@@ -66,14 +83,28 @@ func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(N
 	err = s.Tx(ctx, func(tx *Store) error {
 		sent, failed = 0, nil
 		var batch []Notification
-		if err := sqlx.SelectContext(ctx, tx.q, &batch, `SELECT id, recipient, kind, concern_id,
-			(SELECT c.public_id FROM concerns c WHERE c.id = n.concern_id) AS concern_public_id, reference, dedupe_key, attempts
-			FROM notifications n WHERE sent_at IS NULL AND failed_at IS NULL AND not_before <= now()
-			ORDER BY not_before, id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit); err != nil {
+		// A reporter's notification carries what opens its address; no other kind reads it.
+		if err := sqlx.SelectContext(ctx, tx.q, &batch, `SELECT n.id, coalesce(n.recipient, '') AS recipient, n.kind, n.concern_id,
+			c.public_id AS concern_public_id, n.reference, n.dedupe_key, n.attempts,
+			CASE WHEN n.kind = '`+ReporterNewMessage+`' THEN c.wrapped_key END AS wrapped_key,
+			CASE WHEN n.kind = '`+ReporterNewMessage+`' THEN c.language END AS language,
+			CASE WHEN n.kind = '`+ReporterNewMessage+`' THEN
+				(SELECT r.address FROM reporter_notices r WHERE r.concern_id = n.concern_id) END AS sealed_address
+			FROM notifications n LEFT JOIN concerns c ON c.id = n.concern_id
+			WHERE n.sent_at IS NULL AND n.failed_at IS NULL AND n.not_before <= now()
+			ORDER BY n.not_before, n.id LIMIT $1 FOR UPDATE OF n SKIP LOCKED`, limit); err != nil {
 			return err
 		}
 		for _, n := range batch {
-			if serr := send(n); serr != nil {
+			serr := send(n)
+			if errors.Is(serr, ErrNoRecipient) {
+				if _, err := tx.q.ExecContext(ctx, `DELETE FROM notifications WHERE id = $1`, n.ID); err != nil {
+					return err
+				}
+				failed = append(failed, DeliveryFailure{ID: n.ID, Attempt: n.Attempts + 1, Err: serr, Dropped: true})
+				continue
+			}
+			if serr != nil {
 				var gaveUp bool
 				// created_at is kept to the hour, so 25 hours is at least a day of trying.
 				if err := sqlx.GetContext(ctx, tx.q, &gaveUp, `UPDATE notifications SET attempts = attempts + 1, last_error = $2,

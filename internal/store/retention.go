@@ -51,6 +51,8 @@ func (s *Store) Shred(ctx context.Context, id int64, now time.Time) (bool, error
 	for _, q := range []string{
 		`DELETE FROM messages WHERE concern_id = $1`,
 		`DELETE FROM notes WHERE concern_id = $1`,
+		// The reporter's address for "new message" e-mails; its pending e-mails find none and are dropped.
+		`DELETE FROM reporter_notices WHERE concern_id = $1`,
 		`UPDATE concern_events SET reason = NULL WHERE concern_id = $1`,
 		`UPDATE identity_requests SET reason = '', no_notice_reason = NULL, decision_reason = NULL WHERE concern_id = $1`,
 		// Blob chunks go with their rows. Blob files (CANDOUR_BLOB_DIR) stay until the next

@@ -112,7 +112,7 @@ func fieldID(field string) string { return strings.ReplaceAll(field, ".", "-") }
 
 // reportFields is the order of the report form, for the error summary.
 var reportFields = []string{"mode", "service_area", "category", "summary", "details", "named_people",
-	"safeguarding", "identity", "identity.name", "identity.email", "identity.phone", "identity.role", "lang"}
+	"safeguarding", "identity", "identity.name", "identity.email", "identity.phone", "identity.role", "notice_email", "lang"}
 
 // reportFieldIDs: where a field's error in the summary links to, when not fieldID(field).
 var reportFieldIDs = map[string]string{
@@ -121,6 +121,7 @@ var reportFieldIDs = map[string]string{
 	"safeguarding": "safeguarding",
 	"lang":         "lang",
 	"identity":     "identity-name",
+	"notice_email": "notice-email",
 }
 
 // reportLabels name each field in the error summary.
@@ -137,6 +138,7 @@ var reportLabels = map[string]string{
 	"identity.email": "report.identity.email",
 	"identity.phone": "report.identity.phone",
 	"identity.role":  "report.identity.role",
+	"notice_email":   "report.notice.email",
 	"lang":           "report.lang.legend",
 }
 
@@ -145,6 +147,7 @@ type reportForm struct {
 	Mode, ServiceArea, Category, Summary, Details, People, Safeguarding string
 	Picked                                                              []string // emails of directory people ticked
 	Name, Email, Phone, Role, Lang                                      string
+	Notice                                                              string // the address for "new message" e-mails
 }
 
 func (f reportForm) IsPicked(email string) bool { return slices.Contains(f.Picked, email) }
@@ -216,10 +219,10 @@ func parseReport(v url.Values) (reportForm, intake.ReportSubmission, fault.Field
 		Summary: clean("summary"), Details: clean("details"), People: clean("named_people"),
 		Safeguarding: v.Get("safeguarding"), Picked: v["picked"],
 		Name: clean("identity.name"), Email: clean("identity.email"), Phone: clean("identity.phone"),
-		Role: clean("identity.role"), Lang: v.Get("lang"),
+		Role: clean("identity.role"), Lang: v.Get("lang"), Notice: clean("notice_email"),
 	}
 	sub := intake.ReportSubmission{Mode: f.Mode, ServiceArea: f.ServiceArea, Category: f.Category,
-		Summary: v.Get("summary"), Details: v.Get("details"), Lang: f.Lang}
+		Summary: v.Get("summary"), Details: v.Get("details"), Lang: f.Lang, NoticeEmail: strings.TrimSpace(v.Get("notice_email"))}
 	if sub.Lang == "" {
 		sub.Lang = "?" // the form always sends one; an empty answer is a wrong one
 	}

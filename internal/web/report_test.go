@@ -194,6 +194,49 @@ func TestReportInvalidKeepsValuesAndStoresNothing(t *testing.T) {
 	}
 }
 
+// The form offers an address for notices with the trade-off explained before the field, in
+// both languages, and an anonymous report that brings one is refused with the reason.
+func TestReportNoticeAddress(t *testing.T) {
+	r := newReporting(t)
+	for path, want := range map[string][]string{
+		"/report": {"Tell me when there is a new message (confidential and open reports only)",
+			"There is a new message in your mailbox", "staff never see this address",
+			"anyone who can read your inbox, will learn that you use this portal", "Anonymous reports cannot use this."},
+		"/cy/report": {"Rhowch wybod i mi pan fydd neges newydd (adroddiadau cyfrinachol ac agored yn unig)",
+			"Mae neges newydd yn eich blwch negeseuon", "yn dysgu eich bod yn defnyddio",
+			"Ni all adroddiadau dienw ddefnyddio hyn."},
+	} {
+		body := r.get(t, path, "").body
+		field := strings.Index(body, `name="notice_email"`)
+		for _, w := range want {
+			if i := strings.Index(body, w); i < 0 || i > field {
+				t.Errorf("%s: %q is not on the form before the notice field (at %d, field at %d)", path, w, i, field)
+			}
+		}
+		checkReporterPage(t, body)
+	}
+	for _, tc := range []struct{ path, mode, address, want string }{
+		{"/report", "anonymous", "gwen@example.org", "would tie you to this portal"},
+		{"/cy/report", "anonymous", "gwen@example.org", "eich cysylltu â"},
+		{"/cy/report", "confidential", "gwen at example", "Rhowch gyfeiriad e-bost yn y fformat cywir"},
+	} {
+		form := validReport()
+		form.Set("mode", tc.mode)
+		form.Set("notice_email", tc.address)
+		if tc.mode != "anonymous" {
+			form.Set("identity.name", "Gwen")
+		}
+		resp := r.post(t, tc.path, "", form)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(resp.body, `href="#notice-email"`) ||
+			!strings.Contains(resp.body, tc.want) || !strings.Contains(resp.body, `id="notice-email-error"`) {
+			t.Errorf("%s %s with %q: got %d, want 400 with %q linked to the field", tc.path, tc.mode, tc.address, resp.StatusCode, tc.want)
+		}
+	}
+	if n := r.concerns(t); n != 0 {
+		t.Errorf("got %d concerns stored, want 0", n)
+	}
+}
+
 func TestReportTooManyPeopleAndEmail(t *testing.T) {
 	r := newReporting(t)
 	form := validReport()
