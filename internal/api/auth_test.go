@@ -49,13 +49,14 @@ type account struct {
 func (e *env) user(email string, roles ...string) *account {
 	e.t.Helper()
 	n := accounts.NewUser{Email: email, Name: email, Roles: roles}
-	if slices.Contains(roles, "custodian") { // a custodian always holds a key
+	if slices.Contains(roles, "custodian") { // a custodian always holds a key, pinned in the policy
 		key, err := age.GenerateX25519Identity()
 		if err != nil {
 			e.t.Fatal(err)
 		}
 		r := key.Recipient().String()
 		n.AgeRecipient = &r
+		portaltest.PinCustodian(e.t, e.p, email, r)
 	}
 	return e.login(portaltest.Account(e.t, e.p, n))
 }
@@ -264,11 +265,6 @@ func TestRoleRouteTable(t *testing.T) {
 	accounts := map[string]*account{}
 	for _, r := range roles {
 		accounts[r] = e.user(r+"@example.gov.uk", r)
-	}
-	// The custodian holds a key, so councillors' concerns (their identity is sealed) can be filed.
-	key, _ := age.GenerateX25519Identity()
-	if _, err := e.p.DB.Exec(`UPDATE users SET age_recipient = $1 WHERE email = 'custodian@example.gov.uk'`, key.Recipient().String()); err != nil {
-		t.Fatal(err)
 	}
 	concern, mailboxToken := e.report()
 	type route struct {

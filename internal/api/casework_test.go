@@ -220,6 +220,7 @@ func TestIdentityDisclosureTwoPersonRule(t *testing.T) {
 	mo := e.user("mo@enghraifft.example", "monitoring_officer")
 	id, _ := age.GenerateX25519Identity()
 	rcpt := id.Recipient().String()
+	portaltest.PinCustodian(t, e.p, "custodian@enghraifft.example", rcpt)
 	custodian := e.login(portaltest.Account(t, e.p, accounts.NewUser{Email: "custodian@enghraifft.example",
 		Roles: []string{"custodian"}, AgeRecipient: &rcpt}))
 	// The Monitoring Officer is also a custodian: still may not approve their own request.

@@ -8,6 +8,7 @@ import (
 
 	"filippo.io/age"
 
+	"candour/internal/portaltest"
 	"candour/internal/store"
 )
 
@@ -19,6 +20,7 @@ func (e *env) addCustodian() {
 		e.t.Fatal(err)
 	}
 	r := id.Recipient().String()
+	portaltest.PinCustodian(e.t, e.p, "custodian@enghraifft.example", r)
 	if err := e.st.InsertUser(context.Background(), &store.User{Email: "custodian@enghraifft.example", Name: "Cara Custodian",
 		Roles: []string{"custodian"}, AgeRecipient: &r, Language: "en"}); err != nil {
 		e.t.Fatal(err)

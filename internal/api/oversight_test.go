@@ -11,6 +11,7 @@ import (
 	"filippo.io/age"
 
 	"candour/internal/intake"
+	"candour/internal/portaltest"
 	"candour/internal/store"
 )
 
@@ -117,6 +118,7 @@ func TestStatsNeverCarryContentOrIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	recipient := custodian.Recipient().String()
+	portaltest.PinCustodian(t, e.p, "custodian@enghraifft.example", recipient)
 	if err := e.st.InsertUser(context.Background(), &store.User{Email: "custodian@enghraifft.example", Name: "Cara Custodian",
 		Roles: []string{"custodian"}, AgeRecipient: &recipient, Language: "en"}); err != nil {
 		t.Fatal(err)

@@ -97,8 +97,9 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "Candour is running at %s (listening on %s)\n", cfg.PublicURL, p.Addr())
 	if cfg.Embedded() {
 		fmt.Fprintf(stdout, "Embedded PostgreSQL data: %s\n", cfg.DataDir)
-		if key := p.DevCustodianKey; key != "" {
-			fmt.Fprintf(stdout, "Created a development custodian key: %s\n  open a sealed identity with: age -d -i %s identity.age\n", key, key)
+		if key := p.DevCustodianKey; key != "" && len(p.Policy().Custodians) == 0 {
+			fmt.Fprintf(stdout, "DEVELOPMENT custodian key (identities are sealed to it until custodians are pinned in policies/custodians.yaml): %s\n"+
+				"  open a sealed identity with: age -d -i %s identity.age\n", key, key)
 		}
 		if mo := p.DevOfficer; mo != nil {
 			fmt.Fprintf(stdout, "Created a development Monitoring Officer (shown once):\n  sign in at %s/staff/login\n"+

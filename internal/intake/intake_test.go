@@ -498,3 +498,60 @@ func TestNoticeAddressSealed(t *testing.T) {
 		t.Errorf("an anonymous report has a notice row")
 	}
 }
+
+// The attack: whoever can write a users row adds a custodian holding their own key, hoping
+// later identities are sealed to it too. Identities go to exactly the custodians pinned in the
+// policy; the development custodian only while none is pinned, and never after.
+func TestIdentitySealedToThePinnedSetOnly(t *testing.T) {
+	ctx := context.Background()
+	k := intaketest.New(t, intaketest.Options{})
+	key := func() (*age.X25519Identity, string) {
+		id, err := age.GenerateX25519Identity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id, id.Recipient().String()
+	}
+	rogue, rogueR := key()
+	if err := k.Store.InsertUser(ctx, &store.User{Email: "rogue@example.gov.uk", Name: "Rogue", Roles: []string{"custodian"},
+		AgeRecipient: &rogueR, Language: "en"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Intake.Submit(ctx, report("confidential")); !fault.Is(err, fault.Invalid) {
+		t.Fatalf("nothing pinned, a custodian only in the database: got %v, want no_custodians", err)
+	}
+
+	dev, devR := key()
+	svc := intake.New(intake.Deps{Store: k.Store, Policy: k.PolicyFunc(), ServerKey: k.ServerKey, Receipts: k.Names,
+		Throttle: receipt.NewThrottle(600, 50), Tokens: k.Tokens, MaxAttachment: 1 << 20, DevCustodian: devR})
+	sealedTo := func() ([]string, []byte) {
+		t.Helper()
+		filed, err := svc.Submit(ctx, report("confidential"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := k.Store.ConcernByReference(ctx, filed.Reference)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.IdentityRecipients, c.IdentitySealed
+	}
+	opens := func(sealed []byte, id age.Identity) bool {
+		r, err := age.Decrypt(bytes.NewReader(sealed), id)
+		if err != nil {
+			return false
+		}
+		_, err = io.ReadAll(r)
+		return err == nil
+	}
+	rs, sealed := sealedTo()
+	if len(rs) != 1 || rs[0] != devR || !opens(sealed, dev) || opens(sealed, rogue) {
+		t.Errorf("nothing pinned: sealed to %v, want the development custodian alone", rs)
+	}
+
+	pinned := k.AddCustodian(t)
+	rs, sealed = sealedTo()
+	if len(rs) != 1 || rs[0] != pinned.Recipient().String() || !opens(sealed, pinned) || opens(sealed, dev) || opens(sealed, rogue) {
+		t.Errorf("a custodian pinned: sealed to %v, want exactly the pinned custodian", rs)
+	}
+}

@@ -6,7 +6,6 @@ package intaketest
 import (
 	"context"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"candour/internal/dbtest"
 	"candour/internal/intake"
+	"candour/internal/policytest"
 	"candour/internal/receipt"
 	"candour/internal/routing"
 	"candour/internal/seal"
@@ -27,6 +27,7 @@ type Kit struct {
 	DB        *sqlx.DB
 	Store     *store.Store
 	Policy    *routing.Policy
+	PolicyDir string // the Kit's own copy of the sample policy
 	ServerKey *seal.ServerKey
 	Names     *receipt.Hasher // receipts and named-people keys
 	Tokens    *token.Keys
@@ -40,21 +41,16 @@ type Options struct {
 	BlobDir       string           // attachments as files here (CANDOUR_BLOB_DIR); default PostgreSQL
 }
 
-// PoliciesDir is the repository's sample policy.
-func PoliciesDir() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "policies")
-}
-
 // New builds a Kit on a fresh database; the test fails if anything cannot be built.
 func New(t testing.TB, o Options) *Kit {
 	t.Helper()
-	policy, err := routing.Load(PoliciesDir())
+	policyDir := policytest.Dir(t)
+	policy, err := routing.Load(policyDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	k := &Kit{DB: dbtest.New(t), Policy: policy}
+	k := &Kit{DB: dbtest.New(t), Policy: policy, PolicyDir: policyDir}
 	k.Store = store.New(k.DB)
 	if o.BlobDir != "" {
 		fb, err := store.OpenFileBlobs(o.BlobDir, false)
@@ -80,14 +76,17 @@ func New(t testing.TB, o Options) *Kit {
 	return k
 }
 
-// AddCustodian makes an identity custodian with a fresh age identity, so confidential and open
-// reports can be filed, and returns the identity.
+// AddCustodian pins an identity custodian with a fresh age identity in the Kit's policy and
+// gives them an account, so confidential and open reports can be filed, and returns the
+// identity.
 func (k *Kit) AddCustodian(t testing.TB) *age.X25519Identity {
 	t.Helper()
-	id, err := age.GenerateX25519Identity()
+	id := policytest.PinCustodian(t, k.PolicyDir, "Cara Custodian", "custodian@example.gov.uk")
+	policy, err := routing.Load(k.PolicyDir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	k.Policy = policy
 	r := id.Recipient().String()
 	if err := k.Store.InsertUser(context.Background(), &store.User{Email: "custodian@example.gov.uk", Name: "Cara Custodian",
 		Roles: []string{"custodian"}, AgeRecipient: &r, Language: "en"}); err != nil {

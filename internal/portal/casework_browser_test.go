@@ -197,6 +197,7 @@ func TestCaseworkPagesDisclosureAndErrors(t *testing.T) {
 		Roles: []string{"monitoring_officer"}})
 	key, _ := age.GenerateX25519Identity()
 	rcpt := key.Recipient().String()
+	portaltest.PinCustodian(t, p, "custodian@enghraifft.example", rcpt)
 	cu := portaltest.Account(t, p, accounts.NewUser{Email: "custodian@enghraifft.example", Name: "Cara Custodian",
 		Roles: []string{"custodian"}, AgeRecipient: &rcpt})
 	filed, err := p.Intake.Submit(ctx, intake.ReportSubmission{Mode: "confidential", ServiceArea: "finance", Category: "fraud",

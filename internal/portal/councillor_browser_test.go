@@ -31,6 +31,7 @@ func councillorPortal(t *testing.T) (*portal.Portal, *accounts.Created) {
 		t.Fatal(err)
 	}
 	r := id.Recipient().String()
+	portaltest.PinCustodian(t, p, "custodian@enghraifft.example", r)
 	if err := store.New(p.DB).InsertUser(context.Background(), &store.User{Email: "custodian@enghraifft.example",
 		Name: "Cara Custodian", Roles: []string{"custodian"}, AgeRecipient: &r, Language: "cy"}); err != nil {
 		t.Fatal(err)

@@ -1,18 +1,19 @@
 package portal
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
 	"filippo.io/age"
 
 	"candour/internal/accounts"
+	"candour/internal/keyfile"
 	"candour/internal/store"
 )
 
@@ -20,44 +21,40 @@ import (
 // reporting work out of the box on a developer's machine.
 const DevCustodianEmail = "dev-custodian@candour.invalid"
 
-// EnsureDevCustodian gives the embedded default a custodian when there is none: an age
-// identity in <data>/dev-custodian.key and a user holding its recipient. It returns the key
-// path ("" if a custodian already existed). Never used with DATABASE_URL: a real council's
-// custodians generate their keys offline.
-func (p *Portal) EnsureDevCustodian(ctx context.Context) (string, error) {
-	st := store.New(p.DB)
-	existing, err := st.CustodianRecipients(ctx)
-	if err != nil || len(existing) > 0 {
-		return "", err
-	}
-	path := filepath.Join(p.Config.DataDir, "dev-custodian.key")
-	id, err := age.GenerateX25519Identity()
+// EnsureDevCustodian gives the embedded default a custodian so confidential and open reporting
+// work out of the box on a developer's machine: an age identity in <data>/dev-custodian.key
+// (made once) and a user holding its recipient. It returns the key's path and recipient. The
+// recipient is sealed to only while the policy pins no custodian (intake.Deps.DevCustodian):
+// a real council's custodians generate their keys offline and are pinned in custodians.yaml.
+// Never used with DATABASE_URL.
+func (p *Portal) EnsureDevCustodian(ctx context.Context) (path, recipient string, err error) {
+	path = filepath.Join(p.Config.DataDir, "dev-custodian.key")
+	data, err := keyfile.ReadOrCreate(path, func() ([]byte, error) {
+		id, err := age.GenerateX25519Identity()
+		if err != nil {
+			return nil, err
+		}
+		return fmt.Appendf(nil, "# created: %s\n# public key: %s\n# DEVELOPMENT ONLY: a real custodian key never lives on the server.\n%s\n",
+			time.Now().UTC().Format(time.RFC3339), id.Recipient(), id), nil
+	})
 	if err != nil {
-		return "", err
+		return "", "", fmt.Errorf("dev custodian: %w", err)
 	}
-	body := fmt.Sprintf("# created: %s\n# public key: %s\n# DEVELOPMENT ONLY: a real custodian key never lives on the server.\n%s\n",
-		time.Now().UTC().Format(time.RFC3339), id.Recipient(), id)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return "", fmt.Errorf("dev custodian: %s exists but no custodian user does; remove the file to make a new one", path)
+	ids, err := age.ParseIdentities(bytes.NewReader(data))
+	if err != nil || len(ids) != 1 {
+		return "", "", fmt.Errorf("dev custodian: %s does not hold one age identity", path)
 	}
-	if err != nil {
-		return "", fmt.Errorf("dev custodian: %w", err)
+	id, ok := ids[0].(*age.X25519Identity)
+	if !ok {
+		return "", "", fmt.Errorf("dev custodian: %s does not hold an X25519 identity", path)
 	}
-	if _, err := f.WriteString(body); err != nil {
-		f.Close()
-		return "", err
+	recipient = id.Recipient().String()
+	err = store.New(p.DB).InsertUser(ctx, &store.User{Email: DevCustodianEmail, Name: "Development custodian",
+		Roles: []string{"custodian"}, AgeRecipient: &recipient, Language: "en"})
+	if err != nil && !errors.Is(err, store.ErrDuplicate) {
+		return "", "", fmt.Errorf("dev custodian: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		return "", err
-	}
-	r := id.Recipient().String()
-	if err := st.InsertUser(ctx, &store.User{Email: DevCustodianEmail, Name: "Development custodian",
-		Roles: []string{"custodian"}, AgeRecipient: &r, Language: "en"}); err != nil {
-		os.Remove(path)
-		return "", fmt.Errorf("dev custodian: %w", err)
-	}
-	return path, nil
+	return path, recipient, nil
 }
 
 // DevOfficer is the development Monitoring Officer the embedded default creates on first start.

@@ -7,29 +7,12 @@ import (
 	"strings"
 	"testing"
 
+	"candour/internal/policytest"
 	"candour/internal/portaltest"
 )
 
-func copyDir(t *testing.T, from, to string) {
-	t.Helper()
-	entries, err := os.ReadDir(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(from, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func TestPolicyReload(t *testing.T) {
-	dir := t.TempDir()
-	copyDir(t, filepath.Join(portaltest.Root(), "policies"), dir)
+	dir := policytest.Dir(t)
 	e := portaltest.Start(t, portaltest.Setting("CANDOUR_POLICY_DIR", dir))
 	ctx := context.Background()
 	before := e.Policy().Version
@@ -60,5 +43,26 @@ func TestPolicyReload(t *testing.T) {
 	var n int
 	if err := e.DB.Get(&n, `SELECT count(*) FROM audit_events WHERE action = 'policy.load' AND object_id = $1`, after); err != nil || n != 1 {
 		t.Errorf("got %d policy.load events for %s (%v), want 1", n, after, err)
+	}
+}
+
+// Every load of the policy is audited with the custodian set it pins, so an auditor sees each
+// change to who identities are sealed to.
+func TestPolicyLoadAuditsTheCustodianSet(t *testing.T) {
+	e := portaltest.Start(t)
+	sets := func() []string {
+		var out []string
+		if err := e.DB.Select(&out, `SELECT details->>'custodians' || ':' || (details->>'custodian_set') FROM audit_events
+			WHERE action = 'policy.load' ORDER BY seq`); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	e.AddCustodian(t)
+	e.AddCustodian(t)
+	got := sets()
+	if len(got) != 3 || !strings.HasPrefix(got[0], "0:") || !strings.HasPrefix(got[1], "1:") || !strings.HasPrefix(got[2], "2:") ||
+		got[1] == got[2] {
+		t.Errorf("policy loads audited as %v, want none, one and two custodians, each set told apart", got)
 	}
 }

@@ -4,6 +4,8 @@ package portal
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -171,10 +175,24 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		}
 		st = st.WithFileBlobs(p.FileBlobs)
 	}
+	// The embedded default is a developer's machine: it gets a custodian key on the server,
+	// sealed to only while the policy pins no custodian, and said loudly.
+	var devCustodian string
+	if cfg.Embedded() {
+		if p.DevCustodianKey, devCustodian, err = p.EnsureDevCustodian(ctx); err != nil {
+			return nil, err
+		}
+		if len(p.Policy().Custodians) == 0 {
+			log.Warn("DEVELOPMENT CUSTODIAN: identities are sealed to a key kept on this server; pin real custodians in "+
+				routing.CustodiansFile+" before any real report", "key", p.DevCustodianKey)
+		} else {
+			log.Info("custodians pinned in the policy: the development custodian is not used", "pinned", len(p.Policy().Custodians))
+		}
+	}
 	p.Intake = intake.New(intake.Deps{
 		Store: st, Policy: p.Policy, ServerKey: keys.data, Receipts: keys.receipts,
 		Throttle: receipt.NewThrottle(receiptGuessesPerMinute, receiptGuessBurst),
-		Tokens:   keys.tokens, MaxAttachment: cfg.MaxAttachment,
+		Tokens:   keys.tokens, MaxAttachment: cfg.MaxAttachment, DevCustodian: devCustodian,
 	})
 	// Staff sign-in, case access and the audit trail (issue 4). Access hashes named people's
 	// e-mail addresses with the intake's key, so it matches what intake stored.
@@ -261,12 +279,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 			_, err := p.FileBlobs.Sweep(ctx, st, store.SweepGrace)
 			return err
 		}})
-	// The embedded default is a developer's machine: give it a custodian key and a Monitoring
-	// Officer before the first request, so `make run` can be used at once.
+	// The embedded default is a developer's machine: give it a Monitoring Officer before the
+	// first request, so `make run` can be used at once.
 	if cfg.Embedded() {
-		if p.DevCustodianKey, err = p.EnsureDevCustodian(ctx); err != nil {
-			return nil, err
-		}
 		if p.DevOfficer, err = p.EnsureDevOfficer(ctx); err != nil {
 			return nil, err
 		}
@@ -333,8 +348,13 @@ func (p *Portal) ReloadPolicy(ctx context.Context) error {
 }
 
 func (p *Portal) auditPolicyLoad(ctx context.Context) error {
+	// The custodian set is part of what was loaded: an auditor sees every change to who
+	// identities are sealed to.
+	pol := p.Policy()
+	set := sha256.Sum256([]byte(strings.Join(pol.CustodianRecipients(), "\n")))
 	err := audit.Record(ctx, store.New(p.DB), audit.Event{Action: "policy.load", ObjectType: "policy",
-		ObjectID: p.Policy().Version})
+		ObjectID: pol.Version, Details: map[string]string{"custodians": strconv.Itoa(len(pol.Custodians)),
+			"custodian_set": hex.EncodeToString(set[:8])}})
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}

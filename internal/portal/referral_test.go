@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"candour/internal/intake"
+	"candour/internal/policytest"
 	"candour/internal/portaltest"
 )
 
@@ -20,8 +21,7 @@ import (
 // plain words without the holder's note. A referral to a procedure nobody in the directory
 // holds is refused, naming the field.
 func TestReferralReachesItsHolder(t *testing.T) {
-	dir := t.TempDir()
-	copyDir(t, filepath.Join(portaltest.Root(), "policies"), dir)
+	dir := policytest.Dir(t)
 	e := portaltest.Start(t, portaltest.Setting("CANDOUR_POLICY_DIR", dir))
 	ctx := context.Background()
 	mo := portaltest.NewStaff(t, e.Portal, "elin.rowlands@enghraifft.example", "monitoring_officer")

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +23,9 @@ import (
 	"candour/internal/apicontract"
 	"candour/internal/config"
 	"candour/internal/dbtest"
+	"candour/internal/policytest"
 	"candour/internal/portal"
+	"candour/internal/routing"
 	"candour/internal/store"
 )
 
@@ -56,7 +59,8 @@ type Env struct {
 	Logs        *Logs
 	DatabaseURL string
 	DataDir     string
-	Custodian   *age.X25519Identity // set by WithCustodian
+	PolicyDir   string              // the portal's policy: the test's own copy unless it gave one
+	Custodian   *age.X25519Identity // set by AddCustodian
 }
 
 // Option adjusts the configuration before start.
@@ -74,13 +78,14 @@ func EmbeddedDatabase() Option { return Setting("DATABASE_URL", "") }
 func Start(t testing.TB, opts ...Option) *Env {
 	t.Helper()
 	e := &Env{Logs: &Logs{}}
-	env := map[string]string{
-		"CANDOUR_LISTEN":     "127.0.0.1:0",
-		"CANDOUR_POLICY_DIR": filepath.Join(Root(), "policies"),
-	}
+	env := map[string]string{"CANDOUR_LISTEN": "127.0.0.1:0"}
 	for _, o := range opts {
 		o(env)
 	}
+	if _, set := env["CANDOUR_POLICY_DIR"]; !set {
+		env["CANDOUR_POLICY_DIR"] = policytest.Dir(t) // AddCustodian pins custodians in it
+	}
+	e.PolicyDir = env["CANDOUR_POLICY_DIR"]
 	url, urlSet := env["DATABASE_URL"]
 	embedded := urlSet && url == ""
 	if embedded {
@@ -123,7 +128,8 @@ func Start(t testing.TB, opts ...Option) *Env {
 	return e
 }
 
-// AddCustodian creates a custodian user with a fresh age identity and returns the identity.
+// AddCustodian pins a custodian with a fresh age identity in the portal's policy, gives them a
+// custodian account, and returns the identity.
 func (e *Env) AddCustodian(t testing.TB) *age.X25519Identity {
 	t.Helper()
 	id, err := age.GenerateX25519Identity()
@@ -131,13 +137,24 @@ func (e *Env) AddCustodian(t testing.TB) *age.X25519Identity {
 		t.Fatal(err)
 	}
 	r := id.Recipient().String()
-	u := &store.User{Email: "custodian-" + r[4:12] + "@example.gov.uk", Name: "Cara Custodian", Roles: []string{"custodian"},
-		AgeRecipient: &r, Language: "en"}
+	email := "custodian-" + strconv.Itoa(len(e.Policy().Custodians)+1) + "@example.gov.uk"
+	PinCustodian(t, e.Portal, email, r)
+	u := &store.User{Email: email, Name: "Cara Custodian", Roles: []string{"custodian"}, AgeRecipient: &r, Language: "en"}
 	if err := store.New(e.DB).InsertUser(context.Background(), u); err != nil {
 		t.Fatal(err)
 	}
 	e.Custodian = id
 	return id
+}
+
+// PinCustodian pins recipient in the portal's policy as a council does (custodians.yaml, then a
+// reload), so identities are sealed to it. The portal must run on a policy of the test's own.
+func PinCustodian(t testing.TB, p *portal.Portal, email, recipient string) {
+	t.Helper()
+	policytest.Pin(t, p.Config.PolicyDir, routing.Custodian{Name: "Custodian " + email, Email: email, Recipient: recipient})
+	if err := p.ReloadPolicy(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Response is a finished HTTP exchange.

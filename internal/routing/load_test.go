@@ -59,6 +59,9 @@ func TestLoadErrors(t *testing.T) {
 		{"fixture-mismatch", "fixtures.yaml", 9, `fixture "councillor names the Head of Housing": rule: got councillor-conflict, want councillor-service-area; route: got [monitoring_officer], want [lead_member, head_of_service]`},
 		{"unknown-role-literal", "routing.yaml", 5, `rule "conflict": "head_of_servce" is not a possible value of named roles`},
 		{"weekend-bank-holiday", "clocks.yaml", 8, "bank holiday 2026-12-26 (Boxing Day) falls on a Saturday: list the substitute weekday instead"},
+		{"custodian-bad-recipient", "custodians.yaml", 4, "not an age X25519 recipient"},
+		{"custodian-none", "custodians.yaml", 2, "no custodian: list at least one"},
+		{"custodian-duplicate", "custodians.yaml", 7, "the same recipient as $.custodians[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.variant, func(t *testing.T) {
@@ -74,5 +77,28 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("got %q, want %s:%d: ...%s...", err, tt.file, tt.line, tt.reason)
 			}
 		})
+	}
+}
+
+// Custodians pinned in the policy load in file order, addresses lower-cased, and change the
+// policy's version; without the file there are none.
+func TestPinnedCustodians(t *testing.T) {
+	none, err := LoadFS(variant(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(none.Custodians) != 0 {
+		t.Errorf("the sample policy pins %d custodians, want none", len(none.Custodians))
+	}
+	p, err := LoadFS(variant(t, "custodians-good"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := p.CustodianRecipients()
+	if len(rs) != 2 || p.Custodians[1].Email != "tomos.custodian@enghraifft.example" || rs[0] == rs[1] {
+		t.Errorf("got %+v, want the two custodians in file order", p.Custodians)
+	}
+	if p.Version == none.Version {
+		t.Errorf("pinning custodians did not change the policy version")
 	}
 }

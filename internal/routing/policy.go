@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io/fs"
 	"os"
 	"path"
@@ -27,6 +28,8 @@ type Policy struct {
 	Clocks    Clocks
 	Calendar  *Calendar
 	Retention Retention
+	// Custodians are the pinned identity custodians (custodians.yaml); none without the file.
+	Custodians []Custodian
 
 	rules    []*rule
 	fixtures []Fixture
@@ -78,14 +81,14 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 			errs = append(errs, &LoadError{File: display(name), Reason: reason})
 			continue
 		}
-		var n [8]byte
-		binary.BigEndian.PutUint64(n[:], uint64(len(name)))
-		h.Write(n[:])
-		h.Write([]byte(name))
-		binary.BigEndian.PutUint64(n[:], uint64(len(data)))
-		h.Write(n[:])
-		h.Write(data)
+		hashFile(h, name, data)
 		srcs[name] = &source{path: display(name), data: data}
+	}
+	if data, err := fs.ReadFile(fsys, CustodiansFile); err == nil {
+		hashFile(h, CustodiansFile, data)
+		srcs[CustodiansFile] = &source{path: display(CustodiansFile), data: data}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, &LoadError{File: display(CustodiansFile), Reason: err.Error()})
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -107,6 +110,12 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 			errs = append(errs, e)
 		}
 	}
+	var rawCust rawCustodians
+	if s, ok := srcs[CustodiansFile]; ok {
+		if e := s.decode(&rawCust); e != nil {
+			errs = append(errs, e)
+		}
+	}
 	if len(errs) > 0 {
 		return nil, sortErrs(errs)
 	}
@@ -123,6 +132,11 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 
 	p.Retention, es = buildRetention(srcs["retention.yaml"], &rawRet, cal)
 	errs = append(errs, es...)
+
+	if s, ok := srcs[CustodiansFile]; ok {
+		p.Custodians, es = buildCustodians(s, &rawCust)
+		errs = append(errs, es...)
+	}
 
 	env, err := newEnv()
 	if err != nil {
@@ -146,6 +160,17 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 	return p, nil
 }
 
+// hashFile adds a policy file to the version hash: its name and bytes, each after its length.
+func hashFile(h hash.Hash, name string, data []byte) {
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(name)))
+	h.Write(n[:])
+	h.Write([]byte(name))
+	binary.BigEndian.PutUint64(n[:], uint64(len(data)))
+	h.Write(n[:])
+	h.Write(data)
+}
+
 func joinFiles() string {
 	s := ""
 	for i, f := range Files {
@@ -160,7 +185,7 @@ func joinFiles() string {
 // sortErrs orders errors by file (in Files order) then line.
 func sortErrs(errs LoadErrors) LoadErrors {
 	rank := func(e *LoadError) int {
-		for i, f := range Files {
+		for i, f := range append(Files[:len(Files):len(Files)], CustodiansFile) {
 			if path.Base(filepath.ToSlash(e.File)) == f {
 				return i
 			}
