@@ -32,22 +32,9 @@ func startWithMail(t *testing.T) (*portaltest.Env, *mailtest.Server) {
 // for the hour, and neither e-mail says more than the reference.
 func TestSafeguardingAlertReachesTheMailServer(t *testing.T) {
 	e, srv := startWithMail(t)
-	file := func(safeguarding bool, details string) string {
-		r := portaltest.DoJSON(t, e.URL(), "POST", "/api/v1/reports", map[string]any{"mode": "anonymous",
-			"service_area": "childrens-services", "category": "safeguarding", "summary": "A child left alone at night",
-			"details": details, "safeguarding": safeguarding, "named_people": []string{}, "identity": nil, "lang": "en"})
-		if r.Status != http.StatusCreated {
-			t.Fatalf("file: %d %s", r.Status, r.Body)
-		}
-		var out struct{ Reference string }
-		if err := json.Unmarshal(r.Body, &out); err != nil {
-			t.Fatal(err)
-		}
-		return out.Reference
-	}
 	filedAt := time.Now()
-	urgent := file(true, "Unique phrase osprey-lantern.")
-	routine := file(false, "Unique phrase heron-anchor.")
+	urgent := fileChildAlone(t, e, true, "Unique phrase osprey-lantern.").Reference
+	routine := fileChildAlone(t, e, false, "Unique phrase heron-anchor.").Reference
 
 	const hub = "safeguarding@enghraifft.example"
 	toHub := func(ms []mailtest.Received) bool {
@@ -68,6 +55,22 @@ func TestSafeguardingAlertReachesTheMailServer(t *testing.T) {
 	}
 }
 
+// fileChildAlone files an anonymous report through the API about a child left alone at night,
+// a safeguarding one if safeguarding, and returns its reference and receipt.
+func fileChildAlone(t *testing.T, e *portaltest.Env, safeguarding bool, details string) (filed struct{ Reference, Receipt string }) {
+	t.Helper()
+	r := portaltest.DoJSON(t, e.URL(), "POST", "/api/v1/reports", map[string]any{"mode": "anonymous",
+		"service_area": "childrens-services", "category": "safeguarding", "summary": "A child left alone at night",
+		"details": details, "safeguarding": safeguarding, "named_people": []string{}, "identity": nil, "lang": "en"})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("file: %d %s", r.Status, r.Body)
+	}
+	if err := json.Unmarshal(r.Body, &filed); err != nil {
+		t.Fatal(err)
+	}
+	return filed
+}
+
 // A mail server whose certificate nobody vouches for refuses every alert: the refusal is
 // retried, shown to the Monitoring Officer on the staff home page in both languages and to an
 // operator in the readiness answer, and no e-mail reaches the server in clear.
@@ -78,12 +81,7 @@ func TestRefusedMailIsSeen(t *testing.T) {
 	e := portaltest.Start(t, portaltest.Setting("CANDOUR_SMTP_ADDR", srv.Addr))
 	mo := portaltest.NewStaff(t, e.Portal, "elin.rowlands@enghraifft.example", "monitoring_officer")
 	lead := portaltest.NewStaff(t, e.Portal, "lead@enghraifft.example", "service_lead")
-	r := portaltest.DoJSON(t, e.URL(), "POST", "/api/v1/reports", map[string]any{"mode": "anonymous",
-		"service_area": "childrens-services", "category": "safeguarding", "summary": "A child left alone at night",
-		"details": "Seen twice this week.", "safeguarding": true, "named_people": []string{}, "identity": nil, "lang": "en"})
-	if r.Status != http.StatusCreated {
-		t.Fatalf("file: %d %s", r.Status, r.Body)
-	}
+	fileChildAlone(t, e, true, "Seen twice this week.")
 	var ready struct {
 		Mail struct{ Retrying, Failed int }
 	}
@@ -155,17 +153,8 @@ func mailTo(t *testing.T, srv *mailtest.Server, e *portaltest.Env, to, want stri
 func TestConversationLoopsThroughMail(t *testing.T) {
 	e, srv := startWithMail(t)
 	hub := portaltest.NewStaff(t, e.Portal, "safeguarding@enghraifft.example", "safeguarding")
-	r := portaltest.DoJSON(t, e.URL(), "POST", "/api/v1/reports", map[string]any{"mode": "anonymous",
-		"service_area": "childrens-services", "category": "safeguarding", "summary": "A child left alone at night",
-		"details": "Seen twice this week.", "safeguarding": true, "named_people": []string{}, "identity": nil, "lang": "en"})
-	if r.Status != http.StatusCreated {
-		t.Fatalf("file: %d %s", r.Status, r.Body)
-	}
-	var filed struct{ Reference, Receipt string }
-	if err := json.Unmarshal(r.Body, &filed); err != nil {
-		t.Fatal(err)
-	}
-	r = portaltest.DoJSON(t, e.URL(), "POST", "/api/v1/mailbox/session", map[string]string{"receipt": filed.Receipt})
+	filed := fileChildAlone(t, e, true, "Seen twice this week.")
+	r := portaltest.DoJSON(t, e.URL(), "POST", "/api/v1/mailbox/session", map[string]string{"receipt": filed.Receipt})
 	var session struct{ Token string }
 	if err := json.Unmarshal(r.Body, &session); err != nil || session.Token == "" {
 		t.Fatalf("mailbox session: %d %s", r.Status, r.Body)
