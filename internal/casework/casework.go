@@ -154,8 +154,10 @@ func (s *Service) reporterMessage(ctx context.Context, tx *store.Store, c *store
 type TriageItem struct {
 	store.TriageRow
 	AcknowledgeLeft     time.Duration // negative when breached
+	DecideLeft          time.Duration // zero without a decide clock
 	FeedbackLeft        time.Duration
 	AcknowledgeBreached bool
+	DecideBreached      bool
 	FeedbackBreached    bool
 }
 
@@ -227,6 +229,10 @@ func (s *Service) Triage(ctx context.Context, u *store.User, q TriageQuery) (*Tr
 			it.AcknowledgeBreached = now.After(r.AcknowledgeBy)
 		} else {
 			it.AcknowledgeBreached = r.AcknowledgedAt.After(r.AcknowledgeBy)
+		}
+		if r.DecideBy != nil {
+			it.DecideLeft = r.DecideBy.Sub(now)
+			it.DecideBreached = r.DecidedAt == nil && now.After(*r.DecideBy) || r.DecidedAt != nil && r.DecidedAt.After(*r.DecideBy)
 		}
 		it.FeedbackBreached = r.FeedbackAt == nil && now.After(r.FeedbackBy)
 		page.Items = append(page.Items, it)

@@ -36,6 +36,7 @@ type TriageCursor struct {
 type TriageRow struct {
 	QueueRow
 	AcknowledgedAt *time.Time `db:"acknowledged_at"`
+	DecidedAt      *time.Time `db:"decided_at"`
 	FeedbackAt     *time.Time `db:"feedback_at"`
 	NextDeadline   time.Time  `db:"next_deadline"`
 	Routine        bool       `db:"routine"`
@@ -101,7 +102,7 @@ func (s *Store) triageQuery(v TriageViewer, f TriageFilter, after *TriageCursor,
 		args["c_routine"], args["c_deadline"], args["c_id"] = after.Routine, after.Deadline, after.ID
 	}
 	q := `SELECT c.id, c.public_id, c.reference, c.channel, c.mode, c.service_area, c.category, c.safeguarding, c.status,
-		c.route_rule, c.received_at, c.acknowledge_by, c.feedback_by, c.acknowledged_at, c.feedback_at,
+		c.route_rule, c.received_at, c.acknowledge_by, c.decide_by, c.feedback_by, c.acknowledged_at, c.decided_at, c.feedback_at,
 		c.next_deadline, NOT c.safeguarding AS routine, c.awaiting_council
 		FROM concerns c WHERE ` + strings.Join(where, " AND ") + `
 		ORDER BY (NOT c.safeguarding), c.next_deadline, c.public_id LIMIT :limit`
