@@ -205,6 +205,14 @@ func (s *Site) clockOf(lang string, doneAt *time.Time, due time.Time, now time.T
 	return clock{Text: s.timeLeft(lang, left), Breached: left < 0}
 }
 
+// decideClock is the decide clock, which a concern filed before it was kept does not have.
+func (s *Site) decideClock(lang string, decidedAt, due *time.Time, now time.Time) clock {
+	if due == nil {
+		return clock{Text: s.catalog.T(lang, "caseworkweb.clock.none")}
+	}
+	return s.clockOf(lang, decidedAt, *due, now)
+}
+
 // ---- triage queue ----
 
 type triageRow struct {
@@ -220,6 +228,7 @@ type triageRow struct {
 	Waiting      bool // the reporter wrote last
 	Received     string
 	Acknowledge  clock
+	Decide       clock
 	Feedback     clock
 }
 
@@ -288,7 +297,7 @@ func (s *Site) triage(c *fiber.Ctx) error {
 			ServiceArea: s.areaName(lang, it.ServiceArea), Category: s.category(lang, it.Category),
 			Route: s.label(lang, "caseworkweb.rule."+it.RouteRule, it.RouteRule), Status: s.catalog.T(lang, "caseworkweb.status."+it.Status),
 			Waiting: it.AwaitingCouncil, Received: s.day(lang, it.ReceivedAt), Acknowledge: s.clockOf(lang, it.AcknowledgedAt, it.AcknowledgeBy, now),
-			Feedback: s.clockOf(lang, it.FeedbackAt, it.FeedbackBy, now)})
+			Decide: s.decideClock(lang, it.DecidedAt, it.DecideBy, now), Feedback: s.clockOf(lang, it.FeedbackAt, it.FeedbackBy, now)})
 	}
 	if page.NextCursor != "" {
 		q := url.Values{}
@@ -348,6 +357,8 @@ type concernData struct {
 	Received       string
 	Acknowledge    clock
 	AcknowledgeBy  string
+	DecideClock    clock
+	DecideBy       string // empty: no decide clock
 	FeedbackClock  clock
 	FeedbackBy     string
 	SummaryLines   []string
@@ -408,6 +419,10 @@ func (s *Site) renderConcern(c *fiber.Ctx, status int, st formState) error {
 		fedBack = v.ClosedAt
 	}
 	d.FeedbackClock = s.clockOf(lang, fedBack, v.FeedbackBy, now)
+	d.DecideClock = s.decideClock(lang, v.DecidedAt, v.DecideBy, now)
+	if v.DecideBy != nil {
+		d.DecideBy = s.day(lang, *v.DecideBy)
+	}
 	d.Feedback = lines(v.Feedback)
 	if d.Explanation == "" {
 		d.Explanation = v.Route.Explanation["en"]
