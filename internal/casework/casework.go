@@ -212,7 +212,8 @@ func (s *Service) Triage(ctx context.Context, u *store.User, q TriageQuery) (*Tr
 	}
 	now := s.d.Now()
 	v := store.TriageViewer{UserID: u.ID, Email: u.Email, NamedKey: access.NamedKey(s.d.Names, u.Email),
-		Monitoring: access.CanSeeTriage(u), Safeguarding: u.HasRole(domain.RoleSafeguarding)}
+		Monitoring: access.CanSeeTriage(u), Safeguarding: u.HasRole(domain.RoleSafeguarding),
+		ServiceLead: u.HasRole(domain.RoleServiceLead), ServiceAreas: u.ServiceAreas}
 	rows, err := s.d.Store.Triage(ctx, v, q.Filter, after, q.Limit+1, now)
 	if err != nil {
 		return nil, err
