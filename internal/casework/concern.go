@@ -63,10 +63,11 @@ type CaseHeader struct {
 	Status        string    `json:"status"`
 	ReceivedAt    time.Time `json:"received_at"`
 	AcknowledgeBy time.Time `json:"acknowledge_by"`
+	FeedbackBy    time.Time `json:"feedback_by"`
+
 	// DecideBy is when the decision whether to investigate is due; null for a concern filed
 	// before the decide clock was kept (migration 00022).
-	DecideBy   *time.Time `json:"decide_by"`
-	FeedbackBy time.Time  `json:"feedback_by"`
+	DecideBy *time.Time `json:"decide_by"`
 }
 
 func headerOf(r *store.QueueRow) CaseHeader {

@@ -226,20 +226,21 @@ func (s *Store) ConcernByID(ctx context.Context, serial int64) (*Concern, error)
 
 // QueueRow is a concern as the triage queue lists it: clear columns only.
 type QueueRow struct {
-	Serial        int64      `db:"id"`
-	ID            string     `db:"public_id"`
-	Reference     string     `db:"reference"`
-	Channel       string     `db:"channel"`
-	Mode          string     `db:"mode"`
-	ServiceArea   string     `db:"service_area"`
-	Category      string     `db:"category"`
-	Safeguarding  bool       `db:"safeguarding"`
-	Status        string     `db:"status"`
-	RouteRule     string     `db:"route_rule"`
-	ReceivedAt    time.Time  `db:"received_at"`
-	AcknowledgeBy time.Time  `db:"acknowledge_by"`
-	DecideBy      *time.Time `db:"decide_by"`
-	FeedbackBy    time.Time  `db:"feedback_by"`
+	Serial        int64     `db:"id"`
+	ID            string    `db:"public_id"`
+	Reference     string    `db:"reference"`
+	Channel       string    `db:"channel"`
+	Mode          string    `db:"mode"`
+	ServiceArea   string    `db:"service_area"`
+	Category      string    `db:"category"`
+	Safeguarding  bool      `db:"safeguarding"`
+	Status        string    `db:"status"`
+	RouteRule     string    `db:"route_rule"`
+	ReceivedAt    time.Time `db:"received_at"`
+	AcknowledgeBy time.Time `db:"acknowledge_by"`
+	FeedbackBy    time.Time `db:"feedback_by"`
+
+	DecideBy *time.Time `db:"decide_by"` // nil: filed before the decide clock was kept
 }
 
 // ConcernsCreatedBy lists the concerns a staff user raised (a councillor's own), newest first.
