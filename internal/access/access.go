@@ -9,11 +9,20 @@
 // the concern and anyone who declared a conflict. When the Monitoring Officer is named, the
 // exclusion leaves the deputy to handle it. Callers answer "no" with 404, not 403, so a person
 // without access cannot even learn that a case exists.
+//
+// Service leads are scoped to their service areas (users.service_areas). A user with the
+// service_lead role holds a route by e-mail only for a concern whose service area is one of
+// theirs; a service lead with no areas holds none that way. Only that e-mail route is scoped:
+// the Monitoring Officer and deputy, the safeguarding hub's role route, and access granted on
+// the case (an investigator on a linked investigation, a transfer) stand whatever the areas,
+// because the Monitoring Officer chose to give them. The triage queue applies the same rule in
+// SQL (store.TriageViewer.ServiceAreas).
 package access
 
 import (
 	"crypto/hmac"
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"candour/internal/domain"
@@ -77,7 +86,7 @@ func routeOf(f *store.CaseFacts) route {
 // isRouteHolder reports whether u holds the case through the stored routing decision.
 func isRouteHolder(u *store.User, f *store.CaseFacts) bool {
 	for _, h := range routeOf(f).Route {
-		if h.Email != "" && strings.EqualFold(strings.TrimSpace(h.Email), strings.TrimSpace(u.Email)) {
+		if h.Email != "" && strings.EqualFold(strings.TrimSpace(h.Email), strings.TrimSpace(u.Email)) && inScope(u, f) {
 			return true
 		}
 		if h.Role == "safeguarding_hub" && u.HasRole(domain.RoleSafeguarding) {
@@ -94,6 +103,12 @@ func isReferee(u *store.User, f *store.CaseFacts) bool {
 		return true
 	}
 	return f.ReferredTo != nil && *f.ReferredTo == "safeguarding" && u.HasRole(domain.RoleSafeguarding)
+}
+
+// inScope reports whether an e-mail route may count for u: always, except for a service lead,
+// whose route holds only within their service areas.
+func inScope(u *store.User, f *store.CaseFacts) bool {
+	return !u.HasRole(domain.RoleServiceLead) || slices.Contains(u.ServiceAreas, f.ServiceArea)
 }
 
 func isGranted(u *store.User, f *store.CaseFacts) bool {

@@ -138,6 +138,15 @@ func TestRouteHoldersAndRoles(t *testing.T) {
 	}
 	hos := u(1, "sioned.parry@enghraifft.example", "service_lead")
 	lead := u(2, "cllr.rhodri.evans@enghraifft.example", "service_lead")
+	hos.ServiceAreas, lead.ServiceAreas = []string{"housing"}, []string{"children", "housing"}
+	// On the route by e-mail, but a lead for other areas, or for none.
+	strayLead := u(10, "cllr.rhodri.evans@enghraifft.example", "service_lead")
+	strayLead.ServiceAreas = []string{"children"}
+	noAreas := u(11, "sioned.parry@enghraifft.example", "service_lead")
+	grantedLead := u(12, "dylan.roberts@enghraifft.example", "service_lead")
+	grantedLead.ServiceAreas = []string{"children"}
+	// On the route by e-mail without the service-lead role: not scoped by area.
+	officer := u(13, "sioned.parry@enghraifft.example", "investigator")
 	otherLead := u(3, "dylan.roberts@enghraifft.example", "service_lead")
 	hub := u(4, "hub.worker@enghraifft.example", "safeguarding")
 	admin := u(5, "admin@enghraifft.example", "admin")
@@ -146,9 +155,9 @@ func TestRouteHoldersAndRoles(t *testing.T) {
 	custodian := u(8, "cust@enghraifft.example", "custodian")
 	disabledMO := u(9, "old.mo@enghraifft.example", "monitoring_officer")
 	disabledMO.Status = "disabled"
-	routed := &store.CaseFacts{ConcernID: 1, Route: route}
+	routed := &store.CaseFacts{ConcernID: 1, Route: route, ServiceArea: "housing"}
 	safeguarding := &store.CaseFacts{ConcernID: 2, Route: safeguardingRoute}
-	granted := &store.CaseFacts{ConcernID: 3, Route: route, Granted: []int64{7}}
+	granted := &store.CaseFacts{ConcernID: 3, Route: route, ServiceArea: "housing", Granted: []int64{7, 12}}
 	broken := &store.CaseFacts{ConcernID: 4, Route: []byte("not json")}
 
 	cases := []struct {
@@ -160,6 +169,10 @@ func TestRouteHoldersAndRoles(t *testing.T) {
 		{"head of service on the route", hos, routed, true},
 		{"lead member on the route", lead, routed, true},
 		{"another area's lead", otherLead, routed, false},
+		{"on the route, lead for another area", strayLead, routed, false},
+		{"on the route, lead with no areas", noAreas, routed, false},
+		{"lead granted outside their areas", grantedLead, granted, true},
+		{"on the route, no service-lead role", officer, routed, true},
 		{"safeguarding role on a hub route", hub, safeguarding, true},
 		{"safeguarding role elsewhere", hub, routed, false},
 		{"admin", admin, routed, false},

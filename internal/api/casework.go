@@ -16,6 +16,7 @@ type triageItemOut struct {
 	casework.CaseHeader
 	Route               string `json:"route"`
 	AcknowledgeBreached bool   `json:"acknowledge_breached"`
+	DecideBreached      bool   `json:"decide_breached"`
 	FeedbackBreached    bool   `json:"feedback_breached"`
 	WaitingForUs        bool   `json:"waiting_for_us"`
 }
@@ -34,7 +35,8 @@ func (a *API) triage(c *fiber.Ctx) error {
 	items := make([]triageItemOut, 0, len(page.Items))
 	for _, r := range page.Items {
 		items = append(items, triageItemOut{CaseHeader: r.Header(), Route: r.RouteRule,
-			AcknowledgeBreached: r.AcknowledgeBreached, FeedbackBreached: r.FeedbackBreached, WaitingForUs: r.AwaitingCouncil})
+			AcknowledgeBreached: r.AcknowledgeBreached, DecideBreached: r.DecideBreached, FeedbackBreached: r.FeedbackBreached,
+			WaitingForUs: r.AwaitingCouncil})
 	}
 	var next any
 	if page.NextCursor != "" {

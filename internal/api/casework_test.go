@@ -450,9 +450,16 @@ func TestInterimFeedbackRestartsTheClock(t *testing.T) {
 	if want := time.Now().AddDate(0, 3, 0); by.Before(want.Add(-2*time.Hour)) || by.After(want.Add(2*time.Hour)) {
 		t.Errorf("new feedback date %s, want about %s", by, want)
 	}
-	var stored time.Time
-	if err := e.p.DB.Get(&stored, `SELECT next_deadline FROM concerns WHERE public_id = $1`, concern); err != nil || !stored.Equal(by) {
-		t.Errorf("the queue's next deadline %s (%v), want %s", stored, err, by)
+	// The queue's next deadline is the earliest clock still running: not yet decided, that is
+	// the decide clock, well before the new feedback date.
+	var stored struct {
+		Next     time.Time `db:"next_deadline"`
+		DecideBy time.Time `db:"decide_by"`
+		Feedback time.Time `db:"feedback_by"`
+	}
+	if err := e.p.DB.Get(&stored, `SELECT next_deadline, decide_by, feedback_by FROM concerns WHERE public_id = $1`, concern); err != nil ||
+		!stored.Feedback.Equal(by) || !stored.Next.Equal(stored.DecideBy) || !stored.DecideBy.Before(by) {
+		t.Errorf("stored clocks %+v (%v), want feedback_by %s and next_deadline the earlier decide_by", stored, err, by)
 	}
 	status, resp, _ = e.do("GET", "/api/v1/mailbox", mailbox, nil)
 	if status != 200 || !strings.Contains(resp, "The investigation has started") {

@@ -162,8 +162,10 @@ func writeToReporter(ctx context.Context, tx *store.Store, m *store.Message) err
 type TriageItem struct {
 	store.TriageRow
 	AcknowledgeLeft     time.Duration // negative when breached
+	DecideLeft          time.Duration // zero without a decide clock
 	FeedbackLeft        time.Duration
 	AcknowledgeBreached bool
+	DecideBreached      bool
 	FeedbackBreached    bool
 }
 
@@ -218,7 +220,8 @@ func (s *Service) Triage(ctx context.Context, u *store.User, q TriageQuery) (*Tr
 	}
 	now := s.d.Now()
 	v := store.TriageViewer{UserID: u.ID, Email: u.Email, NamedKey: access.NamedKey(s.d.Names, u.Email),
-		Monitoring: access.CanSeeTriage(u), Safeguarding: u.HasRole(domain.RoleSafeguarding)}
+		Monitoring: access.CanSeeTriage(u), Safeguarding: u.HasRole(domain.RoleSafeguarding),
+		ServiceLead: u.HasRole(domain.RoleServiceLead), ServiceAreas: u.ServiceAreas}
 	rows, err := s.d.Store.Triage(ctx, v, q.Filter, after, q.Limit+1, now)
 	if err != nil {
 		return nil, err
@@ -235,6 +238,10 @@ func (s *Service) Triage(ctx context.Context, u *store.User, q TriageQuery) (*Tr
 			it.AcknowledgeBreached = now.After(r.AcknowledgeBy)
 		} else {
 			it.AcknowledgeBreached = r.AcknowledgedAt.After(r.AcknowledgeBy)
+		}
+		if r.DecideBy != nil {
+			it.DecideLeft = r.DecideBy.Sub(now)
+			it.DecideBreached = r.DecidedAt == nil && now.After(*r.DecideBy) || r.DecidedAt != nil && r.DecidedAt.After(*r.DecideBy)
 		}
 		it.FeedbackBreached = r.FeedbackAt == nil && now.After(r.FeedbackBy)
 		page.Items = append(page.Items, it)

@@ -66,12 +66,16 @@ type CaseHeader struct {
 	ReceivedAt    time.Time `json:"received_at"`
 	AcknowledgeBy time.Time `json:"acknowledge_by"`
 	FeedbackBy    time.Time `json:"feedback_by"`
+
+	// DecideBy is when the decision whether to investigate is due; null for a concern filed
+	// before the decide clock was kept (migration 00022).
+	DecideBy *time.Time `json:"decide_by"`
 }
 
 func headerOf(r *store.QueueRow) CaseHeader {
 	return CaseHeader{ID: r.ID, Reference: r.Reference, Channel: r.Channel, Mode: r.Mode, ServiceArea: r.ServiceArea,
 		Category: r.Category, Safeguarding: r.Safeguarding, Status: r.Status, ReceivedAt: r.ReceivedAt,
-		AcknowledgeBy: r.AcknowledgeBy, FeedbackBy: r.FeedbackBy}
+		AcknowledgeBy: r.AcknowledgeBy, DecideBy: r.DecideBy, FeedbackBy: r.FeedbackBy}
 }
 
 // ConcernView is everything a handler with access sees on the concern page.
@@ -153,7 +157,8 @@ func (s *Service) Concern(ctx context.Context, u *store.User, publicID string) (
 	}
 	v := &ConcernView{CaseHeader: CaseHeader{ID: c.ID, Reference: c.Reference, Channel: c.Channel, Mode: c.Mode,
 		ServiceArea: c.ServiceArea, Category: c.Category, Safeguarding: c.Safeguarding, Status: c.Status,
-		ReceivedAt: c.ReceivedAt, AcknowledgeBy: c.AcknowledgeBy, FeedbackBy: c.FeedbackBy}, Language: c.Language,
+		ReceivedAt: c.ReceivedAt, AcknowledgeBy: c.AcknowledgeBy, DecideBy: c.DecideBy, FeedbackBy: c.FeedbackBy},
+		Language:     c.Language,
 		WaitingForUs: c.AwaitingCouncil, MayAcknowledge: s.d.Access.CanAcknowledge(u, f),
 		AcknowledgedAt: lc.AcknowledgedAt, DecidedAt: lc.DecidedAt, ClosedAt: lc.ClosedAt, Outcome: lc.Outcome,
 		ReferredTo: lc.ReferredTo, IdentityHeld: c.IdentitySealed != nil}
@@ -249,7 +254,7 @@ func (s *Service) Acknowledge(ctx context.Context, u *store.User, publicID strin
 		}
 		now := s.d.Now()
 		ok, err := tx.Transition(ctx, id, []string{"received"}, "acknowledged",
-			map[string]any{"acknowledged_at": now, "next_deadline": c.FeedbackBy})
+			map[string]any{"acknowledged_at": now})
 		if err != nil {
 			return err
 		}
@@ -479,7 +484,7 @@ func (s *Service) Decide(ctx context.Context, u *store.User, publicID string, d 
 		case "close":
 			// The outcome is fed back to the reporter: the reason is the feedback.
 			from, to = []string{"referred", "accepted", "declined"}, "closed"
-			set["closed_at"], set["feedback"], set["feedback_at"], set["next_deadline"] = now, reason, now, nil
+			set["closed_at"], set["feedback"], set["feedback_at"] = now, reason, now
 			msgKey, extra = "casework.msg.closed", d.Reason
 		}
 		ok, err := tx.Transition(ctx, id, from, to, set)

@@ -383,6 +383,8 @@ func setDecision(c *store.Concern, r *routed, now time.Time) {
 	c.Route, c.RouteRule, c.RouteVersion = r.json, d.Rule, d.PolicyVersion
 	// The rule's own clocks: the safeguarding rule shortens acknowledgement to 24 hours.
 	c.AcknowledgeBy = d.Clocks.Deadline(routing.ClockAcknowledge, now)
+	decide := d.Clocks.Deadline(routing.ClockDecide, now) // a few map lookups: no query
+	c.DecideBy = &decide
 	c.FeedbackBy = d.Clocks.Deadline(routing.ClockFeedback, now)
 }
 

@@ -51,6 +51,7 @@ func (r *Report) Summary() []Figure {
 	}
 	fs = append(fs,
 		cell("acknowledge_late", r.Breaches.AcknowledgeLate), cell("acknowledge_overdue", r.Breaches.AcknowledgeOverdue),
+		cell("decide_late", r.Breaches.DecideLate), cell("decide_overdue", r.Breaches.DecideOverdue),
 		cell("feedback_late", r.Breaches.FeedbackLate), cell("feedback_overdue", r.Breaches.FeedbackOverdue),
 		cell("anonymous", r.AnonymousDialogue.Denominator), cell("anonymous_dialogue", r.AnonymousDialogue.Numerator),
 		Figure{ID: "anonymous_dialogue_share", Share: r.AnonymousDialogue.Share, Suppressed: r.AnonymousDialogue.Suppressed},

@@ -87,6 +87,8 @@ type Ratio struct {
 type Breaches struct {
 	AcknowledgeLate    Cell `json:"acknowledge_late"`    // acknowledged after the deadline
 	AcknowledgeOverdue Cell `json:"acknowledge_overdue"` // still not acknowledged, deadline passed
+	DecideLate         Cell `json:"decide_late"`         // decided after the decide clock ran out
+	DecideOverdue      Cell `json:"decide_overdue"`      // still undecided, deadline passed
 	FeedbackLate       Cell `json:"feedback_late"`       // feedback given after the deadline
 	FeedbackOverdue    Cell `json:"feedback_overdue"`    // no feedback yet, deadline passed
 }
@@ -276,6 +278,7 @@ func Build(f *store.StatsFacts, from, to, now time.Time, threshold int) *Report 
 
 	r.Breaches = Breaches{
 		AcknowledgeLate: sup.cell(f.AckLate), AcknowledgeOverdue: sup.cell(f.AckOverdue),
+		DecideLate: sup.cell(f.DecideLate), DecideOverdue: sup.cell(f.DecideOverdue),
 		FeedbackLate: sup.cell(f.FeedbackLate), FeedbackOverdue: sup.cell(f.FeedbackOverdue),
 	}
 	r.AnonymousDialogue = sup.ratio(f.AnonymousDialogue, f.Anonymous)

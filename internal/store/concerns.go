@@ -36,6 +36,7 @@ type Concern struct {
 	Route              []byte         `db:"route"`
 	ReceivedAt         time.Time      `db:"received_at"`
 	AcknowledgeBy      time.Time      `db:"acknowledge_by"`
+	DecideBy           *time.Time     `db:"decide_by"` // nil: filed before the decide clock was kept
 	FeedbackBy         time.Time      `db:"feedback_by"`
 	CreatedBy          sql.NullInt64  `db:"created_by"`
 	AwaitingCouncil    bool           `db:"awaiting_council"` // the reporter wrote last
@@ -43,7 +44,7 @@ type Concern struct {
 
 const concernColumns = `id, public_id, reference, channel, mode, service_area, category, safeguarding, status, language,
 	receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open, named_keys,
-	route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by, awaiting_council`
+	route_rule, route_version, route, received_at, acknowledge_by, decide_by, feedback_by, created_by, awaiting_council`
 
 // NewConcern is a concern to insert with the route holders to e-mail about it.
 type NewConcern struct {
@@ -94,7 +95,7 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 		args = append(args, c.Reference, c.Channel, c.Mode, c.ServiceArea, c.Category, c.Safeguarding, c.Status,
 			c.Language, c.ReceiptHash, c.WrappedKey, c.Content, c.IdentitySealed, c.IdentityRecipients,
 			c.IdentityOpen, c.NamedKeys, c.RouteRule, c.RouteVersion, route, c.RouteHash, c.ReceivedAt,
-			c.AcknowledgeBy, c.FeedbackBy, c.CreatedBy)
+			c.AcknowledgeBy, c.DecideBy, c.FeedbackBy, c.CreatedBy)
 		for _, r := range c.Notify {
 			refs, recipients = append(refs, c.Reference), append(recipients, r)
 		}
@@ -144,7 +145,7 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 	return stored, nil
 }
 
-const concernInsertArgs = 23
+const concernInsertArgs = 24
 
 // maxPreparedBatch is the largest batch run as a prepared statement (up to eight of them per
 // connection); a larger one is parsed each time.
@@ -153,7 +154,7 @@ const maxPreparedBatch = 128
 // concernTypes are the SQL types of a concern row's values, in insert order.
 var concernTypes = [concernInsertArgs]string{"text", "text", "text", "text", "text", "boolean", "text", "text",
 	"bytea", "bytea", "bytea", "bytea", "text[]", "bytea", "bytea[]", "text", "text", "jsonb", "bytea", "timestamptz",
-	"timestamptz", "timestamptz", "bigint"}
+	"timestamptz", "timestamptz", "timestamptz", "bigint"}
 
 // insertConcernsText caches the statement for each batch size, with and without addresses: it
 // depends on nothing else.
@@ -176,7 +177,7 @@ func insertConcernsSQL(n int, notices bool) string {
 	var q strings.Builder
 	q.WriteString(`WITH v (reference, channel, mode, service_area, category, safeguarding, status, language,
 		receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
-		named_keys, route_rule, route_version, route, route_hash, received_at, acknowledge_by, feedback_by, created_by) AS (VALUES `)
+		named_keys, route_rule, route_version, route, route_hash, received_at, acknowledge_by, decide_by, feedback_by, created_by) AS (VALUES `)
 	for row := range n {
 		if row > 0 {
 			q.WriteString(", ")
@@ -202,11 +203,12 @@ func insertConcernsSQL(n int, notices bool) string {
 	), c AS (
 		INSERT INTO concerns (reference, channel, mode, service_area, category, safeguarding, status,
 		language, receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
-		named_keys, route_rule, route_version, route, received_at, acknowledge_by, feedback_by, created_by, next_deadline)
+		named_keys, route_rule, route_version, route, received_at, acknowledge_by, decide_by, feedback_by, created_by, next_deadline)
 		SELECT reference, channel, mode, service_area, category, safeguarding, status,
 		language, receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
 		named_keys, route_rule, route_version, coalesce(v.route, known.decision),
-		received_at, acknowledge_by, feedback_by, created_by, acknowledge_by
+		received_at, acknowledge_by, decide_by, feedback_by, created_by,
+		least(acknowledge_by, decide_by, feedback_by) -- every clock runs: the rule of migration 00022
 		FROM v LEFT JOIN route_decisions known ON known.hash = v.route_hash AND v.route IS NULL
 		WHERE reference IS NOT NULL -- not padding
 		ON CONFLICT (reference) DO NOTHING
@@ -265,13 +267,15 @@ type QueueRow struct {
 	ReceivedAt    time.Time `db:"received_at"`
 	AcknowledgeBy time.Time `db:"acknowledge_by"`
 	FeedbackBy    time.Time `db:"feedback_by"`
+
+	DecideBy *time.Time `db:"decide_by"` // nil: filed before the decide clock was kept
 }
 
 // ConcernsCreatedBy lists the concerns a staff user raised (a councillor's own), newest first.
 func (s *Store) ConcernsCreatedBy(ctx context.Context, userID int64) ([]QueueRow, error) {
 	var rows []QueueRow
 	err := sqlx.SelectContext(ctx, s.q, &rows, `SELECT id, public_id, reference, channel, mode, service_area, category,
-		safeguarding, status, route_rule, received_at, acknowledge_by, feedback_by
+		safeguarding, status, route_rule, received_at, acknowledge_by, decide_by, feedback_by
 		FROM concerns WHERE created_by = $1 ORDER BY id DESC LIMIT 200`, userID)
 	return rows, err
 }

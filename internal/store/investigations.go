@@ -112,7 +112,7 @@ func (s *Store) UnlinkConcern(ctx context.Context, investigationID, concernID in
 func (s *Store) LinkedConcerns(ctx context.Context, investigationID int64) ([]QueueRow, error) {
 	var rows []QueueRow
 	err := sqlx.SelectContext(ctx, s.q, &rows, `SELECT c.id, c.public_id, c.reference, c.channel, c.mode, c.service_area, c.category,
-		c.safeguarding, c.status, c.route_rule, c.received_at, c.acknowledge_by, c.feedback_by
+		c.safeguarding, c.status, c.route_rule, c.received_at, c.acknowledge_by, c.decide_by, c.feedback_by
 		FROM investigation_concerns l JOIN concerns c ON c.id = l.concern_id
 		WHERE l.investigation_id = $1 ORDER BY c.received_at, c.public_id`, investigationID)
 	return rows, err

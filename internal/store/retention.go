@@ -80,12 +80,16 @@ type DueClock struct {
 }
 
 // DueClocks lists open clocks whose deadline is before horizon: acknowledgement while
-// unacknowledged, feedback until feedback is given.
+// unacknowledged, the decision while undecided (concerns filed with a decide clock), feedback
+// until feedback is given.
 func (s *Store) DueClocks(ctx context.Context, horizon time.Time, limit int) ([]DueClock, error) {
 	var ds []DueClock
 	err := sqlx.SelectContext(ctx, s.q, &ds, `
 		SELECT id, public_id, reference, 'acknowledge' AS clock, acknowledge_by AS deadline, route, named_keys FROM concerns
 		WHERE acknowledged_at IS NULL AND closed_at IS NULL AND shredded_at IS NULL AND acknowledge_by < $1
+		UNION ALL
+		SELECT id, public_id, reference, 'decide', decide_by, route, named_keys FROM concerns
+		WHERE decided_at IS NULL AND closed_at IS NULL AND shredded_at IS NULL AND decide_by < $1
 		UNION ALL
 		SELECT id, public_id, reference, 'feedback', feedback_by, route, named_keys FROM concerns
 		WHERE feedback_at IS NULL AND closed_at IS NULL AND shredded_at IS NULL AND feedback_by < $1
@@ -101,7 +105,7 @@ func (s *Store) DueClocks(ctx context.Context, horizon time.Time, limit int) ([]
 func (s *Store) ExtendFeedback(ctx context.Context, concernID int64, by time.Time) (bool, error) {
 	var n int
 	err := sqlx.GetContext(ctx, s.q, &n, `WITH moved AS (
-			UPDATE concerns SET feedback_by = $2, next_deadline = $2
+			UPDATE concerns SET feedback_by = $2 -- next_deadline follows (migration 00022)
 			WHERE id = $1 AND status IN ('acknowledged', 'accepted', 'referred') AND shredded_at IS NULL RETURNING id
 		), forgot AS (
 			DELETE FROM reminders WHERE concern_id IN (SELECT id FROM moved) AND clock = 'feedback'

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"candour/internal/publicid"
 )
@@ -20,6 +21,10 @@ type TriageViewer struct {
 	NamedKey     []byte // keyed hash of Email, as stored in concerns.named_keys
 	Monitoring   bool   // Monitoring Officer or deputy: every concern not excluded
 	Safeguarding bool   // safeguarding hub staff: concerns routed to the hub
+	// ServiceLead: a route by e-mail counts only for concerns in ServiceAreas (access package
+	// comment).
+	ServiceLead  bool
+	ServiceAreas []string
 }
 
 // TriageFilter narrows the queue.
@@ -36,6 +41,7 @@ type TriageCursor struct {
 type TriageRow struct {
 	QueueRow
 	AcknowledgedAt *time.Time `db:"acknowledged_at"`
+	DecidedAt      *time.Time `db:"decided_at"`
 	FeedbackAt     *time.Time `db:"feedback_at"`
 	NextDeadline   time.Time  `db:"next_deadline"`
 	Routine        bool       `db:"routine"`
@@ -75,13 +81,15 @@ func (s *Store) triageQuery(v TriageViewer, f TriageFilter, after *TriageCursor,
 		"NOT (c.named_keys @> ARRAY[CAST(:named AS bytea)])",
 		"NOT EXISTS (SELECT 1 FROM conflicts x WHERE x.concern_id = c.id AND x.user_id = :uid)"}
 	if !v.Monitoring {
-		where = append(where, `(c.route->'route' @> jsonb_build_array(jsonb_build_object('email', CAST(:email AS text)))
+		where = append(where, `((c.route->'route' @> jsonb_build_array(jsonb_build_object('email', CAST(:email AS text)))
+			    AND (NOT :service_lead OR c.service_area = ANY(CAST(:areas AS text[]))))
 			OR (:safeguarding AND c.route->'route' @> jsonb_build_array(jsonb_build_object('role', 'safeguarding_hub')))
 			OR c.referred_email = :email OR (:safeguarding AND c.referred_to = 'safeguarding')
 			OR EXISTS (SELECT 1 FROM case_access g WHERE g.concern_id = c.id AND g.user_id = :uid AND g.revoked_at IS NULL))`)
 	}
 	args := map[string]any{"named": v.NamedKey, "uid": v.UserID, "email": strings.ToLower(v.Email),
-		"safeguarding": v.Safeguarding, "limit": limit, "now": now}
+		"safeguarding": v.Safeguarding, "service_lead": v.ServiceLead, "areas": pq.StringArray(v.ServiceAreas),
+		"limit": limit, "now": now}
 	for col, val := range map[string]string{"status": f.Status, "route_rule": f.Route, "service_area": f.ServiceArea, "channel": f.Channel} {
 		if val != "" {
 			where = append(where, fmt.Sprintf("c.%s = :%s", col, col))
@@ -102,7 +110,7 @@ func (s *Store) triageQuery(v TriageViewer, f TriageFilter, after *TriageCursor,
 		args["c_routine"], args["c_deadline"], args["c_id"] = after.Routine, after.Deadline, after.ID
 	}
 	q := `SELECT c.id, c.public_id, c.reference, c.channel, c.mode, c.service_area, c.category, c.safeguarding, c.status,
-		c.route_rule, c.received_at, c.acknowledge_by, c.feedback_by, c.acknowledged_at, c.feedback_at,
+		c.route_rule, c.received_at, c.acknowledge_by, c.decide_by, c.feedback_by, c.acknowledged_at, c.decided_at, c.feedback_at,
 		c.next_deadline, NOT c.safeguarding AS routine, c.awaiting_council
 		FROM concerns c WHERE ` + strings.Join(where, " AND ") + `
 		ORDER BY (NOT c.safeguarding), c.next_deadline, c.public_id LIMIT :limit`

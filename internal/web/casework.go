@@ -206,6 +206,14 @@ func (s *Site) clockOf(lang string, doneAt *time.Time, due time.Time, now time.T
 	return clock{Text: s.timeLeft(lang, left), Breached: left < 0}
 }
 
+// decideClock is the decide clock, which a concern filed before it was kept does not have.
+func (s *Site) decideClock(lang string, decidedAt, due *time.Time, now time.Time) clock {
+	if due == nil {
+		return clock{Text: s.catalog.T(lang, "caseworkweb.clock.none")}
+	}
+	return s.clockOf(lang, decidedAt, *due, now)
+}
+
 // ---- triage queue ----
 
 type triageRow struct {
@@ -221,6 +229,7 @@ type triageRow struct {
 	Waiting      bool // the reporter wrote last
 	Received     string
 	Acknowledge  clock
+	Decide       clock
 	Feedback     clock
 }
 
@@ -289,7 +298,7 @@ func (s *Site) triage(c *fiber.Ctx) error {
 			ServiceArea: s.areaName(lang, it.ServiceArea), Category: s.category(lang, it.Category),
 			Route: s.label(lang, "caseworkweb.rule."+it.RouteRule, it.RouteRule), Status: s.catalog.T(lang, "caseworkweb.status."+it.Status),
 			Waiting: it.AwaitingCouncil, Received: s.day(lang, it.ReceivedAt), Acknowledge: s.clockOf(lang, it.AcknowledgedAt, it.AcknowledgeBy, now),
-			Feedback: s.clockOf(lang, it.FeedbackAt, it.FeedbackBy, now)})
+			Decide: s.decideClock(lang, it.DecidedAt, it.DecideBy, now), Feedback: s.clockOf(lang, it.FeedbackAt, it.FeedbackBy, now)})
 	}
 	if page.NextCursor != "" {
 		q := url.Values{}
@@ -349,6 +358,8 @@ type concernData struct {
 	Received       string
 	Acknowledge    clock
 	AcknowledgeBy  string
+	DecideClock    clock
+	DecideBy       string // empty: no decide clock
 	FeedbackClock  clock
 	FeedbackBy     string
 	SummaryLines   []string
@@ -419,6 +430,10 @@ func (s *Site) renderConcern(c *fiber.Ctx, status int, st formState) error {
 		fedBack = v.ClosedAt
 	}
 	d.FeedbackClock = s.clockOf(lang, fedBack, v.FeedbackBy, now)
+	d.DecideClock = s.decideClock(lang, v.DecidedAt, v.DecideBy, now)
+	if v.DecideBy != nil {
+		d.DecideBy = s.day(lang, *v.DecideBy)
+	}
 	d.Feedback = lines(v.Feedback)
 	if d.Explanation == "" {
 		d.Explanation = v.Route.Explanation["en"]

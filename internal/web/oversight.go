@@ -142,6 +142,7 @@ func (s *Site) sentences(lang string, year int, rep *oversight.Report) []string 
 	}
 	out = append(out, t("oversight.summary.breaches", map[string]any{
 		"AckLate": l.Text(rep.Breaches.AcknowledgeLate), "AckOverdue": l.Text(rep.Breaches.AcknowledgeOverdue),
+		"DecideLate": l.Text(rep.Breaches.DecideLate), "DecideOverdue": l.Text(rep.Breaches.DecideOverdue),
 		"FeedbackLate": l.Text(rep.Breaches.FeedbackLate), "FeedbackOverdue": l.Text(rep.Breaches.FeedbackOverdue)}))
 	rate := l.FigureText(oversight.Figure{Share: rep.Substantiation.Share, Suppressed: rep.Substantiation.Suppressed})
 	out = append(out, t("oversight.summary.investigations", map[string]any{
