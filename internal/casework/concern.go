@@ -2,12 +2,15 @@ package casework
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,6 +108,9 @@ type ConcernView struct {
 	History           []Event          `json:"history"`
 	Feedback          string           `json:"feedback,omitempty"`
 	Investigations    []string         `json:"investigations"`
+	// SealedUnbound: some of what is shown was sealed before fields were bound to their place
+	// (an older concern), so a database writer could have moved it there unnoticed.
+	SealedUnbound bool `json:"sealed_unbound"`
 }
 
 // sender is who wrote a message or added a file, as staff see it.
@@ -115,15 +121,15 @@ func sender(author string) string {
 	return "council"
 }
 
-// openEach opens the sealed text of each row (sealed picks it; none opens as "") and builds its
-// view; rows and err are what the store call returned.
-func openEach[R, V any](dk *seal.DataKey, rows []R, err error, sealed func(*R) []byte, view func(*R, string) V) ([]V, error) {
+// openEach opens the sealed text of each row (sealed picks it and its place; none opens as "")
+// and builds its view; rows and err are what the store call returned.
+func openEach[R, V any](f *intake.Fields, rows []R, err error, sealed func(*R) (seal.Place, []byte), view func(*R, string) V) ([]V, error) {
 	if err != nil {
 		return nil, err
 	}
 	out := make([]V, 0, len(rows))
 	for i := range rows {
-		text, err := openString(dk, sealed(&rows[i]))
+		text, err := f.String(sealed(&rows[i]))
 		if err != nil {
 			return nil, err
 		}
@@ -139,8 +145,14 @@ func name(p *string) string {
 	return *p
 }
 
-// Concern opens a concern for u: decrypted content, audited as a read.
+// Concern opens a concern for u: decrypted content, audited as a read. A sealed field that
+// does not open in its place is audited and answers intake.ErrIntegrity, never content.
 func (s *Service) Concern(ctx context.Context, u *store.User, publicID string) (*ConcernView, error) {
+	v, err := s.concernView(ctx, u, publicID)
+	return v, s.integrity(ctx, u, "concern", publicID, err)
+}
+
+func (s *Service) concernView(ctx context.Context, u *store.User, publicID string) (*ConcernView, error) {
 	f, err := s.caseFacts(ctx, u, publicID, s.d.Access.CanReadConcern)
 	if err != nil {
 		return nil, err
@@ -162,8 +174,10 @@ func (s *Service) Concern(ctx context.Context, u *store.User, publicID string) (
 		WaitingForUs: c.AwaitingCouncil, MayAcknowledge: s.d.Access.CanAcknowledge(u, f),
 		AcknowledgedAt: lc.AcknowledgedAt, DecidedAt: lc.DecidedAt, ClosedAt: lc.ClosedAt, Outcome: lc.Outcome,
 		ReferredTo: lc.ReferredTo, IdentityHeld: c.IdentitySealed != nil}
+	fs := intake.NewFields(dk)
+	at := func(field string) seal.Place { return intake.ConcernPlace("concerns", c.ID, field) }
 	var content intake.Content
-	if err := openJSON(dk, c.Content, &content); err != nil {
+	if err := fs.JSON(at("content"), c.Content, &content); err != nil {
 		return nil, err
 	}
 	v.Summary, v.Details, v.NamedPeople = content.Summary, content.Details, content.NamedPeople
@@ -171,49 +185,55 @@ func (s *Service) Concern(ctx context.Context, u *store.User, publicID string) (
 		v.NamedPeople = []string{} // a report naming no one has none, not null (the API promises an array)
 	}
 	if c.IdentityOpen != nil {
-		var id intake.Identity
-		if err := openJSON(dk, c.IdentityOpen, &id); err != nil {
+		var id intake.SealedIdentity
+		if err := fs.JSON(at("identity_open"), c.IdentityOpen, &id); err != nil {
 			return nil, err
 		}
-		v.Identity = &id
+		// An identity bound to another concern is not this reporter's, whatever its sealing.
+		if id.Concern != "" && id.Concern != c.ID || id.Concern == "" && seal.Bound(c.IdentityOpen) {
+			return nil, &seal.IntegrityError{Place: at("identity_open")}
+		}
+		v.Identity = &id.Identity
 	}
 	if err := json.Unmarshal(c.Route, &v.Route); err != nil {
 		return nil, fmt.Errorf("casework: route of %s: %w", c.Reference, err)
 	}
-	if v.Feedback, err = openString(dk, lc.Feedback); err != nil {
+	if v.Feedback, err = fs.String(at("feedback"), lc.Feedback); err != nil {
 		return nil, err
 	}
 	if lc.ReferredTo != nil {
 		r := &Referral{To: *lc.ReferredTo, Holder: name(lc.ReferredEmail), Outcome: lc.ReferralOutcome, OutcomeAt: lc.ReferralOutcomeAt}
-		if r.Note, err = openString(dk, lc.ReferralNote); err != nil {
+		if r.Note, err = fs.String(at("referral_note"), lc.ReferralNote); err != nil {
 			return nil, err
 		}
 		v.Referral = r
 		v.MayRecordReferral = c.Status == "referred" && lc.ReferralOutcome == nil && s.d.Access.CanRecordReferralOutcome(u, f)
 	}
 	msgs, err := st.Messages(ctx, id)
-	if v.Messages, err = openEach(dk, msgs, err, func(m *store.Message) []byte { return m.Body },
+	if v.Messages, err = openEach(fs, msgs, err, func(m *store.Message) (seal.Place, []byte) { return intake.MessagePlace(c.ID, m), m.Body },
 		func(m *store.Message, body string) Message {
 			return Message{From: sender(m.Author), Body: body, At: m.CreatedAt, Detriment: m.Detriment}
 		}); err != nil {
 		return nil, err
 	}
 	notes, err := st.NotesFor(ctx, id, u.ID)
-	if v.Notes, err = openEach(dk, notes, err, func(n *store.Note) []byte { return n.Body },
+	if v.Notes, err = openEach(fs, notes, err, func(n *store.Note) (seal.Place, []byte) { return notePlace(c.ID, n), n.Body },
 		func(n *store.Note, body string) Note {
 			return Note{By: n.UserName, Personal: n.Personal, Body: body, At: n.CreatedAt}
 		}); err != nil {
 		return nil, err
 	}
 	atts, err := st.Attachments(ctx, id)
-	if v.Attachments, err = openEach(dk, atts, err, func(a *store.Attachment) []byte { return a.Name },
+	if v.Attachments, err = openEach(fs, atts, err, func(a *store.Attachment) (seal.Place, []byte) {
+		return intake.AttachmentPlace(c.ID, a, "name"), a.Name
+	},
 		func(a *store.Attachment, name string) Attachment {
 			return Attachment{ID: a.ID, Name: name, Size: a.Size, From: sender(a.Author), At: a.CreatedAt}
 		}); err != nil {
 		return nil, err
 	}
 	events, err := st.ConcernEvents(ctx, id)
-	if v.History, err = openEach(dk, events, err, func(e *store.ConcernEvent) []byte { return e.Reason },
+	if v.History, err = openEach(fs, events, err, func(e *store.ConcernEvent) (seal.Place, []byte) { return eventPlace(c.ID, e), e.Reason },
 		func(e *store.ConcernEvent, reason string) Event {
 			return Event{Action: e.Action, By: name(e.UserName), Reason: reason, At: e.CreatedAt}
 		}); err != nil {
@@ -225,18 +245,23 @@ func (s *Service) Concern(ctx context.Context, u *store.User, publicID string) (
 	if v.Investigations == nil {
 		v.Investigations = []string{}
 	}
-	if err := record(ctx, st, u, "concern.read", "concern", c.ID, nil); err != nil {
+	v.SealedUnbound = fs.Unbound()
+	if err := record(ctx, st, u, "concern.read", "concern", c.ID, identityHash(c)); err != nil {
 		return nil, err
 	}
 	return v, nil
 }
 
-func openJSON(dk interface{ Open([]byte) ([]byte, error) }, b []byte, v any) error {
-	p, err := dk.Open(b)
-	if err != nil {
-		return err
+// identityHash is the audit detail that pins the sealed identity as it was when staff read
+// the concern: SHA-256 of the age file. Anyone can seal a made-up identity to the custodians'
+// public keys, so the log, not the database, says which one was there. It is recorded here
+// rather than at filing: an event when a report is filed would place the reporter in time.
+func identityHash(c *store.Concern) map[string]string {
+	if c.IdentitySealed == nil {
+		return nil
 	}
-	return json.Unmarshal(p, v)
+	sum := sha256.Sum256(c.IdentitySealed)
+	return map[string]string{"identity_sha256": hex.EncodeToString(sum[:])}
 }
 
 // Acknowledge marks the concern acknowledged, stops that clock and sends the standard
@@ -273,12 +298,16 @@ func (s *Service) Acknowledge(ctx context.Context, u *store.User, publicID strin
 
 // Message writes to the reporter through their mailbox (or to the councillor on their case).
 func (s *Service) Message(ctx context.Context, u *store.User, id string, body string) error {
-	return s.withSealed(ctx, u, id, s.d.Access.CanMessage, "body", body, func(tx *store.Store, c *store.Concern, sealed []byte) error {
+	var m *store.Message
+	place := func(c *store.Concern) seal.Place {
+		m = staffMessage(c, u, s.d.Now())
+		return intake.MessagePlace(c.ID, m)
+	}
+	return s.withSealed(ctx, u, id, s.d.Access.CanMessage, "body", body, place, func(tx *store.Store, c *store.Concern, sealed []byte) error {
 		if c.Status == "closed" {
 			return conflict("closed")
 		}
-		// To the hour, like the reporter's: exact staff times around a reply would bracket it.
-		m := &store.Message{ConcernID: c.Serial, Author: "staff", Body: sealed, CreatedAt: s.d.Now().Truncate(time.Hour), UserID: userID(u)}
+		m.Body = sealed
 		if err := writeToReporter(ctx, tx, m); err != nil {
 			return err
 		}
@@ -292,7 +321,12 @@ func (s *Service) Message(ctx context.Context, u *store.User, id string, body st
 // breached. The Monitoring Officer and deputy only; it returns the new feedback date.
 func (s *Service) InterimFeedback(ctx context.Context, u *store.User, id string, body string) (time.Time, error) {
 	var by time.Time
-	err := s.withSealed(ctx, u, id, s.d.Access.CanDecide, "body", body, func(tx *store.Store, c *store.Concern, sealed []byte) error {
+	var m *store.Message
+	place := func(c *store.Concern) seal.Place {
+		m = staffMessage(c, u, s.d.Now())
+		return intake.MessagePlace(c.ID, m)
+	}
+	err := s.withSealed(ctx, u, id, s.d.Access.CanDecide, "body", body, place, func(tx *store.Store, c *store.Concern, sealed []byte) error {
 		var dec routing.Decision
 		if err := json.Unmarshal(c.Route, &dec); err != nil {
 			return fmt.Errorf("casework: route of %s: %w", c.Reference, err)
@@ -306,8 +340,8 @@ func (s *Service) InterimFeedback(ctx context.Context, u *store.User, id string,
 		if !ok {
 			return conflict("not_open")
 		}
-		if err := writeToReporter(ctx, tx, &store.Message{ConcernID: c.Serial, Author: "staff", Body: sealed, CreatedAt: now,
-			UserID: userID(u)}); err != nil {
+		m.Body = sealed
+		if err := writeToReporter(ctx, tx, m); err != nil {
 			return err
 		}
 		if err := tx.InsertConcernEvent(ctx, &store.ConcernEvent{ConcernID: c.Serial, UserID: userID(u), Action: "interim_feedback"}); err != nil {
@@ -320,8 +354,11 @@ func (s *Service) InterimFeedback(ctx context.Context, u *store.User, id string,
 
 // AddNote adds an internal note (every handler sees it) or a personal one (only u ever does).
 func (s *Service) AddNote(ctx context.Context, u *store.User, id string, body string, personal bool) error {
-	return s.withSealed(ctx, u, id, s.d.Access.CanReadConcern, "body", body, func(tx *store.Store, c *store.Concern, sealed []byte) error {
-		if err := tx.InsertNote(ctx, &store.Note{ConcernID: c.Serial, UserID: u.ID, Personal: personal, Body: sealed}); err != nil {
+	n := &store.Note{UserID: u.ID, Personal: personal}
+	place := func(c *store.Concern) seal.Place { return notePlace(c.ID, n) }
+	return s.withSealed(ctx, u, id, s.d.Access.CanReadConcern, "body", body, place, func(tx *store.Store, c *store.Concern, sealed []byte) error {
+		n.ConcernID, n.Body = c.Serial, sealed
+		if err := tx.InsertNote(ctx, n); err != nil {
 			return err
 		}
 		kind := "internal"
@@ -387,8 +424,12 @@ func (s *Service) RecordReferralOutcome(ctx context.Context, u *store.User, id s
 		if err != nil {
 			return err
 		}
-		note, err := sealString(dk, in.Note)
+		note, err := sealString(dk, intake.ConcernPlace("concerns", c.ID, "referral_note"), in.Note)
 		if err != nil {
+			return err
+		}
+		ev := &store.ConcernEvent{ConcernID: c.Serial, UserID: userID(u), Action: "referral_outcome"}
+		if ev.Reason, err = sealString(dk, eventPlace(c.ID, ev), in.Note); err != nil {
 			return err
 		}
 		ok, err := tx.RecordReferralOutcome(ctx, c.Serial, in.Outcome, note, s.d.Now())
@@ -398,7 +439,7 @@ func (s *Service) RecordReferralOutcome(ctx context.Context, u *store.User, id s
 		if !ok {
 			return conflict("wrong_status")
 		}
-		if err := tx.InsertConcernEvent(ctx, &store.ConcernEvent{ConcernID: c.Serial, UserID: userID(u), Action: "referral_outcome", Reason: note}); err != nil {
+		if err := tx.InsertConcernEvent(ctx, ev); err != nil {
 			return err
 		}
 		if err := s.reporterMessage(ctx, tx, c, dk, u, "casework.msg.referral."+in.Outcome, ""); err != nil {
@@ -451,8 +492,8 @@ func (s *Service) Decide(ctx context.Context, u *store.User, publicID string, d 
 			return err
 		}
 		now := s.d.Now()
-		reason, err := dk.Seal([]byte(d.Reason))
-		if err != nil {
+		ev := &store.ConcernEvent{ConcernID: id, UserID: userID(u), Action: d.Action}
+		if ev.Reason, err = dk.Seal(eventPlace(c.ID, ev), []byte(d.Reason)); err != nil {
 			return err
 		}
 		var from []string
@@ -484,7 +525,11 @@ func (s *Service) Decide(ctx context.Context, u *store.User, publicID string, d 
 		case "close":
 			// The outcome is fed back to the reporter: the reason is the feedback.
 			from, to = []string{"referred", "accepted", "declined"}, "closed"
-			set["closed_at"], set["feedback"], set["feedback_at"] = now, reason, now
+			feedback, err := dk.Seal(intake.ConcernPlace("concerns", c.ID, "feedback"), []byte(d.Reason))
+			if err != nil {
+				return err
+			}
+			set["closed_at"], set["feedback"], set["feedback_at"] = now, feedback, now
 			msgKey, extra = "casework.msg.closed", d.Reason
 		}
 		ok, err := tx.Transition(ctx, id, from, to, set)
@@ -497,7 +542,7 @@ func (s *Service) Decide(ctx context.Context, u *store.User, publicID string, d 
 			}
 			return conflict("wrong_status")
 		}
-		if err := tx.InsertConcernEvent(ctx, &store.ConcernEvent{ConcernID: id, UserID: userID(u), Action: d.Action, Reason: reason}); err != nil {
+		if err := tx.InsertConcernEvent(ctx, ev); err != nil {
 			return err
 		}
 		if err := s.reporterMessage(ctx, tx, c, dk, u, msgKey, extra); err != nil {
@@ -527,9 +572,9 @@ func (s *Service) OpenAttachment(ctx context.Context, u *store.User, concernID, 
 	}
 	// The same decryption as the reporter's download; only the access check and the audit
 	// event are the staff side's own.
-	name, size, r, err := s.d.Intake.OpenAttachment(ctx, c.Reference, attachmentID)
+	name, size, r, err := s.d.Intake.StaffAttachment(ctx, c.Reference, attachmentID)
 	if err != nil {
-		return "", 0, nil, err
+		return "", 0, nil, s.integrity(ctx, u, "concern", c.ID, err)
 	}
 	if err := record(ctx, s.d.Store, u, "attachment.download", "concern", c.ID, map[string]string{"attachment": attachmentID}); err != nil {
 		if c, ok := r.(io.Closer); ok {
@@ -549,7 +594,10 @@ func (s *Service) DeclareConflict(ctx context.Context, u *store.User, id string,
 	if len([]rune(reason)) > MaxConflictReason {
 		return fault.Fields{"reason": "field.too_long"}.Err()
 	}
-	return s.withSealed(ctx, u, id, s.d.Access.CanDeclareConflict, "reason", reason, func(tx *store.Store, c *store.Concern, sealed []byte) error {
+	place := func(c *store.Concern) seal.Place {
+		return userPlace("conflicts", c.ID, "user="+strconv.FormatInt(u.ID, 10))
+	}
+	return s.withSealed(ctx, u, id, s.d.Access.CanDeclareConflict, "reason", reason, place, func(tx *store.Store, c *store.Concern, sealed []byte) error {
 		if err := tx.DeclareConflict(ctx, c.Serial, u.ID, sealed); err != nil {
 			return err
 		}
@@ -584,11 +632,12 @@ func (s *Service) GrantAccess(ctx context.Context, u *store.User, publicID strin
 		return conflict("excluded")
 	}
 	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		_, dk, err := s.concern(ctx, tx, id)
+		c, dk, err := s.concern(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		sealed, err := dk.Seal([]byte(reason))
+		sealed, err := dk.Seal(userPlace("case_access", c.ID, "user="+strconv.FormatInt(toUserID, 10),
+			"by="+strconv.FormatInt(u.ID, 10)), []byte(reason))
 		if err != nil {
 			return err
 		}
@@ -610,9 +659,9 @@ func (s *Service) GrantAccess(ctx context.Context, u *store.User, publicID strin
 
 // withSealed is the shape of every action that writes one piece of staff text about a case:
 // the text is checked, access is checked (404 otherwise), and fn runs in one transaction with
-// the text already sealed under the concern's data key.
+// the text already sealed under the concern's data key, at the place place names.
 func (s *Service) withSealed(ctx context.Context, u *store.User, id string, allowed func(*store.User, *store.CaseFacts) bool,
-	field, value string, fn func(tx *store.Store, c *store.Concern, sealed []byte) error) error {
+	field, value string, place func(*store.Concern) seal.Place, fn func(tx *store.Store, c *store.Concern, sealed []byte) error) error {
 	f := fault.Fields{}
 	text(f, field, value, true)
 	if err := f.Err(); err != nil {
@@ -627,7 +676,7 @@ func (s *Service) withSealed(ctx context.Context, u *store.User, id string, allo
 		if err != nil {
 			return err
 		}
-		sealed, err := dk.Seal([]byte(value))
+		sealed, err := dk.Seal(place(c), []byte(value))
 		if err != nil {
 			return err
 		}

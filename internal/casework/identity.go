@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"candour/internal/domain"
 	"candour/internal/fault"
+	"candour/internal/intake"
+	"candour/internal/publicid"
 	"candour/internal/seal"
 	"candour/internal/store"
 )
@@ -41,11 +44,11 @@ func (s *Service) RequestIdentity(ctx context.Context, u *store.User, publicID s
 		if c.IdentitySealed == nil {
 			return conflict("no_identity")
 		}
-		req = &store.IdentityRequest{ConcernID: concernID, RequesterID: u.ID, ReporterTold: in.NoNoticeReason == ""}
-		if req.Reason, err = dk.Seal([]byte(in.Reason)); err != nil {
+		req = &store.IdentityRequest{ID: publicid.New(), ConcernID: concernID, RequesterID: u.ID, ReporterTold: in.NoNoticeReason == ""}
+		if req.Reason, err = dk.Seal(requestPlace(c.ID, req, "reason"), []byte(in.Reason)); err != nil {
 			return err
 		}
-		if req.NoNoticeReason, err = sealString(dk, in.NoNoticeReason); err != nil {
+		if req.NoNoticeReason, err = sealString(dk, requestPlace(c.ID, req, "no_notice_reason"), in.NoNoticeReason); err != nil {
 			return err
 		}
 		if req.ReporterTold {
@@ -103,11 +106,12 @@ func (s *Service) PendingIdentityRequests(ctx context.Context, u *store.User) ([
 		}
 		v := IdentityRequestView{ID: r.ID, ConcernID: c.ID, Reference: c.Reference, RequesterID: r.RequesterID,
 			ReporterTold: r.ReporterTold, Status: r.Status}
-		if v.Reason, err = openString(dk, r.Reason); err != nil {
-			return nil, err
+		fs := intake.NewFields(dk)
+		if v.Reason, err = fs.String(requestPlace(c.ID, &r, "reason"), r.Reason); err != nil {
+			return nil, s.integrity(ctx, u, "concern", c.ID, err)
 		}
-		if v.NoNoticeReason, err = openString(dk, r.NoNoticeReason); err != nil {
-			return nil, err
+		if v.NoNoticeReason, err = fs.String(requestPlace(c.ID, &r, "no_notice_reason"), r.NoNoticeReason); err != nil {
+			return nil, s.integrity(ctx, u, "concern", c.ID, err)
 		}
 		if req, err := s.d.Store.UserByID(ctx, r.RequesterID); err == nil {
 			v.Requester = req.Name
@@ -148,7 +152,9 @@ func (s *Service) DecideIdentityRequest(ctx context.Context, u *store.User, requ
 		if err != nil {
 			return err
 		}
-		sealed, err := dk.Seal([]byte(reason))
+		p := requestPlace(c.ID, r, "decision_reason")
+		p.Attrs = append(p.Attrs, "decided_by="+strconv.FormatInt(u.ID, 10), "approve="+strconv.FormatBool(approve))
+		sealed, err := dk.Seal(p, []byte(reason))
 		if err != nil {
 			return err
 		}
@@ -203,7 +209,9 @@ func (s *Service) SealedIdentity(ctx context.Context, u *store.User, publicID st
 	if err != nil {
 		return "", err
 	}
-	if err := record(ctx, s.d.Store, u, "identity.download", "concern", c.ID, nil); err != nil {
+	// The hash says which sealed identity was handed out; the custodian's check of the concern
+	// id inside it (candour identity open --concern) says it is this concern's.
+	if err := record(ctx, s.d.Store, u, "identity.download", "concern", c.ID, identityHash(c)); err != nil {
 		return "", err
 	}
 	return armored, nil
@@ -223,4 +231,10 @@ func (s *Service) notExcluded(ctx context.Context, u *store.User, concernID int6
 		return errNotFound
 	}
 	return nil
+}
+
+// requestPlace is a sealed field of an identity request: bound to its concern and requester.
+func requestPlace(concernID string, r *store.IdentityRequest, field string) seal.Place {
+	return seal.Place{Table: "identity_requests", Row: r.ID, Field: field,
+		Attrs: []string{"concern=" + concernID, "requester=" + strconv.FormatInt(r.RequesterID, 10)}}
 }

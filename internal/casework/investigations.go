@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"candour/internal/access"
 	"candour/internal/domain"
 	"candour/internal/fault"
+	"candour/internal/intake"
+	"candour/internal/publicid"
 	"candour/internal/receipt"
 	"candour/internal/seal"
 	"candour/internal/store"
@@ -79,14 +82,14 @@ func (s *Service) CreateInvestigation(ctx context.Context, u *store.User, in New
 	if err != nil {
 		return nil, err
 	}
-	inv.WrappedKey = wrapped
-	if inv.Title, err = dk.Seal([]byte(in.Title)); err != nil {
+	inv.WrappedKey, inv.ID = wrapped, publicid.New()
+	if inv.Title, err = dk.Seal(invPlace("investigations", inv.ID, "title"), []byte(in.Title)); err != nil {
 		return nil, err
 	}
-	if inv.TermsOfReference, err = dk.Seal([]byte(in.TermsOfReference)); err != nil {
+	if inv.TermsOfReference, err = dk.Seal(invPlace("investigations", inv.ID, "terms_of_reference"), []byte(in.TermsOfReference)); err != nil {
 		return nil, err
 	}
-	if inv.InvestigatingOfficerExt, err = sealString(dk, external); err != nil {
+	if inv.InvestigatingOfficerExt, err = sealString(dk, invPlace("investigations", inv.ID, "investigating_officer_ext"), external); err != nil {
 		return nil, err
 	}
 	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
@@ -139,7 +142,17 @@ func (s *Service) investigation(ctx context.Context, st *store.Store, u *store.U
 	if err != nil {
 		return nil, nil, fmt.Errorf("casework: unwrap key of %s: %w", inv.Reference, err)
 	}
+	if seal.Bound(inv.Title) {
+		dk = dk.BoundOnly() // opened after binding: nothing under its key is genuinely unbound
+	}
 	return inv, dk, nil
+}
+
+// invPlace is a sealed field of an investigation or of one of its allegations or
+// recommendations (rows without a public id: bound to the investigation's), with attrs
+// naming the row where it is known before the field is written.
+func invPlace(table, investigationID, field string, attrs ...string) seal.Place {
+	return seal.Place{Table: table, Row: investigationID, Field: field, Attrs: attrs}
 }
 
 func canWorkOn(u *store.User, inv *store.Investigation) bool {
@@ -290,20 +303,32 @@ type LinkedConcern struct {
 	ReceivedAt  time.Time `json:"received_at"`
 }
 
-// Investigation opens an investigation (audited read).
+// Investigation opens an investigation (audited read). A sealed field that does not open in
+// its place is audited and answers intake.ErrIntegrity.
 func (s *Service) Investigation(ctx context.Context, u *store.User, id string) (*InvestigationView, error) {
+	v, err := s.investigationView(ctx, u, id)
+	return v, s.integrity(ctx, u, "investigation", id, err)
+}
+
+func (s *Service) investigationView(ctx context.Context, u *store.User, id string) (*InvestigationView, error) {
 	st := s.d.Store
 	inv, dk, err := s.investigation(ctx, st, u, id)
 	if err != nil {
 		return nil, err
 	}
+	fs := intake.NewFields(dk)
+	at := func(field string) seal.Place { return invPlace("investigations", inv.ID, field) }
 	v := &InvestigationView{ID: inv.ID, Reference: inv.Reference, DueAt: inv.DueAt, Status: inv.Status,
 		CreatedAt: inv.CreatedAt, ReportedAt: inv.ReportedAt, ClosedAt: inv.ClosedAt,
 		Concerns: []LinkedConcern{}, Allegations: []AllegationView{}, Recommendations: []RecommendationView{}}
-	for dst, src := range map[*string][]byte{&v.Title: inv.Title, &v.TermsOfReference: inv.TermsOfReference, &v.Conclusion: inv.Conclusion} {
-		if *dst, err = openString(dk, src); err != nil {
-			return nil, err
-		}
+	if v.Title, err = fs.String(at("title"), inv.Title); err != nil {
+		return nil, err
+	}
+	if v.TermsOfReference, err = fs.String(at("terms_of_reference"), inv.TermsOfReference); err != nil {
+		return nil, err
+	}
+	if v.Conclusion, err = fs.String(at("conclusion"), inv.Conclusion); err != nil {
+		return nil, err
 	}
 	if co, err := st.UserByID(ctx, inv.CommissioningOfficerID); err == nil {
 		v.CommissioningOfficer = co.Name
@@ -312,7 +337,7 @@ func (s *Service) Investigation(ctx context.Context, u *store.User, id string) (
 		if io, err := st.UserByID(ctx, inv.InvestigatingOfficerID.Int64); err == nil {
 			v.InvestigatingOfficer = io.Name
 		}
-	} else if v.InvestigatingOfficer, err = openString(dk, inv.InvestigatingOfficerExt); err != nil {
+	} else if v.InvestigatingOfficer, err = fs.String(at("investigating_officer_ext"), inv.InvestigatingOfficerExt); err != nil {
 		return nil, err
 	}
 	linked, err := st.LinkedConcerns(ctx, inv.Serial)
@@ -329,10 +354,14 @@ func (s *Service) Investigation(ctx context.Context, u *store.User, id string) (
 	}
 	for _, a := range as {
 		av := AllegationView{ID: a.ID, Number: a.Number, Finding: a.Finding, SourceConcernID: a.SourceConcern}
-		for dst, b := range map[*string][]byte{&av.Text: a.Text, &av.Evidence: a.Evidence, &av.FindingText: a.FindingText} {
-			if *dst, err = openString(dk, b); err != nil {
-				return nil, err
-			}
+		if av.Text, err = fs.String(invPlace("allegations", inv.ID, "text"), a.Text); err != nil {
+			return nil, err
+		}
+		if av.Evidence, err = fs.String(invPlace("allegations", inv.ID, "evidence"), a.Evidence); err != nil {
+			return nil, err
+		}
+		if av.FindingText, err = fs.String(findingPlace(inv.ID, a.ID, a.Finding), a.FindingText); err != nil {
+			return nil, err
 		}
 		v.Allegations = append(v.Allegations, av)
 	}
@@ -342,10 +371,10 @@ func (s *Service) Investigation(ctx context.Context, u *store.User, id string) (
 	}
 	for _, r := range rs {
 		rv := RecommendationView{ID: r.ID, DueAt: r.DueAt, Status: r.Status}
-		if rv.Text, err = openString(dk, r.Text); err != nil {
+		if rv.Text, err = fs.String(invPlace("recommendations", inv.ID, "text"), r.Text); err != nil {
 			return nil, err
 		}
-		if rv.Owner, err = openString(dk, r.Owner); err != nil {
+		if rv.Owner, err = fs.String(invPlace("recommendations", inv.ID, "owner"), r.Owner); err != nil {
 			return nil, err
 		}
 		v.Recommendations = append(v.Recommendations, rv)
@@ -401,10 +430,10 @@ func (s *Service) AddAllegation(ctx context.Context, u *store.User, investigatio
 			}
 			a.SourceConcernID.Int64, a.SourceConcernID.Valid = src, true
 		}
-		if a.Text, err = dk.Seal([]byte(in.Text)); err != nil {
+		if a.Text, err = dk.Seal(invPlace("allegations", inv.ID, "text"), []byte(in.Text)); err != nil {
 			return err
 		}
-		if a.Evidence, err = sealString(dk, in.Evidence); err != nil {
+		if a.Evidence, err = sealString(dk, invPlace("allegations", inv.ID, "evidence"), in.Evidence); err != nil {
 			return err
 		}
 		if err := tx.InsertAllegation(ctx, a); err != nil {
@@ -442,11 +471,12 @@ func (s *Service) RecordFinding(ctx context.Context, u *store.User, investigatio
 		if err != nil {
 			return err
 		}
-		ft, err := dk.Seal([]byte(in.FindingText))
+		finding := in.Finding
+		ft, err := dk.Seal(findingPlace(inv.ID, allegationID, &finding), []byte(in.FindingText))
 		if err != nil {
 			return err
 		}
-		ev, err := sealString(dk, in.Evidence)
+		ev, err := sealString(dk, invPlace("allegations", inv.ID, "evidence"), in.Evidence)
 		if err != nil {
 			return err
 		}
@@ -485,10 +515,10 @@ func (s *Service) AddRecommendation(ctx context.Context, u *store.User, investig
 			return err
 		}
 		r := &store.Recommendation{InvestigationID: inv.Serial, DueAt: due}
-		if r.Text, err = dk.Seal([]byte(in.Text)); err != nil {
+		if r.Text, err = dk.Seal(invPlace("recommendations", inv.ID, "text"), []byte(in.Text)); err != nil {
 			return err
 		}
-		if r.Owner, err = dk.Seal([]byte(in.Owner)); err != nil {
+		if r.Owner, err = dk.Seal(invPlace("recommendations", inv.ID, "owner"), []byte(in.Owner)); err != nil {
 			return err
 		}
 		if err := tx.InsertRecommendation(ctx, r); err != nil {
@@ -554,7 +584,7 @@ func (s *Service) Advance(ctx context.Context, u *store.User, id string, to, con
 					return conflict("findings_missing")
 				}
 			}
-			if inv.Conclusion, err = dk.Seal([]byte(conclusion)); err != nil {
+			if inv.Conclusion, err = dk.Seal(invPlace("investigations", inv.ID, "conclusion"), []byte(conclusion)); err != nil {
 				return err
 			}
 			inv.ReportedAt = &now
@@ -588,4 +618,14 @@ func (s *Service) Investigations(ctx context.Context, u *store.User) ([]store.In
 		return nil, errNotFound
 	}
 	return s.d.Store.InvestigationsOf(ctx, u.ID, access.CanCommissionInvestigation(u), access.NamedKey(s.d.Names, u.Email))
+}
+
+// findingPlace is an allegation's finding text: bound to the allegation and to the finding
+// (upheld, not upheld...), a plain column that must not change under the words.
+func findingPlace(investigationID string, allegationID int64, finding *string) seal.Place {
+	f := ""
+	if finding != nil {
+		f = *finding
+	}
+	return invPlace("allegations", investigationID, "finding_text", "allegation="+strconv.FormatInt(allegationID, 10), "finding="+f)
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -14,9 +15,12 @@ import (
 // maxSealed caps what is read as a sealed identity; a real one is well under 4 KiB.
 const maxSealed = 64 << 10
 
-// identityCmd runs `candour identity open --key FILE [--in FILE]`: a custodian opens a sealed
-// identity offline with their own age key. It needs no configuration and no database, and the
-// key never leaves the custodian's machine.
+// identityCmd runs `candour identity open --key FILE [--in FILE] [--concern ID]`: a custodian
+// opens a sealed identity offline with their own age key. It needs no configuration and no
+// database, and the key never leaves the custodian's machine. age has no associated data, so
+// the concern's public id is sealed inside the identity ("concern"); with --concern, an
+// identity sealed for another concern (moved there in the database) is refused, and one sealed
+// before identities were bound is opened with a warning.
 func identityCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "open" {
 		fmt.Fprintln(stderr, "usage: candour identity open --key FILE [--in FILE]   (the sealed identity on stdin by default)")
@@ -26,6 +30,7 @@ func identityCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	keyPath := fs.String("key", "", "the custodian's age identity file")
 	in := fs.String("in", "", "the sealed identity (armored or binary age); default stdin")
+	concern := fs.String("concern", "", "the concern's id as the portal shows it; refuse an identity sealed for another")
 	if err := fs.Parse(args[1:]); err != nil || *keyPath == "" || fs.NArg() != 0 {
 		fmt.Fprintln(stderr, "usage: candour identity open --key FILE [--in FILE]")
 		return 2
@@ -69,6 +74,24 @@ func identityCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "candour: the sealed identity is damaged: %v\n", err)
 		return 1
+	}
+	if *concern != "" {
+		var sealed struct {
+			Concern string `json:"concern"`
+		}
+		if err := json.Unmarshal(out, &sealed); err != nil {
+			fmt.Fprintln(stderr, "candour: the sealed identity is not an identity")
+			return 1
+		}
+		switch sealed.Concern {
+		case *concern:
+		case "":
+			fmt.Fprintln(stderr, "candour: warning: sealed before identities were bound to their concern; it cannot be shown to be this concern's")
+		default:
+			// Nothing of the identity is printed: it is someone else's.
+			fmt.Fprintf(stderr, "candour: integrity: this identity was sealed for concern %s, not %s: it was moved in the database\n", sealed.Concern, *concern)
+			return 1
+		}
 	}
 	stdout.Write(append(out, '\n'))
 	return 0

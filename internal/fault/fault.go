@@ -23,6 +23,7 @@ const (
 	Unsupported                  // wrong content type: 415
 	TooMany                      // throttled: 429
 	Unavailable                  // a dependency is down: 503
+	Integrity                    // stored data is not what was written (moved or altered): 500
 )
 
 // Error is a failure a person can act on. Code is stable for API clients; Message and each field

@@ -175,9 +175,9 @@ func TestConcurrentReportsEachOpenTheirOwn(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		plain, err := dk.Open(c.Content)
-		if want := fmt.Sprintf("Reporter %d saw it happen.", res.i); err != nil || !strings.Contains(string(plain), want) {
-			t.Fatalf("reporter %d: concern holds %q (%v), want their own words", res.i, plain, err)
+		plain, err := dk.Open(intake.ConcernPlace("concerns", c.ID, "content"), c.Content)
+		if want := fmt.Sprintf("Reporter %d saw it happen.", res.i); err != nil || !strings.Contains(string(plain.Plain), want) || plain.Unbound {
+			t.Fatalf("reporter %d: concern holds %q (unbound %v, %v), want their own words, bound", res.i, plain.Plain, plain.Unbound, err)
 		}
 		if c.IdentitySealed != nil {
 			r, err := age.Decrypt(bytes.NewReader(c.IdentitySealed), f.custodian)
@@ -470,21 +470,22 @@ func TestNoticeAddressSealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	var row struct {
+		ID       string `db:"public_id"`
 		Wrapped  []byte `db:"wrapped_key"`
 		Address  []byte `db:"address"`
 		Identity []byte `db:"identity_open"`
 	}
-	if err := f.db.Get(&row, `SELECT c.wrapped_key, n.address, c.identity_open FROM concerns c
+	if err := f.db.Get(&row, `SELECT c.public_id, c.wrapped_key, n.address, c.identity_open FROM concerns c
 		JOIN reporter_notices n ON n.concern_id = c.id WHERE c.reference = $1`, filed.Reference); err != nil {
 		t.Fatal(err)
 	}
 	if bytes.Contains(row.Address, []byte("wren.hollis")) {
 		t.Fatalf("the address is stored in clear")
 	}
-	if got, err := f.svc.NoticeAddress(row.Wrapped, row.Address); err != nil || got != r.NoticeEmail {
+	if got, err := f.svc.NoticeAddress(row.ID, row.Wrapped, row.Address); err != nil || got != r.NoticeEmail {
 		t.Errorf("got %q %v, want %q", got, err, r.NoticeEmail)
 	}
-	if got, err := f.svc.NoticeAddress(row.Wrapped, row.Identity); err == nil || strings.Contains(err.Error(), "Gwen") {
+	if got, err := f.svc.NoticeAddress(row.ID, row.Wrapped, row.Identity); err == nil || strings.Contains(err.Error(), "Gwen") {
 		t.Errorf("the open identity passed off as the address: got %q %v, want a refusal that does not quote it", got, err)
 	}
 	// Without an address, nothing is kept.

@@ -2,7 +2,6 @@ package intake
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"unicode"
 
 	"candour/internal/fault"
+	"candour/internal/publicid"
 	"candour/internal/receipt"
 	"candour/internal/seal"
 	"candour/internal/store"
@@ -125,9 +125,9 @@ func (s *Service) concern(ctx context.Context, ref string) (*store.Concern, *sea
 	if err != nil {
 		return nil, nil, err
 	}
-	dk, err := s.d.ServerKey.UnwrapDataKey(c.WrappedKey)
+	dk, err := ConcernKey(s.d.ServerKey, c)
 	if err != nil {
-		return nil, nil, fmt.Errorf("intake: unwrap a concern data key: %w", err)
+		return nil, nil, fmt.Errorf("intake: %w", err)
 	}
 	return c, dk, nil
 }
@@ -139,14 +139,26 @@ func from(author string) string {
 	return "council"
 }
 
-// Mailbox returns the reporter's view of the concern ref.
+// Mailbox returns the reporter's view of the concern ref. A field that does not open in its
+// place answers ErrIntegrity, never content moved there. It is not audited here: an event at
+// the moment a reporter opens their mailbox would place them in time. The staff side opens
+// the same fields and records the failure.
 func (s *Service) Mailbox(ctx context.Context, ref string) (*Mailbox, error) {
+	m, err := s.mailbox(ctx, ref)
+	if _, ok := Misplaced(err); ok {
+		return nil, ErrIntegrity
+	}
+	return m, err
+}
+
+func (s *Service) mailbox(ctx context.Context, ref string) (*Mailbox, error) {
 	c, dk, err := s.concern(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
+	f := NewFields(dk)
 	var content Content
-	if err := openJSON(dk, c.Content, &content); err != nil {
+	if err := f.JSON(ConcernPlace("concerns", c.ID, "content"), c.Content, &content); err != nil {
 		return nil, err
 	}
 	m := &Mailbox{Reference: c.Reference, Status: c.Status, Summary: content.Summary, Language: c.Language,
@@ -163,7 +175,7 @@ func (s *Service) Mailbox(ctx context.Context, ref string) (*Mailbox, error) {
 		return nil, err
 	}
 	if lc.Feedback != nil {
-		fb, err := dk.Open(lc.Feedback)
+		fb, err := f.Open(ConcernPlace("concerns", c.ID, "feedback"), lc.Feedback)
 		if err != nil {
 			return nil, fmt.Errorf("intake: open feedback: %w", err)
 		}
@@ -175,7 +187,7 @@ func (s *Service) Mailbox(ctx context.Context, ref string) (*Mailbox, error) {
 		return nil, err
 	}
 	for _, msg := range msgs {
-		body, err := dk.Open(msg.Body)
+		body, err := f.Open(MessagePlace(c.ID, &msg), msg.Body)
 		if err != nil {
 			return nil, fmt.Errorf("intake: open message %s: %w", msg.ID, err)
 		}
@@ -186,7 +198,7 @@ func (s *Service) Mailbox(ctx context.Context, ref string) (*Mailbox, error) {
 		return nil, err
 	}
 	for _, a := range atts {
-		name, err := dk.Open(a.Name)
+		name, err := f.Open(AttachmentPlace(c.ID, &a, "name"), a.Name)
 		if err != nil {
 			return nil, fmt.Errorf("intake: open attachment name %s: %w", a.ID, err)
 		}
@@ -207,14 +219,14 @@ func (s *Service) Reply(ctx context.Context, ref, body string, detriment bool) e
 	if err != nil {
 		return err
 	}
-	sealed, err := dk.Seal([]byte(body))
-	if err != nil {
+	m := &store.Message{ID: publicid.New(), ConcernID: c.Serial, Author: "reporter", Detriment: detriment,
+		CreatedAt: s.d.Now().Truncate(time.Hour)}
+	if m.Body, err = dk.Seal(MessagePlace(c.ID, m), []byte(body)); err != nil {
 		return err
 	}
 	// The message and the e-mails telling its handlers are one transaction: none without the other.
 	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		if err := tx.InsertMessage(ctx, &store.Message{ConcernID: c.Serial, Author: "reporter", Body: sealed,
-			Detriment: detriment, CreatedAt: s.d.Now().Truncate(time.Hour)}); err != nil {
+		if err := tx.InsertMessage(ctx, m); err != nil {
 			return err
 		}
 		return tx.NotifyHandlers(ctx, c.Serial, "reply", s.d.Now())
@@ -282,18 +294,17 @@ func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, b
 		return nil, err
 	}
 	display := DisplayName(name)
-	sealedName, err := dk.Seal([]byte(display))
-	if err != nil {
+	a := &store.Attachment{ID: publicid.New(), ConcernID: c.Serial, Author: author, CreatedAt: s.d.Now().Truncate(time.Hour)}
+	if a.Name, err = dk.Seal(AttachmentPlace(c.ID, a, "name"), []byte(display)); err != nil {
 		return nil, err
 	}
-	a := &store.Attachment{ConcernID: c.Serial, Author: author, Name: sealedName, CreatedAt: s.d.Now().Truncate(time.Hour)}
 	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
 		bw, err := tx.Blobs().Create(ctx)
 		if err != nil {
 			return err
 		}
 		defer bw.Abort() // a no-op once Close succeeded
-		enc, err := dk.EncryptStream(bw)
+		enc, err := dk.EncryptStream(bw, AttachmentPlace(c.ID, a, "blob"))
 		if err != nil {
 			return err
 		}
@@ -326,10 +337,21 @@ func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, b
 	return &MailboxAttachment{ID: a.ID, Name: display, Size: a.Size, From: from(author), At: a.CreatedAt}, nil
 }
 
-// OpenAttachment streams a decrypted attachment of the concern ref. A stream that was cut or
-// altered ends in an error, never in silently partial data. The reader may be an io.Closer
-// (a blob file): close it when done.
+// OpenAttachment streams a decrypted attachment of the concern ref to its reporter. A stream
+// that was cut or altered ends in an error, never in silently partial data; a name or blob
+// that is not the one sealed for this attachment answers ErrIntegrity (not audited: see
+// Mailbox). The reader may be an io.Closer (a blob file): close it when done.
 func (s *Service) OpenAttachment(ctx context.Context, ref, id string) (name string, size int64, r io.Reader, err error) {
+	name, size, r, err = s.StaffAttachment(ctx, ref, id)
+	if _, ok := Misplaced(err); ok {
+		err = ErrIntegrity
+	}
+	return name, size, r, err
+}
+
+// StaffAttachment is OpenAttachment for the staff side, which audits a misplaced name or blob
+// itself: it gets the *seal.IntegrityError (see Misplaced).
+func (s *Service) StaffAttachment(ctx context.Context, ref, id string) (name string, size int64, r io.Reader, err error) {
 	c, dk, err := s.concern(ctx, ref)
 	if err != nil {
 		return "", 0, nil, err
@@ -341,7 +363,7 @@ func (s *Service) OpenAttachment(ctx context.Context, ref, id string) (name stri
 	if err != nil {
 		return "", 0, nil, err
 	}
-	nameB, err := dk.Open(a.Name)
+	nameB, err := dk.Open(AttachmentPlace(c.ID, a, "name"), a.Name)
 	if err != nil {
 		return "", 0, nil, err
 	}
@@ -349,7 +371,7 @@ func (s *Service) OpenAttachment(ctx context.Context, ref, id string) (name stri
 	if err != nil {
 		return "", 0, nil, err
 	}
-	plain, err := dk.DecryptStream(blob)
+	plain, _, err := dk.DecryptStream(blob, AttachmentPlace(c.ID, a, "blob"))
 	if c, ok := blob.(io.Closer); ok {
 		if err != nil {
 			c.Close()
@@ -361,18 +383,10 @@ func (s *Service) OpenAttachment(ctx context.Context, ref, id string) (name stri
 	if err != nil {
 		return "", 0, nil, err
 	}
-	return string(nameB), a.Size, plain, nil
+	return string(nameB.Plain), a.Size, plain, nil
 }
 
 type readCloser struct {
 	io.Reader
 	io.Closer
-}
-
-func openJSON(dk *seal.DataKey, ciphertext []byte, v any) error {
-	b, err := dk.Open(ciphertext)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, v)
 }

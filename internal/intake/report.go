@@ -20,6 +20,7 @@ import (
 	"candour/internal/access"
 	"candour/internal/batch"
 	"candour/internal/fault"
+	"candour/internal/publicid"
 	"candour/internal/receipt"
 	"candour/internal/routing"
 	"candour/internal/seal"
@@ -299,13 +300,16 @@ func (s *Service) file(ctx context.Context, policy *routing.Policy, f filing) (*
 	if err != nil {
 		return nil, err
 	}
-	content, err := sealJSON(dk, f.content)
+	// The public id is drawn here, not by the database, so every sealed field can be bound to
+	// it before the row exists: no extra round trip on the filing path.
+	id := publicid.New()
+	content, err := sealJSON(dk, ConcernPlace("concerns", id, "content"), f.content)
 	if err != nil {
 		return nil, err
 	}
 	now := s.d.Now()
 	c := &store.Concern{
-		Channel: f.channel, Mode: f.mode, ServiceArea: f.facts.ServiceArea, Category: f.category,
+		ID: id, Channel: f.channel, Mode: f.mode, ServiceArea: f.facts.ServiceArea, Category: f.category,
 		Safeguarding: f.facts.Safeguarding, Status: "received", Language: f.lang,
 		WrappedKey: wrapped, Content: content,
 		IdentityRecipients: append([]string{}, recipients...),
@@ -320,7 +324,7 @@ func (s *Service) file(ctx context.Context, policy *routing.Policy, f filing) (*
 	}
 	var notice []byte
 	if f.noticeEmail != "" {
-		if notice, err = dk.Seal([]byte(noticePrefix + f.noticeEmail)); err != nil {
+		if notice, err = dk.Seal(ConcernPlace("reporter_notices", id, "address"), []byte(f.noticeEmail)); err != nil {
 			return nil, err
 		}
 	}
@@ -346,8 +350,17 @@ func (s *Service) file(ctx context.Context, policy *routing.Policy, f filing) (*
 	return filed, nil
 }
 
+// SealedIdentity is the plaintext of a sealed identity: the reporter's identity and the public
+// id of the concern it belongs to. age has no associated data, so the concern goes inside: a
+// custodian (candour identity open --concern, or reading age -d's output) and the portal check
+// it, and an identity moved to another concern is refused there.
+type SealedIdentity struct {
+	Identity
+	Concern string `json:"concern,omitempty"` // empty: sealed before identities were bound
+}
+
 func (s *Service) sealIdentity(c *store.Concern, dk *seal.DataKey, recipients []string, id Identity) error {
-	plain, err := json.Marshal(id)
+	plain, err := json.Marshal(SealedIdentity{Identity: id, Concern: c.ID})
 	if err != nil {
 		return err
 	}
@@ -360,7 +373,7 @@ func (s *Service) sealIdentity(c *store.Concern, dk *seal.DataKey, recipients []
 	}
 	if c.Mode == "open" {
 		// Open mode: handlers on the case may read the name, still encrypted at rest.
-		if c.IdentityOpen, err = dk.Seal(plain); err != nil {
+		if c.IdentityOpen, err = dk.Seal(ConcernPlace("concerns", c.ID, "identity_open"), plain); err != nil {
 			return err
 		}
 	}
@@ -414,34 +427,37 @@ func (s *Service) insertWithReference(ctx context.Context, c *store.Concern, rou
 // newReference is a concern's reference, "C-" and two groups of four (receipt.Reference).
 func newReference() (string, error) { return receipt.Reference("C") }
 
-func sealJSON(dk *seal.DataKey, v any) ([]byte, error) {
+func sealJSON(dk *seal.DataKey, p seal.Place, v any) ([]byte, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
-	return dk.Seal(b)
+	return dk.Seal(p, b)
 }
 
-// noticePrefix begins the sealed plaintext of a reporter's notice address. Seal does not bind
-// a ciphertext to its column, so without it someone able to write to the database could move
-// another field of the concern (the open identity, say) into reporter_notices and have the
-// notifier hand it to a mail server as an address.
+// noticePrefix began the sealed plaintext of a reporter's notice address before fields were
+// bound to their place: an unbound address must still carry it, or someone able to write to
+// the database could move another field of the concern (the open identity, say) into
+// reporter_notices and have the notifier hand it to a mail server as an address.
 const noticePrefix = "candour/notice-address/v1:"
 
 // NoticeAddress opens a reporter's notice address, sealed at filing under the concern's data
 // key, given that key wrapped. It is the notifier's one way to the address (the notifier holds
 // no server key), and it checks the address again, so whatever it returns is one bare address
 // fit for an envelope.
-func (s *Service) NoticeAddress(wrappedKey, sealed []byte) (string, error) {
+func (s *Service) NoticeAddress(concernID string, wrappedKey, sealed []byte) (string, error) {
 	dk, err := s.d.ServerKey.UnwrapDataKey(wrappedKey)
 	if err != nil {
 		return "", fmt.Errorf("intake: notice address: %w", err)
 	}
-	plain, err := dk.Open(sealed)
+	o, err := dk.Open(ConcernPlace("reporter_notices", concernID, "address"), sealed)
 	if err != nil {
 		return "", fmt.Errorf("intake: notice address: %w", err)
 	}
-	addr, ok := strings.CutPrefix(string(plain), noticePrefix)
+	addr, ok := string(o.Plain), true
+	if o.Unbound {
+		addr, ok = strings.CutPrefix(addr, noticePrefix)
+	}
 	if !ok {
 		return "", errors.New("intake: notice address: not sealed as one")
 	}

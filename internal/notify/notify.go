@@ -240,7 +240,7 @@ func redact(err error, to string) error {
 // AddressOpener opens a reporter's notice address from the concern's wrapped data key and the
 // address sealed under it (intake.Service.NoticeAddress): the notifier's only way to it, so
 // notify holds no server key.
-type AddressOpener func(wrappedKey, sealed []byte) (string, error)
+type AddressOpener func(concernID string, wrappedKey, sealed []byte) (string, error)
 
 // message is the e-mail for n: a reporter's goes to the address opened now, and one whose
 // address was shredded with its concern can never go (store.ErrNoRecipient).
@@ -254,7 +254,7 @@ func message(n store.Notification, publicURL string, open AddressOpener) (Messag
 	if open == nil {
 		return Message{}, errors.New("notify: no way to open a reporter's address")
 	}
-	to, err := open(n.WrappedKey, n.SealedAddress)
+	to, err := open(n.ConcernPublicID.String, n.WrappedKey, n.SealedAddress)
 	if err != nil {
 		return Message{}, err
 	}

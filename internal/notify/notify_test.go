@@ -18,6 +18,7 @@ import (
 	"candour/internal/intaketest"
 	"candour/internal/mailtest"
 	"candour/internal/notify"
+	"candour/internal/publicid"
 	"candour/internal/store"
 )
 
@@ -376,7 +377,7 @@ func fileWithNotice(t *testing.T, k *intaketest.Kit, address string) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &store.Message{ConcernID: c.Serial, Author: "staff", Body: []byte("sealed"), CreatedAt: time.Now().Add(-2 * time.Hour).Truncate(time.Hour)}
+	m := &store.Message{ID: publicid.New(), ConcernID: c.Serial, Author: "staff", Body: []byte("sealed"), CreatedAt: time.Now().Add(-2 * time.Hour).Truncate(time.Hour)}
 	if err := k.Store.InsertMessage(ctx, m); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"candour/internal/dbtest"
+	"candour/internal/publicid"
 	"candour/internal/store"
 )
 
@@ -157,11 +158,11 @@ func TestStatsRollupMatchesConcerns(t *testing.T) {
 	}
 	for i, id := range ids {
 		at := now.Add(-time.Duration(i) * time.Hour)
-		if err := st.InsertMessage(ctx, &store.Message{ConcernID: id, Author: "staff", Body: []byte{0}, CreatedAt: at}); err != nil {
+		if err := st.InsertMessage(ctx, &store.Message{ID: publicid.New(), ConcernID: id, Author: "staff", Body: []byte{0}, CreatedAt: at}); err != nil {
 			t.Fatal(err)
 		}
 		if i%2 == 0 {
-			if err := st.InsertMessage(ctx, &store.Message{ConcernID: id, Author: "reporter", Body: []byte{0}, CreatedAt: at}); err != nil {
+			if err := st.InsertMessage(ctx, &store.Message{ID: publicid.New(), ConcernID: id, Author: "reporter", Body: []byte{0}, CreatedAt: at}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -230,7 +230,9 @@ func TestBrowserCouncillorConversation(t *testing.T) {
 	browsertest.Do(t, ctx, "answer", chromedp.SendKeys(`#body`, "March to May, the worst was April."),
 		chromedp.Click(`form[action$="/reply"] button`), chromedp.WaitReady(`.govuk-notification-banner`))
 	browsertest.Do(t, ctx, "add the rota", chromedp.SetUploadFiles(`#file`, []string{rota}),
-		chromedp.Click(`form[action$="/attachments"] button`), chromedp.WaitReady(`.govuk-notification-banner`))
+		// The reply's banner is still on the page until the upload's answer replaces it: wait
+		// for the file itself, or the page may be read before the upload landed.
+		chromedp.Click(`form[action$="/attachments"] button`), chromedp.WaitReady(`main a[href*="/attachments/"]`))
 	text = browsertest.Get(t, ctx, "read the thread again", chromedp.Text("main"))
 	for _, want := range []string{"March to May, the worst was April.", "From you", "rota.csv"} {
 		if !strings.Contains(text, want) {

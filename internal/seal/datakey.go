@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -145,7 +146,7 @@ func (k *ServerKey) UnwrapDataKey(wrapped []byte) (*DataKey, error) {
 		return nil, fmt.Errorf("seal: unwrap data key: longer than %d bytes", maxWrappedKeySize)
 	}
 	if !isAge(wrapped) {
-		key, err := k.kek.open(wrapped, wrapAD)
+		key, err := k.kek.open(wrapped, sealedV1, wrapAD)
 		if err != nil {
 			return nil, fmt.Errorf("seal: unwrap data key: %w", err)
 		}
@@ -187,6 +188,8 @@ const (
 type DataKey struct {
 	aead cipher.AEAD
 	key  []byte
+	// boundOnly refuses fields sealed before binding (see BoundOnly).
+	boundOnly bool
 }
 
 func newDataKey(key []byte) (*DataKey, error) {
@@ -233,55 +236,134 @@ func (d *DataKey) String() string { return "seal.DataKey(redacted)" }
 func (d *DataKey) GoString() string { return d.String() }
 
 // Seal encrypts a small field (summary, details, a name, a message, a file
-// name) held in memory: one XChaCha20-Poly1305 sealing under the data key with
-// a random 192-bit nonce, after a version byte. Fields are small and whole, so
-// age's per-file header and STREAM chunking (kept for attachments) would only
-// add cost: sealing a report's fields was a tenth of a submission's CPU.
+// name) held in memory, bound to the place it is stored in: one
+// XChaCha20-Poly1305 sealing under the data key with a random 192-bit nonce,
+// after the version byte sealedV2, with the place as associated data. Fields
+// are small and whole, so age's per-file header and STREAM chunking (kept for
+// attachments) would only add cost.
 //
-// Seal does not bind the ciphertext to the field or row it is stored in:
-// someone who can write to the database could swap two ciphertexts of the
-// same concern. Callers that need that binding must include it in the
-// plaintext.
-func (d *DataKey) Seal(plaintext []byte) ([]byte, error) {
-	ct, err := d.seal(plaintext, fieldAD)
+// Someone able to write to the database cannot move the ciphertext to another
+// row, column or table, nor change an attribute of its row that p names: it
+// then fails to open with an *IntegrityError.
+func (d *DataKey) Seal(p Place, plaintext []byte) ([]byte, error) {
+	ct, err := d.sealV(sealedV2, plaintext, p.ad())
 	if err != nil {
 		return nil, fmt.Errorf("seal: seal field: %w", err)
 	}
 	return ct, nil
 }
 
-// Open decrypts a field sealed with Seal (or an age file, as fields were
-// before). Any tampering or truncation is an error, and no plaintext is
-// returned with an error.
-func (d *DataKey) Open(ciphertext []byte) ([]byte, error) {
-	if !isAge(ciphertext) {
-		plain, err := d.open(ciphertext, fieldAD)
+// Open decrypts a field sealed with Seal for the place p. A field sealed
+// before fields were bound (sealedV1, or an age file) still opens, and
+// Opened.Unbound says so: nothing ties it to its place. Any tampering or
+// truncation is an error, and no plaintext is returned with an error; a bound
+// field that does not open in p is an *IntegrityError.
+func (d *DataKey) Open(p Place, ciphertext []byte) (Opened, error) {
+	switch {
+	case len(ciphertext) > 0 && ciphertext[0] == sealedV2:
+		plain, err := d.open(ciphertext, sealedV2, p.ad())
 		if err != nil {
-			return nil, fmt.Errorf("seal: open field: %w", err)
+			return Opened{}, &IntegrityError{Place: p}
 		}
-		return plain, nil
+		return Opened{Plain: plain}, nil
+	case d.boundOnly:
+		// This key was made after fields were bound: nothing legitimate under it is unbound,
+		// so an unbound field here was planted (an old ciphertext replayed, say).
+		return Opened{}, &IntegrityError{Place: p}
+	case !isAge(ciphertext):
+		plain, err := d.open(ciphertext, sealedV1, fieldAD)
+		if err != nil {
+			return Opened{}, fmt.Errorf("seal: open field: %w", err)
+		}
+		return Opened{Plain: plain, Unbound: true}, nil
 	}
 	r, err := age.Decrypt(bytes.NewReader(ciphertext), d)
 	if err != nil {
-		return nil, fmt.Errorf("seal: open field: %w", err)
+		return Opened{}, fmt.Errorf("seal: open field: %w", err)
 	}
 	// The plaintext is never longer than the ciphertext.
 	buf := bytes.NewBuffer(make([]byte, 0, len(ciphertext)))
 	if _, err := buf.ReadFrom(r); err != nil {
-		return nil, fmt.Errorf("seal: open field: %w", err)
+		return Opened{}, fmt.Errorf("seal: open field: %w", err)
 	}
-	return buf.Bytes(), nil
+	return Opened{Plain: buf.Bytes(), Unbound: true}, nil
 }
 
-// sealedV1 is the first byte of a field or wrapped key in Candour's own format.
-// An age file starts with 'a', so the two never meet.
-const sealedV1 = 0x01
+// Opened is a field's plaintext, and whether it was sealed before fields were
+// bound to their place.
+type Opened struct {
+	Plain   []byte
+	Unbound bool
+}
+
+// Bound reports whether a sealed field is bound to its place (sealedV2).
+func Bound(ciphertext []byte) bool { return len(ciphertext) > 0 && ciphertext[0] == sealedV2 }
+
+// BoundOnly returns a copy of d that refuses unbound fields. Use it once a
+// field sealed when the key was made (a concern's content, an investigation's
+// title) is bound: the key is newer than binding, so no unbound field under it
+// can be genuine.
+func (d *DataKey) BoundOnly() *DataKey {
+	c := *d
+	c.boundOnly = true
+	return &c
+}
+
+// Place is where a sealed field is stored: its table, the public id of its
+// row (or, for rows without one, of the concern or investigation they belong
+// to), its column, and attributes of the row that the ciphertext vouches for
+// ("author=staff"), which must be known before the row is written.
+type Place struct {
+	Table, Row, Field string
+	Attrs             []string
+}
+
+// ad is the associated data of a field sealed at p: a label, then each part
+// prefixed by its length (4 bytes, big-endian), so no two places encode alike
+// whatever bytes their parts hold.
+func (p Place) ad() []byte {
+	parts := append([]string{p.Table, p.Row, p.Field}, p.Attrs...)
+	n := len(fieldADv2)
+	for _, s := range parts {
+		n += 4 + len(s)
+	}
+	ad := make([]byte, 0, n)
+	ad = append(ad, fieldADv2...)
+	for _, s := range parts {
+		ad = binary.BigEndian.AppendUint32(ad, uint32(len(s)))
+		ad = append(ad, s...)
+	}
+	return ad
+}
+
+// IntegrityError is a bound field that does not open in the place it was
+// read from: moved from another row or column, its row's bound attributes
+// changed, or altered. It names the place and never the content.
+type IntegrityError struct{ Place Place }
+
+func (e *IntegrityError) Error() string {
+	return fmt.Sprintf("seal: integrity: %s.%s of %s is not the one sealed there (moved, altered or its row changed)",
+		e.Place.Table, e.Place.Field, e.Place.Row)
+}
+
+// Is makes an IntegrityError match ErrSealed.
+func (e *IntegrityError) Is(target error) bool { return target == ErrSealed }
+
+// Version bytes: the first byte of a field or wrapped key in Candour's own
+// format. An age file starts with 'a', so they never meet.
+const (
+	// sealedV1: fields bound to nothing but their use (fieldAD); wrapped keys.
+	sealedV1 = 0x01
+	// sealedV2: fields bound to their place (Place.ad).
+	sealedV2 = 0x02
+)
 
 // Associated data keeps the uses of one key apart: a field can never be
 // passed off as a wrapped key, or the other way round.
 var (
-	fieldAD = []byte("candour/field/v1")
-	wrapAD  = []byte("candour/data-key/v1")
+	fieldAD   = []byte("candour/field/v1")
+	fieldADv2 = []byte("candour/field/v2")
+	wrapAD    = []byte("candour/data-key/v1")
 )
 
 // ErrSealed is returned for a sealed value that is cut, altered or not ours.
@@ -290,19 +372,22 @@ var ErrSealed = errors.New("not authentic, or not sealed with this key")
 func isAge(b []byte) bool { return bytes.HasPrefix(b, []byte("age-encryption.org/")) }
 
 // seal is sealedV1 || nonce || XChaCha20-Poly1305(plaintext, ad).
-func (d *DataKey) seal(plaintext, ad []byte) ([]byte, error) {
+func (d *DataKey) seal(plaintext, ad []byte) ([]byte, error) { return d.sealV(sealedV1, plaintext, ad) }
+
+// sealV is version || nonce || XChaCha20-Poly1305(plaintext, ad).
+func (d *DataKey) sealV(version byte, plaintext, ad []byte) ([]byte, error) {
 	const head = 1 + chacha20poly1305.NonceSizeX
 	out := make([]byte, head, head+len(plaintext)+chacha20poly1305.Overhead)
-	out[0] = sealedV1
+	out[0] = version
 	if _, err := rand.Read(out[1:head]); err != nil {
 		return nil, err
 	}
 	return d.aead.Seal(out, out[1:head], plaintext, ad), nil
 }
 
-func (d *DataKey) open(ciphertext, ad []byte) ([]byte, error) {
+func (d *DataKey) open(ciphertext []byte, version byte, ad []byte) ([]byte, error) {
 	const head = 1 + chacha20poly1305.NonceSizeX
-	if len(ciphertext) < head+chacha20poly1305.Overhead || ciphertext[0] != sealedV1 {
+	if len(ciphertext) < head+chacha20poly1305.Overhead || ciphertext[0] != version {
 		return nil, ErrSealed
 	}
 	plain, err := d.aead.Open(nil, ciphertext[1:head], ciphertext[head:], ad)
@@ -313,31 +398,74 @@ func (d *DataKey) open(ciphertext, ad []byte) ([]byte, error) {
 }
 
 // EncryptStream returns a writer that encrypts everything written to it as
-// an age file written to dst, in 64 KiB chunks (constant memory). The caller
-// must Close it: the last chunk is only written on Close, and a stream that
+// an age file written to dst, in 64 KiB chunks (constant memory). age has no
+// associated data, so the place p goes inside the encrypted stream, as a
+// header before the plaintext, and DecryptStream checks it. The caller must
+// Close the writer: the last chunk is only written on Close, and a stream that
 // was not closed will not decrypt. Close does not close dst.
-func (d *DataKey) EncryptStream(dst io.Writer) (io.WriteCloser, error) {
+func (d *DataKey) EncryptStream(dst io.Writer, p Place) (io.WriteCloser, error) {
 	w, err := age.Encrypt(dst, d)
 	if err != nil {
+		return nil, fmt.Errorf("seal: encrypt stream: %w", err)
+	}
+	ad := p.ad()
+	head := binary.BigEndian.AppendUint32(append([]byte(streamMagic), 0), uint32(len(ad)))
+	if _, err := w.Write(append(head, ad...)); err != nil {
 		return nil, fmt.Errorf("seal: encrypt stream: %w", err)
 	}
 	return w, nil
 }
 
+// streamMagic opens the plaintext of a stream bound to its place; the NUL
+// after it, then the place's length and encoding (Place.ad) follow.
+const streamMagic = "candour/stream/v2"
+
+// maxStreamHeader caps the place read from a stream before it is compared.
+const maxStreamHeader = 4 << 10
+
 // DecryptStream returns a reader of the plaintext of an age file read from
 // src, in constant memory. The header is checked before DecryptStream
-// returns. Each chunk is authenticated before it is returned, but the
+// returns, and so is the place sealed inside the stream: a stream sealed for
+// another place is an *IntegrityError. A stream written before streams were
+// bound has no place in it; it still opens, with unbound true (unless d is
+// BoundOnly). Each chunk is authenticated before it is returned, but the
 // plaintext must be treated as untrusted until a Read returns io.EOF: a
 // truncated stream ends with an error wrapping io.ErrUnexpectedEOF, a
 // tampered one with an authentication error, never with io.EOF. Write the
 // plaintext somewhere temporary and only use it once the whole read
 // succeeded.
-func (d *DataKey) DecryptStream(src io.Reader) (io.Reader, error) {
-	r, err := age.Decrypt(src, d)
+func (d *DataKey) DecryptStream(src io.Reader, p Place) (r io.Reader, unbound bool, err error) {
+	ar, err := age.Decrypt(src, d)
 	if err != nil {
-		return nil, fmt.Errorf("seal: decrypt stream: %w", err)
+		return nil, false, fmt.Errorf("seal: decrypt stream: %w", err)
 	}
-	return &streamReader{r: r}, nil
+	br := bufio.NewReaderSize(&streamReader{r: ar}, 64<<10)
+	magic, err := br.Peek(len(streamMagic) + 1)
+	if err != nil && err != io.EOF {
+		return nil, false, err
+	}
+	if !bytes.Equal(magic, append([]byte(streamMagic), 0)) {
+		if d.boundOnly {
+			return nil, false, &IntegrityError{Place: p}
+		}
+		return br, true, nil
+	}
+	var head [4]byte
+	if _, err := br.Discard(len(magic)); err != nil {
+		return nil, false, err
+	}
+	if _, err := io.ReadFull(br, head[:]); err != nil {
+		return nil, false, &IntegrityError{Place: p}
+	}
+	n := binary.BigEndian.Uint32(head[:])
+	if n > maxStreamHeader {
+		return nil, false, &IntegrityError{Place: p}
+	}
+	got := make([]byte, n)
+	if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, p.ad()) {
+		return nil, false, &IntegrityError{Place: p}
+	}
+	return br, false, nil
 }
 
 // streamReader adds context to errors from the age payload reader while

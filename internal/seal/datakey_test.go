@@ -144,7 +144,7 @@ func TestLoadServerKeyRejects(t *testing.T) {
 
 func TestDataKeyWrapUnwrap(t *testing.T) {
 	d, wrapped, k := newDataKeyForTest(t)
-	ct, err := d.Seal([]byte("summary"))
+	ct, err := d.Seal(testPlace, []byte("summary"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestDataKeyWrapUnwrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := d2.Open(ct)
+	got, err := openAt(d2, ct)
 	if err != nil || string(got) != "summary" {
 		t.Fatalf("got %q, %v, want %q, nil", got, err, "summary")
 	}
@@ -166,21 +166,21 @@ func TestDataKeyWrapUnwrap(t *testing.T) {
 	if _, err := decryptAll(ct, k.id); err == nil {
 		t.Fatal("server key on content: got nil error, want one")
 	}
-	if got, err := k.kek.Open(ct); err == nil || got != nil {
+	if got, err := openAt(k.kek, ct); err == nil || got != nil {
 		t.Fatalf("wrapping key on content: got %q, %v, want an error", got, err)
 	}
 	d3, _, err := k.NewDataKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d3.Open(ct); !errors.Is(err, ErrSealed) {
+	if _, err := openAt(d3, ct); !errors.Is(err, ErrSealed) {
 		t.Fatalf("another data key of the same server key: got error %v, want ErrSealed", err)
 	}
 	// The data key cannot be opened as a field, nor a field unwrapped as a key.
-	if _, err := k.kek.Open(wrapped); !errors.Is(err, ErrSealed) {
+	if _, err := openAt(k.kek, wrapped); !errors.Is(err, ErrSealed) {
 		t.Fatalf("wrapped key opened as a field: got %v, want ErrSealed", err)
 	}
-	keyAsField, _ := k.kek.Seal(bytes.Repeat([]byte{7}, dataKeySize))
+	keyAsField, _ := k.kek.Seal(testPlace, bytes.Repeat([]byte{7}, dataKeySize))
 	if _, err := k.UnwrapDataKey(keyAsField); !errors.Is(err, ErrSealed) {
 		t.Fatalf("field unwrapped as a key: got %v, want ErrSealed", err)
 	}
@@ -249,11 +249,14 @@ func TestDataKeyOpensAgeFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := d.Open(old); err != nil || string(got) != "an older summary" {
-		t.Fatalf("age-format field: got %q, %v", got, err)
+	if got, err := d.Open(testPlace, old); err != nil || string(got.Plain) != "an older summary" || !got.Unbound {
+		t.Fatalf("age-format field: got %q, unbound %v, %v, want it opened and unbound", got.Plain, got.Unbound, err)
+	}
+	if _, err := d.BoundOnly().Open(testPlace, old); !errors.As(err, new(*IntegrityError)) {
+		t.Fatalf("age-format field under a key made after binding: got %v, want an IntegrityError", err)
 	}
 	other, _, _ := newDataKeyForTest(t)
-	if got, err := other.Open(old); err == nil || got != nil {
+	if got, err := openAt(other, old); err == nil || got != nil {
 		t.Fatalf("age-format field with another key: got %q, %v, want an error", got, err)
 	}
 }
@@ -263,11 +266,11 @@ func TestDataKeySealOpen(t *testing.T) {
 	for _, size := range []int{0, 1, 20 << 10, 64 << 10, 64<<10 + 1, 200 << 10} {
 		plaintext := make([]byte, size)
 		rand.Read(plaintext)
-		ct, err := d.Seal(plaintext)
+		ct, err := d.Seal(testPlace, plaintext)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := d.Open(ct)
+		got, err := openAt(d, ct)
 		if err != nil {
 			t.Fatalf("size %d: got error %v, want nil", size, err)
 		}
@@ -275,8 +278,8 @@ func TestDataKeySealOpen(t *testing.T) {
 			t.Fatalf("size %d: round trip mismatch", size)
 		}
 	}
-	a, _ := d.Seal([]byte("same"))
-	b, _ := d.Seal([]byte("same"))
+	a, _ := d.Seal(testPlace, []byte("same"))
+	b, _ := d.Seal(testPlace, []byte("same"))
 	if bytes.Equal(a, b) {
 		t.Fatal("two seals of the same plaintext are equal, want randomized")
 	}
@@ -285,7 +288,7 @@ func TestDataKeySealOpen(t *testing.T) {
 func TestDataKeyOpenTampered(t *testing.T) {
 	d, _, _ := newDataKeyForTest(t)
 	plaintext := bytes.Repeat([]byte("details "), 20000) // 160 kB, 3 chunks
-	ct, err := d.Seal(plaintext)
+	ct, err := d.Seal(testPlace, plaintext)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +308,7 @@ func TestDataKeyOpenTampered(t *testing.T) {
 	}
 	for name, bad := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, err := d.Open(bad)
+			got, err := openAt(d, bad)
 			if err == nil {
 				t.Fatal("got nil error, want one")
 			}
@@ -328,7 +331,7 @@ func TestDataKeyStream(t *testing.T) {
 	rand.Read(plaintext)
 
 	var ct bytes.Buffer
-	w, err := d.EncryptStream(&ct)
+	w, err := d.EncryptStream(&ct, testPlace)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,9 +346,9 @@ func TestDataKeyStream(t *testing.T) {
 		t.Fatal("Close wrote nothing, want the last chunk")
 	}
 
-	r, err := d.DecryptStream(bytes.NewReader(ct.Bytes()))
-	if err != nil {
-		t.Fatal(err)
+	r, unbound, err := d.DecryptStream(bytes.NewReader(ct.Bytes()), testPlace)
+	if err != nil || unbound {
+		t.Fatalf("got unbound %v, error %v, want a bound stream", unbound, err)
 	}
 	got, err := io.ReadAll(r)
 	if err != nil {
@@ -354,18 +357,13 @@ func TestDataKeyStream(t *testing.T) {
 	if !bytes.Equal(got, plaintext) {
 		t.Fatal("stream round trip mismatch")
 	}
-
-	// Fields and streams are the same format: either side opens the other.
-	if got, err := d.Open(ct.Bytes()); err != nil || !bytes.Equal(got, plaintext) {
-		t.Fatalf("Open of a stream: got error %v, want round trip", err)
-	}
 }
 
 func TestDataKeyStreamTruncated(t *testing.T) {
 	d, _, _ := newDataKeyForTest(t)
 	plaintext := bytes.Repeat([]byte("attachment"), 50000) // 500 kB, 8 chunks
 	var ct bytes.Buffer
-	w, err := d.EncryptStream(&ct)
+	w, err := d.EncryptStream(&ct, testPlace)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +376,8 @@ func TestDataKeyStreamTruncated(t *testing.T) {
 	}
 	full := ct.Bytes()
 	const chunk = 64<<10 + 16
-	payloadStart := len(full) - (len(plaintext)/(64<<10)+1)*16 - len(plaintext)
+	total := len(streamMagic) + 1 + 4 + len(testPlace.ad()) + len(plaintext) // the place header is inside the payload
+	payloadStart := len(full) - (total/(64<<10)+1)*16 - total
 
 	cases := map[string][]byte{
 		"never closed":        unclosed,
@@ -389,7 +388,7 @@ func TestDataKeyStreamTruncated(t *testing.T) {
 	}
 	for name, bad := range cases {
 		t.Run(name, func(t *testing.T) {
-			r, err := d.DecryptStream(bytes.NewReader(bad))
+			r, _, err := d.DecryptStream(bytes.NewReader(bad), testPlace)
 			if err != nil {
 				return // rejected up front: fine
 			}
@@ -410,7 +409,7 @@ func TestDataKeyStreamTruncated(t *testing.T) {
 			}
 		})
 	}
-	if _, err := d.DecryptStream(strings.NewReader("not age at all")); err == nil {
+	if _, _, err := d.DecryptStream(strings.NewReader("not age at all"), testPlace); err == nil {
 		t.Fatal("non-age stream: got nil error, want one")
 	}
 }
@@ -422,7 +421,7 @@ func BenchmarkSealField(b *testing.B) {
 	b.SetBytes(int64(len(field)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := d.Seal(field); err != nil {
+		if _, err := d.Seal(testPlace, field); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -432,14 +431,14 @@ func BenchmarkOpenField(b *testing.B) {
 	d, _, _ := newDataKeyForTest(b)
 	field := make([]byte, 20<<10)
 	rand.Read(field)
-	ct, err := d.Seal(field)
+	ct, err := d.Seal(testPlace, field)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(len(field)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := d.Open(ct); err != nil {
+		if _, err := d.Open(testPlace, ct); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -452,7 +451,7 @@ func BenchmarkEncryptStream(b *testing.B) {
 	b.SetBytes(size)
 	b.ReportAllocs()
 	for b.Loop() {
-		w, err := d.EncryptStream(io.Discard)
+		w, err := d.EncryptStream(io.Discard, testPlace)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -467,3 +466,110 @@ func BenchmarkEncryptStream(b *testing.B) {
 
 // export is a data key as an earlier version wrapped it: hex.
 func export(d *DataKey) string { return hex.EncodeToString(d.key) }
+
+// testPlace is where the tests' fields are stored.
+var testPlace = Place{Table: "concerns", Row: "2b1f0c3e-0d0a-4c1e-9a51-3c52f2d1e7a1", Field: "content"}
+
+// openAt opens a field sealed at testPlace and returns its plaintext only.
+func openAt(d *DataKey, ct []byte) ([]byte, error) {
+	o, err := d.Open(testPlace, ct)
+	return o.Plain, err
+}
+
+// A field opens only in the place it was sealed for: another row, column or table, or a
+// changed bound attribute, is an IntegrityError naming the place, with no plaintext.
+func TestDataKeyFieldBoundToPlace(t *testing.T) {
+	d, _, _ := newDataKeyForTest(t)
+	msg := Place{Table: "messages", Row: "m1", Field: "body", Attrs: []string{"author=staff", "detriment=false"}}
+	ct, err := d.Seal(msg, []byte("we have started"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.Open(msg, ct); err != nil || string(got.Plain) != "we have started" || got.Unbound {
+		t.Fatalf("own place: got %q, unbound %v, %v, want it opened and bound", got.Plain, got.Unbound, err)
+	}
+	moved := map[string]Place{
+		"another row":       {Table: "messages", Row: "m2", Field: "body", Attrs: msg.Attrs},
+		"another column":    {Table: "messages", Row: "m1", Field: "name", Attrs: msg.Attrs},
+		"another table":     {Table: "notes", Row: "m1", Field: "body", Attrs: msg.Attrs},
+		"author flipped":    {Table: "messages", Row: "m1", Field: "body", Attrs: []string{"author=reporter", "detriment=false"}},
+		"detriment toggled": {Table: "messages", Row: "m1", Field: "body", Attrs: []string{"author=staff", "detriment=true"}},
+		"attribute dropped": {Table: "messages", Row: "m1", Field: "body", Attrs: []string{"author=staff"}},
+		// Length prefixes keep parts apart: the same bytes split differently are another place.
+		"parts shifted": {Table: "messagesm1", Row: "", Field: "body", Attrs: msg.Attrs},
+	}
+	for name, p := range moved {
+		t.Run(name, func(t *testing.T) {
+			got, err := d.Open(p, ct)
+			var ie *IntegrityError
+			if !errors.As(err, &ie) || ie.Place.Table != p.Table || ie.Place.Field != p.Field {
+				t.Fatalf("got %v, want an IntegrityError for %s.%s", err, p.Table, p.Field)
+			}
+			if !errors.Is(err, ErrSealed) || got.Plain != nil {
+				t.Fatalf("got %d bytes, errors.Is(ErrSealed) %v, want no plaintext and ErrSealed", len(got.Plain), errors.Is(err, ErrSealed))
+			}
+			if strings.Contains(err.Error(), "we have started") {
+				t.Fatalf("the error carries the content: %v", err)
+			}
+		})
+	}
+}
+
+// Fields sealed before binding (sealedV1) still open, reported unbound; a key made after
+// binding (BoundOnly) refuses them, so an old ciphertext cannot be replayed into a new case.
+func TestDataKeyOpensV1FieldsAsUnbound(t *testing.T) {
+	d, _, _ := newDataKeyForTest(t)
+	old, err := d.seal([]byte("an older summary"), fieldAD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Bound(old) {
+		t.Fatal("Bound(v1) = true, want false")
+	}
+	got, err := d.Open(testPlace, old)
+	if err != nil || string(got.Plain) != "an older summary" || !got.Unbound {
+		t.Fatalf("v1 field: got %q, unbound %v, %v, want it opened and unbound", got.Plain, got.Unbound, err)
+	}
+	if _, err := d.BoundOnly().Open(testPlace, old); !errors.As(err, new(*IntegrityError)) {
+		t.Fatalf("v1 field under BoundOnly: got %v, want an IntegrityError", err)
+	}
+	bound, _ := d.Seal(testPlace, []byte("x"))
+	if !Bound(bound) {
+		t.Fatal("Bound(v2) = false, want true")
+	}
+}
+
+// A stream carries its place inside the encrypted payload: opened for another place it is an
+// IntegrityError before any plaintext is read; a stream from before binding opens unbound.
+func TestDataKeyStreamBoundToPlace(t *testing.T) {
+	d, _, _ := newDataKeyForTest(t)
+	a := Place{Table: "attachments", Row: "a1", Field: "blob", Attrs: []string{"concern=c1"}}
+	var ct bytes.Buffer
+	w, err := d.EncryptStream(&ct, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "evidence")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := a
+	b.Row = "a2"
+	if _, _, err := d.DecryptStream(bytes.NewReader(ct.Bytes()), b); !errors.As(err, new(*IntegrityError)) {
+		t.Fatalf("another attachment's place: got %v, want an IntegrityError", err)
+	}
+	legacy, err := encrypt([]byte("old evidence"), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, unbound, err := d.DecryptStream(bytes.NewReader(legacy), a)
+	if err != nil || !unbound {
+		t.Fatalf("legacy stream: got unbound %v, %v, want it opened unbound", unbound, err)
+	}
+	if got, err := io.ReadAll(r); err != nil || string(got) != "old evidence" {
+		t.Fatalf("legacy stream: got %q, %v", got, err)
+	}
+	if _, _, err := d.BoundOnly().DecryptStream(bytes.NewReader(legacy), a); !errors.As(err, new(*IntegrityError)) {
+		t.Fatalf("legacy stream under BoundOnly: got %v, want an IntegrityError", err)
+	}
+}

@@ -69,12 +69,14 @@ func ExampleDataKey() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	summary, err := dataKey.Seal([]byte("Invoices approved without quotes"))
+	// Each field is bound to its place: table, row (public id), column.
+	place := seal.Place{Table: "concerns", Row: "2b1f0c3e-0d0a-4c1e-9a51-3c52f2d1e7a1", Field: "content"}
+	summary, err := dataKey.Seal(place, []byte("Invoices approved without quotes"))
 	if err != nil {
 		log.Fatal(err)
 	}
 	var attachment bytes.Buffer
-	w, err := dataKey.EncryptStream(&attachment)
+	w, err := dataKey.EncryptStream(&attachment, seal.Place{Table: "attachments", Row: "0f5e8a9c-7b7d-4f60-8d2b-1e0c9a4b6d33", Field: "blob"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -90,12 +92,12 @@ func ExampleDataKey() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	plain, err := dataKey.Open(summary)
+	plain, err := dataKey.Open(place, summary)
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("%s\n", plain)
-	r, err := dataKey.DecryptStream(&attachment)
+	fmt.Printf("%s\n", plain.Plain)
+	r, _, err := dataKey.DecryptStream(&attachment, seal.Place{Table: "attachments", Row: "0f5e8a9c-7b7d-4f60-8d2b-1e0c9a4b6d33", Field: "blob"})
 	if err != nil {
 		log.Fatal(err)
 	}

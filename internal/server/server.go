@@ -204,6 +204,7 @@ var statuses = map[fault.Kind]int{
 	fault.Unsupported:  fiber.StatusUnsupportedMediaType,
 	fault.TooMany:      fiber.StatusTooManyRequests,
 	fault.Unavailable:  fiber.StatusServiceUnavailable,
+	fault.Integrity:    fiber.StatusInternalServerError,
 }
 
 func statusOf(k fault.Kind) int {

@@ -21,15 +21,16 @@ type Attachment struct {
 	CreatedAt time.Time `db:"created_at"`
 }
 
-// InsertAttachment stores a and sets its serial and public id.
+// InsertAttachment stores a under the public id the caller drew (its name and blob are bound
+// to it) and sets its serial.
 // A reporter's file also moves the concern's last_reporter_at, which retention respects.
 func (s *Store) InsertAttachment(ctx context.Context, a *Attachment) error {
 	return s.q.QueryRowxContext(ctx, `WITH touched AS (
 			UPDATE concerns SET last_reporter_at = $6, awaiting_council = true WHERE id = $1 AND $2 = 'reporter'
 		)
-		INSERT INTO attachments (concern_id, author, name, size, blob_id, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, public_id`, a.ConcernID, a.Author, a.Name, a.Size, a.BlobID,
-		a.CreatedAt).Scan(&a.Serial, &a.ID)
+		INSERT INTO attachments (concern_id, author, name, size, blob_id, created_at, public_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, a.ConcernID, a.Author, a.Name, a.Size, a.BlobID,
+		a.CreatedAt, a.ID).Scan(&a.Serial)
 }
 
 // Attachments lists a concern's attachments, oldest first.

@@ -62,9 +62,9 @@ type NewConcern struct {
 
 // InsertConcerns stores concerns with their "routed" e-mails (as routed_outbox rows, which the
 // notifier expands) in one statement: one round trip, one commit and one run of the statistics
-// triggers for the lot, and atomic without a transaction. It sets each stored concern's serial
-// (not its public id, which nothing on the filing path needs: one less column to send back per
-// report) and reports, per concern, false when its reference was already taken (nothing of it
+// triggers for the lot, and atomic without a transaction. Each concern's public id (c.ID) is
+// drawn by the caller, who binds the sealed fields to it. It sets each stored concern's serial
+// and reports, per concern, false when its reference was already taken (nothing of it
 // is stored; the caller draws another).
 func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, error) {
 	stored := make([]bool, len(cs))
@@ -92,7 +92,7 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 		if !c.RouteStored {
 			route = string(c.Route)
 		}
-		args = append(args, c.Reference, c.Channel, c.Mode, c.ServiceArea, c.Category, c.Safeguarding, c.Status,
+		args = append(args, c.ID, c.Reference, c.Channel, c.Mode, c.ServiceArea, c.Category, c.Safeguarding, c.Status,
 			c.Language, c.ReceiptHash, c.WrappedKey, c.Content, c.IdentitySealed, c.IdentityRecipients,
 			c.IdentityOpen, c.NamedKeys, c.RouteRule, c.RouteVersion, route, c.RouteHash, c.ReceivedAt,
 			c.AcknowledgeBy, c.DecideBy, c.FeedbackBy, c.CreatedBy)
@@ -145,14 +145,14 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 	return stored, nil
 }
 
-const concernInsertArgs = 24
+const concernInsertArgs = 25
 
 // maxPreparedBatch is the largest batch run as a prepared statement (up to eight of them per
 // connection); a larger one is parsed each time.
 const maxPreparedBatch = 128
 
 // concernTypes are the SQL types of a concern row's values, in insert order.
-var concernTypes = [concernInsertArgs]string{"text", "text", "text", "text", "text", "boolean", "text", "text",
+var concernTypes = [concernInsertArgs]string{"uuid", "text", "text", "text", "text", "text", "boolean", "text", "text",
 	"bytea", "bytea", "bytea", "bytea", "text[]", "bytea", "bytea[]", "text", "text", "jsonb", "bytea", "timestamptz",
 	"timestamptz", "timestamptz", "timestamptz", "bigint"}
 
@@ -175,7 +175,7 @@ func insertConcernsSQL(n int, notices bool) string {
 		return q.(string)
 	}
 	var q strings.Builder
-	q.WriteString(`WITH v (reference, channel, mode, service_area, category, safeguarding, status, language,
+	q.WriteString(`WITH v (public_id, reference, channel, mode, service_area, category, safeguarding, status, language,
 		receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
 		named_keys, route_rule, route_version, route, route_hash, received_at, acknowledge_by, decide_by, feedback_by, created_by) AS (VALUES `)
 	for row := range n {
@@ -201,10 +201,10 @@ func insertConcernsSQL(n int, notices bool) string {
 		SELECT DISTINCT ON (route_hash) route_hash, route FROM v WHERE route_hash IS NOT NULL AND route IS NOT NULL
 		ON CONFLICT (hash) DO NOTHING
 	), c AS (
-		INSERT INTO concerns (reference, channel, mode, service_area, category, safeguarding, status,
+		INSERT INTO concerns (public_id, reference, channel, mode, service_area, category, safeguarding, status,
 		language, receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
 		named_keys, route_rule, route_version, route, received_at, acknowledge_by, decide_by, feedback_by, created_by, next_deadline)
-		SELECT reference, channel, mode, service_area, category, safeguarding, status,
+		SELECT public_id, reference, channel, mode, service_area, category, safeguarding, status,
 		language, receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
 		named_keys, route_rule, route_version, coalesce(v.route, known.decision),
 		received_at, acknowledge_by, decide_by, feedback_by, created_by,

@@ -11,6 +11,7 @@ import (
 	"github.com/lib/pq"
 
 	"candour/internal/dbtest"
+	"candour/internal/publicid"
 	"candour/internal/store"
 )
 
@@ -18,7 +19,7 @@ func newConcern(ref string, notify ...string) store.NewConcern {
 	now := time.Now().Truncate(time.Hour)
 	rh := make([]byte, 32)
 	rand.Read(rh)
-	return store.NewConcern{Concern: &store.Concern{Reference: ref, Channel: "web", Mode: "anonymous",
+	return store.NewConcern{Concern: &store.Concern{ID: publicid.New(), Reference: ref, Channel: "web", Mode: "anonymous",
 		ServiceArea: "housing", Category: "other", Status: "received", Language: "en", ReceiptHash: rh,
 		IdentityRecipients: pq.StringArray{}, NamedKeys: pq.ByteaArray{[]byte{1, 2}},
 		WrappedKey: []byte{0, 1, 2}, Content: []byte("sealed\x00bytes"), RouteRule: "default", RouteVersion: "v1",

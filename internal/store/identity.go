@@ -29,11 +29,11 @@ type IdentityRequest struct {
 const identityRequestColumns = `id, public_id, concern_id, requester_id, reason, reporter_told, no_notice_reason, status,
 	decided_by, decision_reason, created_at, decided_at`
 
-// InsertIdentityRequest stores r.
+// InsertIdentityRequest stores r under the public id the caller drew (its reason is bound to it).
 func (s *Store) InsertIdentityRequest(ctx context.Context, r *IdentityRequest) error {
-	return s.q.QueryRowxContext(ctx, `INSERT INTO identity_requests (concern_id, requester_id, reason, reporter_told, no_notice_reason)
-		VALUES ($1, $2, $3, $4, $5) RETURNING id, public_id, status, created_at`, r.ConcernID, r.RequesterID, r.Reason, r.ReporterTold,
-		r.NoNoticeReason).Scan(&r.Serial, &r.ID, &r.Status, &r.CreatedAt)
+	return s.q.QueryRowxContext(ctx, `INSERT INTO identity_requests (concern_id, requester_id, reason, reporter_told, no_notice_reason, public_id)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, status, created_at`, r.ConcernID, r.RequesterID, r.Reason, r.ReporterTold,
+		r.NoNoticeReason, r.ID).Scan(&r.Serial, &r.Status, &r.CreatedAt)
 }
 
 // IdentityRequestByPublicID loads the request a client names.

@@ -33,15 +33,15 @@ type Investigation struct {
 const investigationColumns = `id, public_id, reference, wrapped_key, title, terms_of_reference, commissioning_officer_id,
 	investigating_officer_id, investigating_officer_ext, due_at, status, conclusion, created_at, reported_at, closed_at`
 
-// InsertInvestigation stores inv under the reference the caller drew and sets its serial,
-// public id, status and creation time; false (nothing stored) when the reference is taken.
+// InsertInvestigation stores inv under the reference and public id the caller drew and sets its
+// serial, status and creation time; false (nothing stored) when the reference is taken.
 func (s *Store) InsertInvestigation(ctx context.Context, inv *Investigation) (bool, error) {
 	err := s.q.QueryRowxContext(ctx, `INSERT INTO investigations (reference, wrapped_key, title, terms_of_reference,
-		commissioning_officer_id, investigating_officer_id, investigating_officer_ext, due_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (reference) DO NOTHING
-		RETURNING id, public_id, status, created_at`,
+		commissioning_officer_id, investigating_officer_id, investigating_officer_ext, due_at, public_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (reference) DO NOTHING
+		RETURNING id, status, created_at`,
 		inv.Reference, inv.WrappedKey, inv.Title, inv.TermsOfReference, inv.CommissioningOfficerID, inv.InvestigatingOfficerID,
-		inv.InvestigatingOfficerExt, inv.DueAt).Scan(&inv.Serial, &inv.ID, &inv.Status, &inv.CreatedAt)
+		inv.InvestigatingOfficerExt, inv.DueAt, inv.ID).Scan(&inv.Serial, &inv.Status, &inv.CreatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

@@ -20,7 +20,8 @@ type Message struct {
 	CreatedAt time.Time     `db:"created_at"`
 }
 
-// InsertMessage stores m and sets its serial and public id.
+// InsertMessage stores m under the public id the caller drew (its body is bound to it) and sets
+// its serial.
 // A reporter's message also moves the concern's last_reporter_at, which retention respects, and
 // says it is the council's turn to answer; a staff message says the council has answered, and
 // tells a reporter who left an address (reporter_notices) that something is waiting: one
@@ -40,9 +41,9 @@ func (s *Store) InsertMessage(ctx context.Context, m *Message) error {
 			WHERE r.concern_id = $1 AND $2 = 'staff' AND c.shredded_at IS NULL
 			ON CONFLICT (dedupe_key) DO NOTHING
 		)
-		INSERT INTO messages (concern_id, author, user_id, body, detriment, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, public_id`, m.ConcernID, m.Author, m.UserID, m.Body, m.Detriment,
-		m.CreatedAt).Scan(&m.Serial, &m.ID)
+		INSERT INTO messages (concern_id, author, user_id, body, detriment, created_at, public_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, m.ConcernID, m.Author, m.UserID, m.Body, m.Detriment,
+		m.CreatedAt, m.ID).Scan(&m.Serial)
 }
 
 // Messages lists a concern's messages, oldest first.
