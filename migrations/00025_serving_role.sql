@@ -36,11 +36,8 @@ $$;
 -- +goose StatementBegin
 DO $$
 DECLARE
-    serving text := current_setting('candour.serving_role', true);
+    serving text := current_setting('candour.serving_role'); -- unset: an error naming it
 BEGIN
-    IF coalesce(serving, '') = '' THEN
-        RAISE EXCEPTION 'candour.serving_role is not set: migrate with candour migrate';
-    END IF;
     EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON TABLES FROM %I', serving);
     EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON SEQUENCES FROM %I', serving);
     EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA public FROM %I', serving);

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lib/pq"
 
@@ -17,8 +16,7 @@ import (
 // schema, and PostgreSQL refuses every one for want of privilege. The events stay as they were.
 func TestServingRoleCannotTamper(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := t.Context()
 	d := dbtest.NewDatabase(t)
 	app := dbtest.Open(t, d.URL)
 	// What the audit code does: the chain's advisory lock, the last hash, an insert.
@@ -74,8 +72,7 @@ func TestServingRoleCannotTamper(t *testing.T) {
 // powers over other roles or row security are refused, each with the reason.
 func TestCheckServingRole(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := t.Context()
 	d := dbtest.NewDatabase(t)
 	super := dbtest.Open(t, d.SuperuserURL)
 	// Roles belong to the server: give each a name of this test's database, and drop it after.
