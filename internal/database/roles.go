@@ -34,20 +34,6 @@ const servingRoleSetting = "candour.serving_role"
 // a superuser, the schema's owner, or a role with powers the serving role must not have.
 var ErrPrivilegedRole = errors.New("refusing to serve as a privileged database role")
 
-// RoleOf returns the user a connection string logs in as. The serving role must be named: a
-// default taken from the environment would make the grants land on whoever ran the command.
-func RoleOf(url string) (string, error) {
-	dsn, err := ParseDSN(url)
-	if err != nil {
-		return "", err
-	}
-	user := dsn.Get("user")
-	if user == "" {
-		return "", errors.New("the connection string names no user")
-	}
-	return user, nil
-}
-
 // CheckServingRole returns an error wrapping ErrPrivilegedRole, saying why, when the role db
 // is connected as could alter the schema or the audit trail; nil for a least-privilege role.
 func CheckServingRole(ctx context.Context, db *sqlx.DB) error {
