@@ -229,7 +229,8 @@ func TestBrowserCouncillorConversation(t *testing.T) {
 	browsertest.Do(t, ctx, "answer", chromedp.SendKeys(`#body`, "March to May, the worst was April."),
 		chromedp.Click(`form[action$="/reply"] button`), chromedp.WaitReady(`.govuk-notification-banner`))
 	browsertest.Do(t, ctx, "add the rota", chromedp.SetUploadFiles(`#file`, []string{rota}),
-		chromedp.Click(`form[action$="/attachments"] button`), chromedp.WaitReady(`.govuk-notification-banner`))
+		// The reply's page already has a banner: wait for the upload's page, which names the file.
+		chromedp.Click(`form[action$="/attachments"] button`), chromedp.WaitReady(chromedp.Search(`//main//*[contains(text(), "rota.csv")]`)))
 	text = browsertest.Get(t, ctx, "read the thread again", chromedp.Text("main"))
 	for _, want := range []string{"March to May, the worst was April.", "From you", "rota.csv"} {
 		if !strings.Contains(text, want) {
