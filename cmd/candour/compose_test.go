@@ -2,7 +2,9 @@ package main_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,7 +15,9 @@ import (
 
 // docker-compose.yml cannot be run on the build machines (no Docker engine), so at least its
 // syntax and wiring are checked: both services, the portal built from the Dockerfile, waiting
-// for a healthy database, DATABASE_URL pointing at it, health checks and named volumes.
+// for a healthy database, health checks and named volumes, and the two database roles: the
+// portal serves as candour_app and migrates as candour_owner, which the init script mounted
+// into the db service creates.
 func TestComposeFile(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(portaltest.Root(), "docker-compose.yml"))
 	if err != nil {
@@ -44,8 +48,33 @@ func TestComposeFile(t *testing.T) {
 	if portal.Build != "." || portal.DependsOn["db"].Condition != "service_healthy" || len(portal.Healthcheck.Test) == 0 {
 		t.Errorf("portal service: got %+v, want built here, waiting for a healthy db, with a health check", portal)
 	}
-	if url := portal.Environment["DATABASE_URL"]; !strings.Contains(url, "@db:5432/candour") {
-		t.Errorf("portal DATABASE_URL %q does not point at the db service", url)
+	for name, user := range map[string]string{"DATABASE_URL": "candour_app", "CANDOUR_MIGRATE_DATABASE_URL": "candour_owner"} {
+		if url := portal.Environment[name]; !strings.HasPrefix(url, "postgres://"+user+":") || !strings.Contains(url, "@db:5432/candour?") {
+			t.Errorf("portal %s %q: want %s on the db service's candour database", name, url, user)
+		}
+	}
+	const initdb = "./deploy/initdb:/docker-entrypoint-initdb.d:ro"
+	if !slices.Contains(db.Volumes, initdb) {
+		t.Errorf("db volumes %v: want %s", db.Volumes, initdb)
+	}
+	script := filepath.Join(portaltest.Root(), "deploy", "initdb", "10-candour-roles.sh")
+	if out, err := exec.Command("sh", "-n", script).CombinedOutput(); err != nil {
+		t.Errorf("%s: %v\n%s", script, err, out)
+	}
+	sql, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"CREATE ROLE candour_owner LOGIN", "CREATE ROLE candour_app LOGIN", "CREATE DATABASE candour OWNER candour_owner",
+		"$CANDOUR_OWNER_DB_PASSWORD", "$CANDOUR_APP_DB_PASSWORD"} {
+		if !strings.Contains(string(sql), want) {
+			t.Errorf("%s does not say %q", script, want)
+		}
+	}
+	for _, v := range []string{"CANDOUR_OWNER_DB_PASSWORD", "CANDOUR_APP_DB_PASSWORD"} {
+		if !strings.Contains(db.Environment[v], v) {
+			t.Errorf("db service: %s = %q, want it passed to the init script", v, db.Environment[v])
+		}
 	}
 	for _, v := range []string{"pgdata", "keys"} {
 		if _, ok := compose.Volumes[v]; !ok {

@@ -315,3 +315,63 @@ func killedMidUpload(t *testing.T, blobDir string) {
 		}
 	}
 }
+
+// The portal will not serve as the superuser or as the owner of the schema: one line on stderr
+// says why, and the exit code is 3. The escape hatch serves, and warns.
+func TestServeRefusesPrivilegedRole(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	env := func(url string) map[string]string {
+		return map[string]string{"DATABASE_URL": url, "CANDOUR_DATA_DIR": t.TempDir(), "CANDOUR_LISTEN": freeAddr(t),
+			"CANDOUR_POLICY_DIR": filepath.Join(portaltest.Root(), "policies")}
+	}
+	for _, tc := range []struct{ name, url, why string }{
+		{"superuser", d.SuperuserURL, "is a superuser"},
+		{"owner", d.OwnerURL, "owns table"},
+	} {
+		r := command(env(tc.url), "serve")
+		code := exitCode(t, r)
+		lines := strings.Split(strings.TrimSpace(r.stderr.String()), "\n")
+		last := lines[len(lines)-1]
+		if code != 3 || !strings.Contains(last, tc.why) || !strings.Contains(last, "refusing to serve") {
+			t.Errorf("%s: got exit %d, last line %q; want 3 and a line saying it %s", tc.name, code, last, tc.why)
+		}
+	}
+
+	e := env(d.OwnerURL)
+	e["CANDOUR_INSECURE_DB_ROLE"] = "allow"
+	r := command(e, "serve")
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, "http://"+e["CANDOUR_LISTEN"], r)
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	r.cmd.Wait()
+	if !strings.Contains(r.stderr.String(), "INSECURE: CANDOUR_INSECURE_DB_ROLE=allow") {
+		t.Errorf("escape hatch: stderr %q, want a loud warning", r.stderr)
+	}
+}
+
+// `candour migrate` needs the owner's URL, and migrates an empty database with it, granting the
+// serving role of DATABASE_URL.
+func TestMigrateCommandUsesOwner(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewEmpty(t)
+	r := command(map[string]string{"DATABASE_URL": d.URL}, "migrate")
+	if code := exitCode(t, r); code != 1 || !strings.Contains(r.stderr.String(), "CANDOUR_MIGRATE_DATABASE_URL") {
+		t.Errorf("without the owner's URL: exit %d, stderr %q; want 1 naming CANDOUR_MIGRATE_DATABASE_URL", code, r.stderr)
+	}
+	r = command(map[string]string{"DATABASE_URL": d.URL, "CANDOUR_MIGRATE_DATABASE_URL": d.OwnerURL}, "migrate")
+	if code := exitCode(t, r); code != 0 {
+		t.Fatalf("migrate: exit %d, stderr %s", code, r.stderr)
+	}
+	db, err := sqlxOpen(d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.Get(&n, `SELECT count(*) FROM concerns`); err != nil {
+		t.Errorf("the serving role reading a migrated table: %v", err)
+	}
+}

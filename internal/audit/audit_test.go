@@ -90,10 +90,10 @@ func TestTamperingNamesFirstBadEvent(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			db := dbtest.New(t)
-			st := store.New(db)
+			d := dbtest.NewDatabase(t)
+			st := store.New(dbtest.Open(t, d.URL))
 			script(t, st, 50)
-			tamper(t, db, tc.sql)
+			tamper(t, dbtest.Open(t, d.SuperuserURL), tc.sql)
 			ok, _, bad := verify(t, st)
 			if ok || bad == nil || *bad != tc.want {
 				got := "nil"
@@ -106,18 +106,25 @@ func TestTamperingNamesFirstBadEvent(t *testing.T) {
 	}
 }
 
+// The serving role has no right to change events; the owner has, and the trigger still refuses.
 func TestAppOnlyAppends(t *testing.T) {
-	db := dbtest.New(t)
-	st := store.New(db)
+	d := dbtest.NewDatabase(t)
+	st := store.New(dbtest.Open(t, d.URL))
 	script(t, st, 3)
-	for _, q := range []string{
-		`UPDATE audit_events SET action = 'x' WHERE seq = 1`,
-		`DELETE FROM audit_events WHERE seq = 2`,
-		`TRUNCATE audit_events`,
+	for _, as := range []struct{ role, url, want string }{
+		{"serving role", d.URL, "permission denied"},
+		{"owner", d.OwnerURL, "append-only"},
 	} {
-		_, err := db.Exec(q)
-		if err == nil || !strings.Contains(err.Error(), "append-only") {
-			t.Errorf("%s: got %v, want the append-only trigger to refuse", q, err)
+		db := dbtest.Open(t, as.url)
+		for _, q := range []string{
+			`UPDATE audit_events SET action = 'x' WHERE seq = 1`,
+			`DELETE FROM audit_events WHERE seq = 2`,
+			`TRUNCATE audit_events`,
+		} {
+			_, err := db.Exec(q)
+			if err == nil || !strings.Contains(err.Error(), as.want) {
+				t.Errorf("%s: %s: got %v, want %q", as.role, q, err, as.want)
+			}
 		}
 	}
 	if ok, n, _ := verify(t, st); !ok || n != 3 {

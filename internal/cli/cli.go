@@ -1,9 +1,11 @@
 // Package cli is the candour command: it parses the subcommand and its flags and calls into the
-// rest of the program. Exit codes: 0 ok, 1 failure, 2 usage.
+// rest of the program. Exit codes: 0 ok, 1 failure, 2 usage, 3 a database role that may not
+// serve (superuser or owner: see README, Database roles).
 package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"syscall"
 
 	"candour/internal/config"
+	"candour/internal/database"
 	"candour/internal/portal"
 )
 
@@ -27,6 +30,9 @@ commands:
 
 Configuration comes from the environment; see the README.
 `
+
+// exitPrivilegedRole: serve refused a database role that could rewrite history.
+const exitPrivilegedRole = 3
 
 // commands are the subcommands by name; each gets the rest of the command line.
 var commands = map[string]func(args []string, stdin io.Reader, stdout, stderr io.Writer) int{
@@ -92,6 +98,9 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	p, err := portal.Start(ctx, cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "candour: %v\n", err)
+		if errors.Is(err, database.ErrPrivilegedRole) {
+			return exitPrivilegedRole
+		}
 		return 1
 	}
 	fmt.Fprintf(stdout, "Candour is running at %s (listening on %s)\n", cfg.PublicURL, p.Addr())
@@ -137,14 +146,7 @@ func migrate(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if cfg == nil {
 		return code
 	}
-	cfg.AutoMigrate = true
-	log := portal.NewLogger(cfg, os.Stderr)
-	st, err := portal.OpenDatabase(context.Background(), cfg, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "candour: %v\n", err)
-		return 1
-	}
-	if err := st.Close(); err != nil {
+	if err := portal.Migrate(context.Background(), cfg, portal.NewLogger(cfg, os.Stderr)); err != nil {
 		fmt.Fprintf(stderr, "candour: %v\n", err)
 		return 1
 	}

@@ -17,7 +17,9 @@ import (
 
 // Config is the validated configuration of one portal process.
 type Config struct {
-	DatabaseURL     string // empty: start the embedded PostgreSQL
+	DatabaseURL     string // the serving role; empty: start the embedded PostgreSQL
+	MigrateURL      string // the owner role, for migrations; empty: never migrate this database
+	InsecureDBRole  bool   // serve even as a superuser or the owner (development only)
 	DataDir         string
 	PGBinDir        string
 	Listen          string
@@ -61,19 +63,24 @@ type Var struct {
 
 // Vars is the table of every setting, in the order the README documents them.
 var Vars = []Var{
-	{Name: "DATABASE_URL", Secret: true, Help: "PostgreSQL connection URL; unset: start the embedded PostgreSQL under CANDOUR_DATA_DIR",
+	{Name: "DATABASE_URL", Secret: true, Help: "PostgreSQL connection URL of the least-privilege role the portal serves as (README, Database roles); unset: start the embedded PostgreSQL under CANDOUR_DATA_DIR",
+		set: func(c *Config, v string) error { return databaseURL(&c.DatabaseURL, v) }},
+	{Name: "CANDOUR_MIGRATE_DATABASE_URL", Secret: true, Help: "PostgreSQL connection URL of the role that owns the schema, for `candour migrate` and CANDOUR_AUTO_MIGRATE; same database as DATABASE_URL; unset: the portal only checks that the schema is current",
 		set: func(c *Config, v string) error {
-			if v == "" {
-				return nil
+			if v != "" && c.DatabaseURL == "" {
+				return errors.New("needs DATABASE_URL: the embedded default keeps its own roles")
 			}
-			if strings.HasPrefix(v, "postgres://") || strings.HasPrefix(v, "postgresql://") {
-				if _, err := url.Parse(v); err != nil {
-					return errors.New("not a valid URL")
-				}
-			} else if !strings.Contains(v, "=") {
-				return errors.New("want postgres://… or key=value connection string")
+			return databaseURL(&c.MigrateURL, v)
+		}},
+	{Name: "CANDOUR_INSECURE_DB_ROLE", Help: "allow: serve even as a superuser or the schema's owner, with a warning at every start (development only; lets the serving connection rewrite the audit trail)",
+		set: func(c *Config, v string) error {
+			switch v {
+			case "":
+			case "allow":
+				c.InsecureDBRole = true
+			default:
+				return errors.New("the only value is allow")
 			}
-			c.DatabaseURL = v
 			return nil
 		}},
 	{Name: "CANDOUR_DATA_DIR", Default: "./.candour", Help: "folder for the embedded database and generated keys",
@@ -136,7 +143,7 @@ var Vars = []Var{
 			c.DataKeyFile = abs
 			return nil
 		}},
-	{Name: "CANDOUR_AUTO_MIGRATE", Default: "true", Help: "migrate the schema on start; false: refuse to serve a schema that is behind",
+	{Name: "CANDOUR_AUTO_MIGRATE", Default: "true", Help: "migrate the schema on start, as the owner (the embedded default, or CANDOUR_MIGRATE_DATABASE_URL when set); false: refuse to serve a schema that is behind",
 		set: func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -234,6 +241,22 @@ var Vars = []Var{
 			}
 			return errors.New("want debug, info, warn or error")
 		}},
+}
+
+// databaseURL checks the form of a connection string (never quoting it: it may hold a password).
+func databaseURL(into *string, v string) error {
+	if v == "" {
+		return nil
+	}
+	if strings.HasPrefix(v, "postgres://") || strings.HasPrefix(v, "postgresql://") {
+		if _, err := url.Parse(v); err != nil {
+			return errors.New("not a valid URL")
+		}
+	} else if !strings.Contains(v, "=") {
+		return errors.New("want postgres://… or key=value connection string")
+	}
+	*into = v
+	return nil
 }
 
 func loopback(host string) bool {

@@ -43,6 +43,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"CANDOUR_MAX_ATTACHMENT_MB", "0"},
 		{"CANDOUR_SHUTDOWN_TIMEOUT", "forever"},
 		{"CANDOUR_LOG_LEVEL", "loud"},
+		{"CANDOUR_MIGRATE_DATABASE_URL", "nonsense"},
+		{"CANDOUR_INSECURE_DB_ROLE", "yes"},
 	}
 	for _, tc := range cases {
 		_, err := Parse(env(map[string]string{tc.name: tc.value}))
@@ -50,6 +52,21 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Var != tc.name {
 			t.Errorf("%s=%q: got %v, want an error naming %s", tc.name, tc.value, err, tc.name)
 		}
+	}
+}
+
+// The owner's URL only makes sense beside the serving role's: the embedded default keeps both
+// roles itself.
+func TestMigrateURLNeedsDatabaseURL(t *testing.T) {
+	_, err := Parse(env(map[string]string{"CANDOUR_MIGRATE_DATABASE_URL": "postgres://owner:pw@db/candour"}))
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Var != "CANDOUR_MIGRATE_DATABASE_URL" || !strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Errorf("got %v, want an error saying it needs DATABASE_URL", err)
+	}
+	c, err := Parse(env(map[string]string{"DATABASE_URL": "postgres://app:pw@db/candour",
+		"CANDOUR_MIGRATE_DATABASE_URL": "postgres://owner:pw@db/candour", "CANDOUR_INSECURE_DB_ROLE": "allow"}))
+	if err != nil || c.MigrateURL == "" || !c.InsecureDBRole {
+		t.Errorf("got %+v, %v; want both URLs and the escape hatch", c, err)
 	}
 }
 

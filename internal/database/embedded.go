@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	_ "github.com/lib/pq" // PostgreSQL driver
+	"github.com/lib/pq" // the driver, and its errors
 )
 
 // ErrNoBinaries means the PostgreSQL server binaries (initdb, postgres) could not be found.
@@ -28,7 +28,8 @@ var ErrNoBinaries = errors.New("PostgreSQL binaries (initdb, postgres) not found
 	"install PostgreSQL, e.g. apt-get install postgresql, or set DATABASE_URL")
 
 const (
-	// embeddedUser is the superuser initdb creates; embeddedDB is the database we serve.
+	// embeddedUser is the superuser initdb creates: it owns embeddedDB and runs the migrations.
+	// The portal serves as ServingRole.
 	embeddedUser = "candour"
 	embeddedDB   = "candour"
 
@@ -54,10 +55,10 @@ type EmbeddedOptions struct {
 // Embedded is a PostgreSQL server running as a child process, reachable only through a Unix
 // socket in its data directory.
 type Embedded struct {
-	log     *slog.Logger
-	pgData  string
-	logPath string
-	url     string
+	log       *slog.Logger
+	pgData    string
+	logPath   string
+	passwords passwords
 
 	cmd     *exec.Cmd
 	logFile *os.File
@@ -197,7 +198,6 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 		pgData:  pgData,
 		logPath: logPath,
 		logFile: logFile,
-		url:     "host=" + quoteDSN(pgData) + " user=" + embeddedUser + " dbname=" + embeddedDB + " sslmode=disable",
 	}
 	ok := false
 	defer func() {
@@ -205,9 +205,12 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 			logFile.Close()
 		}
 	}()
+	if e.passwords, err = readOrCreatePasswords(dataDir); err != nil {
+		return nil, err
+	}
 
 	if _, err := os.Stat(filepath.Join(pgData, "PG_VERSION")); errors.Is(err, fs.ErrNotExist) {
-		if err := e.initdb(ctx, binDir, cred, opts.Fsync); err != nil {
+		if err := e.initdb(ctx, binDir, cred, opts.Fsync, dataDir); err != nil {
 			return nil, err
 		}
 	} else if err != nil {
@@ -236,6 +239,10 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 		log.Warn("old server's shared memory still in use; retrying", "attempt", attempt)
 		time.Sleep(250 * time.Millisecond)
 	}
+	if err := e.requirePasswords(ctx, cred); err != nil {
+		_ = e.Stop(context.Background())
+		return nil, err
+	}
 	if err := e.ensureDatabase(ctx); err != nil {
 		_ = e.Stop(context.Background())
 		return nil, err
@@ -245,8 +252,25 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	return e, nil
 }
 
-// URL returns a lib/pq key=value connection string for the candour database.
-func (e *Embedded) URL() string { return e.url }
+// URL returns the connection string the portal serves with: ServingRole on the candour
+// database, with its password.
+func (e *Embedded) URL() string {
+	return e.dsn(ServingRole, e.passwords.serving, embeddedDB)
+}
+
+// OwnerURL returns the connection string of the superuser that owns the candour database and
+// runs the migrations, with its password.
+func (e *Embedded) OwnerURL() string {
+	return e.dsn(embeddedUser, e.passwords.owner, embeddedDB)
+}
+
+func (e *Embedded) adminURL() string {
+	return e.dsn(embeddedUser, e.passwords.owner, "postgres")
+}
+
+func (e *Embedded) dsn(user, password, db string) string {
+	return DSN{{"host", e.pgData}, {"user", user}, {"password", password}, {"dbname", db}, {"sslmode", "disable"}}.String()
+}
 
 // Stop shuts the server down (fast shutdown), waiting until ctx is done before killing it.
 // Calling Stop again returns the first result.
@@ -282,7 +306,7 @@ func (e *Embedded) stop(ctx context.Context) error {
 	return fmt.Errorf("embedded postgres: killed after shutdown timed out: %w", ctx.Err())
 }
 
-func (e *Embedded) initdb(ctx context.Context, binDir string, cred *syscall.Credential, fsync bool) error {
+func (e *Embedded) initdb(ctx context.Context, binDir string, cred *syscall.Credential, fsync bool, dataDir string) error {
 	// A half-finished initdb leaves files that make the next one refuse to run. The folder is
 	// ours alone, and it holds no cluster (no PG_VERSION), so start it afresh.
 	entries, err := os.ReadDir(e.pgData)
@@ -296,7 +320,13 @@ func (e *Embedded) initdb(ctx context.Context, binDir string, cred *syscall.Cred
 	}
 
 	e.log.Info("initialising embedded postgres", "data_dir", e.pgData)
-	args := []string{"-D", e.pgData, "-U", embeddedUser, "--auth=trust", "-E", "UTF8", "--no-locale"}
+	pwFile, err := e.passwords.ownerFileFor(dataDir, cred)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(pwFile)
+	args := []string{"-D", e.pgData, "-U", embeddedUser, "--pwfile=" + pwFile, "--auth=" + passwordAuth,
+		"-E", "UTF8", "--no-locale"}
 	if !fsync {
 		args = append(args, "--no-sync")
 	}
@@ -384,6 +414,12 @@ func (e *Embedded) waitReady(ctx context.Context) error {
 		if lastErr == nil {
 			return nil
 		}
+		// A refused password will not be accepted by waiting: say which key file is wrong.
+		var pqErr *pq.Error
+		if errors.As(lastErr, &pqErr) && pqErr.Code.Class() == "28" {
+			return fmt.Errorf("embedded postgres refused the owner's password from %s (was it replaced?): %w",
+				e.passwords.ownerPath, lastErr)
+		}
 		select {
 		case <-e.done:
 			return e.exitedDuringStart()
@@ -415,10 +451,6 @@ func (e *Embedded) ensureDatabase(ctx context.Context) error {
 	}
 	e.log.Info("created database", "name", embeddedDB)
 	return nil
-}
-
-func (e *Embedded) adminURL() string {
-	return "host=" + quoteDSN(e.pgData) + " user=" + embeddedUser + " dbname=postgres sslmode=disable"
 }
 
 // clearStalePID removes a postmaster.pid left by a crash, refuses to start next to a live
@@ -641,12 +673,4 @@ func serverEnv() []string {
 		env = append(env, kv)
 	}
 	return append(env, "LC_ALL=C")
-}
-
-// quoteDSN quotes a value for a key=value connection string when it needs it.
-func quoteDSN(v string) string {
-	if v != "" && !strings.ContainsAny(v, " '\\\t\n") {
-		return v
-	}
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }

@@ -56,11 +56,17 @@ func stop(t *testing.T, e *database.Embedded) {
 	}
 }
 
+// query runs q as the owner of the embedded database.
 func query(t *testing.T, e *database.Embedded, q string) string {
+	t.Helper()
+	return queryAs(t, e.OwnerURL(), q)
+}
+
+func queryAs(t *testing.T, url, q string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	db, err := database.Open(ctx, e.URL())
+	db, err := database.Open(ctx, url)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -103,8 +109,12 @@ func TestEmbedded(t *testing.T) {
 
 	e := start(t, dir)
 	if got, want := query(t, e, `SELECT current_user || '/' || current_database()`), "candour/candour"; got != want {
-		t.Errorf("user/database: got %q, want %q", got, want)
+		t.Errorf("owner user/database: got %q, want %q", got, want)
 	}
+	if got, want := queryAs(t, e.URL(), `SELECT current_user || '/' || current_database()`), "candour_app/candour"; got != want {
+		t.Errorf("serving user/database: got %q, want %q", got, want)
+	}
+	requiresPasswords(t, dir, e)
 	if got := query(t, e, `SHOW listen_addresses`); got != "" {
 		t.Errorf("listen_addresses: got %q, want empty (Unix socket only)", got)
 	}
@@ -324,4 +334,82 @@ func kvToURL(t *testing.T, kv string) string {
 		t.Fatalf("cannot turn %q into a URL: want user= and dbname=", kv)
 	}
 	return "postgres://" + url.User(user).String() + "@/" + db + "?" + q.Encode()
+}
+
+// requiresPasswords checks that each role of the embedded server gets in with the password in
+// its key file, and no connection gets in without one.
+func requiresPasswords(t *testing.T, dir string, e *database.Embedded) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, url := range []string{e.OwnerURL(), e.URL()} {
+		dsn, err := database.ParseDSN(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		role := dsn.Get("user")
+		file := filepath.Join(dir, "keys", map[string]string{"candour": "db-owner.password", "candour_app": "db-serving.password"}[role])
+		fi, err := os.Stat(file)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, mode %v, want a 0600 key file", file, err, fi)
+		}
+		b, _ := os.ReadFile(file)
+		if got := strings.TrimSpace(string(b)); got != dsn.Get("password") || len(got) < 40 {
+			t.Errorf("%s: the URL's password is not the key file's, or is short", role)
+		}
+		for _, tc := range []struct {
+			name, password string
+			ok             bool
+		}{{"the key file's password", dsn.Get("password"), true}, {"no password", "", false}, {"a wrong password", "guess", false}} {
+			db, err := database.Open(ctx, dsn.With("password", tc.password).String())
+			if err == nil {
+				db.Close()
+			}
+			if (err == nil) != tc.ok {
+				t.Errorf("%s with %s: got err=%v, want connected=%v", role, tc.name, err, tc.ok)
+			}
+		}
+	}
+	hba, err := os.ReadFile(filepath.Join(dir, "postgres", "pg_hba.conf"))
+	if err != nil || strings.Contains(string(hba), "trust") || !strings.Contains(string(hba), "scram-sha-256") {
+		t.Errorf("pg_hba.conf: %v\n%s\nwant scram-sha-256 only", err, hba)
+	}
+}
+
+// A data folder made before passwords (initdb --auth=trust, no serving role, no key files) is
+// converted on its next start, and its data stays.
+func TestEmbeddedUpgradeFromTrust(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	e := start(t, dir)
+	query(t, e, `CREATE TABLE kept (v text); INSERT INTO kept VALUES ('from before'); SELECT 'ok'`)
+	// What initdb --auth=trust wrote, and a cluster where only the superuser exists, without a password.
+	query(t, e, `DROP ROLE candour_app; ALTER ROLE candour PASSWORD NULL; SELECT 'ok'`)
+	stop(t, e)
+	trust := "# TYPE  DATABASE        USER            ADDRESS                 METHOD\n" +
+		"local   all             all                                     trust\n" +
+		"host    all             all             127.0.0.1/32            trust\n" +
+		"host    all             all             ::1/128                 trust\n" +
+		"local   replication     all                                     trust\n"
+	hbaPath := filepath.Join(dir, "postgres", "pg_hba.conf")
+	if err := os.WriteFile(hbaPath, []byte(trust), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"db-owner.password", "db-serving.password"} {
+		if err := os.Remove(filepath.Join(dir, "keys", f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	e = start(t, dir)
+	requiresPasswords(t, dir, e)
+	if got, want := queryAs(t, e.URL(), `SELECT current_user`), "candour_app"; got != want {
+		t.Errorf("serving role after the upgrade: got %q, want %q", got, want)
+	}
+	if got, want := query(t, e, `SELECT v FROM kept`), "from before"; got != want {
+		t.Errorf("data after the upgrade: got %q, want %q", got, want)
+	}
+	stop(t, e)
+	e = start(t, dir) // and the converted folder starts again as it is
+	requiresPasswords(t, dir, e)
 }

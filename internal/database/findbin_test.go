@@ -54,17 +54,3 @@ func TestFindBinaries(t *testing.T) {
 		})
 	}
 }
-
-func TestQuoteDSN(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"/tmp/x", "/tmp/x"},
-		{"/tmp/a b", `'/tmp/a b'`},
-		{`it's`, `'it\'s'`},
-		{"", "''"},
-	}
-	for _, tt := range tests {
-		if got := quoteDSN(tt.in); got != tt.want {
-			t.Errorf("quoteDSN(%q): got %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}

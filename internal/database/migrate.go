@@ -31,8 +31,34 @@ func newProvider(db *sql.DB) (*goose.Provider, error) {
 	return p, nil
 }
 
-// Migrate applies every pending migration, each in its own transaction.
-func Migrate(ctx context.Context, db *sql.DB) error {
+// Migrate applies every pending migration, each in its own transaction, as the owner role of
+// ownerURL (CANDOUR_MIGRATE_DATABASE_URL). The serving role is the user of servingURL
+// (DATABASE_URL): it is created first when it is missing and the owner may create roles, and
+// migration 00025 grants it what the portal needs and no more.
+func Migrate(ctx context.Context, ownerURL, servingURL string) error {
+	serving, err := ParseDSN(servingURL)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if serving.Get("user") == "" {
+		return errors.New("DATABASE_URL names no user: it must name the serving role")
+	}
+	owner, err := ParseDSN(ownerURL)
+	if err != nil {
+		return fmt.Errorf("CANDOUR_MIGRATE_DATABASE_URL: %w", err)
+	}
+	db, err := Open(ctx, owner.With(servingRoleSetting, serving.Get("user")).String())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := ensureServingRole(ctx, db, serving); err != nil {
+		return err
+	}
+	return migrate(ctx, db.DB)
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
 	p, err := newProvider(db)
 	if err != nil {
 		return err

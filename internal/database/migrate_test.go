@@ -37,7 +37,8 @@ func TestMigrate(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db := dbtest.NewEmpty(t).DB
+	d := dbtest.NewEmpty(t)
+	db := dbtest.Open(t, d.OwnerURL).DB
 	latest, count := latestMigration(t)
 
 	err := database.EnsureCurrent(ctx, db)
@@ -48,7 +49,7 @@ func TestMigrate(t *testing.T) {
 		t.Errorf("EnsureCurrent: got %q, want it to say %q", err, want)
 	}
 
-	if err := database.Migrate(ctx, db); err != nil {
+	if err := database.Migrate(ctx, d.OwnerURL, d.URL); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	v, err := database.SchemaVersion(ctx, db)
@@ -63,7 +64,7 @@ func TestMigrate(t *testing.T) {
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM goose_db_version`).Scan(&rows); err != nil {
 		t.Fatal(err)
 	}
-	if err := database.Migrate(ctx, db); err != nil {
+	if err := database.Migrate(ctx, d.OwnerURL, d.URL); err != nil {
 		t.Fatalf("second Migrate: %v", err)
 	}
 	v, err = database.SchemaVersion(ctx, db)

@@ -19,7 +19,8 @@ func TestPublicIDsMigrationUpDownUp(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db := dbtest.NewEmpty(t)
+	d := dbtest.NewEmpty(t)
+	db := dbtest.Open(t, d.OwnerURL)
 	p, err := goose.NewProvider(goose.DialectPostgres, db.DB, migrations.FS, goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +58,7 @@ func TestPublicIDsMigrationUpDownUp(t *testing.T) {
 	if def := triageIndex(); !strings.Contains(def, "next_deadline, id)") {
 		t.Errorf("triage index after down: %s", def)
 	}
-	if err := database.Migrate(ctx, db.DB); err != nil {
+	if err := database.Migrate(ctx, d.OwnerURL, d.URL); err != nil {
 		t.Fatalf("up again: %v", err)
 	}
 }

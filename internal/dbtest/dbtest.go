@@ -1,6 +1,10 @@
 // Package dbtest gives tests a real PostgreSQL: one server per test process (TEST_DATABASE_URL,
-// or an embedded server started on first use), a migrated template database, and a fresh clone
-// of it for every test.
+// a superuser's connection, or an embedded server started on first use), a migrated template
+// database, and a fresh clone of it for every test.
+//
+// Each test process has its own pair of roles, as production has (issue 15): an owner that owns
+// the databases and runs the migrations, and a least-privilege serving role. New and NewURL
+// connect as the serving role, so every test runs with the privileges the portal has.
 //
 // Every package that uses it needs
 //
@@ -14,7 +18,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -27,9 +30,12 @@ import (
 )
 
 type server struct {
-	adminURL string // connection to a maintenance database, for CREATE/DROP DATABASE
+	adminURL string // a superuser's connection, for roles and CREATE/DROP DATABASE
 	admin    *sqlx.DB
-	template string // name of the migrated template database
+	owner    role
+	serving  role
+	roles    []string // created, to drop from a shared server
+	template string   // name of the migrated template database
 	embedded *database.Embedded
 	tempDir  string
 }
@@ -52,27 +58,44 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// New returns a connection to a fresh, migrated database that is dropped when t ends.
-func New(t testing.TB) *sqlx.DB {
-	t.Helper()
-	return open(t, NewURL(t))
+type role struct{ name, password string }
+
+// Database is a fresh test database and how to reach it as each of its roles.
+type Database struct {
+	URL          string // the serving role, as the portal connects (DATABASE_URL)
+	OwnerURL     string // the owner, who runs the migrations (CANDOUR_MIGRATE_DATABASE_URL)
+	SuperuserURL string // the server's superuser: for playing an attacker who has it
 }
 
-// NewURL returns the connection string of a fresh, migrated database that is dropped when t
-// ends, for tests that start the whole server with DATABASE_URL.
+// New returns a connection, as the serving role, to a fresh, migrated database that is
+// dropped when t ends.
+func New(t testing.TB) *sqlx.DB {
+	t.Helper()
+	return Open(t, NewURL(t))
+}
+
+// NewURL returns the serving role's connection string of a fresh, migrated database that is
+// dropped when t ends, for tests that start the whole server with DATABASE_URL.
 func NewURL(t testing.TB) string {
+	t.Helper()
+	return NewDatabase(t).URL
+}
+
+// NewDatabase returns a fresh, migrated database, dropped when t ends.
+func NewDatabase(t testing.TB) Database {
 	t.Helper()
 	return newDatabase(t, ready(t).template)
 }
 
-// NewEmpty returns a connection to a fresh database without any migration applied, dropped
-// when t ends. For testing migrations themselves.
-func NewEmpty(t testing.TB) *sqlx.DB {
+// NewEmpty returns a fresh database without any migration applied, dropped when t ends. For
+// testing migrations themselves.
+func NewEmpty(t testing.TB) Database {
 	t.Helper()
-	return open(t, newDatabase(t, "template0"))
+	return newDatabase(t, "template0")
 }
 
-func open(t testing.TB, dsn string) *sqlx.DB {
+// Open connects to dsn and closes the connection when t ends.
+func Open(t testing.TB, dsn string) *sqlx.DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -93,15 +116,16 @@ func ready(t testing.TB) *server {
 	return srv
 }
 
-// newDatabase creates a database from template and registers its removal. Cleanups run in
-// reverse order, so connections opened afterwards are closed before the DROP.
-func newDatabase(t testing.TB, template string) string {
+// newDatabase creates a database from template, owned by the owner role, and registers its
+// removal. Cleanups run in reverse order, so connections opened afterwards are closed before
+// the DROP.
+func newDatabase(t testing.TB, template string) Database {
 	t.Helper()
 	s := ready(t)
 	name := "candour_test_" + randomHex()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := s.admin.ExecContext(ctx, `CREATE DATABASE `+name+` TEMPLATE `+template); err != nil {
+	if _, err := s.admin.ExecContext(ctx, `CREATE DATABASE `+name+` TEMPLATE `+template+` OWNER `+s.owner.name); err != nil {
 		t.Fatalf("dbtest: create database from %s: %v", template, err)
 	}
 	t.Cleanup(func() {
@@ -111,11 +135,22 @@ func newDatabase(t testing.TB, template string) string {
 			t.Errorf("dbtest: drop database %s: %v", name, err)
 		}
 	})
-	dsn, err := withDBName(s.adminURL, name)
+	d, err := s.database(name)
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
-	return dsn
+	return d
+}
+
+// database returns the connection strings of database name.
+func (s *server) database(name string) (Database, error) {
+	admin, err := database.ParseDSN(s.adminURL)
+	if err != nil {
+		return Database{}, fmt.Errorf("TEST_DATABASE_URL: %w", err)
+	}
+	admin = admin.With("dbname", name)
+	as := func(r role) string { return admin.With("user", r.name).With("password", r.password).String() }
+	return Database{URL: as(s.serving), OwnerURL: as(s.owner), SuperuserURL: admin.String()}, nil
 }
 
 func setup() (_ *server, err error) {
@@ -139,29 +174,35 @@ func setup() (_ *server, err error) {
 		if err != nil {
 			return nil, err
 		}
-		s.adminURL = s.embedded.URL()
+		s.adminURL = s.embedded.OwnerURL()
 	}
 	s.admin, err = database.Open(ctx, s.adminURL)
 	if err != nil {
 		return nil, err
 	}
 
-	name := "candour_template_" + randomHex()
-	if _, err := s.admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
+	// Roles belong to the whole server, which TEST_DATABASE_URL may share with other test
+	// processes: each process makes its own pair.
+	suffix := randomHex()
+	s.owner = role{"candour_test_owner_" + suffix, randomHex()}
+	s.serving = role{"candour_test_app_" + suffix, randomHex()}
+	for _, r := range []role{s.owner, s.serving} {
+		if err := database.CreateLoginRole(ctx, s.admin, r.name, r.password); err != nil {
+			return nil, err
+		}
+		s.roles = append(s.roles, r.name)
+	}
+
+	name := "candour_template_" + suffix
+	if _, err := s.admin.ExecContext(ctx, `CREATE DATABASE `+name+` OWNER `+s.owner.name); err != nil {
 		return nil, fmt.Errorf("create template database: %w", err)
 	}
 	s.template = name
-	dsn, err := withDBName(s.adminURL, name)
+	d, err := s.database(name)
 	if err != nil {
 		return nil, err
 	}
-	tdb, err := database.Open(ctx, dsn)
-	if err != nil {
-		return nil, err
-	}
-	// Close before cloning: CREATE DATABASE ... TEMPLATE needs the template to be idle.
-	defer tdb.Close()
-	if err := database.Migrate(ctx, tdb.DB); err != nil {
+	if err := database.Migrate(ctx, d.OwnerURL, d.URL); err != nil {
 		return nil, fmt.Errorf("migrate template database: %w", err)
 	}
 	return s, nil
@@ -177,11 +218,18 @@ func teardown() error {
 func (s *server) close() error {
 	var errs []string
 	if s.admin != nil {
-		if s.template != "" && s.embedded == nil {
+		if s.embedded == nil {
 			// A shared server outlives us: leave it as we found it.
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			if _, err := s.admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+s.template+` WITH (FORCE)`); err != nil {
-				errs = append(errs, "drop template: "+err.Error())
+			if s.template != "" {
+				if _, err := s.admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+s.template+` WITH (FORCE)`); err != nil {
+					errs = append(errs, "drop template: "+err.Error())
+				}
+			}
+			for _, r := range s.roles {
+				if _, err := s.admin.ExecContext(ctx, `DROP ROLE IF EXISTS `+r); err != nil {
+					errs = append(errs, "drop role: "+err.Error())
+				}
 			}
 			cancel()
 		}
@@ -209,103 +257,4 @@ func randomHex() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// withDBName returns dsn pointing at database name instead. It understands postgres:// URLs
-// and lib/pq key=value strings.
-func withDBName(dsn, name string) (string, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			// Don't echo dsn: it may carry a password.
-			return "", fmt.Errorf("TEST_DATABASE_URL is not a valid URL")
-		}
-		u.Path = "/" + name
-		u.RawPath = ""
-		q := u.Query()
-		if q.Has("dbname") {
-			q.Del("dbname")
-			u.RawQuery = q.Encode()
-		}
-		return u.String(), nil
-	}
-	pairs, err := parseKeyValue(dsn)
-	if err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	for _, kv := range pairs {
-		if kv[0] == "dbname" {
-			continue
-		}
-		b.WriteString(kv[0] + "=" + quote(kv[1]) + " ")
-	}
-	b.WriteString("dbname=" + quote(name))
-	return b.String(), nil
-}
-
-// parseKeyValue splits a key=value connection string, honouring single quotes and
-// backslash escapes as lib/pq does.
-func parseKeyValue(s string) ([][2]string, error) {
-	var out [][2]string
-	r := []rune(s)
-	i := 0
-	skipSpace := func() {
-		for i < len(r) && (r[i] == ' ' || r[i] == '\t' || r[i] == '\n') {
-			i++
-		}
-	}
-	for {
-		skipSpace()
-		if i >= len(r) {
-			return out, nil
-		}
-		start := i
-		for i < len(r) && r[i] != '=' && r[i] != ' ' {
-			i++
-		}
-		key := string(r[start:i])
-		skipSpace()
-		if i >= len(r) || r[i] != '=' || key == "" {
-			return nil, fmt.Errorf("connection string: missing \"=\" after %q", key)
-		}
-		i++
-		skipSpace()
-		var val strings.Builder
-		if i < len(r) && r[i] == '\'' {
-			i++
-			for {
-				if i >= len(r) {
-					return nil, fmt.Errorf("connection string: unterminated quote in value of %q", key)
-				}
-				if r[i] == '\\' && i+1 < len(r) {
-					val.WriteRune(r[i+1])
-					i += 2
-					continue
-				}
-				if r[i] == '\'' {
-					i++
-					break
-				}
-				val.WriteRune(r[i])
-				i++
-			}
-		} else {
-			for i < len(r) && r[i] != ' ' && r[i] != '\t' && r[i] != '\n' {
-				if r[i] == '\\' && i+1 < len(r) {
-					i++
-				}
-				val.WriteRune(r[i])
-				i++
-			}
-		}
-		out = append(out, [2]string{key, val.String()})
-	}
-}
-
-func quote(v string) string {
-	if v != "" && !strings.ContainsAny(v, " '\\\t\n") {
-		return v
-	}
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }

@@ -41,37 +41,12 @@ func TestNewURL(t *testing.T) {
 
 func TestNewEmpty(t *testing.T) {
 	t.Parallel()
-	db := NewEmpty(t)
+	db := Open(t, NewEmpty(t).OwnerURL)
 	var n int
 	if err := db.Get(&n, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`); err != nil {
 		t.Fatal(err)
 	}
 	if n != 0 {
 		t.Errorf("tables in an empty database: got %d, want 0", n)
-	}
-}
-
-func TestWithDBName(t *testing.T) {
-	tests := []struct{ dsn, want string }{
-		{"host=/tmp/pg user=candour dbname=candour sslmode=disable",
-			"host=/tmp/pg user=candour sslmode=disable dbname=x"},
-		{"host='/tmp/a b' password='it\\'s' user=u",
-			"host='/tmp/a b' password='it\\'s' user=u dbname=x"},
-		{"postgres://u:p%40ss@localhost:5432/candour?sslmode=disable",
-			"postgres://u:p%40ss@localhost:5432/x?sslmode=disable"},
-		{"postgresql://localhost", "postgresql://localhost/x"},
-	}
-	for _, tt := range tests {
-		got, err := withDBName(tt.dsn, "x")
-		if err != nil {
-			t.Errorf("withDBName(%q): %v", tt.dsn, err)
-			continue
-		}
-		if got != tt.want {
-			t.Errorf("withDBName(%q): got %q, want %q", tt.dsn, got, tt.want)
-		}
-	}
-	if _, err := withDBName("host='unterminated", "x"); err == nil {
-		t.Error("unterminated quote: got nil error, want an error")
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"filippo.io/age"
 	"github.com/valyala/fasthttp"
 
+	"candour/internal/dbtest"
 	"candour/internal/portaltest"
 )
 
@@ -187,7 +188,7 @@ func benchmarkSubmission(b *testing.B, e *portaltest.Env) {
 	// 00014), so the same floor is also measured on a table with that setting: the stricter
 	// comparison, reported beside the first.
 	for table, storage := range map[string]string{"bench_floor": "", "bench_floor_inline": "WITH (toast_tuple_target = 8160)"} {
-		if _, err := e.DB.Exec(`CREATE TABLE ` + table + ` (id bigserial PRIMARY KEY, reference text, payload bytea,
+		if _, err := dbtest.Open(b, e.OwnerURL).Exec(`CREATE TABLE ` + table + ` (id bigserial PRIMARY KEY, reference text, payload bytea,
 			created_at timestamptz DEFAULT now()) ` + storage); err != nil {
 			b.Fatal(err)
 		}

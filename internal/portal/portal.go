@@ -92,37 +92,74 @@ func (s *Storage) Close() error {
 	return errors.Join(errs...)
 }
 
-// OpenDatabase connects to DATABASE_URL or starts the embedded PostgreSQL, then brings the
-// schema up to date (or, with auto-migration off, refuses a schema that is behind).
-func OpenDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Storage, error) {
-	url := cfg.DatabaseURL
-	var emb *database.Embedded
-	if cfg.Embedded() {
-		var err error
-		emb, err = database.StartEmbedded(ctx, database.EmbeddedOptions{DataDir: cfg.DataDir, BinDir: cfg.PGBinDir, Logger: log, Fsync: true})
-		if err != nil {
-			return nil, fmt.Errorf("embedded PostgreSQL: %w", err)
-		}
-		url = emb.URL()
-	}
-	db, err := database.Open(ctx, url)
-	if err == nil {
-		if cfg.AutoMigrate {
-			err = database.Migrate(ctx, db.DB)
-		} else {
-			err = database.EnsureCurrent(ctx, db.DB)
-		}
-		if err != nil {
-			db.Close()
-		}
-	}
-	st := &Storage{embedded: emb}
+// OpenDatabase connects as the serving role (DATABASE_URL, or the embedded PostgreSQL it
+// starts), after bringing the schema up to date as the owner when it may (CANDOUR_AUTO_MIGRATE
+// and an owner's URL). It refuses a schema that is behind, and a serving role that could change
+// the schema or the audit trail unless CANDOUR_INSECURE_DB_ROLE=allow.
+func OpenDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Storage, err error) {
+	st, servingURL, ownerURL, err := startDatabase(ctx, cfg, log)
 	if err != nil {
-		_ = st.Close()
 		return nil, err
 	}
-	st.DB = db
+	defer func() {
+		if err != nil {
+			_ = st.Close()
+		}
+	}()
+	if cfg.AutoMigrate && ownerURL != "" {
+		if err := database.Migrate(ctx, ownerURL, servingURL); err != nil {
+			return nil, err
+		}
+	}
+	if st.DB, err = database.Open(ctx, servingURL); err != nil {
+		return nil, err
+	}
+	if err := database.EnsureCurrent(ctx, st.DB.DB); err != nil {
+		return nil, err
+	}
+	if err := database.CheckServingRole(ctx, st.DB); err != nil {
+		if !errors.Is(err, database.ErrPrivilegedRole) || !cfg.InsecureDBRole {
+			return nil, err
+		}
+		log.Warn("INSECURE: CANDOUR_INSECURE_DB_ROLE=allow: serving anyway; this connection can rewrite the "+
+			"audit trail and the schema. Never run a council's portal like this", "reason", err.Error())
+	}
 	return st, nil
+}
+
+// OwnerURL is the connection string of the role that owns the schema: the embedded server's,
+// or CANDOUR_MIGRATE_DATABASE_URL ("" when not configured).
+func (p *Portal) OwnerURL() string {
+	if p.storage != nil && p.storage.embedded != nil {
+		return p.storage.embedded.OwnerURL()
+	}
+	return p.Config.MigrateURL
+}
+
+// Migrate brings the schema up to date as the owner and stops (`candour migrate`).
+func Migrate(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	if !cfg.Embedded() && cfg.MigrateURL == "" {
+		return errors.New("candour migrate needs CANDOUR_MIGRATE_DATABASE_URL, the connection of the role that owns " +
+			"the schema: DATABASE_URL is the serving role, which may not change it")
+	}
+	st, servingURL, ownerURL, err := startDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return errors.Join(database.Migrate(ctx, ownerURL, servingURL), st.Close())
+}
+
+// startDatabase starts the embedded PostgreSQL when cfg has no DATABASE_URL, and returns the
+// serving role's and the owner's connection strings (the owner's is empty when not configured).
+func startDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Storage, string, string, error) {
+	if !cfg.Embedded() {
+		return &Storage{}, cfg.DatabaseURL, cfg.MigrateURL, nil
+	}
+	emb, err := database.StartEmbedded(ctx, database.EmbeddedOptions{DataDir: cfg.DataDir, BinDir: cfg.PGBinDir, Logger: log, Fsync: true})
+	if err != nil {
+		return nil, "", "", fmt.Errorf("embedded PostgreSQL: %w", err)
+	}
+	return &Storage{embedded: emb}, emb.URL(), emb.OwnerURL(), nil
 }
 
 // defaultGCPercent is the collector's target when GOGC is not set. Almost nothing a filed

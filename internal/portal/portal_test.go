@@ -109,7 +109,9 @@ func TestReadinessFollowsTheDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { emb.Stop(context.Background()) })
-	p, _ := start(t, emb.URL())
+	// Serving as the embedded server's serving role, migrated as its owner.
+	p := portaltest.Start(t, portaltest.Setting("DATABASE_URL", emb.URL()),
+		portaltest.Setting("CANDOUR_MIGRATE_DATABASE_URL", emb.OwnerURL())).Portal
 
 	if resp, _ := get(t, p.URL()+"/readyz"); resp.StatusCode != 200 {
 		t.Fatalf("readyz: got %d, want 200", resp.StatusCode)
@@ -145,13 +147,9 @@ func TestReadinessFollowsTheDatabase(t *testing.T) {
 }
 
 func TestRefusesSchemaBehind(t *testing.T) {
-	url := dbtest.NewURL(t)
-	db, err := database.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`DELETE FROM goose_db_version WHERE version_id = (SELECT max(version_id) FROM goose_db_version)`); err != nil {
+	d := dbtest.NewDatabase(t)
+	url := d.URL
+	if _, err := dbtest.Open(t, d.OwnerURL).Exec(`DELETE FROM goose_db_version WHERE version_id = (SELECT max(version_id) FROM goose_db_version)`); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{"DATABASE_URL": url, "CANDOUR_DATA_DIR": t.TempDir(), "CANDOUR_LISTEN": "127.0.0.1:0",

@@ -57,7 +57,8 @@ func Root() string {
 type Env struct {
 	*portal.Portal
 	Logs        *Logs
-	DatabaseURL string
+	DatabaseURL string // the serving role's, as the portal runs
+	OwnerURL    string // the owner's: the embedded server's, or the test database's
 	DataDir     string
 	PolicyDir   string              // the portal's policy: the test's own copy unless it gave one
 	Custodian   *age.X25519Identity // set by AddCustodian
@@ -91,7 +92,10 @@ func Start(t testing.TB, opts ...Option) *Env {
 	if embedded {
 		delete(env, "DATABASE_URL")
 	} else if !urlSet {
-		env["DATABASE_URL"] = dbtest.NewURL(t)
+		// Served as the least-privilege role, migrated (a no-op: the template is current) as
+		// the owner, as a council's portal runs.
+		d := dbtest.NewDatabase(t)
+		env["DATABASE_URL"], env["CANDOUR_MIGRATE_DATABASE_URL"] = d.URL, d.OwnerURL
 	}
 	if dir, set := env["CANDOUR_DATA_DIR"]; set {
 		e.DataDir = dir
@@ -118,6 +122,7 @@ func Start(t testing.TB, opts ...Option) *Env {
 		t.Fatal(err)
 	}
 	e.Portal = p
+	e.OwnerURL = p.OwnerURL()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
