@@ -116,8 +116,8 @@ func (s *Site) Routes() []Route {
 			Route{post, "/staff/admin/users/:id/reset-password", access.Admin, limitAdminForm(s.adminResetPassword)},
 			Route{get, "/staff/access-requests", access.MonitoringOfficer, s.accessRequests},
 			Route{post, "/staff/access-requests/:id/decision", access.MonitoringOfficer, limitAdminForm(s.accessDecide)}, // not its proposer or subject
-			Route{get, "/staff/enrol", access.Public, s.enrolForm},                // an enrolment link's token
-			Route{post, "/staff/enrol", access.Public, limitAdminForm(s.enrolSubmit)}, // the token is the credential
+			Route{get, "/staff/enrol", access.Public, s.enrolForm},                                                       // an enrolment link's token
+			Route{post, "/staff/enrol", access.Public, limitAdminForm(s.enrolSubmit)},                                    // the token is the credential
 		)
 	}
 	return rs
