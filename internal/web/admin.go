@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/url"
 	"slices"
 	"strconv"
@@ -243,22 +244,17 @@ func (s *Site) adminDisable(c *fiber.Ctx) error {
 	return s.adminDone(c, u, 0, s.deps.Accounts.Disable(c.UserContext(), accounts.Staff(principal(c).User), u.ID), "disabled")
 }
 
-func (s *Site) adminResetSecondFactor(c *fiber.Ctx) error {
-	u, err := s.adminTarget(c)
-	if err != nil {
-		return err
+// adminReset answers a reset of the account's credentials (reset2FA or password: both clear
+// the two and send a new enrolment link), done at once or only proposed.
+func (s *Site) adminReset(reset func(context.Context, accounts.Actor, int64) (int64, error)) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		u, err := s.adminTarget(c)
+		if err != nil {
+			return err
+		}
+		request, err := reset(c.UserContext(), accounts.Staff(principal(c).User), u.ID)
+		return s.adminDone(c, u, request, err, "reset")
 	}
-	request, err := s.deps.Accounts.ResetSecondFactor(c.UserContext(), accounts.Staff(principal(c).User), u.ID)
-	return s.adminDone(c, u, request, err, "reset")
-}
-
-func (s *Site) adminResetPassword(c *fiber.Ctx) error {
-	u, err := s.adminTarget(c)
-	if err != nil {
-		return err
-	}
-	request, err := s.deps.Accounts.ResetPassword(c.UserContext(), accounts.Staff(principal(c).User), u.ID)
-	return s.adminDone(c, u, request, err, "reset")
 }
 
 func (s *Site) adminRow(lang string, u *domain.User, self int64) adminUserRow {
