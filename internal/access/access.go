@@ -214,3 +214,7 @@ func CanManageUsers(u *store.User) bool { return active(u) && u.HasRole(domain.R
 func CanRaiseCouncillorConcern(u *store.User) bool {
 	return active(u) && u.HasRole(domain.RoleCouncillor)
 }
+
+// CanApproveAccess: approve or refuse a proposed widening of someone's access to cases (the
+// Monitoring Officer or deputy; the use case refuses their own proposals and their own access).
+func CanApproveAccess(u *store.User) bool { return active(u) && isMonitoring(u) }

@@ -5,6 +5,17 @@
 // Through the portal only an administrator may do any of it, never to their own account and
 // never to an account holding a protected role (ProtectedRoles): those are managed on the server
 // with `candour user`, by people the council trusts with the machine.
+//
+// Nobody alone widens anyone's access to cases. Through the portal an administrator only
+// proposes such a change (a new account that can read cases, a role or service area added, a
+// reset of such an account's credentials); it stays inactive until the Monitoring Officer or
+// deputy, a different person who is not its subject, approves it (requests.go). An
+// administrator never sees a password or a second-factor secret: the person sets both from a
+// single-use link sent to their own address.
+//
+// The console (`candour user` on the server) is the bootstrap and the break-glass: its
+// changes apply at once, audited as the console. Whoever runs it holds the server's data key
+// and the database already, so a second person in the portal would stop nobody there.
 package accounts
 
 import (
@@ -37,6 +48,19 @@ import (
 var ProtectedRoles = []string{domain.RoleMonitoringOfficer, domain.RoleDeputy, domain.RoleCustodian,
 	domain.RoleAdmin, domain.RoleAuditor}
 
+// CaseReadingRoles are the roles that let an account read a concern or who raised it: the
+// Monitoring Officer and deputy (every case), service leads (their areas' routes), the
+// safeguarding hub, investigators (their investigations' concerns) and custodians (who open
+// sealed identities). Granting one needs a second person, and none goes with admin. Councillors
+// (only what they raised), auditors (aggregates and the audit trail) and admins read no case.
+var CaseReadingRoles = []string{domain.RoleMonitoringOfficer, domain.RoleDeputy, domain.RoleServiceLead,
+	domain.RoleSafeguarding, domain.RoleInvestigator, domain.RoleCustodian}
+
+// readsCases reports whether roles include one of CaseReadingRoles.
+func readsCases(roles []string) bool {
+	return slices.ContainsFunc(roles, func(r string) bool { return slices.Contains(CaseReadingRoles, r) })
+}
+
 // Limits on an account's fields.
 const (
 	maxEmail        = 254
@@ -54,6 +78,7 @@ var (
 	errNotFound  = fault.New(fault.NotFound, "not_found", "error.not_found")
 	errTaken     = &fault.Error{Kind: fault.Conflict, Code: "email_taken", Message: "admin.email.taken",
 		Fields: map[string]string{"email": "admin.email.taken"}}
+	errOpen = fault.New(fault.Conflict, "request_open", "access_request.open")
 )
 
 // Actor is who asks: an administrator through the portal, or the server's console.
@@ -177,10 +202,13 @@ type NewUser struct {
 	MustChange bool
 }
 
-// Created is a new account and its TOTP secret, to hand to the person once.
+// Created is a new account. TOTPSecret is set only when the console gave a password (to hand
+// to the person once); otherwise an enrolment link went to the account's address. Request is
+// the access request that holds a proposed account (0: active now).
 type Created struct {
 	User       *domain.User
 	TOTPSecret string
+	Request    int64
 }
 
 // Check normalises n (trimmed e-mail, name and key, default language) and returns every field
@@ -228,8 +256,11 @@ func (s *Service) Check(n *NewUser) fault.Fields {
 			f.Add("age_recipient", "admin.age.invalid")
 		}
 	}
-	if err := auth.CheckPassword(n.Password, n.Email); err != nil {
-		f.Add("password", err.Error())
+	// No password: the person sets their own from an enrolment link.
+	if n.Password != "" {
+		if err := auth.CheckPassword(n.Password, n.Email); err != nil {
+			f.Add("password", err.Error())
+		}
 	}
 	return f
 }
@@ -243,6 +274,29 @@ func checkRoles(f fault.Fields, roles []string) {
 			f.Add("roles", "user.role_unknown")
 		}
 	}
+	// One person administering accounts and reading cases could grant themselves anything.
+	if slices.Contains(roles, domain.RoleAdmin) && readsCases(roles) {
+		f.Add("roles", "admin.roles.separation")
+	}
+}
+
+// routeHolder reports whether email is someone's in the council's directory: an account with
+// it holds every case routed to that person, whatever its roles.
+func (s *Service) routeHolder(email string) bool {
+	if s.d.Policy == nil {
+		return false
+	}
+	p := s.d.Policy()
+	if p == nil {
+		return false
+	}
+	_, ok := p.Directory.Person(email)
+	return ok
+}
+
+// canReadCases reports whether an account with this address and these roles could read a case.
+func (s *Service) canReadCases(email string, roles []string) bool {
+	return readsCases(roles) || s.routeHolder(email)
 }
 
 func (s *Service) checkAreas(f fault.Fields, codes []string) {
@@ -268,8 +322,11 @@ func (s *Service) checkAreas(f fault.Fields, codes []string) {
 	}
 }
 
-// Create checks and stores a new account with a password and a TOTP secret (already enabled:
-// whoever creates the account hands the secret over).
+// Create checks and stores a new account. From the console it is active at once, with the
+// password given (and a TOTP secret returned to hand over) or, without one, an enrolment link
+// to its address. Through the portal an account that could read cases is only proposed: it is
+// stored pending, with no role, until the Monitoring Officer or deputy approves it; any other
+// gets its enrolment link at once.
 func (s *Service) Create(ctx context.Context, by Actor, n NewUser) (*Created, error) {
 	if err := admit(by); err != nil {
 		return nil, err
@@ -278,31 +335,55 @@ func (s *Service) Create(ctx context.Context, by Actor, n NewUser) (*Created, er
 		return nil, f.Err()
 	}
 	// Checked after the fields, so an administrator sees what is wrong with the form first.
-	if !by.console && (protected(n.Roles) || n.AgeRecipient != nil) {
+	if !by.console && (protected(n.Roles) || n.AgeRecipient != nil || n.Password != "") {
 		return nil, errProtected
 	}
-	hash, err := auth.HashPassword(n.Password, s.d.Auth.Params())
-	if err != nil {
-		return nil, err
+	pending := !by.console && s.canReadCases(n.Email, n.Roles)
+	var hash, secret string
+	if n.Password != "" {
+		h, err := auth.HashPassword(n.Password, s.d.Auth.Params())
+		if err != nil {
+			return nil, err
+		}
+		key, err := auth.NewTOTP(n.Email)
+		if err != nil {
+			return nil, err
+		}
+		hash, secret = h, key.Secret()
 	}
-	key, err := auth.NewTOTP(n.Email)
-	if err != nil {
-		return nil, err
-	}
-	secret := key.Secret()
 	u := &domain.User{Email: n.Email, Name: n.Name, Roles: n.Roles, ServiceAreas: n.ServiceAreas,
 		AgeRecipient: n.AgeRecipient, Language: n.Language, Status: "active"}
-	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
+	if pending {
+		u.Roles, u.ServiceAreas, u.Status = nil, nil, "pending"
+	}
+	var request int64
+	err := s.d.Store.Tx(ctx, func(tx *store.Store) error {
 		if err := tx.InsertUser(ctx, u); err != nil {
 			if errors.Is(err, store.ErrDuplicate) {
 				return errTaken
 			}
 			return err
 		}
-		if err := tx.SetPassword(ctx, u.ID, hash, n.MustChange, s.d.Now()); err != nil {
+		if pending {
+			if err := tx.SetUserStatus(ctx, u.ID, "pending"); err != nil {
+				return err
+			}
+			var err error
+			request, err = s.propose(ctx, tx, by, u.ID, "create", n.Roles, n.ServiceAreas)
 			return err
 		}
-		if err := tx.SetTOTP(ctx, u.ID, &secret, true, nil); err != nil {
+		if hash != "" {
+			if err := tx.SetPassword(ctx, u.ID, hash, n.MustChange, s.d.Now()); err != nil {
+				return err
+			}
+			sealed, err := s.d.Auth.SealTOTP(u.ID, secret)
+			if err != nil {
+				return err
+			}
+			if err := tx.SetTOTP(ctx, u.ID, sealed, true, nil); err != nil {
+				return err
+			}
+		} else if err := s.d.Auth.IssueEnrolment(ctx, tx, u); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, by.event(audit.Event{Action: "user.create", ObjectType: "user",
@@ -311,14 +392,15 @@ func (s *Service) Create(ctx context.Context, by Actor, n NewUser) (*Created, er
 	if err != nil {
 		return nil, err
 	}
-	return &Created{User: u, TOTPSecret: secret}, nil
+	return &Created{User: u, TOTPSecret: secret, Request: request}, nil
 }
 
 // change runs write on the target account in one transaction with ending its sessions (so the
-// change applies at once) and the audit record.
+// change applies at once) and the audit record; a write that only proposed the change (applied
+// false) recorded its own event and leaves the sessions be.
 // check, when not nil, validates the change once the target is known to be one by may change.
 func (s *Service) change(ctx context.Context, by Actor, id int64, action, reason string, details map[string]string,
-	check func() error, write func(tx *store.Store, u *domain.User) error) error {
+	check func() error, write func(tx *store.Store, u *domain.User) (bool, error)) error {
 	u, err := s.target(ctx, by, id)
 	if err != nil {
 		return err
@@ -329,7 +411,8 @@ func (s *Service) change(ctx context.Context, by Actor, id int64, action, reason
 		}
 	}
 	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		if err := write(tx, u); err != nil {
+		applied, err := write(tx, u)
+		if err != nil || !applied {
 			return err
 		}
 		if err := s.d.Auth.RevokeUser(ctx, tx, u.ID, "", reason); err != nil {
@@ -342,13 +425,15 @@ func (s *Service) change(ctx context.Context, by Actor, id int64, action, reason
 
 // Disable disables an account and ends its sessions at once.
 func (s *Service) Disable(ctx context.Context, by Actor, id int64) error {
-	return s.change(ctx, by, id, "user.disable", "disabled", nil, nil, func(tx *store.Store, u *domain.User) error {
-		return tx.SetUserStatus(ctx, u.ID, "disabled")
+	return s.change(ctx, by, id, "user.disable", "disabled", nil, nil, func(tx *store.Store, u *domain.User) (bool, error) {
+		return true, tx.SetUserStatus(ctx, u.ID, "disabled")
 	})
 }
 
-// SetRoles replaces an account's roles and service areas.
-func (s *Service) SetRoles(ctx context.Context, by Actor, id int64, roles, areas []string) error {
+// SetRoles replaces an account's roles and service areas. Through the portal a change that
+// adds a case-reading role or a service area is only proposed: it returns the access request
+// that holds it, and nothing changes until it is approved. Anything else applies at once (0).
+func (s *Service) SetRoles(ctx context.Context, by Actor, id int64, roles, areas []string) (int64, error) {
 	check := func() error {
 		f := fault.Fields{}
 		checkRoles(f, roles)
@@ -361,28 +446,68 @@ func (s *Service) SetRoles(ctx context.Context, by Actor, id int64, roles, areas
 		}
 		return nil
 	}
-	return s.change(ctx, by, id, "user.roles", "role_change", map[string]string{"roles": fmt.Sprint(roles)}, check,
-		func(tx *store.Store, u *domain.User) error { return tx.SetUserRoles(ctx, u.ID, roles, areas) })
+	var request int64
+	err := s.change(ctx, by, id, "user.roles", "role_change", map[string]string{"roles": fmt.Sprint(roles)}, check,
+		func(tx *store.Store, u *domain.User) (bool, error) {
+			if !by.console && (u.Status == "pending" || widens(u, roles, areas)) {
+				var err error
+				request, err = s.propose(ctx, tx, by, u.ID, "roles", roles, areas)
+				return false, err
+			}
+			return true, tx.SetUserRoles(ctx, u.ID, roles, areas)
+		})
+	return request, err
 }
 
-// ResetSecondFactor removes an account's TOTP: the person enrols again at next sign-in.
-func (s *Service) ResetSecondFactor(ctx context.Context, by Actor, id int64) error {
-	return s.change(ctx, by, id, "user.totp_reset", "totp_reset", nil, nil, func(tx *store.Store, u *domain.User) error {
-		return tx.SetTOTP(ctx, u.ID, nil, false, nil)
-	})
+// widens reports whether roles and areas give u a case-reading role or a service area it does
+// not hold now.
+func widens(u *domain.User, roles, areas []string) bool {
+	for _, r := range roles {
+		if slices.Contains(CaseReadingRoles, r) && !u.HasRole(r) {
+			return true
+		}
+	}
+	for _, a := range areas {
+		if !slices.Contains(u.ServiceAreas, a) {
+			return true
+		}
+	}
+	return false
 }
 
-// ResetPassword sets a temporary password chosen by an administrator (handed over out of
-// band): the person must change it at their next sign-in.
-func (s *Service) ResetPassword(ctx context.Context, by Actor, id int64, temporary string) error {
-	return s.change(ctx, by, id, "user.password_reset", "password_reset", nil, nil, func(tx *store.Store, u *domain.User) error {
-		if err := auth.CheckPassword(temporary, u.Email); err != nil {
-			return fault.Fields{"password": err.Error()}.Err()
+// ResetSecondFactor and ResetPassword both reset the account's credentials: the password,
+// second factor and recovery codes go, its sessions end, and a new enrolment link goes to its
+// own address, where the person sets both again (nobody else ever learns either). The account
+// of someone who can read cases is only proposed for a reset, as whoever holds the new
+// credentials can read what they can.
+func (s *Service) ResetSecondFactor(ctx context.Context, by Actor, id int64) (int64, error) {
+	return s.reset(ctx, by, id, "user.totp_reset", "totp_reset")
+}
+
+// ResetPassword: see ResetSecondFactor.
+func (s *Service) ResetPassword(ctx context.Context, by Actor, id int64) (int64, error) {
+	return s.reset(ctx, by, id, "user.password_reset", "password_reset")
+}
+
+func (s *Service) reset(ctx context.Context, by Actor, id int64, action, reason string) (int64, error) {
+	var request int64
+	err := s.change(ctx, by, id, action, reason, nil, nil, func(tx *store.Store, u *domain.User) (bool, error) {
+		if !by.console && s.canReadCases(u.Email, u.Roles) {
+			var err error
+			request, err = s.propose(ctx, tx, by, u.ID, "reset", nil, nil)
+			return false, err
 		}
-		h, err := auth.HashPassword(temporary, s.d.Auth.Params())
-		if err != nil {
-			return err
-		}
-		return tx.SetPassword(ctx, u.ID, h, true, s.d.Now())
+		return true, s.resetCredentials(ctx, tx, u)
 	})
+	return request, err
+}
+
+func (s *Service) resetCredentials(ctx context.Context, tx *store.Store, u *domain.User) error {
+	if err := tx.ClearCredentials(ctx, u.ID); err != nil {
+		return err
+	}
+	if u.Status != "active" {
+		return nil // a disabled account gets no link: enabling it is another decision
+	}
+	return s.d.Auth.IssueEnrolment(ctx, tx, u)
 }

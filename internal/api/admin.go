@@ -1,9 +1,13 @@
 package api
 
 import (
-	"candour/internal/accounts"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"candour/internal/accounts"
+	"candour/internal/auth"
+	"candour/internal/fault"
 )
 
 type userOut struct {
@@ -38,29 +42,35 @@ type newUserIn struct {
 	ServiceAreas []string `json:"service_areas"`
 	AgeRecipient *string  `json:"age_recipient"`
 	Language     string   `json:"language"`
-	Password     string   `json:"password"`
 }
 
-// createUser makes an account with a temporary password the person must change at first
-// sign-in; the TOTP secret is returned once, to hand over.
+type createdOut struct {
+	ID        int64  `json:"id"`
+	Status    string `json:"status"`
+	RequestID int64  `json:"request_id,omitempty"`
+}
+
+// createUser makes an account: the person sets their own password and second factor from a
+// link sent to their address, so nothing secret comes back. One that could read cases is only
+// proposed (status pending, with its access request).
 func (a *API) createUser(c *fiber.Ctx, in newUserIn) (any, error) {
 	created, err := a.d.Accounts.Create(c.UserContext(), accounts.Staff(user(c)), accounts.NewUser{Email: in.Email, Name: in.Name,
-		Roles: in.Roles, ServiceAreas: in.ServiceAreas, AgeRecipient: in.AgeRecipient, Language: in.Language,
-		Password: in.Password, MustChange: true})
+		Roles: in.Roles, ServiceAreas: in.ServiceAreas, AgeRecipient: in.AgeRecipient, Language: in.Language})
 	if err != nil {
 		return nil, err
 	}
-	return fiber.Map{"id": created.User.ID, "totp_secret": created.TOTPSecret}, nil
+	return createdOut{ID: created.User.ID, Status: created.User.Status, RequestID: created.Request}, nil
 }
 
-// onUser adapts an account operation on the user named in the path.
-func onUser[In any](do func(c *fiber.Ctx, by accounts.Actor, id int64, in In) error) func(*fiber.Ctx, In) (any, error) {
+// onUser adapts an account operation on the user named in the path; one that was only
+// proposed answers 202 with its access request.
+func onUser[In any](do func(c *fiber.Ctx, by accounts.Actor, id int64, in In) (int64, error)) func(*fiber.Ctx, In) (any, error) {
 	return func(c *fiber.Ctx, in In) (any, error) {
 		id, err := parseID(c, "id")
 		if err != nil {
 			return nil, err
 		}
-		return nil, do(c, accounts.Staff(user(c)), id, in)
+		return proposedOr(do(c, accounts.Staff(user(c)), id, in))
 	}
 }
 
@@ -69,23 +79,78 @@ type rolesIn struct {
 	ServiceAreas []string `json:"service_areas"`
 }
 
-func (a *API) setRoles(c *fiber.Ctx, by accounts.Actor, id int64, in rolesIn) error {
+func (a *API) setRoles(c *fiber.Ctx, by accounts.Actor, id int64, in rolesIn) (int64, error) {
 	return a.d.Accounts.SetRoles(c.UserContext(), by, id, in.Roles, in.ServiceAreas)
 }
 
-func (a *API) disableUser(c *fiber.Ctx, by accounts.Actor, id int64, _ struct{}) error {
-	return a.d.Accounts.Disable(c.UserContext(), by, id)
+func (a *API) disableUser(c *fiber.Ctx, by accounts.Actor, id int64, _ struct{}) (int64, error) {
+	return 0, a.d.Accounts.Disable(c.UserContext(), by, id)
 }
 
-func (a *API) resetSecondFactor(c *fiber.Ctx, by accounts.Actor, id int64, _ struct{}) error {
+func (a *API) resetSecondFactor(c *fiber.Ctx, by accounts.Actor, id int64, _ struct{}) (int64, error) {
 	return a.d.Accounts.ResetSecondFactor(c.UserContext(), by, id)
 }
 
-type passwordIn struct {
-	Password string `json:"password"`
+// resetPassword sends the person a new enrolment link; nobody else chooses their password.
+func (a *API) resetPassword(c *fiber.Ctx, by accounts.Actor, id int64, _ struct{}) (int64, error) {
+	return a.d.Accounts.ResetPassword(c.UserContext(), by, id)
 }
 
-// resetPassword sets a temporary password the user must change at next sign-in.
-func (a *API) resetPassword(c *fiber.Ctx, by accounts.Actor, id int64, in passwordIn) error {
-	return a.d.Accounts.ResetPassword(c.UserContext(), by, id, in.Password)
+type accessRequestOut struct {
+	ID           int64     `json:"id"`
+	Kind         string    `json:"kind"`
+	UserID       int64     `json:"user_id"`
+	Email        string    `json:"email"`
+	Roles        []string  `json:"roles"`
+	ServiceAreas []string  `json:"service_areas"`
+	ProposedBy   string    `json:"proposed_by"`
+	ProposedAt   time.Time `json:"proposed_at"`
+}
+
+// accessRequests lists the changes waiting for the Monitoring Officer or deputy.
+func (a *API) accessRequests(c *fiber.Ctx) (any, error) {
+	rs, err := a.d.Accounts.Requests(c.UserContext(), accounts.Staff(user(c)))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]accessRequestOut, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, accessRequestOut{ID: r.ID, Kind: r.Kind, UserID: r.UserID, Email: r.Email,
+			Roles: append([]string{}, r.Roles...), ServiceAreas: append([]string{}, r.Areas...), ProposedBy: r.ProposedBy,
+			ProposedAt: r.ProposedAt.UTC()})
+	}
+	return fiber.Map{"items": out}, nil
+}
+
+type accessDecisionIn struct {
+	Approve *bool `json:"approve"`
+}
+
+// decideAccess approves or refuses one; its proposer and its subject may not.
+func (a *API) decideAccess(c *fiber.Ctx, in accessDecisionIn) (any, error) {
+	id, err := parseID(c, "id")
+	if err != nil {
+		return nil, err
+	}
+	if in.Approve == nil {
+		return nil, fault.Fields{"approve": "field.required"}.Err()
+	}
+	return nil, a.d.Accounts.Decide(c.UserContext(), accounts.Staff(user(c)), id, *in.Approve)
+}
+
+type enrolIn struct {
+	Token      string `json:"token"`
+	Password   string `json:"password"`
+	TOTPSecret string `json:"totp_secret"`
+	TOTP       string `json:"totp"`
+}
+
+// enrol uses an enrolment link: the token is the only credential.
+func (a *API) enrol(c *fiber.Ctx, in enrolIn) (any, error) {
+	codes, err := a.d.Auth.Enrol(c.UserContext(), auth.Enrol{Token: in.Token, Password: in.Password, Secret: in.TOTPSecret,
+		Code: in.TOTP})
+	if err != nil {
+		return nil, err
+	}
+	return fiber.Map{"recovery_codes": codes}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"candour/internal/auth"
+	"candour/internal/portaltest"
 )
 
 // authCode is a code for the next TOTP step: the one now was spent when the account signed in.
@@ -18,7 +19,7 @@ func TestCreateUserValidation(t *testing.T) {
 	e := start(t)
 	admin := e.user("admin@enghraifft.example", "admin")
 	good := map[string]any{"email": "new@enghraifft.example", "name": "New Person", "roles": []string{"investigator"},
-		"password": "a long enough passphrase", "language": "en"}
+		"language": "en"}
 	st, body, _ := e.do("POST", "/api/v1/users", admin.token, good)
 	e.must(st, 201, body, "create")
 	st, body, _ = e.do("POST", "/api/v1/users", admin.token, good)
@@ -52,9 +53,9 @@ func TestAdminCannotGrantProtectedPowers(t *testing.T) {
 	lead := e.user("lead@enghraifft.example", "service_lead")
 	key := "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
 	for name, body := range map[string]map[string]any{
-		"a Monitoring Officer": {"email": "new-mo@enghraifft.example", "name": "X", "roles": []string{"monitoring_officer"}, "password": password},
-		"a custodian":          {"email": "new-c@enghraifft.example", "name": "X", "roles": []string{"custodian"}, "password": password, "age_recipient": key},
-		"a key on anyone":      {"email": "new-i@enghraifft.example", "name": "X", "roles": []string{"investigator"}, "password": password, "age_recipient": key},
+		"a Monitoring Officer": {"email": "new-mo@enghraifft.example", "name": "X", "roles": []string{"monitoring_officer"}},
+		"a custodian":          {"email": "new-c@enghraifft.example", "name": "X", "roles": []string{"custodian"}, "age_recipient": key},
+		"a key on anyone":      {"email": "new-i@enghraifft.example", "name": "X", "roles": []string{"investigator"}, "age_recipient": key},
 	} {
 		st, resp, _ := e.do("POST", "/api/v1/users", admin.token, body)
 		if st != 403 || !strings.Contains(resp, "protected_account") {
@@ -68,7 +69,7 @@ func TestAdminCannotGrantProtectedPowers(t *testing.T) {
 		"promote a lead":        {"/api/v1/users/" + itoa64(lead.User.ID) + "/roles", map[string]any{"roles": []string{"custodian"}}},
 		"promote themselves":    {"/api/v1/users/" + itoa64(admin.User.ID) + "/roles", map[string]any{"roles": []string{"admin", "monitoring_officer"}}},
 		"reset the MO's 2FA":    {"/api/v1/users/" + itoa64(mo.User.ID) + "/reset-2fa", nil},
-		"reset the MO password": {"/api/v1/users/" + itoa64(mo.User.ID) + "/reset-password", map[string]string{"password": "a brand new passphrase"}},
+		"reset the MO password": {"/api/v1/users/" + itoa64(mo.User.ID) + "/reset-password", nil},
 		"disable the MO":        {"/api/v1/users/" + itoa64(mo.User.ID) + "/disable", nil},
 	} {
 		if st, resp, _ := e.do("POST", c.path, admin.token, c.body); st != 403 {
@@ -81,25 +82,25 @@ func TestAdminCannotGrantProtectedPowers(t *testing.T) {
 	}
 }
 
-// An admin reset ends the user's sessions, and the temporary password only opens a setup
-// session: the API answers 403 setup_required until it is changed.
+// An admin reset of an account that reads no case (a councillor's) ends its sessions and
+// clears its credentials: only the new enrolment link, sent to the person's own address, lets
+// anyone in again, and nobody but its holder chooses the password.
 func TestAdminPasswordReset(t *testing.T) {
 	e := start(t)
 	admin := e.user("admin@enghraifft.example", "admin")
-	inv := e.user("inv@enghraifft.example", "investigator")
-	path := "/api/v1/users/" + itoa64(inv.User.ID) + "/reset-password"
-	st, body, _ := e.do("POST", path, admin.token, map[string]string{"password": "short"})
-	e.must(st, 400, body, "weak temporary password")
-	st, body, _ = e.do("POST", path, inv.token, map[string]string{"password": "a brand new passphrase"})
+	cllr := e.user("cllr@enghraifft.example", "councillor")
+	path := "/api/v1/users/" + itoa64(cllr.User.ID) + "/reset-password"
+	st, body, _ := e.do("POST", path, admin.token, map[string]string{"password": "a brand new passphrase"})
+	e.must(st, 413, body, "a password chosen by the admin")
+	st, body, _ = e.do("POST", path, cllr.token, nil)
 	e.must(st, 404, body, "non-admin resets")
-	st, body, _ = e.do("POST", path, admin.token, map[string]string{"password": "a brand new passphrase"})
+	st, body, _ = e.do("POST", path, admin.token, nil)
 	e.must(st, 204, body, "reset")
-	st, body, _ = e.do("GET", "/api/v1/investigations", inv.token, nil)
+	st, body, _ = e.do("GET", "/api/v1/councillor/concerns", cllr.token, nil)
 	e.must(st, 401, body, "old session after the reset")
-	code, _ := authCode(inv.TOTPSecret)
-	st, body, _ = e.do("POST", "/api/v1/auth/login", "", map[string]string{"email": "inv@enghraifft.example",
-		"password": "a brand new passphrase", "totp": code})
-	if st != 403 || !strings.Contains(body, "setup_required") {
-		t.Errorf("sign-in with the temporary password: got %d %s, want 403 setup_required", st, body)
-	}
+	code, _ := authCode(cllr.TOTPSecret)
+	st, body, _ = e.do("POST", "/api/v1/auth/login", "", map[string]string{"email": "cllr@enghraifft.example",
+		"password": password, "totp": code})
+	e.must(st, 401, body, "sign-in with the old credentials")
+	portaltest.Enrol(t, e.p, "cllr@enghraifft.example", "a brand new passphrase")
 }

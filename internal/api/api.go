@@ -94,7 +94,10 @@ func (a *API) Routes() []Route {
 		{post, "/users/:id/roles", access.Admin, jsonAction(none, onUser(a.setRoles))},
 		{post, "/users/:id/disable", access.Admin, bodiless(none, onUser(a.disableUser))},
 		{post, "/users/:id/reset-2fa", access.Admin, bodiless(none, onUser(a.resetSecondFactor))},
-		{post, "/users/:id/reset-password", access.Admin, jsonAction(none, onUser(a.resetPassword))},
+		{post, "/users/:id/reset-password", access.Admin, bodiless(none, onUser(a.resetPassword))},
+		{get, "/access-requests", access.MonitoringOfficer, show(a.accessRequests)},
+		{post, "/access-requests/:id/decision", access.MonitoringOfficer, jsonAction(none, a.decideAccess)}, // not its proposer or subject
+		{post, "/enrolment", access.Public, jsonAction(ok, a.enrol)},                                        // an enrolment link's token
 		{post, "/councillor/concerns", access.Councillor, a.councillorConcern},
 		{get, "/councillor/concerns", access.Councillor, a.councillorConcerns},         // their own
 		{get, "/councillor/concerns/:id", access.Councillor, show(a.councillorThread)}, // their own; others 404

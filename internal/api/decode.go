@@ -93,7 +93,24 @@ func answer[In any](c *fiber.Ctx, status int, do func(*fiber.Ctx, In) (any, erro
 	if out == nil {
 		return c.SendStatus(status)
 	}
+	if a, ok := out.(proposal); ok {
+		return c.Status(fiber.StatusAccepted).JSON(a)
+	}
 	return c.Status(status).JSON(out)
+}
+
+// proposal answers 202: the change waits for a second person's approval (access request).
+type proposal struct {
+	RequestID int64 `json:"request_id"`
+}
+
+// proposedOr answers a change that may only have been proposed: 202 with its access request,
+// or the route's status when it applied at once.
+func proposedOr(request int64, err error) (any, error) {
+	if err != nil || request == 0 {
+		return nil, err
+	}
+	return proposal{RequestID: request}, nil
 }
 
 // Bodies several operations share.

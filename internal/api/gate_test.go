@@ -32,8 +32,8 @@ func TestEveryRouteIsGated(t *testing.T) {
 			t.Errorf("%s %s: gate %q is not one of access.Gates()", r.Method, r.Path, r.Gate.Name)
 		}
 		public := r.Gate.Caller == access.Anyone
-		if public != slices.Contains([]string{"/openapi.yaml", "/service-areas", "/reports", "/mailbox/session", "/auth/login"}, r.Path) {
-			t.Errorf("%s %s: gate %q; only the reporting, receipt, document and sign-in routes are public", r.Method, r.Path, r.Gate.Name)
+		if public != slices.Contains([]string{"/openapi.yaml", "/service-areas", "/reports", "/mailbox/session", "/auth/login", "/enrolment"}, r.Path) {
+			t.Errorf("%s %s: gate %q; only the reporting, receipt, document, sign-in and enrolment routes are public", r.Method, r.Path, r.Gate.Name)
 		}
 		if strings.HasPrefix(r.Path, "/mailbox/") && r.Path != "/mailbox/session" && r.Gate.Caller != access.Reporter {
 			t.Errorf("%s %s: a mailbox route must take a mailbox token, has %q", r.Method, r.Path, r.Gate.Name)

@@ -16,6 +16,7 @@ import (
 
 	"candour/internal/audit"
 	"candour/internal/fault"
+	"candour/internal/seal"
 	"candour/internal/store"
 	"candour/internal/token"
 )
@@ -66,6 +67,10 @@ type Deps struct {
 	Tokens *token.Keys
 	Params Params           // zero: DefaultParams
 	Now    func() time.Time // nil: time.Now
+	// Secrets seals second-factor secrets and enrolment links (the server's data key).
+	Secrets *seal.ServerKey
+	// PublicURL is where enrolment links point.
+	PublicURL string
 	// FailureFloor: a refused sign-in is answered no sooner than this after it began (or three
 	// times a password hash, if that is longer). Zero: answered at once.
 	FailureFloor time.Duration
@@ -200,8 +205,13 @@ func (s *Service) signIn(ctx context.Context, l Login) (*Issued, error) {
 			fail = "password"
 		}
 		stage := StageFull
-		if fail == "" && cred.TOTPEnabled && cred.TOTPSecret != nil {
-			if step, ok := checkTOTP(*cred.TOTPSecret, l.TOTP, now, cred.TOTPLastStep); ok {
+		if fail == "" && cred.TOTPEnabled {
+			// A secret that is missing or does not open for this account (copied from another
+			// row) is no second factor at all.
+			secret, serr := s.openTOTP(u.ID, cred.TOTPSealed)
+			if serr != nil {
+				fail = "second_factor"
+			} else if step, ok := checkTOTP(secret, l.TOTP, now, cred.TOTPLastStep); ok {
 				err = tx.UseTOTPStep(ctx, u.ID, step)
 			} else if h := matchRecovery(cred.RecoveryCodes, l.TOTP); h != nil {
 				err = tx.RemoveRecoveryCode(ctx, u.ID, h)
@@ -491,7 +501,11 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, p *Principal, secret, co
 		return nil, err
 	}
 	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		if err := tx.SetTOTP(ctx, p.User.ID, &secret, true, hashes); err != nil {
+		sealed, err := s.SealTOTP(p.User.ID, secret)
+		if err != nil {
+			return err
+		}
+		if err := tx.SetTOTP(ctx, p.User.ID, sealed, true, hashes); err != nil {
 			return err
 		}
 		if err := tx.UseTOTPStep(ctx, p.User.ID, step); err != nil {

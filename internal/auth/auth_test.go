@@ -8,10 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"candour/internal/accounts"
 	"candour/internal/audit"
 	"candour/internal/auth"
 	"candour/internal/dbtest"
+	"candour/internal/seal"
 	"candour/internal/store"
 	"candour/internal/token"
 )
@@ -30,21 +33,27 @@ type fixture struct {
 	svc   *auth.Service
 	acc   *accounts.Service
 	st    *store.Store
+	db    *sqlx.DB
 	clock *clock
 	keys  *token.Keys
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	st := store.New(dbtest.New(t))
+	db := dbtest.New(t)
+	st := store.New(db)
 	keys, err := token.LoadOrCreate(filepath.Join(t.TempDir(), "jwt"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &clock{t: time.Now()}
 	keys.SetClock(c.now)
-	svc := auth.New(auth.Deps{Store: st, Tokens: keys, Params: fast, Now: c.now})
-	return &fixture{svc: svc, acc: accounts.New(accounts.Deps{Store: st, Auth: svc, Now: c.now}), st: st, clock: c, keys: keys}
+	secrets, err := seal.LoadOrCreateServerKey(filepath.Join(t.TempDir(), "data.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := auth.New(auth.Deps{Store: st, Tokens: keys, Params: fast, Now: c.now, Secrets: secrets})
+	return &fixture{svc: svc, acc: accounts.New(accounts.Deps{Store: st, Auth: svc, Now: c.now}), st: st, db: db, clock: c, keys: keys}
 }
 
 const goodPassword = "correct horse battery"
@@ -335,7 +344,8 @@ func TestSetupSessionForMissingSecondFactor(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	c := f.user(t, "admin@example.gov.uk", "admin")
-	if err := f.acc.ResetSecondFactor(ctx, accounts.Console(), c.User.ID); err != nil {
+	// An account without a second factor (a console account made before enrolment links).
+	if err := f.st.SetTOTP(ctx, c.User.ID, nil, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	login := auth.Login{Email: "admin@example.gov.uk", Password: goodPassword}
@@ -363,6 +373,41 @@ func TestSetupSessionForMissingSecondFactor(t *testing.T) {
 	}
 	if _, err := f.svc.Authenticate(ctx, is.Token, false); err != nil {
 		t.Fatalf("after enrolment the session is full: %v", err)
+	}
+}
+
+// A TOTP secret is sealed at rest, bound to its account: the database holds no secret in
+// plain, a sealed one copied to another account's row opens for nobody (sign-in fails, even
+// with that account's password and the copied secret's code), and a plain secret left from
+// before is sealed by SealPlainSecrets and keeps working.
+func TestTOTPSecretSealedAndBoundToItsAccount(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a := f.user(t, "a@example.gov.uk", "admin")
+	b := f.user(t, "b@example.gov.uk", "auditor")
+	var plain *string
+	var sealedA []byte
+	if err := f.db.QueryRowContext(ctx, `SELECT totp_secret, totp_sealed FROM users WHERE id = $1`, a.User.ID).Scan(&plain, &sealedA); err != nil {
+		t.Fatal(err)
+	}
+	if plain != nil || len(sealedA) == 0 || strings.Contains(string(sealedA), a.TOTPSecret) {
+		t.Fatalf("stored: plain %v, sealed %d bytes; want only a sealed secret", plain, len(sealedA))
+	}
+	if _, err := f.db.ExecContext(ctx, `UPDATE users SET totp_sealed = $2 WHERE id = $1`, b.User.ID, sealedA); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SignIn(ctx, auth.Login{Email: "b@example.gov.uk", Password: goodPassword, TOTP: f.code(t, a.TOTPSecret)}); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("sign in with a secret moved from another account: got %v, want ErrBadCredentials", err)
+	}
+	// A secret stored in plain before sealing: sealed at start, and it still signs in.
+	if _, err := f.db.ExecContext(ctx, `UPDATE users SET totp_sealed = NULL, totp_secret = $2 WHERE id = $1`, b.User.ID, b.TOTPSecret); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.svc.SealPlainSecrets(ctx); err != nil || n != 1 {
+		t.Fatalf("seal plain secrets: got %d, %v; want 1", n, err)
+	}
+	if _, err := f.svc.SignIn(ctx, auth.Login{Email: "b@example.gov.uk", Password: goodPassword, TOTP: f.code(t, b.TOTPSecret)}); err != nil {
+		t.Errorf("sign in after sealing the plain secret: %v", err)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"candour/internal/i18n"
 	"candour/internal/portal"
 	"candour/internal/routing"
+	"candour/internal/seal"
 	"candour/internal/store"
 )
 
@@ -96,7 +97,13 @@ func consoleAccounts(cfg *config.Config, st *store.Store, stderr io.Writer) *acc
 		}
 		return pol
 	})
-	return accounts.New(accounts.Deps{Store: st, Auth: auth.New(auth.Deps{Store: st}), Policy: policy})
+	// The data key seals second-factor secrets and enrolment links, as the portal does.
+	key, err := seal.LoadOrCreateServerKey(cfg.DataKeyFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "candour: data key (CANDOUR_DATA_KEY_FILE): %v\n", err)
+	}
+	return accounts.New(accounts.Deps{Store: st, Auth: auth.New(auth.Deps{Store: st, Secrets: key,
+		PublicURL: cfg.PublicURL.String()}), Policy: policy})
 }
 
 // flagOf names the flag a field of accounts.NewUser comes from.

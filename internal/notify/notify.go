@@ -242,19 +242,47 @@ func redact(err error, to string) error {
 // notify holds no server key.
 type AddressOpener func(concernID string, wrappedKey, sealed []byte) (string, error)
 
+// LinkOpener opens an enrolment link sealed for its recipient (accounts.Service.OpenLink).
+type LinkOpener func(recipient string, sealed []byte) (string, error)
+
+// Openers are the notifier's only ways to what the outbox holds sealed, so notify holds no
+// server key. A nil one leaves its kind of notification unsent.
+type Openers struct {
+	Address AddressOpener
+	Link    LinkOpener
+}
+
+// enrolmentMail is the e-mail with an enrolment link, in both languages.
+var enrolmentMail = [2]string{"Set up your Candour account / Sefydlu eich cyfrif Candour",
+	"Set your password and second factor for Candour here, within 72 hours. The link works once.\n%s\n\n" +
+		"Gosodwch eich cyfrinair a'ch ail ffactor ar gyfer Candour yma, o fewn 72 awr. Mae'r ddolen yn gweithio unwaith.\n%s\n\n" +
+		"If you did not expect this, tell the Monitoring Officer. / Os nad oeddech yn disgwyl hyn, dywedwch wrth y Swyddog Monitro.\n"}
+
 // message is the e-mail for n: a reporter's goes to the address opened now, and one whose
-// address was shredded with its concern can never go (store.ErrNoRecipient).
-func message(n store.Notification, publicURL string, open AddressOpener) (Message, error) {
-	if n.Kind != store.ReporterNewMessage {
+// address was shredded with its concern can never go (store.ErrNoRecipient); an enrolment
+// link is opened for its recipient only.
+func message(n store.Notification, publicURL string, open Openers) (Message, error) {
+	switch n.Kind {
+	case store.Enrolment:
+		if open.Link == nil || n.SealedLink == nil {
+			return Message{}, errors.New("notify: no way to open an enrolment link")
+		}
+		link, err := open.Link(n.Recipient, n.SealedLink)
+		if err != nil {
+			return Message{}, err
+		}
+		return Message{To: n.Recipient, Subject: enrolmentMail[0], Body: fmt.Sprintf(enrolmentMail[1], link, link)}, nil
+	case store.ReporterNewMessage:
+	default:
 		return Compose(n, publicURL), nil
 	}
 	if n.WrappedKey == nil || n.SealedAddress == nil {
 		return Message{}, fmt.Errorf("concern shredded: %w", store.ErrNoRecipient)
 	}
-	if open == nil {
+	if open.Address == nil {
 		return Message{}, errors.New("notify: no way to open a reporter's address")
 	}
-	to, err := open(n.ConcernPublicID.String, n.WrappedKey, n.SealedAddress)
+	to, err := open.Address(n.ConcernPublicID.String, n.WrappedKey, n.SealedAddress)
 	if err != nil {
 		return Message{}, err
 	}
@@ -278,7 +306,7 @@ const EscalationRefusals = 4
 // addresses. Every refusal is logged with the notification's id and the reason (never the
 // message or a reporter's address: the log is not the place); one given up on after a day of
 // retries is logged as an error, and a reporter's whose concern was shredded is dropped.
-func Deliver(ctx context.Context, st *store.Store, m Mailer, publicURL, escalateTo string, open AddressOpener, log *slog.Logger) (int, error) {
+func Deliver(ctx context.Context, st *store.Store, m Mailer, publicURL, escalateTo string, open Openers, log *slog.Logger) (int, error) {
 	for range expandRounds {
 		n, err := st.ExpandRoutedOutbox(ctx, expandBatch)
 		if err != nil {

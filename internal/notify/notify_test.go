@@ -62,13 +62,13 @@ func TestOutboxDeliversOnceWithoutContent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := notify.Deliver(ctx, st, mailer, "https://whistle.example.gov.uk", "", nil, quiet); err != nil {
+			if _, err := notify.Deliver(ctx, st, mailer, "https://whistle.example.gov.uk", "", notify.Openers{}, quiet); err != nil {
 				t.Error(err)
 			}
 		}()
 	}
 	wg.Wait()
-	if _, err := notify.Deliver(ctx, st, mailer, "https://whistle.example.gov.uk", "", nil, quiet); err != nil {
+	if _, err := notify.Deliver(ctx, st, mailer, "https://whistle.example.gov.uk", "", notify.Openers{}, quiet); err != nil {
 		t.Fatal(err)
 	}
 	got := srv.Messages()
@@ -179,7 +179,7 @@ func TestFailedSendIsRetriedThenMarkedFailed(t *testing.T) {
 	srv := mailtest.Start(t, pki, mailtest.STARTTLS)
 	// A wrong certificate is a delivery failure like any other.
 	wrongCA := notify.SMTP{Addr: srv.Addr, From: "x@example.org", RootCAs: caPool(t, mailtest.NewPKI(t)), Timeout: 5 * time.Second}
-	if n, err := notify.Deliver(ctx, st, wrongCA, "http://x", "", nil, log); err != nil || n != 0 {
+	if n, err := notify.Deliver(ctx, st, wrongCA, "http://x", "", notify.Openers{}, log); err != nil || n != 0 {
 		t.Fatalf("got %d %v, want 0 sent and no error", n, err)
 	}
 	var id, attempts int
@@ -196,19 +196,19 @@ func TestFailedSendIsRetriedThenMarkedFailed(t *testing.T) {
 		t.Errorf("the refusal is not logged with the id and reason:\n%s", logs.String())
 	}
 	// Not due yet: the next run leaves it alone.
-	if n, _ := notify.Deliver(ctx, st, wrongCA, "http://x", "", nil, log); n != 0 {
+	if n, _ := notify.Deliver(ctx, st, wrongCA, "http://x", "", notify.Openers{}, log); n != 0 {
 		t.Errorf("retried before its time")
 	}
 	// The pause doubles: due again, refused again, two minutes.
 	db.MustExec(`UPDATE notifications SET not_before = now()`)
-	notify.Deliver(ctx, st, wrongCA, "http://x", "", nil, log)
+	notify.Deliver(ctx, st, wrongCA, "http://x", "", notify.Openers{}, log)
 	if err := db.QueryRow(row).Scan(&id, &attempts, &lastErr, &wait); err != nil || attempts != 2 || wait < 110 || wait > 130 {
 		t.Errorf("after two refusals: attempts %d, next try in %.0f s (%v); want 2 and about two minutes", attempts, wait, err)
 	}
 	// Still refused a day on: marked failed, logged as an error, never tried again.
 	db.MustExec(`UPDATE notifications SET not_before = now(), created_at = now() - interval '26 hours'`)
 	logs.Reset()
-	notify.Deliver(ctx, st, wrongCA, "http://x", "", nil, log)
+	notify.Deliver(ctx, st, wrongCA, "http://x", "", notify.Openers{}, log)
 	var failed bool
 	db.QueryRow(`SELECT failed_at IS NOT NULL FROM notifications`).Scan(&failed)
 	if !failed || !strings.Contains(logs.String(), `"level":"ERROR"`) {
@@ -219,14 +219,14 @@ func TestFailedSendIsRetriedThenMarkedFailed(t *testing.T) {
 	}
 	good := notify.SMTP{Addr: srv.Addr, From: "x@example.org", RootCAs: caPool(t, pki)}
 	db.MustExec(`UPDATE notifications SET not_before = now()`)
-	if n, _ := notify.Deliver(ctx, st, good, "http://x", "", nil, log); n != 0 || len(srv.Messages()) != 0 {
+	if n, _ := notify.Deliver(ctx, st, good, "http://x", "", notify.Openers{}, log); n != 0 || len(srv.Messages()) != 0 {
 		t.Errorf("a failed notification was tried again")
 	}
 	// A fresh one goes through the good server at once.
 	if err := st.EnqueueNotification(ctx, &store.Notification{Recipient: "b@example.org", Kind: "routed", Reference: "C-CCCC-DDDD"}); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := notify.Deliver(ctx, st, good, "http://x", "", nil, log); err != nil || n != 1 || len(srv.Messages()) != 1 {
+	if n, err := notify.Deliver(ctx, st, good, "http://x", "", notify.Openers{}, log); err != nil || n != 1 || len(srv.Messages()) != 1 {
 		t.Errorf("delivery over verified STARTTLS: got %d %v, %d at the server; want 1", n, err, len(srv.Messages()))
 	}
 }
@@ -261,7 +261,7 @@ func TestFiledReportReachesRouteHolder(t *testing.T) {
 	urgent := report(true, "Unique phrase kestrel-lantern.")
 	routine := report(false, "Another unique phrase heron-anchor.")
 	bag := &mailbag{}
-	if _, err := notify.Deliver(ctx, k.Store, bag, "https://whistle.example.gov.uk", "", nil, quiet); err != nil {
+	if _, err := notify.Deliver(ctx, k.Store, bag, "https://whistle.example.gov.uk", "", notify.Openers{}, quiet); err != nil {
 		t.Fatal(err)
 	}
 	if len(bag.sent) == 0 {
@@ -342,7 +342,7 @@ func TestReporterRepliesReachHandlers(t *testing.T) {
 	pki := mailtest.NewPKI(t)
 	srv := mailtest.Start(t, pki, mailtest.STARTTLS)
 	mailer := notify.SMTP{Addr: srv.Addr, From: "candour@enghraifft.example", RootCAs: caPool(t, pki)}
-	if _, err := notify.Deliver(ctx, k.Store, mailer, "https://whistle.example.gov.uk", "", nil, quiet); err != nil {
+	if _, err := notify.Deliver(ctx, k.Store, mailer, "https://whistle.example.gov.uk", "", notify.Openers{}, quiet); err != nil {
 		t.Fatal(err)
 	}
 	var replies int
@@ -402,7 +402,7 @@ func TestReporterNoticeAfterShredIsDropped(t *testing.T) {
 	srv := mailtest.Start(t, pki, mailtest.STARTTLS)
 	mailer := notify.SMTP{Addr: srv.Addr, From: "candour@enghraifft.example", RootCAs: caPool(t, pki)}
 	for range 2 {
-		if _, err := notify.Deliver(ctx, k.Store, mailer, "https://whistle.example.gov.uk", "", k.Intake.NoticeAddress, log); err != nil {
+		if _, err := notify.Deliver(ctx, k.Store, mailer, "https://whistle.example.gov.uk", "", notify.Openers{Address: k.Intake.NoticeAddress}, log); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -442,7 +442,7 @@ func TestReporterAddressNotInRefusal(t *testing.T) {
 	k.AddCustodian(t)
 	fileWithNotice(t, k, "wren.hollis@example.org")
 	var logs bytes.Buffer
-	if _, err := notify.Deliver(ctx, k.Store, refusing{}, "http://x", "", k.Intake.NoticeAddress, slog.New(slog.NewJSONHandler(&logs, nil))); err != nil {
+	if _, err := notify.Deliver(ctx, k.Store, refusing{}, "http://x", "", notify.Openers{Address: k.Intake.NoticeAddress}, slog.New(slog.NewJSONHandler(&logs, nil))); err != nil {
 		t.Fatal(err)
 	}
 	var lastErr string

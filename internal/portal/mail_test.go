@@ -398,8 +398,15 @@ func TestOpenReporterToldOfNewMessage(t *testing.T) {
 	}
 	// The hour has passed.
 	e.DB.MustExec(`UPDATE notifications SET not_before = now() WHERE kind = 'reporter_new_message'`)
+	// Only the reporters' e-mails count: staff accounts get their enrolment links by mail too.
 	toAll := func(ms []mailtest.Received) bool {
-		return len(ms) >= len(reports)
+		n := 0
+		for _, m := range ms {
+			if slices.ContainsFunc(reports, func(r *report) bool { return r.address == m.To }) {
+				n++
+			}
+		}
+		return n >= len(reports)
 	}
 	got := srv.WaitUntil(toAll, time.Minute)
 	if !toAll(got) {

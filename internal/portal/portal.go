@@ -233,7 +233,15 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	})
 	// Staff sign-in, case access and the audit trail (issue 4). Access hashes named people's
 	// e-mail addresses with the intake's key, so it matches what intake stored.
-	p.Auth = auth.New(auth.Deps{Store: st, Tokens: keys.tokens, FailureFloor: auth.DefaultFailureFloor})
+	p.Auth = auth.New(auth.Deps{Store: st, Tokens: keys.tokens, FailureFloor: auth.DefaultFailureFloor,
+		Secrets: keys.data, PublicURL: cfg.PublicURL.String()})
+	// Second-factor secrets stored in plain before they were sealed are sealed now, before anyone
+	// signs in: sign-in only reads sealed ones.
+	if n, err := p.Auth.SealPlainSecrets(ctx); err != nil {
+		return nil, fmt.Errorf("seal TOTP secrets: %w", err)
+	} else if n > 0 {
+		log.Info("sealed second-factor secrets stored in plain", "accounts", n)
+	}
 	checker := access.New(keys.receipts)
 	if err := p.auditPolicyLoad(ctx); err != nil {
 		return nil, err
@@ -297,7 +305,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 					deputy = d.Email
 				}
 			}
-			_, err := notify.Deliver(ctx, st, mailer, cfg.PublicURL.String(), deputy, p.Intake.NoticeAddress, log)
+			_, err := notify.Deliver(ctx, st, mailer, cfg.PublicURL.String(), deputy,
+				notify.Openers{Address: p.Intake.NoticeAddress, Link: p.Auth.OpenLink}, log)
 			return err
 		}},
 		jobs.Job{Name: "reminders", Every: 5 * time.Minute, Run: func(ctx context.Context) error {

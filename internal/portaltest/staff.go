@@ -20,21 +20,69 @@ import (
 // Password is the password of every staff account the tests create.
 const Password = "a long enough passphrase"
 
-// Account creates a staff account the way `candour user add` does. An empty name is made from
-// the e-mail address and an empty password is Password.
+// Account creates a staff account the way `candour user add` does without a password (the
+// console, so it is active at once: the bootstrap path), then enrols it as the person would:
+// the enrolment link is read from the outbox row the portal's mailer would send, and the
+// password (n.Password; empty: Password) and a new TOTP secret are set through POST
+// /api/v1/enrolment. An empty name is made from the e-mail address. The secret is returned
+// in TOTPSecret, as the harness's person holds it; enrolment used the code of the previous
+// time step, so the current one is still free for one sign-in.
 func Account(t testing.TB, p *portal.Portal, n accounts.NewUser) *accounts.Created {
 	t.Helper()
 	if n.Name == "" {
 		n.Name = "Name of " + n.Email
 	}
-	if n.Password == "" {
-		n.Password = Password
+	password := n.Password
+	if password == "" {
+		password = Password
 	}
+	n.Password = ""
 	c, err := p.Accounts.Create(context.Background(), accounts.Console(), n)
 	if err != nil {
 		t.Fatalf("create account %s: %v", n.Email, err)
 	}
+	c.TOTPSecret = Enrol(t, p, c.User.Email, password)
 	return c
+}
+
+// EnrolmentLink opens the newest enrolment link in the outbox for email, as the mailer does.
+func EnrolmentLink(t testing.TB, p *portal.Portal, email string) string {
+	t.Helper()
+	var sealed []byte
+	err := p.DB.GetContext(context.Background(), &sealed, `SELECT sealed_link FROM notifications
+		WHERE kind = 'enrolment' AND recipient = lower($1) AND sealed_link IS NOT NULL ORDER BY id DESC LIMIT 1`, email)
+	if err != nil {
+		t.Fatalf("enrolment link for %s: %v", email, err)
+	}
+	link, err := p.Auth.OpenLink(email, sealed)
+	if err != nil {
+		t.Fatalf("open the enrolment link for %s: %v", email, err)
+	}
+	return link
+}
+
+// Enrol uses the newest enrolment link of email through the API with password and a new
+// TOTP secret, which it returns.
+func Enrol(t testing.TB, p *portal.Portal, email, password string) string {
+	t.Helper()
+	tok, err := auth.EnrolmentToken(EnrolmentLink(t, p, email))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := auth.NewTOTP(email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := auth.CodeAt(key.Secret(), time.Now().Add(-30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := DoJSON(t, p.URL(), "POST", "/api/v1/enrolment", map[string]string{"token": tok, "password": password,
+		"totp_secret": key.Secret(), "totp": code})
+	if r.Status != http.StatusOK {
+		t.Fatalf("enrol %s: got %d %s, want 200", email, r.Status, r.Body)
+	}
+	return key.Secret()
 }
 
 // Staff is a signed-in staff member without a browser. Their session token is both the API

@@ -14,6 +14,10 @@ import (
 // under the concern's data key (reporter_notices), opened only when the e-mail is sent.
 const ReporterNewMessage = "reporter_new_message"
 
+// Enrolment is the kind of notification that carries an enrolment link to an account's own
+// address. The link is sealed for the recipient (sealed_link) and emptied once sent.
+const Enrolment = "enrolment"
+
 // ErrNoRecipient is what a send function returns for a notification that can never go (a
 // reporter's whose concern was shredded with its address): DeliverNotifications deletes it
 // instead of trying again.
@@ -35,6 +39,8 @@ type Notification struct {
 	WrappedKey    []byte         `db:"wrapped_key"`
 	SealedAddress []byte         `db:"sealed_address"`
 	Language      sql.NullString `db:"language"`
+	// For Enrolment only: the link, sealed with the server key for the recipient.
+	SealedLink []byte `db:"sealed_link"`
 }
 
 // EnqueueNotification adds n to the outbox; a second one with the same dedupe key is ignored.
@@ -89,7 +95,8 @@ func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(N
 			CASE WHEN n.kind = '`+ReporterNewMessage+`' THEN c.wrapped_key END AS wrapped_key,
 			CASE WHEN n.kind = '`+ReporterNewMessage+`' THEN c.language END AS language,
 			CASE WHEN n.kind = '`+ReporterNewMessage+`' THEN
-				(SELECT r.address FROM reporter_notices r WHERE r.concern_id = n.concern_id) END AS sealed_address
+				(SELECT r.address FROM reporter_notices r WHERE r.concern_id = n.concern_id) END AS sealed_address,
+			n.sealed_link
 			FROM notifications n LEFT JOIN concerns c ON c.id = n.concern_id
 			WHERE n.sent_at IS NULL AND n.failed_at IS NULL AND n.not_before <= now()
 			ORDER BY n.not_before, n.id LIMIT $1 FOR UPDATE OF n SKIP LOCKED`, limit); err != nil {
@@ -116,7 +123,7 @@ func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(N
 				failed = append(failed, DeliveryFailure{ID: n.ID, Attempt: n.Attempts + 1, Err: serr, GaveUp: gaveUp})
 				continue
 			}
-			if _, err := tx.q.ExecContext(ctx, `UPDATE notifications SET sent_at = $2, attempts = attempts + 1 WHERE id = $1`,
+			if _, err := tx.q.ExecContext(ctx, `UPDATE notifications SET sent_at = $2, attempts = attempts + 1, sealed_link = NULL WHERE id = $1`,
 				n.ID, time.Now().Truncate(time.Hour)); err != nil {
 				return err
 			}

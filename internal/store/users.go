@@ -64,9 +64,10 @@ func (s *Store) oneUser(ctx context.Context, query string, arg any) (*User, erro
 // Credentials are what signing in checks. They are kept out of User so a page that lists users
 // cannot leak a hash by accident.
 type Credentials struct {
-	UserID             int64         `db:"id"`
-	PasswordHash       *string       `db:"password_hash"`
-	TOTPSecret         *string       `db:"totp_secret"`
+	UserID       int64   `db:"id"`
+	PasswordHash *string `db:"password_hash"`
+	// TOTPSealed is the secret sealed with the server's data key, bound to the account id.
+	TOTPSealed         []byte        `db:"totp_sealed"`
 	TOTPEnabled        bool          `db:"totp_enabled"`
 	TOTPLastStep       int64         `db:"totp_last_step"`
 	RecoveryCodes      pq.ByteaArray `db:"recovery_codes"`
@@ -99,7 +100,7 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 // ends so two concurrent attempts count as two.
 func (s *Store) CredentialsFor(ctx context.Context, userID int64) (*Credentials, error) {
 	var c Credentials
-	err := sqlx.GetContext(ctx, s.q, &c, `SELECT id, password_hash, totp_secret, totp_enabled, totp_last_step,
+	err := sqlx.GetContext(ctx, s.q, &c, `SELECT id, password_hash, totp_sealed, totp_enabled, totp_last_step,
 		recovery_codes, failed_attempts, locked_until, must_change_password
 		FROM users WHERE id = $1 FOR UPDATE`, userID)
 	return &c, notFound(err)
@@ -111,11 +112,38 @@ func (s *Store) SetPassword(ctx context.Context, userID int64, hash string, must
 		failed_attempts = 0, locked_until = NULL WHERE id = $1`, userID, hash, mustChange, at)
 }
 
-// SetTOTP stores a TOTP secret (nil removes it) and whether it is confirmed, replacing the
-// recovery codes.
-func (s *Store) SetTOTP(ctx context.Context, userID int64, secret *string, enabled bool, recoveryHashes [][]byte) error {
-	return s.updateUserRow(ctx, `UPDATE users SET totp_secret = $2, totp_enabled = $3, totp_last_step = 0,
-		recovery_codes = COALESCE($4::bytea[], '{}') WHERE id = $1`, userID, secret, enabled, pq.ByteaArray(recoveryHashes))
+// SetTOTP stores a sealed TOTP secret (nil removes it) and whether it is confirmed, replacing
+// the recovery codes. Any plain secret left from before sealing goes.
+func (s *Store) SetTOTP(ctx context.Context, userID int64, sealed []byte, enabled bool, recoveryHashes [][]byte) error {
+	return s.updateUserRow(ctx, `UPDATE users SET totp_sealed = $2, totp_secret = NULL, totp_enabled = $3, totp_last_step = 0,
+		recovery_codes = COALESCE($4::bytea[], '{}') WHERE id = $1`, userID, sealed, enabled, pq.ByteaArray(recoveryHashes))
+}
+
+// PlainSecret is a TOTP secret stored before secrets were sealed.
+type PlainSecret struct {
+	UserID int64  `db:"id"`
+	Secret string `db:"totp_secret"`
+}
+
+// PlainTOTPSecrets locks and returns every TOTP secret still stored in plain.
+func (s *Store) PlainTOTPSecrets(ctx context.Context) ([]PlainSecret, error) {
+	var out []PlainSecret
+	err := sqlx.SelectContext(ctx, s.q, &out, `SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL ORDER BY id FOR UPDATE`)
+	return out, err
+}
+
+// SealTOTPSecret replaces an account's plain TOTP secret by its sealed form, keeping whether
+// it is confirmed, its last step and its recovery codes.
+func (s *Store) SealTOTPSecret(ctx context.Context, userID int64, sealed []byte) error {
+	return s.updateUserRow(ctx, `UPDATE users SET totp_sealed = $2, totp_secret = NULL WHERE id = $1`, userID, sealed)
+}
+
+// ClearCredentials removes an account's password, second factor and recovery codes: only an
+// enrolment link lets anyone in again.
+func (s *Store) ClearCredentials(ctx context.Context, userID int64) error {
+	return s.updateUserRow(ctx, `UPDATE users SET password_hash = NULL, must_change_password = false, totp_sealed = NULL,
+		totp_secret = NULL, totp_enabled = false, totp_last_step = 0, recovery_codes = '{}', failed_attempts = 0,
+		locked_until = NULL WHERE id = $1`, userID)
 }
 
 // UseTOTPStep records the time step of an accepted code, so it cannot be used again.
@@ -138,7 +166,7 @@ func (s *Store) ClearLoginFailures(ctx context.Context, userID int64) error {
 	return s.updateUserRow(ctx, `UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE id = $1`, userID)
 }
 
-// SetUserStatus sets status to 'active' or 'disabled'.
+// SetUserStatus sets status to 'active', 'disabled' or 'pending'.
 func (s *Store) SetUserStatus(ctx context.Context, userID int64, status string) error {
 	return s.updateUserRow(ctx, `UPDATE users SET status = $2 WHERE id = $1`, userID, status)
 }

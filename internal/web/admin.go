@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/url"
 	"slices"
 	"strconv"
@@ -81,12 +82,13 @@ type adminUsersData struct {
 	Areas     []adminChoice
 	Languages []adminChoice
 	Errors    *adminErrors
-	// Created is the account just made, with its TOTP secret: shown on this one response only.
+	// Created is the account just made: its link sent, or its proposal waiting for approval.
 	Created *adminCreated
 }
 
 type adminCreated struct {
-	Email, Secret string
+	Email   string
+	Pending bool
 }
 
 type adminUserData struct {
@@ -99,10 +101,11 @@ type adminUserData struct {
 }
 
 // adminNewUserFields is the add-user form in page order (field ids are the same).
-var adminNewUserFields = []string{"email", "name", "roles", "service_areas", "language", "age_recipient", "password"}
+var adminNewUserFields = []string{"email", "name", "roles", "service_areas", "language", "age_recipient"}
 
 // adminDone are the confirmations a redirect may ask for, by ?done=.
-var adminDone = map[string]string{"roles": "admin.done.roles", "disabled": "admin.done.disabled", "reset": "admin.done.reset"}
+var adminDone = map[string]string{"roles": "admin.done.roles", "disabled": "admin.done.disabled", "reset": "admin.done.reset",
+	"proposed": "admin.done.proposed"}
 
 func (s *Site) adminUsers(c *fiber.Ctx) error {
 	return s.renderAdminUsers(c, fiber.StatusOK, adminNewUser{Language: Lang(c)}, nil, nil)
@@ -136,7 +139,6 @@ func (s *Site) adminCreateUser(c *fiber.Ctx) error {
 	form := adminNewUser{Email: strings.TrimSpace(v.Get("email")), Name: strings.TrimSpace(v.Get("name")),
 		Language: v.Get("language"), AgeRecipient: strings.TrimSpace(v.Get("age_recipient")),
 		Roles: adminUniq(v["roles"]), Areas: adminUniq(v["service_areas"])}
-	password := v.Get("password")
 	idOf := func(f string) string {
 		if f == "roles" || f == "service_areas" || f == "language" {
 			return adminChoiceID(f, 0)
@@ -148,17 +150,15 @@ func (s *Site) adminCreateUser(c *fiber.Ctx) error {
 	}
 	created, err := s.deps.Accounts.Create(c.UserContext(), accounts.Staff(principal(c).User), accounts.NewUser{
 		Email: form.Email, Name: form.Name, Roles: form.Roles, ServiceAreas: form.Areas, AgeRecipient: &form.AgeRecipient,
-		Language: form.Language, Password: password, MustChange: true})
+		Language: form.Language})
 	if fe, ok := fault.As(err); ok && len(fe.Fields) > 0 {
 		return fail(fe.Fields)
 	}
 	if err != nil {
 		return err
 	}
-	// Rendered, not redirected: the TOTP secret is shown on this response only and kept nowhere
-	// a redirect could fetch it from.
 	return s.renderAdminUsers(c, fiber.StatusOK, adminNewUser{Language: Lang(c)}, nil,
-		&adminCreated{Email: strings.ToLower(created.User.Email), Secret: created.TOTPSecret})
+		&adminCreated{Email: strings.ToLower(created.User.Email), Pending: created.Request != 0})
 }
 
 // adminTarget loads the account named in the path, or 404.
@@ -207,16 +207,24 @@ func (s *Site) adminSetRoles(c *fiber.Ctx) error {
 		return fiber.ErrBadRequest
 	}
 	roles, areas := adminUniq(v["roles"]), adminUniq(v["service_areas"])
-	err = s.deps.Accounts.SetRoles(c.UserContext(), accounts.Staff(principal(c).User), u.ID, roles, areas)
+	request, err := s.deps.Accounts.SetRoles(c.UserContext(), accounts.Staff(principal(c).User), u.ID, roles, areas)
 	if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid {
 		return s.renderAdminUser(c, fiber.StatusBadRequest, u, roles, areas, newAdminErrors(adminUserFields, fe.Fields, adminFieldID), "")
 	}
-	return s.adminDone(c, u, err, "roles")
+	return s.adminDone(c, u, request, err, "roles")
 }
 
-// adminDone answers an account action: back to the account with a confirmation, or the reason
-// it was refused on the same page.
-func (s *Site) adminDone(c *fiber.Ctx, u *domain.User, err error, done string) error {
+// adminDone answers an account action: back to the account with a confirmation (that it applied,
+// or that it waits for the Monitoring Officer's approval), or the reason it was refused on the
+// same page.
+func (s *Site) adminDone(c *fiber.Ctx, u *domain.User, request int64, err error, done string) error {
+	if request != 0 {
+		done = "proposed"
+	}
+	if fe, ok := fault.As(err); ok && fe.Code == "request_open" {
+		return s.renderAdminUser(c, fiber.StatusConflict, u, u.Roles, u.ServiceAreas,
+			newAdminErrors(adminUserFields, map[string]string{"account": fe.Message}, adminFieldID), "")
+	}
 	if fe, ok := fault.As(err); ok && fe.Code == accounts.CodeOwnAccount {
 		// A slip on one's own account would lock the admin out with nobody left to undo it.
 		return s.renderAdminUser(c, fiber.StatusBadRequest, u, u.Roles, u.ServiceAreas,
@@ -233,15 +241,20 @@ func (s *Site) adminDisable(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.adminDone(c, u, s.deps.Accounts.Disable(c.UserContext(), accounts.Staff(principal(c).User), u.ID), "disabled")
+	return s.adminDone(c, u, 0, s.deps.Accounts.Disable(c.UserContext(), accounts.Staff(principal(c).User), u.ID), "disabled")
 }
 
-func (s *Site) adminResetSecondFactor(c *fiber.Ctx) error {
-	u, err := s.adminTarget(c)
-	if err != nil {
-		return err
+// adminReset answers a reset of the account's credentials (reset2FA or password: both clear
+// the two and send a new enrolment link), done at once or only proposed.
+func (s *Site) adminReset(reset func(context.Context, accounts.Actor, int64) (int64, error)) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		u, err := s.adminTarget(c)
+		if err != nil {
+			return err
+		}
+		request, err := reset(c.UserContext(), accounts.Staff(principal(c).User), u.ID)
+		return s.adminDone(c, u, request, err, "reset")
 	}
-	return s.adminDone(c, u, s.deps.Accounts.ResetSecondFactor(c.UserContext(), accounts.Staff(principal(c).User), u.ID), "reset")
 }
 
 func (s *Site) adminRow(lang string, u *domain.User, self int64) adminUserRow {
