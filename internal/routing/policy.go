@@ -27,6 +27,8 @@ type Policy struct {
 	Clocks    Clocks
 	Calendar  *Calendar
 	Retention Retention
+	// Audit pins the audit log's keys (audit.yaml); nil when the file is absent.
+	Audit *Audit
 
 	rules    []*rule
 	fixtures []Fixture
@@ -90,6 +92,19 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	// audit.yaml is optional (see AuditFile); when present it counts towards the version.
+	var rawAud *rawAudit
+	if data, err := fs.ReadFile(fsys, AuditFile); err == nil {
+		h.Write([]byte(AuditFile))
+		h.Write(data)
+		srcs[AuditFile] = &source{path: display(AuditFile), data: data}
+		rawAud = &rawAudit{}
+		if e := srcs[AuditFile].decode(rawAud); e != nil {
+			return nil, LoadErrors{e}
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, LoadErrors{{File: display(AuditFile), Reason: err.Error()}}
+	}
 
 	// Stage 1: YAML syntax and shape, every file.
 	var (
@@ -123,6 +138,11 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 
 	p.Retention, es = buildRetention(srcs["retention.yaml"], &rawRet, cal)
 	errs = append(errs, es...)
+
+	if rawAud != nil {
+		p.Audit, es = buildAudit(srcs[AuditFile], rawAud)
+		errs = append(errs, es...)
+	}
 
 	env, err := newEnv()
 	if err != nil {
