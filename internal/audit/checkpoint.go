@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"os"
 	"sync"
 
 	"golang.org/x/mod/sumdb/note"
@@ -303,6 +305,47 @@ type Checked struct {
 	Missing int64 `json:"missing,omitempty"`
 	// Development: the keys are development keys from the data folder, not pinned by policy.
 	Development bool `json:"development"`
+	// Problem says why the trail could not be compared with checkpoints (file:line where
+	// there is one); CheckpointError why no new checkpoint was made at this verify.
+	Problem         string `json:"problem,omitempty"`
+	CheckpointError string `json:"checkpoint_error,omitempty"`
+}
+
+// Verify checks the trail against the checkpoint file at path (the portal's own when path is
+// empty). A file that is missing, malformed or signed by keys that are not pinned is a
+// Problem, not an error: verification then fails, saying why.
+func (c *Checkpointer) Verify(ctx context.Context, path string) (Checked, error) {
+	a, err := c.Anchors()
+	if err != nil {
+		return Checked{}, err
+	}
+	if path == "" {
+		path = a.File
+	}
+	log, err := checkpoint.ReadFile(path, a.Pins)
+	var fe *checkpoint.Error
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return Checked{File: path, Development: a.Pins.Development, Problem: "no checkpoint file at " + path}, nil
+	case errors.As(err, &fe):
+		return Checked{File: path, Development: a.Pins.Development, Problem: err.Error()}, nil
+	case err != nil:
+		return Checked{}, err
+	}
+	out, err := VerifyLog(ctx, c.Store, log)
+	out.File, out.Development = path, a.Pins.Development
+	return out, err
+}
+
+// CheckpointAndVerify makes a checkpoint (every verify does) and checks the trail against the
+// checkpoint file; a checkpoint that could not be made is reported, not fatal.
+func (c *Checkpointer) CheckpointAndVerify(ctx context.Context) (Checked, error) {
+	_, cerr := c.Checkpoint(ctx)
+	out, err := c.Verify(ctx, "")
+	if cerr != nil {
+		out.CheckpointError = cerr.Error()
+	}
+	return out, err
 }
 
 // VerifyLog checks the trail as Verify does and, against log (a checked checkpoint file),
@@ -357,4 +400,24 @@ func VerifyLog(ctx context.Context, st *store.Store, log *checkpoint.Log) (Check
 	}
 	out.OK = true
 	return out, nil
+}
+
+// maxDownload caps the checkpoint file handed to an auditor in one response.
+const maxDownload = 256 << 20
+
+// File returns the checkpoint file's contents (empty when no checkpoint was made yet).
+func (c *Checkpointer) File(context.Context) ([]byte, error) {
+	a, err := c.Anchors()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(a.File)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxDownload))
 }

@@ -27,9 +27,9 @@ const origin = "test-council" + checkpoint.OriginSuffix
 
 // anchored is a trail with a log key, a real witness (litewitness) and a checkpoint file.
 type anchored struct {
-	db   *sqlx.DB
-	st   *store.Store
-	cp   *audit.Checkpointer
+	db     *sqlx.DB
+	st     *store.Store
+	cp     *audit.Checkpointer
 	pins   *checkpoint.Pins
 	signer *checkpoint.Signer
 	file   string

@@ -155,3 +155,24 @@ func (s *Store) NotifyAuditCheckpoint(ctx context.Context) error {
 
 // AuditCheckpointChannel is the LISTEN channel of NotifyAuditCheckpoint.
 const AuditCheckpointChannel = "candour_audit_checkpoint"
+
+// WatchAuditCheckpoints calls fn each time a NotifyAuditCheckpoint commits, and after a lost
+// connection comes back (one may have been missed), until ctx ends. LISTEN needs a connection
+// of its own, hence the URL.
+func WatchAuditCheckpoints(ctx context.Context, url string, fn func()) error {
+	l := pq.NewListener(url, time.Second, time.Minute, nil)
+	defer l.Close()
+	if err := l.Listen(AuditCheckpointChannel); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.Notify:
+			fn()
+		case <-time.After(90 * time.Second):
+			_ = l.Ping()
+		}
+	}
+}
