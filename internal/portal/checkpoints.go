@@ -19,8 +19,7 @@ func (p *Portal) startCheckpoints(ctx context.Context, st *store.Store) error {
 	if a.Pins.Development {
 		p.Logger.Warn("DEVELOPMENT AUDIT ANCHORS: no audit.yaml in the policy folder, so checkpoints are signed with "+
 			"the data folder's key and cosigned by a witness inside this portal. Nothing about them is independent of "+
-			"this server; pin the log key and a real witness in audit.yaml before going live",
-			"origin", a.Pins.Origin, "log_key", a.Signer.Name())
+			"this server; pin the log key and a real witness in audit.yaml before going live")
 	}
 	p.checkpoints = &audit.Checkpointer{Store: st, Anchors: func() (*audit.Anchors, error) {
 		return AuditAnchors(p.Config, p.Policy())
