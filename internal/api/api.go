@@ -106,6 +106,7 @@ func (a *API) Routes() []Route {
 		{get, "/councillor/concerns/:id/attachments/:aid", access.Councillor, a.councillorAttachment},
 		{get, "/stats", access.Statistics, a.stats},
 		{get, "/audit/verify", access.Auditor, a.auditVerify},
+		{get, "/audit/checkpoints", access.Auditor, a.auditCheckpoints},
 		{get, "/audit/events", access.Auditor, a.auditEvents},
 	}
 }

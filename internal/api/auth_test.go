@@ -295,6 +295,7 @@ func TestRoleRouteTable(t *testing.T) {
 		{"POST", "/api/v1/councillor/concerns", map[string]any{"service_area": "housing", "summary": "Repairs backlog", "details": "Tenants wait months."},
 			map[string]int{"councillor": 201}},
 		{"GET", "/api/v1/audit/verify", nil, map[string]int{"auditor": 200}},
+		{"GET", "/api/v1/audit/checkpoints", nil, map[string]int{"auditor": 200}},
 		{"POST", "/api/v1/concerns/" + concern + "/conflict", map[string]string{"reason": "I know the team"},
 			map[string]int{"monitoring_officer": 204, "deputy_monitoring_officer": 204, "investigator": 204}}, // the investigator was granted access above
 	}

@@ -90,6 +90,15 @@ func (a *API) auditEvents(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"events": out, "verification": trail.Verification})
 }
 
+// auditCheckpoints: GET /api/v1/audit/checkpoints → the checkpoint file (text/plain).
+func (a *API) auditCheckpoints(c *fiber.Ctx) error {
+	data, err := a.d.Oversight.Checkpoints(c.UserContext(), user(c))
+	if err != nil {
+		return err
+	}
+	return server.SendFile(c, oversight.CheckpointFile, server.TextType, int64(len(data)), bytes.NewReader(data))
+}
+
 // auditVerify: GET /api/v1/audit/verify → {ok, events, first_bad?}.
 func (a *API) auditVerify(c *fiber.Ctx) error {
 	res, err := a.d.Oversight.VerifyAudit(c.UserContext(), user(c))

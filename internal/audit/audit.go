@@ -81,6 +81,9 @@ func Record(ctx context.Context, st *store.Store, e Event) error {
 		if err := tx.InsertAuditEvent(ctx, &row); err != nil {
 			return fmt.Errorf("audit: append: %w", err)
 		}
+		if securityActions[e.Action] {
+			return tx.NotifyAuditCheckpoint(ctx)
+		}
 		return nil
 	})
 }

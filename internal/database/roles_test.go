@@ -53,6 +53,10 @@ func TestServingRoleCannotTamper(t *testing.T) {
 		`ALTER ROLE CURRENT_USER BYPASSRLS`,
 		`CREATE ROLE accomplice`,
 		`DELETE FROM goose_db_version`,
+		`UPDATE audit_tree SET hash = hash`,
+		`DELETE FROM audit_tree`,
+		`TRUNCATE audit_tree`,
+		`ALTER TABLE audit_tree DISABLE TRIGGER USER`,
 	} {
 		_, err := app.ExecContext(ctx, q)
 		// The append-only trigger raises insufficient_privilege too: it must not be what refused.

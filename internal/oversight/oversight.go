@@ -144,9 +144,10 @@ var fixedKeys = map[string][]string{
 
 // Service computes reports.
 type Service struct {
-	store     *store.Store
-	threshold func() int
-	now       func() time.Time
+	store       *store.Store
+	threshold   func() int
+	now         func() time.Time
+	checkpoints *audit.Checkpointer
 }
 
 // New returns the statistics service. threshold gives the policy's suppression threshold (nil

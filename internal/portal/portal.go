@@ -65,6 +65,9 @@ type Portal struct {
 	DevCustodianKey string
 	DevOfficer      *DevOfficer
 	jobs            *jobs.Runner
+	checkpoints     *audit.Checkpointer
+	stopWatch       context.CancelFunc
+	watchDone       chan struct{}
 	listener        net.Listener
 	served          chan error
 }
@@ -72,6 +75,7 @@ type Portal struct {
 // Storage is the database pool and, on the embedded default, the PostgreSQL behind it.
 type Storage struct {
 	DB       *sqlx.DB
+	URL      string // for LISTEN, which needs a connection of its own
 	embedded *database.Embedded
 }
 
@@ -124,6 +128,7 @@ func OpenDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ 
 		log.Warn("INSECURE: CANDOUR_INSECURE_DB_ROLE=allow: serving anyway; this connection can rewrite the "+
 			"audit trail and the schema. Never run a council's portal like this", "reason", err.Error())
 	}
+	st.URL = servingURL
 	return st, nil
 }
 
@@ -260,6 +265,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		}
 		return 0
 	})
+	if err := p.startCheckpoints(ctx, st); err != nil {
+		return nil, err
+	}
 	site, err := web.New(web.Deps{Catalog: catalog, Logger: log, Intake: p.Intake, Policy: p.Policy,
 		SecureCookies: cfg.SecureCookies(), Auth: p.Auth, Casework: p.Casework, Oversight: p.Oversight,
 		Accounts: p.Accounts, PublicURL: cfg.PublicURL.String()})
@@ -315,6 +323,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		}},
 		jobs.Job{Name: "retention", Every: time.Hour, Run: func(ctx context.Context) error {
 			_, err := p.Casework.ApplyRetention(ctx)
+			return err
+		}},
+		// Checkpoints at least hourly, whatever happens (DESIGN §9, issue 15).
+		jobs.Job{Name: "audit-checkpoint", Every: time.Hour, Run: func(ctx context.Context) error {
+			_, err := p.checkpoints.Checkpoint(ctx)
 			return err
 		}},
 		jobs.Job{Name: "stats-compaction", Every: 10 * time.Minute, Run: st.CompactStats},
@@ -449,6 +462,10 @@ func (p *Portal) Shutdown(ctx context.Context) error {
 		if err := p.jobs.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("jobs: %w", err))
 		}
+	}
+	if p.stopWatch != nil {
+		p.stopWatch()
+		<-p.watchDone
 	}
 	errs = append(errs, p.closeStorage())
 	return errors.Join(errs...)

@@ -30,6 +30,8 @@ type Policy struct {
 	Retention Retention
 	// Custodians are the pinned identity custodians (custodians.yaml); none without the file.
 	Custodians []Custodian
+	// Audit pins the audit log's keys (audit.yaml); nil when the file is absent.
+	Audit *Audit
 
 	rules    []*rule
 	fixtures []Fixture
@@ -84,11 +86,14 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 		hashFile(h, name, data)
 		srcs[name] = &source{path: display(name), data: data}
 	}
-	if data, err := fs.ReadFile(fsys, CustodiansFile); err == nil {
-		hashFile(h, CustodiansFile, data)
-		srcs[CustodiansFile] = &source{path: display(CustodiansFile), data: data}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		errs = append(errs, &LoadError{File: display(CustodiansFile), Reason: err.Error()})
+	// The optional files count towards the version when present.
+	for _, name := range []string{CustodiansFile, AuditFile} {
+		if data, err := fs.ReadFile(fsys, name); err == nil {
+			hashFile(h, name, data)
+			srcs[name] = &source{path: display(name), data: data}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, &LoadError{File: display(name), Reason: err.Error()})
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -111,8 +116,15 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 		}
 	}
 	var rawCust rawCustodians
+	var rawAud *rawAudit
 	if s, ok := srcs[CustodiansFile]; ok {
 		if e := s.decode(&rawCust); e != nil {
+			errs = append(errs, e)
+		}
+	}
+	if s, ok := srcs[AuditFile]; ok {
+		rawAud = &rawAudit{}
+		if e := s.decode(rawAud); e != nil {
 			errs = append(errs, e)
 		}
 	}
@@ -135,6 +147,10 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 
 	if s, ok := srcs[CustodiansFile]; ok {
 		p.Custodians, es = buildCustodians(s, &rawCust)
+		errs = append(errs, es...)
+	}
+	if rawAud != nil {
+		p.Audit, es = buildAudit(srcs[AuditFile], rawAud)
 		errs = append(errs, es...)
 	}
 
@@ -185,7 +201,7 @@ func joinFiles() string {
 // sortErrs orders errors by file (in Files order) then line.
 func sortErrs(errs LoadErrors) LoadErrors {
 	rank := func(e *LoadError) int {
-		for i, f := range append(Files[:len(Files):len(Files)], CustodiansFile) {
+		for i, f := range append(Files[:len(Files):len(Files)], CustodiansFile, AuditFile) {
 			if path.Base(filepath.ToSlash(e.File)) == f {
 				return i
 			}

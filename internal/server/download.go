@@ -11,6 +11,7 @@ import (
 const (
 	BinaryType = "application/octet-stream"
 	CSVType    = "text/csv; charset=utf-8"
+	TextType   = "text/plain; charset=utf-8"
 )
 
 // SendFile sends body (size bytes) as a file to save, never to show: attachment disposition

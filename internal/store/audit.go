@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // AuditEvent is one row of the append-only audit trail. Hashes are computed by internal/audit;
@@ -91,4 +93,86 @@ func nullTime(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// auditTreeLockKey serialises checkpointing ("ckpt" in ASCII): one process extends the tree at
+// a time, so two never insert the same stored hashes.
+const auditTreeLockKey = 0x636b7074
+
+// LockAuditTree takes the tree lock for the rest of the transaction and returns how many
+// stored hashes the tree has.
+func (s *Store) LockAuditTree(ctx context.Context) (int64, error) {
+	if _, err := s.q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, auditTreeLockKey); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := sqlx.GetContext(ctx, s.q, &n, `SELECT count(*) FROM audit_tree`)
+	return n, err
+}
+
+// AuditTreeHashes returns the stored hashes at indexes, in that order; a missing one is an error.
+func (s *Store) AuditTreeHashes(ctx context.Context, indexes []int64) ([][]byte, error) {
+	var rows []struct {
+		Idx  int64  `db:"idx"`
+		Hash []byte `db:"hash"`
+	}
+	if err := sqlx.SelectContext(ctx, s.q, &rows, `SELECT idx, hash FROM audit_tree WHERE idx = ANY($1)`,
+		pq.Array(indexes)); err != nil {
+		return nil, err
+	}
+	byIdx := make(map[int64][]byte, len(rows))
+	for _, r := range rows {
+		byIdx[r.Idx] = r.Hash
+	}
+	out := make([][]byte, len(indexes))
+	for i, idx := range indexes {
+		h, ok := byIdx[idx]
+		if !ok {
+			return nil, fmt.Errorf("store: audit tree hash %d: %w", idx, ErrNotFound)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+// InsertAuditTreeHashes appends stored hashes starting at index from (insert only: the tree is
+// never rewritten).
+func (s *Store) InsertAuditTreeHashes(ctx context.Context, from int64, hashes [][]byte) error {
+	if len(hashes) == 0 {
+		return nil
+	}
+	_, err := s.q.ExecContext(ctx, `INSERT INTO audit_tree (idx, hash)
+		SELECT $1 + n - 1, h FROM unnest($2::bytea[]) WITH ORDINALITY AS t(h, n)`, from, pq.Array(hashes))
+	return err
+}
+
+// NotifyAuditCheckpoint asks every portal for a checkpoint once the transaction commits
+// (PostgreSQL delivers NOTIFY on commit and drops it on rollback).
+func (s *Store) NotifyAuditCheckpoint(ctx context.Context) error {
+	_, err := s.q.ExecContext(ctx, `SELECT pg_notify($1, '')`, AuditCheckpointChannel)
+	return err
+}
+
+// AuditCheckpointChannel is the LISTEN channel of NotifyAuditCheckpoint.
+const AuditCheckpointChannel = "candour_audit_checkpoint"
+
+// WatchAuditCheckpoints calls fn each time a NotifyAuditCheckpoint commits, and after a lost
+// connection comes back (one may have been missed), until ctx ends. LISTEN needs a connection
+// of its own, hence the URL.
+func WatchAuditCheckpoints(ctx context.Context, url string, fn func()) error {
+	l := pq.NewListener(url, time.Second, time.Minute, nil)
+	defer l.Close()
+	if err := l.Listen(AuditCheckpointChannel); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.Notify:
+			fn()
+		case <-time.After(90 * time.Second):
+			_ = l.Ping()
+		}
+	}
 }

@@ -269,3 +269,12 @@ func (s *Site) auditExport(c *fiber.Ctx) error {
 	}
 	return server.SendFile(c, oversight.AuditFile, server.CSVType, int64(buf.Len()), &buf)
 }
+
+// auditCheckpoints: the signed, witnessed checkpoint file, for an auditor to keep elsewhere.
+func (s *Site) auditCheckpoints(c *fiber.Ctx) error {
+	data, err := s.deps.Oversight.Checkpoints(c.UserContext(), principal(c).User)
+	if err != nil {
+		return err
+	}
+	return server.SendFile(c, oversight.CheckpointFile, server.TextType, int64(len(data)), bytes.NewReader(data))
+}

@@ -103,6 +103,7 @@ func (s *Site) Routes() []Route {
 			Route{get, "/staff/stats/export", access.Statistics, s.statsExport},
 			Route{get, "/staff/audit", access.Auditor, s.auditPage},
 			Route{get, "/staff/audit/export", access.Auditor, s.auditExport},
+			Route{get, "/staff/audit/checkpoints", access.Auditor, s.auditCheckpoints},
 		)
 	}
 	if s.deps.Accounts != nil {
