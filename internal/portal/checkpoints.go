@@ -17,8 +17,8 @@ func (p *Portal) startCheckpoints(ctx context.Context, st *store.Store) error {
 		return err
 	}
 	if a.Pins.Development {
-		p.Logger.Warn("DEVELOPMENT AUDIT ANCHORS: no audit.yaml in the policy folder, so checkpoints are signed with "+
-			"the data folder's key and cosigned by a witness inside this portal. Nothing about them is independent of "+
+		p.Logger.Warn("DEVELOPMENT AUDIT ANCHORS: no audit.yaml in the policy folder, so checkpoints are signed with " +
+			"the data folder's key and cosigned by a witness inside this portal. Nothing about them is independent of " +
 			"this server; pin the log key and a real witness in audit.yaml before going live")
 	}
 	p.checkpoints = &audit.Checkpointer{Store: st, Anchors: func() (*audit.Anchors, error) {
