@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -418,5 +419,30 @@ func TestQRCode(t *testing.T) {
 	}
 	if !strings.HasPrefix(e.QR, "data:image/png;base64,") || !strings.Contains(e.URL, "issuer=Candour") {
 		t.Errorf("got QR %.40s… URL %s", e.QR, e.URL)
+	}
+}
+
+// The attack: whoever can write the enrolments table plants a token of their own for someone
+// else's account, hashed as the table keeps tokens, and enrols a password and second factor in
+// their place. The table keeps a MAC under the server key, which they do not have.
+func TestPlantedEnrolmentTokenOpensNothing(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	victim := f.user(t, "victim@example.gov.uk", "auditor")
+	const token = "planted-by-someone-who-writes-the-database"
+	for _, stored := range [][]byte{
+		func() []byte { s := sha256.Sum256([]byte(token)); return s[:] }(),
+		func() []byte { s := sha256.Sum256([]byte("candour-enrolment:" + token)); return s[:] }(),
+	} {
+		if _, err := f.db.ExecContext(ctx, `INSERT INTO enrolments (token_hash, user_id, expires_at) VALUES ($1, $2, now() + interval '1 hour')`,
+			stored, victim.User.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.svc.EnrolmentAccount(ctx, token); !errors.Is(err, auth.ErrEnrolmentLink) {
+		t.Errorf("a planted token: got %v, want ErrEnrolmentLink", err)
+	}
+	if _, err := f.svc.Enrol(ctx, auth.Enrol{Token: token, Password: "a brand new passphrase 2026", Secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"}); !errors.Is(err, auth.ErrEnrolmentLink) {
+		t.Errorf("enrolling with a planted token: got %v, want ErrEnrolmentLink", err)
 	}
 }

@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -73,9 +72,13 @@ func (s *Service) SealPlainSecrets(ctx context.Context) (int, error) {
 	return n, err
 }
 
-func hashEnrolment(token string) []byte {
-	sum := sha256.Sum256([]byte("candour-enrolment:" + token))
-	return sum[:]
+// hashEnrolment is what the enrolments table keeps of a token: keyed with the server key, so a
+// writer of the database cannot plant a token of their own and enrol in someone's place.
+func (s *Service) hashEnrolment(token string) []byte {
+	if s.d.Secrets == nil {
+		return nil // no key, no enrolment: matches no row
+	}
+	return s.d.Secrets.MAC("enrolment", []byte(token))
 }
 
 // IssueEnrolment makes a single-use enrolment link for u, in tx, and puts it in the outbox to
@@ -90,7 +93,7 @@ func (s *Service) IssueEnrolment(ctx context.Context, tx *store.Store, u *store.
 		return err
 	}
 	tok := base64.RawURLEncoding.EncodeToString(b[:])
-	if err := tx.InsertEnrolment(ctx, u.ID, hashEnrolment(tok), s.d.Now().Add(EnrolmentTTL)); err != nil {
+	if err := tx.InsertEnrolment(ctx, u.ID, s.hashEnrolment(tok), s.d.Now().Add(EnrolmentTTL)); err != nil {
 		return err
 	}
 	page := "/staff/enrol"
@@ -132,7 +135,7 @@ func (s *Service) EnrolmentAccount(ctx context.Context, token string) (*store.Us
 	if len(token) == 0 || len(token) > 100 {
 		return nil, ErrEnrolmentLink
 	}
-	id, err := s.d.Store.EnrolmentUser(ctx, hashEnrolment(token), s.d.Now())
+	id, err := s.d.Store.EnrolmentUser(ctx, s.hashEnrolment(token), s.d.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrEnrolmentLink
 	}
@@ -187,7 +190,7 @@ func (s *Service) Enrol(ctx context.Context, e Enrol) ([]string, error) {
 		return nil, err
 	}
 	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		id, err := tx.UseEnrolment(ctx, hashEnrolment(e.Token), s.d.Now())
+		id, err := tx.UseEnrolment(ctx, s.hashEnrolment(e.Token), s.d.Now())
 		if errors.Is(err, store.ErrNotFound) || (err == nil && id != u.ID) {
 			return ErrEnrolmentLink // used by a concurrent request meanwhile
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -500,6 +501,19 @@ func (k *ServerKey) OpenFor(purpose, owner string, ciphertext []byte) ([]byte, e
 		return nil, fmt.Errorf("seal: open %s: %w", purpose, err)
 	}
 	return plain, nil
+}
+
+// MAC is a keyed hash of msg for purpose under a key derived from the server key: a value the
+// database can hold and compare but nobody without the server key can make (an enrolment
+// token's, so whoever can write a row still cannot plant a token of their own).
+func (k *ServerKey) MAC(purpose string, msg []byte) []byte {
+	key := make([]byte, sha256.Size)
+	if _, err := io.ReadFull(hkdf.New(sha256.New, []byte(k.id.String()), nil, []byte("candour/mac/v1:"+purpose)), key); err != nil {
+		panic("seal: hkdf: " + err.Error()) // reading 32 bytes from HKDF-SHA256 cannot fail
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write(msg)
+	return m.Sum(nil)
 }
 
 // boundAD never equals wrapAD or fieldAD (the prefix differs), and the length prefix keeps
