@@ -252,6 +252,13 @@ type Openers struct {
 	Link    LinkOpener
 }
 
+// checkpointMail gives an auditor a signed checkpoint to keep, in both languages, around the
+// portal's address and the checkpoint.
+const checkpointMail = "A signed checkpoint of the audit log. Keep this e-mail: `candour audit verify --checkpoint FILE`, or the\n" +
+	"audit page at %[1]s/staff/audit, checks the log still extends it.\n" +
+	"Pwynt gwirio wedi'i lofnodi o'r cofnod archwilio. Cadwch yr e-bost hwn: mae'n profi nad yw'r cofnod wedi'i ailysgrifennu.\n\n" +
+	"%[2]s"
+
 // enrolmentMail is the e-mail with an enrolment link, in both languages.
 var enrolmentMail = [2]string{"Set up your Candour account / Sefydlu eich cyfrif Candour",
 	"Set your password and second factor for Candour here, within 72 hours. The link works once.\n%s\n\n" +
@@ -272,6 +279,9 @@ func message(n store.Notification, publicURL string, open Openers) (Message, err
 			return Message{}, err
 		}
 		return Message{To: n.Recipient, Subject: enrolmentMail[0], Body: fmt.Sprintf(enrolmentMail[1], link, link)}, nil
+	case store.Checkpoint:
+		return Message{To: n.Recipient, Subject: "Candour " + n.Reference,
+			Body: fmt.Sprintf(checkpointMail, strings.TrimSuffix(publicURL, "/"), n.Checkpoint.String)}, nil
 	case store.ReporterNewMessage:
 	default:
 		return Compose(n, publicURL), nil

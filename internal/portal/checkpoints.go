@@ -2,6 +2,8 @@ package portal
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"candour/internal/audit"
 	"candour/internal/store"
@@ -32,16 +34,29 @@ func (p *Portal) startCheckpoints(ctx context.Context, st *store.Store) error {
 	return nil
 }
 
+// checkpoint makes a checkpoint and e-mails it to the auditors: the day's first, and each one
+// made after a security event, so copies they hold vouch for the log whatever the server does.
 func (p *Portal) checkpoint(ctx context.Context, why string) {
-	if _, err := p.checkpoints.Checkpoint(ctx); err != nil {
+	e, err := p.checkpoints.Checkpoint(ctx)
+	if err != nil {
 		p.Logger.Error("audit checkpoint", "reason", why, "err", err)
+		return
+	}
+	key := time.Now().UTC().Format(time.DateOnly)
+	if why == securityEvent {
+		key = fmt.Sprint(e.Size)
+	}
+	if err := store.New(p.DB).MailCheckpoint(ctx, string(e.Signed), e.Size, key); err != nil {
+		p.Logger.Error("audit checkpoint: mail to auditors", "err", err)
 	}
 }
+
+const securityEvent = "security event"
 
 // watchSecurityEvents makes a checkpoint whenever a security event commits.
 func (p *Portal) watchSecurityEvents(ctx context.Context) {
 	defer close(p.watchDone)
-	err := store.WatchAuditCheckpoints(ctx, p.storage.URL, func() { p.checkpoint(ctx, "security event") })
+	err := store.WatchAuditCheckpoints(ctx, p.storage.URL, func() { p.checkpoint(ctx, securityEvent) })
 	if err != nil {
 		p.Logger.Error("audit checkpoint: listen", "err", err)
 	}

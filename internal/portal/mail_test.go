@@ -6,6 +6,8 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -459,5 +461,31 @@ func TestOpenReporterToldOfNewMessage(t *testing.T) {
 			bytes.Contains(bytes.ToLower(api.Body), []byte(strings.ToLower(r.address))) {
 			t.Errorf("the staff concern page or the concern API shows the reporter's notice address %s", r.address)
 		}
+	}
+}
+
+// Auditors get signed checkpoints of the audit log by e-mail (over STARTTLS), so copies live
+// outside the server: one made after a security event, here a policy load, goes at once, and it
+// is the checkpoint the portal wrote to its own file.
+func TestAuditorsAreMailedCheckpoints(t *testing.T) {
+	e, srv := startWithMail(t)
+	portaltest.NewStaff(t, e.Portal, "aud@enghraifft.example", "auditor")
+	e.AddCustodian(t) // a policy load: a security event
+	m := mailTo(t, srv, e, "aud@enghraifft.example", "candour-audit")
+	body := strings.ReplaceAll(m.Data, "\r\n", "\n")
+	i := strings.Index(body, "\n\n"+e.Config.PublicURL.Hostname()+"/candour-audit")
+	if i < 0 {
+		t.Fatalf("no checkpoint note in the e-mail:\n%s", m.Data)
+	}
+	note := body[i+2:]
+	if !m.TLS || !strings.Contains(note, "\n\u2014 ") {
+		t.Errorf("want a signed note over TLS; got TLS %v:\n%s", m.TLS, note)
+	}
+	file, err := os.ReadFile(filepath.Join(e.DataDir, "audit", "checkpoints"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(file), strings.TrimSpace(note)) {
+		t.Errorf("the e-mailed checkpoint is not one the portal wrote to its file:\n%s", note)
 	}
 }

@@ -327,8 +327,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		}},
 		// Checkpoints at least hourly, whatever happens (DESIGN §9, issue 15).
 		jobs.Job{Name: "audit-checkpoint", Every: time.Hour, Run: func(ctx context.Context) error {
-			_, err := p.checkpoints.Checkpoint(ctx)
-			return err
+			p.checkpoint(ctx, "hourly")
+			return nil
 		}},
 		jobs.Job{Name: "stats-compaction", Every: 10 * time.Minute, Run: st.CompactStats},
 		jobs.Job{Name: "blob-sweep", Every: 10 * time.Minute, Run: func(ctx context.Context) error {

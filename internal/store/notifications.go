@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -41,6 +42,22 @@ type Notification struct {
 	Language      sql.NullString `db:"language"`
 	// For Enrolment only: the link, sealed with the server key for the recipient.
 	SealedLink []byte `db:"sealed_link"`
+	// For Checkpoint only: the signed checkpoint the e-mail carries.
+	Checkpoint sql.NullString `db:"checkpoint"`
+}
+
+// Checkpoint is the kind of e-mail that gives auditors a signed checkpoint of the audit log.
+const Checkpoint = "checkpoint"
+
+// MailCheckpoint queues the signed checkpoint of size events to every active auditor, once per
+// auditor and key: the caller picks the key (a day's first checkpoint, or one made after a
+// security event), so auditors hold copies away from the server without a mail an hour.
+func (s *Store) MailCheckpoint(ctx context.Context, signed string, size int64, key string) error {
+	_, err := s.q.ExecContext(ctx, `INSERT INTO notifications (recipient, kind, reference, dedupe_key, checkpoint)
+		SELECT lower(email), $1, $2, $1 || ':' || $3 || ':' || lower(email), $4 FROM users
+		WHERE status = 'active' AND 'auditor' = ANY(roles)
+		ON CONFLICT (dedupe_key) DO NOTHING`, Checkpoint, fmt.Sprintf("audit log, %d events", size), key, signed)
+	return err
 }
 
 // EnqueueNotification adds n to the outbox; a second one with the same dedupe key is ignored.
@@ -96,7 +113,7 @@ func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(N
 			CASE WHEN n.kind = '`+ReporterNewMessage+`' THEN c.language END AS language,
 			CASE WHEN n.kind = '`+ReporterNewMessage+`' THEN
 				(SELECT r.address FROM reporter_notices r WHERE r.concern_id = n.concern_id) END AS sealed_address,
-			n.sealed_link
+			n.sealed_link, n.checkpoint
 			FROM notifications n LEFT JOIN concerns c ON c.id = n.concern_id
 			WHERE n.sent_at IS NULL AND n.failed_at IS NULL AND n.not_before <= now()
 			ORDER BY n.not_before, n.id LIMIT $1 FOR UPDATE OF n SKIP LOCKED`, limit); err != nil {
