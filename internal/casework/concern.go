@@ -267,16 +267,8 @@ func identityHash(c *store.Concern) map[string]string {
 // Acknowledge marks the concern acknowledged, stops that clock and sends the standard
 // acknowledgement to the reporter's mailbox in their language.
 func (s *Service) Acknowledge(ctx context.Context, u *store.User, publicID string) error {
-	f, err := s.caseFacts(ctx, u, publicID, s.d.Access.CanAcknowledge)
-	if err != nil {
-		return err
-	}
-	id := f.ConcernID
-	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		c, dk, err := s.concern(ctx, tx, id)
-		if err != nil {
-			return err
-		}
+	return s.inCase(ctx, u, publicID, s.d.Access.CanAcknowledge, func(tx *store.Store, c *store.Concern, dk *seal.DataKey) error {
+		id := c.Serial
 		now := s.d.Now()
 		ok, err := tx.Transition(ctx, id, []string{"received"}, "acknowledged",
 			map[string]any{"acknowledged_at": now})
@@ -415,15 +407,7 @@ func (s *Service) RecordReferralOutcome(ctx context.Context, u *store.User, id s
 	if err := f.Err(); err != nil {
 		return err
 	}
-	facts, err := s.caseFacts(ctx, u, id, s.d.Access.CanRecordReferralOutcome)
-	if err != nil {
-		return err
-	}
-	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		c, dk, err := s.concern(ctx, tx, facts.ConcernID)
-		if err != nil {
-			return err
-		}
+	return s.inCase(ctx, u, id, s.d.Access.CanRecordReferralOutcome, func(tx *store.Store, c *store.Concern, dk *seal.DataKey) error {
 		note, err := sealString(dk, intake.ConcernPlace("concerns", c.ID, "referral_note"), in.Note)
 		if err != nil {
 			return err
@@ -481,18 +465,11 @@ func (s *Service) Decide(ctx context.Context, u *store.User, publicID string, d 
 	if err := f.Err(); err != nil {
 		return err
 	}
-	facts, err := s.caseFacts(ctx, u, publicID, s.d.Access.CanDecide)
-	if err != nil {
-		return err
-	}
-	id := facts.ConcernID
-	return s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		c, dk, err := s.concern(ctx, tx, id)
-		if err != nil {
-			return err
-		}
+	return s.inCase(ctx, u, publicID, s.d.Access.CanDecide, func(tx *store.Store, c *store.Concern, dk *seal.DataKey) error {
+		id := c.Serial
 		now := s.d.Now()
 		ev := &store.ConcernEvent{ConcernID: id, UserID: userID(u), Action: d.Action}
+		var err error
 		if ev.Reason, err = dk.Seal(eventPlace(c.ID, ev), []byte(d.Reason)); err != nil {
 			return err
 		}
@@ -667,6 +644,19 @@ func (s *Service) withSealed(ctx context.Context, u *store.User, id string, allo
 	if err := f.Err(); err != nil {
 		return err
 	}
+	return s.inCase(ctx, u, id, allowed, func(tx *store.Store, c *store.Concern, dk *seal.DataKey) error {
+		sealed, err := dk.Seal(place(c), []byte(value))
+		if err != nil {
+			return err
+		}
+		return fn(tx, c, sealed)
+	})
+}
+
+// inCase checks access to the concern id names (404 otherwise) and runs fn in one transaction
+// with the concern and its data key.
+func (s *Service) inCase(ctx context.Context, u *store.User, id string, allowed func(*store.User, *store.CaseFacts) bool,
+	fn func(tx *store.Store, c *store.Concern, dk *seal.DataKey) error) error {
 	facts, err := s.caseFacts(ctx, u, id, allowed)
 	if err != nil {
 		return err
@@ -676,10 +666,6 @@ func (s *Service) withSealed(ctx context.Context, u *store.User, id string, allo
 		if err != nil {
 			return err
 		}
-		sealed, err := dk.Seal(place(c), []byte(value))
-		if err != nil {
-			return err
-		}
-		return fn(tx, c, sealed)
+		return fn(tx, c, dk)
 	})
 }
