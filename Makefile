@@ -3,26 +3,40 @@ GO        ?= go
 PKGS      ?= ./...
 TESTFLAGS ?= -count=1 -timeout 30m
 
-.PHONY: run build test bench lint apilint policy system-deps frontend-deps assets
+.PHONY: run build test bench lint apilint policy pg-deps system-deps frontend-deps assets
 
-run:
+run: pg-deps
 	$(GO) run ./cmd/candour serve
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/candour ./cmd/candour
 
-# Chromium (browser tests), age (the upstream CLI must open sealed identities) and npm, from
-# Debian, installed only when missing, so `make test` needs no set-up by hand.
+# What is missing is installed from Debian with apt-get (as root, else with sudo). Where that is
+# impossible, one line says the exact command to run. PostgreSQL's server binaries (the embedded
+# default and the tests start their own server) are found as internal/database finds them.
+APT_INSTALL = install() { \
+	sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	cmd="apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$*"; \
+	if ! command -v apt-get >/dev/null || { [ -n "$$sudo" ] && ! command -v sudo >/dev/null; }; then \
+		echo "missing: $$*; install them as root with: $$cmd" >&2; exit 1; \
+	fi; \
+	echo "installing $$*"; \
+	$$sudo sh -c "$$cmd" || { echo "could not install $$*; run as root: $$cmd" >&2; exit 1; }; \
+}
+HAVE_PG = { [ -n "$$CANDOUR_PG_BIN" ] || command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
+
+pg-deps:
+	@$(APT_INSTALL); $(HAVE_PG) || install postgresql
+
+# Chromium (browser tests), age (the upstream CLI must open sealed identities), npm and
+# PostgreSQL, installed only when missing, so `make test` needs no set-up by hand.
 system-deps:
-	@missing=""; \
+	@$(APT_INSTALL); missing=""; \
 	command -v chromium >/dev/null || [ -n "$$CHROMIUM" ] || missing="$$missing chromium"; \
 	command -v age >/dev/null || missing="$$missing age"; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
-	if [ -n "$$missing" ]; then \
-		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
-		echo "installing$$missing"; \
-		$$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing; \
-	fi
+	$(HAVE_PG) || missing="$$missing postgresql"; \
+	[ -z "$$missing" ] || install $$missing
 
 # axe-core for the browser accessibility checks and Redocly CLI for apilint come from npm,
 # pinned in frontend/package-lock.json; a changed lock file installs again.
