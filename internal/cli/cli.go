@@ -26,6 +26,8 @@ commands:
   audit     verify the audit trail (candour audit verify)
   policy    check the policy, or run its fixtures (candour policy check|test)
   identity  open a sealed identity offline with a custodian's key (candour identity open --key FILE)
+  backup    write a backup sealed to policies/backup.yaml's recipients (candour backup --out FILE)
+  restore   restore a backup into an empty data folder and database (candour restore --in FILE --identity KEYFILE)
   help      show this text
 
 Configuration comes from the environment; see the README.
@@ -37,6 +39,7 @@ const exitPrivilegedRole = 3
 // commands are the subcommands by name; each gets the rest of the command line.
 var commands = map[string]func(args []string, stdin io.Reader, stdout, stderr io.Writer) int{
 	"serve": serve, "migrate": migrate, "user": user, "audit": auditCmd, "policy": policyCmd, "identity": identityCmd,
+	"backup": backupCmd, "restore": restoreCmd,
 }
 
 // Run executes the command line args (without the program name) and returns the exit code.

@@ -35,15 +35,9 @@ func identityCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: candour identity open --key FILE [--in FILE]")
 		return 2
 	}
-	keyFile, err := os.Open(*keyPath)
+	ids, err := readIdentities(*keyPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "candour: %v\n", err)
-		return 1
-	}
-	defer keyFile.Close()
-	ids, err := age.ParseIdentities(io.LimitReader(keyFile, 64<<10))
-	if err != nil {
-		fmt.Fprintf(stderr, "candour: %s is not an age identity file\n", *keyPath)
 		return 1
 	}
 	src := stdin
@@ -95,4 +89,18 @@ func identityCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	stdout.Write(append(out, '\n'))
 	return 0
+}
+
+// readIdentities reads an age identity file (capped: a key file is a few hundred bytes).
+func readIdentities(path string) ([]age.Identity, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ids, err := age.ParseIdentities(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("%s is not an age identity file", path)
+	}
+	return ids, nil
 }

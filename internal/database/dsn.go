@@ -121,3 +121,20 @@ func quoteDSN(v string) string {
 	}
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }
+
+// ForLibpq splits d for PostgreSQL's own programs (pg_dump, pg_restore, psql): the connection
+// string without the password, which goes to them in PGPASSWORD so that no other user of the
+// machine reads it in the process list, and without lib/pq's own settings, which libpq refuses.
+func (d DSN) ForLibpq() (conninfo, password string) {
+	out := make(DSN, 0, len(d))
+	for _, kv := range d {
+		switch kv[0] {
+		case "password":
+			password = kv[1]
+		case "binary_parameters", "disable_prepared_binary_result":
+		default:
+			out = append(out, kv)
+		}
+	}
+	return out.String(), password
+}

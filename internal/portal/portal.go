@@ -147,11 +147,19 @@ func Migrate(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return errors.New("candour migrate needs CANDOUR_MIGRATE_DATABASE_URL, the connection of the role that owns " +
 			"the schema: DATABASE_URL is the serving role, which may not change it")
 	}
+	return WithOwner(ctx, cfg, log, func(ownerURL, servingURL string) error {
+		return database.Migrate(ctx, ownerURL, servingURL)
+	})
+}
+
+// WithOwner runs fn with the owner's and the serving role's connection strings, with the
+// embedded PostgreSQL started for as long as it runs when there is no DATABASE_URL.
+func WithOwner(ctx context.Context, cfg *config.Config, log *slog.Logger, fn func(ownerURL, servingURL string) error) error {
 	st, servingURL, ownerURL, err := startDatabase(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	return errors.Join(database.Migrate(ctx, ownerURL, servingURL), st.Close())
+	return errors.Join(fn(ownerURL, servingURL), st.Close())
 }
 
 // startDatabase starts the embedded PostgreSQL when cfg has no DATABASE_URL, and returns the

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
-
-	"filippo.io/age"
 )
 
 // CustodiansFile pins the identity custodians' age recipients in the policy, outside the
@@ -51,12 +49,9 @@ func buildCustodians(s *source, raw *rawCustodians) ([]Custodian, []*LoadError) 
 		if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email {
 			errs = append(errs, s.errorf(path+".email", "%q is not an e-mail address", c.Email))
 		}
-		if _, err := age.ParseX25519Recipient(c.Recipient); err != nil {
-			errs = append(errs, s.errorf(path+".age_recipient", "not an age X25519 recipient (age1…): %q", c.Recipient))
-		} else if other, dup := seen[c.Recipient]; dup {
-			errs = append(errs, s.errorf(path+".age_recipient", "the same recipient as %s", other))
+		if e := checkRecipient(s, path+".age_recipient", c.Recipient, seen); e != nil {
+			errs = append(errs, e)
 		}
-		seen[c.Recipient] = path
 		out = append(out, c)
 	}
 	return out, errs

@@ -62,6 +62,8 @@ func TestLoadErrors(t *testing.T) {
 		{"custodian-bad-recipient", "custodians.yaml", 4, "not an age X25519 recipient"},
 		{"custodian-none", "custodians.yaml", 2, "no custodian: list at least one"},
 		{"custodian-duplicate", "custodians.yaml", 7, "the same recipient as $.custodians[0]"},
+		{"backup-none", "backup.yaml", 1, "no backup recipient: list at least one"},
+		{"backup-bad-recipient", "backup.yaml", 4, "not an age X25519 recipient"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.variant, func(t *testing.T) {
@@ -100,5 +102,24 @@ func TestPinnedCustodians(t *testing.T) {
 	}
 	if p.Version == none.Version {
 		t.Errorf("pinning custodians did not change the policy version")
+	}
+}
+
+// Backup recipients are optional: none in the sample policy, the listed ones with backup.yaml.
+func TestBackupRecipients(t *testing.T) {
+	none, err := LoadFS(variant(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(none.BackupRecipients) != 0 {
+		t.Errorf("the sample policy has %d backup recipients, want none", len(none.BackupRecipients))
+	}
+	p, err := LoadFS(variant(t, "backup-good"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+	if len(p.BackupRecipients) != 1 || p.BackupRecipients[0] != want {
+		t.Errorf("got %q, want [%s]", p.BackupRecipients, want)
 	}
 }

@@ -32,6 +32,9 @@ type Policy struct {
 	Custodians []Custodian
 	// Audit pins the audit log's keys (audit.yaml); nil when the file is absent.
 	Audit *Audit
+	// BackupRecipients are the age recipients backups are sealed to (backup.yaml); none
+	// without the file.
+	BackupRecipients []string
 
 	rules    []*rule
 	fixtures []Fixture
@@ -87,7 +90,7 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 		srcs[name] = &source{path: display(name), data: data}
 	}
 	// The optional files count towards the version when present.
-	for _, name := range []string{CustodiansFile, AuditFile} {
+	for _, name := range []string{CustodiansFile, AuditFile, BackupFile} {
 		if data, err := fs.ReadFile(fsys, name); err == nil {
 			hashFile(h, name, data)
 			srcs[name] = &source{path: display(name), data: data}
@@ -117,6 +120,12 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 	}
 	var rawCust rawCustodians
 	var rawAud *rawAudit
+	var rawBack rawBackup
+	if s, ok := srcs[BackupFile]; ok {
+		if e := s.decode(&rawBack); e != nil {
+			errs = append(errs, e)
+		}
+	}
 	if s, ok := srcs[CustodiansFile]; ok {
 		if e := s.decode(&rawCust); e != nil {
 			errs = append(errs, e)
@@ -151,6 +160,10 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 	}
 	if rawAud != nil {
 		p.Audit, es = buildAudit(srcs[AuditFile], rawAud)
+		errs = append(errs, es...)
+	}
+	if s, ok := srcs[BackupFile]; ok {
+		p.BackupRecipients, es = buildBackup(s, &rawBack)
 		errs = append(errs, es...)
 	}
 
@@ -201,7 +214,7 @@ func joinFiles() string {
 // sortErrs orders errors by file (in Files order) then line.
 func sortErrs(errs LoadErrors) LoadErrors {
 	rank := func(e *LoadError) int {
-		for i, f := range append(Files[:len(Files):len(Files)], CustodiansFile, AuditFile) {
+		for i, f := range append(Files[:len(Files):len(Files)], CustodiansFile, AuditFile, BackupFile) {
 			if path.Base(filepath.ToSlash(e.File)) == f {
 				return i
 			}

@@ -99,10 +99,11 @@ func (f *FileBlobs) Claim(ctx context.Context, s *Store) error {
 	return nil
 }
 
-func (f *FileBlobs) path(id int64) string { return filepath.Join(f.dir, strconv.FormatInt(id, 10)) }
-func (f *FileBlobs) temp(id int64) string {
-	return filepath.Join(f.incoming, strconv.FormatInt(id, 10))
-}
+// BlobFileName is the name of blob id's file in the folder: its id and nothing else.
+func BlobFileName(id int64) string { return strconv.FormatInt(id, 10) }
+
+func (f *FileBlobs) path(id int64) string { return filepath.Join(f.dir, BlobFileName(id)) }
+func (f *FileBlobs) temp(id int64) string { return filepath.Join(f.incoming, BlobFileName(id)) }
 
 func (f *FileBlobs) create(ctx context.Context, s *Store) (BlobWriter, error) {
 	if s.db != nil {
@@ -218,9 +219,12 @@ func (f *FileBlobs) Sweep(ctx context.Context, s *Store, minAge time.Duration) (
 			return removed, err
 		}
 		err := s.Tx(ctx, func(tx *Store) error {
+			// Not while a backup copies the files of its snapshot (Snapshot), nor while an
+			// upload of this id is still in its transaction.
 			var free bool
-			if err := sqlx.GetContext(ctx, tx.q, &free, `SELECT pg_try_advisory_xact_lock($1, $2)`, blobLockSpace, blobLockKey(c.id)); err != nil || !free {
-				return err // an upload of this id is still in its transaction
+			if err := sqlx.GetContext(ctx, tx.q, &free, `SELECT pg_try_advisory_xact_lock_shared($3, 0) AND pg_try_advisory_xact_lock($1, $2)`,
+				blobLockSpace, blobLockKey(c.id), sweepHoldSpace); err != nil || !free {
+				return err
 			}
 			var exists bool
 			if err := sqlx.GetContext(ctx, tx.q, &exists, `SELECT EXISTS (SELECT 1 FROM blobs WHERE id = $1)`, c.id); err != nil {

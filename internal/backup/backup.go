@@ -1,0 +1,262 @@
+// Package backup writes one consistent backup of an installation, sealed with age, and
+// restores it into an empty data folder and an empty database.
+//
+// A backup is one age file (binary, to the recipients of policies/backup.yaml) holding a tar
+// stream, so `age -d -i KEY backup.age | tar t` lists it. Its members, in order:
+//
+//	data.key             the server key (CANDOUR_DATA_KEY_FILE)
+//	data/keys/…, data/audit/…, data/dev-custodian.key
+//	                     the data folder's other keys and the audit log's checkpoints
+//	database/00000001…   pg_dump's custom format, cut into pieces of known size (a tar member
+//	                     needs its size up front, and pg_dump's output is streamed, not held)
+//	blobs/<id>           each attachment file of the blob folder (CANDOUR_BLOB_DIR)
+//	manifest.json        last: format, scope, council, time, the serving role's grants, and
+//	                     every member's size and SHA-256
+//
+// Nothing is written in clear anywhere but into the age stream. The scope is "installation"
+// (one council per deployment today); a per-council backup would be the same format with
+// scope "council" and only that council's rows and files.
+//
+// Consistency: the data folder's files are copied first, then the database is dumped from an
+// exported snapshot (pg_dump --snapshot) and exactly the blob files that snapshot's rows refer
+// to are copied, while the snapshot holds off the blob sweep (store.Snapshot). Checkpoints
+// and the development witness's state are thus never ahead of the dumped audit trail, every
+// blob in the dump has its file, and no file of a later upload is taken.
+package backup
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"filippo.io/age"
+
+	"candour/internal/database"
+	"candour/internal/store"
+)
+
+// Format and Version name the layout above; a restore refuses any other.
+const (
+	Format  = "candour-backup"
+	Version = 1
+	// ScopeInstallation is a backup of everything: every council of the deployment.
+	ScopeInstallation = "installation"
+)
+
+const (
+	manifestName = "manifest.json"
+	dataKeyName  = "data.key"
+	dataPrefix   = "data/"
+	dumpPrefix   = "database/"
+	blobPrefix   = "blobs/"
+	// dumpPiece is how much of pg_dump's output is held at once: the memory a backup needs.
+	dumpPiece = 4 << 20
+)
+
+// dataParts are what a backup takes from the data folder: everything the portal loads from it
+// (keys/, the audit log's checkpoints and witness state, the development custodian's key), not
+// the embedded PostgreSQL's own files, which the dump replaces.
+var dataParts = []string{"keys", "audit", "dev-custodian.key"}
+
+// Manifest describes a backup; it is its last member.
+type Manifest struct {
+	Format  string    `json:"format"`
+	Version int       `json:"version"`
+	Scope   string    `json:"scope"`
+	Council string    `json:"council"` // the audit log's origin
+	Created time.Time `json:"created"`
+	// Grants are the serving role's privileges, given to the restoring side's serving role
+	// (roles belong to the cluster, so the dump itself carries none).
+	Grants  []store.Grant `json:"serving_grants"`
+	Members []Member      `json:"members"`
+}
+
+// Member is one file of the tar stream.
+type Member struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Source is what a backup is taken from.
+type Source struct {
+	OwnerURL    string // pg_dump runs as the schema's owner
+	ServingRole string // whose grants the manifest records
+	DataDir     string
+	DataKeyFile string
+	BlobDir     string // "" when attachments are only in PostgreSQL
+	BinDir      string // the PostgreSQL programs
+	Council     string
+	Recipients  []string
+}
+
+// Write writes a backup of src, sealed to src.Recipients, to out.
+func Write(ctx context.Context, src Source, out io.Writer) (*Manifest, error) {
+	if len(src.Recipients) == 0 {
+		return nil, errors.New("no backup recipient: list the age keys that may open a backup in policies/backup.yaml")
+	}
+	var rs []age.Recipient
+	for _, s := range src.Recipients {
+		r, err := age.ParseX25519Recipient(s)
+		if err != nil {
+			return nil, fmt.Errorf("backup recipient %q: %w", s, err)
+		}
+		rs = append(rs, r)
+	}
+	aw, err := age.Encrypt(out, rs...)
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	m := &Manifest{Format: Format, Version: Version, Scope: ScopeInstallation, Council: src.Council,
+		Created: time.Now().UTC().Truncate(time.Second)}
+	w := &writer{tw: tar.NewWriter(aw), m: m}
+	if err := w.file(dataKeyName, src.DataKeyFile); err != nil {
+		return nil, fmt.Errorf("data key (CANDOUR_DATA_KEY_FILE): %w", err)
+	}
+	if err := w.dataFolder(src); err != nil {
+		return nil, err
+	}
+	if err := w.database(ctx, src); err != nil {
+		return nil, err
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := w.tw.WriteHeader(w.header(manifestName, int64(len(b)))); err != nil {
+		return nil, err
+	}
+	if _, err := w.tw.Write(b); err != nil {
+		return nil, err
+	}
+	// The last chunk of the age stream is only written on Close.
+	if err := errors.Join(w.tw.Close(), aw.Close()); err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	return m, nil
+}
+
+type writer struct {
+	tw *tar.Writer
+	m  *Manifest
+}
+
+func (w *writer) header(name string, size int64) *tar.Header {
+	return &tar.Header{Name: name, Size: size, Mode: 0o600, Typeflag: tar.TypeReg, ModTime: w.m.Created, Format: tar.FormatPAX}
+}
+
+// add writes member name: exactly size bytes from r, hashed on the way.
+func (w *writer) add(name string, size int64, r io.Reader) error {
+	if err := w.tw.WriteHeader(w.header(name, size)); err != nil {
+		return err
+	}
+	h := sha256.New()
+	if _, err := io.CopyN(w.tw, io.TeeReader(r, h), size); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	w.m.Members = append(w.m.Members, Member{Name: name, Size: size, SHA256: hex.EncodeToString(h.Sum(nil))})
+	return nil
+}
+
+// file adds the file at path as member name, as long as it was when opened (the checkpoint
+// file only grows: what is appended later is not in this backup's database either).
+func (w *writer) file(name, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return w.add(name, info.Size(), f)
+}
+
+func (w *writer) dataFolder(src Source) error {
+	for _, part := range dataParts {
+		err := filepath.WalkDir(filepath.Join(src.DataDir, part), func(path string, d fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) && path == filepath.Join(src.DataDir, part) {
+				return nil // a development file a production data folder does not have
+			}
+			if err != nil || !d.Type().IsRegular() || path == src.DataKeyFile || (src.BlobDir != "" && within(src.BlobDir, path)) {
+				return err
+			}
+			rel, err := filepath.Rel(src.DataDir, path)
+			if err != nil {
+				return err
+			}
+			return w.file(dataPrefix+filepath.ToSlash(rel), path)
+		})
+		if err != nil {
+			return fmt.Errorf("data folder (CANDOUR_DATA_DIR): %w", err)
+		}
+	}
+	return nil
+}
+
+// database dumps the database from a snapshot and copies the blob files of that snapshot.
+func (w *writer) database(ctx context.Context, src Source) error {
+	db, err := database.Open(ctx, src.OwnerURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	snap, err := store.New(db).OpenSnapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("database snapshot: %w", err)
+	}
+	defer snap.Close()
+	if w.m.Grants, err = snap.Grants(ctx, src.ServingRole); err != nil {
+		return fmt.Errorf("serving role's grants: %w", err)
+	}
+	ids, err := snap.FileBlobIDs(ctx)
+	if err != nil {
+		return fmt.Errorf("blob files: %w", err)
+	}
+	if len(ids) > 0 && src.BlobDir == "" {
+		return fmt.Errorf("the database has %d attachments in a blob folder, but CANDOUR_BLOB_DIR is not set", len(ids))
+	}
+	err = runPG(ctx, src.BinDir, "pg_dump", src.OwnerURL, nil, func(stdout io.Reader) error {
+		buf := make([]byte, dumpPiece)
+		for n := 1; ; n++ {
+			k, err := io.ReadFull(stdout, buf)
+			if k > 0 {
+				if err := w.add(fmt.Sprintf("%s%08d", dumpPrefix, n), int64(k), bytesReader(buf[:k])); err != nil {
+					return err
+				}
+			}
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}, "--format=custom", "--snapshot="+snap.ID)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := w.file(blobPrefix+strconv.FormatInt(id, 10), filepath.Join(src.BlobDir, store.BlobFileName(id))); err != nil {
+			return fmt.Errorf("blob folder (CANDOUR_BLOB_DIR): %w", err)
+		}
+	}
+	return nil
+}
+
+// within reports whether path is dir or inside it.
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && filepath.IsLocal(rel) || rel == "."
+}

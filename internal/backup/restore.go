@@ -1,0 +1,326 @@
+package backup
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"filippo.io/age"
+
+	"candour/internal/database"
+	"candour/internal/store"
+)
+
+// Target is where a backup is restored: all of it must be empty.
+type Target struct {
+	OwnerURL    string // the restore runs as the owner of the (empty) database
+	ServingRole string // given the grants the manifest records; it must exist
+	DataDir     string
+	DataKeyFile string
+	BlobDir     string
+	BinDir      string
+}
+
+// ErrNotSealedToIdentity: none of the identities given opens the backup.
+var ErrNotSealedToIdentity = errors.New("the backup is not sealed to this identity")
+
+// ErrDamaged: the backup was changed or cut short after it was sealed.
+var ErrDamaged = errors.New("the backup is damaged, cut short or tampered with")
+
+// maxManifest caps what is read as the manifest (a few hundred bytes a member).
+const maxManifest = 256 << 20
+
+// Restore reads a backup from in and restores it into t, which must be empty. Every member is
+// first written into staging folders next to its destination and checked against the manifest;
+// only then is the database restored, in one transaction that also grants the serving role,
+// and the staging folders renamed into place. On failure nothing is left behind.
+func Restore(ctx context.Context, t Target, in io.Reader, ids ...age.Identity) (*Manifest, error) {
+	if err := t.checkEmpty(ctx); err != nil {
+		return nil, err
+	}
+	st, err := newStaging(t)
+	if err != nil {
+		return nil, err
+	}
+	defer st.remove()
+	r, err := age.Decrypt(in, ids...)
+	if err != nil {
+		var nomatch *age.NoIdentityMatchError
+		if errors.As(err, &nomatch) {
+			return nil, ErrNotSealedToIdentity
+		}
+		return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
+	}
+	m, err := st.unpack(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := restoreDatabase(ctx, t, st.dump, m.Grants); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(st.dump); err != nil {
+		return nil, err
+	}
+	if err := st.place(); err != nil {
+		return nil, fmt.Errorf("the database is restored, but the files could not be put in place: %w", err)
+	}
+	return m, nil
+}
+
+// checkEmpty refuses a target that holds anything, naming what.
+func (t Target) checkEmpty(ctx context.Context) error {
+	for _, d := range []struct{ dir, what string }{{t.DataDir, "data folder (CANDOUR_DATA_DIR)"}, {t.BlobDir, "blob folder (CANDOUR_BLOB_DIR)"}} {
+		if d.dir == "" {
+			continue
+		}
+		ents, err := os.ReadDir(d.dir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s %s: %w", d.what, d.dir, err)
+		}
+		if len(ents) > 0 {
+			return fmt.Errorf("the %s %s is %w: it holds %s; restore only into an empty one", d.what, d.dir, errNotEmpty, ents[0].Name())
+		}
+	}
+	if _, err := os.Lstat(t.DataKeyFile); err == nil {
+		return fmt.Errorf("the data key file (CANDOUR_DATA_KEY_FILE) %s already exists; restore only where there is none", t.DataKeyFile)
+	}
+	db, err := database.Open(ctx, t.OwnerURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	st := store.New(db)
+	rels, err := st.Relations(ctx, 3)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if len(rels) > 0 {
+		return fmt.Errorf("the database is %w: it has %s; restore only into an empty database", errNotEmpty, strings.Join(rels, ", "))
+	}
+	if ok, err := st.RoleExists(ctx, t.ServingRole); err != nil || !ok {
+		return errors.Join(err, fmt.Errorf("the serving role %q of DATABASE_URL does not exist: create it first (CREATE ROLE %s LOGIN PASSWORD '…')", t.ServingRole, t.ServingRole))
+	}
+	return nil
+}
+
+// staging is the restore's work in progress: a hidden folder next to each destination, on the
+// same file system, so that putting it in place is one rename.
+type staging struct {
+	moves [][2]string // staged path → destination, in the order they are renamed
+	temps []string    // staging folders, removed at the end
+	data  string      // the data folder's staged copy
+	blobs string      // where blob files are staged
+	key   string      // where the data key is staged
+	dump  string      // the database dump, reassembled
+}
+
+func newStaging(t Target) (_ *staging, err error) {
+	st := &staging{}
+	defer func() {
+		if err != nil {
+			st.remove()
+		}
+	}()
+	if st.data, err = st.tempNextTo(t.DataDir); err != nil {
+		return nil, err
+	}
+	st.dump = filepath.Join(st.data, ".database.dump")
+	// A destination inside the data folder is staged inside its copy; one elsewhere, beside it.
+	place := func(dest string, file bool) (string, error) {
+		if rel, err := filepath.Rel(t.DataDir, dest); err == nil && filepath.IsLocal(rel) {
+			return filepath.Join(st.data, rel), nil
+		}
+		tmp, err := st.tempNextTo(dest)
+		if err != nil {
+			return "", err
+		}
+		if file {
+			tmp = filepath.Join(tmp, filepath.Base(dest))
+		}
+		st.moves = append(st.moves, [2]string{tmp, dest})
+		return tmp, nil
+	}
+	if st.key, err = place(t.DataKeyFile, true); err != nil {
+		return nil, err
+	}
+	if t.BlobDir != "" {
+		if st.blobs, err = place(t.BlobDir, false); err != nil {
+			return nil, err
+		}
+	}
+	// The data folder last: it is where an operator looks first, and the others are inside it
+	// or beside it.
+	st.moves = append(st.moves, [2]string{st.data, t.DataDir})
+	return st, nil
+}
+
+func (st *staging) tempNextTo(dest string) (string, error) {
+	parent := filepath.Dir(dest)
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp(parent, "."+filepath.Base(dest)+".restore-")
+	if err != nil {
+		return "", err
+	}
+	st.temps = append(st.temps, dir)
+	return dir, nil
+}
+
+// write stages one member's bytes at path, returning their hash. Only the dump's pieces are
+// appended to a file; any other member staged at a path twice is refused.
+func write(path string, r io.Reader, appendTo bool) (string, int64, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", 0, localError{err}
+	}
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if appendTo {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return "", 0, fmt.Errorf("%w: two members for %s", ErrDamaged, filepath.Base(path))
+	} else if err != nil {
+		return "", 0, localError{err}
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(localWriter{f}, h), r)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = localError{cerr}
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, err
+}
+
+// localError is a failure of this machine (a full disk), not of the backup.
+type localError struct{ error }
+
+func (e localError) Unwrap() error { return e.error }
+
+type localWriter struct{ w io.Writer }
+
+func (l localWriter) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	if err != nil {
+		err = localError{err}
+	}
+	return n, err
+}
+
+// unpack stages every member and checks them all against the manifest.
+func (st *staging) unpack(r io.Reader) (*Manifest, error) {
+	tr := tar.NewReader(r)
+	var m *Manifest
+	var got []Member
+	pieces := 0
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			// age authenticates every chunk and the end of the stream: a changed or cut file
+			// fails here.
+			return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
+		}
+		if m != nil {
+			return nil, fmt.Errorf("%w: %s after the manifest", ErrDamaged, h.Name)
+		}
+		if h.Typeflag != tar.TypeReg {
+			return nil, fmt.Errorf("%w: %s is not a file", ErrDamaged, h.Name)
+		}
+		if h.Name == manifestName {
+			m = &Manifest{}
+			if err := json.NewDecoder(io.LimitReader(tr, maxManifest)).Decode(m); err != nil {
+				return nil, fmt.Errorf("%w: manifest: %v", ErrDamaged, err)
+			}
+			continue
+		}
+		path, err := st.path(h.Name, &pieces)
+		if err != nil {
+			return nil, err
+		}
+		sum, n, err := write(path, tr, path == st.dump)
+		var local localError
+		if errors.As(err, &local) {
+			return nil, fmt.Errorf("restore %s: %w", h.Name, err)
+		} else if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrDamaged, h.Name, err)
+		}
+		got = append(got, Member{Name: h.Name, Size: n, SHA256: sum})
+	}
+	if m == nil {
+		return nil, fmt.Errorf("%w: no manifest (the backup was cut short)", ErrDamaged)
+	}
+	if m.Format != Format || m.Version != Version {
+		return nil, fmt.Errorf("not a backup this version of Candour reads: %s version %d", m.Format, m.Version)
+	}
+	if !slices.Equal(got, m.Members) {
+		return nil, fmt.Errorf("%w: its files do not match its manifest", ErrDamaged)
+	}
+	if pieces == 0 {
+		return nil, fmt.Errorf("%w: no database dump", ErrDamaged)
+	}
+	return m, nil
+}
+
+// path is where member name is staged. Dump pieces must come in order; they are appended to
+// one file.
+func (st *staging) path(name string, pieces *int) (string, error) {
+	bad := fmt.Errorf("%w: unexpected member %q", ErrDamaged, name)
+	switch {
+	case name == dataKeyName:
+		return st.key, nil
+	case strings.HasPrefix(name, dataPrefix):
+		rel := filepath.FromSlash(strings.TrimPrefix(name, dataPrefix))
+		if !filepath.IsLocal(rel) || !slices.Contains(dataParts, strings.Split(filepath.ToSlash(rel), "/")[0]) {
+			return "", bad
+		}
+		return filepath.Join(st.data, rel), nil
+	case strings.HasPrefix(name, blobPrefix):
+		id, err := strconv.ParseInt(strings.TrimPrefix(name, blobPrefix), 10, 64)
+		if err != nil || id <= 0 || st.blobs == "" {
+			if st.blobs == "" {
+				return "", errors.New("the backup has attachment files: set CANDOUR_BLOB_DIR to the (empty) folder they go to")
+			}
+			return "", bad
+		}
+		return filepath.Join(st.blobs, store.BlobFileName(id)), nil
+	case strings.HasPrefix(name, dumpPrefix):
+		*pieces++
+		if name != fmt.Sprintf("%s%08d", dumpPrefix, *pieces) {
+			return "", bad
+		}
+		return st.dump, nil
+	}
+	return "", bad
+}
+
+// place renames everything staged into place; if one rename fails, those done are undone.
+func (st *staging) place() error {
+	for i, mv := range st.moves {
+		if err := os.Rename(mv[0], mv[1]); err != nil {
+			for _, done := range slices.Backward(st.moves[:i]) {
+				_ = os.Rename(done[1], done[0])
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (st *staging) remove() {
+	for _, d := range st.temps {
+		_ = os.RemoveAll(d)
+	}
+}

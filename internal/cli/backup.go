@@ -1,0 +1,163 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"candour/internal/backup"
+	"candour/internal/config"
+	"candour/internal/database"
+	"candour/internal/portal"
+	"candour/internal/routing"
+)
+
+// backupCmd runs `candour backup --out FILE`: the database, the data folder's keys and the
+// attachment files, in one consistent backup sealed to the recipients of policies/backup.yaml.
+// FILE appears only once the backup is whole; an existing FILE is never replaced.
+func backupCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "the backup file to write (must not exist)")
+	if err := fs.Parse(args); err != nil || *out == "" || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: candour backup --out FILE")
+		return 2
+	}
+	cfg, ok := loadConfig(stderr)
+	if !ok {
+		return 1
+	}
+	fail := func(err error) int { fmt.Fprintf(stderr, "candour backup: %v\n", err); return 1 }
+	pol, err := routing.Load(cfg.PolicyDir)
+	if err != nil {
+		return fail(fmt.Errorf("policy:\n%w", err))
+	}
+	if !cfg.Embedded() && cfg.MigrateURL == "" {
+		return fail(errors.New("it needs CANDOUR_MIGRATE_DATABASE_URL: the dump is taken as the schema's owner"))
+	}
+	if _, err := os.Lstat(*out); err == nil {
+		return fail(fmt.Errorf("%s already exists", *out))
+	}
+	bin, err := backup.BinDir(cfg.PGBinDir)
+	if err != nil {
+		return fail(err)
+	}
+	council := portal.DevOrigin(cfg)
+	if pol.Audit != nil {
+		council = pol.Audit.Origin
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var m *backup.Manifest
+	err = portal.WithOwner(ctx, cfg, portal.NewLogger(cfg, stderr), func(ownerURL, servingURL string) error {
+		src := backup.Source{OwnerURL: ownerURL, DataDir: cfg.DataDir, DataKeyFile: cfg.DataKeyFile, BlobDir: cfg.BlobDir,
+			BinDir: bin, Council: council, Recipients: pol.BackupRecipients}
+		var err error
+		if src.ServingRole, err = roleOf(servingURL); err != nil {
+			return err
+		}
+		return writeNew(*out, func(w io.Writer) error {
+			m, err = backup.Write(ctx, src, w)
+			return err
+		})
+	})
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(stdout, "Backup of %s written to %s: %d files, sealed to %d recipient(s) of %s.\n",
+		m.Council, *out, len(m.Members), len(pol.BackupRecipients), routing.BackupFile)
+	return 0
+}
+
+// writeNew writes path through write, which sees a hidden file beside it: path appears, 0600,
+// only when write succeeded and the bytes are on disk, and never replaces a file.
+func writeNew(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	err = write(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Link(f.Name(), path)
+}
+
+func roleOf(url string) (string, error) {
+	dsn, err := database.ParseDSN(url)
+	if err != nil {
+		return "", fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if dsn.Get("user") == "" {
+		return "", errors.New("DATABASE_URL names no user: it must name the serving role")
+	}
+	return dsn.Get("user"), nil
+}
+
+// restoreCmd runs `candour restore --in FILE --identity KEYFILE` into the configured data
+// folder, blob folder and database, which must all be empty. Nothing is restored unless all of
+// it is.
+func restoreCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	in := fs.String("in", "", "the backup file")
+	keyPath := fs.String("identity", "", "an age identity file of a backup recipient")
+	if err := fs.Parse(args); err != nil || *in == "" || *keyPath == "" || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: candour restore --in FILE --identity KEYFILE")
+		return 2
+	}
+	cfg, ok := loadConfig(stderr)
+	if !ok {
+		return 1
+	}
+	fail := func(err error) int { fmt.Fprintf(stderr, "candour restore: %v\n", err); return 1 }
+	if cfg.Embedded() || cfg.MigrateURL == "" {
+		return fail(errors.New("it needs DATABASE_URL and CANDOUR_MIGRATE_DATABASE_URL: an empty database on a PostgreSQL " +
+			"server, restored as its owner (the embedded default keeps its database inside the data folder)"))
+	}
+	ids, err := readIdentities(*keyPath)
+	if err != nil {
+		return fail(err)
+	}
+	f, err := os.Open(*in)
+	if err != nil {
+		return fail(err)
+	}
+	defer f.Close()
+	t, err := restoreTarget(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m, err := backup.Restore(ctx, t, f, ids...)
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(stdout, "Restored the backup of %s made %s: %d files. Start the portal with these settings.\n",
+		m.Council, m.Created.Format("2006-01-02 15:04 MST"), len(m.Members))
+	return 0
+}
+
+func restoreTarget(cfg *config.Config) (backup.Target, error) {
+	role, err := roleOf(cfg.DatabaseURL)
+	if err != nil {
+		return backup.Target{}, err
+	}
+	bin, err := backup.BinDir(cfg.PGBinDir)
+	return backup.Target{OwnerURL: cfg.MigrateURL, ServingRole: role, DataDir: cfg.DataDir, DataKeyFile: cfg.DataKeyFile,
+		BlobDir: cfg.BlobDir, BinDir: bin}, err
+}
