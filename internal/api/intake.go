@@ -71,7 +71,7 @@ func (a *API) openMailbox(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	tok, err := a.d.Intake.OpenMailbox(c.UserContext(), in.Receipt)
+	tok, err := a.d.Intake.OpenMailbox(c.UserContext(), in.Receipt, c.Context().ConnID())
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ type Config struct {
 	DataKeyFile     string
 	AutoMigrate     bool
 	MaxAttachment   int64
+	MailboxQuota    int64  // bytes of evidence one concern may hold in all
 	BlobDir         string // empty: attachment bytes in PostgreSQL
 	ShutdownTimeout time.Duration
 	LogLevel        string
@@ -159,6 +160,15 @@ var Vars = []Var{
 				return errors.New("want a whole number of MiB between 1 and 4096")
 			}
 			c.MaxAttachment = n << 20
+			return nil
+		}},
+	{Name: "CANDOUR_MAILBOX_QUOTA_MB", Default: "1024", Help: "most evidence one concern may hold in all, in MiB (and at most 100 files)",
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 || n > 1<<20 {
+				return errors.New("want a whole number of MiB between 1 and 1048576")
+			}
+			c.MailboxQuota = n << 20
 			return nil
 		}},
 	{Name: "CANDOUR_BLOB_DIR", Help: "folder for attachment bytes (age ciphertext, one file per blob named by its id; rows stay in PostgreSQL); unset: in PostgreSQL",

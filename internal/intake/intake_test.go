@@ -160,7 +160,7 @@ func TestConcurrentReportsEachOpenTheirOwn(t *testing.T) {
 			t.Fatalf("reference %s given twice", res.filed.Reference)
 		}
 		refs[res.filed.Reference] = true
-		tok, err := k.OpenMailbox(ctx, res.filed.Receipt)
+		tok, err := k.OpenMailbox(ctx, res.filed.Receipt, 1)
 		if err != nil {
 			t.Fatalf("reporter %d: receipt does not open: %v", res.i, err)
 		}
@@ -253,15 +253,15 @@ func TestMailboxConversation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.OpenMailbox(ctx, "K7QM-2XWP-TRHD-9CFA-NBEZ"); !fault.Is(err, fault.Unauthorized) {
+	if _, err := f.svc.OpenMailbox(ctx, "K7QM-2XWP-TRHD-9CFA-NBEZ", 1); !fault.Is(err, fault.Unauthorized) {
 		t.Fatalf("wrong receipt: got %v, want Unauthorized", err)
 	}
-	if _, err := f.svc.OpenMailbox(ctx, "nonsense"); !fault.Is(err, fault.Unauthorized) {
+	if _, err := f.svc.OpenMailbox(ctx, "nonsense", 1); !fault.Is(err, fault.Unauthorized) {
 		t.Fatalf("malformed receipt: got %v, want Unauthorized", err)
 	}
 	// The reporter types it back in lower case with spaces: it still opens.
 	typed := strings.ToLower(strings.ReplaceAll(filed.Receipt, "-", " "))
-	tok, err := f.svc.OpenMailbox(ctx, typed)
+	tok, err := f.svc.OpenMailbox(ctx, typed, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +524,7 @@ func TestIdentitySealedToThePinnedSetOnly(t *testing.T) {
 
 	dev, devR := key()
 	svc := intake.New(intake.Deps{Store: k.Store, Policy: k.PolicyFunc(), ServerKey: k.ServerKey, Receipts: k.Names,
-		Throttle: receipt.NewThrottle(600, 50), Tokens: k.Tokens, MaxAttachment: 1 << 20, DevCustodian: devR})
+		Throttle: receipt.NewThrottle(600, 600, 50), Tokens: k.Tokens, MaxAttachment: 1 << 20, DevCustodian: devR})
 	sealedTo := func() ([]string, []byte) {
 		t.Helper()
 		filed, err := svc.Submit(ctx, report("confidential"))
@@ -554,5 +554,81 @@ func TestIdentitySealedToThePinnedSetOnly(t *testing.T) {
 	rs, sealed = sealedTo()
 	if len(rs) != 1 || rs[0] != pinned.Recipient().String() || !opens(sealed, pinned) || opens(sealed, dev) || opens(sealed, rogue) {
 		t.Errorf("a custodian pinned: sealed to %v, want exactly the pinned custodian", rs)
+	}
+}
+
+// The attack: one guesser hammers the receipt form with random receipts, from many
+// connections. With the portal's limits, a reporter opening their own mailbox from their own
+// connection still gets in, and the guesser's own connection is told to wait.
+func TestGuessingReceiptsLocksNobodyElseOut(t *testing.T) {
+	ctx := context.Background()
+	k := intaketest.New(t, intaketest.Options{})
+	svc := intake.New(intake.Deps{Store: k.Store, Policy: k.PolicyFunc(), ServerKey: k.ServerKey, Receipts: k.Names,
+		Throttle: receipt.NewThrottle(2, 10, 10), Tokens: k.Tokens, MaxAttachment: 1 << 20})
+	filed, err := svc.Submit(ctx, report("anonymous"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		g, err := receipt.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.OpenMailbox(ctx, g, uint64(1000+i/10)); !fault.Is(err, fault.Unauthorized) {
+			t.Fatalf("guess %d: got %v, want the one answer for a wrong receipt", i, err)
+		}
+	}
+	if _, err := svc.OpenMailbox(ctx, filed.Receipt, 1); err != nil {
+		t.Errorf("after 300 guesses, the reporter's own receipt: %v", err)
+	}
+	for range 10 {
+		svc.OpenMailbox(ctx, "nonsense", 2)
+	}
+	if _, err := svc.OpenMailbox(ctx, filed.Receipt, 2); !fault.Is(err, fault.TooMany) {
+		t.Errorf("a connection that just failed 10 times: got %v, want 429 too_many_attempts", err)
+	}
+}
+
+// One mailbox cannot fill the store for everyone: a concern's evidence is capped in total size
+// and in number, an upload past either is refused whole (nothing stored), and two uploads at
+// once cannot both slip under the quota.
+func TestMailboxQuota(t *testing.T) {
+	ctx := context.Background()
+	k := intaketest.New(t, intaketest.Options{})
+	svc := intake.New(intake.Deps{Store: k.Store, Policy: k.PolicyFunc(), ServerKey: k.ServerKey, Receipts: k.Names,
+		Throttle: receipt.NewThrottle(600, 600, 50), Tokens: k.Tokens, MaxAttachment: 1000, MailboxQuota: 2500})
+	filed, err := svc.Submit(ctx, report("anonymous"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(n int) error {
+		_, err := svc.AddAttachment(ctx, filed.Reference, "reporter", "rota.csv", bytes.NewReader(make([]byte, n)))
+		return err
+	}
+	if err := add(1001); !fault.Is(err, fault.TooLarge) {
+		t.Fatalf("a file over the per-file limit: got %v, want too large", err)
+	}
+	// Two 1,000-byte uploads at once with 2,500 bytes of room: both fit. Then 500 is left.
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = add(1000) }()
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("two uploads within the quota: %v", errs)
+	}
+	var fe *fault.Error
+	if err := add(600); !errors.As(err, &fe) || fe.Code != "mailbox_full" {
+		t.Fatalf("an upload past the quota: got %v, want mailbox_full", err)
+	}
+	if err := add(500); err != nil {
+		t.Fatalf("an upload that exactly fills the quota: %v", err)
+	}
+	var files int
+	var total int64
+	if err := k.DB.QueryRow(`SELECT count(*), sum(size) FROM attachments`).Scan(&files, &total); err != nil || files != 3 || total != 2500 {
+		t.Errorf("stored %d files, %d bytes (%v); want 3 and 2,500: nothing of a refused upload", files, total, err)
 	}
 }

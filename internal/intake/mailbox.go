@@ -26,20 +26,24 @@ var (
 )
 
 // OpenMailbox exchanges a receipt for a short-lived mailbox token. Every way a receipt can be
-// wrong gives the same answer, and failures are throttled for everyone at once: we do not
-// record who guessed.
-func (s *Service) OpenMailbox(ctx context.Context, rawReceipt string) (string, error) {
-	if !s.d.Throttle.Allow() {
-		return "", errThrottled
-	}
+// wrong gives the same answer. Failures are throttled by receipt prefix and by conn (the
+// connection, an in-memory number that is never stored), not by who guessed: we do not
+// record that, and one guesser cannot lock every reporter out.
+func (s *Service) OpenMailbox(ctx context.Context, rawReceipt string, conn uint64) (string, error) {
 	norm, ok := receipt.Normalize(rawReceipt)
 	if !ok {
-		s.d.Throttle.Fail()
+		norm = ""
+	}
+	if !s.d.Throttle.Allow(norm, conn) {
+		return "", errThrottled
+	}
+	if !ok {
+		s.d.Throttle.Fail(norm, conn)
 		return "", errBadReceipt
 	}
 	c, err := s.d.Store.ConcernByReceiptHash(ctx, s.d.Receipts.Hash(norm))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && c.WrappedKey == nil) {
-		s.d.Throttle.Fail()
+		s.d.Throttle.Fail(norm, conn)
 		return "", errBadReceipt
 	}
 	if err != nil {
@@ -258,13 +262,22 @@ func DisplayName(name string) string {
 type limitedReader struct {
 	r    io.Reader
 	left int64
+	over error // what going past left is
 }
 
-var errTooLarge = fault.New(fault.TooLarge, "too_large", "attachment.too_large")
+// Per-mailbox quotas: a concern's evidence is capped in number and in total size (the
+// configured quota), so one mailbox cannot fill the store for everyone.
+const MaxFilesPerMailbox = 100
+
+var (
+	errTooLarge     = fault.New(fault.TooLarge, "too_large", "attachment.too_large")
+	errQuota        = fault.New(fault.TooLarge, "mailbox_full", "attachment.quota")
+	errTooManyFiles = fault.New(fault.TooLarge, "mailbox_full", "attachment.too_many")
+)
 
 func (l *limitedReader) Read(p []byte) (int, error) {
 	if l.left < 0 {
-		return 0, errTooLarge
+		return 0, l.over
 	}
 	if int64(len(p)) > l.left+1 {
 		p = p[:l.left+1]
@@ -272,9 +285,27 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.left -= int64(n)
 	if l.left < 0 {
-		return n, errTooLarge
+		return n, l.over
 	}
 	return n, err
+}
+
+// attachmentRoom is how many more bytes concern may take after a file of adding bytes, or the
+// quota error when it has no room for one (more files than MaxFilesPerMailbox, or past the
+// quota). In a transaction it holds the concern's upload lock until commit.
+func (s *Service) attachmentRoom(ctx context.Context, st *store.Store, concern, adding int64) (int64, error) {
+	files, used, err := st.ClaimAttachmentRoom(ctx, concern)
+	if err != nil {
+		return 0, err
+	}
+	room := s.d.MailboxQuota - used - adding
+	switch {
+	case files >= MaxFilesPerMailbox:
+		return 0, errTooManyFiles
+	case room < 0 || (adding == 0 && room == 0):
+		return 0, errQuota
+	}
+	return room, nil
 }
 
 // AddAttachment streams an evidence file through age into the blob store, in one transaction
@@ -298,6 +329,13 @@ func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, b
 	if a.Name, err = dk.Seal(AttachmentPlace(c.ID, a, "name"), []byte(display)); err != nil {
 		return nil, err
 	}
+	// The quota is checked before the file streams, to stop it early, and again under the
+	// concern's upload lock just before commit, so two uploads at once cannot both slip under
+	// it; the lock is not held while a (perhaps slow) file arrives.
+	room, err := s.attachmentRoom(ctx, s.d.Store, c.Serial, 0)
+	if err != nil {
+		return nil, err
+	}
 	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
 		bw, err := tx.Blobs().Create(ctx)
 		if err != nil {
@@ -309,7 +347,11 @@ func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, b
 			return err
 		}
 		pipe := newEncryptPipe(enc)
-		n, err := pipe.ReadFrom(&limitedReader{r: body, left: s.d.MaxAttachment})
+		limit, over := s.d.MaxAttachment, errTooLarge
+		if room < limit {
+			limit, over = room, errQuota
+		}
+		n, err := pipe.ReadFrom(&limitedReader{r: body, left: limit, over: over})
 		if cerr := pipe.Close(); err == nil {
 			err = cerr
 		}
@@ -323,6 +365,9 @@ func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, b
 			return err
 		}
 		a.Size, a.BlobID = n, bw.ID()
+		if _, err := s.attachmentRoom(ctx, tx, c.Serial, n); err != nil {
+			return err
+		}
 		if err := tx.InsertAttachment(ctx, a); err != nil {
 			return err
 		}

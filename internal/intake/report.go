@@ -61,6 +61,8 @@ type Deps struct {
 	Tokens        *token.Keys
 	Now           func() time.Time
 	MaxAttachment int64
+	// MailboxQuota caps the total size of one concern's evidence (CANDOUR_MAILBOX_QUOTA_MB).
+	MailboxQuota int64
 	// DevCustodian is the development custodian's age recipient (the embedded default's), used
 	// only while the policy pins no custodian: once one is pinned it is never sealed to.
 	DevCustodian string
@@ -93,9 +95,15 @@ func New(d Deps) *Service {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.MailboxQuota <= 0 {
+		d.MailboxQuota = DefaultMailboxQuota
+	}
 	return &Service{d: d, uploads: make(chan struct{}, MaxUploads), inserts: batch.New(d.Store.InsertConcerns, batch.Options{Max: insertBatch, Workers: insertWorkers,
 		Timeout: 30 * time.Second, RetryEach: store.IsDataError})}
 }
+
+// DefaultMailboxQuota is a concern's evidence quota when none is configured.
+const DefaultMailboxQuota = 1 << 30
 
 // Identity is who the reporter is, in confidential and open modes.
 type Identity struct {

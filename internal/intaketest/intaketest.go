@@ -72,7 +72,7 @@ func New(t testing.TB, o Options) *Kit {
 		o.MaxAttachment = 8 << 20
 	}
 	k.Intake = intake.New(intake.Deps{Store: k.Store, Policy: k.PolicyFunc(), ServerKey: k.ServerKey, Receipts: k.Names,
-		Throttle: receipt.NewThrottle(600, 50), Tokens: k.Tokens, Now: o.Now, MaxAttachment: o.MaxAttachment})
+		Throttle: receipt.NewThrottle(600, 600, 50), Tokens: k.Tokens, Now: o.Now, MaxAttachment: o.MaxAttachment})
 	return k
 }
 

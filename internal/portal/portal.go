@@ -241,8 +241,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	}
 	p.Intake = intake.New(intake.Deps{
 		Store: st, Policy: p.Policy, ServerKey: keys.data, Receipts: keys.receipts,
-		Throttle: receipt.NewThrottle(receiptGuessesPerMinute, receiptGuessBurst),
-		Tokens:   keys.tokens, MaxAttachment: cfg.MaxAttachment, DevCustodian: devCustodian,
+		Throttle: receipt.NewThrottle(receiptGuessesPerShard, receiptGuessesPerConnection, receiptGuessBurst),
+		Tokens:   keys.tokens, MaxAttachment: cfg.MaxAttachment, MailboxQuota: cfg.MailboxQuota, DevCustodian: devCustodian,
 	})
 	// Staff sign-in, case access and the audit trail (issue 4). Access hashes named people's
 	// e-mail addresses with the intake's key, so it matches what intake stored.
@@ -383,12 +383,15 @@ func openFileBlobs(ctx context.Context, cfg *config.Config, db *sqlx.DB, st *sto
 	return fb, nil
 }
 
-// Guessing receipts is throttled for everyone at once (we keep nothing about who guesses):
-// 100 bits of receipt cannot be enumerated at 30 guesses a minute, and honest typos still get
-// through.
+// Guessing receipts is throttled per receipt prefix and per connection (we keep nothing about
+// who guesses; receipt.Throttle): 2 failures a minute in each of the 32,768 prefixes bounds
+// guessing at about 65,000 a minute in all, which random guessing cannot reach without
+// flooding the server, so a reporter's own prefix stays open; 10 a minute per connection, with
+// bursts of 10, leave room for honest typos.
 const (
-	receiptGuessesPerMinute = 30
-	receiptGuessBurst       = 20
+	receiptGuessesPerShard      = 2
+	receiptGuessesPerConnection = 10
+	receiptGuessBurst           = 10
 )
 
 // Policy returns the routing policy in force.

@@ -5,7 +5,8 @@
 //	K7QM-2XWP-TRHD-9CFA-NBEZ
 //
 // Only a keyed hash (HMAC-SHA256) of the normalized receipt is stored, and
-// failed guesses are throttled globally, without recording who guessed.
+// failed guesses are throttled by receipt prefix and by connection, without
+// recording who guessed (Throttle).
 package receipt
 
 import (

@@ -118,7 +118,7 @@ func (s *Site) mailboxOpen(c *fiber.Ctx) error {
 		return err
 	}
 	rcpt := strings.ToValidUTF8(v.Get("receipt"), "")
-	token, err := s.deps.Intake.OpenMailbox(c.UserContext(), rcpt)
+	token, err := s.deps.Intake.OpenMailbox(c.UserContext(), rcpt, c.Context().ConnID())
 	if fe, ok := fault.As(err); ok && (fe.Kind == fault.Unauthorized || fe.Kind == fault.TooMany) {
 		status := fiber.StatusUnauthorized
 		if fe.Kind == fault.TooMany {
