@@ -1,14 +1,17 @@
 package web
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"testing/fstest"
 
+	"candour/internal/i18n"
 	"candour/internal/policytest"
 	"candour/internal/routing"
 )
@@ -156,6 +159,43 @@ func TestCouncilProfileOnPages(t *testing.T) {
 			if !strings.Contains(body, w) {
 				t.Errorf("GET %s: no %q", tt.path, w)
 			}
+		}
+	}
+}
+
+// The statistics name the limits clocks.yaml sets, in words in each language.
+func TestClockLimitsFromPolicy(t *testing.T) {
+	dir := policytest.Dir(t)
+	clocks := filepath.Join(dir, "clocks.yaml")
+	b, err := os.ReadFile(clocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Replace(b, []byte("acknowledge: 7 days"), []byte("acknowledge: 2 working days"), 1)
+	if err := os.WriteFile(clocks, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := routing.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := i18n.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Deps{Catalog: cat, Policy: func() *routing.Policy { return p }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ lang, id, want string }{
+		{"en", "acknowledge_late", "Acknowledged after the limit of 2 working days"},
+		{"cy", "acknowledge_late", "Cydnabuwyd ar ôl y terfyn o 2 ddiwrnod gwaith"},
+		{"en", "decide_late", "Decided after the limit of 15 working days"},
+		{"cy", "feedback_late", "Adborth ar ôl y terfyn o 3 mis"},
+	}
+	for _, tt := range tests {
+		if got := s.labels(tt.lang, 5).Figure(tt.id); got != tt.want {
+			t.Errorf("%s %s: got %q, want %q", tt.lang, tt.id, got, tt.want)
 		}
 	}
 }
