@@ -33,8 +33,9 @@ type Deps struct {
 	Catalog *i18n.Catalog
 	Logger  *slog.Logger
 	// Intake runs reports and the mailbox; Policy is the current routing
-	// policy (its directory lists the service areas). Both nil: information
-	// pages only (tests of the layout).
+	// policy (its directory lists the service areas; its council.yaml gives
+	// the names and contacts every page shows). Both nil: information pages
+	// only, with no council named (tests of the layout).
 	Intake *intake.Service
 	Policy func() *routing.Policy
 	// SecureCookies adds the Secure flag to the mailbox cookie (https).
