@@ -53,7 +53,10 @@ func TestWholeStory(t *testing.T) {
 	st, body, _ := e.do("POST", "/api/v1/reports", "", map[string]any{"mode": "anonymous", "service_area": "childrens-services",
 		"category": "misconduct", "summary": "Achosion wedi'u cau'n gynnar", "details": "Caewyd achosion cyn yr arolygiad.", "lang": "cy"})
 	e.must(st, 201, body, "report")
-	filed := jsonField[struct{ Reference, Receipt string }](t, body)
+	filed := jsonField[struct {
+		Reference, Receipt string
+		FeedbackBy         time.Time `json:"feedback_by"`
+	}](t, body)
 	st, body, _ = e.do("POST", "/api/v1/mailbox/session", "", map[string]string{"receipt": filed.Receipt})
 	e.must(st, 200, body, "mailbox session")
 	mbox := jsonField[struct{ Token string }](t, body).Token
@@ -196,14 +199,17 @@ func TestWholeStory(t *testing.T) {
 	if m.Status != "closed" || m.Feedback == nil || !strings.Contains(*m.Feedback, "adborth i atgyfeirwyr") {
 		t.Errorf("mailbox after closing: status %s feedback %v", m.Status, m.Feedback)
 	}
+	// The acknowledgement promises feedback by the concern's own deadline (clocks.yaml), in Welsh.
+	london, _ := time.LoadLocation("Europe/London")
+	due := fmt.Sprintf("erbyn %d ", filed.FeedbackBy.In(london).Day())
 	var sawAck bool
 	for _, msg := range m.Messages {
-		if strings.Contains(msg.Body, "Diolch am godi eich pryder") {
+		if strings.Contains(msg.Body, "Diolch am godi eich pryder") && strings.Contains(msg.Body, due) && !strings.Contains(msg.Body, "{{") {
 			sawAck = true
 		}
 	}
 	if !sawAck {
-		t.Errorf("no Welsh acknowledgement in the mailbox: %+v", m.Messages)
+		t.Errorf("no Welsh acknowledgement promising feedback %s... in the mailbox: %+v", due, m.Messages)
 	}
 
 	// Every step is in a chain that verifies.

@@ -175,7 +175,9 @@ func record(ctx context.Context, tx *store.Store, u *store.User, action, objectT
 
 // reporterMessage writes a standard message to the reporter's mailbox in their language.
 func (s *Service) reporterMessage(ctx context.Context, tx *store.Store, c *store.Concern, dk *seal.DataKey, u *store.User, key string, extra string) error {
-	body := s.d.Catalog.T(c.Language, key)
+	// Every standard message may say when feedback is due: the concern's own clock, so the
+	// reporter is told what the policy (clocks.yaml, or the rule that routed it) promised.
+	body := s.d.Catalog.T(c.Language, key, map[string]any{"FeedbackBy": s.d.Catalog.Day(c.Language, c.FeedbackBy.In(s.d.Policy().Calendar.Location()))})
 	if extra != "" {
 		body += "\n\n" + extra
 	}

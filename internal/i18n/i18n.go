@@ -16,7 +16,9 @@ import (
 	"maps"
 	pathpkg "path"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
 	"golang.org/x/text/language"
@@ -140,6 +142,12 @@ func (c *Catalog) N(lang, id string, count int, data ...map[string]any) string {
 		return id
 	}
 	return s
+}
+
+// Day writes t's date in lang by day only, as it falls where t is: "7 March 2027",
+// "7 Mawrth 2027". Callers put t in the council's time zone first.
+func (c *Catalog) Day(lang string, t time.Time) string {
+	return strconv.Itoa(t.Day()) + " " + c.T(lang, "report.month."+strconv.Itoa(int(t.Month()))) + " " + strconv.Itoa(t.Year())
 }
 
 // Has reports whether id exists in lang.

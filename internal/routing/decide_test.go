@@ -356,15 +356,16 @@ func TestLoadDirAndVersion(t *testing.T) {
 	// Load names files with the directory it was given.
 	_, err = Load("testdata/no-such-policy")
 	var le *LoadError
-	if !errors.As(err, &le) || le.File != "testdata/no-such-policy/directory.yaml" || !strings.Contains(le.Reason, "missing") {
-		t.Errorf("Load of a missing folder: got %v, want testdata/no-such-policy/directory.yaml: missing", err)
+	if !errors.As(err, &le) || le.File != "testdata/no-such-policy/council.yaml" || !strings.Contains(le.Reason, "missing") {
+		t.Errorf("Load of a missing folder: got %v, want testdata/no-such-policy/council.yaml: missing", err)
 	}
 }
 
 func TestDirectory(t *testing.T) {
-	d := samplePolicy(t).Directory
-	if d.Council.NameCy != "Cyngor Bwrdeistref Sirol Enghraifft" {
-		t.Errorf("council: got %q", d.Council.NameCy)
+	p := samplePolicy(t)
+	d := p.Directory
+	if p.Council.NameCy != "Cyngor Bwrdeistref Sirol Enghraifft" {
+		t.Errorf("council: got %q", p.Council.NameCy)
 	}
 	codes := []string{}
 	for _, a := range d.ServiceAreas() {

@@ -60,12 +60,6 @@ type Officer struct {
 	ServiceAreas []string `yaml:"service_areas" json:"service_areas"`
 }
 
-// Council is the council's name in both languages.
-type Council struct {
-	Name   string `yaml:"name" json:"name"`
-	NameCy string `yaml:"name_cy" json:"name_cy"`
-}
-
 // Person is someone in the directory, for the "people involved" picker and for
 // conflict checks. Roles are their directory roles ("lead_member",
 // "head_of_service", "senior_officer", "monitoring_officer", ...); ServiceAreas
@@ -81,8 +75,6 @@ type Person struct {
 
 // Directory is the council's service directory. It is read-only once loaded.
 type Directory struct {
-	Council Council
-
 	areas    []ServiceArea
 	areaIdx  map[string]int
 	roles    map[string]Contact
@@ -184,7 +176,8 @@ var (
 )
 
 type rawDirectory struct {
-	Council        Council            `yaml:"council"`
+	// Council is where the council's names were before council.yaml; read only to say so.
+	Council        any                `yaml:"council"`
 	Roles          map[string]Contact `yaml:"roles"`
 	SeniorOfficers []Officer          `yaml:"senior_officers"`
 	ServiceAreas   []ServiceArea      `yaml:"service_areas"`
@@ -203,14 +196,13 @@ func buildDirectory(s *source, raw *rawDirectory) (*Directory, []*LoadError) {
 	}
 
 	d := &Directory{
-		Council:  raw.Council,
 		areaIdx:  map[string]int{},
 		roles:    map[string]Contact{},
 		byEmail:  map[string]*personRoles{},
 		evidence: map[string]string{},
 	}
-	if raw.Council.Name == "" || raw.Council.NameCy == "" {
-		bad("$.council", "council needs name and name_cy")
+	if raw.Council != nil {
+		bad("$.council", "council: has moved to %s (name and name_cy, with the council's contacts): move it there and delete it here", CouncilFile)
 	}
 
 	roleNames := slices.Sorted(maps.Keys(raw.Roles))

@@ -4,8 +4,10 @@
 // It is pure: facts in, decision out. It imports nothing of Candour's, touches
 // no database and no network, and is safe for concurrent use once loaded.
 //
-// A policy is five YAML files in one folder:
+// A policy is six YAML files in one folder:
 //
+//	council.yaml    the council's names, public contact, safeguarding numbers,
+//	                accessibility and privacy details, extra external bodies
 //	directory.yaml  service areas, their Lead Member, Head of Service and published
 //	                evidence; council-wide roles; senior officers
 //	routing.yaml    ordered rules whose conditions are CEL expressions

@@ -64,6 +64,10 @@ func TestLoadErrors(t *testing.T) {
 		{"custodian-duplicate", "custodians.yaml", 7, "the same recipient as $.custodians[0]"},
 		{"backup-none", "backup.yaml", 1, "no backup recipient: list at least one"},
 		{"backup-bad-recipient", "backup.yaml", 4, "not an age X25519 recipient"},
+		{"council-no-out-of-hours", "council.yaml", 21, "safeguarding.out_of_hours_phone is required"},
+		{"council-no-name-cy", "council.yaml", 8, "name_cy is required"},
+		{"council-bad-email", "council.yaml", 40, `privacy.data_protection_officer.email: "dpo at enghraifft" is not an e-mail address`},
+		{"directory-old-council", "directory.yaml", 8, "council: has moved to council.yaml (name and name_cy"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.variant, func(t *testing.T) {
@@ -121,5 +125,31 @@ func TestBackupRecipients(t *testing.T) {
 	want := "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
 	if len(p.BackupRecipients) != 1 || p.BackupRecipients[0] != want {
 		t.Errorf("got %q, want [%s]", p.BackupRecipients, want)
+	}
+}
+
+// A policy without council.yaml does not load: the council's details have no other home.
+func TestCouncilFileRequired(t *testing.T) {
+	fsys := variant(t, "")
+	delete(fsys, CouncilFile)
+	_, err := LoadFS(fsys)
+	var le *LoadError
+	if !errors.As(err, &le) || le.File != CouncilFile || !strings.Contains(le.Reason, "missing: a policy needs council.yaml") {
+		t.Errorf("got %v, want council.yaml: missing", err)
+	}
+}
+
+// The sample profile loads whole: both names, the banner's numbers and the dates parsed.
+func TestCouncilProfile(t *testing.T) {
+	p, err := LoadFS(variant(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.Council
+	if c.Name == "" || c.NameCy == "" || c.Safeguarding.OutOfHoursPhone == "" || c.Privacy.DPO.Email == "" {
+		t.Errorf("got %+v, want names, numbers and the data protection officer", c)
+	}
+	if c.Accessibility.PreparedOn.IsZero() || c.Accessibility.ReplyWorkingDays == 0 || len(c.OtherBodies) == 0 {
+		t.Errorf("got accessibility %+v and %d other bodies, want a prepared date, a reply time and a body", c.Accessibility, len(c.OtherBodies))
 	}
 }

@@ -15,14 +15,16 @@ import (
 )
 
 // Files are the policy files, in the order they are read and hashed.
-var Files = []string{"directory.yaml", "routing.yaml", "clocks.yaml", "retention.yaml", "fixtures.yaml"}
+var Files = []string{CouncilFile, "directory.yaml", "routing.yaml", "clocks.yaml", "retention.yaml", "fixtures.yaml"}
 
 // Policy is a loaded, validated policy. It is read-only and safe for
 // concurrent use; to reload, Load again and swap the pointer.
 type Policy struct {
 	// Version identifies the policy content: the first 12 hex digits of a
 	// SHA-256 over every file's name and bytes. Stored with each decision.
-	Version   string
+	Version string
+	// Council is the council's profile (council.yaml): names, contacts, statements.
+	Council   *Council
 	Directory *Directory
 	// Clocks are the policy's default clocks (a rule may override some).
 	Clocks    Clocks
@@ -109,10 +111,11 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 		rawClk  rawClocks
 		rawRet  rawRetention
 		rawFix  rawFixtures
+		rawCou  Council
 	)
 	for name, v := range map[string]any{
 		"directory.yaml": &rawDir, "routing.yaml": &rawRout, "clocks.yaml": &rawClk,
-		"retention.yaml": &rawRet, "fixtures.yaml": &rawFix,
+		"retention.yaml": &rawRet, "fixtures.yaml": &rawFix, CouncilFile: &rawCou,
 	} {
 		if e := srcs[name].decode(v); e != nil {
 			errs = append(errs, e)
@@ -143,6 +146,9 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 
 	// Stage 2: meaning.
 	p := &Policy{Version: hex.EncodeToString(h.Sum(nil))[:12]}
+	council, es := buildCouncil(srcs[CouncilFile], &rawCou)
+	errs = append(errs, es...)
+	p.Council = council
 	dir, es := buildDirectory(srcs["directory.yaml"], &rawDir)
 	errs = append(errs, es...)
 	p.Directory = dir

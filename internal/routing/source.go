@@ -60,9 +60,10 @@ func (s *source) node(path string) ast.Node {
 }
 
 // line is the line of the node at path; if there is none (a missing key), the
-// line of the nearest parent that exists.
+// line of the nearest parent that exists, and at worst the document's first line, so a
+// missing top-level key still points somewhere.
 func (s *source) line(path string) int {
-	for path != "" && path != "$" {
+	for path != "" {
 		if n := s.node(path); n != nil {
 			if tk := n.GetToken(); tk != nil && tk.Position != nil {
 				return tk.Position.Line

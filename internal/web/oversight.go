@@ -6,12 +6,14 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"candour/internal/fault"
 	"candour/internal/oversight"
+	"candour/internal/routing"
 	"candour/internal/server"
 )
 
@@ -20,7 +22,7 @@ func (s *Site) labels(lang string, threshold int) oversight.Labels {
 	t := func(id string, data ...map[string]any) string { return s.catalog.T(lang, id, data...) }
 	return oversight.Labels{
 		Table:  func(id string) string { return t("oversight.table." + id) },
-		Figure: func(id string) string { return t("oversight.figure." + id) },
+		Figure: func(id string) string { return t("oversight.figure."+id, s.limits(lang)) },
 		Key:    func(table, key string) string { return s.keyLabel(lang, table, key) },
 		Small:  t("oversight.suppressed", map[string]any{"N": threshold}),
 		Hidden: t("oversight.hidden"),
@@ -122,6 +124,19 @@ func (s *Site) statsView(lang string, rep *oversight.Report) statsView {
 	return v
 }
 
+// limits are the policy's default clocks in words, as the figures' labels name them.
+func (s *Site) limits(lang string) map[string]any {
+	m := map[string]any{}
+	if s.deps.Policy == nil || s.deps.Policy() == nil {
+		return m
+	}
+	c := s.deps.Policy().Clocks
+	for k, p := range map[string]routing.Period{"Acknowledge": c.Acknowledge, "Decide": c.Decide, "Feedback": c.Feedback} {
+		m[k] = s.catalog.N(lang, "period."+strings.ReplaceAll(string(p.Unit), " ", "_"), p.N)
+	}
+	return m
+}
+
 // sentences is the annual report's plain-language summary.
 func (s *Site) sentences(lang string, year int, rep *oversight.Report) []string {
 	l := s.labels(lang, rep.SuppressionThreshold)
@@ -137,8 +152,9 @@ func (s *Site) sentences(lang string, year int, rep *oversight.Report) []string 
 			out = append(out, t("oversight.summary."+tm.Metric+"_none", nil))
 			continue
 		}
-		out = append(out, t("oversight.summary."+tm.Metric, map[string]any{
-			"Median": strconv.FormatFloat(*tm.MedianDays, 'f', 1, 64), "P90": strconv.FormatFloat(*tm.P90Days, 'f', 1, 64)}))
+		data := s.limits(lang)
+		data["Median"], data["P90"] = strconv.FormatFloat(*tm.MedianDays, 'f', 1, 64), strconv.FormatFloat(*tm.P90Days, 'f', 1, 64)
+		out = append(out, t("oversight.summary."+tm.Metric, data))
 	}
 	out = append(out, t("oversight.summary.breaches", map[string]any{
 		"AckLate": l.Text(rep.Breaches.AcknowledgeLate), "AckOverdue": l.Text(rep.Breaches.AcknowledgeOverdue),

@@ -8,10 +8,12 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"candour/internal/i18n"
+	"candour/internal/routing"
 )
 
 // NonceKey is the fiber.Ctx local in which the server's CSP middleware puts
@@ -34,8 +36,11 @@ type Page struct {
 	SwitchURL string // the same page in OtherLang, query string kept
 	Nonce     string // CSP nonce for <script> tags
 	Status    int
-	Contacts  Contacts
-	Data      any // what the handler passed to Render
+	// Council is the council's profile from the policy (council.yaml); zero without a policy.
+	Council routing.Council
+	// CouncilName is the council's name in Lang.
+	CouncilName string
+	Data        any // what the handler passed to Render
 }
 
 func (s *Site) parseTemplates(fsys fs.FS) error {
@@ -106,6 +111,11 @@ func (s *Site) funcs(lang string) template.FuncMap {
 		},
 		// tel makes a tel: URL from a phone number as printed.
 		"tel": telURL,
+		// bi picks the text in the page's language from an English and a Welsh one, as the
+		// policy files give them: {{bi .Council.Name .Council.NameCy}}.
+		"bi": func(en, cy string) string { return inLang(lang, en, cy) },
+		// day writes a date in words: {{day .Council.Accessibility.PreparedOn}}.
+		"day": func(t time.Time) string { return s.day(lang, t) },
 		// dict builds the data map for t and n, and the dot of a partial:
 		// {{t "x" (dict "Name" .Name)}}.
 		"dict": dict,
@@ -115,22 +125,10 @@ func (s *Site) funcs(lang string) template.FuncMap {
 }
 
 func telURL(phone string) (template.URL, error) {
-	var b strings.Builder
-	for i, r := range phone {
-		switch {
-		case r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case r == '+' && i == 0:
-			b.WriteRune(r)
-		case r == ' ' || r == '-':
-		default:
-			return "", fmt.Errorf("tel: bad phone number %q", phone)
-		}
+	if !routing.PhoneNumber(phone) {
+		return "", fmt.Errorf("tel: bad phone number %q", phone)
 	}
-	if b.Len() == 0 {
-		return "", fmt.Errorf("tel: empty phone number")
-	}
-	return template.URL("tel:" + b.String()), nil
+	return template.URL("tel:" + strings.NewReplacer(" ", "", "-", "").Replace(phone)), nil
 }
 
 func dict(kv ...any) (map[string]any, error) {
@@ -164,15 +162,22 @@ func (s *Site) Render(c *fiber.Ctx, status int, name string, data any) error {
 		switchURL += "?" + string(q)
 	}
 	nonce, _ := c.Locals(NonceKey).(string)
+	var council routing.Council
+	if s.deps.Policy != nil {
+		if p := s.deps.Policy(); p != nil && p.Council != nil {
+			council = *p.Council
+		}
+	}
 	page := Page{
-		Lang:      lang,
-		OtherLang: other,
-		Path:      strings.Clone(neutral),
-		SwitchURL: switchURL,
-		Nonce:     nonce,
-		Status:    status,
-		Contacts:  s.contacts,
-		Data:      data,
+		Lang:        lang,
+		OtherLang:   other,
+		Path:        strings.Clone(neutral),
+		SwitchURL:   switchURL,
+		Nonce:       nonce,
+		Status:      status,
+		Council:     council,
+		CouncilName: inLang(lang, council.Name, council.NameCy),
+		Data:        data,
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", page); err != nil {

@@ -343,8 +343,7 @@ var london = func() *time.Location {
 
 // day formats t as a date in lang, by day only: "7 March 2027", "7 Mawrth 2027".
 func (s *Site) day(lang string, t time.Time) string {
-	t = t.In(london)
-	return strings.Join([]string{strconv.Itoa(t.Day()), s.catalog.T(lang, "report.month."+strconv.Itoa(int(t.Month()))), strconv.Itoa(t.Year())}, " ")
+	return s.catalog.Day(lang, t.In(london))
 }
 
 // thousands writes n with a comma between thousands, as both English and Welsh do: 20,000.

@@ -32,12 +32,10 @@ const WelshPrefix = "/cy"
 type Deps struct {
 	Catalog *i18n.Catalog
 	Logger  *slog.Logger
-	// Contacts shown in the safeguarding banner and the statements. The zero
-	// value means DefaultContacts (example numbers: replace before go-live).
-	Contacts Contacts
 	// Intake runs reports and the mailbox; Policy is the current routing
-	// policy (its directory lists the service areas). Both nil: information
-	// pages only (tests of the layout).
+	// policy (its directory lists the service areas; its council.yaml gives
+	// the names and contacts every page shows). Both nil: information pages
+	// only, with no council named (tests of the layout).
 	Intake *intake.Service
 	Policy func() *routing.Policy
 	// SecureCookies adds the Secure flag to the mailbox cookie (https).
@@ -54,30 +52,14 @@ type Deps struct {
 	Accounts  *accounts.Service
 }
 
-// Contacts are the council's numbers and addresses shown on the pages.
-type Contacts struct {
-	SocialServicesPhone string // office hours
-	OutOfHoursPhone     string // out-of-hours duty team
-	AccessibilityEmail  string // where accessibility feedback goes
-}
-
-// DefaultContacts uses Ofcom's drama numbers (01632 960xxx), which are
-// never allocated, and an example.org address: a council must set its own.
-var DefaultContacts = Contacts{
-	SocialServicesPhone: "01632 960 001",
-	OutOfHoursPhone:     "01632 960 002",
-	AccessibilityEmail:  "monitoring.officer@example.org",
-}
-
 // Site renders pages and serves assets. Build it once with New; it is safe
 // for concurrent use.
 type Site struct {
-	deps     Deps
-	catalog  *i18n.Catalog
-	logger   *slog.Logger
-	contacts Contacts
-	views    map[string]map[string]*template.Template // lang → page name → template
-	assets   *assets
+	deps    Deps
+	catalog *i18n.Catalog
+	logger  *slog.Logger
+	views   map[string]map[string]*template.Template // lang → page name → template
+	assets  *assets
 }
 
 // Pages that New requires; other *.html files in frontend/templates are
@@ -94,19 +76,15 @@ func New(deps Deps) (*Site, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
-	if deps.Contacts == (Contacts{}) {
-		deps.Contacts = DefaultContacts
-	}
 	a, err := loadAssets(frontend.Static)
 	if err != nil {
 		return nil, err
 	}
 	s := &Site{
-		deps:     deps,
-		catalog:  deps.Catalog,
-		logger:   deps.Logger,
-		contacts: deps.Contacts,
-		assets:   a,
+		deps:    deps,
+		catalog: deps.Catalog,
+		logger:  deps.Logger,
+		assets:  a,
 	}
 	if err := s.parseTemplates(frontend.Templates); err != nil {
 		return nil, err
