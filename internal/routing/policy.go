@@ -32,6 +32,8 @@ type Policy struct {
 	Custodians []Custodian
 	// Audit pins the audit log's keys (audit.yaml); nil when the file is absent.
 	Audit *Audit
+	// SSO is the staff sign-on provider (sso.yaml); nil when the file is absent.
+	SSO *SSO
 
 	rules    []*rule
 	fixtures []Fixture
@@ -87,7 +89,7 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 		srcs[name] = &source{path: display(name), data: data}
 	}
 	// The optional files count towards the version when present.
-	for _, name := range []string{CustodiansFile, AuditFile} {
+	for _, name := range []string{CustodiansFile, AuditFile, SSOFile} {
 		if data, err := fs.ReadFile(fsys, name); err == nil {
 			hashFile(h, name, data)
 			srcs[name] = &source{path: display(name), data: data}
@@ -128,6 +130,13 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 			errs = append(errs, e)
 		}
 	}
+	var rawSign *rawSSO
+	if s, ok := srcs[SSOFile]; ok {
+		rawSign = &rawSSO{}
+		if e := s.decode(rawSign); e != nil {
+			errs = append(errs, e)
+		}
+	}
 	if len(errs) > 0 {
 		return nil, sortErrs(errs)
 	}
@@ -151,6 +160,10 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 	}
 	if rawAud != nil {
 		p.Audit, es = buildAudit(srcs[AuditFile], rawAud)
+		errs = append(errs, es...)
+	}
+	if rawSign != nil {
+		p.SSO, es = buildSSO(srcs[SSOFile], rawSign, fsys)
 		errs = append(errs, es...)
 	}
 
@@ -201,7 +214,7 @@ func joinFiles() string {
 // sortErrs orders errors by file (in Files order) then line.
 func sortErrs(errs LoadErrors) LoadErrors {
 	rank := func(e *LoadError) int {
-		for i, f := range append(Files[:len(Files):len(Files)], CustodiansFile, AuditFile) {
+		for i, f := range append(Files[:len(Files):len(Files)], CustodiansFile, AuditFile, SSOFile) {
 			if path.Base(filepath.ToSlash(e.File)) == f {
 				return i
 			}
