@@ -295,11 +295,8 @@ func (s *Service) completeSSO(ctx context.Context, cb SSOCallback) (*SSOResult, 
 	if err != nil {
 		return nil, "", err
 	}
-	if u.Status != "active" {
-		return nil, "disabled", nil
-	}
-	if LocalOnly(u) {
-		return nil, "local_only_role", nil
+	if reason := ssoRefusal(u); reason != "" {
+		return nil, reason, nil
 	}
 	pending, err := s.startPending(ctx, u, c.cfg.Issuer, id.Subject)
 	return &SSOResult{Pending: pending}, "", err
@@ -357,17 +354,25 @@ func (s *Service) VerifyIDToken(ctx context.Context, raw, nonce string) (*IDToke
 	return out, nil
 }
 
+// ssoRefusal is why u may not sign in through the provider ("" when it may).
+func ssoRefusal(u *store.User) string {
+	switch {
+	case u.Status != "active":
+		return "disabled"
+	case LocalOnly(u):
+		return "local_only_role"
+	}
+	return ""
+}
+
 // ssoSignIn opens a session for a bound account that may still sign in through the provider.
 func (s *Service) ssoSignIn(ctx context.Context, userID int64) (*Issued, string, error) {
 	u, err := s.d.Store.UserByID(ctx, userID)
 	if err != nil {
 		return nil, "", err
 	}
-	if u.Status != "active" {
-		return nil, "disabled", nil
-	}
-	if LocalOnly(u) {
-		return nil, "local_only_role", nil
+	if reason := ssoRefusal(u); reason != "" {
+		return nil, reason, nil
 	}
 	var issued *Issued
 	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
@@ -476,7 +481,7 @@ func (s *Service) ConfirmSSOCode(ctx context.Context, pending, code string) (*Is
 		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		if u.Status != "active" || LocalOnly(u) {
+		if ssoRefusal(u) != "" {
 			fail = ErrSSORefused
 		}
 		if err := tx.DeletePendingSSO(ctx, id); err != nil {
