@@ -16,6 +16,7 @@ import (
 
 	"candour/internal/audit"
 	"candour/internal/fault"
+	"candour/internal/routing"
 	"candour/internal/seal"
 	"candour/internal/store"
 	"candour/internal/token"
@@ -74,6 +75,9 @@ type Deps struct {
 	// FailureFloor: a refused sign-in is answered no sooner than this after it began (or three
 	// times a password hash, if that is longer). Zero: answered at once.
 	FailureFloor time.Duration
+	// SSO is the council's sign-on provider in the policy in force (nil, or returning nil:
+	// none).
+	SSO func() *routing.SSO
 }
 
 // DefaultFailureFloor is the FailureFloor the portal runs with.
@@ -85,6 +89,8 @@ type Service struct {
 	dummyOnce sync.Once
 	dummy     string
 	floor     time.Duration // FailureFloor, raised to three hashes; set with dummy
+	ssoMu     sync.Mutex
+	sso       *ssoClient // the provider as discovered
 }
 
 // New returns the service.
@@ -204,6 +210,16 @@ func (s *Service) signIn(ctx context.Context, l Login) (*Issued, error) {
 		case !passwordOK:
 			fail = "password"
 		}
+		if fail == "" && !LocalOnly(u) {
+			// An account bound to the provider signs in only through it (see sso.go).
+			bound, err := tx.HasSSOSubject(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			if bound {
+				fail = "sso_only"
+			}
+		}
 		stage := StageFull
 		if fail == "" && cred.TOTPEnabled {
 			// A secret that is missing or does not open for this account (copied from another
@@ -253,7 +269,7 @@ func (s *Service) signIn(ctx context.Context, l Login) (*Issued, error) {
 				_ = tx.SetPassword(ctx, u.ID, h, cred.MustChangePassword, now)
 			}
 		}
-		issued, err = s.open(ctx, tx, u, stage, now)
+		issued, err = s.open(ctx, tx, u, stage, "password", now)
 		if err != nil {
 			return err
 		}
@@ -280,7 +296,7 @@ func randomHex(n int) (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-func (s *Service) open(ctx context.Context, tx *store.Store, u *store.User, stage string, now time.Time) (*Issued, error) {
+func (s *Service) open(ctx context.Context, tx *store.Store, u *store.User, stage, method string, now time.Time) (*Issued, error) {
 	id, err := randomHex(16)
 	if err != nil {
 		return nil, err
@@ -291,7 +307,7 @@ func (s *Service) open(ctx context.Context, tx *store.Store, u *store.User, stag
 	}
 	now = now.UTC().Truncate(time.Microsecond)
 	se := &store.Session{ID: id, UserID: u.ID, Stage: stage, CSRF: csrf, CreatedAt: now, LastSeenAt: now,
-		ExpiresAt: now.Add(AbsoluteTTL)}
+		ExpiresAt: now.Add(AbsoluteTTL), Method: method}
 	if err := tx.InsertSession(ctx, se); err != nil {
 		return nil, err
 	}

@@ -250,6 +250,9 @@ type LinkOpener func(recipient string, sealed []byte) (string, error)
 type Openers struct {
 	Address AddressOpener
 	Link    LinkOpener
+	// Code opens a first single sign-on's one-time code (auth.Service.OpenSSOCode); it is
+	// sealed for its recipient like an enrolment link.
+	Code LinkOpener
 }
 
 // checkpointMail gives an auditor a signed checkpoint to keep, in both languages, around the
@@ -265,20 +268,21 @@ var enrolmentMail = [2]string{"Set up your Candour account / Sefydlu eich cyfrif
 		"Gosodwch eich cyfrinair a'ch ail ffactor ar gyfer Candour yma, o fewn 72 awr. Mae'r ddolen yn gweithio unwaith.\n%s\n\n" +
 		"If you did not expect this, tell the Monitoring Officer. / Os nad oeddech yn disgwyl hyn, dywedwch wrth y Swyddog Monitro.\n"}
 
+// ssoCodeMail is the e-mail with a first single sign-on's code, in both languages.
+var ssoCodeMail = [2]string{"Your Candour sign-in code / Eich cod mewngofnodi Candour",
+	"Your code to finish signing in to Candour with your organisation's account: %s\nIt works once, for 15 minutes.\n\n" +
+		"Eich cod i orffen mewngofnodi i Candour gyda chyfrif eich sefydliad: %s\nMae'n gweithio unwaith, am 15 munud.\n\n" +
+		"If you did not just sign in, tell the Monitoring Officer. / Os nad oeddech newydd fewngofnodi, dywedwch wrth y Swyddog Monitro.\n"}
+
 // message is the e-mail for n: a reporter's goes to the address opened now, and one whose
 // address was shredded with its concern can never go (store.ErrNoRecipient); an enrolment
 // link is opened for its recipient only.
 func message(n store.Notification, publicURL string, open Openers) (Message, error) {
 	switch n.Kind {
 	case store.Enrolment:
-		if open.Link == nil || n.SealedLink == nil {
-			return Message{}, errors.New("notify: no way to open an enrolment link")
-		}
-		link, err := open.Link(n.Recipient, n.SealedLink)
-		if err != nil {
-			return Message{}, err
-		}
-		return Message{To: n.Recipient, Subject: enrolmentMail[0], Body: fmt.Sprintf(enrolmentMail[1], link, link)}, nil
+		return sealedMail(n, open.Link, enrolmentMail)
+	case store.SSOCode:
+		return sealedMail(n, open.Code, ssoCodeMail)
 	case store.Checkpoint:
 		return Message{To: n.Recipient, Subject: "Candour " + n.Reference,
 			Body: fmt.Sprintf(checkpointMail, strings.TrimSuffix(publicURL, "/"), n.Checkpoint.String)}, nil
@@ -297,6 +301,19 @@ func message(n store.Notification, publicURL string, open Openers) (Message, err
 		return Message{}, err
 	}
 	return composeReporter(n, publicURL, to), nil
+}
+
+// sealedMail is an e-mail whose one secret (a link, a code) was sealed for its recipient: it is
+// opened for that recipient only, and put in mail twice (English, Welsh).
+func sealedMail(n store.Notification, open LinkOpener, mail [2]string) (Message, error) {
+	if open == nil || n.SealedLink == nil {
+		return Message{}, fmt.Errorf("notify: no way to open a %s notification", n.Kind)
+	}
+	secret, err := open(n.Recipient, n.SealedLink)
+	if err != nil {
+		return Message{}, err
+	}
+	return Message{To: n.Recipient, Subject: mail[0], Body: fmt.Sprintf(mail[1], secret, secret)}, nil
 }
 
 // expandBatch is how many concerns' route holders are turned into e-mails per statement, and

@@ -247,7 +247,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	// Staff sign-in, case access and the audit trail (issue 4). Access hashes named people's
 	// e-mail addresses with the intake's key, so it matches what intake stored.
 	p.Auth = auth.New(auth.Deps{Store: st, Tokens: keys.tokens, FailureFloor: auth.DefaultFailureFloor,
-		Secrets: keys.data, PublicURL: cfg.PublicURL.String()})
+		Secrets: keys.data, PublicURL: cfg.PublicURL.String(), SSO: func() *routing.SSO { return p.Policy().SSO }})
 	// Second-factor secrets stored in plain before they were sealed are sealed now, before anyone
 	// signs in: sign-in only reads sealed ones.
 	if n, err := p.Auth.SealPlainSecrets(ctx); err != nil {
@@ -322,7 +322,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 				}
 			}
 			_, err := notify.Deliver(ctx, st, mailer, cfg.PublicURL.String(), deputy,
-				notify.Openers{Address: p.Intake.NoticeAddress, Link: p.Auth.OpenLink}, log)
+				notify.Openers{Address: p.Intake.NoticeAddress, Link: p.Auth.OpenLink, Code: p.Auth.OpenSSOCode}, log)
 			return err
 		}},
 		jobs.Job{Name: "reminders", Every: 5 * time.Minute, Run: func(ctx context.Context) error {

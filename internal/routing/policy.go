@@ -17,6 +17,10 @@ import (
 // Files are the policy files, in the order they are read and hashed.
 var Files = []string{CouncilFile, "directory.yaml", "routing.yaml", "clocks.yaml", "retention.yaml", "fixtures.yaml"}
 
+// optionalFiles are the policy files a council may leave out; each counts towards the version
+// when present.
+var optionalFiles = []string{CustodiansFile, AuditFile, BackupFile, SSOFile}
+
 // Policy is a loaded, validated policy. It is read-only and safe for
 // concurrent use; to reload, Load again and swap the pointer.
 type Policy struct {
@@ -37,6 +41,8 @@ type Policy struct {
 	// BackupRecipients are the age recipients backups are sealed to (backup.yaml); none
 	// without the file.
 	BackupRecipients []string
+	// SSO is the staff sign-on provider (sso.yaml); nil when the file is absent.
+	SSO *SSO
 
 	rules    []*rule
 	fixtures []Fixture
@@ -92,7 +98,7 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 		srcs[name] = &source{path: display(name), data: data}
 	}
 	// The optional files count towards the version when present.
-	for _, name := range []string{CustodiansFile, AuditFile, BackupFile} {
+	for _, name := range optionalFiles {
 		if data, err := fs.ReadFile(fsys, name); err == nil {
 			hashFile(h, name, data)
 			srcs[name] = &source{path: display(name), data: data}
@@ -140,6 +146,13 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 			errs = append(errs, e)
 		}
 	}
+	var rawSign *rawSSO
+	if s, ok := srcs[SSOFile]; ok {
+		rawSign = &rawSSO{}
+		if e := s.decode(rawSign); e != nil {
+			errs = append(errs, e)
+		}
+	}
 	if len(errs) > 0 {
 		return nil, sortErrs(errs)
 	}
@@ -170,6 +183,10 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 	}
 	if s, ok := srcs[BackupFile]; ok {
 		p.BackupRecipients, es = buildBackup(s, &rawBack)
+		errs = append(errs, es...)
+	}
+	if rawSign != nil {
+		p.SSO, es = buildSSO(srcs[SSOFile], rawSign, fsys)
 		errs = append(errs, es...)
 	}
 
@@ -220,7 +237,7 @@ func joinFiles() string {
 // sortErrs orders errors by file (in Files order) then line.
 func sortErrs(errs LoadErrors) LoadErrors {
 	rank := func(e *LoadError) int {
-		for i, f := range append(Files[:len(Files):len(Files)], CustodiansFile, AuditFile, BackupFile) {
+		for i, f := range append(Files[:len(Files):len(Files)], optionalFiles...) {
 			if path.Base(filepath.ToSlash(e.File)) == f {
 				return i
 			}

@@ -18,19 +18,24 @@ type Session struct {
 	LastSeenAt time.Time  `db:"last_seen_at"`
 	ExpiresAt  time.Time  `db:"expires_at"`
 	RevokedAt  *time.Time `db:"revoked_at"`
+	// Method is how it signed in: "password" (and second factor) or "sso".
+	Method string `db:"method"`
 }
 
 // InsertSession stores a new session.
 func (s *Store) InsertSession(ctx context.Context, se *Session) error {
-	_, err := s.q.ExecContext(ctx, `INSERT INTO sessions (id, user_id, stage, csrf, created_at, last_seen_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, se.ID, se.UserID, se.Stage, se.CSRF, se.CreatedAt, se.LastSeenAt, se.ExpiresAt)
+	if se.Method == "" {
+		se.Method = "password"
+	}
+	_, err := s.q.ExecContext(ctx, `INSERT INTO sessions (id, user_id, stage, csrf, created_at, last_seen_at, expires_at, method)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, se.ID, se.UserID, se.Stage, se.CSRF, se.CreatedAt, se.LastSeenAt, se.ExpiresAt, se.Method)
 	return err
 }
 
 // SessionByID finds a session, live or not.
 func (s *Store) SessionByID(ctx context.Context, id string) (*Session, error) {
 	var se Session
-	err := sqlx.GetContext(ctx, s.q, &se, `SELECT id, user_id, stage, csrf, created_at, last_seen_at, expires_at, revoked_at
+	err := sqlx.GetContext(ctx, s.q, &se, `SELECT id, user_id, stage, csrf, created_at, last_seen_at, expires_at, revoked_at, method
 		FROM sessions WHERE id = $1`, id)
 	return &se, notFound(err)
 }

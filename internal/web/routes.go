@@ -46,6 +46,10 @@ func (s *Site) Routes() []Route {
 		Route{get, "/staff/login", access.Public, s.staffLoginForm},
 		Route{post, "/staff/login", access.Public, s.staffLogin}, // login CSRF cookie
 		Route{post, "/staff/logout", access.Setup, s.staffLogout},
+		Route{get, "/staff/sso", access.Public, s.ssoStart},                 // to the council's provider; 404 without one
+		Route{get, "/staff/sso/callback", access.Public, s.ssoCallback},     // the flow cookie: state, nonce, PKCE
+		Route{get, "/staff/sso/code", access.Public, s.ssoCodeForm},         // a first sign-in's pending cookie
+		Route{post, "/staff/sso/code", access.Public, limitForm(s.ssoCode)}, // the e-mailed code; login CSRF cookie
 		Route{get, "/staff", access.SignedIn, s.staffHome},
 		Route{get, "/staff/totp", access.Setup, s.staffTOTPForm},
 		Route{post, "/staff/totp", access.Setup, s.staffTOTP},

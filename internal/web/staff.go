@@ -115,6 +115,11 @@ type staffLoginData struct {
 	CSRF  string
 	Email string
 	Error string // message id
+	// SSO names the council's sign-on provider for its button ("" when there is none);
+	// SSOError is why signing in through it failed (message id), naming Issuer.
+	SSO      string
+	SSOError string
+	Issuer   string
 }
 
 func (s *Site) staffLoginForm(c *fiber.Ctx) error {
@@ -126,16 +131,33 @@ func (s *Site) staffLoginForm(c *fiber.Ctx) error {
 }
 
 func (s *Site) renderLogin(c *fiber.Ctx, status int, email, msg string) error {
+	return s.renderLoginWith(c, status, staffLoginData{Email: email, Error: msg})
+}
+
+// loginCSRF is the sign-in forms' CSRF token (double submit), made and set when missing.
+func (s *Site) loginCSRF(c *fiber.Ctx) (string, error) {
 	token := c.Cookies(loginCSRFCookie)
 	if len(token) != 64 {
 		b := make([]byte, 32)
 		if _, err := rand.Read(b); err != nil {
-			return err
+			return "", err
 		}
 		token = hex.EncodeToString(b)
 		c.Cookie(s.cookie(loginCSRFCookie, token, time.Time{}))
 	}
-	return s.Render(c, status, "staff_login", staffLoginData{CSRF: token, Email: email, Error: msg})
+	return token, nil
+}
+
+func (s *Site) renderLoginWith(c *fiber.Ctx, status int, d staffLoginData) error {
+	token, err := s.loginCSRF(c)
+	if err != nil {
+		return err
+	}
+	d.CSRF = token
+	if p := s.deps.Auth.SSOProvider(); p != nil {
+		d.SSO = p.Name
+	}
+	return s.Render(c, status, "staff_login", d)
 }
 
 func (s *Site) staffLogin(c *fiber.Ctx) error {

@@ -1,0 +1,201 @@
+// Package oidctest runs a real OpenID Connect provider on 127.0.0.1 for the tests: the example
+// provider of github.com/zitadel/oidc (exampleop with its in-memory storage), which does the
+// whole authorization code flow with PKCE, signs ID tokens with its own key and serves its
+// discovery document, keys, token and UserInfo endpoints. One runs per test binary.
+package oidctest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/zitadel/oidc/v3/example/server/exampleop"
+	"github.com/zitadel/oidc/v3/example/server/storage"
+	"github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/oauth2"
+	"golang.org/x/text/language"
+)
+
+// The provider's clients: the portal, and another relying party whose tokens the portal must
+// refuse (they are not for it).
+const (
+	ClientID          = "candour"
+	ClientSecret      = "candour-test-client-secret"
+	OtherClientID     = "another-portal"
+	OtherClientSecret = "another-portal-secret"
+	// OtherRedirect is the other client's redirect URI; nothing listens there.
+	OtherRedirect = "http://127.0.0.1:1/cb"
+	// Password is every user's password at the provider.
+	Password = "verysecure"
+)
+
+// Provider is the running provider.
+type Provider struct {
+	Issuer string
+	users  *users
+}
+
+var (
+	once   sync.Once
+	shared *Provider
+	err    error
+)
+
+// Start returns the provider of this test binary, starting it on first use. It serves until
+// the process ends.
+func Start(t testing.TB) *Provider {
+	t.Helper()
+	once.Do(func() { shared, err = start() })
+	if err != nil {
+		t.Fatalf("oidctest: %v", err)
+	}
+	return shared
+}
+
+func start() (*Provider, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &Provider{Issuer: "http://" + ln.Addr().String(), users: &users{byID: map[string]*storage.User{}}}
+	storage.RegisterClients(
+		storage.WebClient(ClientID, ClientSecret, "http://127.0.0.1/staff/sso/callback"),
+		storage.WebClient(OtherClientID, OtherClientSecret, OtherRedirect),
+	)
+	st := &opStorage{storage.NewStorage(p.users)}
+	go func() { _ = http.Serve(ln, exampleop.SetupServer(p.Issuer, st, nil, false)) }()
+	return p, nil
+}
+
+// opStorage is the example storage, with the portal's redirect URI allowed on any port: each
+// test's portal listens on a port of its own.
+type opStorage struct{ *storage.Storage }
+
+func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
+	c, err := s.Storage.GetClientByClientID(ctx, id)
+	if err != nil || id != ClientID {
+		return c, err
+	}
+	return anyPort{c}, nil
+}
+
+type anyPort struct{ op.Client }
+
+func (anyPort) RedirectURIGlobs() []string {
+	return []string{"http://127.0.0.1:*/staff/sso/callback", "http://127.0.0.1:*/cy/staff/sso/callback"}
+}
+func (anyPort) PostLogoutRedirectURIGlobs() []string { return nil }
+
+// users is the provider's user directory.
+type users struct {
+	mu   sync.Mutex
+	byID map[string]*storage.User
+}
+
+func (u *users) GetUserByID(id string) *storage.User {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.byID[id]
+}
+
+func (u *users) GetUserByUsername(name string) *storage.User {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, x := range u.byID {
+		if x.Username == name {
+			return x
+		}
+	}
+	return nil
+}
+
+func (u *users) ExampleClientID() string { return storage.ServiceUserID }
+
+// AddUser adds a person to the provider with e-mail address email (also their user name) and
+// returns their subject. Adding the same address again returns the same subject.
+func (p *Provider) AddUser(email string) string {
+	p.users.mu.Lock()
+	defer p.users.mu.Unlock()
+	for id, x := range p.users.byID {
+		if x.Username == email {
+			return id
+		}
+	}
+	id := fmt.Sprintf("user-%d", len(p.users.byID)+1)
+	p.users.byID[id] = &storage.User{ID: id, Username: email, Password: Password, FirstName: "Test", LastName: email,
+		Email: email, EmailVerified: true, PreferredLanguage: language.English}
+	return id
+}
+
+// Browser is a cookie-keeping HTTP client that stops at the portal's answer to the callback.
+func Browser(t testing.TB) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if strings.Contains(req.URL.Path, "/staff") && !strings.HasSuffix(req.URL.Path, "/staff/sso/callback") {
+			return http.ErrUseLastResponse // a portal page after the callback: the test looks at it
+		}
+		return nil
+	}}
+}
+
+// SignIn goes from start (the portal's /staff/sso) to the provider, signs in there as the
+// user with email, and returns the portal's answer to the callback, not followed further.
+func (p *Provider) SignIn(t testing.TB, b *http.Client, start, email string) *http.Response {
+	t.Helper()
+	resp, err := b.Get(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	id := resp.Request.URL.Query().Get("authRequestID")
+	if resp.StatusCode != http.StatusOK || id == "" {
+		t.Fatalf("GET %s: got %d at %s, want the provider's login page", start, resp.StatusCode, resp.Request.URL)
+	}
+	resp, err = b.PostForm(p.Issuer+"/login/username", url.Values{"id": {id}, "username": {email}, "password": {Password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// Token runs the code flow with PKCE for a client of the provider other than the portal's
+// own handling, as user email with nonce, and returns the raw ID token the provider issued.
+func (p *Provider) Token(t testing.TB, clientID, secret, redirect, email, nonce string) string {
+	t.Helper()
+	cfg := oauth2.Config{ClientID: clientID, ClientSecret: secret, RedirectURL: redirect, Scopes: []string{"openid", "email"},
+		Endpoint: oauth2.Endpoint{AuthURL: p.Issuer + "/auth", TokenURL: p.Issuer + "/oauth/token"}}
+	verifier := oauth2.GenerateVerifier()
+	b := Browser(t)
+	b.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		if strings.HasPrefix(req.URL.String(), redirect) {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	authURL := cfg.AuthCodeURL("state", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", nonce))
+	resp := p.SignIn(t, b, authURL, email)
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || loc.Query().Get("code") == "" {
+		t.Fatalf("sign in at the provider for %s: got %d to %q, want a redirect with a code", clientID, resp.StatusCode, resp.Header.Get("Location"))
+	}
+	tok, err := cfg.Exchange(context.Background(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("exchange the code for %s: %v", clientID, err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		t.Fatalf("no id_token for %s", clientID)
+	}
+	return raw
+}

@@ -1,0 +1,243 @@
+package portal_test
+
+import (
+	"context"
+	"html"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"candour/internal/accounts"
+	"candour/internal/oidctest"
+	"candour/internal/policytest"
+	"candour/internal/portaltest"
+	"candour/internal/routing"
+)
+
+// ssoPortal starts a portal whose policy names issuer as its sign-on provider.
+func ssoPortal(t *testing.T, issuer string) *portaltest.Env {
+	t.Helper()
+	dir := policytest.Dir(t)
+	if err := os.WriteFile(filepath.Join(dir, "client-secret"), []byte(oidctest.ClientSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yaml := "name: Test Provider\nissuer: " + issuer + "\nclient_id: " + oidctest.ClientID + "\nclient_secret_file: client-secret\n"
+	if err := os.WriteFile(filepath.Join(dir, routing.SSOFile), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return portaltest.Start(t, portaltest.Setting("CANDOUR_POLICY_DIR", dir))
+}
+
+func body(t *testing.T, r *http.Response) string {
+	t.Helper()
+	defer r.Body.Close()
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func count(t *testing.T, env *portaltest.Env, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := env.DB.GetContext(context.Background(), &n, query, args...); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// ssoCode opens the newest first sign-in code in the outbox for email, as the mailer does.
+func ssoCode(t *testing.T, env *portaltest.Env, email string) string {
+	t.Helper()
+	var sealed []byte
+	if err := env.DB.GetContext(context.Background(), &sealed, `SELECT sealed_link FROM notifications
+		WHERE kind = 'sso_code' AND recipient = lower($1) ORDER BY id DESC LIMIT 1`, email); err != nil {
+		t.Fatalf("no sign-in code for %s in the outbox: %v", email, err)
+	}
+	code, err := env.Auth.OpenSSOCode(email, sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// postCode posts the code page's form with the browser's cookies.
+func postCode(t *testing.T, env *portaltest.Env, b *http.Client, code string) *http.Response {
+	t.Helper()
+	r, err := b.Get(env.URL() + "/staff/sso/code")
+	if err != nil {
+		t.Fatal(err)
+	}
+	csrf := portaltest.CSRF(t, body(t, r))
+	r, err = b.PostForm(env.URL()+"/staff/sso/code", url.Values{"csrf": {csrf}, "code": {code}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// The first sign-in through the provider needs the code e-mailed to the account; then the
+// provider's subject alone signs the account in, to the same staff session a password gives,
+// and signing out ends it.
+func TestSSOSignIn(t *testing.T) {
+	prov := oidctest.Start(t)
+	env := ssoPortal(t, prov.Issuer)
+	email := "sso.officer@example.gov.uk"
+	staff := portaltest.Account(t, env.Portal, accounts.NewUser{Email: email, Roles: []string{"monitoring_officer"}})
+	sub := prov.AddUser(email)
+
+	login := portaltest.Page{}
+	if r, err := http.Get(env.URL() + "/cy/staff/login"); err != nil {
+		t.Fatal(err)
+	} else {
+		login.Body = body(t, r)
+	}
+	if !strings.Contains(login.Body, "Mewngofnodi gyda Test Provider") || !strings.Contains(login.Body, `name="password"`) {
+		t.Fatalf("Welsh sign-in page: want the provider's button beside the password form, got:\n%s", login.Body)
+	}
+
+	// First time: the portal asks for the e-mailed code.
+	b := oidctest.Browser(t)
+	r := prov.SignIn(t, b, env.URL()+"/staff/sso", email)
+	body(t, r)
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/staff/sso/code" {
+		t.Fatalf("first sign-in: got %d to %q, want 303 to the code page", r.StatusCode, r.Header.Get("Location"))
+	}
+	code := ssoCode(t, env, email)
+	if n := count(t, env, `SELECT count(*) FROM sso_codes WHERE position(convert_to($1, 'UTF8') in code) > 0`, code); n != 0 {
+		t.Errorf("the code is stored in clear")
+	}
+	if strings.Contains(env.Logs.String(), code) {
+		t.Errorf("the code is in the log")
+	}
+	wrong := "00000000"
+	if wrong == code {
+		wrong = "11111111"
+	}
+	if r := postCode(t, env, b, wrong); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("wrong code: got %d, want 400", r.StatusCode)
+	}
+	if n := count(t, env, `SELECT count(*) FROM sso_subjects`); n != 0 {
+		t.Fatalf("a wrong code bound %d subjects, want none", n)
+	}
+	r = postCode(t, env, b, code)
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/staff" {
+		t.Fatalf("right code: got %d to %q, want 303 to /staff", r.StatusCode, r.Header.Get("Location"))
+	}
+	if n := count(t, env, `SELECT count(*) FROM sso_subjects WHERE issuer = $1 AND subject = $2 AND user_id = $3`,
+		prov.Issuer, sub, staff.User.ID); n != 1 {
+		t.Fatalf("got %d bindings of the provider's subject to the account, want 1", n)
+	}
+	if n := count(t, env, `SELECT count(*) FROM sessions WHERE user_id = $1 AND method = 'sso' AND stage = 'full'`, staff.User.ID); n != 1 {
+		t.Fatalf("got %d full SSO sessions, want 1", n)
+	}
+	r, err := b.Get(env.URL() + "/staff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := body(t, r); r.StatusCode != http.StatusOK || !strings.Contains(page, html.EscapeString(staff.User.Name)) {
+		t.Fatalf("staff home after the code: got %d, want 200 with the account's name", r.StatusCode)
+	}
+
+	// From then on the subject alone: no code, straight to a session.
+	codes := count(t, env, `SELECT count(*) FROM notifications WHERE kind = 'sso_code'`)
+	b2 := oidctest.Browser(t)
+	r = prov.SignIn(t, b2, env.URL()+"/staff/sso", email)
+	if page := body(t, r); r.StatusCode != http.StatusOK || !strings.Contains(page, `id="sso-done"`) {
+		t.Fatalf("second sign-in: got %d, want 200 signed in:\n%s", r.StatusCode, page)
+	}
+	if n := count(t, env, `SELECT count(*) FROM notifications WHERE kind = 'sso_code'`); n != codes {
+		t.Errorf("second sign-in sent another code")
+	}
+	r, err = b2.Get(env.URL() + "/staff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := body(t, r)
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("staff home after the second sign-in: got %d, want 200", r.StatusCode)
+	}
+
+	// A bound account signs in only through the provider.
+	resp := portaltest.DoJSON(t, env.URL(), "POST", "/api/v1/auth/login", map[string]string{"email": email,
+		"password": portaltest.Password, "totp": "000000"})
+	if resp.Status != http.StatusUnauthorized {
+		t.Errorf("password sign-in of a bound account: got %d, want 401", resp.Status)
+	}
+
+	// Logout ends the session.
+	r, err = b2.PostForm(env.URL()+"/staff/logout", url.Values{"csrf": {portaltest.CSRF(t, home)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body(t, r)
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: got %d, want 303", r.StatusCode)
+	}
+	r, err = b2.Get(env.URL() + "/staff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body(t, r)
+	if r.StatusCode != http.StatusSeeOther || !strings.HasSuffix(r.Header.Get("Location"), "/staff/login") {
+		t.Fatalf("staff home after logout: got %d to %q, want the sign-in page", r.StatusCode, r.Header.Get("Location"))
+	}
+	if n := count(t, env, `SELECT count(*) FROM sessions WHERE user_id = $1 AND method = 'sso' AND revoked_at IS NULL`, staff.User.ID); n != 1 {
+		t.Errorf("got %d live SSO sessions after one of two logged out, want 1", n)
+	}
+}
+
+// The provider vouches for a person, but SSO signs in only accounts that exist, never a
+// custodian (local sign-in only), and creates nothing.
+func TestSSORefusesUnknownAndLocalOnly(t *testing.T) {
+	prov := oidctest.Start(t)
+	env := ssoPortal(t, prov.Issuer)
+	custodian := "sso.custodian@example.gov.uk"
+	portaltest.Account(t, env.Portal, accounts.NewUser{Email: custodian, Roles: []string{"investigator"}})
+	if _, err := env.DB.Exec(`UPDATE users SET roles = '{custodian}' WHERE email = $1`, custodian); err != nil {
+		t.Fatal(err)
+	}
+	users := count(t, env, `SELECT count(*) FROM users`)
+	for _, email := range []string{"nobody.here@example.gov.uk", custodian} {
+		prov.AddUser(email)
+		r := prov.SignIn(t, oidctest.Browser(t), env.URL()+"/staff/sso", email)
+		page := body(t, r)
+		if r.StatusCode != http.StatusUnauthorized || !strings.Contains(page, `id="sso-error"`) || !strings.Contains(page, `name="password"`) {
+			t.Errorf("%s: got %d, want 401 with the reason beside local sign-in:\n%s", email, r.StatusCode, page)
+		}
+	}
+	if n := count(t, env, `SELECT count(*) FROM users`); n != users {
+		t.Errorf("got %d accounts, want %d: SSO created one", n, users)
+	}
+	if n := count(t, env, `SELECT count(*) FROM sso_subjects`) + count(t, env, `SELECT count(*) FROM sso_codes`) +
+		count(t, env, `SELECT count(*) FROM notifications WHERE kind = 'sso_code'`); n != 0 {
+		t.Errorf("got %d bindings, pending sign-ins or codes, want none", n)
+	}
+	if n := count(t, env, `SELECT count(*) FROM audit_events WHERE action = 'auth.login_failed' AND details->>'method' = 'sso'`); n != 2 {
+		t.Errorf("got %d audited SSO refusals, want 2", n)
+	}
+}
+
+// An issuer that does not answer: the portal starts, offers local sign-in, and the sign-in
+// through the provider says which issuer did not answer (page and log).
+func TestSSOIssuerDoesNotAnswerAtSignIn(t *testing.T) {
+	issuer := "http://127.0.0.1:9" // discard: nothing answers
+	env := ssoPortal(t, issuer)
+	r, err := http.Get(env.URL() + "/staff/sso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := body(t, r)
+	if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(page, issuer) || !strings.Contains(page, `name="password"`) {
+		t.Fatalf("got %d, want 503 naming %s beside local sign-in:\n%s", r.StatusCode, issuer, page)
+	}
+	if !strings.Contains(env.Logs.String(), issuer) {
+		t.Errorf("the log does not name the issuer %s", issuer)
+	}
+	portaltest.NewStaff(t, env.Portal, "local.officer@example.gov.uk", "monitoring_officer") // local sign-in still works
+}
