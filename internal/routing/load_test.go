@@ -62,6 +62,8 @@ func TestLoadErrors(t *testing.T) {
 		{"custodian-bad-recipient", "custodians.yaml", 4, "not an age X25519 recipient"},
 		{"custodian-none", "custodians.yaml", 2, "no custodian: list at least one"},
 		{"custodian-duplicate", "custodians.yaml", 7, "the same recipient as $.custodians[0]"},
+		{"perturbation-biased", "perturbation.yaml", 7, "count 1: the perturbations average 128/256, want 0 (unbiased)"},
+		{"perturbation-negative", "perturbation.yaml", 7, "perturbation -2 would make count 1 negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.variant, func(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 )
 
 // Files are the policy files, in the order they are read and hashed.
-var Files = []string{"directory.yaml", "routing.yaml", "clocks.yaml", "retention.yaml", "fixtures.yaml"}
+var Files = []string{"directory.yaml", "routing.yaml", "clocks.yaml", "retention.yaml", "fixtures.yaml", PerturbationFile}
 
 // Policy is a loaded, validated policy. It is read-only and safe for
 // concurrent use; to reload, Load again and swap the pointer.
@@ -32,6 +32,8 @@ type Policy struct {
 	Custodians []Custodian
 	// Audit pins the audit log's keys (audit.yaml); nil when the file is absent.
 	Audit *Audit
+	// Perturbation is the cell-key table the statistics are published with.
+	Perturbation *Perturbation
 
 	rules    []*rule
 	fixtures []Fixture
@@ -106,10 +108,11 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 		rawClk  rawClocks
 		rawRet  rawRetention
 		rawFix  rawFixtures
+		rawPert rawPerturbation
 	)
 	for name, v := range map[string]any{
 		"directory.yaml": &rawDir, "routing.yaml": &rawRout, "clocks.yaml": &rawClk,
-		"retention.yaml": &rawRet, "fixtures.yaml": &rawFix,
+		"retention.yaml": &rawRet, "fixtures.yaml": &rawFix, PerturbationFile: &rawPert,
 	} {
 		if e := srcs[name].decode(v); e != nil {
 			errs = append(errs, e)
@@ -143,6 +146,9 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 	p.Calendar, p.Clocks = cal, clocks
 
 	p.Retention, es = buildRetention(srcs["retention.yaml"], &rawRet, cal)
+	errs = append(errs, es...)
+
+	p.Perturbation, es = buildPerturbation(srcs[PerturbationFile], &rawPert)
 	errs = append(errs, es...)
 
 	if s, ok := srcs[CustodiansFile]; ok {
