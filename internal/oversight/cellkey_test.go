@@ -35,6 +35,24 @@ func fileWithKeys(t *testing.T, db *sqlx.DB, rng *rand.Rand, at time.Time, categ
 		FROM unnest($1::text[], $2::text[], $3::int[]) x (r, c, k)`, refs, pq.StringArray(categories), keys, at)
 }
 
+// cellKeyCase is a fresh database, record keys seeded with seed, and the statistics over it
+// with the sample policy's perturbation table (noisy) and without (exact).
+type cellKeyCase struct {
+	db           *sqlx.DB
+	rng          *rand.Rand
+	noisy, exact *oversight.Service
+}
+
+func newCellKeyCase(t *testing.T, seed uint64) cellKeyCase {
+	t.Helper()
+	db := dbtest.New(t)
+	noisy, exact := services(t, db)
+	return cellKeyCase{db: db, rng: rand.New(rand.NewPCG(seed, 2026)), noisy: noisy, exact: exact}
+}
+
+// trials is how many seeded sets each attack is tried on.
+const trials = 40
+
 // services are the statistics with the sample policy's perturbation table, and exact.
 func services(t *testing.T, db *sqlx.DB) (noisy, exact *oversight.Service) {
 	t.Helper()
@@ -59,11 +77,8 @@ func month(year int, m time.Month) time.Time { return time.Date(year, m, 1, 0, 0
 // time; with the cell-key method the total is perturbed on its own, so over 40 seeded sets
 // the attacker's arithmetic is often wrong.
 func TestCellKeyDefeatsSuppressionArithmetic(t *testing.T) {
-	db := dbtest.New(t)
-	ctx := context.Background()
-	rng := rand.New(rand.NewPCG(17, 2026))
-	noisy, exact := services(t, db)
-	const trials = 40
+	c := newCellKeyCase(t, 17)
+	ctx, db, rng, noisy, exact := context.Background(), c.db, c.rng, c.noisy, c.exact
 	attack := func(svc *oversight.Service, from time.Time) (recovered, truth int64) {
 		rep, err := svc.Figures(ctx, from, from.AddDate(0, 1, 0))
 		if err != nil {
@@ -110,11 +125,8 @@ func TestCellKeyDefeatsSuppressionArithmetic(t *testing.T) {
 // January–February is a different set of concerns with unrelated noise. Over 40 seeded years
 // the difference is often not the true count.
 func TestCellKeyDefeatsPeriodDifferencing(t *testing.T) {
-	db := dbtest.New(t)
-	ctx := context.Background()
-	rng := rand.New(rand.NewPCG(2021, 17))
-	noisy, exact := services(t, db)
-	const trials = 40
+	c := newCellKeyCase(t, 2021)
+	ctx, db, rng, noisy, exact := context.Background(), c.db, c.rng, c.noisy, c.exact
 	feb := func(svc *oversight.Service, year int) (total, fraud int64) {
 		count := func(to time.Month) (int64, int64) {
 			rep, err := svc.Figures(ctx, month(year, time.January), month(year, to))
@@ -164,10 +176,8 @@ func TestCellKeyDefeatsPeriodDifferencing(t *testing.T) {
 // The same query twice gives the same figures (the noise belongs to the set of concerns),
 // and the noise is within the table's ±2 of the exact figures.
 func TestCellKeySameQuerySameFigures(t *testing.T) {
-	db := dbtest.New(t)
-	ctx := context.Background()
-	rng := rand.New(rand.NewPCG(5, 5))
-	noisy, exact := services(t, db)
+	c := newCellKeyCase(t, 5)
+	ctx, db, rng, noisy, exact := context.Background(), c.db, c.rng, c.noisy, c.exact
 	cats := []string{}
 	for i := range 37 {
 		cats = append(cats, []string{"fraud", "bullying", "safety", "finance"}[i%4])
