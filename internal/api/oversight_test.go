@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"regexp"
 
 	"encoding/json"
 	"strings"
@@ -54,18 +55,18 @@ func TestStatsAccessAndShape(t *testing.T) {
 		}
 	}
 
-	// Four concerns: every count is "fewer than 5"; the fifth makes them shown. Statistics
-	// cover months that have ended, so the concerns are moved back into last month.
-	for i := 0; i < 5; i++ {
-		if i == 4 {
+	// Four concerns, then five, then twelve: the count is perturbed by at most 2 (the sample
+	// table) and shown when the published figure reaches 5. Statistics cover months that have
+	// ended, so the concerns are moved back into last month.
+	for i := 0; i < 12; i++ {
+		if i == 4 || i == 5 {
 			e.backdate()
-			assertReceived(t, e, auditor.token, q, nil)
+			assertReceived(t, e, auditor.token, q, int64(i))
 		}
 		e.report()
 	}
 	e.backdate()
-	five := int64(5)
-	assertReceived(t, e, auditor.token, q, &five)
+	assertReceived(t, e, auditor.token, q, 12)
 
 	// Reading and exporting statistics are audited.
 	status, body, _ := e.do("GET", "/api/v1/audit/events?object=&actor="+itoa64(auditor.User.ID), auditor.token, nil)
@@ -84,7 +85,10 @@ func TestStatsAccessAndShape(t *testing.T) {
 	}
 }
 
-func assertReceived(t *testing.T, e *env, token, q string, want *int64) {
+// assertReceived checks the concerns received, truly n, as published: within the table's
+// ±2 of n, suppressed exactly when the published figure is under 5, and the same when asked
+// again.
+func assertReceived(t *testing.T, e *env, token, q string, n int64) {
 	t.Helper()
 	status, body, _ := e.do("GET", q, token, nil)
 	var out struct {
@@ -93,18 +97,30 @@ func assertReceived(t *testing.T, e *env, token, q string, want *int64) {
 			Value      *int64 `json:"value"`
 			Suppressed bool   `json:"suppressed"`
 		} `json:"received"`
-		Threshold int `json:"suppression_threshold"`
+		Threshold    int `json:"suppression_threshold"`
+		Perturbation struct {
+			Method  string `json:"method"`
+			Version string `json:"version"`
+			Max     int64  `json:"max_perturbation"`
+		} `json:"perturbation"`
 	}
 	if err := json.Unmarshal([]byte(body), &out); status != 200 || err != nil {
 		t.Fatalf("stats: got %d %s", status, body)
 	}
+	v := out.Received.Value
 	switch {
 	case out.Threshold != 5:
 		t.Errorf("threshold: got %d, want 5 from policies/retention.yaml", out.Threshold)
-	case want == nil && (!out.Received.Suppressed || out.Received.Value != nil):
-		t.Errorf("received: got %s, want suppressed with a null value", body)
-	case want != nil && (out.Received.Suppressed || out.Received.Value == nil || *out.Received.Value != *want):
-		t.Errorf("received: got %s, want %d", body, *want)
+	case out.Perturbation.Method != "cell-key" || out.Perturbation.Version != "candour-ck-2.1" || out.Perturbation.Max != 2:
+		t.Errorf("perturbation: got %+v, want cell-key, candour-ck-2.1, 2 from policies/perturbation.yaml", out.Perturbation)
+	case out.Received.Suppressed && (v != nil || n-2 >= 5):
+		t.Errorf("received %d: got %s, want a figure of 5 or more shown", n, body)
+	case !out.Received.Suppressed && (v == nil || *v < 5 || *v < n-2 || *v > n+2):
+		t.Errorf("received %d: got %s, want %d±2, or suppressed under 5", n, body, n)
+	}
+	generated := regexp.MustCompile(`"generated_at":"[^"]*"`)
+	if _, again, _ := e.do("GET", q, token, nil); generated.ReplaceAllString(again, "") != generated.ReplaceAllString(body, "") {
+		t.Errorf("the same query twice: got %s then %s, want the same figures", body, again)
 	}
 }
 
@@ -146,7 +162,8 @@ func TestStatsNeverCarryContentOrIdentity(t *testing.T) {
 		}
 		bodies = append(bodies, body)
 	}
-	if !strings.Contains(bodies[1], "category,fraud,fraud,6") {
+	// Six concerns, published within ±2 (the sample table) and so never under the threshold.
+	if !regexp.MustCompile(`category,fraud,fraud,([5-8]|fewer than 5),`).MatchString(bodies[1]) {
 		t.Errorf("CSV does not count the six concerns:\n%s", bodies[1])
 	}
 	for i, b := range bodies {

@@ -79,8 +79,8 @@ func TestDecideClockAcrossChristmas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stats.DecideOverdue != 1 || stats.DecideLate != 0 {
-		t.Errorf("undecided stats: got %d overdue and %d late, want 1 and 0", stats.DecideOverdue, stats.DecideLate)
+	if stats.DecideOverdue.N != 1 || stats.DecideLate.N != 0 {
+		t.Errorf("undecided stats: got %d overdue and %d late, want 1 and 0", stats.DecideOverdue.N, stats.DecideLate.N)
 	}
 
 	// Deciding stops the clock: the queue moves on to feedback, no breach reminder follows,
@@ -101,8 +101,8 @@ func TestDecideClockAcrossChristmas(t *testing.T) {
 	if stats, err = f.st.Stats(ctx, december, january, f.clock()); err != nil {
 		t.Fatal(err)
 	}
-	if stats.DecideOverdue != 0 || stats.DecideLate != 1 {
-		t.Errorf("decided stats: got %d overdue and %d late, want 0 and 1", stats.DecideOverdue, stats.DecideLate)
+	if stats.DecideOverdue.N != 0 || stats.DecideLate.N != 1 {
+		t.Errorf("decided stats: got %d overdue and %d late, want 0 and 1", stats.DecideOverdue.N, stats.DecideLate.N)
 	}
 	page, err = f.cw.Triage(ctx, mo, casework.TriageQuery{})
 	if err != nil {

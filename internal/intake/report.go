@@ -6,6 +6,7 @@ package intake
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -324,6 +325,7 @@ func (s *Service) file(ctx context.Context, policy *routing.Policy, f filing) (*
 		NamedKeys:          s.NamedKeys(f.facts.NamedPeople),
 		ReceivedAt:         now.Truncate(time.Hour),
 		CreatedBy:          sql.NullInt64{Int64: f.createdBy, Valid: f.createdBy != 0},
+		RecordKey:          recordKey(),
 	}
 	if f.identity != nil {
 		if err := s.sealIdentity(c, dk, recipients, *f.identity); err != nil {
@@ -474,4 +476,12 @@ func (s *Service) NoticeAddress(concernID string, wrappedKey, sealed []byte) (st
 		return "", errors.New("intake: notice address: not a valid address")
 	}
 	return addr, nil
+}
+
+// recordKey draws a concern's secret record key for the statistics' cell-key perturbation: a
+// uniform 0..255, unpredictable so no one can work out the noise on a figure.
+func recordKey() int16 {
+	var b [1]byte
+	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
+	return int16(b[0])
 }

@@ -3,12 +3,23 @@
 // standards committee. Figures come from SQL aggregates over clear columns (internal/store);
 // nothing is ever decrypted.
 //
-// Small numbers can point to a person (the one fraud concern from a six-person team), so
-// every count between 1 and the policy's suppression threshold minus one is suppressed here,
-// in one place, before any page, API response or export sees it. Figures derived from a
-// suppressed count (a share, a median) are suppressed with it, and when a breakdown would
-// let a suppressed cell be worked out from its total, the next smallest cell is suppressed
-// too.
+// Every count is published by the cell-key method of the Office for National Statistics
+// (Census 2021), here in Build and nowhere else. Each counted row has a secret record key
+// (0..255, migration 00030); a count's cell key is the sum of its rows' keys modulo 256, and
+// the policy's perturbation table (policies/perturbation.yaml) gives the noise for (count,
+// cell key). The same rows always get the same noise, so asking again reveals nothing new;
+// any other set of rows (another cell, the total, an overlapping period) gets unrelated
+// noise, so subtracting one figure from another no longer isolates anyone. Totals are cells
+// of their own: a table need not add up to them.
+//
+// Small-number suppression stays on top, applied to the published (already perturbed)
+// figures, so it reveals nothing the noisy figure would not: a published figure between 1
+// and the policy's threshold minus one is shown as "fewer than N" (committee papers still
+// must not print a 1 that a reader takes for a person). Its secondary rules (the next
+// smallest cell, a small remainder of a share) are kept as defence in depth; with noisy
+// totals subtraction gives at most a range, never the count. Shares are worked out from the
+// published counts; medians and 90th percentiles are not counts and stay exact (to the
+// hour), shown only when the published count of concerns behind them is.
 package oversight
 
 import (
@@ -24,6 +35,7 @@ import (
 	"candour/internal/audit"
 	"candour/internal/domain"
 	"candour/internal/fault"
+	"candour/internal/routing"
 	"candour/internal/store"
 )
 
@@ -100,12 +112,23 @@ type Investigations struct {
 	RecommendationsOverdue Cell `json:"recommendations_overdue"`
 }
 
-// Report is the statistics for [From, To). Every count in it is already suppressed.
+// Perturbation says how the counts were perturbed: the method and the table's version and
+// largest perturbation. Version is empty (and MaxPerturbation 0) for exact figures, which
+// only tests and benchmarks ask for.
+type Perturbation struct {
+	Method          string `json:"method"` // "cell-key"
+	Version         string `json:"version"`
+	MaxPerturbation int    `json:"max_perturbation"`
+}
+
+// Report is the statistics for [From, To). Every count in it is already perturbed and
+// suppressed.
 type Report struct {
 	From                 time.Time      `json:"from"`
 	To                   time.Time      `json:"to"` // exclusive
 	GeneratedAt          time.Time      `json:"generated_at"`
 	SuppressionThreshold int            `json:"suppression_threshold"`
+	Perturbation         Perturbation   `json:"perturbation"`
 	Received             Cell           `json:"received"`
 	Tables               []Table        `json:"tables"`
 	Times                []Time         `json:"times"`
@@ -145,15 +168,23 @@ var fixedKeys = map[string][]string{
 // Service computes reports.
 type Service struct {
 	store       *store.Store
-	threshold   func() int
+	policy      func() *routing.Policy
 	now         func() time.Time
 	checkpoints *audit.Checkpointer
 }
 
-// New returns the statistics service. threshold gives the policy's suppression threshold (nil
-// or a value below 1 means DefaultThreshold).
-func New(st *store.Store, threshold func() int) *Service {
-	return &Service{store: st, threshold: threshold, now: time.Now}
+// New returns the statistics service. policy gives the policy in force: its suppression
+// threshold and perturbation table. Without one (nil, for tests and benchmarks) figures are
+// exact and the threshold is DefaultThreshold.
+func New(st *store.Store, policy func() *routing.Policy) *Service {
+	return &Service{store: st, policy: policy, now: time.Now}
+}
+
+func (s *Service) current() *routing.Policy {
+	if s.policy == nil {
+		return nil
+	}
+	return s.policy()
 }
 
 // SetClock replaces the clock (tests).
@@ -161,12 +192,18 @@ func (s *Service) SetClock(now func() time.Time) { s.now = now }
 
 // Threshold is the suppression threshold in force.
 func (s *Service) Threshold() int {
-	if s.threshold != nil {
-		if t := s.threshold(); t >= 1 {
-			return t
-		}
+	if p := s.current(); p != nil && p.Retention.SuppressionThreshold >= 1 {
+		return p.Retention.SuppressionThreshold
 	}
 	return DefaultThreshold
+}
+
+// table is the perturbation table in force; nil for exact figures.
+func (s *Service) table() *routing.Perturbation {
+	if p := s.current(); p != nil {
+		return p.Perturbation
+	}
+	return nil
 }
 
 // ErrRange is returned for a period that ends before it starts or is longer than MaxRange.
@@ -215,6 +252,16 @@ func (s *Service) Stats(ctx context.Context, u *domain.User, from, to time.Time,
 // Figures returns the suppressed statistics for the concerns received in [from, to), unchecked
 // and unrecorded: for Stats, jobs and benchmarks, never for a request.
 func (s *Service) Figures(ctx context.Context, from, to time.Time) (*Report, error) {
+	return s.figures(ctx, from, to, s.table())
+}
+
+// FiguresExact is Figures without perturbation: for the benchmark that weighs the cell-key
+// method against the same query without noise, never for anything published.
+func (s *Service) FiguresExact(ctx context.Context, from, to time.Time) (*Report, error) {
+	return s.figures(ctx, from, to, nil)
+}
+
+func (s *Service) figures(ctx context.Context, from, to time.Time, table *routing.Perturbation) (*Report, error) {
 	if !to.After(from) || to.Sub(from) > MaxRange {
 		return nil, ErrRange
 	}
@@ -223,35 +270,44 @@ func (s *Service) Figures(ctx context.Context, from, to time.Time) (*Report, err
 	if err != nil {
 		return nil, fmt.Errorf("oversight: %w", err)
 	}
-	return Build(f, from, to, now, s.Threshold()), nil
+	return Build(f, from, to, now, s.Threshold(), table), nil
 }
 
-// Build turns raw aggregates into a report, applying suppression. It is the only place where
-// counts become shown figures.
-func Build(f *store.StatsFacts, from, to, now time.Time, threshold int) *Report {
+// Build turns raw aggregates into a report: every count perturbed with table (nil: exact),
+// then suppressed. It is the only place where counts become shown figures.
+func Build(f *store.StatsFacts, from, to, now time.Time, threshold int, table *routing.Perturbation) *Report {
 	if threshold < 1 {
 		threshold = DefaultThreshold
 	}
 	sup := suppressor{threshold: int64(threshold)}
 	r := &Report{From: from, To: to, GeneratedAt: now, SuppressionThreshold: threshold}
+	pub := func(t store.Tally) int64 { return t.N }
+	if table != nil {
+		r.Perturbation = Perturbation{Method: "cell-key", Version: table.Version, MaxPerturbation: table.Max}
+		pub = func(t store.Tally) int64 { return table.Publish(t.N, t.Keys) }
+	}
+	cell := func(t store.Tally) Cell { return sup.cell(pub(t)) }
 
-	byDim := map[string]map[string]int64{}
-	var total int64
+	// A breakdown's cells add up what the store returned per (dimension, value), keys with
+	// counts, and only then are perturbed: the noise belongs to the cell's set of rows.
+	byDim := map[string]map[string]store.Tally{}
+	var total store.Tally
 	for _, c := range f.Counts {
 		if c.Dimension == "total" {
-			total = c.N
+			total = store.Tally{N: c.N, Keys: c.Keys}
 			continue
 		}
 		if byDim[c.Dimension] == nil {
-			byDim[c.Dimension] = map[string]int64{}
+			byDim[c.Dimension] = map[string]store.Tally{}
 		}
-		byDim[c.Dimension][c.Value] += c.N
+		t := byDim[c.Dimension][c.Value]
+		byDim[c.Dimension][c.Value] = store.Tally{N: t.N + c.N, Keys: t.Keys + c.Keys}
 	}
-	r.Received = sup.cell(total)
+	r.Received = cell(total)
 	for _, id := range TableIDs {
-		counts := byDim[id]
-		if counts == nil {
-			counts = map[string]int64{}
+		counts := map[string]int64{}
+		for k, t := range byDim[id] {
+			counts[k] = pub(t)
 		}
 		for _, k := range fixedKeys[id] {
 			if _, ok := counts[k]; !ok {
@@ -267,7 +323,7 @@ func Build(f *store.StatsFacts, from, to, now time.Time, threshold int) *Report 
 	}
 	for _, m := range Metrics {
 		t := times[m]
-		out := Time{Metric: m, Count: sup.cell(t.N)}
+		out := Time{Metric: m, Count: cell(store.Tally{N: t.N, Keys: t.Keys})}
 		if out.Count.Suppressed {
 			out.Suppressed = true
 		} else if t.N > 0 {
@@ -278,16 +334,16 @@ func Build(f *store.StatsFacts, from, to, now time.Time, threshold int) *Report 
 	}
 
 	r.Breaches = Breaches{
-		AcknowledgeLate: sup.cell(f.AckLate), AcknowledgeOverdue: sup.cell(f.AckOverdue),
-		DecideLate: sup.cell(f.DecideLate), DecideOverdue: sup.cell(f.DecideOverdue),
-		FeedbackLate: sup.cell(f.FeedbackLate), FeedbackOverdue: sup.cell(f.FeedbackOverdue),
+		AcknowledgeLate: cell(f.AckLate), AcknowledgeOverdue: cell(f.AckOverdue),
+		DecideLate: cell(f.DecideLate), DecideOverdue: cell(f.DecideOverdue),
+		FeedbackLate: cell(f.FeedbackLate), FeedbackOverdue: cell(f.FeedbackOverdue),
 	}
-	r.AnonymousDialogue = sup.ratio(f.AnonymousDialogue, f.Anonymous)
-	r.Substantiation = sup.ratio(f.Substantiated, f.Findings)
-	r.DetrimentReports = sup.cell(f.Detriment)
+	r.AnonymousDialogue = sup.ratio(pub(f.AnonymousDialogue), pub(f.Anonymous))
+	r.Substantiation = sup.ratio(pub(f.Substantiated), pub(f.Findings))
+	r.DetrimentReports = cell(f.Detriment)
 	r.Investigations = Investigations{
-		Opened: sup.cell(f.InvestigationsOpened), Closed: sup.cell(f.InvestigationsClosed),
-		RecommendationsOverdue: sup.cell(f.RecommendationsOverdue),
+		Opened: cell(f.InvestigationsOpened), Closed: cell(f.InvestigationsClosed),
+		RecommendationsOverdue: cell(f.RecommendationsOverdue),
 	}
 	return r
 }
@@ -387,7 +443,8 @@ func (s suppressor) ratio(num, den int64) Ratio {
 		r.Numerator = Cell{Suppressed: true, Reason: ReasonSecondary}
 		r.Suppressed = true
 	case den > 0:
-		share := math.Round(float64(num)/float64(den)*1000) / 1000
+		// Perturbed separately, the numerator can come out above the denominator.
+		share := math.Round(min(float64(num)/float64(den), 1)*1000) / 1000
 		r.Share = &share
 	}
 	return r

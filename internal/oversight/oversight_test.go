@@ -135,7 +135,7 @@ func TestStatsKnownAnswers(t *testing.T) {
 	exec(t, db, `INSERT INTO recommendations (investigation_id, text, owner, due_at, status) VALUES ($1, '\x00', '\x00', '2026-01-01', 'done')`, inv[0])
 	exec(t, db, `INSERT INTO recommendations (investigation_id, text, owner, due_at, status) VALUES ($1, '\x00', '\x00', '2026-06-01', 'open')`, inv[0])
 
-	svc := oversight.New(store.New(db), func() int { return 5 })
+	svc := oversight.New(store.New(db), nil)
 	svc.SetClock(func() time.Time { return now })
 	from := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	rep, err := svc.Figures(context.Background(), from, from.AddDate(1, 0, 0))
@@ -260,7 +260,7 @@ func TestSuppression(t *testing.T) {
 			total += n
 		}
 		f.Counts = append(f.Counts, store.StatsCount{Dimension: "total", N: total})
-		return oversight.Build(f, time.Time{}, time.Time{}.Add(day), time.Time{}, 5)
+		return oversight.Build(f, time.Time{}, time.Time{}.Add(day), time.Time{}, 5, nil)
 	}
 	tests := []struct {
 		name   string

@@ -22,11 +22,16 @@ func referenceFacts(t *testing.T, db *sqlx.DB, from, to, now time.Time) *store.S
 	f := &store.StatsFacts{}
 	var rows []struct {
 		store.StatsCount
-		AckLate         int64 `db:"ack_late"`
-		AckOverdue      int64 `db:"ack_overdue"`
-		FeedbackLate    int64 `db:"feedback_late"`
-		FeedbackOverdue int64 `db:"feedback_overdue"`
-		Anonymous       int64 `db:"anonymous"`
+		AckLate             int64 `db:"ack_late"`
+		AckOverdue          int64 `db:"ack_overdue"`
+		FeedbackLate        int64 `db:"feedback_late"`
+		FeedbackOverdue     int64 `db:"feedback_overdue"`
+		Anonymous           int64 `db:"anonymous"`
+		AckLateKeys         int64 `db:"ack_late_keys"`
+		AckOverdueKeys      int64 `db:"ack_overdue_keys"`
+		FeedbackLateKeys    int64 `db:"feedback_late_keys"`
+		FeedbackOverdueKeys int64 `db:"feedback_overdue_keys"`
+		AnonymousKeys       int64 `db:"anonymous_keys"`
 	}
 	if err := db.Select(&rows, `
 		SELECT CASE
@@ -40,7 +45,13 @@ func referenceFacts(t *testing.T, db *sqlx.DB, from, to, now time.Time) *store.S
 		       count(*) FILTER (WHERE acknowledged_at IS NULL AND acknowledge_by < $3) AS ack_overdue,
 		       count(*) FILTER (WHERE feedback_at > feedback_by) AS feedback_late,
 		       count(*) FILTER (WHERE feedback_at IS NULL AND feedback_by < $3) AS feedback_overdue,
-		       count(*) FILTER (WHERE mode = 'anonymous') AS anonymous
+		       count(*) FILTER (WHERE mode = 'anonymous') AS anonymous,
+		       coalesce(sum(record_key), 0) AS keys,
+		       coalesce(sum(record_key) FILTER (WHERE acknowledged_at > acknowledge_by), 0) AS ack_late_keys,
+		       coalesce(sum(record_key) FILTER (WHERE acknowledged_at IS NULL AND acknowledge_by < $3), 0) AS ack_overdue_keys,
+		       coalesce(sum(record_key) FILTER (WHERE feedback_at > feedback_by), 0) AS feedback_late_keys,
+		       coalesce(sum(record_key) FILTER (WHERE feedback_at IS NULL AND feedback_by < $3), 0) AS feedback_overdue_keys,
+		       coalesce(sum(record_key) FILTER (WHERE mode = 'anonymous'), 0) AS anonymous_keys
 		FROM (SELECT *, coalesce(outcome, 'pending') AS o FROM concerns) c
 		WHERE received_at >= $1 AND received_at < $2
 		GROUP BY GROUPING SETS ((channel), (mode), (category), (service_area), (route_rule), (o), ())`,
@@ -49,18 +60,20 @@ func referenceFacts(t *testing.T, db *sqlx.DB, from, to, now time.Time) *store.S
 	}
 	for _, r := range rows {
 		if r.Dimension == "total" {
-			f.AckLate, f.AckOverdue, f.FeedbackLate, f.FeedbackOverdue = r.AckLate, r.AckOverdue, r.FeedbackLate, r.FeedbackOverdue
-			f.Anonymous = r.Anonymous
+			f.AckLate, f.AckOverdue = store.Tally{N: r.AckLate, Keys: r.AckLateKeys}, store.Tally{N: r.AckOverdue, Keys: r.AckOverdueKeys}
+			f.FeedbackLate = store.Tally{N: r.FeedbackLate, Keys: r.FeedbackLateKeys}
+			f.FeedbackOverdue = store.Tally{N: r.FeedbackOverdue, Keys: r.FeedbackOverdueKeys}
+			f.Anonymous = store.Tally{N: r.Anonymous, Keys: r.AnonymousKeys}
 		}
 		if r.N > 0 {
 			f.Counts = append(f.Counts, r.StatsCount)
 		}
 	}
 	if err := db.Get(&f.AnonymousDialogue, `
-		SELECT count(*) FROM (
-		  SELECT m.concern_id FROM messages m JOIN concerns c ON c.id = m.concern_id
+		SELECT count(*) AS n, coalesce(sum(record_key), 0) AS keys FROM (
+		  SELECT m.concern_id, c.record_key FROM messages m JOIN concerns c ON c.id = m.concern_id
 		  WHERE c.mode = 'anonymous' AND c.received_at >= $1 AND c.received_at < $2 AND m.author IN ('staff', 'reporter')
-		  GROUP BY m.concern_id
+		  GROUP BY m.concern_id, c.record_key
 		  HAVING bool_or(m.author = 'staff') AND bool_or(m.author = 'reporter')) d`, from, to); err != nil {
 		t.Fatal(err)
 	}
@@ -68,25 +81,31 @@ func referenceFacts(t *testing.T, db *sqlx.DB, from, to, now time.Time) *store.S
 		WITH t AS (
 		  SELECT count(acknowledged_at) AS ack_n, count(decided_at) AS decide_n,
 		         count(feedback_at) AS feedback_n, count(closed_at) AS close_n,
+		         coalesce(sum(record_key) FILTER (WHERE acknowledged_at IS NOT NULL), 0) AS ack_k,
+		         coalesce(sum(record_key) FILTER (WHERE decided_at IS NOT NULL), 0) AS decide_k,
+		         coalesce(sum(record_key) FILTER (WHERE feedback_at IS NOT NULL), 0) AS feedback_k,
+		         coalesce(sum(record_key) FILTER (WHERE closed_at IS NOT NULL), 0) AS close_k,
 		         percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY round(date_part('epoch', acknowledged_at - received_at) / 3600) * 3600) AS ack,
 		         percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY round(date_part('epoch', decided_at - received_at) / 3600) * 3600) AS decide,
 		         percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY round(date_part('epoch', feedback_at - received_at) / 3600) * 3600) AS feedback,
 		         percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY round(date_part('epoch', closed_at - received_at) / 3600) * 3600) AS close
 		  FROM concerns WHERE received_at >= $1 AND received_at < $2)
-		SELECT 'acknowledge' AS metric, ack_n AS n, ack[1] AS median, ack[2] AS p90 FROM t
-		UNION ALL SELECT 'decide', decide_n, decide[1], decide[2] FROM t
-		UNION ALL SELECT 'feedback', feedback_n, feedback[1], feedback[2] FROM t
-		UNION ALL SELECT 'close', close_n, close[1], close[2] FROM t`, from, to); err != nil {
+		SELECT 'acknowledge' AS metric, ack_n AS n, ack_k AS keys, ack[1] AS median, ack[2] AS p90 FROM t
+		UNION ALL SELECT 'decide', decide_n, decide_k, decide[1], decide[2] FROM t
+		UNION ALL SELECT 'feedback', feedback_n, feedback_k, feedback[1], feedback[2] FROM t
+		UNION ALL SELECT 'close', close_n, close_k, close[1], close[2] FROM t`, from, to); err != nil {
 		t.Fatal(err)
 	}
 	return f
 }
 
-func countsOf(f *store.StatsFacts) map[string]int64 {
-	m := map[string]int64{}
+// countsOf gives each cell's count and key sum: the rollup must carry both exactly.
+func countsOf(f *store.StatsFacts) map[string]store.Tally {
+	m := map[string]store.Tally{}
 	for _, c := range f.Counts {
 		if c.Dimension != "finding" {
-			m[c.Dimension+"/"+c.Value] += c.N
+			t := m[c.Dimension+"/"+c.Value]
+			m[c.Dimension+"/"+c.Value] = store.Tally{N: t.N + c.N, Keys: t.Keys + c.Keys}
 		}
 	}
 	return m
@@ -101,12 +120,12 @@ func compareFacts(t *testing.T, name string, got, want *store.StatsFacts) {
 	gc, wc := countsOf(got), countsOf(want)
 	for k, w := range wc {
 		if gc[k] != w {
-			t.Errorf("%s: count %s: got %d, want %d", name, k, gc[k], w)
+			t.Errorf("%s: count %s: got %+v, want %+v", name, k, gc[k], w)
 		}
 	}
 	for k, g := range gc {
 		if _, ok := wc[k]; !ok {
-			t.Errorf("%s: count %s: got %d, want no row", name, k, g)
+			t.Errorf("%s: count %s: got %+v, want no row", name, k, g)
 		}
 	}
 	scalars := [][3]any{
@@ -124,7 +143,7 @@ func compareFacts(t *testing.T, name string, got, want *store.StatsFacts) {
 	}
 	for i, w := range want.Times {
 		g := got.Times[i]
-		if g.Metric != w.Metric || g.N != w.N || !sameFloat(g.Median, w.Median) || !sameFloat(g.P90, w.P90) {
+		if g.Metric != w.Metric || g.N != w.N || g.Keys != w.Keys || !sameFloat(g.Median, w.Median) || !sameFloat(g.P90, w.P90) {
 			t.Errorf("%s: times: got %+v, want %+v", name, g, w)
 		}
 	}
@@ -228,12 +247,16 @@ func TestStatsRollupMatchesConcerns(t *testing.T) {
 	if err := db.Get(&diff, `
 		WITH fresh AS (
 		  SELECT x.month, x.dimension, x.value, sum(x.n) AS n, sum(x.ack_late) AS ack_late, sum(x.feedback_late) AS feedback_late,
-		         sum(x.anonymous) AS anonymous, sum(x.anonymous_dialogue) AS anonymous_dialogue
-		  FROM concerns c, stats_concern_cells(1, c.received_at, c.channel, c.mode, c.category, c.service_area, c.route_rule,
-		      c.outcome, c.acknowledged_at, c.acknowledge_by, c.feedback_at, c.feedback_by, c.dialogue) x
+		         sum(x.anonymous) AS anonymous, sum(x.anonymous_dialogue) AS anonymous_dialogue, sum(x.keys) AS keys,
+		         sum(x.ack_late_keys) AS ack_late_keys, sum(x.feedback_late_keys) AS feedback_late_keys,
+		         sum(x.anonymous_keys) AS anonymous_keys, sum(x.anonymous_dialogue_keys) AS anonymous_dialogue_keys
+		  FROM concerns c, stats_concern_cells(1, c.record_key, c.received_at, c.channel, c.mode, c.category, c.service_area,
+		      c.route_rule, c.outcome, c.acknowledged_at, c.acknowledge_by, c.feedback_at, c.feedback_by, c.dialogue) x
 		  GROUP BY 1, 2, 3),
-		kept AS (SELECT month, dimension, value, n, ack_late, feedback_late, anonymous, anonymous_dialogue
-		         FROM stats_concern_counts WHERE n <> 0 OR ack_late <> 0 OR feedback_late <> 0 OR anonymous <> 0 OR anonymous_dialogue <> 0)
+		kept AS (SELECT month, dimension, value, n, ack_late, feedback_late, anonymous, anonymous_dialogue, keys,
+		                ack_late_keys, feedback_late_keys, anonymous_keys, anonymous_dialogue_keys
+		         FROM stats_concern_counts WHERE n <> 0 OR ack_late <> 0 OR feedback_late <> 0 OR anonymous <> 0 OR anonymous_dialogue <> 0
+		           OR keys <> 0 OR ack_late_keys <> 0 OR feedback_late_keys <> 0 OR anonymous_keys <> 0 OR anonymous_dialogue_keys <> 0)
 		SELECT count(*) FROM ((TABLE fresh EXCEPT ALL TABLE kept) UNION ALL (TABLE kept EXCEPT ALL TABLE fresh)) d`); err != nil {
 		t.Fatal(err)
 	}
@@ -242,10 +265,10 @@ func TestStatsRollupMatchesConcerns(t *testing.T) {
 	}
 	if err := db.Get(&diff, `
 		WITH fresh AS (
-		  SELECT stats_month(c.received_at) AS month, t.metric, t.hours, count(*) AS n
+		  SELECT stats_month(c.received_at) AS month, t.metric, t.hours, count(*) AS n, sum(c.record_key) AS keys
 		  FROM concerns c, stats_concern_times(c.received_at, c.acknowledged_at, c.decided_at, c.feedback_at, c.closed_at) t
 		  GROUP BY 1, 2, 3),
-		kept AS (SELECT month, metric, hours, n FROM stats_concern_times WHERE n <> 0)
+		kept AS (SELECT month, metric, hours, n, keys FROM stats_concern_times WHERE n <> 0 OR keys <> 0)
 		SELECT count(*) FROM ((TABLE fresh EXCEPT ALL TABLE kept) UNION ALL (TABLE kept EXCEPT ALL TABLE fresh)) d`); err != nil {
 		t.Fatal(err)
 	}

@@ -267,12 +267,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	p.Casework = casework.New(casework.Deps{Store: st, ServerKey: keys.data, Access: checker, Names: keys.receipts,
 		Catalog: catalog, Policy: p.Policy, Intake: p.Intake})
 	p.Accounts = accounts.New(accounts.Deps{Store: st, Auth: p.Auth, Policy: p.Policy})
-	p.Oversight = oversight.New(st, func() int {
-		if pol := p.Policy(); pol != nil {
-			return pol.Retention.SuppressionThreshold
-		}
-		return 0
-	})
+	p.Oversight = oversight.New(st, p.Policy)
 	if err := p.startCheckpoints(ctx, st); err != nil {
 		return nil, err
 	}

@@ -68,6 +68,8 @@ func TestLoadErrors(t *testing.T) {
 		{"council-no-name-cy", "council.yaml", 8, "name_cy is required"},
 		{"council-bad-email", "council.yaml", 40, `privacy.data_protection_officer.email: "dpo at enghraifft" is not an e-mail address`},
 		{"directory-old-council", "directory.yaml", 8, "council: has moved to council.yaml (name and name_cy"},
+		{"perturbation-biased", "perturbation.yaml", 7, "count 1: the perturbations average 128/256, want 0 (unbiased)"},
+		{"perturbation-negative", "perturbation.yaml", 7, "perturbation -2 would make count 1 negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.variant, func(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 )
 
 // Files are the policy files, in the order they are read and hashed.
-var Files = []string{CouncilFile, "directory.yaml", "routing.yaml", "clocks.yaml", "retention.yaml", "fixtures.yaml"}
+var Files = []string{CouncilFile, "directory.yaml", "routing.yaml", "clocks.yaml", "retention.yaml", "fixtures.yaml", PerturbationFile}
 
 // optionalFiles are the policy files a council may leave out; each counts towards the version
 // when present.
@@ -43,6 +43,8 @@ type Policy struct {
 	BackupRecipients []string
 	// SSO is the staff sign-on provider (sso.yaml); nil when the file is absent.
 	SSO *SSO
+	// Perturbation is the cell-key table the statistics are published with.
+	Perturbation *Perturbation
 
 	rules    []*rule
 	fixtures []Fixture
@@ -118,10 +120,11 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 		rawRet  rawRetention
 		rawFix  rawFixtures
 		rawCou  Council
+		rawPert rawPerturbation
 	)
 	for name, v := range map[string]any{
 		"directory.yaml": &rawDir, "routing.yaml": &rawRout, "clocks.yaml": &rawClk,
-		"retention.yaml": &rawRet, "fixtures.yaml": &rawFix, CouncilFile: &rawCou,
+		"retention.yaml": &rawRet, "fixtures.yaml": &rawFix, CouncilFile: &rawCou, PerturbationFile: &rawPert,
 	} {
 		if e := srcs[name].decode(v); e != nil {
 			errs = append(errs, e)
@@ -171,6 +174,9 @@ func load(fsys fs.FS, display func(string) string) (*Policy, error) {
 	p.Calendar, p.Clocks = cal, clocks
 
 	p.Retention, es = buildRetention(srcs["retention.yaml"], &rawRet, cal)
+	errs = append(errs, es...)
+
+	p.Perturbation, es = buildPerturbation(srcs[PerturbationFile], &rawPert)
 	errs = append(errs, es...)
 
 	if s, ok := srcs[CustodiansFile]; ok {

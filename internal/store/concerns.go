@@ -40,6 +40,9 @@ type Concern struct {
 	FeedbackBy         time.Time      `db:"feedback_by"`
 	CreatedBy          sql.NullInt64  `db:"created_by"`
 	AwaitingCouncil    bool           `db:"awaiting_council"` // the reporter wrote last
+	// RecordKey is the concern's secret key for the statistics' cell-key perturbation
+	// (0..255, drawn at filing, migration 00030): written once, never read back.
+	RecordKey int16 `db:"-"`
 }
 
 const concernColumns = `id, public_id, reference, channel, mode, service_area, category, safeguarding, status, language,
@@ -95,7 +98,7 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 		args = append(args, c.ID, c.Reference, c.Channel, c.Mode, c.ServiceArea, c.Category, c.Safeguarding, c.Status,
 			c.Language, c.ReceiptHash, c.WrappedKey, c.Content, c.IdentitySealed, c.IdentityRecipients,
 			c.IdentityOpen, c.NamedKeys, c.RouteRule, c.RouteVersion, route, c.RouteHash, c.ReceivedAt,
-			c.AcknowledgeBy, c.DecideBy, c.FeedbackBy, c.CreatedBy)
+			c.AcknowledgeBy, c.DecideBy, c.FeedbackBy, c.CreatedBy, c.RecordKey)
 		for _, r := range c.Notify {
 			refs, recipients = append(refs, c.Reference), append(recipients, r)
 		}
@@ -145,7 +148,7 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 	return stored, nil
 }
 
-const concernInsertArgs = 25
+const concernInsertArgs = 26
 
 // maxPreparedBatch is the largest batch run as a prepared statement (up to eight of them per
 // connection); a larger one is parsed each time.
@@ -154,7 +157,7 @@ const maxPreparedBatch = 128
 // concernTypes are the SQL types of a concern row's values, in insert order.
 var concernTypes = [concernInsertArgs]string{"uuid", "text", "text", "text", "text", "text", "boolean", "text", "text",
 	"bytea", "bytea", "bytea", "bytea", "text[]", "bytea", "bytea[]", "text", "text", "jsonb", "bytea", "timestamptz",
-	"timestamptz", "timestamptz", "timestamptz", "bigint"}
+	"timestamptz", "timestamptz", "timestamptz", "bigint", "smallint"}
 
 // insertConcernsText caches the statement for each batch size, with and without addresses: it
 // depends on nothing else.
@@ -177,7 +180,7 @@ func insertConcernsSQL(n int, notices bool) string {
 	var q strings.Builder
 	q.WriteString(`WITH v (public_id, reference, channel, mode, service_area, category, safeguarding, status, language,
 		receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
-		named_keys, route_rule, route_version, route, route_hash, received_at, acknowledge_by, decide_by, feedback_by, created_by) AS (VALUES `)
+		named_keys, route_rule, route_version, route, route_hash, received_at, acknowledge_by, decide_by, feedback_by, created_by, record_key) AS (VALUES `)
 	for row := range n {
 		if row > 0 {
 			q.WriteString(", ")
@@ -203,12 +206,14 @@ func insertConcernsSQL(n int, notices bool) string {
 	), c AS (
 		INSERT INTO concerns (public_id, reference, channel, mode, service_area, category, safeguarding, status,
 		language, receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
-		named_keys, route_rule, route_version, route, received_at, acknowledge_by, decide_by, feedback_by, created_by, next_deadline)
+		named_keys, route_rule, route_version, route, received_at, acknowledge_by, decide_by, feedback_by, created_by, next_deadline,
+		record_key)
 		SELECT public_id, reference, channel, mode, service_area, category, safeguarding, status,
 		language, receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
 		named_keys, route_rule, route_version, coalesce(v.route, known.decision),
 		received_at, acknowledge_by, decide_by, feedback_by, created_by,
-		least(acknowledge_by, decide_by, feedback_by) -- every clock runs: the rule of migration 00022
+		least(acknowledge_by, decide_by, feedback_by), -- every clock runs: the rule of migration 00022
+		record_key
 		FROM v LEFT JOIN route_decisions known ON known.hash = v.route_hash AND v.route IS NULL
 		WHERE reference IS NOT NULL -- not padding
 		ON CONFLICT (reference) DO NOTHING

@@ -4,19 +4,31 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 )
 
-// StatsCount is one cell of a breakdown: how many rows have Value in Dimension.
+// StatsCount is one cell of a breakdown: how many rows have Value in Dimension, and the sum
+// of their record keys.
 type StatsCount struct {
 	Dimension string `db:"dimension"`
 	Value     string `db:"value"`
 	N         int64  `db:"n"`
+	Keys      int64  `db:"keys"`
+}
+
+// Tally is a count and the sum of the counted rows' record keys (migration 00030), from
+// which internal/oversight works out the published figure's cell key. The sum is not reduced
+// modulo 256: the rollup adds deltas of either sign.
+type Tally struct {
+	N    int64 `db:"n"`
+	Keys int64 `db:"keys"`
 }
 
 // StatsTime is the spread of one interval (received → acknowledged, decided, fed back,
@@ -26,6 +38,7 @@ type StatsCount struct {
 type StatsTime struct {
 	Metric string          `db:"metric"`
 	N      int64           `db:"n"`
+	Keys   int64           `db:"keys"` // of the concerns that reached the step
 	Median sql.NullFloat64 `db:"median"`
 	P90    sql.NullFloat64 `db:"p90"`
 }
@@ -35,26 +48,26 @@ type StatsTime struct {
 type StatsFacts struct {
 	Counts          []StatsCount // dimensions: total, channel, mode, category, service_area, route, outcome, finding
 	Times           []StatsTime  // metrics: acknowledge, decide, feedback, close (hour resolution)
-	AckLate         int64        // acknowledged after acknowledge_by
-	AckOverdue      int64        // not acknowledged and past acknowledge_by
-	DecideLate      int64        // decided after decide_by
-	DecideOverdue   int64        // not decided and past decide_by
-	FeedbackLate    int64        // fed back after feedback_by
-	FeedbackOverdue int64        // not fed back and past feedback_by
+	AckLate         Tally        // acknowledged after acknowledge_by
+	AckOverdue      Tally        // not acknowledged and past acknowledge_by
+	DecideLate      Tally        // decided after decide_by
+	DecideOverdue   Tally        // not decided and past decide_by
+	FeedbackLate    Tally        // fed back after feedback_by
+	FeedbackOverdue Tally        // not fed back and past feedback_by
 	// Anonymous concerns, and those of them with a two-way conversation (at least one staff
 	// and one reporter message).
-	Anonymous         int64
-	AnonymousDialogue int64
+	Anonymous         Tally
+	AnonymousDialogue Tally
 	// Allegations with a finding, and those upheld or partly upheld, in investigations
 	// reported (or closed) in the period.
-	Findings      int64
-	Substantiated int64
-	Detriment     int64 // messages reporting detriment, sent in the period
+	Findings      Tally
+	Substantiated Tally
+	Detriment     Tally // messages reporting detriment, sent in the period
 	// Investigations opened and closed in the period; recommendations past due and not done
 	// at Now.
-	InvestigationsOpened   int64
-	InvestigationsClosed   int64
-	RecommendationsOverdue int64
+	InvestigationsOpened   Tally
+	InvestigationsClosed   Tally
+	RecommendationsOverdue Tally
 }
 
 // statsSettings keep a statistics query to one backend process (parallel workers cost more
@@ -164,14 +177,14 @@ func (s *Store) statsTimes(ctx context.Context, snapshot string, b statsBounds, 
 	// The period's histogram: whole months from the rollup, the edges from concerns with the
 	// same stats_concern_times the trigger uses.
 	rows, err := tx.QueryContext(ctx, `
-		SELECT metric, hours, sum(n)::bigint FROM (
-		  SELECT metric, hours, n FROM stats_concern_times WHERE month >= $1 AND month < $2
+		SELECT metric, hours, sum(n)::bigint, sum(keys)::bigint FROM (
+		  SELECT metric, hours, n, keys FROM stats_concern_times WHERE month >= $1 AND month < $2
 		  UNION ALL
-		  SELECT t.metric, t.hours, 1 FROM concerns c,
+		  SELECT t.metric, t.hours, 1, c.record_key FROM concerns c,
 		         stats_concern_times(c.received_at, c.acknowledged_at, c.decided_at, c.feedback_at, c.closed_at) t
 		  WHERE c.received_at >= $3 AND c.received_at < $4
 		  UNION ALL
-		  SELECT t.metric, t.hours, 1 FROM concerns c,
+		  SELECT t.metric, t.hours, 1, c.record_key FROM concerns c,
 		         stats_concern_times(c.received_at, c.acknowledged_at, c.decided_at, c.feedback_at, c.closed_at) t
 		  WHERE c.received_at >= $5 AND c.received_at < $6) x
 		GROUP BY 1, 2`, b.args()...)
@@ -183,10 +196,10 @@ func (s *Store) statsTimes(ctx context.Context, snapshot string, b statsBounds, 
 	for rows.Next() {
 		var metric string
 		var h hoursCount
-		if err := rows.Scan(&metric, &h.hours, &h.n); err != nil {
+		if err := rows.Scan(&metric, &h.hours, &h.n, &h.keys); err != nil {
 			return err
 		}
-		if h.n != 0 {
+		if h.n != 0 || h.keys != 0 {
 			hist[metric] = append(hist[metric], h)
 		}
 	}
@@ -199,10 +212,12 @@ func (s *Store) statsTimes(ctx context.Context, snapshot string, b statsBounds, 
 	return nil
 }
 
-// hoursCount is one bar of a handling-time histogram: n concerns took hours.
+// hoursCount is one bar of a handling-time histogram: n concerns took hours; keys is the sum
+// of their record keys.
 type hoursCount struct {
 	hours int64
 	n     int64
+	keys  int64
 }
 
 // timeSpread is percentile_cont(0.5) and (0.9) over the histogram h, in seconds: the value
@@ -213,6 +228,7 @@ func timeSpread(metric string, h []hoursCount) StatsTime {
 	t := StatsTime{Metric: metric}
 	for _, b := range h {
 		t.N += b.n
+		t.Keys += b.keys
 	}
 	if t.N == 0 {
 		return t
@@ -245,29 +261,38 @@ func timeSpread(metric string, h []hoursCount) StatsTime {
 func statsCounts(ctx context.Context, tx *sqlx.Tx, b statsBounds, now time.Time, f *StatsFacts) error {
 	// Every breakdown, the late clocks and the anonymous dialogue: the rollup's months plus the
 	// edges, grouped by all the dimensions at once and rolled up each way as the rollup is.
-	// The late, anonymous and dialogue columns count on the total row only.
+	// The late, anonymous and dialogue columns count on the total row only. Each count comes
+	// with the sum of its concerns' record keys.
 	var rows []struct {
 		StatsCount
-		AckLate           int64 `db:"ack_late"`
-		FeedbackLate      int64 `db:"feedback_late"`
-		Anonymous         int64 `db:"anonymous"`
-		AnonymousDialogue int64 `db:"anonymous_dialogue"`
+		AckLate               int64 `db:"ack_late"`
+		FeedbackLate          int64 `db:"feedback_late"`
+		Anonymous             int64 `db:"anonymous"`
+		AnonymousDialogue     int64 `db:"anonymous_dialogue"`
+		AckLateKeys           int64 `db:"ack_late_keys"`
+		FeedbackLateKeys      int64 `db:"feedback_late_keys"`
+		AnonymousKeys         int64 `db:"anonymous_keys"`
+		AnonymousDialogueKeys int64 `db:"anonymous_dialogue_keys"`
 	}
 	if err := sqlx.SelectContext(ctx, tx, &rows, `
 		WITH e AS (
 		  SELECT channel, mode, category, service_area, route_rule, outcome, acknowledged_at, acknowledge_by,
-		         feedback_at, feedback_by, dialogue
+		         feedback_at, feedback_by, dialogue, record_key
 		  FROM concerns WHERE received_at >= $3 AND received_at < $4
 		  UNION ALL
 		  SELECT channel, mode, category, service_area, route_rule, outcome, acknowledged_at, acknowledge_by,
-		         feedback_at, feedback_by, dialogue
+		         feedback_at, feedback_by, dialogue, record_key
 		  FROM concerns WHERE received_at >= $5 AND received_at < $6),
 		g AS (
 		  SELECT channel, mode, category, service_area, route_rule, coalesce(outcome, 'pending') AS outcome,
 		         count(*) AS n,
 		         count(*) FILTER (WHERE acknowledged_at > acknowledge_by) AS ack_late,
 		         count(*) FILTER (WHERE feedback_at > feedback_by) AS feedback_late,
-		         count(*) FILTER (WHERE mode = 'anonymous' AND dialogue) AS dialogue
+		         count(*) FILTER (WHERE mode = 'anonymous' AND dialogue) AS dialogue,
+		         sum(record_key) AS keys,
+		         coalesce(sum(record_key) FILTER (WHERE acknowledged_at > acknowledge_by), 0) AS ack_late_keys,
+		         coalesce(sum(record_key) FILTER (WHERE feedback_at > feedback_by), 0) AS feedback_late_keys,
+		         coalesce(sum(record_key) FILTER (WHERE mode = 'anonymous' AND dialogue), 0) AS dialogue_keys
 		  FROM e
 		  GROUP BY 1, 2, 3, 4, 5, 6),
 		edges AS (
@@ -281,77 +306,88 @@ func statsCounts(ctx context.Context, tx *sqlx.Tx, b statsBounds, now time.Time,
 		           ELSE 'total' END AS dimension,
 		         coalesce(channel, mode, category, service_area, route_rule, outcome, '') AS value,
 		         sum(n) AS n, sum(ack_late) AS ack_late, sum(feedback_late) AS feedback_late,
-		         coalesce(sum(n) FILTER (WHERE mode = 'anonymous'), 0) AS anonymous, sum(dialogue) AS anonymous_dialogue
+		         coalesce(sum(n) FILTER (WHERE mode = 'anonymous'), 0) AS anonymous, sum(dialogue) AS anonymous_dialogue,
+		         sum(keys) AS keys, sum(ack_late_keys) AS ack_late_keys, sum(feedback_late_keys) AS feedback_late_keys,
+		         coalesce(sum(keys) FILTER (WHERE mode = 'anonymous'), 0) AS anonymous_keys,
+		         sum(dialogue_keys) AS anonymous_dialogue_keys
 		  FROM g
 		  GROUP BY GROUPING SETS ((channel), (mode), (category), (service_area), (route_rule), (outcome), ()))
 		SELECT dimension, value, sum(n)::bigint AS n, sum(ack_late)::bigint AS ack_late,
 		       sum(feedback_late)::bigint AS feedback_late, sum(anonymous)::bigint AS anonymous,
-		       sum(anonymous_dialogue)::bigint AS anonymous_dialogue
+		       sum(anonymous_dialogue)::bigint AS anonymous_dialogue,
+		       sum(keys)::bigint AS keys, sum(ack_late_keys)::bigint AS ack_late_keys,
+		       sum(feedback_late_keys)::bigint AS feedback_late_keys, sum(anonymous_keys)::bigint AS anonymous_keys,
+		       sum(anonymous_dialogue_keys)::bigint AS anonymous_dialogue_keys
 		FROM (
-		  SELECT dimension, value, n, ack_late, feedback_late, anonymous, anonymous_dialogue
+		  SELECT dimension, value, n, ack_late, feedback_late, anonymous, anonymous_dialogue,
+		         keys, ack_late_keys, feedback_late_keys, anonymous_keys, anonymous_dialogue_keys
 		  FROM stats_concern_counts WHERE month >= $1 AND month < $2
 		  UNION ALL
-		  SELECT dimension, value, n, ack_late, feedback_late, anonymous, anonymous_dialogue FROM edges WHERE n > 0) x
+		  SELECT dimension, value, n, ack_late, feedback_late, anonymous, anonymous_dialogue,
+		         keys, ack_late_keys, feedback_late_keys, anonymous_keys, anonymous_dialogue_keys
+		  FROM edges WHERE n > 0) x
 		GROUP BY 1, 2
 		HAVING sum(n) > 0`, b.args()...); err != nil {
 		return err
 	}
 	for _, r := range rows {
 		if r.Dimension == "total" {
-			f.AckLate, f.FeedbackLate = r.AckLate, r.FeedbackLate
-			f.Anonymous, f.AnonymousDialogue = r.Anonymous, r.AnonymousDialogue
+			f.AckLate, f.FeedbackLate = Tally{r.AckLate, r.AckLateKeys}, Tally{r.FeedbackLate, r.FeedbackLateKeys}
+			f.Anonymous = Tally{r.Anonymous, r.AnonymousKeys}
+			f.AnonymousDialogue = Tally{r.AnonymousDialogue, r.AnonymousDialogueKeys}
 		}
 		f.Counts = append(f.Counts, r.StatsCount)
-	}
-	var other struct {
-		AckOverdue             int64 `db:"ack_overdue"`
-		DecideLate             int64 `db:"decide_late"`
-		DecideOverdue          int64 `db:"decide_overdue"`
-		FeedbackOverdue        int64 `db:"feedback_overdue"`
-		Findings               int64 `db:"findings"`
-		Substantiated          int64 `db:"substantiated"`
-		Detriment              int64 `db:"detriment"`
-		InvestigationsOpened   int64 `db:"investigations_opened"`
-		InvestigationsClosed   int64 `db:"investigations_closed"`
-		RecommendationsOverdue int64 `db:"recommendations_overdue"`
 	}
 	// Clocks overdue at now, over the partial indexes of the concerns still waiting; decisions
 	// made late too, which the rollup does not carry (the partial index of migration 00022 holds
 	// only the undecided and the late, so both are small index-only counts). Findings
 	// count in the period their investigation reported (or closed, if it closed without a
-	// report).
-	if err := sqlx.GetContext(ctx, tx, &other, `
-		SELECT
-		  (SELECT count(*) FROM concerns
-		     WHERE acknowledged_at IS NULL AND received_at >= $1 AND received_at < $2 AND acknowledge_by < $3) AS ack_overdue,
-		  (SELECT count(*) FROM concerns
-		     WHERE decide_by IS NOT NULL AND decided_at > decide_by AND received_at >= $1 AND received_at < $2) AS decide_late,
-		  (SELECT count(*) FROM concerns
-		     WHERE decide_by IS NOT NULL AND decided_at IS NULL AND received_at >= $1 AND received_at < $2
-		       AND decide_by < $3) AS decide_overdue,
-		  (SELECT count(*) FROM concerns
-		     WHERE feedback_at IS NULL AND received_at >= $1 AND received_at < $2 AND feedback_by < $3) AS feedback_overdue,
-		  (SELECT count(*) FROM allegations a JOIN investigations i ON i.id = a.investigation_id
-		     WHERE a.finding IS NOT NULL
-		       AND coalesce(i.reported_at, i.closed_at) >= $1 AND coalesce(i.reported_at, i.closed_at) < $2) AS findings,
-		  (SELECT count(*) FROM allegations a JOIN investigations i ON i.id = a.investigation_id
-		     WHERE a.finding IN ('upheld', 'partly_upheld')
-		       AND coalesce(i.reported_at, i.closed_at) >= $1 AND coalesce(i.reported_at, i.closed_at) < $2) AS substantiated,
-		  (SELECT count(*) FROM messages WHERE detriment AND created_at >= $1 AND created_at < $2) AS detriment,
-		  (SELECT count(*) FROM investigations WHERE created_at >= $1 AND created_at < $2) AS investigations_opened,
-		  (SELECT count(*) FROM investigations WHERE closed_at >= $1 AND closed_at < $2) AS investigations_closed,
-		  (SELECT count(*) FROM recommendations
-		     WHERE due_at < ($3::timestamptz AT TIME ZONE 'Europe/London')::date AND status <> 'done') AS recommendations_overdue`,
-		b.From, b.To, now); err != nil {
+	// report). Each is a count and the sum of the counted rows' record keys.
+	tallies := []struct {
+		into  *Tally
+		query string
+	}{
+		{&f.AckOverdue, `FROM concerns
+		   WHERE acknowledged_at IS NULL AND received_at >= $1 AND received_at < $2 AND acknowledge_by < $3`},
+		{&f.DecideLate, `FROM concerns
+		   WHERE decide_by IS NOT NULL AND decided_at > decide_by AND received_at >= $1 AND received_at < $2`},
+		{&f.DecideOverdue, `FROM concerns
+		   WHERE decide_by IS NOT NULL AND decided_at IS NULL AND received_at >= $1 AND received_at < $2 AND decide_by < $3`},
+		{&f.FeedbackOverdue, `FROM concerns
+		   WHERE feedback_at IS NULL AND received_at >= $1 AND received_at < $2 AND feedback_by < $3`},
+		{&f.Findings, `FROM allegations a JOIN investigations i ON i.id = a.investigation_id
+		   WHERE a.finding IS NOT NULL
+		     AND coalesce(i.reported_at, i.closed_at) >= $1 AND coalesce(i.reported_at, i.closed_at) < $2`},
+		{&f.Substantiated, `FROM allegations a JOIN investigations i ON i.id = a.investigation_id
+		   WHERE a.finding IN ('upheld', 'partly_upheld')
+		     AND coalesce(i.reported_at, i.closed_at) >= $1 AND coalesce(i.reported_at, i.closed_at) < $2`},
+		{&f.Detriment, `FROM messages WHERE detriment AND created_at >= $1 AND created_at < $2`},
+		{&f.InvestigationsOpened, `FROM investigations WHERE created_at >= $1 AND created_at < $2`},
+		{&f.InvestigationsClosed, `FROM investigations WHERE closed_at >= $1 AND closed_at < $2`},
+		{&f.RecommendationsOverdue, `FROM recommendations
+		   WHERE due_at < ($3::timestamptz AT TIME ZONE 'Europe/London')::date AND status <> 'done'`},
+	}
+	// One statement, one round trip: a cross join of one-row counts, (n, keys) side by side.
+	var q strings.Builder
+	dest := make([]any, 0, 2*len(tallies))
+	q.WriteString("SELECT * FROM ")
+	for i, t := range tallies {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		key := "record_key"
+		if strings.HasPrefix(t.query, "FROM allegations a") {
+			key = "a.record_key" // investigations has one too
+		}
+		fmt.Fprintf(&q, "(SELECT count(*), coalesce(sum(%s), 0)::bigint %s) t%d", key, t.query, i)
+		dest = append(dest, &t.into.N, &t.into.Keys)
+	}
+	if err := tx.QueryRowxContext(ctx, q.String(), b.From, b.To, now).Scan(dest...); err != nil {
 		return err
 	}
-	f.AckOverdue, f.FeedbackOverdue = other.AckOverdue, other.FeedbackOverdue
-	f.DecideLate, f.DecideOverdue = other.DecideLate, other.DecideOverdue
-	f.Findings, f.Substantiated, f.Detriment = other.Findings, other.Substantiated, other.Detriment
-	f.InvestigationsOpened, f.InvestigationsClosed, f.RecommendationsOverdue = other.InvestigationsOpened, other.InvestigationsClosed, other.RecommendationsOverdue
 	var findings []StatsCount
 	if err := sqlx.SelectContext(ctx, tx, &findings, `
-		SELECT 'finding' AS dimension, a.finding AS value, count(*) AS n
+		SELECT 'finding' AS dimension, a.finding AS value, count(*) AS n, sum(a.record_key) AS keys
 		FROM allegations a JOIN investigations i ON i.id = a.investigation_id
 		WHERE a.finding IS NOT NULL
 		  AND coalesce(i.reported_at, i.closed_at) >= $1 AND coalesce(i.reported_at, i.closed_at) < $2
@@ -375,18 +411,22 @@ func (s *Store) CompactStats(ctx context.Context) error {
 			WITH months AS (SELECT DISTINCT month FROM (SELECT month FROM stats_concern_counts
 			                GROUP BY month, dimension, value HAVING count(*) > 1) d),
 			gone AS (DELETE FROM stats_concern_counts s USING months m WHERE s.month = m.month RETURNING s.*)
-			INSERT INTO stats_concern_counts (month, dimension, value, n, ack_late, feedback_late, anonymous, anonymous_dialogue)
-			SELECT month, dimension, value, sum(n), sum(ack_late), sum(feedback_late), sum(anonymous), sum(anonymous_dialogue)
+			INSERT INTO stats_concern_counts (month, dimension, value, n, ack_late, feedback_late, anonymous, anonymous_dialogue,
+			    keys, ack_late_keys, feedback_late_keys, anonymous_keys, anonymous_dialogue_keys)
+			SELECT month, dimension, value, sum(n), sum(ack_late), sum(feedback_late), sum(anonymous), sum(anonymous_dialogue),
+			       sum(keys), sum(ack_late_keys), sum(feedback_late_keys), sum(anonymous_keys), sum(anonymous_dialogue_keys)
 			FROM gone GROUP BY 1, 2, 3
-			HAVING sum(n) <> 0 OR sum(ack_late) <> 0 OR sum(feedback_late) <> 0 OR sum(anonymous) <> 0 OR sum(anonymous_dialogue) <> 0`); err != nil {
+			HAVING sum(n) <> 0 OR sum(ack_late) <> 0 OR sum(feedback_late) <> 0 OR sum(anonymous) <> 0 OR sum(anonymous_dialogue) <> 0
+			    OR sum(keys) <> 0 OR sum(ack_late_keys) <> 0 OR sum(feedback_late_keys) <> 0 OR sum(anonymous_keys) <> 0
+			    OR sum(anonymous_dialogue_keys) <> 0`); err != nil {
 			return err
 		}
 		_, err := tx.q.ExecContext(ctx, `
 			WITH months AS (SELECT DISTINCT month FROM (SELECT month FROM stats_concern_times
 			                GROUP BY month, metric, hours HAVING count(*) > 1) d),
 			gone AS (DELETE FROM stats_concern_times s USING months m WHERE s.month = m.month RETURNING s.*)
-			INSERT INTO stats_concern_times (month, metric, hours, n)
-			SELECT month, metric, hours, sum(n) FROM gone GROUP BY 1, 2, 3 HAVING sum(n) <> 0`)
+			INSERT INTO stats_concern_times (month, metric, hours, n, keys)
+			SELECT month, metric, hours, sum(n), sum(keys) FROM gone GROUP BY 1, 2, 3 HAVING sum(n) <> 0 OR sum(keys) <> 0`)
 		return err
 	})
 }

@@ -76,6 +76,8 @@ type statsView struct {
 	Threshold int
 	// ThresholdMax is the largest count that is suppressed.
 	ThresholdMax int
+	// Perturbation says how the counts were perturbed (its Version is empty for exact figures).
+	Perturbation oversight.Perturbation
 	Received     string
 	Summary      []statsRow
 	Times        []statsTime
@@ -89,7 +91,7 @@ func (s *Site) statsView(lang string, rep *oversight.Report) statsView {
 	l := s.labels(lang, rep.SuppressionThreshold)
 	from, to := oversight.Dates(rep.From, rep.To)
 	v := statsView{From: from, To: to, Threshold: rep.SuppressionThreshold, ThresholdMax: rep.SuppressionThreshold - 1,
-		Received: l.Text(rep.Received)}
+		Perturbation: rep.Perturbation, Received: l.Text(rep.Received)}
 	exportURL := func(table string) string {
 		q := url.Values{"from": {from}, "to": {to}, "table": {table}}
 		return Localise(lang, "/staff/stats/export") + "?" + q.Encode()
@@ -165,6 +167,10 @@ func (s *Site) sentences(lang string, year int, rep *oversight.Report) []string 
 		"Opened": l.Text(rep.Investigations.Opened), "Closed": l.Text(rep.Investigations.Closed), "Rate": rate}))
 	out = append(out, t("oversight.summary.detriment", map[string]any{"Count": l.Text(rep.DetrimentReports)}))
 	out = append(out, t("oversight.summary.suppression", map[string]any{"N": rep.SuppressionThreshold, "Max": rep.SuppressionThreshold - 1}))
+	if p := rep.Perturbation; p.Version != "" {
+		out = append(out, t("oversight.perturbation.method", map[string]any{"Max": p.MaxPerturbation, "Version": p.Version}),
+			t("oversight.perturbation.totals", nil))
+	}
 	return out
 }
 
