@@ -2,6 +2,8 @@ package portal_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,5 +66,46 @@ func TestPolicyLoadAuditsTheCustodianSet(t *testing.T) {
 	if len(got) != 3 || !strings.HasPrefix(got[0], "0:") || !strings.HasPrefix(got[1], "1:") || !strings.HasPrefix(got[2], "2:") ||
 		got[1] == got[2] {
 		t.Errorf("policy loads audited as %v, want none, one and two custodians, each set told apart", got)
+	}
+}
+
+// A council that lists its host names answers only on them: a request for any other name (a
+// stray DNS record, a Host header a client chose) gets a plain 404 naming nothing, on the pages
+// and the API alike, while the health checks answer whatever the name.
+func TestUnknownHostGetsAPlain404(t *testing.T) {
+	dir := policytest.Dir(t)
+	f, err := os.OpenFile(filepath.Join(dir, "council.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("hosts: [whistle.enghraifft.example]\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	e := portaltest.Start(t, portaltest.Setting("CANDOUR_POLICY_DIR", dir))
+	get := func(host, path string) (int, string) {
+		req, err := http.NewRequest("GET", e.URL()+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, path := range []string{"/", "/cy/report", "/api/v1/service-areas", "/staff/login"} {
+		if status, body := get("portal.elsewhere.example", path); status != http.StatusNotFound || body != "Not found\n" {
+			t.Errorf("%s on an unknown host: got %d %q, want a plain 404", path, status, body)
+		}
+		if status, _ := get("Whistle.Enghraifft.Example:443", path); status != http.StatusOK {
+			t.Errorf("%s on the council's host: got %d, want 200", path, status)
+		}
+	}
+	if status, _ := get("portal.elsewhere.example", "/healthz"); status != http.StatusOK {
+		t.Errorf("/healthz on any host: got %d", status)
 	}
 }

@@ -284,6 +284,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		Catalog:       catalog,
 		Pages:         site,
 		BodyLimit:     int(cfg.MaxAttachment) + 1<<20,
+		Hosts: func() []string {
+			if pol := p.Policy(); pol != nil && pol.Council != nil {
+				return pol.Council.Hosts
+			}
+			return nil
+		},
 		Details: func(ctx context.Context) map[string]any {
 			b, err := st.UndeliveredMail(ctx)
 			if err != nil {

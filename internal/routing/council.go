@@ -3,6 +3,7 @@ package routing
 import (
 	"fmt"
 	"net/mail"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -23,6 +24,9 @@ type Council struct {
 	// OtherBodies are listed on the "other bodies you can go to" page after the prescribed
 	// persons every Welsh council's workers may go to.
 	OtherBodies []OtherBody `yaml:"other_bodies"`
+	// Hosts are the host names the portal answers on for this council; any other gets a plain
+	// 404. None: every name (a development machine).
+	Hosts []string `yaml:"hosts"`
 }
 
 // PublicContact is how the public reaches the council itself.
@@ -145,8 +149,23 @@ func buildCouncil(s *source, raw *Council) (*Council, []*LoadError) {
 			required(path+"."+f.key, f.v)
 		}
 	}
+	seen := map[string]bool{}
+	for i, h := range c.Hosts {
+		path := fmt.Sprintf("$.hosts[%d]", i)
+		h = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(h), "."))
+		switch {
+		case !hostName.MatchString(h):
+			errs = append(errs, s.errorf(path, "hosts: %q is not a host name (no scheme, port or path: e.g. whistle.council.gov.uk)", c.Hosts[i]))
+		case seen[h]:
+			errs = append(errs, s.errorf(path, "hosts: %q is listed twice", h))
+		}
+		seen[h], c.Hosts[i] = true, h
+	}
 	return &c, errs
 }
+
+// hostName is a DNS name or IPv4 address as a Host header carries it, without the port.
+var hostName = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
 
 // PhoneNumber reports whether s is a phone number as a council prints one: digits, spaces and
 // hyphens, with an optional leading +.

@@ -67,6 +67,7 @@ func TestLoadErrors(t *testing.T) {
 		{"council-no-out-of-hours", "council.yaml", 21, "safeguarding.out_of_hours_phone is required"},
 		{"council-no-name-cy", "council.yaml", 8, "name_cy is required"},
 		{"council-bad-email", "council.yaml", 40, `privacy.data_protection_officer.email: "dpo at enghraifft" is not an e-mail address`},
+		{"council-bad-host", "council.yaml", 52, `hosts: "https://whistle.enghraifft.example:443" is not a host name`},
 		{"directory-old-council", "directory.yaml", 8, "council: has moved to council.yaml (name and name_cy"},
 		{"perturbation-biased", "perturbation.yaml", 7, "count 1: the perturbations average 128/256, want 0 (unbiased)"},
 		{"perturbation-negative", "perturbation.yaml", 7, "perturbation -2 would make count 1 negative"},

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +46,8 @@ type Deps struct {
 	Catalog   *i18n.Catalog
 	Pages     ErrorPages
 	BodyLimit int // bytes; uploads stream, everything else is checked per route
+	// Hosts are the host names the council answers on (council.yaml hosts:); none: any.
+	Hosts func() []string
 }
 
 // New returns the fiber application with middleware, health checks and error handling; the
@@ -66,7 +70,7 @@ func New(d Deps) *fiber.App {
 		Immutable:    true,
 		ErrorHandler: errorHandler(d),
 	})
-	app.Use(recoverPanics(d.Logger), requestLog(d.Logger), securityHeaders, limitBodies)
+	app.Use(recoverPanics(d.Logger), requestLog(d.Logger), securityHeaders, knownHost(d.Hosts), limitBodies)
 
 	app.Get("/healthz", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"status": "ok"})
@@ -87,6 +91,30 @@ func New(d Deps) *fiber.App {
 		return c.JSON(out)
 	})
 	return app
+}
+
+// knownHost answers a plain 404, naming nothing, to a request for a host the council does not
+// answer on, so a portal reached under another name (a stray DNS record, a Host header chosen
+// by a client) shows no council's pages. The health checks answer whatever the name.
+func knownHost(hosts func() []string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var allowed []string
+		if hosts != nil {
+			allowed = hosts()
+		}
+		if len(allowed) == 0 || c.Path() == "/healthz" || c.Path() == "/readyz" {
+			return c.Next()
+		}
+		host := strings.ToLower(c.Hostname())
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if slices.Contains(allowed, host) {
+			return c.Next()
+		}
+		DrainOrClose(c)
+		return c.Status(fiber.StatusNotFound).Type("txt").SendString("Not found\n")
+	}
 }
 
 // MaxBody is the largest body any request but an evidence upload may send. The server's own
