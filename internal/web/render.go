@@ -195,16 +195,18 @@ func (s *Site) Render(c *fiber.Ctx, status int, name string, data any) error {
 // onionPages are the reporter pages reachable over the onion service without a session.
 var onionPages = map[string]bool{"/": true, "/report": true, "/mailbox": true}
 
-// onionLocation sets Onion-Location on a GET of a reporter page when an onion address is
-// configured, so Tor Browser offers the same page over the onion service, and returns the
-// address to show. Only GET: Tor Browser follows the header by loading the page again, which
-// after a POST would lose the receipt it answered with; and only pages without a session, as
-// the mailbox cookie does not cross to the other origin.
+// onionLocation returns the onion address to show on the reporter pages reachable without a
+// session (not the mailbox thread: its cookie does not cross to the other origin), and on a
+// GET of one sets Onion-Location, so Tor Browser offers the same page over the onion service.
+// Only on a GET: Tor Browser follows the header by loading the page again, which after a POST
+// would lose what the POST answered, such as a receipt.
 func (s *Site) onionLocation(c *fiber.Ctx, neutral string) string {
-	if s.deps.OnionURL == "" || c.Method() != fiber.MethodGet || !onionPages[neutral] {
+	if s.deps.OnionURL == "" || !onionPages[neutral] {
 		return ""
 	}
-	c.Set("Onion-Location", s.deps.OnionURL+c.Path())
+	if c.Method() == fiber.MethodGet {
+		c.Set("Onion-Location", s.deps.OnionURL+c.Path())
+	}
 	return s.deps.OnionURL
 }
 
