@@ -34,7 +34,9 @@ func TestComposeFile(t *testing.T) {
 			Healthcheck struct {
 				Test []string `yaml:"test"`
 			} `yaml:"healthcheck"`
-			Volumes []string `yaml:"volumes"`
+			Volumes     []string `yaml:"volumes"`
+			Profiles    []string `yaml:"profiles"`
+			NetworkMode string   `yaml:"network_mode"`
 		} `yaml:"services"`
 		Volumes map[string]any `yaml:"volumes"`
 	}
@@ -76,7 +78,23 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("db service: %s = %q, want it passed to the init script", v, db.Environment[v])
 		}
 	}
-	for _, v := range []string{"pgdata", "keys"} {
+	// The onion service is optional (a profile), shares the portal's network namespace so its
+	// torrc can name 127.0.0.1 (tor resolves no host names there), and keeps its key in a volume.
+	tor := compose.Services["tor"]
+	if !slices.Equal(tor.Profiles, []string{"onion"}) || tor.Build != "./deploy/tor" || tor.NetworkMode != "service:portal" ||
+		!slices.Contains(tor.Volumes, "onion:/var/lib/tor/candour") {
+		t.Errorf("tor service: got %+v, want the onion profile, built from deploy/tor, in the portal's network, keys in the onion volume", tor)
+	}
+	torrc, err := os.ReadFile(filepath.Join(portaltest.Root(), "deploy", "tor", "torrc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"HiddenServiceDir /var/lib/tor/candour\n", "HiddenServicePort 80 127.0.0.1:8080\n", "SocksPort 0\n"} {
+		if !strings.Contains(string(torrc), want) {
+			t.Errorf("deploy/tor/torrc does not say %q", want)
+		}
+	}
+	for _, v := range []string{"pgdata", "keys", "onion"} {
 		if _, ok := compose.Volumes[v]; !ok {
 			t.Errorf("named volume %s missing", v)
 		}

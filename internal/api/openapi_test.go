@@ -126,3 +126,66 @@ func TestOpenAPIGatesMatchTheRouteTable(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditTrailShapeOnlyForTheAuditor: audit sequence numbers and the trail's size would let
+// whoever sees them count the events between two moments, and so place a reporter's doing
+// among staff events. Only operations the auditor's gate admits may answer with an audit
+// schema or any object with a seq.
+func TestAuditTrailShapeOnlyForTheAuditor(t *testing.T) {
+	var doc map[string]any
+	if err := yaml.Unmarshal(api.OpenAPIDocument(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	// reveals reports whether v, following $refs into the document, describes an audit event,
+	// the trail's verification, or anything with a seq.
+	var reveals func(v any, seen map[string]bool) bool
+	reveals = func(v any, seen map[string]bool) bool {
+		switch v := v.(type) {
+		case map[string]any:
+			if ref, ok := v["$ref"].(string); ok && !seen[ref] {
+				seen[ref] = true
+				if strings.HasPrefix(ref, "#/components/schemas/Audit") {
+					return true
+				}
+				var target any = doc
+				for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+					target, _ = target.(map[string]any)[part]
+				}
+				if reveals(target, seen) {
+					return true
+				}
+			}
+			if props, ok := v["properties"].(map[string]any); ok && props["seq"] != nil {
+				return true
+			}
+			for _, x := range v {
+				if reveals(x, seen) {
+					return true
+				}
+			}
+		case []any:
+			for _, x := range v {
+				if reveals(x, seen) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	var found int
+	for path, item := range doc["paths"].(map[string]any) {
+		for method, op := range item.(map[string]any) {
+			o, ok := op.(map[string]any)
+			if !ok || !slices.Contains(httpMethods, method) || !reveals(o["responses"], map[string]bool{}) {
+				continue
+			}
+			found++
+			if o["x-candour-gate"] != access.Auditor.Name {
+				t.Errorf("%s %s (gate %v) answers with the audit trail's shape; only the auditor may", method, path, o["x-candour-gate"])
+			}
+		}
+	}
+	if found == 0 {
+		t.Error("no operation answers with audit events: the check looks at nothing")
+	}
+}

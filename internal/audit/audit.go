@@ -36,9 +36,21 @@ type Event struct {
 // genesis is the prev_hash of the first event.
 var genesis = make([]byte, sha256.Size)
 
-// now is the clock (tests may replace it). PostgreSQL keeps microseconds, so the hashed time is
-// truncated to them.
+// now is the clock (tests may replace it).
 var now = time.Now
+
+// time is when e is kept as having happened. An event about a reporter's doing (the reporter
+// acting, or the system acting on a concern for no staff user) keeps only the hour, like the
+// rows it describes: a microsecond would date the reporter's action, and place it among staff
+// events. Other events keep microseconds, PostgreSQL's precision, so the hash covers exactly
+// what is stored. The trail's order is its sequence numbers, never its times.
+func (e Event) time(t time.Time) time.Time {
+	t = t.UTC()
+	if e.Actor == ActorReporter || (e.ActorID == 0 && (e.Actor == "" || e.Actor == ActorSystem) && e.ObjectType == "concern") {
+		return t.Truncate(time.Hour)
+	}
+	return t.Truncate(time.Microsecond)
+}
 
 // Record appends e to the trail inside st's transaction (it opens one when st is not in one),
 // so the event is written if and only if the change it describes is.
@@ -55,7 +67,7 @@ func Record(ctx context.Context, st *store.Store, e Event) error {
 			prev = genesis
 		}
 		row := store.AuditEvent{
-			Seq: seq + 1, At: now().UTC().Truncate(time.Microsecond), Actor: e.Actor, Action: e.Action,
+			Seq: seq + 1, At: e.time(now()), Actor: e.Actor, Action: e.Action,
 			ObjectType: e.ObjectType, ObjectID: e.ObjectID, PrevHash: prev,
 		}
 		if e.ActorID != 0 {

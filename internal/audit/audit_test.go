@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -179,4 +180,40 @@ func ExampleRecord() {
 	//		return audit.Record(ctx, tx, audit.Event{ActorID: admin.ID, Action: "user.disable",
 	//			ObjectType: "user", ObjectID: strconv.FormatInt(id, 10)})
 	//	})
+}
+
+// Events about a reporter's doing are kept to the hour, like the rows they describe, so their
+// times cannot date the reporter or place them among staff events; staff events keep
+// microseconds. The chain still verifies over the coarse times.
+func TestReporterEventsKeptToTheHour(t *testing.T) {
+	st := store.New(dbtest.New(t))
+	ctx := context.Background()
+	before := time.Now().UTC()
+	for _, e := range []audit.Event{
+		{ActorID: 1, Action: "concern.read", ObjectType: "concern", ObjectID: "c1"},
+		{Actor: audit.ActorReporter, Action: "record.approve", ObjectType: "concern", ObjectID: "c1"},
+		{Action: "concern.shred", ObjectType: "concern", ObjectID: "c1"},                           // the system, for the reporter
+		{Actor: audit.ActorSystem, Action: "auth.login_failed", ObjectType: "user", ObjectID: "7"}, // a staff sign-in
+	} {
+		if err := audit.Record(ctx, st, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events, err := st.AuditEvents(ctx, 0, 10)
+	if err != nil || len(events) != 4 {
+		t.Fatalf("got %d events, %v; want 4", len(events), err)
+	}
+	for i, e := range events {
+		hourly := e.At.Equal(e.At.Truncate(time.Hour))
+		if e.At.Before(before.Truncate(time.Hour)) || e.At.After(time.Now()) {
+			t.Errorf("%s: at %v, want this hour", e.Action, e.At)
+		}
+		// A staff event falls exactly on the hour once in 3.6 billion runs.
+		if wantHourly := i == 1 || i == 2; hourly != wantHourly {
+			t.Errorf("%s by %s: at %v, to the hour: %v, want %v", e.Action, e.Actor, e.At, hourly, wantHourly)
+		}
+	}
+	if ok, n, bad := verify(t, st); !ok || n != 4 {
+		t.Errorf("got ok=%v events=%d first_bad=%v, want the chain to verify", ok, n, bad)
+	}
 }

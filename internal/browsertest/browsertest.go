@@ -11,11 +11,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -35,6 +39,7 @@ func Executable() (string, error) {
 // Options tune one browser.
 type Options struct {
 	NoJavaScript bool // behave like Tor Browser "Safest": no script runs at all
+	NoWebFonts   bool // and no downloaded font: each font request fails and is kept for FontRequests
 	Timeout      time.Duration
 }
 
@@ -83,7 +88,68 @@ func New(t testing.TB, opts Options) context.Context {
 		setScriptDisabled(t, ctx, true)
 		ctx = context.WithValue(ctx, noJavaScriptKey{}, true)
 	}
+	if opts.NoWebFonts {
+		ctx = context.WithValue(ctx, fontsKey{}, blockFonts(t, ctx))
+	}
 	return ctx
+}
+
+type fontsKey struct{}
+
+// fontLog is the font requests a page made; they were failed, as Tor Browser "Safest" fails
+// them.
+type fontLog struct {
+	mu   sync.Mutex
+	urls []string
+}
+
+// blockFonts intercepts every font request and fails it. Failing them (rather than starting
+// Chromium with --disable-remote-fonts, which never asks) is what lets a test see that a page
+// wanted one.
+func blockFonts(t testing.TB, ctx context.Context) *fontLog {
+	t.Helper()
+	l := &fontLog{}
+	// The listener may not send commands itself; a goroutine fails the paused requests.
+	paused := make(chan fetch.RequestID, 256)
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*fetch.EventRequestPaused); ok {
+			l.mu.Lock()
+			l.urls = append(l.urls, e.Request.URL)
+			l.mu.Unlock()
+			select {
+			case paused <- e.RequestID:
+			default:
+			}
+		}
+	}); err != nil {
+		t.Fatalf("listen for font requests: %v", err)
+	}
+	go func() {
+		for {
+			select {
+			case id := <-paused:
+				_, _ = chromedp.Call(ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: id, ErrorReason: network.ErrorReasonBlockedByClient})
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{ResourceType: network.ResourceTypeFont}}}); err != nil {
+		t.Fatalf("intercept font requests: %v", err)
+	}
+	return l
+}
+
+// FontRequests returns the URLs of the fonts pages asked for (and did not get) in a browser
+// started with NoWebFonts.
+func FontRequests(ctx context.Context) []string {
+	l, ok := ctx.Value(fontsKey{}).(*fontLog)
+	if !ok {
+		panic("browsertest: FontRequests needs Options.NoWebFonts")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.urls)
 }
 
 type noJavaScriptKey struct{}

@@ -24,6 +24,7 @@ type Config struct {
 	PGBinDir        string
 	Listen          string
 	PublicURL       *url.URL
+	OnionURL        string // the reporter pages' onion service address, no trailing slash; empty: none
 	PolicyDir       string
 	DataKeyFile     string
 	AutoMigrate     bool
@@ -121,6 +122,19 @@ var Vars = []Var{
 			}
 			u.Path = strings.TrimSuffix(u.Path, "/")
 			c.PublicURL = u
+			return nil
+		}},
+	{Name: "CANDOUR_ONION_URL", Help: "the onion service address of the portal (http(s)://<56 characters>.onion); set: reporter pages send Onion-Location and show it (README, Onion service)",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !OnionHost(u.Hostname()) ||
+				u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+				return errors.New("want an http(s) URL of a v3 onion address: 56 letters a-z and digits 2-7, then .onion")
+			}
+			c.OnionURL = strings.TrimSuffix(u.String(), "/")
 			return nil
 		}},
 	{Name: "CANDOUR_POLICY_DIR", Default: "./policies", Help: "folder of the council's policy files",
@@ -267,6 +281,22 @@ func databaseURL(into *string, v string) error {
 	}
 	*into = v
 	return nil
+}
+
+// OnionHost reports whether host is a version 3 onion address: 56 base32 characters (the
+// service's key, a checksum and a version), then .onion. Version 2 addresses (16 characters)
+// no longer work in Tor.
+func OnionHost(host string) bool {
+	name, ok := strings.CutSuffix(strings.ToLower(host), ".onion")
+	if !ok || len(name) != 56 {
+		return false
+	}
+	for _, r := range name {
+		if (r < 'a' || r > 'z') && (r < '2' || r > '7') {
+			return false
+		}
+	}
+	return true
 }
 
 func loopback(host string) bool {

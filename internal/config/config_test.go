@@ -45,6 +45,12 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"CANDOUR_LOG_LEVEL", "loud"},
 		{"CANDOUR_MIGRATE_DATABASE_URL", "nonsense"},
 		{"CANDOUR_INSECURE_DB_ROLE", "yes"},
+		{"CANDOUR_ONION_URL", "http://example.gov.uk"},
+		{"CANDOUR_ONION_URL", "http://expyuzz4wqqyqhjn.onion"}, // version 2: no longer served by Tor
+		{"CANDOUR_ONION_URL", "ftp://" + onion},
+		{"CANDOUR_ONION_URL", "http://" + onion[1:]},
+		{"CANDOUR_ONION_URL", "http://" + onion[:55] + "1.onion"},
+		{"CANDOUR_ONION_URL", "http://" + onion + "/?x=1"},
 	}
 	for _, tc := range cases {
 		_, err := Parse(env(map[string]string{tc.name: tc.value}))
@@ -112,5 +118,19 @@ func TestSMTPTLSModes(t *testing.T) {
 		case c.ok && c.vars["CANDOUR_SMTP_TLS"] == "" && cfg.SMTPTLS != SMTPStartTLS:
 			t.Errorf("%v: mode %q, want starttls by default", c.vars, cfg.SMTPTLS)
 		}
+	}
+}
+
+// A v3 onion address (the Tor Project's own), for the tests.
+const onion = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion"
+
+func TestOnionURL(t *testing.T) {
+	c, err := Parse(env(nil))
+	if err != nil || c.OnionURL != "" {
+		t.Fatalf("default: got %q, %v; want no onion address", c.OnionURL, err)
+	}
+	c, err = Parse(env(map[string]string{"CANDOUR_ONION_URL": "http://" + onion + "/"}))
+	if err != nil || c.OnionURL != "http://"+onion {
+		t.Errorf("got %q, %v; want the address without its trailing slash", c.OnionURL, err)
 	}
 }

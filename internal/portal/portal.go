@@ -273,7 +273,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	}
 	site, err := web.New(web.Deps{Catalog: catalog, Logger: log, Intake: p.Intake, Policy: p.Policy,
 		SecureCookies: cfg.SecureCookies(), Auth: p.Auth, Casework: p.Casework, Oversight: p.Oversight,
-		Accounts: p.Accounts, PublicURL: cfg.PublicURL.String()})
+		Accounts: p.Accounts, PublicURL: cfg.PublicURL.String(), OnionURL: cfg.OnionURL})
 	if err != nil {
 		return nil, err
 	}

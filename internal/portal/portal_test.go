@@ -58,6 +58,10 @@ func TestSecurityHeadersEverywhere(t *testing.T) {
 		if strings.Contains(csp, "unsafe-inline") {
 			t.Errorf("%s: CSP allows inline code: %q", path, csp)
 		}
+		// Without CANDOUR_ONION_URL there is no onion service to offer.
+		if got := h.Get("Onion-Location"); got != "" {
+			t.Errorf("%s: Onion-Location %q without an onion address", path, got)
+		}
 		for name, want := range map[string]string{
 			"X-Content-Type-Options": "nosniff",
 			"Referrer-Policy":        "no-referrer",

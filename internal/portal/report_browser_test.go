@@ -10,13 +10,16 @@ import (
 
 	"candour/internal/browsertest"
 	"candour/internal/dbtest"
+	"candour/internal/portaltest"
 )
 
 // TestBrowserReportAndMailboxWithoutJavaScript is the frightened social worker on Tor Browser
-// "Safest": no script runs at all. They report anonymously, write down the receipt, open the
-// mailbox with it and reply; every page passes axe-core. Once in English, once in Welsh.
+// "Safest": no script runs and no web font loads. They are offered the onion address, report
+// anonymously, write down the receipt, open the mailbox with it and reply, and no page asked for
+// a font; every page passes axe-core. Once in English, once in Welsh.
 func TestBrowserReportAndMailboxWithoutJavaScript(t *testing.T) {
-	p, _ := start(t, dbtest.NewURL(t))
+	p := portaltest.Start(t, portaltest.Setting("DATABASE_URL", dbtest.NewURL(t)),
+		portaltest.Setting("CANDOUR_ONION_URL", onionURL)).Portal
 	for _, tt := range []struct {
 		lang, prefix                 string
 		form, receipt, thread, reply string // text each page must show
@@ -25,7 +28,18 @@ func TestBrowserReportAndMailboxWithoutJavaScript(t *testing.T) {
 		{"cy", "/cy", "Diogelwch eich hun cyn i chi ddechrau", "Eich derbynneb", "Anfon neges", "Gallaf anfon rota mis Mawrth atoch."},
 	} {
 		t.Run(tt.lang, func(t *testing.T) {
-			ctx := browsertest.New(t, browsertest.Options{NoJavaScript: true, Timeout: 45 * time.Second})
+			ctx := browsertest.New(t, browsertest.Options{NoJavaScript: true, NoWebFonts: true, Timeout: 45 * time.Second})
+			// Tor Browser offers the onion service on the pages a reporter arrives at.
+			for _, path := range []string{tt.prefix + "/", tt.prefix + "/report", tt.prefix + "/mailbox"} {
+				resp, body := get(t, p.URL()+path)
+				if resp.Header.Get("Onion-Location") != onionURL+path {
+					t.Errorf("%s: Onion-Location %q, want %q", path, resp.Header.Get("Onion-Location"), onionURL+path)
+				}
+				// The start and report pages also show it, to copy into Tor Browser.
+				if shows := strings.Contains(body, onionURL); shows != !strings.HasSuffix(path, "/mailbox") {
+					t.Errorf("%s: shows the onion address: %v", path, shows)
+				}
+			}
 			checkPage := func(what, want string) {
 				t.Helper()
 				if lang := browsertest.Get(t, ctx, "read lang", chromedp.Evaluate[string](`document.documentElement.lang`)); lang != tt.lang {
@@ -42,6 +56,9 @@ func TestBrowserReportAndMailboxWithoutJavaScript(t *testing.T) {
 
 			browsertest.Do(t, ctx, "open the form", chromedp.Navigate(p.URL()+tt.prefix+"/report"), chromedp.WaitReady(`#details`))
 			checkPage("form", tt.form)
+			if addr := browsertest.Get(t, ctx, "read the onion address", chromedp.Text(`#onion-address`)); strings.TrimSpace(addr) != onionURL {
+				t.Errorf("form shows onion address %q, want %q", addr, onionURL)
+			}
 
 			browsertest.Do(t, ctx, "fill in the form",
 				chromedp.Click(`#mode`), // anonymous
@@ -83,9 +100,15 @@ func TestBrowserReportAndMailboxWithoutJavaScript(t *testing.T) {
 				t.Errorf("got %s, want the %s thread", loc, tt.lang)
 			}
 			axeWithoutPageScript(t, ctx)
+			if fonts := browsertest.FontRequests(ctx); len(fonts) > 0 {
+				t.Errorf("pages asked for web fonts, which Tor Browser Safest refuses: %v", fonts)
+			}
 		})
 	}
 }
+
+// onionURL is a v3 onion address (the Tor Project's own) for the tests.
+const onionURL = "http://2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion"
 
 // axeWithoutPageScript runs axe-core on a page loaded with JavaScript disabled and checks the
 // page's own script stayed off.

@@ -40,7 +40,10 @@ type Page struct {
 	Council routing.Council
 	// CouncilName is the council's name in Lang.
 	CouncilName string
-	Data        any // what the handler passed to Render
+	// Onion is the portal's onion service address on the reporter pages that show it; empty
+	// elsewhere or without one.
+	Onion string
+	Data  any // what the handler passed to Render
 }
 
 func (s *Site) parseTemplates(fsys fs.FS) error {
@@ -177,6 +180,7 @@ func (s *Site) Render(c *fiber.Ctx, status int, name string, data any) error {
 		Status:      status,
 		Council:     council,
 		CouncilName: inLang(lang, council.Name, council.NameCy),
+		Onion:       s.onionLocation(c, neutral),
 		Data:        data,
 	}
 	var buf bytes.Buffer
@@ -186,6 +190,24 @@ func (s *Site) Render(c *fiber.Ctx, status int, name string, data any) error {
 	c.Status(status)
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
 	return c.Send(buf.Bytes())
+}
+
+// onionPages are the reporter pages reachable over the onion service without a session.
+var onionPages = map[string]bool{"/": true, "/report": true, "/mailbox": true}
+
+// onionLocation returns the onion address to show on the reporter pages reachable without a
+// session (not the mailbox thread: its cookie does not cross to the other origin), and on a
+// GET of one sets Onion-Location, so Tor Browser offers the same page over the onion service.
+// Only on a GET: Tor Browser follows the header by loading the page again, which after a POST
+// would lose what the POST answered, such as a receipt.
+func (s *Site) onionLocation(c *fiber.Ctx, neutral string) string {
+	if s.deps.OnionURL == "" || !onionPages[neutral] {
+		return ""
+	}
+	if c.Method() == fiber.MethodGet {
+		c.Set("Onion-Location", s.deps.OnionURL+c.Path())
+	}
+	return s.deps.OnionURL
 }
 
 type errorData struct {

@@ -42,6 +42,8 @@ type Deps struct {
 	SecureCookies bool
 	// PublicURL is CANDOUR_PUBLIC_URL without a trailing slash, for links people hand on.
 	PublicURL string
+	// OnionURL is CANDOUR_ONION_URL: the portal's onion service address, or empty.
+	OnionURL string
 	// Staff pages (sign-in, sessions, 2FA enrolment). Auth nil: no staff pages.
 	Auth *auth.Service
 	// Casework runs the triage queue, concern pages and investigations; Oversight the

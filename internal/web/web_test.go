@@ -182,6 +182,39 @@ func TestStartPage(t *testing.T) {
 	}
 }
 
+// With an onion address, a GET of a page a reporter arrives at offers it (Onion-Location, the
+// same page on the onion) and the start page shows it; other pages and a POST's answer do not,
+// as Tor Browser would load the offered page again and lose what the POST answered.
+func TestOnionLocation(t *testing.T) {
+	const onion = "http://2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion"
+	app, s := newApp(t)
+	s.deps.OnionURL = onion
+	for path, offered := range map[string]bool{"/": true, "/cy": true, "/accessibility": false, "/cy/privacy": false} {
+		resp, body := get(t, app, path)
+		want := ""
+		if offered {
+			want = onion + path
+		}
+		if got := resp.Header.Get("Onion-Location"); got != want {
+			t.Errorf("%s: Onion-Location %q, want %q", path, got, want)
+		}
+		if shown := strings.Contains(body, onion); shown != offered {
+			t.Errorf("%s: shows the onion address: %v, want %v", path, shown, offered)
+		}
+	}
+	resp, err := app.Test(httptest.NewRequest(http.MethodPost, "/", nil), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Header.Get("Onion-Location"); got != "" {
+		t.Errorf("POST /: Onion-Location %q, want none", got)
+	}
+	s.deps.OnionURL = ""
+	if resp, body := get(t, app, "/"); resp.Header.Get("Onion-Location") != "" || strings.Contains(body, ".onion") {
+		t.Errorf("without an onion address: got Onion-Location %q", resp.Header.Get("Onion-Location"))
+	}
+}
+
 // The start page promises what the council's policy says, not a number written in code.
 func TestStartPageClocksComeFromThePolicy(t *testing.T) {
 	app, s := newApp(t)
