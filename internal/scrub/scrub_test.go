@@ -48,27 +48,35 @@ func taggedJPEG(t testing.TB) []byte {
 	return append(out, "\xFF\xD8second picture SERIAL-12345"...)
 }
 
-func TestJPEGMetadataRemoved(t *testing.T) {
+// checkCleaned cleans in as kind and checks the report, that none of gone is left, that kept
+// is, and that the result still decodes.
+func checkCleaned(t *testing.T, kind Kind, in []byte, want, gone []string, kept string, decode func([]byte) error) {
+	t.Helper()
 	var out bytes.Buffer
-	rep, err := Clean(JPEG, bytes.NewReader(taggedJPEG(t)), &out)
+	rep, err := Clean(kind, bytes.NewReader(in), &out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{EXIF, XMP, IPTC, Vendor, Comment, Trailing}
 	if !rep.Cleaned || !reflect.DeepEqual(rep.Removed, want) {
 		t.Fatalf("report %+v, want removed %v", rep, want)
 	}
-	for _, s := range []string{"SERIAL", "Jo Bloggs", "High Street", "MPF"} {
+	for _, s := range gone {
 		if bytes.Contains(out.Bytes(), []byte(s)) {
 			t.Errorf("%q left in the cleaned file", s)
 		}
 	}
-	if !bytes.Contains(out.Bytes(), []byte("ICC_PROFILE")) {
-		t.Error("the colour profile was dropped")
+	if !bytes.Contains(out.Bytes(), []byte(kept)) {
+		t.Errorf("%s was dropped", kept)
 	}
-	if _, err := jpeg.Decode(bytes.NewReader(out.Bytes())); err != nil {
-		t.Fatalf("cleaned JPEG does not decode: %v", err)
+	if err := decode(out.Bytes()); err != nil {
+		t.Fatalf("cleaned %s does not decode: %v", kind, err)
 	}
+}
+
+func TestJPEGMetadataRemoved(t *testing.T) {
+	checkCleaned(t, JPEG, taggedJPEG(t), []string{EXIF, XMP, IPTC, Vendor, Comment, Trailing},
+		[]string{"SERIAL", "Jo Bloggs", "High Street", "MPF"}, "ICC_PROFILE",
+		func(b []byte) error { _, err := jpeg.Decode(bytes.NewReader(b)); return err })
 }
 
 func pngChunk(typ, data string) []byte {
@@ -98,26 +106,9 @@ func taggedPNG(t testing.TB) []byte {
 }
 
 func TestPNGMetadataRemoved(t *testing.T) {
-	var out bytes.Buffer
-	rep, err := Clean(PNG, bytes.NewReader(taggedPNG(t)), &out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{TextNote, XMP, EXIF, Time, Vendor, Trailing}
-	if !rep.Cleaned || !reflect.DeepEqual(rep.Removed, want) {
-		t.Fatalf("report %+v, want removed %v", rep, want)
-	}
-	for _, s := range []string{"SERIAL", "Jo Bloggs", "51.48N", "tIME"} {
-		if bytes.Contains(out.Bytes(), []byte(s)) {
-			t.Errorf("%q left in the cleaned file", s)
-		}
-	}
-	if !bytes.Contains(out.Bytes(), []byte("gAMA")) {
-		t.Error("gamma was dropped")
-	}
-	if _, err := png.Decode(bytes.NewReader(out.Bytes())); err != nil {
-		t.Fatalf("cleaned PNG does not decode: %v", err)
-	}
+	checkCleaned(t, PNG, taggedPNG(t), []string{TextNote, XMP, EXIF, Time, Vendor, Trailing},
+		[]string{"SERIAL", "Jo Bloggs", "51.48N", "tIME"}, "gAMA",
+		func(b []byte) error { _, err := png.Decode(bytes.NewReader(b)); return err })
 }
 
 func riffChunk(typ, data string) []byte {
