@@ -28,12 +28,14 @@ HAVE_PG = { [ -n "$$CANDOUR_PG_BIN" ] || command -v initdb >/dev/null || ls /usr
 pg-deps:
 	@$(APT_INSTALL); $(HAVE_PG) || install postgresql
 
-# Chromium (browser tests), age (the upstream CLI must open sealed identities), npm and
+# Chromium (browser tests), age (the upstream CLI must open sealed identities), exiftool (the
+# independent reader the metadata tests check cleaned files with), npm and
 # PostgreSQL, installed only when missing, so `make test` needs no set-up by hand.
 system-deps:
 	@$(APT_INSTALL); missing=""; \
 	command -v chromium >/dev/null || [ -n "$$CHROMIUM" ] || missing="$$missing chromium"; \
 	command -v age >/dev/null || missing="$$missing age"; \
+	command -v exiftool >/dev/null || missing="$$missing libimage-exiftool-perl"; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	$(HAVE_PG) || missing="$$missing postgresql"; \
 	[ -z "$$missing" ] || install $$missing

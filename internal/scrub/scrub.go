@@ -62,7 +62,7 @@ var (
 
 // MaxWebP is the largest WebP cleaned: its RIFF size must be written before its chunks, so the
 // whole file is held in memory.
-const MaxWebP = 32 << 20
+const MaxWebP = 32_000_000
 
 // SniffLen is how much of a file Sniff needs.
 const SniffLen = 512

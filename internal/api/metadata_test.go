@@ -1,0 +1,157 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"candour/internal/portaltest"
+	"candour/internal/store"
+)
+
+// The identifying details written into the test photos, each of which must be gone.
+var planted = []string{"Gwen Pritchard", "SN-4417-CANDOUR", "Ty Hywel", "Canon"}
+
+// exiftool is the independent reader: it writes the metadata into real files and reads what
+// is left after cleaning. It comes from Debian's libimage-exiftool-perl (make system-deps).
+func exiftool(t *testing.T, args ...string) []byte {
+	t.Helper()
+	if _, err := exec.LookPath("exiftool"); err != nil {
+		t.Fatal("exiftool not found: install libimage-exiftool-perl (make system-deps)")
+	}
+	out, err := exec.Command("exiftool", args...).Output()
+	if err != nil {
+		t.Fatalf("exiftool %v: %v", args, err)
+	}
+	return out
+}
+
+// taggedPhoto encodes a picture with enc and has exiftool write a GPS position, a camera
+// serial number, an author and a comment into it.
+func taggedPhoto(t *testing.T, name string, enc func(f *os.File, img image.Image) error) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
+	for x := 0; x < 64; x++ {
+		for y := 0; y < 48; y++ {
+			img.Set(x, y, color.RGBA{uint8(x * 4), uint8(y * 5), 120, 255})
+		}
+	}
+	path := filepath.Join(t.TempDir(), name)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := enc(f, img); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	exiftool(t, "-q", "-overwrite_original", "-GPSLatitude=51.4816", "-GPSLatitudeRef=N", "-GPSLongitude=3.1791",
+		"-GPSLongitudeRef=W", "-Make=Canon", "-SerialNumber=SN-4417-CANDOUR", "-Artist=Gwen Pritchard",
+		"-XMP-dc:Creator=Gwen Pritchard", "-Comment=taken at Ty Hywel", path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tags := readTags(t, data); !strings.Contains(tags, "GPSLatitude") || !strings.Contains(tags, "SN-4417-CANDOUR") {
+		t.Fatalf("exiftool did not tag the test photo: %s", tags)
+	}
+	return data
+}
+
+// readTags is everything exiftool finds in data, as JSON text.
+func readTags(t *testing.T, data []byte) string {
+	path := filepath.Join(t.TempDir(), "read")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return string(exiftool(t, "-j", "-a", "-G1", path))
+}
+
+type stored struct {
+	ID       string `json:"id"`
+	Size     int64  `json:"size"`
+	Metadata struct {
+		Kind    string   `json:"kind"`
+		Cleaned bool     `json:"cleaned"`
+		Removed []string `json:"removed"`
+	} `json:"metadata"`
+}
+
+// Photos carrying a GPS position, camera serial and author lose them before they are sealed:
+// what staff download has none of it (exiftool reads it) and still decodes. The type is told
+// by content, so a JPEG named .png is cleaned as a JPEG. A damaged photo is refused with a
+// field error and leaves nothing stored; other types are stored as sent and say so.
+func TestUploadedPhotosLoseMetadata(t *testing.T) {
+	e := portaltest.Start(t)
+	f := decode[filed](t, postJSON(t, e, "/api/v1/reports", anonymousReport()))
+	c, err := store.New(e.DB).ConcernByReference(t.Context(), f.Reference)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mo := portaltest.NewStaff(t, e.Portal, "elin.rowlands@enghraifft.example", "monitoring_officer")
+	tok := decode[map[string]string](t, postJSON(t, e, "/api/v1/mailbox/session", map[string]string{"receipt": f.Receipt}))["token"]
+	auth := "Authorization: Bearer " + tok
+	upload := func(name string, data []byte) (portaltest.Response, stored) {
+		ct, body := multipartFile(t, "file", name, data)
+		r := e.Do(t, "POST", "/api/v1/mailbox/attachments", ct, bytes.NewReader(body), auth, "Accept-Language: cy")
+		var s stored
+		json.Unmarshal(r.Body, &s)
+		return r, s
+	}
+
+	jpg := taggedPhoto(t, "photo.jpg", func(f *os.File, img image.Image) error { return jpeg.Encode(f, img, nil) })
+	pngData := taggedPhoto(t, "photo.png", func(f *os.File, img image.Image) error { return png.Encode(f, img) })
+	for _, tc := range []struct {
+		name, kind string
+		data       []byte
+		decode     func([]byte) error
+	}{
+		{"IMG_0042.png", "jpeg", jpg, func(b []byte) error { _, err := jpeg.Decode(bytes.NewReader(b)); return err }},
+		{"IMG_0043.jpg", "png", pngData, func(b []byte) error { _, err := png.Decode(bytes.NewReader(b)); return err }},
+	} {
+		r, att := upload(tc.name, tc.data)
+		if r.Status != 201 || att.Metadata.Kind != tc.kind || !att.Metadata.Cleaned || !strings.Contains(strings.Join(att.Metadata.Removed, " "), "exif") {
+			t.Fatalf("%s: got %d %s, want 201, cleaned as %s with exif removed", tc.name, r.Status, r.Body, tc.kind)
+		}
+		dl := mo.API("GET", "/api/v1/concerns/"+c.ID+"/attachments/"+att.ID, nil)
+		if dl.Status != 200 || int64(len(dl.Body)) != att.Size {
+			t.Fatalf("%s: staff download got %d, %d bytes, want 200 and %d", tc.name, dl.Status, len(dl.Body), att.Size)
+		}
+		tags := readTags(t, dl.Body)
+		for _, s := range append(planted, "GPS", "SerialNumber", "Artist", "Creator") {
+			if strings.Contains(tags, s) {
+				t.Errorf("%s: exiftool still finds %q in the stored file: %s", tc.name, s, tags)
+			}
+		}
+		if err := tc.decode(dl.Body); err != nil {
+			t.Errorf("%s: the stored file does not decode: %v", tc.name, err)
+		}
+	}
+
+	var before int
+	e.DB.Get(&before, `SELECT count(*) FROM attachments`)
+	r, _ := upload("broken.jpg", jpg[:len(jpg)/2])
+	if got := decode[apiError](t, r); r.Status != 400 || !strings.Contains(got.Error.Fields["file"], "wedi'i ddifrodi") {
+		t.Errorf("damaged photo: got %d %s, want 400 with a Welsh field error", r.Status, r.Body)
+	}
+	var after int
+	e.DB.Get(&after, `SELECT count(*) FROM attachments`)
+	if after != before {
+		t.Errorf("a refused photo left %d attachment rows", after-before)
+	}
+
+	note := []byte("Minutes of the meeting, 3 March.\n")
+	if r, att := upload("notes.txt", note); r.Status != 201 || att.Metadata.Kind != "text" || !att.Metadata.Cleaned || att.Size != int64(len(note)) {
+		t.Errorf("plain text: got %d %s, want it stored unchanged", r.Status, r.Body)
+	}
+	if r, att := upload("rota.jpg", []byte("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")); r.Status != 201 || att.Metadata.Kind != "other" || att.Metadata.Cleaned {
+		t.Errorf("a PDF named .jpg: got %d %s, want stored as sent, not cleaned", r.Status, r.Body)
+	}
+}
