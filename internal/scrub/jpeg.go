@@ -145,7 +145,8 @@ func copyScan(br *bufio.Reader, bw *bufio.Writer) (byte, error) {
 			return 0, corrupt(err)
 		}
 		if b == 0x00 || (b >= 0xD0 && b <= 0xD7) {
-			bw.Write([]byte{0xFF, b})
+			bw.WriteByte(0xFF)
+			bw.WriteByte(b)
 			continue
 		}
 		return b, nil
