@@ -1,8 +1,11 @@
 package api_test
 
 import (
+	"archive/zip"
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -138,7 +141,7 @@ func TestUploadedPhotosLoseMetadata(t *testing.T) {
 	var before int
 	e.DB.Get(&before, `SELECT count(*) FROM attachments`)
 	r, _ := upload("broken.jpg", jpg[:len(jpg)/2])
-	if got := decode[apiError](t, r); r.Status != 400 || !strings.Contains(got.Error.Fields["file"], "wedi'i ddifrodi") {
+	if got := decode[apiError](t, r); r.Status != 400 || !strings.Contains(got.Error.Fields["file"], "wedi'i difrodi") {
 		t.Errorf("damaged photo: got %d %s, want 400 with a Welsh field error", r.Status, r.Body)
 	}
 	var after int
@@ -151,7 +154,83 @@ func TestUploadedPhotosLoseMetadata(t *testing.T) {
 	if r, att := upload("notes.txt", note); r.Status != 201 || att.Metadata.Kind != "text" || !att.Metadata.Cleaned || att.Size != int64(len(note)) {
 		t.Errorf("plain text: got %d %s, want it stored unchanged", r.Status, r.Body)
 	}
-	if r, att := upload("rota.jpg", []byte("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")); r.Status != 201 || att.Metadata.Kind != "other" || att.Metadata.Cleaned {
-		t.Errorf("a PDF named .jpg: got %d %s, want stored as sent, not cleaned", r.Status, r.Body)
+	if r, att := upload("rota.jpg", []byte("\x00\x00\x00\x18ftypmp42 video")); r.Status != 201 || att.Metadata.Kind != "other" || att.Metadata.Cleaned {
+		t.Errorf("a video named .jpg: got %d %s, want stored as sent, not cleaned", r.Status, r.Body)
 	}
+	if r, _ := upload("rota.pdf", []byte("%PDF-1.7\n%\xe2\xe3\xcf\xd3\nnot really")); r.Status != 400 {
+		t.Errorf("a broken PDF: got %d %s, want 400", r.Status, r.Body)
+	}
+
+	// Documents go through mat2: a PDF's author (written by exiftool) and a docx's creator
+	// are gone from what staff download, and the PDF's text is still there.
+	pdfPath := filepath.Join(t.TempDir(), "rota.pdf")
+	if err := os.WriteFile(pdfPath, minimalPDF("Rota for March"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	exiftool(t, "-q", "-overwrite_original", "-Author=Gwen Pritchard", "-Creator=SN-4417-CANDOUR", pdfPath)
+	pdf, _ := os.ReadFile(pdfPath)
+	for _, tc := range []struct {
+		name, kind string
+		data       []byte
+	}{{"rota.pdf", "pdf", pdf}, {"letter.docx", "docx", docx(t)}} {
+		if tags := readTags(t, tc.data); !strings.Contains(tags, "Gwen Pritchard") {
+			t.Fatalf("%s: the test file lacks its author: %s", tc.name, tags)
+		}
+		r, att := upload(tc.name, tc.data)
+		if r.Status != 201 || att.Metadata.Kind != tc.kind || !att.Metadata.Cleaned {
+			t.Fatalf("%s: got %d %s, want 201 cleaned as %s", tc.name, r.Status, r.Body, tc.kind)
+		}
+		dl := mo.API("GET", "/api/v1/concerns/"+c.ID+"/attachments/"+att.ID, nil)
+		if tags := readTags(t, dl.Body); dl.Status != 200 || strings.Contains(tags, "Gwen Pritchard") || strings.Contains(tags, "SN-4417") {
+			t.Errorf("%s: exiftool still finds the author in the stored file: %s", tc.name, tags)
+		}
+	}
+}
+
+// minimalPDF is a one-page PDF showing text, with a correct cross-reference table.
+func minimalPDF(text string) []byte {
+	stream := "BT /F1 12 Tf 20 100 Td (" + text + ") Tj ET"
+	objs := []string{"<</Type/Catalog/Pages 2 0 R>>", "<</Type/Pages/Kids[3 0 R]/Count 1>>",
+		"<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>>>",
+		fmt.Sprintf("<</Length %d>>stream\n%s\nendstream", len(stream), stream),
+		"<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>"}
+	var b bytes.Buffer
+	b.WriteString("%PDF-1.4\n")
+	var offs []int
+	for i, o := range objs {
+		offs = append(offs, b.Len())
+		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
+	}
+	xref := b.Len()
+	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
+	for _, o := range offs {
+		fmt.Fprintf(&b, "%010d 00000 n \n", o)
+	}
+	fmt.Fprintf(&b, "trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
+	return b.Bytes()
+}
+
+// docx is a minimal Word document whose properties name its creator.
+func docx(t *testing.T) []byte {
+	var b bytes.Buffer
+	z := zip.NewWriter(&b)
+	for _, f := range []struct{ name, body string }{
+		{"[Content_Types].xml", `<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/><Override PartName="/docProps/core.xml" ContentType="application/vnd.openxmlformats-package.core-properties+xml"/></Types>`},
+		{"_rels/.rels", `<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties" Target="docProps/core.xml"/></Relationships>`},
+		{"word/document.xml", `<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>Rota for March</w:t></w:r></w:p></w:body></w:document>`},
+		{"docProps/core.xml", `<?xml version="1.0" encoding="UTF-8"?><cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:creator>Gwen Pritchard</dc:creator><cp:lastModifiedBy>Gwen Pritchard</cp:lastModifiedBy></cp:coreProperties>`},
+	} {
+		// Sizes in the local headers (no data descriptors), as Word writes: readers that walk
+		// the local headers, exiftool among them, need them.
+		w, err := z.CreateRaw(&zip.FileHeader{Name: f.name, Method: zip.Store, CRC32: crc32.ChecksumIEEE([]byte(f.body)),
+			CompressedSize64: uint64(len(f.body)), UncompressedSize64: uint64(len(f.body))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(f.body))
+	}
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

@@ -277,11 +277,11 @@ var (
 	errTooLarge     = fault.New(fault.TooLarge, "too_large", "attachment.too_large")
 	errQuota        = fault.New(fault.TooLarge, "mailbox_full", "attachment.quota")
 	errTooManyFiles = fault.New(fault.TooLarge, "mailbox_full", "attachment.too_many")
-	// A damaged image cannot be cleaned with confidence, and storing it would keep what it
+	// A damaged image or document cannot be cleaned with confidence, and storing it would keep what it
 	// hides: the reporter is asked for another copy.
 	errCorrupt = &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "attachment.corrupt",
 		Fields: map[string]string{"file": "attachment.corrupt"}}
-	errFormatTooLarge = fault.New(fault.TooLarge, "too_large", "attachment.webp_too_large")
+	errFormatTooLarge = fault.New(fault.TooLarge, "too_large", "attachment.format_too_large")
 )
 
 func (l *limitedReader) Read(p []byte) (int, error) {

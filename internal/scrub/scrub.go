@@ -2,7 +2,8 @@
 // XMP, IPTC, comments, text chunks, timestamps) from images before they are sealed. Types are
 // told by their content, never by a file name or a client's Content-Type, so a file that
 // claims one type and is another is cleaned as what it is. JPEG and PNG stream in constant
-// memory; WebP needs its size up front and is held in memory up to MaxWebP.
+// memory; WebP needs its size up front and is held in memory up to MaxWebP. PDF and Office
+// files go through mat2 in a sandbox (see mat2.go), up to MaxDocument.
 package scrub
 
 import (
@@ -56,7 +57,7 @@ var (
 	// ErrCorrupt is a file that looks like an image but does not follow its format, so it
 	// cannot be cleaned with confidence: it is refused rather than stored with its metadata.
 	ErrCorrupt = errors.New("scrub: corrupt image")
-	// ErrTooLarge is a WebP file over MaxWebP.
+	// ErrTooLarge is a WebP file over MaxWebP or a document over MaxDocument.
 	ErrTooLarge = errors.New("scrub: file too large for its format")
 )
 
@@ -76,6 +77,9 @@ func Sniff(head []byte) Kind {
 		return PNG
 	case len(head) >= 12 && string(head[:4]) == "RIFF" && string(head[8:12]) == "WEBP":
 		return WebP
+	}
+	if k := sniffDocument(head); k != "" && mat2Ready {
+		return k
 	}
 	if ct := http.DetectContentType(head); ct == "text/plain; charset=utf-8" {
 		return Text
@@ -105,6 +109,8 @@ func Clean(kind Kind, r io.Reader, w io.Writer) (Report, error) {
 		err = cleanPNG(r, w, &rep)
 	case WebP:
 		err = cleanWebP(r, w, &rep)
+	case PDF, DOCX, XLSX, PPTX, ODT, ODS, ODP:
+		err = cleanDocument(kind, r, w, &rep)
 	default:
 		_, err = io.Copy(w, r)
 		rep.Cleaned = kind == Text

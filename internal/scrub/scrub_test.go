@@ -165,8 +165,8 @@ func TestSniff(t *testing.T) {
 		{taggedPNG(t), PNG},
 		{riff(riffChunk("VP8L", "x")), WebP},
 		{[]byte("Dear Monitoring Officer,\nplease see"), Text},
-		{[]byte("%PDF-1.7\n"), Other},
-		{[]byte("PK\x03\x04"), Other},
+		{[]byte("GIF89a\x01\x00"), Other},
+		{[]byte("PK\x03\x04photos/"), Other},
 		{[]byte{0, 1, 2, 3}, Other},
 	} {
 		if got := Sniff(c.head); got != c.want {
@@ -227,4 +227,23 @@ func FuzzClean(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Documents are told apart by content, for mat2, which picks its parser by extension.
+func TestSniffDocument(t *testing.T) {
+	for head, want := range map[string]Kind{
+		"%PDF-1.7\n": PDF,
+		"PK\x03\x04\x14\x00\x00\x00\x00\x00mimetypeapplication/vnd.oasis.opendocument.text":         ODT,
+		"PK\x03\x04\x14\x00\x00\x00\x00\x00mimetypeapplication/vnd.oasis.opendocument.spreadsheet":  ODS,
+		"PK\x03\x04\x14\x00\x00\x00\x00\x00mimetypeapplication/vnd.oasis.opendocument.presentation": ODP,
+		"PK\x03\x04\x14\x00[Content_Types].xml....word/document.xml":                                DOCX,
+		"PK\x03\x04\x14\x00[Content_Types].xml....xl/workbook.xml":                                  XLSX,
+		"PK\x03\x04\x14\x00[Content_Types].xml....ppt/presentation.xml":                             PPTX,
+		"PK\x03\x04\x14\x00photos/holiday.jpg":                                                      "",
+		"GIF89a":                                                                                    "",
+	} {
+		if got := sniffDocument([]byte(head)); got != want {
+			t.Errorf("sniffDocument(%q) = %q, want %q", head, got, want)
+		}
+	}
 }

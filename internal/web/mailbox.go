@@ -107,7 +107,7 @@ type scrubNotice struct {
 var scrubRemoved = map[string]string{
 	scrub.EXIF: "mailbox.scrub.exif", scrub.XMP: "mailbox.scrub.xmp", scrub.IPTC: "mailbox.scrub.iptc",
 	scrub.Comment: "mailbox.scrub.comment", scrub.TextNote: "mailbox.scrub.text_note", scrub.Time: "mailbox.scrub.time",
-	scrub.Vendor: "mailbox.scrub.vendor", scrub.Trailing: "mailbox.scrub.trailing",
+	scrub.Vendor: "mailbox.scrub.vendor", scrub.Trailing: "mailbox.scrub.trailing", scrub.Properties: "mailbox.scrub.properties",
 }
 
 // afterRedirect is a thread page's notice after a redirect, with what an upload's cleaning
@@ -122,7 +122,7 @@ func afterRedirect(c *fiber.Ctx) threadData {
 		d.Scrub = &scrubNotice{Text: "mailbox.scrub.not_cleaned", Warn: true}
 	case scrub.Text:
 		d.Scrub = &scrubNotice{Text: "mailbox.scrub.text"}
-	case scrub.JPEG, scrub.PNG, scrub.WebP:
+	case scrub.JPEG, scrub.PNG, scrub.WebP, scrub.PDF, scrub.DOCX, scrub.XLSX, scrub.PPTX, scrub.ODT, scrub.ODS, scrub.ODP:
 		n := &scrubNotice{Text: "mailbox.scrub.none"}
 		for _, code := range strings.Fields(c.Query("removed")) {
 			if key, ok := scrubRemoved[code]; ok {

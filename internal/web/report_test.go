@@ -545,7 +545,7 @@ func TestMailbox(t *testing.T) {
 			t.Errorf("Welsh thread after upload: lacks what was removed, or shows an unknown code")
 		}
 		resp := r.upload(t, cookie, csrf, "broken.jpg", photo[:40])
-		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(resp.body, "This picture is damaged") {
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(resp.body, "This file is damaged") {
 			t.Errorf("damaged photo: got %d, want 400 with the error", resp.StatusCode)
 		}
 	})
