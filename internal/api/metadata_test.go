@@ -184,6 +184,11 @@ func TestUploadedPhotosLoseMetadata(t *testing.T) {
 		if tags := readTags(t, dl.Body); dl.Status != 200 || strings.Contains(tags, "Gwen Pritchard") || strings.Contains(tags, "SN-4417") {
 			t.Errorf("%s: exiftool still finds the author in the stored file: %s", tc.name, tags)
 		}
+		// exiftool warns about the xref entries of mat2's incremental update of a PDF and may
+		// then read less of it, so the bytes are checked too (cairo compresses the pages).
+		if bytes.Contains(dl.Body, []byte("Gwen Pritchard")) || bytes.Contains(dl.Body, []byte("SN-4417")) {
+			t.Errorf("%s: the stored file still holds the author", tc.name)
+		}
 	}
 }
 
