@@ -57,7 +57,7 @@ func taggedPhoto(t *testing.T, name string, enc func(f *os.File, img image.Image
 	f.Close()
 	exiftool(t, "-q", "-overwrite_original", "-GPSLatitude=51.4816", "-GPSLatitudeRef=N", "-GPSLongitude=3.1791",
 		"-GPSLongitudeRef=W", "-Make=Canon", "-SerialNumber=SN-4417-CANDOUR", "-Artist=Gwen Pritchard",
-		"-XMP-dc:Creator=Gwen Pritchard", "-Comment=taken at Ty Hywel", path)
+		"-XMP-dc:Creator=Gwen Pritchard", "-Comment=taken at Ty Hywel", "-Orientation#=6", path)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -132,6 +132,9 @@ func TestUploadedPhotosLoseMetadata(t *testing.T) {
 			if strings.Contains(tags, s) {
 				t.Errorf("%s: exiftool still finds %q in the stored file: %s", tc.name, s, tags)
 			}
+		}
+		if tc.kind == "jpeg" && !strings.Contains(tags, `"IFD0:Orientation": "Rotate 90 CW"`) {
+			t.Errorf("%s: the photo lost its orientation: %s", tc.name, tags)
 		}
 		if err := tc.decode(dl.Body); err != nil {
 			t.Errorf("%s: the stored file does not decode: %v", tc.name, err)

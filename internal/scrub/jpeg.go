@@ -3,15 +3,16 @@ package scrub
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"io"
 )
 
 // cleanJPEG copies a JPEG segment by segment. It keeps what decoding and colour need (JFIF
 // APP0, Adobe APP14, whose transform flag changes the colours, and the ICC profile in APP2,
 // a colour description shared by every device of a model) and drops every other APPn (EXIF
-// with its GPS, serial and thumbnail, XMP, IPTC, maker data, MPF), comments, and whatever
-// follows the end of the image (phones append further pictures there). Memory is one segment
-// (at most 64 KiB) and the reader's buffer, whatever the file's size.
+// with its GPS, serial and thumbnail, but for its orientation; XMP, IPTC, maker data, MPF),
+// comments, and whatever follows the end of the image (phones append further pictures
+// there). Memory is one segment (at most 64 KiB) and the reader's buffer, whatever the size.
 func cleanJPEG(r io.Reader, w io.Writer, rep *Report) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -60,7 +61,19 @@ func cleanJPEG(r io.Reader, w io.Writer, rep *Report) error {
 			return corrupt(err)
 		}
 		if code := jpegDrop(m, body); code != "" {
-			rep.removed(code)
+			if code == EXIF {
+				// The orientation alone is kept, so a phone photo does not show sideways.
+				if o := orientationEXIF(body); o != nil {
+					if bytes.Equal(o, body) {
+						code = "" // already only that: nothing removed
+					}
+					bw.Write(segmentHeader(m, len(o)))
+					bw.Write(o)
+				}
+			}
+			if code != "" {
+				rep.removed(code)
+			}
 			m = 0
 			continue
 		}
@@ -160,4 +173,48 @@ func dropRest(r io.Reader, rep *Report) error {
 		rep.removed(Trailing)
 	}
 	return err
+}
+
+func segmentHeader(m byte, n int) []byte {
+	return []byte{0xFF, m, byte((n + 2) >> 8), byte(n + 2)}
+}
+
+// orientationEXIF is an EXIF block holding only exif's Orientation (how to turn the picture
+// to show it upright), or nil when it has none or it is the default.
+func orientationEXIF(exif []byte) []byte {
+	t := exif[min(6, len(exif)):] // after "Exif\0\0": a TIFF header
+	if len(t) < 8 {
+		return nil
+	}
+	var bo binary.ByteOrder
+	switch string(t[:4]) {
+	case "MM\x00*":
+		bo = binary.BigEndian
+	case "II*\x00":
+		bo = binary.LittleEndian
+	default:
+		return nil
+	}
+	ifd := int64(bo.Uint32(t[4:8]))
+	if ifd+2 > int64(len(t)) {
+		return nil
+	}
+	n := int64(bo.Uint16(t[ifd:]))
+	for i := int64(0); i < n; i++ {
+		e := ifd + 2 + 12*i
+		if e+12 > int64(len(t)) {
+			return nil
+		}
+		if bo.Uint16(t[e:]) != 0x0112 || bo.Uint16(t[e+2:]) != 3 {
+			continue
+		}
+		o := bo.Uint16(t[e+8:])
+		if o < 2 || o > 8 {
+			return nil
+		}
+		out := []byte("Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01")
+		out = binary.BigEndian.AppendUint16(out, o)
+		return append(out, 0, 0, 0, 0, 0, 0) // padding, then no next IFD
+	}
+	return nil
 }

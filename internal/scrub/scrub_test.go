@@ -247,3 +247,34 @@ func TestSniffDocument(t *testing.T) {
 		}
 	}
 }
+
+// A photo's orientation survives (else a phone photo shows sideways), in an EXIF block that
+// holds nothing else; cleaning that again removes nothing.
+func TestJPEGKeepsOrientation(t *testing.T) {
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, picture(), nil); err != nil {
+		t.Fatal(err)
+	}
+	// Little-endian IFD0: a GPS pointer, then Orientation 6 (turn 90 degrees clockwise).
+	exif := "Exif\x00\x00II*\x00\x08\x00\x00\x00\x02\x00" +
+		"\x25\x88\x04\x00\x01\x00\x00\x00\x40\x00\x00\x00" +
+		"\x12\x01\x03\x00\x01\x00\x00\x00\x06\x00\x00\x00" +
+		"\x00\x00\x00\x00SERIAL-12345"
+	in := append(append(bytes.Clone(b.Bytes()[:2]), segment(0xE1, exif)...), b.Bytes()[2:]...)
+	var out bytes.Buffer
+	rep, err := Clean(JPEG, bytes.NewReader(in), &out)
+	if err != nil || !reflect.DeepEqual(rep.Removed, []string{EXIF}) || bytes.Contains(out.Bytes(), []byte("SERIAL")) {
+		t.Fatalf("got %+v, %v", rep, err)
+	}
+	want := segment(0xE1, "Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00\x00\x00\x00\x00")
+	if !bytes.Contains(out.Bytes(), want) {
+		t.Fatalf("the orientation block is missing from %q", out.Bytes()[:64])
+	}
+	var again bytes.Buffer
+	if rep, err := Clean(JPEG, bytes.NewReader(out.Bytes()), &again); err != nil || len(rep.Removed) != 0 || !bytes.Equal(again.Bytes(), out.Bytes()) {
+		t.Fatalf("cleaning again: %+v, %v", rep, err)
+	}
+	if _, err := jpeg.Decode(bytes.NewReader(out.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+}
