@@ -28,12 +28,19 @@ HAVE_PG = { [ -n "$$CANDOUR_PG_BIN" ] || command -v initdb >/dev/null || ls /usr
 pg-deps:
 	@$(APT_INSTALL); $(HAVE_PG) || install postgresql
 
-# Chromium (browser tests), age (the upstream CLI must open sealed identities), npm and
+# Chromium (browser tests), age (the upstream CLI must open sealed identities), mat2 and
+# bubblewrap (documents are cleaned of metadata in a sandbox), exiftool with Archive::Zip (the
+# independent reader the metadata tests check cleaned files with; it reads Office files), npm and
 # PostgreSQL, installed only when missing, so `make test` needs no set-up by hand.
 system-deps:
 	@$(APT_INSTALL); missing=""; \
 	command -v chromium >/dev/null || [ -n "$$CHROMIUM" ] || missing="$$missing chromium"; \
 	command -v age >/dev/null || missing="$$missing age"; \
+	command -v exiftool >/dev/null || missing="$$missing libimage-exiftool-perl"; \
+	perl -MArchive::Zip -e1 2>/dev/null || missing="$$missing libarchive-zip-perl"; \
+	command -v mat2 >/dev/null || missing="$$missing mat2"; \
+	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
+	[ -f /etc/mime.types ] || missing="$$missing media-types"; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	$(HAVE_PG) || missing="$$missing postgresql"; \
 	[ -z "$$missing" ] || install $$missing

@@ -115,7 +115,8 @@ func (a *API) reply(c *fiber.Ctx, in replyIn) (any, error) {
 const uploadReadBuffer = 256 << 10
 
 // upload reads the multipart body as a stream and hands the file part straight to add, so
-// neither memory nor a temporary file ever holds the evidence in clear: 201 {id, name, size}.
+// neither memory nor a temporary file ever holds the evidence in clear: 201 {id, name, size,
+// metadata}, metadata being what cleaning removed.
 func upload(add func(c *fiber.Ctx, name string, r io.Reader) (*intake.MailboxAttachment, error)) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		mt, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
@@ -134,7 +135,7 @@ func upload(add func(c *fiber.Ctx, name string, r io.Reader) (*intake.MailboxAtt
 		if err != nil {
 			return err
 		}
-		return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": att.ID, "name": att.Name, "size": att.Size})
+		return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": att.ID, "name": att.Name, "size": att.Size, "metadata": att.Metadata})
 	}
 }
 

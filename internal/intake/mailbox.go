@@ -12,6 +12,7 @@ import (
 	"candour/internal/fault"
 	"candour/internal/publicid"
 	"candour/internal/receipt"
+	"candour/internal/scrub"
 	"candour/internal/seal"
 	"candour/internal/store"
 	"candour/internal/token"
@@ -98,6 +99,9 @@ type MailboxAttachment struct {
 	Size int64     `json:"size"`
 	From string    `json:"from"`
 	At   time.Time `json:"at"`
+	// Metadata is what cleaning found and removed, known only in the answer to an upload: it
+	// is not stored, since it would itself describe the original.
+	Metadata *scrub.Report `json:"-"`
 }
 
 // Mailbox is the reporter's view of their concern.
@@ -273,6 +277,11 @@ var (
 	errTooLarge     = fault.New(fault.TooLarge, "too_large", "attachment.too_large")
 	errQuota        = fault.New(fault.TooLarge, "mailbox_full", "attachment.quota")
 	errTooManyFiles = fault.New(fault.TooLarge, "mailbox_full", "attachment.too_many")
+	// A damaged image or document cannot be cleaned with confidence, and storing it would keep what it
+	// hides: the reporter is asked for another copy.
+	errCorrupt = &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "attachment.corrupt",
+		Fields: map[string]string{"file": "attachment.corrupt"}}
+	errFormatTooLarge = fault.New(fault.TooLarge, "too_large", "attachment.format_too_large")
 )
 
 func (l *limitedReader) Read(p []byte) (int, error) {
@@ -336,6 +345,7 @@ func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, b
 	if err != nil {
 		return nil, err
 	}
+	var rep scrub.Report
 	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
 		bw, err := tx.Blobs().Create(ctx)
 		if err != nil {
@@ -351,13 +361,14 @@ func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, b
 		if room < limit {
 			limit, over = room, errQuota
 		}
-		n, err := pipe.ReadFrom(&limitedReader{r: body, left: limit, over: over})
+		rep, err = clean(&limitedReader{r: body, left: limit, over: over}, pipe)
 		if cerr := pipe.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
 			return err
 		}
+		n := pipe.n
 		if err := enc.Close(); err != nil {
 			return err
 		}
@@ -379,7 +390,25 @@ func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, b
 	if err != nil {
 		return nil, err
 	}
-	return &MailboxAttachment{ID: a.ID, Name: display, Size: a.Size, From: from(author), At: a.CreatedAt}, nil
+	return &MailboxAttachment{ID: a.ID, Name: display, Size: a.Size, From: from(author), At: a.CreatedAt, Metadata: &rep}, nil
+}
+
+// clean copies an upload into the pipe without its metadata, telling its type by content.
+// Files no cleaner knows go through unchanged (and the report says so).
+func clean(body io.Reader, pipe *encryptPipe) (scrub.Report, error) {
+	kind, r, err := scrub.Detect(body)
+	if err != nil {
+		return scrub.Report{}, err
+	}
+	// Unchanged files still take the pipe's fast path: io.Copy ends in pipe.ReadFrom.
+	rep, err := scrub.Clean(kind, r, pipe)
+	switch {
+	case errors.Is(err, scrub.ErrCorrupt):
+		err = errCorrupt
+	case errors.Is(err, scrub.ErrTooLarge):
+		err = errFormatTooLarge
+	}
+	return rep, err
 }
 
 // OpenAttachment streams a decrypted attachment of the concern ref to its reporter. A stream

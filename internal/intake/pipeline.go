@@ -24,6 +24,8 @@ type encryptPipe struct {
 	fail chan struct{} // closed when the worker hits an error
 	err  error         // the worker's first error; read after fail or done
 	shut bool          // Close was called
+	cur  []byte        // the buffer Write is filling, not yet handed to the worker
+	n    int64         // bytes taken in by ReadFrom and Write
 }
 
 func newEncryptPipe(w io.Writer) *encryptPipe {
@@ -54,6 +56,11 @@ var errPipeClosed = errors.New("intake: encrypt pipe closed")
 // ReadFrom reads r to its end into the pipe. It returns how much it read and the first error
 // of reading or of the worker.
 func (p *encryptPipe) ReadFrom(r io.Reader) (int64, error) {
+	// What Write left half filled goes first, to keep the order.
+	if p.cur != nil {
+		p.full <- p.cur
+		p.cur = nil
+	}
 	var total int64
 	for {
 		var buf []byte
@@ -66,6 +73,7 @@ func (p *encryptPipe) ReadFrom(r io.Reader) (int64, error) {
 		// which a reader can also return for a body that was cut.
 		n, err := fill(r, buf)
 		total += int64(n)
+		p.n += int64(n)
 		if n > 0 {
 			p.full <- buf[:n]
 		} else {
@@ -94,6 +102,30 @@ func fill(r io.Reader, buf []byte) (int, error) {
 	return n, nil
 }
 
+// Write copies b into the pipe's buffers, handing each to the worker when full: for a
+// cleaner, which writes what it keeps rather than being read from.
+func (p *encryptPipe) Write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		if p.cur == nil {
+			select {
+			case buf := <-p.free:
+				p.cur = buf[:0]
+			case <-p.fail:
+				return n, p.err
+			}
+		}
+		k := copy(p.cur[len(p.cur):cap(p.cur)], b)
+		p.cur, b, n = p.cur[:len(p.cur)+k], b[k:], n+k
+		if len(p.cur) == cap(p.cur) {
+			p.full <- p.cur
+			p.cur = nil
+		}
+	}
+	p.n += int64(n)
+	return n, nil
+}
+
 // Close waits until everything handed to the worker is written and returns the worker's
 // first error. It must be called exactly once, also after a failed ReadFrom.
 func (p *encryptPipe) Close() error {
@@ -101,6 +133,9 @@ func (p *encryptPipe) Close() error {
 		return errPipeClosed
 	}
 	p.shut = true
+	if len(p.cur) > 0 {
+		p.full <- p.cur
+	}
 	close(p.full)
 	<-p.done
 	return p.err

@@ -7,6 +7,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/jpeg"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -319,7 +321,7 @@ func BenchmarkLargeAttachment(b *testing.B) {
 				opts = append(opts, portaltest.Setting("CANDOUR_BLOB_DIR", store.blobDir))
 			}
 			e := portaltest.Start(b, opts...)
-			secs, growth := uploadLarge(b, e, path, size)
+			secs, growth := uploadLarge(b, e, path, size, size)
 			b.ReportMetric(float64(size)/(1<<20)/ageSecs, "age_MB/s")
 			b.ReportMetric(float64(size)/(1<<20)/ageFileSecs, "age_to_file_MB/s")
 			b.ReportMetric(float64(size)/(1<<20)/secs, "upload_MB/s")
@@ -331,8 +333,9 @@ func BenchmarkLargeAttachment(b *testing.B) {
 
 // uploadLarge files a report, opens its mailbox and uploads the file at path as a browser
 // does: one multipart body of known length. It returns the upload's seconds and the peak RSS
-// growth of this process (client and portal) during it.
-func uploadLarge(b *testing.B, e *portaltest.Env, path string, size int64) (secs float64, growth int64) {
+// growth of this process (client and portal) during it. stored is the size it must be
+// stored at (smaller than size when cleaning removes metadata).
+func uploadLarge(b *testing.B, e *portaltest.Env, path string, size, stored int64) (secs float64, growth int64) {
 	body, _ := json.Marshal(map[string]any{"mode": "anonymous", "service_area": "housing", "category": "other",
 		"summary": "Evidence", "details": "See the file.", "lang": "en"})
 	resp, err := http.Post(e.URL()+"/api/v1/reports", "application/json", bytes.NewReader(body))
@@ -387,8 +390,55 @@ func uploadLarge(b *testing.B, e *portaltest.Env, path string, size int64) (secs
 		b.Fatalf("upload: %d %s", resp.StatusCode, out)
 	}
 	var att struct{ Size int64 }
-	if json.Unmarshal(out, &att); att.Size != size {
-		b.Fatalf("upload: stored %d bytes, want %d", att.Size, size)
+	if json.Unmarshal(out, &att); att.Size != stored {
+		b.Fatalf("upload: stored %d bytes, want %d", att.Size, stored)
 	}
 	return secs, vm("VmHWM") - rssBefore
+}
+
+// BenchmarkJPEGCleaning uploads a 100 MB JPEG carrying EXIF, which is cleaned on its way into
+// age, and the same bytes as a plain file (its first byte changed, so it is not typed as a
+// JPEG and goes through unchanged), in the same run. Target: peak RSS growth <= 64 MiB, as for
+// any upload.
+func BenchmarkJPEGCleaning(b *testing.B) {
+	const size = 100 << 20
+	var img bytes.Buffer
+	if err := jpeg.Encode(&img, image.NewGray(image.Rect(0, 0, 8, 8)), nil); err != nil {
+		b.Fatal(err)
+	}
+	exif := "Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00 SERIAL-4417"
+	sos := bytes.Index(img.Bytes(), []byte{0xFF, 0xDA})
+	n := int(img.Bytes()[sos+2])<<8 | int(img.Bytes()[sos+3])
+	head := append([]byte{0xFF, 0xD8, 0xFF, 0xE1, byte((len(exif) + 2) >> 8), byte(len(exif) + 2)}, exif...)
+	head = append(head, img.Bytes()[2:sos+2+n]...)
+	// Random scan data with each 0xFF stuffed, as an encoder writes it.
+	scan := make([]byte, 0, size)
+	noise := make([]byte, 1<<20)
+	for len(scan) < size-len(head)-2-(2<<20) {
+		rand.Read(noise)
+		for _, c := range noise {
+			if scan = append(scan, c); c == 0xFF {
+				scan = append(scan, 0)
+			}
+		}
+	}
+	file := append(append(head, scan...), 0xFF, 0xD9)
+	dir := b.TempDir()
+	jpegPath, plainPath := filepath.Join(dir, "photo.jpg"), filepath.Join(dir, "photo.bin")
+	os.WriteFile(jpegPath, file, 0o600)
+	file[0] = 0
+	os.WriteFile(plainPath, file, 0o600)
+	total, cleaned := int64(len(file)), int64(len(file)-len(exif)-4)
+	file, scan = nil, nil
+	runtime.GC()
+	e := portaltest.Start(b, portaltest.Setting("CANDOUR_MAX_ATTACHMENT_MB", "200"))
+	plainSecs, plainGrowth := uploadLarge(b, e, plainPath, total, total)
+	secs, growth := uploadLarge(b, e, jpegPath, total, cleaned)
+	b.ReportMetric(float64(total)/(1<<20)/plainSecs, "plain_MB/s")
+	b.ReportMetric(float64(plainGrowth)/(1<<20), "plain_peak_rss_growth_MiB")
+	b.ReportMetric(float64(total)/(1<<20)/secs, "jpeg_MB/s")
+	b.ReportMetric(float64(growth)/(1<<20), "jpeg_peak_rss_growth_MiB")
+	if growth > 64<<20 {
+		b.Errorf("cleaning grew the peak RSS by %d MiB, want at most 64", growth>>20)
+	}
 }

@@ -541,7 +541,7 @@ func (s *Site) councillorSource(c *fiber.Ctx) threadSource {
 // councillorThread is a councillor's own concern as a conversation: the council's messages and
 // questions, their answers, evidence both ways and the outcome.
 func (s *Site) councillorThread(c *fiber.Ctx) error {
-	return s.renderThread(c, fiber.StatusOK, s.councillorSource(c), threadData{Notice: mailboxNotices[c.Query("done")]})
+	return s.renderThread(c, fiber.StatusOK, s.councillorSource(c), afterRedirect(c))
 }
 
 func (s *Site) councillorReply(c *fiber.Ctx) error {
@@ -559,9 +559,8 @@ func (s *Site) councillorUpload(c *fiber.Ctx) error {
 		return errNotMultipart
 	}
 	p, id := principal(c), c.Params("id")
-	return s.threadUpload(c, s.councillorSource(c), mr, func(name string, r io.Reader) error {
-		_, err := s.deps.Intake.CouncillorAttach(c.UserContext(), p.User, id, name, r)
-		return err
+	return s.threadUpload(c, s.councillorSource(c), mr, func(name string, r io.Reader) (*intake.MailboxAttachment, error) {
+		return s.deps.Intake.CouncillorAttach(c.UserContext(), p.User, id, name, r)
 	})
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"candour/internal/fault"
 	"candour/internal/intake"
+	"candour/internal/scrub"
 	"candour/internal/server"
 )
 
@@ -92,6 +93,48 @@ var mailboxNotices = map[string]string{
 	"reply":   "mailbox.notice.reply",
 	"file":    "mailbox.notice.file",
 	"record":  "mailbox.notice.record",
+}
+
+// scrubNotice tells the reporter, after an upload, what cleaning removed from their file, or
+// that it could not be cleaned.
+type scrubNotice struct {
+	Text    string   // message key of the sentence
+	Warn    bool     // the file was stored as sent, metadata and all
+	Removed []string // message keys of what was removed
+}
+
+// scrubRemoved is the message key of each thing cleaning removes.
+var scrubRemoved = map[string]string{
+	scrub.EXIF: "mailbox.scrub.exif", scrub.XMP: "mailbox.scrub.xmp", scrub.IPTC: "mailbox.scrub.iptc",
+	scrub.Comment: "mailbox.scrub.comment", scrub.TextNote: "mailbox.scrub.text_note", scrub.Time: "mailbox.scrub.time",
+	scrub.Vendor: "mailbox.scrub.vendor", scrub.Trailing: "mailbox.scrub.trailing", scrub.Properties: "mailbox.scrub.properties",
+}
+
+// afterRedirect is a thread page's notice after a redirect, with what an upload's cleaning
+// did. Unknown codes in the query are ignored.
+func afterRedirect(c *fiber.Ctx) threadData {
+	d := threadData{Notice: mailboxNotices[c.Query("done")]}
+	if c.Query("done") != "file" {
+		return d
+	}
+	switch scrub.Kind(c.Query("kind")) {
+	case scrub.Other:
+		d.Scrub = &scrubNotice{Text: "mailbox.scrub.not_cleaned", Warn: true}
+	case scrub.Text:
+		d.Scrub = &scrubNotice{Text: "mailbox.scrub.text"}
+	case scrub.JPEG, scrub.PNG, scrub.WebP, scrub.PDF, scrub.DOCX, scrub.XLSX, scrub.PPTX, scrub.ODT, scrub.ODS, scrub.ODP:
+		n := &scrubNotice{Text: "mailbox.scrub.none"}
+		for _, code := range strings.Fields(c.Query("removed")) {
+			if key, ok := scrubRemoved[code]; ok {
+				n.Removed = append(n.Removed, key)
+			}
+		}
+		if n.Removed != nil {
+			n.Text = "mailbox.scrub.removed"
+		}
+		d.Scrub = n
+	}
+	return d
 }
 
 type mailboxFormData struct {
@@ -168,6 +211,7 @@ type threadData struct {
 	Detriment      bool
 	Errors         *formErrors
 	Notice         string
+	Scrub          *scrubNotice // after an upload
 }
 
 // Err returns the message key of field's error, or "".
@@ -248,7 +292,7 @@ func (s *Site) renderThread(c *fiber.Ctx, status int, src threadSource, d thread
 }
 
 func (s *Site) mailboxThread(c *fiber.Ctx) error {
-	return s.renderThread(c, fiber.StatusOK, s.mailboxSource(c), threadData{Notice: mailboxNotices[c.Query("done")]})
+	return s.renderThread(c, fiber.StatusOK, s.mailboxSource(c), afterRedirect(c))
 }
 
 // sameOrigin reports whether a browser post came from this site: Sec-Fetch-Site when the
@@ -356,15 +400,14 @@ func (s *Site) mailboxUpload(c *fiber.Ctx) error {
 	if !ok || !csrfOK(token, got) {
 		return s.forbidden(c)
 	}
-	return s.threadUpload(c, s.mailboxSource(c), mr, func(name string, r io.Reader) error {
-		_, err := s.deps.Intake.AddAttachment(c.UserContext(), ref, "reporter", name, r)
-		return err
+	return s.threadUpload(c, s.mailboxSource(c), mr, func(name string, r io.Reader) (*intake.MailboxAttachment, error) {
+		return s.deps.Intake.AddAttachment(c.UserContext(), ref, "reporter", name, r)
 	})
 }
 
 // threadUpload hands the form's file part to add, after the CSRF part, and shows the thread
 // again with the error when it is refused.
-func (s *Site) threadUpload(c *fiber.Ctx, src threadSource, mr *multipart.Reader, add func(name string, r io.Reader) error) error {
+func (s *Site) threadUpload(c *fiber.Ctx, src threadSource, mr *multipart.Reader, add func(name string, r io.Reader) (*intake.MailboxAttachment, error)) error {
 	fileError := func(status int, msg string) error {
 		server.DrainOrClose(c)
 		return s.renderThread(c, status, src, threadData{Errors: newFormErrors([]string{"file"}, map[string]string{"file": msg})})
@@ -382,7 +425,10 @@ func (s *Site) threadUpload(c *fiber.Ctx, src threadSource, mr *multipart.Reader
 	if part.FileName() == "" {
 		return fileError(fiber.StatusBadRequest, "mailbox.file_required")
 	}
-	err := add(part.FileName(), part)
+	att, err := add(part.FileName(), part)
+	if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid && fe.Fields["file"] != "" {
+		return fileError(fiber.StatusBadRequest, fe.Fields["file"])
+	}
 	if fe, ok := fault.As(err); ok && fe.Kind == fault.TooLarge {
 		return fileError(fiber.StatusRequestEntityTooLarge, fe.Message)
 	}
@@ -393,7 +439,13 @@ func (s *Site) threadUpload(c *fiber.Ctx, src threadSource, mr *multipart.Reader
 	if err != nil {
 		return err
 	}
-	return c.Redirect(Localise(Lang(c), src.Page)+"?done=file#evidence", fiber.StatusSeeOther)
+	// What was removed rides on the redirect, as codes the page checks: it is the reporter's
+	// own upload, and nothing about it is stored.
+	q := url.Values{"done": {"file"}, "kind": {string(att.Metadata.Kind)}}
+	if len(att.Metadata.Removed) > 0 {
+		q.Set("removed", strings.Join(att.Metadata.Removed, " "))
+	}
+	return c.Redirect(Localise(Lang(c), src.Page)+"?"+q.Encode()+"#evidence", fiber.StatusSeeOther)
 }
 
 func (s *Site) mailboxDownload(c *fiber.Ctx) error {

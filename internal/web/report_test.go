@@ -3,6 +3,8 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"image"
+	"image/jpeg"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -508,6 +510,43 @@ func TestMailbox(t *testing.T) {
 		}
 		if len(m.Attachments) != 1 {
 			t.Errorf("got %d attachments, want 1", len(m.Attachments))
+		}
+	})
+
+	// After an upload the thread says what cleaning removed, or that the file was not cleaned;
+	// a damaged photo is refused against the file question.
+	t.Run("cleaning shown", func(t *testing.T) {
+		var b bytes.Buffer
+		if err := jpeg.Encode(&b, image.NewGray(image.Rect(0, 0, 8, 8)), nil); err != nil {
+			t.Fatal(err)
+		}
+		photo := append([]byte{0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x0F}, "Exif\x00\x00GPS 51N"...)
+		photo = append(photo, b.Bytes()[2:]...)
+		for _, c := range []struct {
+			name    string
+			content []byte
+			want    []string
+		}{
+			{"photo.jpg", photo, []string{"we removed these hidden details", "GPS location"}},
+			{"minutes.doc", []byte("\xd0\xcf\x11\xe0 office"), []string{"We cannot check this type of file"}},
+		} {
+			resp := r.upload(t, cookie, csrf, c.name, c.content)
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("%s: got %d, want 303:\n%s", c.name, resp.StatusCode, resp.body)
+			}
+			page := r.get(t, resp.Header.Get("Location"), cookie)
+			for _, want := range c.want {
+				if !strings.Contains(page.body, want) {
+					t.Errorf("%s: the thread after upload lacks %q", c.name, want)
+				}
+			}
+		}
+		if page := r.get(t, "/cy/mailbox/thread?done=file&kind=jpeg&removed=exif+bogus", cookie); !strings.Contains(page.body, "lleoliad GPS") || strings.Contains(page.body, "scrub.bogus") {
+			t.Errorf("Welsh thread after upload: lacks what was removed, or shows an unknown code")
+		}
+		resp := r.upload(t, cookie, csrf, "broken.jpg", photo[:40])
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(resp.body, "This file is damaged") {
+			t.Errorf("damaged photo: got %d, want 400 with the error", resp.StatusCode)
 		}
 	})
 
