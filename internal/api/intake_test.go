@@ -362,3 +362,46 @@ func TestUploadNeverSpoolsToDisk(t *testing.T) {
 		t.Errorf("files in the temporary folder during the upload: %v, want none", spooled)
 	}
 }
+
+// An upload's form carries one file and ends: a second file part is refused (it used to be
+// dropped while the first was stored and 201 answered), and a body cut before its closing
+// boundary is the client's fault, 400, never 500. Neither leaves anything stored.
+func TestUploadFormMustEndAfterOneFile(t *testing.T) {
+	e := start(t)
+	_, mbox := e.report()
+	post := func(body string, boundary string) (int, string) {
+		req, err := http.NewRequest("POST", e.p.URL()+"/api/v1/mailbox/attachments", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "multipart/form-data; boundary="+boundary)
+		req.Header.Set("Authorization", "Bearer "+mbox)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	part := func(name string) string {
+		return "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + name + "\"\r\nContent-Type: text/plain\r\n\r\nrota\r\n"
+	}
+	for name, body := range map[string]string{
+		"a second file":          part("a.txt") + part("b.txt") + "--B--\r\n",
+		"no closing boundary":    part("a.txt"),
+		"cut in the file itself": "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nrota, and th",
+	} {
+		status, out := post(body, "B")
+		if status != http.StatusBadRequest || !strings.Contains(out, `"file"`) {
+			t.Errorf("%s: got %d %s, want 400 naming file", name, status, out)
+		}
+	}
+	if status, out := post(part("a.txt")+"--B--\r\n", "B"); status != http.StatusCreated {
+		t.Fatalf("one file, well formed: got %d %s, want 201", status, out)
+	}
+	var n int
+	if err := e.p.DB.Get(&n, `SELECT count(*) FROM attachments`); err != nil || n != 1 {
+		t.Errorf("attachments stored: %d (%v), want only the well-formed one", n, err)
+	}
+}

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"candour/internal/fault"
 	"io"
+	"mime/multipart"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -55,4 +57,54 @@ func extValue(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// OnlyPart reads an upload's file part and, at its end, makes sure the form ends there: a
+// second part is refused rather than dropped, and a body cut before its closing boundary is
+// the client's fault (400), not the server's. Either error reaches the reader of the part,
+// so the upload it was feeding is abandoned whole.
+func OnlyPart(mr *multipart.Reader, part *multipart.Part) io.Reader {
+	return &onlyPart{mr: mr, part: part}
+}
+
+type onlyPart struct {
+	mr     *multipart.Reader
+	part   *multipart.Part
+	ending error // once the part has ended: io.EOF, or why the form is wrong
+}
+
+var (
+	errSecondPart = &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "error.invalid",
+		Fields: map[string]string{"file": "attachment.one_file"}}
+	errCutForm = &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "error.invalid",
+		Fields: map[string]string{"file": "attachment.cut"}}
+)
+
+func (o *onlyPart) Read(p []byte) (int, error) {
+	if o.ending != nil {
+		return 0, o.ending
+	}
+	n, err := o.part.Read(p)
+	switch {
+	case err == io.EOF:
+		o.ending = o.end()
+		return n, o.ending
+	case err != nil:
+		o.ending = errCutForm
+		return n, o.ending
+	}
+	return n, nil
+}
+
+// end is io.EOF when the form ends after the part, else why not.
+func (o *onlyPart) end() error {
+	next, err := o.mr.NextPart()
+	switch {
+	case err == io.EOF:
+		return io.EOF
+	case err != nil:
+		return errCutForm
+	}
+	next.Close()
+	return errSecondPart
 }

@@ -425,7 +425,7 @@ func (s *Site) threadUpload(c *fiber.Ctx, src threadSource, mr *multipart.Reader
 	if part.FileName() == "" {
 		return fileError(fiber.StatusBadRequest, "mailbox.file_required")
 	}
-	att, err := add(part.FileName(), part)
+	att, err := add(part.FileName(), server.OnlyPart(mr, part))
 	if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid && fe.Fields["file"] != "" {
 		return fileError(fiber.StatusBadRequest, fe.Fields["file"])
 	}
