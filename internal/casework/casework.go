@@ -186,7 +186,7 @@ func (s *Service) reporterMessage(ctx context.Context, tx *store.Store, c *store
 	if m.Body, err = dk.Seal(intake.MessagePlace(c.ID, m), []byte(body)); err != nil {
 		return err
 	}
-	return writeToReporter(ctx, tx, m)
+	return tx.InsertMessage(ctx, m)
 }
 
 // staffMessage is a new message from u to the reporter of c, under a fresh public id (its body
@@ -194,15 +194,6 @@ func (s *Service) reporterMessage(ctx context.Context, tx *store.Store, c *store
 // would bracket it.
 func staffMessage(c *store.Concern, u *store.User, now time.Time) *store.Message {
 	return &store.Message{ID: publicid.New(), ConcernID: c.Serial, Author: "staff", CreatedAt: now.Truncate(time.Hour), UserID: userID(u)}
-}
-
-// writeToReporter adds a staff message to the concern's thread and, in the same transaction,
-// queues the e-mail that tells a councillor who raised it (a reporter has no address to tell).
-func writeToReporter(ctx context.Context, tx *store.Store, m *store.Message) error {
-	if err := tx.InsertMessage(ctx, m); err != nil {
-		return err
-	}
-	return tx.NotifyCouncillor(ctx, m.ConcernID, m.ID)
 }
 
 // TriageItem is a queue row with its clocks worked out.

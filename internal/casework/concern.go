@@ -300,7 +300,7 @@ func (s *Service) Message(ctx context.Context, u *store.User, id string, body st
 			return conflict("closed")
 		}
 		m.Body = sealed
-		if err := writeToReporter(ctx, tx, m); err != nil {
+		if err := tx.InsertMessage(ctx, m); err != nil {
 			return err
 		}
 		return record(ctx, tx, u, "concern.message", "concern", c.ID, nil)
@@ -333,7 +333,7 @@ func (s *Service) InterimFeedback(ctx context.Context, u *store.User, id string,
 			return conflict("not_open")
 		}
 		m.Body = sealed
-		if err := writeToReporter(ctx, tx, m); err != nil {
+		if err := tx.InsertMessage(ctx, m); err != nil {
 			return err
 		}
 		if err := tx.InsertConcernEvent(ctx, &store.ConcernEvent{ConcernID: c.Serial, UserID: userID(u), Action: "interim_feedback"}); err != nil {

@@ -55,12 +55,15 @@ func (s *Store) Attachment(ctx context.Context, concernID int64, publicID string
 // ClaimAttachmentRoom returns how many files a concern has and their total size. Inside a
 // transaction it first takes the concern's upload lock until commit (an advisory lock, so
 // replies and staff work on the concern are not held up), so a quota check made just before an
-// upload commits cannot be raced by a second one; on the pool the lock ends at once.
+// upload commits cannot be raced by a second one.
 func (s *Store) ClaimAttachmentRoom(ctx context.Context, concernID int64) (files int, bytes int64, err error) {
-	// Two concerns may share a lock key: their uploads then merely wait for each other.
-	if _, err := s.q.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('candour.upload'), CAST($1 % 2147483647 AS integer))`,
-		concernID); err != nil {
-		return 0, 0, err
+	// Two concerns may share a lock key: their uploads then merely wait for each other. On the
+	// pool the lock would end with its statement, so it is not taken there.
+	if s.db == nil {
+		if _, err := s.q.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('candour.upload'), CAST($1 % 2147483647 AS integer))`,
+			concernID); err != nil {
+			return 0, 0, err
+		}
 	}
 	err = s.q.QueryRowxContext(ctx, `SELECT count(*), coalesce(sum(size), 0) FROM attachments WHERE concern_id = $1`,
 		concernID).Scan(&files, &bytes)

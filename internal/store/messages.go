@@ -24,9 +24,11 @@ type Message struct {
 // its serial.
 // A reporter's message also moves the concern's last_reporter_at, which retention respects, and
 // says it is the council's turn to answer; a staff message says the council has answered, and
-// tells a reporter who left an address (reporter_notices) that something is waiting: one
-// e-mail per concern and hour, however many messages, sent at the end of the hour. Here, so
-// that no kind of staff message (an answer, an acknowledgement, a decision) can forget it.
+// tells whoever is on the reporter's side: a reporter who left an address (reporter_notices)
+// that something is waiting, one e-mail per concern and hour, sent at the end of the hour; a
+// councillor who raised the concern, one e-mail per message at once, reference and link only
+// (the council knows who they are). Here, so that no kind of staff message (an answer, an
+// acknowledgement, a decision) can forget either.
 func (s *Store) InsertMessage(ctx context.Context, m *Message) error {
 	return s.q.QueryRowxContext(ctx, `WITH touched AS (
 			UPDATE concerns SET awaiting_council = ($2 = 'reporter'),
@@ -40,9 +42,15 @@ func (s *Store) InsertMessage(ctx context.Context, m *Message) error {
 			FROM reporter_notices r JOIN concerns c ON c.id = r.concern_id
 			WHERE r.concern_id = $1 AND $2 = 'staff' AND c.shredded_at IS NULL
 			ON CONFLICT (dedupe_key) DO NOTHING
+		), councillor AS (
+			INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key)
+			SELECT lower(u.email), 'councillor_message', c.id, c.reference, 'councillor_message:' || CAST($7 AS uuid)
+			FROM concerns c JOIN users u ON u.id = c.created_by
+			WHERE c.id = $1 AND $2 = 'staff' AND u.status = 'active' AND 'councillor' = ANY(u.roles)
+			ON CONFLICT (dedupe_key) DO NOTHING
 		)
 		INSERT INTO messages (concern_id, author, user_id, body, detriment, created_at, public_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, m.ConcernID, m.Author, m.UserID, m.Body, m.Detriment,
+		VALUES ($1, $2, $3, $4, $5, $6, CAST($7 AS uuid)) RETURNING id`, m.ConcernID, m.Author, m.UserID, m.Body, m.Detriment,
 		m.CreatedAt, m.ID).Scan(&m.Serial)
 }
 

@@ -214,15 +214,3 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
-
-// NotifyCouncillor tells the councillor who raised a concern that the council has written on
-// it: one e-mail per message, reference and link only, at once (the council knows who they
-// are, so there is no reporter to hide). Concerns not raised by an active councillor get none.
-func (s *Store) NotifyCouncillor(ctx context.Context, concern int64, messageID string) error {
-	_, err := s.q.ExecContext(ctx, `INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key)
-		SELECT lower(u.email), 'councillor_message', c.id, c.reference, 'councillor_message:' || $2
-		FROM concerns c JOIN users u ON u.id = c.created_by
-		WHERE c.id = $1 AND u.status = 'active' AND 'councillor' = ANY(u.roles)
-		ON CONFLICT (dedupe_key) DO NOTHING`, concern, messageID)
-	return err
-}
