@@ -42,7 +42,7 @@ func TestAuditVerifyCatchesATruncatedTail(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	owner := dbtest.Open(t, d.SuperuserURL)
+	owner := dbtest.Open(t, dbtest.InCouncil(t, d.SuperuserURL, store.DefaultCouncil))
 	conn, err := owner.Connx(ctx)
 	if err != nil {
 		t.Fatal(err)

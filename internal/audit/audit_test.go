@@ -94,7 +94,7 @@ func TestTamperingNamesFirstBadEvent(t *testing.T) {
 			d := dbtest.NewDatabase(t)
 			st := store.New(dbtest.Open(t, d.URL))
 			script(t, st, 50)
-			tamper(t, dbtest.Open(t, d.SuperuserURL), tc.sql)
+			tamper(t, dbtest.Open(t, dbtest.InCouncil(t, d.SuperuserURL, store.DefaultCouncil)), tc.sql)
 			ok, _, bad := verify(t, st)
 			if ok || bad == nil || *bad != tc.want {
 				got := "nil"
@@ -116,7 +116,7 @@ func TestAppOnlyAppends(t *testing.T) {
 		{"serving role", d.URL, "permission denied"},
 		{"owner", d.OwnerURL, "append-only"},
 	} {
-		db := dbtest.Open(t, as.url)
+		db := dbtest.Open(t, dbtest.InCouncil(t, as.url, store.DefaultCouncil))
 		for _, q := range []string{
 			`UPDATE audit_events SET action = 'x' WHERE seq = 1`,
 			`DELETE FROM audit_events WHERE seq = 2`,

@@ -63,7 +63,7 @@ func newAnchored(t *testing.T) *anchored {
 	signer := newSigner(t)
 	w := witnesstest.Start(t, "internal-audit.test/witness", origin, signer.VerifierKey())
 	wKey := parseKey(t, w.Key)
-	a := &anchored{db: db, owner: dbtest.Open(t, d.SuperuserURL), st: store.New(db), signer: signer, file: filepath.Join(t.TempDir(), "audit", "checkpoints"),
+	a := &anchored{db: db, owner: dbtest.Open(t, dbtest.InCouncil(t, d.SuperuserURL, store.DefaultCouncil)), st: store.New(db), signer: signer, file: filepath.Join(t.TempDir(), "audit", "checkpoints"),
 		pins: &checkpoint.Pins{Origin: origin, Log: parseKey(t, signer.VerifierKey()), Witnesses: []note.Verifier{wKey}}}
 	anchors := &audit.Anchors{Pins: a.pins, Signer: signer, File: a.file,
 		Witnesses: []audit.Witness{{Witness: &checkpoint.HTTPWitness{URL: w.URL}, Key: wKey}}}

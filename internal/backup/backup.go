@@ -243,7 +243,7 @@ func (w *writer) database(ctx context.Context, src Source) error {
 				return err
 			}
 		}
-	}, "--format=custom", "--snapshot="+snap.ID)
+	}, "--format=custom", "--snapshot="+snap.ID, "--enable-row-security")
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,9 @@ func runPG(ctx context.Context, binDir, program, url string, stdin io.Reader, st
 	}
 	conninfo, password := dsn.ForLibpq()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, program), append(args, "--no-password", "--dbname="+conninfo)...)
-	cmd.Env = append(os.Environ(), "PGPASSWORD="+password, "PGCONNECT_TIMEOUT=30")
+	// A whole-installation backup reads every council's rows: the owner may, with this
+	// setting, under row-level security's whole_backup policy (migration 00031), read only.
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+password, "PGCONNECT_TIMEOUT=30", "PGOPTIONS=-c candour.all_councils=on")
 	cmd.Stdin = stdin
 	var errOut tail
 	cmd.Stderr = &errOut

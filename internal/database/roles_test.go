@@ -10,6 +10,7 @@ import (
 
 	"candour/internal/database"
 	"candour/internal/dbtest"
+	"candour/internal/store"
 )
 
 // Issue 15, attack 1: the serving role tries each way of rewriting history or changing the
@@ -18,7 +19,7 @@ func TestServingRoleCannotTamper(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	d := dbtest.NewDatabase(t)
-	app := dbtest.Open(t, d.URL)
+	app := dbtest.Open(t, dbtest.InCouncil(t, d.URL, store.DefaultCouncil))
 	// What the audit code does: the chain's advisory lock, the last hash, an insert.
 	tx := app.MustBeginTx(ctx, nil)
 	tx.MustExecContext(ctx, `SELECT pg_advisory_xact_lock(1)`)

@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"candour/internal/database"
+	"candour/internal/store"
 )
 
 type server struct {
@@ -68,10 +70,23 @@ type Database struct {
 }
 
 // New returns a connection, as the serving role, to a fresh, migrated database that is
-// dropped when t ends.
+// dropped when t ends. Its sessions are in the default council, so a test's own SQL sees the
+// rows the store writes there; the store sets its council per transaction either way.
 func New(t testing.TB) *sqlx.DB {
 	t.Helper()
-	return Open(t, NewURL(t))
+	return Open(t, InCouncil(t, NewURL(t), store.DefaultCouncil))
+}
+
+// InCouncil returns dsn with every session set to council id (row-level security, migration
+// 00031): for a test's own SQL, and for playing someone who sets it on purpose. The portal
+// never connects like this: it sets the council per transaction.
+func InCouncil(t testing.TB, dsn string, id int64) string {
+	t.Helper()
+	d, err := database.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.With("options", "-c candour.council="+strconv.FormatInt(id, 10)).String()
 }
 
 // NewURL returns the serving role's connection string of a fresh, migrated database that is

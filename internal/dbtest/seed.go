@@ -1,9 +1,11 @@
 package dbtest
 
 import (
+	"candour/internal/store"
 	"context"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
@@ -72,7 +74,17 @@ func SeedConcerns(tb testing.TB, db *sqlx.DB, n int, now time.Time) {
 		tb.Fatal(err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.Prepare(pq.CopyIn("concerns", "reference", "channel", "mode", "service_area", "category", "safeguarding",
+	// PostgreSQL refuses COPY into a table under row-level security: copy into a temporary
+	// table of the same shape, then move the rows in one INSERT, in the session's council (the
+	// default council when the session names none).
+	if _, err := tx.Exec(`SELECT set_config('candour.council', coalesce(NULLIF(current_setting('candour.council', true), ''), $1), true)`,
+		strconv.FormatInt(store.DefaultCouncil, 10)); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := tx.Exec(`CREATE TEMPORARY TABLE seed_concerns (LIKE concerns INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
+		tb.Fatal(err)
+	}
+	stmt, err := tx.Prepare(pq.CopyIn("seed_concerns", "reference", "channel", "mode", "service_area", "category", "safeguarding",
 		"status", "language", "content", "route_rule", "route_version", "route", "received_at", "acknowledge_by",
 		"feedback_by", "acknowledged_at", "decided_at", "feedback_at", "closed_at", "outcome", "next_deadline"))
 	if err != nil {
@@ -135,6 +147,9 @@ func SeedConcerns(tb testing.TB, db *sqlx.DB, n int, now time.Time) {
 		tb.Fatal(err)
 	}
 	if err := stmt.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := tx.Exec(`INSERT INTO concerns SELECT * FROM seed_concerns ORDER BY id`); err != nil {
 		tb.Fatal(err)
 	}
 	// A conversation on one concern in ten: staff asks, the reporter answers; some report

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"candour/internal/publicid"
@@ -36,7 +35,7 @@ const caseFactsSQL = `SELECT c.id, c.public_id, c.reference, c.status, c.service
 // CaseFacts loads the access facts of a concern by its serial.
 func (s *Store) CaseFacts(ctx context.Context, concernID int64) (*CaseFacts, error) {
 	var f CaseFacts
-	err := sqlx.GetContext(ctx, s.q, &f, caseFactsSQL+`WHERE c.id = $1`, concernID)
+	err := s.get(ctx, &f, caseFactsSQL+`WHERE c.id = $1`, concernID)
 	return &f, notFound(err)
 }
 
@@ -46,27 +45,27 @@ func (s *Store) CaseFactsByPublicID(ctx context.Context, publicID string) (*Case
 		return nil, ErrNotFound
 	}
 	var f CaseFacts
-	err := sqlx.GetContext(ctx, s.q, &f, caseFactsSQL+`WHERE c.public_id = $1`, publicID)
+	err := s.get(ctx, &f, caseFactsSQL+`WHERE c.public_id = $1`, publicID)
 	return &f, notFound(err)
 }
 
 // DeclareConflict records that userID has a conflict on a concern. Declaring twice is a no-op.
 func (s *Store) DeclareConflict(ctx context.Context, concernID, userID int64, reason []byte) error {
-	_, err := s.q.ExecContext(ctx, `INSERT INTO conflicts (concern_id, user_id, reason) VALUES ($1, $2, $3)
+	_, err := s.exec(ctx, `INSERT INTO conflicts (concern_id, user_id, reason) VALUES ($1, $2, $3)
 		ON CONFLICT (concern_id, user_id) DO NOTHING`, concernID, userID, reason)
 	return err
 }
 
 // GrantCaseAccess gives userID access to a concern.
 func (s *Store) GrantCaseAccess(ctx context.Context, concernID, userID int64, grantedBy *int64, reason []byte) error {
-	_, err := s.q.ExecContext(ctx, `INSERT INTO case_access (concern_id, user_id, granted_by, reason) VALUES ($1, $2, $3, $4)
+	_, err := s.exec(ctx, `INSERT INTO case_access (concern_id, user_id, granted_by, reason) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (concern_id, user_id) WHERE revoked_at IS NULL DO NOTHING`, concernID, userID, grantedBy, reason)
 	return err
 }
 
 // RevokeCaseAccess ends userID's grant on a concern, if any.
 func (s *Store) RevokeCaseAccess(ctx context.Context, concernID, userID int64) error {
-	_, err := s.q.ExecContext(ctx, `UPDATE case_access SET revoked_at = now()
+	_, err := s.exec(ctx, `UPDATE case_access SET revoked_at = now()
 		WHERE concern_id = $1 AND user_id = $2 AND revoked_at IS NULL`, concernID, userID)
 	return err
 }

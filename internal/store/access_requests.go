@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 )
 
@@ -27,7 +26,7 @@ type AccessRequest struct {
 // InsertAccessRequest stores r as pending and sets its ID; ErrDuplicate when the account
 // already has one open.
 func (s *Store) InsertAccessRequest(ctx context.Context, r *AccessRequest) error {
-	return duplicate(sqlx.GetContext(ctx, s.q, &r.ID, `INSERT INTO access_requests (user_id, kind, roles, service_areas, proposed_by, proposed_at)
+	return duplicate(s.get(ctx, &r.ID, `INSERT INTO access_requests (user_id, kind, roles, service_areas, proposed_by, proposed_at)
 		VALUES ($1, $2, COALESCE($3::text[], '{}'), COALESCE($4::text[], '{}'), $5, $6) RETURNING id`,
 		r.UserID, r.Kind, r.Roles, r.ServiceAreas, r.ProposedBy, r.ProposedAt))
 }
@@ -39,14 +38,14 @@ const accessRequestSelect = `SELECT r.id, r.user_id, r.kind, r.roles, r.service_
 // PendingAccessRequests lists the open requests, oldest first.
 func (s *Store) PendingAccessRequests(ctx context.Context) ([]AccessRequest, error) {
 	var out []AccessRequest
-	err := sqlx.SelectContext(ctx, s.q, &out, accessRequestSelect+` WHERE r.status = 'pending' ORDER BY r.proposed_at, r.id`)
+	err := s.sel(ctx, &out, accessRequestSelect+` WHERE r.status = 'pending' ORDER BY r.proposed_at, r.id`)
 	return out, err
 }
 
 // PendingAccessRequest locks an open request until the transaction ends, or ErrNotFound.
 func (s *Store) PendingAccessRequest(ctx context.Context, id int64) (*AccessRequest, error) {
 	var r AccessRequest
-	err := sqlx.GetContext(ctx, s.q, &r, accessRequestSelect+` WHERE r.id = $1 AND r.status = 'pending' FOR UPDATE OF r`, id)
+	err := s.get(ctx, &r, accessRequestSelect+` WHERE r.id = $1 AND r.status = 'pending' FOR UPDATE OF r`, id)
 	return &r, notFound(err)
 }
 
@@ -63,10 +62,10 @@ func (s *Store) DecideAccessRequest(ctx context.Context, id int64, approved bool
 // InsertEnrolment stores a new enrolment link's token hash for an account, and retires the
 // account's earlier links that were never used: only the newest works.
 func (s *Store) InsertEnrolment(ctx context.Context, userID int64, tokenHash []byte, expires time.Time) error {
-	if _, err := s.q.ExecContext(ctx, `DELETE FROM enrolments WHERE user_id = $1 AND used_at IS NULL`, userID); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM enrolments WHERE user_id = $1 AND used_at IS NULL`, userID); err != nil {
 		return err
 	}
-	_, err := s.q.ExecContext(ctx, `INSERT INTO enrolments (token_hash, user_id, expires_at) VALUES ($1, $2, $3)`,
+	_, err := s.exec(ctx, `INSERT INTO enrolments (token_hash, user_id, expires_at) VALUES ($1, $2, $3)`,
 		tokenHash, userID, expires)
 	return err
 }
@@ -75,7 +74,7 @@ func (s *Store) InsertEnrolment(ctx context.Context, userID int64, tokenHash []b
 // account; ErrNotFound for any other (unknown, used, expired).
 func (s *Store) UseEnrolment(ctx context.Context, tokenHash []byte, now time.Time) (int64, error) {
 	var id int64
-	err := sqlx.GetContext(ctx, s.q, &id, `UPDATE enrolments SET used_at = $2
+	err := s.get(ctx, &id, `UPDATE enrolments SET used_at = $2
 		WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id`, tokenHash, now)
 	return id, notFound(err)
 }
@@ -83,14 +82,14 @@ func (s *Store) UseEnrolment(ctx context.Context, tokenHash []byte, now time.Tim
 // EnrolmentUser returns the account of an unused, unexpired link, without using it.
 func (s *Store) EnrolmentUser(ctx context.Context, tokenHash []byte, now time.Time) (int64, error) {
 	var id int64
-	err := sqlx.GetContext(ctx, s.q, &id, `SELECT user_id FROM enrolments
+	err := s.get(ctx, &id, `SELECT user_id FROM enrolments
 		WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2`, tokenHash, now)
 	return id, notFound(err)
 }
 
 // EnqueueEnrolment puts an enrolment e-mail in the outbox: the link sealed for the recipient.
 func (s *Store) EnqueueEnrolment(ctx context.Context, recipient string, sealedLink []byte) error {
-	_, err := s.q.ExecContext(ctx, `INSERT INTO notifications (recipient, kind, reference, sealed_link)
+	_, err := s.exec(ctx, `INSERT INTO notifications (recipient, kind, reference, sealed_link)
 		VALUES (lower($1), '`+Enrolment+`', '', $2)`, recipient, sealedLink)
 	return err
 }

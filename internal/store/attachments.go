@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
 	"candour/internal/publicid"
 )
 
@@ -25,7 +23,7 @@ type Attachment struct {
 // to it) and sets its serial.
 // A reporter's file also moves the concern's last_reporter_at, which retention respects.
 func (s *Store) InsertAttachment(ctx context.Context, a *Attachment) error {
-	return s.q.QueryRowxContext(ctx, `WITH touched AS (
+	return s.row(ctx, `WITH touched AS (
 			UPDATE concerns SET last_reporter_at = $6, awaiting_council = true WHERE id = $1 AND $2 = 'reporter'
 		)
 		INSERT INTO attachments (concern_id, author, name, size, blob_id, created_at, public_id)
@@ -36,7 +34,7 @@ func (s *Store) InsertAttachment(ctx context.Context, a *Attachment) error {
 // Attachments lists a concern's attachments, oldest first.
 func (s *Store) Attachments(ctx context.Context, concernID int64) ([]Attachment, error) {
 	var as []Attachment
-	err := sqlx.SelectContext(ctx, s.q, &as, `SELECT id, public_id, concern_id, author, name, size, blob_id, created_at
+	err := s.sel(ctx, &as, `SELECT id, public_id, concern_id, author, name, size, blob_id, created_at
 		FROM attachments WHERE concern_id = $1 ORDER BY id`, concernID)
 	return as, err
 }
@@ -47,7 +45,7 @@ func (s *Store) Attachment(ctx context.Context, concernID int64, publicID string
 		return nil, ErrNotFound
 	}
 	var a Attachment
-	err := sqlx.GetContext(ctx, s.q, &a, `SELECT id, public_id, concern_id, author, name, size, blob_id, created_at
+	err := s.get(ctx, &a, `SELECT id, public_id, concern_id, author, name, size, blob_id, created_at
 		FROM attachments WHERE concern_id = $1 AND public_id = $2`, concernID, publicID)
 	return &a, notFound(err)
 }
@@ -60,12 +58,12 @@ func (s *Store) ClaimAttachmentRoom(ctx context.Context, concernID int64) (files
 	// Two concerns may share a lock key: their uploads then merely wait for each other. On the
 	// pool the lock would end with its statement, so it is not taken there.
 	if s.db == nil {
-		if _, err := s.q.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('candour.upload'), CAST($1 % 2147483647 AS integer))`,
+		if _, err := s.exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('candour.upload'), CAST($1 % 2147483647 AS integer))`,
 			concernID); err != nil {
 			return 0, 0, err
 		}
 	}
-	err = s.q.QueryRowxContext(ctx, `SELECT count(*), coalesce(sum(size), 0) FROM attachments WHERE concern_id = $1`,
+	err = s.row(ctx, `SELECT count(*), coalesce(sum(size), 0) FROM attachments WHERE concern_id = $1`,
 		concernID).Scan(&files, &bytes)
 	return files, bytes, err
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 )
 
@@ -25,21 +25,18 @@ type AuditEvent struct {
 	Hash       []byte    `db:"hash"`
 }
 
-// auditLockKey is the pg_advisory_xact_lock key that serialises appends ("audit" in ASCII).
-const auditLockKey = 0x6175646974
-
 // LockAuditTail takes the append lock for the rest of the transaction and returns the seq and
 // hash of the last event (0 and nil on an empty trail). Call it inside Tx: outside a
 // transaction the lock would end with the statement.
 func (s *Store) LockAuditTail(ctx context.Context) (int64, []byte, error) {
-	if _, err := s.q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, auditLockKey); err != nil {
+	if err := s.lockCouncil(ctx, "audit"); err != nil {
 		return 0, nil, err
 	}
 	var last struct {
 		Seq  int64  `db:"seq"`
 		Hash []byte `db:"hash"`
 	}
-	err := sqlx.GetContext(ctx, s.q, &last, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`)
+	err := s.get(ctx, &last, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`)
 	if err = notFound(err); err == ErrNotFound {
 		return 0, nil, nil
 	}
@@ -51,7 +48,7 @@ func (s *Store) InsertAuditEvent(ctx context.Context, e *AuditEvent) error {
 	if len(e.Details) == 0 {
 		e.Details = json.RawMessage(`{}`)
 	}
-	_, err := s.q.ExecContext(ctx, `INSERT INTO audit_events (seq, at, actor_id, actor, action, object_type, object_id,
+	_, err := s.exec(ctx, `INSERT INTO audit_events (seq, at, actor_id, actor, action, object_type, object_id,
 		details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		e.Seq, e.At, e.ActorID, e.Actor, e.Action, e.ObjectType, e.ObjectID, string(e.Details), e.PrevHash, e.Hash)
 	return err
@@ -60,7 +57,7 @@ func (s *Store) InsertAuditEvent(ctx context.Context, e *AuditEvent) error {
 // AuditEvents returns up to limit events with seq > after, in seq order.
 func (s *Store) AuditEvents(ctx context.Context, after int64, limit int) ([]AuditEvent, error) {
 	var es []AuditEvent
-	err := sqlx.SelectContext(ctx, s.q, &es, `SELECT seq, at, actor_id, actor, action, object_type, object_id, details,
+	err := s.sel(ctx, &es, `SELECT seq, at, actor_id, actor, action, object_type, object_id, details,
 		prev_hash, hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
 	return es, err
 }
@@ -80,7 +77,7 @@ func (s *Store) SearchAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, e
 		f.Limit = 200
 	}
 	var es []AuditEvent
-	err := sqlx.SelectContext(ctx, s.q, &es, `SELECT seq, at, actor_id, actor, action, object_type, object_id, details,
+	err := s.sel(ctx, &es, `SELECT seq, at, actor_id, actor, action, object_type, object_id, details,
 		prev_hash, hash FROM audit_events
 		WHERE ($1 = 0 OR actor_id = $1) AND ($2 = '' OR object_type = $2) AND ($3 = '' OR object_id = $3)
 		  AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5)
@@ -95,18 +92,15 @@ func nullTime(t time.Time) *time.Time {
 	return &t
 }
 
-// auditTreeLockKey serialises checkpointing ("ckpt" in ASCII): one process extends the tree at
-// a time, so two never insert the same stored hashes.
-const auditTreeLockKey = 0x636b7074
-
 // LockAuditTree takes the tree lock for the rest of the transaction and returns how many
 // stored hashes the tree has.
 func (s *Store) LockAuditTree(ctx context.Context) (int64, error) {
-	if _, err := s.q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, auditTreeLockKey); err != nil {
+	// One process extends a council's tree at a time, so two never insert the same hashes.
+	if err := s.lockCouncil(ctx, "audit-tree"); err != nil {
 		return 0, err
 	}
 	var n int64
-	err := sqlx.GetContext(ctx, s.q, &n, `SELECT count(*) FROM audit_tree`)
+	err := s.get(ctx, &n, `SELECT count(*) FROM audit_tree`)
 	return n, err
 }
 
@@ -116,7 +110,7 @@ func (s *Store) AuditTreeHashes(ctx context.Context, indexes []int64) ([][]byte,
 		Idx  int64  `db:"idx"`
 		Hash []byte `db:"hash"`
 	}
-	if err := sqlx.SelectContext(ctx, s.q, &rows, `SELECT idx, hash FROM audit_tree WHERE idx = ANY($1)`,
+	if err := s.sel(ctx, &rows, `SELECT idx, hash FROM audit_tree WHERE idx = ANY($1)`,
 		pq.Array(indexes)); err != nil {
 		return nil, err
 	}
@@ -141,25 +135,25 @@ func (s *Store) InsertAuditTreeHashes(ctx context.Context, from int64, hashes []
 	if len(hashes) == 0 {
 		return nil
 	}
-	_, err := s.q.ExecContext(ctx, `INSERT INTO audit_tree (idx, hash)
+	_, err := s.exec(ctx, `INSERT INTO audit_tree (idx, hash)
 		SELECT $1 + n - 1, h FROM unnest($2::bytea[]) WITH ORDINALITY AS t(h, n)`, from, pq.Array(hashes))
 	return err
 }
 
-// NotifyAuditCheckpoint asks every portal for a checkpoint once the transaction commits
-// (PostgreSQL delivers NOTIFY on commit and drops it on rollback).
+// NotifyAuditCheckpoint asks every portal for a checkpoint of this store's council's log once
+// the transaction commits (PostgreSQL delivers NOTIFY on commit and drops it on rollback).
 func (s *Store) NotifyAuditCheckpoint(ctx context.Context) error {
-	_, err := s.q.ExecContext(ctx, `SELECT pg_notify($1, '')`, AuditCheckpointChannel)
+	_, err := s.exec(ctx, `SELECT pg_notify($1, $2)`, AuditCheckpointChannel, s.council)
 	return err
 }
 
 // AuditCheckpointChannel is the LISTEN channel of NotifyAuditCheckpoint.
 const AuditCheckpointChannel = "candour_audit_checkpoint"
 
-// WatchAuditCheckpoints calls fn each time a NotifyAuditCheckpoint commits, and after a lost
-// connection comes back (one may have been missed), until ctx ends. LISTEN needs a connection
-// of its own, hence the URL.
-func WatchAuditCheckpoints(ctx context.Context, url string, fn func()) error {
+// WatchAuditCheckpoints calls fn with the council's id each time a NotifyAuditCheckpoint
+// commits, and with 0 after a lost connection comes back (one may have been missed, for any
+// council), until ctx ends. LISTEN needs a connection of its own, hence the URL.
+func WatchAuditCheckpoints(ctx context.Context, url string, fn func(council int64)) error {
 	l := pq.NewListener(url, time.Second, time.Minute, nil)
 	defer l.Close()
 	if err := l.Listen(AuditCheckpointChannel); err != nil {
@@ -169,8 +163,12 @@ func WatchAuditCheckpoints(ctx context.Context, url string, fn func()) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-l.Notify:
-			fn()
+		case n := <-l.Notify:
+			var council int64
+			if n != nil {
+				council, _ = strconv.ParseInt(n.Extra, 10, 64)
+			}
+			fn(council)
 		case <-time.After(90 * time.Second):
 			_ = l.Ping()
 		}

@@ -14,7 +14,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 )
 
@@ -72,7 +71,7 @@ var ErrOtherInstallation = errors.New("the folder holds another installation's a
 // never point a copy at the live folder.)
 func (f *FileBlobs) Claim(ctx context.Context, s *Store) error {
 	var id string
-	if err := sqlx.GetContext(ctx, s.q, &id, `SELECT id::text FROM installation`); err != nil {
+	if err := s.get(ctx, &id, `SELECT id::text FROM installation`); err != nil {
 		return fmt.Errorf("blob folder: installation id: %w", err)
 	}
 	path := filepath.Join(f.dir, ownerFile)
@@ -112,10 +111,10 @@ func (f *FileBlobs) create(ctx context.Context, s *Store) (BlobWriter, error) {
 		return nil, errors.New("store: a file blob must be created inside a transaction")
 	}
 	var id int64
-	if err := sqlx.GetContext(ctx, s.q, &id, `INSERT INTO blobs (store) VALUES ('fs') RETURNING id`); err != nil {
+	if err := s.get(ctx, &id, `INSERT INTO blobs (store) VALUES ('fs') RETURNING id`); err != nil {
 		return nil, err
 	}
-	if _, err := s.q.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared($1, $2)`, blobLockSpace, blobLockKey(id)); err != nil {
+	if _, err := s.exec(ctx, `SELECT pg_advisory_xact_lock_shared($1, $2)`, blobLockSpace, blobLockKey(id)); err != nil {
 		return nil, err
 	}
 	// O_DIRECT: the ciphertext goes from our buffers to the disk, not through the page cache
@@ -185,7 +184,7 @@ func (f *FileBlobs) Sweep(ctx context.Context, s *Store, minAge time.Duration) (
 		batch := ids[:min(len(ids), 10000)]
 		ids = ids[len(batch):]
 		var found []int64
-		if err := sqlx.SelectContext(ctx, s.q, &found, `SELECT id FROM blobs WHERE id = ANY($1)`, pq.Array(batch)); err != nil {
+		if err := s.sel(ctx, &found, `SELECT id FROM blobs WHERE id = ANY($1)`, pq.Array(batch)); err != nil {
 			return removed, err
 		}
 		for _, id := range found {
@@ -222,12 +221,12 @@ func (f *FileBlobs) Sweep(ctx context.Context, s *Store, minAge time.Duration) (
 			// Not while a backup copies the files of its snapshot (Snapshot), nor while an
 			// upload of this id is still in its transaction.
 			var free bool
-			if err := sqlx.GetContext(ctx, tx.q, &free, `SELECT pg_try_advisory_xact_lock_shared($3, 0) AND pg_try_advisory_xact_lock($1, $2)`,
+			if err := tx.get(ctx, &free, `SELECT pg_try_advisory_xact_lock_shared($3, 0) AND pg_try_advisory_xact_lock($1, $2)`,
 				blobLockSpace, blobLockKey(c.id), sweepHoldSpace); err != nil || !free {
 				return err
 			}
 			var exists bool
-			if err := sqlx.GetContext(ctx, tx.q, &exists, `SELECT EXISTS (SELECT 1 FROM blobs WHERE id = $1)`, c.id); err != nil {
+			if err := tx.get(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM blobs WHERE id = $1)`, c.id); err != nil {
 				return err
 			}
 			// A temporary file is garbage once its transaction is over, whatever it did;
@@ -448,7 +447,7 @@ func (w *fileBlobWriter) Close() error {
 		return fmt.Errorf("store: blob file: %w", err)
 	}
 	w.state = writerClosed
-	_, err = w.s.q.ExecContext(w.ctx, `UPDATE blobs SET size = $2 WHERE id = $1`, w.id, w.size)
+	_, err = w.s.exec(w.ctx, `UPDATE blobs SET size = $2 WHERE id = $1`, w.id, w.size)
 	return err
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-
-	"github.com/jmoiron/sqlx"
 )
 
 // ChunkSize is the size of one stored blob chunk. Streams in and out hold one chunk in memory.
@@ -55,7 +53,7 @@ func (b blobs) Create(ctx context.Context) (BlobWriter, error) {
 
 func (b blobs) Open(ctx context.Context, id int64) (io.Reader, error) {
 	var where string
-	if err := sqlx.GetContext(ctx, b.s.q, &where, `SELECT store FROM blobs WHERE id = $1`, id); err != nil {
+	if err := b.s.get(ctx, &where, `SELECT store FROM blobs WHERE id = $1`, id); err != nil {
 		return nil, notFound(err)
 	}
 	switch where {
@@ -74,7 +72,7 @@ type pgBlobs struct{ s *Store }
 
 func (b pgBlobs) Create(ctx context.Context) (BlobWriter, error) {
 	w := &pgBlobWriter{ctx: ctx, s: b.s, buf: make([]byte, 0, ChunkSize)}
-	err := sqlx.GetContext(ctx, b.s.q, &w.id, `INSERT INTO blobs DEFAULT VALUES RETURNING id`)
+	err := b.s.get(ctx, &w.id, `INSERT INTO blobs DEFAULT VALUES RETURNING id`)
 	return w, err
 }
 
@@ -117,7 +115,7 @@ func (w *pgBlobWriter) flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
-	_, err := w.s.q.ExecContext(w.ctx, `INSERT INTO blob_chunks (blob_id, seq, data) VALUES ($1, $2, $3)`, w.id, w.seq, w.buf)
+	_, err := w.s.exec(w.ctx, `INSERT INTO blob_chunks (blob_id, seq, data) VALUES ($1, $2, $3)`, w.id, w.seq, w.buf)
 	if err != nil {
 		return err
 	}
@@ -131,7 +129,7 @@ func (w *pgBlobWriter) Close() error {
 	if err := w.flush(); err != nil {
 		return err
 	}
-	_, err := w.s.q.ExecContext(w.ctx, `UPDATE blobs SET size = $2 WHERE id = $1`, w.id, w.size)
+	_, err := w.s.exec(w.ctx, `UPDATE blobs SET size = $2 WHERE id = $1`, w.id, w.size)
 	return err
 }
 
@@ -150,7 +148,7 @@ func (r *pgBlobReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		var chunk []byte
-		err := sqlx.GetContext(r.ctx, r.s.q, &chunk, `SELECT data FROM blob_chunks WHERE blob_id = $1 AND seq = $2`, r.id, r.seq)
+		err := r.s.get(r.ctx, &chunk, `SELECT data FROM blob_chunks WHERE blob_id = $1 AND seq = $2`, r.id, r.seq)
 		if err := notFound(err); err == ErrNotFound {
 			r.done = true
 			continue

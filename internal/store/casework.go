@@ -28,7 +28,7 @@ type Lifecycle struct {
 // ConcernLifecycle loads the lifecycle columns of a concern.
 func (s *Store) ConcernLifecycle(ctx context.Context, id int64) (*Lifecycle, error) {
 	var l Lifecycle
-	err := sqlx.GetContext(ctx, s.q, &l, `SELECT acknowledged_at, decided_at, closed_at, outcome, referred_to,
+	err := s.get(ctx, &l, `SELECT acknowledged_at, decided_at, closed_at, outcome, referred_to,
 		referred_email, referral_outcome, referral_outcome_at, referral_note, feedback, feedback_at, shredded_at
 		FROM concerns WHERE id = $1`, id)
 	return &l, notFound(err)
@@ -60,7 +60,7 @@ func (s *Store) Transition(ctx context.Context, id int64, from []string, to stri
 	if err != nil {
 		return false, err
 	}
-	res, err := s.q.ExecContext(ctx, s.q.Rebind(q), list...)
+	res, err := s.exec(ctx, s.q.Rebind(q), list...)
 	if err != nil {
 		return false, err
 	}
@@ -81,14 +81,14 @@ type ConcernEvent struct {
 
 // InsertConcernEvent records a lifecycle step.
 func (s *Store) InsertConcernEvent(ctx context.Context, e *ConcernEvent) error {
-	return sqlx.GetContext(ctx, s.q, &e.ID, `INSERT INTO concern_events (concern_id, user_id, action, reason)
+	return s.get(ctx, &e.ID, `INSERT INTO concern_events (concern_id, user_id, action, reason)
 		VALUES ($1, $2, $3, $4) RETURNING id`, e.ConcernID, e.UserID, e.Action, e.Reason)
 }
 
 // ConcernEvents lists a concern's history, oldest first, with the actor's name.
 func (s *Store) ConcernEvents(ctx context.Context, concernID int64) ([]ConcernEvent, error) {
 	var es []ConcernEvent
-	err := sqlx.SelectContext(ctx, s.q, &es, `SELECT e.id, e.concern_id, e.user_id, u.name AS user_name, e.action,
+	err := s.sel(ctx, &es, `SELECT e.id, e.concern_id, e.user_id, u.name AS user_name, e.action,
 		e.reason, e.created_at FROM concern_events e LEFT JOIN users u ON u.id = e.user_id
 		WHERE e.concern_id = $1 ORDER BY e.id`, concernID)
 	return es, err
@@ -107,7 +107,7 @@ type Note struct {
 
 // InsertNote stores n.
 func (s *Store) InsertNote(ctx context.Context, n *Note) error {
-	return sqlx.GetContext(ctx, s.q, &n.ID, `INSERT INTO notes (concern_id, user_id, personal, body)
+	return s.get(ctx, &n.ID, `INSERT INTO notes (concern_id, user_id, personal, body)
 		VALUES ($1, $2, $3, $4) RETURNING id`, n.ConcernID, n.UserID, n.Personal, n.Body)
 }
 
@@ -115,7 +115,7 @@ func (s *Store) InsertNote(ctx context.Context, n *Note) error {
 // people's personal notes never leave the database.
 func (s *Store) NotesFor(ctx context.Context, concernID, viewerID int64) ([]Note, error) {
 	var ns []Note
-	err := sqlx.SelectContext(ctx, s.q, &ns, `SELECT n.id, n.concern_id, n.user_id, u.name AS user_name, n.personal,
+	err := s.sel(ctx, &ns, `SELECT n.id, n.concern_id, n.user_id, u.name AS user_name, n.personal,
 		n.body, n.created_at FROM notes n JOIN users u ON u.id = n.user_id
 		WHERE n.concern_id = $1 AND (NOT n.personal OR n.user_id = $2) ORDER BY n.id`, concernID, viewerID)
 	return ns, err
@@ -124,7 +124,7 @@ func (s *Store) NotesFor(ctx context.Context, concernID, viewerID int64) ([]Note
 // RecordReferralOutcome stores what came of a referral, once: false if the concern is not
 // referred and waiting for one (already recorded, closed, shredded).
 func (s *Store) RecordReferralOutcome(ctx context.Context, id int64, outcome string, note []byte, at time.Time) (bool, error) {
-	res, err := s.q.ExecContext(ctx, `UPDATE concerns SET referral_outcome = $2, referral_note = $3, referral_outcome_at = $4
+	res, err := s.exec(ctx, `UPDATE concerns SET referral_outcome = $2, referral_note = $3, referral_outcome_at = $4
 		WHERE id = $1 AND status = 'referred' AND referral_outcome IS NULL AND shredded_at IS NULL`, id, outcome, note, at)
 	if err != nil {
 		return false, err
@@ -136,12 +136,12 @@ func (s *Store) RecordReferralOutcome(ctx context.Context, id int64, outcome str
 // NotifyMonitoringOfficers e-mails every active Monitoring Officer and deputy about a concern
 // (kind says what happened), except anyone excluded from it by a declared conflict.
 func (s *Store) NotifyMonitoringOfficers(ctx context.Context, concern int64, kind string) error {
-	_, err := s.q.ExecContext(ctx, `INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key)
+	_, err := s.exec(ctx, `INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key)
 		SELECT lower(u.email), $2, c.id, c.reference, $2 || ':' || c.id || ':' || lower(u.email)
 		FROM concerns c, users u
 		WHERE c.id = $1 AND u.status = 'active'
 		AND u.roles && ARRAY['monitoring_officer', 'deputy_monitoring_officer']
 		AND NOT EXISTS (SELECT 1 FROM conflicts x WHERE x.concern_id = c.id AND x.user_id = u.id)
-		ON CONFLICT (dedupe_key) DO NOTHING`, concern, kind)
+		ON CONFLICT (council_id, dedupe_key) DO NOTHING`, concern, kind)
 	return err
 }

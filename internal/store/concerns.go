@@ -128,9 +128,12 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 	}
 	var err error
 	if st != nil {
-		err = st.SelectContext(ctx, &rows, args...)
+		// The statement prepared on the pool runs inside the transaction that sets the council.
+		err = s.Tx(ctx, func(tx *Store) error {
+			return tx.q.(*sqlx.Tx).StmtxContext(ctx, st).SelectContext(ctx, &rows, args...)
+		})
 	} else {
-		err = sqlx.SelectContext(ctx, s.q, &rows, text, args...)
+		err = s.sel(ctx, &rows, text, args...)
 	}
 	if err != nil {
 		return nil, err
@@ -202,7 +205,7 @@ func insertConcernsSQL(n int, notices bool) string {
 	fmt.Fprintf(&q, `), d AS (
 		INSERT INTO route_decisions (hash, decision)
 		SELECT DISTINCT ON (route_hash) route_hash, route FROM v WHERE route_hash IS NOT NULL AND route IS NOT NULL
-		ON CONFLICT (hash) DO NOTHING
+		ON CONFLICT (council_id, hash) DO NOTHING
 	), c AS (
 		INSERT INTO concerns (public_id, reference, channel, mode, service_area, category, safeguarding, status,
 		language, receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
@@ -239,21 +242,21 @@ func insertConcernsSQL(n int, notices bool) string {
 // ConcernByReceiptHash finds the concern a receipt opens.
 func (s *Store) ConcernByReceiptHash(ctx context.Context, hash []byte) (*Concern, error) {
 	var c Concern
-	err := sqlx.GetContext(ctx, s.q, &c, `SELECT `+concernColumns+` FROM concerns WHERE receipt_hash = $1`, hash)
+	err := s.get(ctx, &c, `SELECT `+concernColumns+` FROM concerns WHERE receipt_hash = $1`, hash)
 	return &c, notFound(err)
 }
 
 // ConcernByReference finds a concern by its public reference.
 func (s *Store) ConcernByReference(ctx context.Context, ref string) (*Concern, error) {
 	var c Concern
-	err := sqlx.GetContext(ctx, s.q, &c, `SELECT `+concernColumns+` FROM concerns WHERE reference = $1`, ref)
+	err := s.get(ctx, &c, `SELECT `+concernColumns+` FROM concerns WHERE reference = $1`, ref)
 	return &c, notFound(err)
 }
 
 // ConcernByID finds a concern by its serial.
 func (s *Store) ConcernByID(ctx context.Context, serial int64) (*Concern, error) {
 	var c Concern
-	err := sqlx.GetContext(ctx, s.q, &c, `SELECT `+concernColumns+` FROM concerns WHERE id = $1`, serial)
+	err := s.get(ctx, &c, `SELECT `+concernColumns+` FROM concerns WHERE id = $1`, serial)
 	return &c, notFound(err)
 }
 
@@ -279,7 +282,7 @@ type QueueRow struct {
 // ConcernsCreatedBy lists the concerns a staff user raised (a councillor's own), newest first.
 func (s *Store) ConcernsCreatedBy(ctx context.Context, userID int64) ([]QueueRow, error) {
 	var rows []QueueRow
-	err := sqlx.SelectContext(ctx, s.q, &rows, `SELECT id, public_id, reference, channel, mode, service_area, category,
+	err := s.sel(ctx, &rows, `SELECT id, public_id, reference, channel, mode, service_area, category,
 		safeguarding, status, route_rule, received_at, acknowledge_by, decide_by, feedback_by
 		FROM concerns WHERE created_by = $1 ORDER BY id DESC LIMIT 200`, userID)
 	return rows, err
@@ -288,13 +291,13 @@ func (s *Store) ConcernsCreatedBy(ctx context.Context, userID int64) ([]QueueRow
 // RecordApproval says whether a recorded concern's written record was approved by the reporter.
 func (s *Store) RecordApproval(ctx context.Context, id int64) (*time.Time, error) {
 	var at *time.Time
-	err := sqlx.GetContext(ctx, s.q, &at, `SELECT record_approved_at FROM concerns WHERE id = $1`, id)
+	err := s.get(ctx, &at, `SELECT record_approved_at FROM concerns WHERE id = $1`, id)
 	return at, notFound(err)
 }
 
 // ApproveRecord marks a recorded concern's record approved; false if it was not awaiting approval.
 func (s *Store) ApproveRecord(ctx context.Context, id int64, at time.Time) (bool, error) {
-	res, err := s.q.ExecContext(ctx, `UPDATE concerns SET record_approved_at = $2, last_reporter_at = $2
+	res, err := s.exec(ctx, `UPDATE concerns SET record_approved_at = $2, last_reporter_at = $2
 		WHERE id = $1 AND channel = 'recorded' AND record_approved_at IS NULL`, id, at)
 	if err != nil {
 		return false, err

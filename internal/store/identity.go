@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
 	"candour/internal/publicid"
 )
 
@@ -31,7 +29,7 @@ const identityRequestColumns = `id, public_id, concern_id, requester_id, reason,
 
 // InsertIdentityRequest stores r under the public id the caller drew (its reason is bound to it).
 func (s *Store) InsertIdentityRequest(ctx context.Context, r *IdentityRequest) error {
-	return s.q.QueryRowxContext(ctx, `INSERT INTO identity_requests (concern_id, requester_id, reason, reporter_told, no_notice_reason, public_id)
+	return s.row(ctx, `INSERT INTO identity_requests (concern_id, requester_id, reason, reporter_told, no_notice_reason, public_id)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, status, created_at`, r.ConcernID, r.RequesterID, r.Reason, r.ReporterTold,
 		r.NoNoticeReason, r.ID).Scan(&r.Serial, &r.Status, &r.CreatedAt)
 }
@@ -42,21 +40,21 @@ func (s *Store) IdentityRequestByPublicID(ctx context.Context, publicID string) 
 		return nil, ErrNotFound
 	}
 	var r IdentityRequest
-	err := sqlx.GetContext(ctx, s.q, &r, `SELECT `+identityRequestColumns+` FROM identity_requests WHERE public_id = $1`, publicID)
+	err := s.get(ctx, &r, `SELECT `+identityRequestColumns+` FROM identity_requests WHERE public_id = $1`, publicID)
 	return &r, notFound(err)
 }
 
 // IdentityRequestsOf lists a concern's requests, oldest first.
 func (s *Store) IdentityRequestsOf(ctx context.Context, concernID int64) ([]IdentityRequest, error) {
 	var rs []IdentityRequest
-	err := sqlx.SelectContext(ctx, s.q, &rs, `SELECT `+identityRequestColumns+` FROM identity_requests WHERE concern_id = $1 ORDER BY id`, concernID)
+	err := s.sel(ctx, &rs, `SELECT `+identityRequestColumns+` FROM identity_requests WHERE concern_id = $1 ORDER BY id`, concernID)
 	return rs, err
 }
 
 // PendingIdentityRequests lists requests awaiting a custodian, oldest first.
 func (s *Store) PendingIdentityRequests(ctx context.Context) ([]IdentityRequest, error) {
 	var rs []IdentityRequest
-	err := sqlx.SelectContext(ctx, s.q, &rs, `SELECT `+identityRequestColumns+` FROM identity_requests WHERE status = 'pending' ORDER BY id LIMIT 200`)
+	err := s.sel(ctx, &rs, `SELECT `+identityRequestColumns+` FROM identity_requests WHERE status = 'pending' ORDER BY id LIMIT 200`)
 	return rs, err
 }
 
@@ -66,7 +64,7 @@ func (s *Store) DecideIdentityRequest(ctx context.Context, serial, custodianID i
 	if approve {
 		status = "approved"
 	}
-	res, err := s.q.ExecContext(ctx, `UPDATE identity_requests SET status = $2, decided_by = $3, decision_reason = $4,
+	res, err := s.exec(ctx, `UPDATE identity_requests SET status = $2, decided_by = $3, decision_reason = $4,
 		decided_at = now() WHERE id = $1 AND status = 'pending' AND requester_id <> $3`, serial, status, custodianID, reason)
 	if err != nil {
 		return false, err
@@ -78,6 +76,6 @@ func (s *Store) DecideIdentityRequest(ctx context.Context, serial, custodianID i
 // HasApprovedIdentityRequest reports whether a concern's identity may be released.
 func (s *Store) HasApprovedIdentityRequest(ctx context.Context, concernID int64) (bool, error) {
 	var ok bool
-	err := sqlx.GetContext(ctx, s.q, &ok, `SELECT EXISTS (SELECT 1 FROM identity_requests WHERE concern_id = $1 AND status = 'approved')`, concernID)
+	err := s.get(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM identity_requests WHERE concern_id = $1 AND status = 'approved')`, concernID)
 	return ok, err
 }

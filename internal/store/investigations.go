@@ -6,8 +6,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
 	"candour/internal/publicid"
 )
 
@@ -36,7 +34,7 @@ const investigationColumns = `id, public_id, reference, wrapped_key, title, term
 // InsertInvestigation stores inv under the reference and public id the caller drew and sets its
 // serial, status and creation time; false (nothing stored) when the reference is taken.
 func (s *Store) InsertInvestigation(ctx context.Context, inv *Investigation) (bool, error) {
-	err := s.q.QueryRowxContext(ctx, `INSERT INTO investigations (reference, wrapped_key, title, terms_of_reference,
+	err := s.row(ctx, `INSERT INTO investigations (reference, wrapped_key, title, terms_of_reference,
 		commissioning_officer_id, investigating_officer_id, investigating_officer_ext, due_at, public_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (reference) DO NOTHING
 		RETURNING id, status, created_at`,
@@ -54,7 +52,7 @@ func (s *Store) InvestigationByPublicID(ctx context.Context, publicID string) (*
 		return nil, ErrNotFound
 	}
 	var inv Investigation
-	err := sqlx.GetContext(ctx, s.q, &inv, `SELECT `+investigationColumns+` FROM investigations WHERE public_id = $1`, publicID)
+	err := s.get(ctx, &inv, `SELECT `+investigationColumns+` FROM investigations WHERE public_id = $1`, publicID)
 	return &inv, notFound(err)
 }
 
@@ -64,7 +62,7 @@ func (s *Store) InvestigationByPublicID(ctx context.Context, publicID string) (*
 // investigation's reference and dates are not for them.
 func (s *Store) InvestigationsOf(ctx context.Context, userID int64, all bool, namedKey []byte) ([]Investigation, error) {
 	var invs []Investigation
-	err := sqlx.SelectContext(ctx, s.q, &invs, `SELECT `+investigationColumns+` FROM investigations i
+	err := s.sel(ctx, &invs, `SELECT `+investigationColumns+` FROM investigations i
 		WHERE ($2 OR commissioning_officer_id = $1 OR investigating_officer_id = $1)
 		  AND NOT EXISTS (SELECT 1 FROM investigation_concerns l JOIN concerns c ON c.id = l.concern_id
 		                  WHERE l.investigation_id = i.id
@@ -77,7 +75,7 @@ func (s *Store) InvestigationsOf(ctx context.Context, userID int64, all bool, na
 // UpdateInvestigation writes status, conclusion and the status dates, only if the row is still
 // in status from (so out-of-order or concurrent changes fail cleanly).
 func (s *Store) UpdateInvestigation(ctx context.Context, inv *Investigation, from string) (bool, error) {
-	res, err := s.q.ExecContext(ctx, `UPDATE investigations SET status = $2, conclusion = $3, reported_at = $4,
+	res, err := s.exec(ctx, `UPDATE investigations SET status = $2, conclusion = $3, reported_at = $4,
 		closed_at = $5 WHERE id = $1 AND status = $6`, inv.Serial, inv.Status, inv.Conclusion, inv.ReportedAt, inv.ClosedAt, from)
 	if err != nil {
 		return false, err
@@ -88,7 +86,7 @@ func (s *Store) UpdateInvestigation(ctx context.Context, inv *Investigation, fro
 
 // LinkConcern links a concern to an investigation; false if it was already linked.
 func (s *Store) LinkConcern(ctx context.Context, investigationID, concernID, userID int64) (bool, error) {
-	res, err := s.q.ExecContext(ctx, `INSERT INTO investigation_concerns (investigation_id, concern_id, linked_by)
+	res, err := s.exec(ctx, `INSERT INTO investigation_concerns (investigation_id, concern_id, linked_by)
 		VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, investigationID, concernID, userID)
 	if err != nil {
 		return false, err
@@ -99,7 +97,7 @@ func (s *Store) LinkConcern(ctx context.Context, investigationID, concernID, use
 
 // UnlinkConcern removes a link; false if there was none.
 func (s *Store) UnlinkConcern(ctx context.Context, investigationID, concernID int64) (bool, error) {
-	res, err := s.q.ExecContext(ctx, `DELETE FROM investigation_concerns WHERE investigation_id = $1 AND concern_id = $2`,
+	res, err := s.exec(ctx, `DELETE FROM investigation_concerns WHERE investigation_id = $1 AND concern_id = $2`,
 		investigationID, concernID)
 	if err != nil {
 		return false, err
@@ -111,7 +109,7 @@ func (s *Store) UnlinkConcern(ctx context.Context, investigationID, concernID in
 // LinkedConcerns lists the concerns linked to an investigation.
 func (s *Store) LinkedConcerns(ctx context.Context, investigationID int64) ([]QueueRow, error) {
 	var rows []QueueRow
-	err := sqlx.SelectContext(ctx, s.q, &rows, `SELECT c.id, c.public_id, c.reference, c.channel, c.mode, c.service_area, c.category,
+	err := s.sel(ctx, &rows, `SELECT c.id, c.public_id, c.reference, c.channel, c.mode, c.service_area, c.category,
 		c.safeguarding, c.status, c.route_rule, c.received_at, c.acknowledge_by, c.decide_by, c.feedback_by
 		FROM investigation_concerns l JOIN concerns c ON c.id = l.concern_id
 		WHERE l.investigation_id = $1 ORDER BY c.received_at, c.public_id`, investigationID)
@@ -121,7 +119,7 @@ func (s *Store) LinkedConcerns(ctx context.Context, investigationID int64) ([]Qu
 // InvestigationsOfConcern lists the public ids of the investigations a concern is linked to.
 func (s *Store) InvestigationsOfConcern(ctx context.Context, concernID int64) ([]string, error) {
 	var ids []string
-	err := sqlx.SelectContext(ctx, s.q, &ids, `SELECT i.public_id FROM investigation_concerns l
+	err := s.sel(ctx, &ids, `SELECT i.public_id FROM investigation_concerns l
 		JOIN investigations i ON i.id = l.investigation_id WHERE l.concern_id = $1 ORDER BY i.id`, concernID)
 	return ids, err
 }
@@ -132,7 +130,7 @@ func (s *Store) LinkedConcernSerial(ctx context.Context, investigationID int64, 
 		return 0, ErrNotFound
 	}
 	var id int64
-	err := sqlx.GetContext(ctx, s.q, &id, `SELECT c.id FROM investigation_concerns l JOIN concerns c ON c.id = l.concern_id
+	err := s.get(ctx, &id, `SELECT c.id FROM investigation_concerns l JOIN concerns c ON c.id = l.concern_id
 		WHERE l.investigation_id = $1 AND c.public_id = $2`, investigationID, concernPublicID)
 	return id, notFound(err)
 }
@@ -153,14 +151,14 @@ type Allegation struct {
 
 // InsertAllegation numbers a stores a new allegation (next number in its investigation).
 func (s *Store) InsertAllegation(ctx context.Context, a *Allegation) error {
-	return s.q.QueryRowxContext(ctx, `INSERT INTO allegations (investigation_id, number, source_concern_id, text, evidence)
+	return s.row(ctx, `INSERT INTO allegations (investigation_id, number, source_concern_id, text, evidence)
 		VALUES ($1, (SELECT COALESCE(max(number), 0) + 1 FROM allegations WHERE investigation_id = $1), $2, $3, $4)
 		RETURNING id, number`, a.InvestigationID, a.SourceConcernID, a.Text, a.Evidence).Scan(&a.ID, &a.Number)
 }
 
 // SetFinding records an allegation's finding.
 func (s *Store) SetFinding(ctx context.Context, investigationID, allegationID int64, finding string, findingText, evidence []byte) (bool, error) {
-	res, err := s.q.ExecContext(ctx, `UPDATE allegations SET finding = $3, finding_text = $4,
+	res, err := s.exec(ctx, `UPDATE allegations SET finding = $3, finding_text = $4,
 		evidence = COALESCE($5, evidence) WHERE investigation_id = $1 AND id = $2`, investigationID, allegationID, finding, findingText, evidence)
 	if err != nil {
 		return false, err
@@ -172,7 +170,7 @@ func (s *Store) SetFinding(ctx context.Context, investigationID, allegationID in
 // Allegations lists an investigation's allegations in number order.
 func (s *Store) Allegations(ctx context.Context, investigationID int64) ([]Allegation, error) {
 	var as []Allegation
-	err := sqlx.SelectContext(ctx, s.q, &as, `SELECT a.id, a.investigation_id, a.number, a.source_concern_id,
+	err := s.sel(ctx, &as, `SELECT a.id, a.investigation_id, a.number, a.source_concern_id,
 		c.public_id AS source_concern, a.text, a.evidence, a.finding, a.finding_text
 		FROM allegations a LEFT JOIN concerns c ON c.id = a.source_concern_id
 		WHERE a.investigation_id = $1 ORDER BY a.number`, investigationID)
@@ -191,13 +189,13 @@ type Recommendation struct {
 
 // InsertRecommendation stores r.
 func (s *Store) InsertRecommendation(ctx context.Context, r *Recommendation) error {
-	return s.q.QueryRowxContext(ctx, `INSERT INTO recommendations (investigation_id, text, owner, due_at)
+	return s.row(ctx, `INSERT INTO recommendations (investigation_id, text, owner, due_at)
 		VALUES ($1, $2, $3, $4) RETURNING id, status`, r.InvestigationID, r.Text, r.Owner, r.DueAt).Scan(&r.ID, &r.Status)
 }
 
 // SetRecommendationStatus changes a recommendation's status.
 func (s *Store) SetRecommendationStatus(ctx context.Context, investigationID, id int64, status string) (bool, error) {
-	res, err := s.q.ExecContext(ctx, `UPDATE recommendations SET status = $3,
+	res, err := s.exec(ctx, `UPDATE recommendations SET status = $3,
 		done_at = CASE WHEN $3 = 'done' THEN now() END WHERE investigation_id = $1 AND id = $2`, investigationID, id, status)
 	if err != nil {
 		return false, err
@@ -209,7 +207,7 @@ func (s *Store) SetRecommendationStatus(ctx context.Context, investigationID, id
 // Recommendations lists an investigation's recommendations.
 func (s *Store) Recommendations(ctx context.Context, investigationID int64) ([]Recommendation, error) {
 	var rs []Recommendation
-	err := sqlx.SelectContext(ctx, s.q, &rs, `SELECT id, investigation_id, text, owner, due_at, status
+	err := s.sel(ctx, &rs, `SELECT id, investigation_id, text, owner, due_at, status
 		FROM recommendations WHERE investigation_id = $1 ORDER BY id`, investigationID)
 	return rs, err
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"time"
-
-	"github.com/jmoiron/sqlx"
 )
 
 // Message is one mailbox message; Body is ciphertext under the concern's data key.
@@ -30,7 +28,7 @@ type Message struct {
 // (the council knows who they are). Here, so that no kind of staff message (an answer, an
 // acknowledgement, a decision) can forget either.
 func (s *Store) InsertMessage(ctx context.Context, m *Message) error {
-	return s.q.QueryRowxContext(ctx, `WITH touched AS (
+	return s.row(ctx, `WITH touched AS (
 			UPDATE concerns SET awaiting_council = ($2 = 'reporter'),
 				last_reporter_at = CASE WHEN $2 = 'reporter' THEN $6 ELSE last_reporter_at END
 			WHERE id = $1 AND $2 IN ('reporter', 'staff')
@@ -41,13 +39,13 @@ func (s *Store) InsertMessage(ctx context.Context, m *Message) error {
 				date_trunc('hour', $6::timestamptz), date_trunc('hour', $6::timestamptz) + interval '1 hour'
 			FROM reporter_notices r JOIN concerns c ON c.id = r.concern_id
 			WHERE r.concern_id = $1 AND $2 = 'staff' AND c.shredded_at IS NULL
-			ON CONFLICT (dedupe_key) DO NOTHING
+			ON CONFLICT (council_id, dedupe_key) DO NOTHING
 		), councillor AS (
 			INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key)
 			SELECT lower(u.email), 'councillor_message', c.id, c.reference, 'councillor_message:' || CAST($7 AS uuid)
 			FROM concerns c JOIN users u ON u.id = c.created_by
 			WHERE c.id = $1 AND $2 = 'staff' AND u.status = 'active' AND 'councillor' = ANY(u.roles)
-			ON CONFLICT (dedupe_key) DO NOTHING
+			ON CONFLICT (council_id, dedupe_key) DO NOTHING
 		)
 		INSERT INTO messages (concern_id, author, user_id, body, detriment, created_at, public_id)
 		VALUES ($1, $2, $3, $4, $5, $6, CAST($7 AS uuid)) RETURNING id`, m.ConcernID, m.Author, m.UserID, m.Body, m.Detriment,
@@ -57,7 +55,7 @@ func (s *Store) InsertMessage(ctx context.Context, m *Message) error {
 // Messages lists a concern's messages, oldest first.
 func (s *Store) Messages(ctx context.Context, concernID int64) ([]Message, error) {
 	var ms []Message
-	err := sqlx.SelectContext(ctx, s.q, &ms, `SELECT id, public_id, concern_id, author, user_id, body, detriment, created_at
+	err := s.sel(ctx, &ms, `SELECT id, public_id, concern_id, author, user_id, body, detriment, created_at
 		FROM messages WHERE concern_id = $1 ORDER BY id`, concernID)
 	return ms, err
 }
@@ -65,7 +63,7 @@ func (s *Store) Messages(ctx context.Context, concernID int64) ([]Message, error
 // RevokeMailboxToken records a closed mailbox token until keepUntil (its expiry, rounded up to
 // the hour); expired records are cleared on the way.
 func (s *Store) RevokeMailboxToken(ctx context.Context, jti string, keepUntil time.Time) error {
-	_, err := s.q.ExecContext(ctx, `WITH gone AS (DELETE FROM mailbox_revocations WHERE keep_until < now())
+	_, err := s.exec(ctx, `WITH gone AS (DELETE FROM mailbox_revocations WHERE keep_until < now())
 		INSERT INTO mailbox_revocations (jti, keep_until) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING`, jti, keepUntil)
 	return err
 }
@@ -73,6 +71,6 @@ func (s *Store) RevokeMailboxToken(ctx context.Context, jti string, keepUntil ti
 // MailboxTokenRevoked reports whether a mailbox token was closed.
 func (s *Store) MailboxTokenRevoked(ctx context.Context, jti string) (bool, error) {
 	var revoked bool
-	err := sqlx.GetContext(ctx, s.q, &revoked, `SELECT EXISTS (SELECT 1 FROM mailbox_revocations WHERE jti = $1)`, jti)
+	err := s.get(ctx, &revoked, `SELECT EXISTS (SELECT 1 FROM mailbox_revocations WHERE jti = $1)`, jti)
 	return revoked, err
 }

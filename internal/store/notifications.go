@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/jmoiron/sqlx"
 )
 
 // ReporterNewMessage is the kind of notification that tells a reporter who left an address that
@@ -53,17 +51,17 @@ const Checkpoint = "checkpoint"
 // auditor and key: the caller picks the key (a day's first checkpoint, or one made after a
 // security event), so auditors hold copies away from the server without a mail an hour.
 func (s *Store) MailCheckpoint(ctx context.Context, signed string, size int64, key string) error {
-	_, err := s.q.ExecContext(ctx, `INSERT INTO notifications (recipient, kind, reference, dedupe_key, checkpoint)
+	_, err := s.exec(ctx, `INSERT INTO notifications (recipient, kind, reference, dedupe_key, checkpoint)
 		SELECT lower(email), $1, $2, $1 || ':' || $3 || ':' || lower(email), $4 FROM users
 		WHERE status = 'active' AND 'auditor' = ANY(roles)
-		ON CONFLICT (dedupe_key) DO NOTHING`, Checkpoint, fmt.Sprintf("audit log, %d events", size), key, signed)
+		ON CONFLICT (council_id, dedupe_key) DO NOTHING`, Checkpoint, fmt.Sprintf("audit log, %d events", size), key, signed)
 	return err
 }
 
 // EnqueueNotification adds n to the outbox; a second one with the same dedupe key is ignored.
 func (s *Store) EnqueueNotification(ctx context.Context, n *Notification) error {
-	_, err := s.q.ExecContext(ctx, `INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING`, n.Recipient, n.Kind, n.ConcernID, n.Reference, n.DedupeKey)
+	_, err := s.exec(ctx, `INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (council_id, dedupe_key) DO NOTHING`, n.Recipient, n.Kind, n.ConcernID, n.Reference, n.DedupeKey)
 	return err
 }
 
@@ -73,7 +71,7 @@ func (s *Store) EnqueueNotification(ctx context.Context, n *Notification) error 
 // Safeguarding goes at once; anything else at the hour after filing, with the rest.
 func (s *Store) ExpandRoutedOutbox(ctx context.Context, limit int) (int, error) {
 	var n int
-	err := sqlx.GetContext(ctx, s.q, &n, `WITH o AS (
+	err := s.get(ctx, &n, `WITH o AS (
 			DELETE FROM routed_outbox WHERE concern_id IN (
 				SELECT concern_id FROM routed_outbox ORDER BY concern_id LIMIT $1 FOR UPDATE SKIP LOCKED)
 			RETURNING concern_id, recipients
@@ -82,7 +80,7 @@ func (s *Store) ExpandRoutedOutbox(ctx context.Context, limit int) (int, error) 
 			SELECT r.recipient, 'routed', c.id, c.reference, 'routed:' || c.id || ':' || r.recipient, c.received_at,
 			       CASE WHEN c.safeguarding THEN c.received_at ELSE c.received_at + interval '1 hour' END
 			FROM o JOIN concerns c ON c.id = o.concern_id, unnest(o.recipients) r (recipient)
-			ON CONFLICT (dedupe_key) DO NOTHING
+			ON CONFLICT (council_id, dedupe_key) DO NOTHING
 		)
 		SELECT count(*) FROM o`, limit)
 	return n, err
@@ -107,7 +105,7 @@ func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(N
 		sent, failed = 0, nil
 		var batch []Notification
 		// A reporter's notification carries what opens its address; no other kind reads it.
-		if err := sqlx.SelectContext(ctx, tx.q, &batch, `SELECT n.id, coalesce(n.recipient, '') AS recipient, n.kind, n.concern_id,
+		if err := tx.sel(ctx, &batch, `SELECT n.id, coalesce(n.recipient, '') AS recipient, n.kind, n.concern_id,
 			c.public_id AS concern_public_id, n.reference, n.dedupe_key, n.attempts,
 			CASE WHEN n.kind = '`+ReporterNewMessage+`' THEN c.wrapped_key END AS wrapped_key,
 			CASE WHEN n.kind = '`+ReporterNewMessage+`' THEN c.language END AS language,
@@ -122,7 +120,7 @@ func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(N
 		for _, n := range batch {
 			serr := send(n)
 			if errors.Is(serr, ErrNoRecipient) {
-				if _, err := tx.q.ExecContext(ctx, `DELETE FROM notifications WHERE id = $1`, n.ID); err != nil {
+				if _, err := tx.exec(ctx, `DELETE FROM notifications WHERE id = $1`, n.ID); err != nil {
 					return err
 				}
 				failed = append(failed, DeliveryFailure{ID: n.ID, Attempt: n.Attempts + 1, Err: serr, Dropped: true})
@@ -131,7 +129,7 @@ func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(N
 			if serr != nil {
 				var gaveUp bool
 				// created_at is kept to the hour, so 25 hours is at least a day of trying.
-				if err := sqlx.GetContext(ctx, tx.q, &gaveUp, `UPDATE notifications SET attempts = attempts + 1, last_error = $2,
+				if err := tx.get(ctx, &gaveUp, `UPDATE notifications SET attempts = attempts + 1, last_error = $2,
 					not_before = now() + least(interval '1 minute' * power(2, least(attempts, 10)), interval '1 hour'),
 					failed_at = CASE WHEN created_at < now() - interval '25 hours' THEN now() END
 					WHERE id = $1 RETURNING failed_at IS NOT NULL`, n.ID, truncate(serr.Error(), 500)); err != nil {
@@ -140,7 +138,7 @@ func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(N
 				failed = append(failed, DeliveryFailure{ID: n.ID, Attempt: n.Attempts + 1, Err: serr, GaveUp: gaveUp})
 				continue
 			}
-			if _, err := tx.q.ExecContext(ctx, `UPDATE notifications SET sent_at = $2, attempts = attempts + 1, sealed_link = NULL WHERE id = $1`,
+			if _, err := tx.exec(ctx, `UPDATE notifications SET sent_at = $2, attempts = attempts + 1, sealed_link = NULL WHERE id = $1`,
 				n.ID, time.Now().Truncate(time.Hour)); err != nil {
 				return err
 			}
@@ -158,7 +156,7 @@ func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(N
 // does not time the reporter.
 func (s *Store) NotifyHandlers(ctx context.Context, concern int64, kind string, now time.Time) error {
 	hour := now.UTC().Truncate(time.Hour)
-	_, err := s.q.ExecContext(ctx, `INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key, created_at, not_before)
+	_, err := s.exec(ctx, `INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key, created_at, not_before)
 		SELECT DISTINCT lower(r.email), $2, c.id, c.reference, $2 || ':' || c.id || ':' || $3 || ':' || lower(r.email), $4::timestamptz,
 		       CASE WHEN c.safeguarding THEN $4::timestamptz ELSE $4::timestamptz + interval '1 hour' END
 		FROM concerns c, LATERAL (
@@ -169,7 +167,7 @@ func (s *Store) NotifyHandlers(ctx context.Context, concern int64, kind string, 
 		) r
 		WHERE c.id = $1 AND NOT EXISTS (SELECT 1 FROM conflicts x JOIN users u ON u.id = x.user_id
 			WHERE x.concern_id = c.id AND u.email = lower(r.email))
-		ON CONFLICT (dedupe_key) DO NOTHING`, concern, kind, hour.Format("2006010215"), hour)
+		ON CONFLICT (council_id, dedupe_key) DO NOTHING`, concern, kind, hour.Format("2006010215"), hour)
 	return err
 }
 
@@ -178,11 +176,11 @@ func (s *Store) NotifyHandlers(ctx context.Context, concern int64, kind string, 
 // so four refusals are a quarter of an hour; stored times are kept to the hour and cannot say
 // it). It returns how many concerns it escalated.
 func (s *Store) EscalateSafeguarding(ctx context.Context, to string, refusals int) (int, error) {
-	res, err := s.q.ExecContext(ctx, `INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key)
+	res, err := s.exec(ctx, `INSERT INTO notifications (recipient, kind, concern_id, reference, dedupe_key)
 		SELECT DISTINCT $1, 'escalation', c.id, c.reference, 'escalated:' || c.id
 		FROM notifications n JOIN concerns c ON c.id = n.concern_id
 		WHERE n.kind = 'routed' AND n.sent_at IS NULL AND n.attempts >= $2 AND c.safeguarding
-		ON CONFLICT (dedupe_key) DO NOTHING`, to, refusals)
+		ON CONFLICT (council_id, dedupe_key) DO NOTHING`, to, refusals)
 	if err != nil {
 		return 0, err
 	}
@@ -200,7 +198,7 @@ type MailBacklog struct {
 // UndeliveredMail counts the mail backlog in one pass over the unsent notifications.
 func (s *Store) UndeliveredMail(ctx context.Context) (MailBacklog, error) {
 	var b MailBacklog
-	err := s.q.QueryRowxContext(ctx, `SELECT count(*) FILTER (WHERE n.failed_at IS NULL AND n.attempts > 0),
+	err := s.row(ctx, `SELECT count(*) FILTER (WHERE n.failed_at IS NULL AND n.attempts > 0),
 		count(*) FILTER (WHERE n.failed_at IS NOT NULL),
 		count(DISTINCT n.concern_id) FILTER (WHERE n.kind = 'routed' AND n.attempts > 0 AND c.safeguarding)
 		FROM notifications n LEFT JOIN concerns c ON c.id = n.concern_id WHERE n.sent_at IS NULL`).

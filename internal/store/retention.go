@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 )
 
@@ -21,7 +20,7 @@ type ClosedConcern struct {
 // ClosedBefore lists closed, unshredded concerns closed before cutoff, oldest first.
 func (s *Store) ClosedBefore(ctx context.Context, cutoff time.Time, limit int) ([]ClosedConcern, error) {
 	var cs []ClosedConcern
-	err := sqlx.SelectContext(ctx, s.q, &cs, `SELECT id, public_id, reference, outcome, closed_at, last_reporter_at FROM concerns
+	err := s.sel(ctx, &cs, `SELECT id, public_id, reference, outcome, closed_at, last_reporter_at FROM concerns
 		WHERE closed_at IS NOT NULL AND closed_at < $1 AND shredded_at IS NULL ORDER BY closed_at LIMIT $2`, cutoff, limit)
 	return cs, err
 }
@@ -29,16 +28,14 @@ func (s *Store) ClosedBefore(ctx context.Context, cutoff time.Time, limit int) (
 // TryRetentionLock takes a transaction-level advisory lock so only one portal instance shreds at
 // a time; false if another holds it.
 func (s *Store) TryRetentionLock(ctx context.Context) (bool, error) {
-	var ok bool
-	err := sqlx.GetContext(ctx, s.q, &ok, `SELECT pg_try_advisory_xact_lock(7261001)`)
-	return ok, err
+	return s.tryLockCouncil(ctx, "retention")
 }
 
 // Shred crypto-shreds a concern: its wrapped data key and every ciphertext go, the attachment
 // bytes go, and a tombstone row (clear columns, dates) stays with the audit events. It does
 // nothing if the concern got reporter input after it closed.
 func (s *Store) Shred(ctx context.Context, id int64, now time.Time) (bool, error) {
-	res, err := s.q.ExecContext(ctx, `UPDATE concerns SET wrapped_key = NULL, content = NULL, identity_sealed = NULL,
+	res, err := s.exec(ctx, `UPDATE concerns SET wrapped_key = NULL, content = NULL, identity_sealed = NULL,
 		identity_open = NULL, feedback = NULL, referral_note = NULL, receipt_hash = NULL, named_keys = '{}', shredded_at = $2
 		WHERE id = $1 AND shredded_at IS NULL AND closed_at IS NOT NULL
 		AND (last_reporter_at IS NULL OR last_reporter_at <= closed_at)`, id, now)
@@ -61,7 +58,7 @@ func (s *Store) Shred(ctx context.Context, id int64, now time.Time) (bool, error
 		`WITH gone AS (DELETE FROM attachments WHERE concern_id = $1 RETURNING blob_id)
 		 DELETE FROM blobs WHERE id IN (SELECT blob_id FROM gone)`,
 	} {
-		if _, err := s.q.ExecContext(ctx, q, id); err != nil {
+		if _, err := s.exec(ctx, q, id); err != nil {
 			return false, err
 		}
 	}
@@ -84,7 +81,7 @@ type DueClock struct {
 // until feedback is given.
 func (s *Store) DueClocks(ctx context.Context, horizon time.Time, limit int) ([]DueClock, error) {
 	var ds []DueClock
-	err := sqlx.SelectContext(ctx, s.q, &ds, `
+	err := s.sel(ctx, &ds, `
 		SELECT id, public_id, reference, 'acknowledge' AS clock, acknowledge_by AS deadline, route, named_keys FROM concerns
 		WHERE acknowledged_at IS NULL AND closed_at IS NULL AND shredded_at IS NULL AND acknowledge_by < $1
 		UNION ALL
@@ -104,7 +101,7 @@ func (s *Store) DueClocks(ctx context.Context, horizon time.Time, limit int) ([]
 // the concern is not open for it (not yet acknowledged, closed or shredded).
 func (s *Store) ExtendFeedback(ctx context.Context, concernID int64, by time.Time) (bool, error) {
 	var n int
-	err := sqlx.GetContext(ctx, s.q, &n, `WITH moved AS (
+	err := s.get(ctx, &n, `WITH moved AS (
 			UPDATE concerns SET feedback_by = $2 -- next_deadline follows (migration 00022)
 			WHERE id = $1 AND status IN ('acknowledged', 'accepted', 'referred') AND shredded_at IS NULL RETURNING id
 		), forgot AS (
@@ -115,7 +112,7 @@ func (s *Store) ExtendFeedback(ctx context.Context, concernID int64, by time.Tim
 }
 
 func (s *Store) MarkReminder(ctx context.Context, concernID int64, clock, stage string) (bool, error) {
-	res, err := s.q.ExecContext(ctx, `INSERT INTO reminders (concern_id, clock, stage) VALUES ($1, $2, $3)
+	res, err := s.exec(ctx, `INSERT INTO reminders (concern_id, clock, stage) VALUES ($1, $2, $3)
 		ON CONFLICT DO NOTHING`, concernID, clock, stage)
 	if err != nil {
 		return false, err

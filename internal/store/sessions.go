@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"time"
-
-	"github.com/jmoiron/sqlx"
 )
 
 // Session is one staff sign-in. The token names it (sid); it is live while not revoked, seen
@@ -27,7 +25,7 @@ func (s *Store) InsertSession(ctx context.Context, se *Session) error {
 	if se.Method == "" {
 		se.Method = "password"
 	}
-	_, err := s.q.ExecContext(ctx, `INSERT INTO sessions (id, user_id, stage, csrf, created_at, last_seen_at, expires_at, method)
+	_, err := s.exec(ctx, `INSERT INTO sessions (id, user_id, stage, csrf, created_at, last_seen_at, expires_at, method)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, se.ID, se.UserID, se.Stage, se.CSRF, se.CreatedAt, se.LastSeenAt, se.ExpiresAt, se.Method)
 	return err
 }
@@ -35,27 +33,27 @@ func (s *Store) InsertSession(ctx context.Context, se *Session) error {
 // SessionByID finds a session, live or not.
 func (s *Store) SessionByID(ctx context.Context, id string) (*Session, error) {
 	var se Session
-	err := sqlx.GetContext(ctx, s.q, &se, `SELECT id, user_id, stage, csrf, created_at, last_seen_at, expires_at, revoked_at, method
+	err := s.get(ctx, &se, `SELECT id, user_id, stage, csrf, created_at, last_seen_at, expires_at, revoked_at, method
 		FROM sessions WHERE id = $1`, id)
 	return &se, notFound(err)
 }
 
 // TouchSession records activity, sliding the idle timeout.
 func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error {
-	_, err := s.q.ExecContext(ctx, `UPDATE sessions SET last_seen_at = greatest(last_seen_at, $2)
+	_, err := s.exec(ctx, `UPDATE sessions SET last_seen_at = greatest(last_seen_at, $2)
 		WHERE id = $1 AND revoked_at IS NULL`, id, at)
 	return err
 }
 
 // SetSessionStage promotes a setup session to a full one (or back).
 func (s *Store) SetSessionStage(ctx context.Context, id, stage string) error {
-	_, err := s.q.ExecContext(ctx, `UPDATE sessions SET stage = $2 WHERE id = $1 AND revoked_at IS NULL`, id, stage)
+	_, err := s.exec(ctx, `UPDATE sessions SET stage = $2 WHERE id = $1 AND revoked_at IS NULL`, id, stage)
 	return err
 }
 
 // RevokeSession ends one session.
 func (s *Store) RevokeSession(ctx context.Context, id, reason string, at time.Time) error {
-	_, err := s.q.ExecContext(ctx, `UPDATE sessions SET revoked_at = $2, revoke_reason = $3
+	_, err := s.exec(ctx, `UPDATE sessions SET revoked_at = $2, revoke_reason = $3
 		WHERE id = $1 AND revoked_at IS NULL`, id, at, reason)
 	return err
 }
@@ -63,7 +61,7 @@ func (s *Store) RevokeSession(ctx context.Context, id, reason string, at time.Ti
 // RevokeUserSessions ends every live session of a user except keep (may be ""), and returns
 // how many ended.
 func (s *Store) RevokeUserSessions(ctx context.Context, userID int64, keep, reason string, at time.Time) (int64, error) {
-	res, err := s.q.ExecContext(ctx, `UPDATE sessions SET revoked_at = $3, revoke_reason = $4
+	res, err := s.exec(ctx, `UPDATE sessions SET revoked_at = $3, revoke_reason = $4
 		WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL`, userID, keep, at, reason)
 	if err != nil {
 		return 0, err

@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"time"
-
-	"github.com/jmoiron/sqlx"
 )
 
 // SSOCode is the kind of notification that carries a first sign-in's one-time code to the
@@ -14,24 +12,24 @@ const SSOCode = "sso_code"
 // SSOUser is the account bound to a provider's subject.
 func (s *Store) SSOUser(ctx context.Context, issuer, subject string) (int64, error) {
 	var id int64
-	err := sqlx.GetContext(ctx, s.q, &id, `SELECT user_id FROM sso_subjects WHERE issuer = $1 AND subject = $2`, issuer, subject)
+	err := s.get(ctx, &id, `SELECT user_id FROM sso_subjects WHERE issuer = $1 AND subject = $2`, issuer, subject)
 	return id, notFound(err)
 }
 
 // HasSSOSubject reports whether the account is bound to any provider's subject.
 func (s *Store) HasSSOSubject(ctx context.Context, userID int64) (bool, error) {
 	var bound bool
-	err := sqlx.GetContext(ctx, s.q, &bound, `SELECT EXISTS (SELECT 1 FROM sso_subjects WHERE user_id = $1)`, userID)
+	err := s.get(ctx, &bound, `SELECT EXISTS (SELECT 1 FROM sso_subjects WHERE user_id = $1)`, userID)
 	return bound, err
 }
 
 // BindSSOSubject binds a provider's subject to an account, replacing the account's earlier
 // subject at that provider.
 func (s *Store) BindSSOSubject(ctx context.Context, issuer, subject string, userID int64, at time.Time) error {
-	if _, err := s.q.ExecContext(ctx, `DELETE FROM sso_subjects WHERE issuer = $1 AND user_id = $2`, issuer, userID); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM sso_subjects WHERE issuer = $1 AND user_id = $2`, issuer, userID); err != nil {
 		return err
 	}
-	_, err := s.q.ExecContext(ctx, `INSERT INTO sso_subjects (issuer, subject, user_id, bound_at) VALUES ($1, $2, $3, $4)`,
+	_, err := s.exec(ctx, `INSERT INTO sso_subjects (issuer, subject, user_id, bound_at) VALUES ($1, $2, $3, $4)`,
 		issuer, subject, userID, at)
 	return err
 }
@@ -50,14 +48,14 @@ type PendingSSO struct {
 // InsertPendingSSO stores p and queues its code to recipient, sealed for them; the account's
 // earlier pending sign-ins stop working.
 func (s *Store) InsertPendingSSO(ctx context.Context, p *PendingSSO, recipient string, sealedCode []byte) error {
-	if _, err := s.q.ExecContext(ctx, `DELETE FROM sso_codes WHERE user_id = $1`, p.UserID); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM sso_codes WHERE user_id = $1`, p.UserID); err != nil {
 		return err
 	}
-	if _, err := s.q.ExecContext(ctx, `INSERT INTO sso_codes (id, user_id, issuer, subject, code, expires_at)
+	if _, err := s.exec(ctx, `INSERT INTO sso_codes (id, user_id, issuer, subject, code, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6)`, p.ID, p.UserID, p.Issuer, p.Subject, p.Code, p.ExpiresAt); err != nil {
 		return err
 	}
-	_, err := s.q.ExecContext(ctx, `INSERT INTO notifications (recipient, kind, reference, sealed_link)
+	_, err := s.exec(ctx, `INSERT INTO notifications (recipient, kind, reference, sealed_link)
 		VALUES (lower($1), '`+SSOCode+`', '', $2)`, recipient, sealedCode)
 	return err
 }
@@ -66,19 +64,19 @@ func (s *Store) InsertPendingSSO(ctx context.Context, p *PendingSSO, recipient s
 // attempt limit.
 func (s *Store) PendingSSOByID(ctx context.Context, id []byte) (*PendingSSO, error) {
 	var p PendingSSO
-	err := sqlx.GetContext(ctx, s.q, &p, `SELECT id, user_id, issuer, subject, code, expires_at, attempts
+	err := s.get(ctx, &p, `SELECT id, user_id, issuer, subject, code, expires_at, attempts
 		FROM sso_codes WHERE id = $1 FOR UPDATE`, id)
 	return &p, notFound(err)
 }
 
 // CountPendingSSOAttempt records a wrong code.
 func (s *Store) CountPendingSSOAttempt(ctx context.Context, id []byte) error {
-	_, err := s.q.ExecContext(ctx, `UPDATE sso_codes SET attempts = attempts + 1 WHERE id = $1`, id)
+	_, err := s.exec(ctx, `UPDATE sso_codes SET attempts = attempts + 1 WHERE id = $1`, id)
 	return err
 }
 
 // DeletePendingSSO ends a pending sign-in (used, expired or out of attempts).
 func (s *Store) DeletePendingSSO(ctx context.Context, id []byte) error {
-	_, err := s.q.ExecContext(ctx, `DELETE FROM sso_codes WHERE id = $1`, id)
+	_, err := s.exec(ctx, `DELETE FROM sso_codes WHERE id = $1`, id)
 	return err
 }

@@ -125,7 +125,7 @@ func (s *Store) Stats(ctx context.Context, from, to, now time.Time) (*StatsFacts
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	counts, err := s.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	counts, err := s.beginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +169,10 @@ func (s *Store) statsTimes(ctx context.Context, snapshot string, b statsBounds, 
 	// The snapshot id comes from PostgreSQL, not from input; it still goes in as a literal
 	// because SET TRANSACTION SNAPSHOT takes no parameters.
 	if _, err := tx.ExecContext(ctx, `SET TRANSACTION SNAPSHOT `+pq.QuoteLiteral(snapshot)); err != nil {
+		return err
+	}
+	// Only now: the snapshot must be set before the transaction's first query.
+	if err := s.setCouncil(ctx, tx); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, statsSettings); err != nil {
@@ -403,11 +407,10 @@ func statsCounts(ctx context.Context, tx *sqlx.Tx, b statsBounds, now time.Time,
 // at a time (advisory lock); a write that lands meanwhile adds its delta after and stays.
 func (s *Store) CompactStats(ctx context.Context) error {
 	return s.Tx(ctx, func(tx *Store) error {
-		var ok bool
-		if err := sqlx.GetContext(ctx, tx.q, &ok, `SELECT pg_try_advisory_xact_lock(7261002)`); err != nil || !ok {
+		if ok, err := tx.tryLockCouncil(ctx, "stats-compaction"); err != nil || !ok {
 			return err
 		}
-		if _, err := tx.q.ExecContext(ctx, `
+		if _, err := tx.exec(ctx, `
 			WITH months AS (SELECT DISTINCT month FROM (SELECT month FROM stats_concern_counts
 			                GROUP BY month, dimension, value HAVING count(*) > 1) d),
 			gone AS (DELETE FROM stats_concern_counts s USING months m WHERE s.month = m.month RETURNING s.*)
@@ -421,7 +424,7 @@ func (s *Store) CompactStats(ctx context.Context) error {
 			    OR sum(anonymous_dialogue_keys) <> 0`); err != nil {
 			return err
 		}
-		_, err := tx.q.ExecContext(ctx, `
+		_, err := tx.exec(ctx, `
 			WITH months AS (SELECT DISTINCT month FROM (SELECT month FROM stats_concern_times
 			                GROUP BY month, metric, hours HAVING count(*) > 1) d),
 			gone AS (DELETE FROM stats_concern_times s USING months m WHERE s.month = m.month RETURNING s.*)

@@ -59,7 +59,7 @@ func (s *Store) Triage(ctx context.Context, v TriageViewer, f TriageFilter, afte
 		return nil, err
 	}
 	var rows []TriageRow
-	err = sqlx.SelectContext(ctx, s.q, &rows, q, args...)
+	err = s.sel(ctx, &rows, q, args...)
 	return rows, err
 }
 
@@ -70,7 +70,7 @@ func (s *Store) ExplainTriage(ctx context.Context, v TriageViewer, f TriageFilte
 		return "", err
 	}
 	var lines []string
-	if err := sqlx.SelectContext(ctx, s.q, &lines, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "+q, args...); err != nil {
+	if err := s.sel(ctx, &lines, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "+q, args...); err != nil {
 		return "", err
 	}
 	return strings.Join(lines, "\n"), nil

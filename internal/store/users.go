@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"candour/internal/domain"
@@ -32,7 +31,7 @@ func (r *userRow) user() User {
 
 // InsertUser stores u and sets its ID; ErrDuplicate when the e-mail address is taken.
 func (s *Store) InsertUser(ctx context.Context, u *User) error {
-	return duplicate(sqlx.GetContext(ctx, s.q, &u.ID, `INSERT INTO users (email, name, roles, service_areas, age_recipient, language)
+	return duplicate(s.get(ctx, &u.ID, `INSERT INTO users (email, name, roles, service_areas, age_recipient, language)
 		VALUES (lower($1), $2, COALESCE($3::text[], '{}'), COALESCE($4::text[], '{}'), $5, $6) RETURNING id`, u.Email, u.Name,
 		pq.StringArray(u.Roles), pq.StringArray(u.ServiceAreas), u.AgeRecipient, u.Language))
 }
@@ -41,10 +40,16 @@ func (s *Store) InsertUser(ctx context.Context, u *User) error {
 // recipient list stored beside each sealed identity is stable.
 func (s *Store) CustodianRecipients(ctx context.Context) ([]string, error) {
 	var rs []string
-	err := sqlx.SelectContext(ctx, s.q, &rs, `SELECT DISTINCT age_recipient FROM users
+	err := s.sel(ctx, &rs, `SELECT DISTINCT age_recipient FROM users
 		WHERE status = 'active' AND 'custodian' = ANY (roles) AND age_recipient IS NOT NULL
 		ORDER BY age_recipient`)
 	return rs, err
+}
+
+// CountUsersWithRole is how many accounts hold role, whatever their status.
+func (s *Store) CountUsersWithRole(ctx context.Context, role string) (n int, err error) {
+	err = s.get(ctx, &n, `SELECT count(*) FROM users WHERE $1 = ANY (roles)`, role)
+	return n, err
 }
 
 // UserByID finds a user.
@@ -54,7 +59,7 @@ func (s *Store) UserByID(ctx context.Context, id int64) (*User, error) {
 
 func (s *Store) oneUser(ctx context.Context, query string, arg any) (*User, error) {
 	var r userRow
-	if err := sqlx.GetContext(ctx, s.q, &r, query, arg); err != nil {
+	if err := s.get(ctx, &r, query, arg); err != nil {
 		return nil, notFound(err)
 	}
 	u := r.user()
@@ -86,7 +91,7 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
 // Users lists every user by e-mail address.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
 	var rows []userRow
-	if err := sqlx.SelectContext(ctx, s.q, &rows, `SELECT `+userColumns+` FROM users ORDER BY email`); err != nil {
+	if err := s.sel(ctx, &rows, `SELECT `+userColumns+` FROM users ORDER BY email`); err != nil {
 		return nil, err
 	}
 	us := make([]User, len(rows))
@@ -100,7 +105,7 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 // ends so two concurrent attempts count as two.
 func (s *Store) CredentialsFor(ctx context.Context, userID int64) (*Credentials, error) {
 	var c Credentials
-	err := sqlx.GetContext(ctx, s.q, &c, `SELECT id, password_hash, totp_sealed, totp_enabled, totp_last_step,
+	err := s.get(ctx, &c, `SELECT id, password_hash, totp_sealed, totp_enabled, totp_last_step,
 		recovery_codes, failed_attempts, locked_until, must_change_password
 		FROM users WHERE id = $1 FOR UPDATE`, userID)
 	return &c, notFound(err)
@@ -128,7 +133,7 @@ type PlainSecret struct {
 // PlainTOTPSecrets locks and returns every TOTP secret still stored in plain.
 func (s *Store) PlainTOTPSecrets(ctx context.Context) ([]PlainSecret, error) {
 	var out []PlainSecret
-	err := sqlx.SelectContext(ctx, s.q, &out, `SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL ORDER BY id FOR UPDATE`)
+	err := s.sel(ctx, &out, `SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL ORDER BY id FOR UPDATE`)
 	return out, err
 }
 
@@ -179,7 +184,7 @@ func (s *Store) SetUserRoles(ctx context.Context, userID int64, roles, areas []s
 
 // updateUserRow runs a statement that must touch exactly one row.
 func (s *Store) updateUserRow(ctx context.Context, query string, args ...any) error {
-	res, err := s.q.ExecContext(ctx, query, args...)
+	res, err := s.exec(ctx, query, args...)
 	if err != nil {
 		return err
 	}
