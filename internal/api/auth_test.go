@@ -16,6 +16,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/jmoiron/sqlx"
 
 	"candour/internal/accounts"
 	"candour/internal/domain"
@@ -30,6 +31,7 @@ const password = portaltest.Password
 type env struct {
 	t       testing.TB
 	p       *portal.Portal
+	db      *sqlx.DB // the test's own SQL, in the portal's council
 	dataDir string
 	st      *store.Store
 }
@@ -37,7 +39,7 @@ type env struct {
 func start(t testing.TB) *env {
 	t.Helper()
 	pe := portaltest.Start(t)
-	return &env{t: t, p: pe.Portal, dataDir: pe.DataDir, st: store.New(pe.DB)}
+	return &env{t: t, p: pe.Portal, db: pe.DB, dataDir: pe.DataDir, st: store.New(pe.DB)}
 }
 
 type account struct {

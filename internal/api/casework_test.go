@@ -287,7 +287,7 @@ func TestIdentityDisclosureTwoPersonRule(t *testing.T) {
 		t.Fatalf("age -d: %v %s", err, out)
 	}
 	var n int
-	if err := e.p.DB.Get(&n, `SELECT count(*) FROM audit_events WHERE action LIKE 'identity.%'`); err != nil || n != 3 {
+	if err := e.db.Get(&n, `SELECT count(*) FROM audit_events WHERE action LIKE 'identity.%'`); err != nil || n != 3 {
 		t.Errorf("got %d identity audit events, want request, approve, download", n)
 	}
 }
@@ -330,7 +330,7 @@ func TestRecordedOnBehalf(t *testing.T) {
 	}
 	var channel string
 	var createdBy int64
-	e.p.DB.QueryRow(`SELECT channel, created_by FROM concerns WHERE reference = $1`, filed.Reference).Scan(&channel, &createdBy)
+	e.db.QueryRow(`SELECT channel, created_by FROM concerns WHERE reference = $1`, filed.Reference).Scan(&channel, &createdBy)
 	if channel != "recorded" || createdBy != mo.User.ID {
 		t.Errorf("got channel %s created by %d, want recorded by the officer", channel, createdBy)
 	}
@@ -443,7 +443,7 @@ func TestInterimFeedbackRestartsTheClock(t *testing.T) {
 	status, resp, _ = e.do("POST", "/api/v1/concerns/"+concern+"/acknowledge", mo.token, nil)
 	e.must(status, 200, resp, "acknowledge")
 	// As if the feedback deadline were a day away: the clock nearly run out.
-	e.p.DB.MustExec(`UPDATE concerns SET feedback_by = now() + interval '1 day' WHERE public_id = $1`, concern)
+	e.db.MustExec(`UPDATE concerns SET feedback_by = now() + interval '1 day' WHERE public_id = $1`, concern)
 	if status, resp, _ := e.do("POST", "/api/v1/concerns/"+concern+"/interim-feedback", lead.token, body); status != 404 {
 		t.Errorf("service lead: %d %s, want 404", status, resp)
 	}
@@ -463,7 +463,7 @@ func TestInterimFeedbackRestartsTheClock(t *testing.T) {
 		DecideBy time.Time `db:"decide_by"`
 		Feedback time.Time `db:"feedback_by"`
 	}
-	if err := e.p.DB.Get(&stored, `SELECT next_deadline, decide_by, feedback_by FROM concerns WHERE public_id = $1`, concern); err != nil ||
+	if err := e.db.Get(&stored, `SELECT next_deadline, decide_by, feedback_by FROM concerns WHERE public_id = $1`, concern); err != nil ||
 		!stored.Feedback.Equal(by) || !stored.Next.Equal(stored.DecideBy) || !stored.DecideBy.Before(by) {
 		t.Errorf("stored clocks %+v (%v), want feedback_by %s and next_deadline the earlier decide_by", stored, err, by)
 	}

@@ -401,7 +401,7 @@ func TestUploadFormMustEndAfterOneFile(t *testing.T) {
 		t.Fatalf("one file, well formed: got %d %s, want 201", status, out)
 	}
 	var n int
-	if err := e.p.DB.Get(&n, `SELECT count(*) FROM attachments`); err != nil || n != 1 {
+	if err := e.db.Get(&n, `SELECT count(*) FROM attachments`); err != nil || n != 1 {
 		t.Errorf("attachments stored: %d (%v), want only the well-formed one", n, err)
 	}
 }

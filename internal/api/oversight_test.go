@@ -194,7 +194,7 @@ func thisMonth() string {
 // backdate moves every concern received this month into last month, as if filed then.
 func (e *env) backdate() {
 	e.t.Helper()
-	if _, err := e.p.DB.Exec(`UPDATE concerns SET received_at = received_at - interval '1 month'
+	if _, err := e.db.Exec(`UPDATE concerns SET received_at = received_at - interval '1 month'
 		WHERE received_at >= date_trunc('month', now() AT TIME ZONE 'Europe/London') AT TIME ZONE 'Europe/London'`); err != nil {
 		e.t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func TestServiceLeadsSeeOnlyTheirAreas(t *testing.T) {
 		t.Fatalf("route: got %s in %s, want the children's services Head of Service", c.Route, c.ServiceArea)
 	}
 	// A known decide date, to read it back on the pages.
-	e.p.DB.MustExec(`UPDATE concerns SET decide_by = '2027-01-05T10:00:00Z' WHERE id = $1`, c.Serial)
+	e.db.MustExec(`UPDATE concerns SET decide_by = '2027-01-05T10:00:00Z' WHERE id = $1`, c.Serial)
 
 	moved := e.lead("sioned.parry@enghraifft.example", "housing")
 	guesser := e.lead("ffion.davies@enghraifft.example", "housing")

@@ -106,3 +106,55 @@ func BenchmarkTriage(b *testing.B) {
 		b.ReportMetric(msf(p99(ds))/msf(p99(floor)), name+"_ratio")
 	}
 }
+
+// BenchmarkTriageTwoCouncils: what sharing a deployment costs the Monitoring Officer's queue.
+// "single" is one council of 500,000 concerns; "shared" is a council of 500,000 whose
+// database also holds another council's 500,000, read through row-level security as the
+// portal reads it. Both run their queries in turns, in the same run. Target (issue 16): the
+// shared council's p99 within 10% of the single council's.
+func BenchmarkTriageTwoCouncils(b *testing.B) {
+	const each, runs, rounds, pageSize = 500_000, 100, 3, 50
+	ctx := context.Background()
+	single, shared := newFixture(b), newFixtureIn(b, "south")
+	dbtest.SeedConcerns(b, single.db, each, single.clock())
+	dbtest.SeedConcernsIn(b, shared.db, store.DefaultCouncil, each, shared.clock()) // the other council
+	dbtest.SeedConcernsIn(b, shared.db, shared.st.Council(), each, shared.clock())
+	type side struct {
+		f           *fixture
+		mo          *store.User
+		cursor      string
+		first, deep []time.Duration
+	}
+	sides := map[string]*side{"single": {f: single}, "shared": {f: shared}}
+	for _, s := range sides {
+		s.mo = s.f.user(b, "elin.rowlands@enghraifft.example", "monitoring_officer")
+		for walked := 0; walked < 10_000; walked += 200 { // a page 10,000 items deep
+			page, err := s.f.cw.Triage(ctx, s.mo, casework.TriageQuery{Limit: 200, Cursor: s.cursor})
+			if err != nil || page.NextCursor == "" {
+				b.Fatalf("walking the queue: %v after %d", err, walked)
+			}
+			s.cursor = page.NextCursor
+		}
+	}
+	b.ResetTimer()
+	for range rounds {
+		for _, name := range []string{"single", "shared"} {
+			s := sides[name]
+			s.first = append(s.first, runTimes(b, runs, func() error {
+				_, err := s.f.cw.Triage(ctx, s.mo, casework.TriageQuery{Limit: pageSize})
+				return err
+			})...)
+			s.deep = append(s.deep, runTimes(b, runs, func() error {
+				_, err := s.f.cw.Triage(ctx, s.mo, casework.TriageQuery{Limit: pageSize, Cursor: s.cursor})
+				return err
+			})...)
+		}
+	}
+	b.StopTimer()
+	for name, s := range sides {
+		b.ReportMetric(msf(p99(s.first)), name+"_first_page_p99_ms")
+		b.ReportMetric(msf(p99(s.deep)), name+"_deep_page_p99_ms")
+	}
+	b.ReportMetric(msf(p99(sides["shared"].first))/msf(p99(sides["single"].first)), "first_page_ratio")
+	b.ReportMetric(msf(p99(sides["shared"].deep))/msf(p99(sides["single"].deep)), "deep_page_ratio")
+}

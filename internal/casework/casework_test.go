@@ -39,12 +39,18 @@ func (f *fixture) set(t time.Time)  { f.mu.Lock(); defer f.mu.Unlock(); f.now = 
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
+	return newFixtureIn(t, "")
+}
+
+// newFixtureIn is a fixture working for council slug of a fresh database ("": the default).
+func newFixtureIn(t testing.TB, slug string) *fixture {
+	t.Helper()
 	cat, err := i18n.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &fixture{now: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
-	k := intaketest.New(t, intaketest.Options{Now: f.clock, MaxAttachment: 1 << 20})
+	k := intaketest.New(t, intaketest.Options{Now: f.clock, MaxAttachment: 1 << 20, Council: slug})
 	f.db, f.st, f.names, f.intake = k.DB, k.Store, k.Names, k.Intake
 	f.cw = casework.New(casework.Deps{Store: f.st, ServerKey: k.ServerKey, Access: access.New(k.Names), Names: k.Names,
 		Catalog: cat, Policy: k.PolicyFunc(), Intake: k.Intake, Now: f.clock})

@@ -14,7 +14,7 @@ import (
 	"candour/internal/store"
 )
 
-const auditUsage = "usage: candour audit verify [--json] [--checkpoint FILE] | candour audit key [COUNCIL]\n"
+const auditUsage = "usage: candour audit verify [--council SLUG] [--json] [--checkpoint FILE] | candour audit key [COUNCIL]\n"
 
 // auditCmd: `candour audit verify [--json] [--checkpoint FILE]` makes a checkpoint, then checks
 // the trail against the signed, witnessed checkpoints in FILE (default: the data folder's
@@ -28,7 +28,7 @@ func auditCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, auditUsage)
 		return 2
 	}
-	asJSON, file := false, ""
+	asJSON, file, slug := false, "", ""
 	for i := 1; i < len(args); i++ {
 		switch a := args[i]; {
 		case a == "--json" || a == "-json":
@@ -36,6 +36,9 @@ func auditCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		case (a == "--checkpoint" || a == "-checkpoint") && i+1 < len(args):
 			i++
 			file = args[i]
+		case (a == "--council" || a == "-council") && i+1 < len(args):
+			i++
+			slug = args[i]
 		default:
 			fmt.Fprintf(stderr, "candour audit verify: unexpected argument %q\n%s", a, auditUsage)
 			return 2
@@ -45,13 +48,20 @@ func auditCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
-	pol, err := routing.Load(cfg.PolicyDir)
+	council, err := councilOf(cfg, slug)
+	if err != nil {
+		fmt.Fprintf(stderr, "candour audit verify: %v\n", err)
+		return 2
+	}
+	pol, err := routing.Load(council.Dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "candour audit verify: policy:\n%v\n", err)
 		return 1
 	}
-	return withStore(stderr, func(ctx context.Context, st *store.Store, _ *accounts.Service) int {
-		cp := &audit.Checkpointer{Store: st, Anchors: func() (*audit.Anchors, error) { return portal.AuditAnchors(cfg, pol) }}
+	// Each council keeps its own log, anchors and checkpoint file.
+	anchors := portal.CouncilConfig(cfg, council.Slug, pol)
+	return withStore(stderr, council.Slug, func(ctx context.Context, st *store.Store, _ *accounts.Service) int {
+		cp := &audit.Checkpointer{Store: st, Anchors: func() (*audit.Anchors, error) { return portal.AuditAnchors(anchors, pol) }}
 		if _, err := cp.Checkpoint(ctx); err != nil {
 			fmt.Fprintf(stderr, "candour audit verify: no new checkpoint: %v\n", err)
 		}

@@ -7,8 +7,9 @@ import (
 	"candour/internal/routing"
 )
 
-// policyCmd runs `candour policy check` and `candour policy test` on CANDOUR_POLICY_DIR.
-// Both load the policy exactly as serve does (which also runs the fixtures); test then prints
+// policyCmd runs `candour policy check` and `candour policy test` on CANDOUR_POLICY_DIR, every
+// council's policy when it holds several. Both load the policies exactly as serve does (which
+// also runs the fixtures, and checks that no two councils claim a host); test then prints
 // every fixture with the rule it hit, and how often each rule was hit.
 func policyCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if len(args) != 1 || (args[0] != "check" && args[0] != "test") {
@@ -19,16 +20,34 @@ func policyCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
-	p, err := routing.Load(cfg.PolicyDir)
+	councils, err := routing.LoadCouncils(cfg.PolicyDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "policy %s is not valid:\n%v\n", cfg.PolicyDir, err)
 		return 1
 	}
-	if args[0] == "check" {
-		fmt.Fprintf(stdout, "policy %s is valid (version %s, %d rules, %d fixtures)\n",
-			cfg.PolicyDir, p.Version, len(p.RuleIDs()), len(p.Fixtures()))
-		return 0
+	failed := 0
+	for _, c := range councils {
+		p, dir := c.Policy, c.Dir
+		if args[0] == "check" {
+			fmt.Fprintf(stdout, "policy %s is valid (version %s, %d rules, %d fixtures)\n",
+				dir, p.Version, len(p.RuleIDs()), len(p.Fixtures()))
+			continue
+		}
+		if len(councils) > 1 {
+			fmt.Fprintf(stdout, "council %s (%s):\n", c.Slug, dir)
+		}
+		failed += testFixtures(p, stdout)
 	}
+	if failed > 0 {
+		fmt.Fprintf(stderr, "%d fixture(s) failed\n", failed)
+		return 1
+	}
+	return 0
+}
+
+// testFixtures prints every fixture of p with the rule it hit, and how often each rule was
+// hit; it returns how many failed.
+func testFixtures(p *routing.Policy, stdout io.Writer) int {
 	hits := map[string]int{}
 	failed := 0
 	for _, r := range p.RunFixtures() {
@@ -39,13 +58,8 @@ func policyCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		hits[r.Decision.Rule]++
 	}
 	fmt.Fprintln(stdout, "\nrule hits:")
-	rules := p.RuleIDs()
-	for _, id := range rules {
+	for _, id := range p.RuleIDs() {
 		fmt.Fprintf(stdout, "  %-40s %d\n", id, hits[id])
 	}
-	if failed > 0 {
-		fmt.Fprintf(stderr, "%d fixture(s) failed\n", failed)
-		return 1
-	}
-	return 0
+	return failed
 }

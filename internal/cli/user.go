@@ -27,10 +27,12 @@ import (
 )
 
 const userUsage = `usage:
-  candour user add --email E --name N --role R [--role R2] [--service-area A] [--age-recipient age1…]
-                   [--language en|cy] [--must-change] --password-stdin [--json]
-  candour user disable --email E
-  candour user list [--json]
+  candour user add [--council SLUG] --email E --name N --role R [--role R2] [--service-area A]
+                   [--age-recipient age1…] [--language en|cy] [--must-change] --password-stdin [--json]
+  candour user disable [--council SLUG] --email E
+  candour user list [--council SLUG] [--json]
+
+--council names the council's policy folder; it is needed only when the deployment serves several.
 
 roles: ` + "monitoring_officer, deputy_monitoring_officer, service_lead, safeguarding, investigator,\n       custodian, councillor, auditor, admin\n"
 
@@ -67,11 +69,36 @@ func user(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// withStore opens the database (as `migrate` does, without migrating) and runs fn.
-func withStore(stderr io.Writer, fn func(ctx context.Context, st *store.Store, svc *accounts.Service) int) int {
+// councilOf is the council a command works on: the one named (--council), or the only one.
+func councilOf(cfg *config.Config, slug string) (routing.CouncilPolicy, error) {
+	councils, err := routing.CouncilDirs(cfg.PolicyDir)
+	if err != nil {
+		return routing.CouncilPolicy{}, fmt.Errorf("policy (CANDOUR_POLICY_DIR=%s): %w", cfg.PolicyDir, err)
+	}
+	var slugs []string
+	for _, c := range councils {
+		if c.Slug == slug || (slug == "" && len(councils) == 1) {
+			return c, nil
+		}
+		slugs = append(slugs, c.Slug)
+	}
+	if slug == "" {
+		return routing.CouncilPolicy{}, fmt.Errorf("--council is required: this deployment serves %s", strings.Join(slugs, ", "))
+	}
+	return routing.CouncilPolicy{}, fmt.Errorf("--council %s: no such council; this deployment serves %s", slug, strings.Join(slugs, ", "))
+}
+
+// withStore opens the database (as `migrate` does, without migrating) and runs fn on council
+// slug's rows ("": the only council).
+func withStore(stderr io.Writer, slug string, fn func(ctx context.Context, st *store.Store, svc *accounts.Service) int) int {
 	cfg, ok := loadConfig(stderr)
 	if !ok {
 		return 1
+	}
+	council, err := councilOf(cfg, slug)
+	if err != nil {
+		fmt.Fprintf(stderr, "candour: %v\n", err)
+		return 2
 	}
 	log := portal.NewLogger(cfg, os.Stderr)
 	ctx := context.Background()
@@ -82,15 +109,21 @@ func withStore(stderr io.Writer, fn func(ctx context.Context, st *store.Store, s
 	}
 	defer storage.Close()
 	st := store.New(storage.DB)
-	return fn(ctx, st, consoleAccounts(cfg, st, stderr))
+	id, err := st.EnsureCouncil(ctx, council.Slug)
+	if err != nil {
+		fmt.Fprintf(stderr, "candour: council %s: %v\n", council.Slug, err)
+		return 1
+	}
+	st = st.ForCouncil(id)
+	return fn(ctx, st, consoleAccounts(cfg, council, st, stderr))
 }
 
 // consoleAccounts is account administration as the server's console (st nil: checks only).
 // Service areas are checked against the council's directory, as on the admin pages; a policy
 // that does not load leaves none known (`candour policy check` says why).
-func consoleAccounts(cfg *config.Config, st *store.Store, stderr io.Writer) *accounts.Service {
+func consoleAccounts(cfg *config.Config, council routing.CouncilPolicy, st *store.Store, stderr io.Writer) *accounts.Service {
 	policy := sync.OnceValue(func() *routing.Policy {
-		pol, err := routing.Load(cfg.PolicyDir)
+		pol, err := routing.Load(council.Dir)
 		if err != nil {
 			fmt.Fprintf(stderr, "candour: policy: %v\n", err)
 			return nil
@@ -102,8 +135,13 @@ func consoleAccounts(cfg *config.Config, st *store.Store, stderr io.Writer) *acc
 	if err != nil {
 		fmt.Fprintf(stderr, "candour: data key (CANDOUR_DATA_KEY_FILE): %v\n", err)
 	}
+	// Links in the council's e-mails name its own host.
+	publicURL := cfg.PublicURL.String()
+	if pol := policy(); pol != nil {
+		publicURL = portal.CouncilConfig(cfg, council.Slug, pol).PublicURL.String()
+	}
 	return accounts.New(accounts.Deps{Store: st, Auth: auth.New(auth.Deps{Store: st, Secrets: key,
-		PublicURL: cfg.PublicURL.String()}), Policy: policy})
+		PublicURL: publicURL}), Policy: policy})
 }
 
 // flagOf names the flag a field of accounts.NewUser comes from.
@@ -129,6 +167,7 @@ func printFields(stderr io.Writer, f fault.Fields) {
 func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	councilSlug := fs.String("council", "", "the council's slug (its policy folder), when the deployment serves several")
 	var roles, areas multi
 	email := fs.String("email", "", "e-mail address (sign-in name)")
 	name := fs.String("name", "", "full name")
@@ -172,12 +211,17 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
+	council, err := councilOf(cfg, *councilSlug)
+	if err != nil {
+		fmt.Fprintf(stderr, "candour user add: %v\n", err)
+		return 2
+	}
 	// The same checks as the admin pages, before any database is opened: a typo is a usage error.
-	if f := consoleAccounts(cfg, nil, stderr).Check(&n); len(f) > 0 {
+	if f := consoleAccounts(cfg, council, nil, stderr).Check(&n); len(f) > 0 {
 		printFields(stderr, f)
 		return 2
 	}
-	return withStore(stderr, func(ctx context.Context, st *store.Store, svc *accounts.Service) int {
+	return withStore(stderr, council.Slug, func(ctx context.Context, st *store.Store, svc *accounts.Service) int {
 		created, err := svc.Create(ctx, accounts.Console(), n)
 		if err != nil {
 			if fe, ok := fault.As(err); ok && len(fe.Fields) > 0 {
@@ -200,6 +244,7 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func userDisable(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("user disable", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	councilSlug := fs.String("council", "", "the council's slug, when the deployment serves several")
 	email := fs.String("email", "", "e-mail address of the account")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -208,7 +253,7 @@ func userDisable(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, "candour user disable: --email is required\n\n"+userUsage)
 		return 2
 	}
-	return withStore(stderr, func(ctx context.Context, st *store.Store, svc *accounts.Service) int {
+	return withStore(stderr, *councilSlug, func(ctx context.Context, st *store.Store, svc *accounts.Service) int {
 		u, err := svc.UserByEmail(ctx, *email)
 		if fault.Is(err, fault.NotFound) {
 			fmt.Fprintf(stderr, "candour user disable: no user %s\n", *email)
@@ -229,11 +274,12 @@ func userDisable(args []string, stdout, stderr io.Writer) int {
 func userList(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("user list", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	councilSlug := fs.String("council", "", "the council's slug, when the deployment serves several")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	return withStore(stderr, func(ctx context.Context, _ *store.Store, svc *accounts.Service) int {
+	return withStore(stderr, *councilSlug, func(ctx context.Context, _ *store.Store, svc *accounts.Service) int {
 		us, err := svc.Users(ctx, accounts.Console())
 		if err != nil {
 			fmt.Fprintf(stderr, "candour user list: %v\n", err)

@@ -65,6 +65,13 @@ func Reference(i int) string {
 // would do after a load).
 func SeedConcerns(tb testing.TB, db *sqlx.DB, n int, now time.Time) {
 	tb.Helper()
+	SeedConcernsIn(tb, db, 0, n, now)
+}
+
+// SeedConcernsIn is SeedConcerns into council (0: the session's council, else the default).
+// References are drawn from the council's id, so two councils' seeds do not collide.
+func SeedConcernsIn(tb testing.TB, db *sqlx.DB, council int64, n int, now time.Time) {
+	tb.Helper()
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(1, 2))
 	span := 4 * 365 * 24 * time.Hour
@@ -77,8 +84,16 @@ func SeedConcerns(tb testing.TB, db *sqlx.DB, n int, now time.Time) {
 	// PostgreSQL refuses COPY into a table under row-level security: copy into a temporary
 	// table of the same shape, then move the rows in one INSERT, in the session's council (the
 	// default council when the session names none).
-	if _, err := tx.Exec(`SELECT set_config('candour.council', coalesce(NULLIF(current_setting('candour.council', true), ''), $1), true)`,
-		strconv.FormatInt(store.DefaultCouncil, 10)); err != nil {
+	var chosen string
+	refBase := 0 // references are unique across the deployment
+	if council > store.DefaultCouncil {
+		refBase = int(council) * 100_000_000
+	}
+	if council != 0 {
+		chosen = strconv.FormatInt(council, 10)
+	}
+	if _, err := tx.Exec(`SELECT set_config('candour.council', coalesce(NULLIF($1, ''), NULLIF(current_setting('candour.council', true), ''), $2), true)`,
+		chosen, strconv.FormatInt(store.DefaultCouncil, 10)); err != nil {
 		tb.Fatal(err)
 	}
 	if _, err := tx.Exec(`CREATE TEMPORARY TABLE seed_concerns (LIKE concerns INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
@@ -137,7 +152,7 @@ func SeedConcerns(tb testing.TB, db *sqlx.DB, n int, now time.Time) {
 			content[j] = byte(r.Uint32())
 		}
 		cat := categories.from(r)
-		if _, err := stmt.Exec(Reference(i), channels.from(r), modes.from(r), areas.from(r), cat, cat == "safeguarding",
+		if _, err := stmt.Exec(Reference(refBase+i), channels.from(r), modes.from(r), areas.from(r), cat, cat == "safeguarding",
 			status, "en", content, routes.from(r), "bench", "{}", received, ackBy, feedbackBy,
 			opt(acked), opt(decided), opt(fedBack), opt(closed), outcome, next); err != nil {
 			tb.Fatal(err)

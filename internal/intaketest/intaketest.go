@@ -39,6 +39,9 @@ type Options struct {
 	Now           func() time.Time // default time.Now
 	MaxAttachment int64            // default 8 MiB
 	BlobDir       string           // attachments as files here (CANDOUR_BLOB_DIR); default PostgreSQL
+	// Council is the slug of the council the Kit works for, added on first use; "": the
+	// default council. DB's sessions are set to it, as the store's transactions are.
+	Council string
 }
 
 // New builds a Kit on a fresh database; the test fails if anything cannot be built.
@@ -50,8 +53,17 @@ func New(t testing.TB, o Options) *Kit {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	k := &Kit{DB: dbtest.New(t), Policy: policy, PolicyDir: policyDir}
+	url := dbtest.NewURL(t)
+	k := &Kit{DB: dbtest.Open(t, dbtest.InCouncil(t, url, store.DefaultCouncil)), Policy: policy, PolicyDir: policyDir}
 	k.Store = store.New(k.DB)
+	if o.Council != "" {
+		id, err := k.Store.EnsureCouncil(context.Background(), o.Council)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.DB = dbtest.Open(t, dbtest.InCouncil(t, url, id))
+		k.Store = store.New(k.DB).ForCouncil(id)
+	}
 	if o.BlobDir != "" {
 		fb, err := store.OpenFileBlobs(o.BlobDir, false)
 		if err != nil {

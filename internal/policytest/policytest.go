@@ -5,6 +5,7 @@ package policytest
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"testing"
 
@@ -25,6 +26,39 @@ func Sample() string {
 func Dir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
+	copySample(t, dir)
+	return dir
+}
+
+// Deployment lays out a policy folder for a deployment of several councils: one copy of the
+// sample per slug, in a folder named by it, answering on <slug>.example and named after it
+// (Council of <slug>), so each council's pages say whose they are.
+func Deployment(t testing.TB, slugs ...string) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, slug := range slugs {
+		dir := filepath.Join(root, slug)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		copySample(t, dir)
+		path := filepath.Join(dir, routing.CouncilFile)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		profile := regexp.MustCompile(`(?m)^name: .*$`).ReplaceAllString(string(b), "name: Council of "+slug)
+		profile = regexp.MustCompile(`(?m)^name_cy: .*$`).ReplaceAllString(profile, "name_cy: Cyngor "+slug)
+		profile += "\nhosts:\n  - " + slug + ".example\n"
+		if err := os.WriteFile(path, []byte(profile), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func copySample(t testing.TB, dir string) {
+	t.Helper()
 	files, err := filepath.Glob(filepath.Join(Sample(), "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +72,6 @@ func Dir(t testing.TB) string {
 			t.Fatal(err)
 		}
 	}
-	return dir
 }
 
 // PinCustodian makes a custodian with a fresh age identity, pins them in dir (Pin) and returns

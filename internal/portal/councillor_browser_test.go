@@ -132,7 +132,7 @@ func TestBrowserCouncillorWizardInWelsh(t *testing.T) {
 func countConcerns(t *testing.T, p *portal.Portal) int {
 	t.Helper()
 	var n int
-	if err := p.DB.Get(&n, `SELECT count(*) FROM concerns`); err != nil {
+	if err := councilSQL(t, p).Get(&n, `SELECT count(*) FROM concerns`); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -189,7 +189,7 @@ func TestCouncillorWizardEdges(t *testing.T) {
 		t.Errorf("got %d concerns, want 1", n)
 	}
 	var mode string
-	if err := p.DB.Get(&mode, `SELECT mode FROM concerns`); err != nil || mode != "confidential" {
+	if err := councilSQL(t, p).Get(&mode, `SELECT mode FROM concerns`); err != nil || mode != "confidential" {
 		t.Errorf("got mode %q (%v), want confidential", mode, err)
 	}
 }

@@ -27,8 +27,8 @@ const DevCustodianEmail = "dev-custodian@candour.invalid"
 // recipient is sealed to only while the policy pins no custodian (intake.Deps.DevCustodian):
 // a real council's custodians generate their keys offline and are pinned in custodians.yaml.
 // Never used with DATABASE_URL.
-func (p *Portal) EnsureDevCustodian(ctx context.Context) (path, recipient string, err error) {
-	path = filepath.Join(p.Config.DataDir, "dev-custodian.key")
+func (c *Council) EnsureDevCustodian(ctx context.Context, dataDir string) (path, recipient string, err error) {
+	path = filepath.Join(dataDir, "dev-custodian.key")
 	data, err := keyfile.ReadOrCreate(path, func() ([]byte, error) {
 		id, err := age.GenerateX25519Identity()
 		if err != nil {
@@ -49,7 +49,7 @@ func (p *Portal) EnsureDevCustodian(ctx context.Context) (path, recipient string
 		return "", "", fmt.Errorf("dev custodian: %s does not hold an X25519 identity", path)
 	}
 	recipient = id.Recipient().String()
-	err = store.New(p.DB).InsertUser(ctx, &store.User{Email: DevCustodianEmail, Name: "Development custodian",
+	err = c.Store.InsertUser(ctx, &store.User{Email: DevCustodianEmail, Name: "Development custodian",
 		Roles: []string{"custodian"}, AgeRecipient: &recipient, Language: "en"})
 	if err != nil && !errors.Is(err, store.ErrDuplicate) {
 		return "", "", fmt.Errorf("dev custodian: %w", err)
@@ -68,9 +68,8 @@ const DevOfficerEmail = "dev-mo@candour.invalid"
 // EnsureDevOfficer creates a development Monitoring Officer when nobody holds the role, so a
 // developer can sign in after `make run`. The password and TOTP secret are returned once to be
 // printed and are not kept anywhere but the argon2id hash. Never used with DATABASE_URL.
-func (p *Portal) EnsureDevOfficer(ctx context.Context) (*DevOfficer, error) {
-	var n int
-	if err := p.DB.GetContext(ctx, &n, `SELECT count(*) FROM users WHERE 'monitoring_officer' = ANY (roles)`); err != nil || n > 0 {
+func (c *Council) EnsureDevOfficer(ctx context.Context) (*DevOfficer, error) {
+	if n, err := c.Store.CountUsersWithRole(ctx, "monitoring_officer"); err != nil || n > 0 {
 		return nil, err
 	}
 	var b [12]byte
@@ -78,7 +77,7 @@ func (p *Portal) EnsureDevOfficer(ctx context.Context) (*DevOfficer, error) {
 		return nil, err
 	}
 	pw := "dev-" + hex.EncodeToString(b[:])
-	created, err := p.Accounts.Create(ctx, accounts.Console(), accounts.NewUser{Email: DevOfficerEmail, Name: "Development Monitoring Officer",
+	created, err := c.Accounts.Create(ctx, accounts.Console(), accounts.NewUser{Email: DevOfficerEmail, Name: "Development Monitoring Officer",
 		Roles: []string{"monitoring_officer"}, Language: "en", Password: pw})
 	if err != nil {
 		return nil, fmt.Errorf("dev officer: %w", err)

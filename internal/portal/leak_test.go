@@ -36,14 +36,17 @@ func encodings(s string) map[string][]byte {
 
 func mustJSON(s string) string { b, _ := json.Marshal(s); return string(b) }
 
-// pgDump is the portal's whole database as pg_dump writes it: what someone who copied it reads.
+// pgDump is the portal's whole database as pg_dump writes it: what someone who copied it reads,
+// every council's rows (as the owner's whole backup reads them).
 func pgDump(t *testing.T, e *portaltest.Env) []byte {
 	t.Helper()
 	bin, err := database.FindBinaries()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dump, err := exec.Command(filepath.Join(bin, "pg_dump"), "--no-owner", "-d", e.DatabaseURL).Output()
+	cmd := exec.Command(filepath.Join(bin, "pg_dump"), "--no-owner", "--enable-row-security", "-d", e.OwnerURL)
+	cmd.Env = append(os.Environ(), "PGOPTIONS=-c candour.all_councils=on")
+	dump, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("pg_dump: %v", err)
 	}

@@ -4,8 +4,6 @@ package portal
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,62 +12,43 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strconv"
-	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jmoiron/sqlx"
 
-	"candour/internal/access"
-	"candour/internal/accounts"
-	"candour/internal/api"
-	"candour/internal/audit"
-	"candour/internal/auth"
-	"candour/internal/casework"
 	"candour/internal/config"
 	"candour/internal/database"
 	"candour/internal/i18n"
-	"candour/internal/intake"
 	"candour/internal/jobs"
 	"candour/internal/notify"
-	"candour/internal/oversight"
 	"candour/internal/receipt"
 	"candour/internal/routing"
 	"candour/internal/seal"
-	"candour/internal/server"
 	"candour/internal/store"
 	"candour/internal/token"
-	"candour/internal/web"
 )
 
-// Portal is a running Candour.
+// Portal is a running Candour: one process serving one council, or several sharing it.
+// It embeds the first council, so a single-council deployment reads as it always did
+// (p.Intake, p.Policy()).
 type Portal struct {
-	Config   *config.Config
-	Logger   *slog.Logger
-	DB       *sqlx.DB
-	App      *fiber.App
-	Intake   *intake.Service
-	Casework *casework.Service
-	Auth     *auth.Service // staff sign-in and sessions
-	// Accounts administers staff accounts (admin pages, API, `candour user`); Oversight serves
-	// statistics and the audit trail. Both are wired once and shared by both surfaces.
-	Accounts  *accounts.Service
-	Oversight *oversight.Service
+	*Council
+	Config *config.Config
+	Logger *slog.Logger
+	DB     *sqlx.DB
+	// App serves every council: each request goes to the council whose host it names.
+	App *fiber.App
+	// Councils are the deployment's councils in policy folder order; the first is embedded.
+	Councils []*Council
 	// FileBlobs is the attachment folder (CANDOUR_BLOB_DIR); nil: attachments in PostgreSQL.
 	FileBlobs *store.FileBlobs
-	policy    atomic.Pointer[routing.Policy]
 	storage   *Storage
-	// Set on the embedded default's first start (see dev.go), to be shown once.
-	DevCustodianKey string
-	DevOfficer      *DevOfficer
-	jobs            *jobs.Runner
-	checkpoints     *audit.Checkpointer
-	stopWatch       context.CancelFunc
-	watchDone       chan struct{}
-	listener        net.Listener
-	served          chan error
+	jobs      *jobs.Runner
+	stopWatch context.CancelFunc
+	watchDone chan struct{}
+	listener  net.Listener
+	served    chan error
 }
 
 // Storage is the database pool and, on the embedded default, the PostgreSQL behind it.
@@ -141,6 +120,9 @@ func (p *Portal) OwnerURL() string {
 	return p.Config.MigrateURL
 }
 
+// ServingURL is the serving role's connection string, as the portal connects.
+func (p *Portal) ServingURL() string { return p.storage.URL }
+
 // Migrate brings the schema up to date as the owner and stops (`candour migrate`).
 func Migrate(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if !cfg.Embedded() && cfg.MigrateURL == "" {
@@ -211,8 +193,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		u.Host = p.listener.Addr().String()
 		cfg.PublicURL = &u
 	}
-	if err := p.loadPolicy(); err != nil {
-		return nil, err
+	councils, err := routing.LoadCouncils(cfg.PolicyDir)
+	if err != nil {
+		return nil, fmt.Errorf("policy (CANDOUR_POLICY_DIR=%s):\n%w", cfg.PolicyDir, err)
 	}
 	keys, err := loadKeys(cfg)
 	if err != nil {
@@ -225,137 +208,63 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		}
 		st = st.WithFileBlobs(p.FileBlobs)
 	}
-	// The embedded default is a developer's machine: it gets a custodian key on the server,
-	// sealed to only while the policy pins no custodian, and said loudly.
-	var devCustodian string
-	if cfg.Embedded() {
-		if p.DevCustodianKey, devCustodian, err = p.EnsureDevCustodian(ctx); err != nil {
-			return nil, err
-		}
-		if len(p.Policy().Custodians) == 0 {
-			log.Warn("DEVELOPMENT CUSTODIAN: identities are sealed to a key kept on this server; pin real custodians in "+
-				routing.CustodiansFile+" before any real report", "key", p.DevCustodianKey)
-		} else {
-			log.Info("custodians pinned in the policy: the development custodian is not used", "pinned", len(p.Policy().Custodians))
-		}
-	}
-	p.Intake = intake.New(intake.Deps{
-		Store: st, Policy: p.Policy, ServerKey: keys.data, Receipts: keys.receipts,
-		Throttle: receipt.NewThrottle(receiptGuessesPerShard, receiptGuessesPerConnection, receiptGuessBurst),
-		Tokens:   keys.tokens, MaxAttachment: cfg.MaxAttachment, MailboxQuota: cfg.MailboxQuota, DevCustodian: devCustodian,
-	})
-	// Staff sign-in, case access and the audit trail (issue 4). Access hashes named people's
-	// e-mail addresses with the intake's key, so it matches what intake stored.
-	p.Auth = auth.New(auth.Deps{Store: st, Tokens: keys.tokens, FailureFloor: auth.DefaultFailureFloor,
-		Secrets: keys.data, PublicURL: cfg.PublicURL.String(), SSO: func() *routing.SSO { return p.Policy().SSO }})
-	// Second-factor secrets stored in plain before they were sealed are sealed now, before anyone
-	// signs in: sign-in only reads sealed ones.
-	if n, err := p.Auth.SealPlainSecrets(ctx); err != nil {
-		return nil, fmt.Errorf("seal TOTP secrets: %w", err)
-	} else if n > 0 {
-		log.Info("sealed second-factor secrets stored in plain", "accounts", n)
-	}
-	checker := access.New(keys.receipts)
-	if err := p.auditPolicyLoad(ctx); err != nil {
-		return nil, err
-	}
-
 	catalog, err := i18n.Load()
 	if err != nil {
 		return nil, err
 	}
-	p.Casework = casework.New(casework.Deps{Store: st, ServerKey: keys.data, Access: checker, Names: keys.receipts,
-		Catalog: catalog, Policy: p.Policy, Intake: p.Intake})
-	p.Accounts = accounts.New(accounts.Deps{Store: st, Auth: p.Auth, Policy: p.Policy})
-	p.Oversight = oversight.New(st, p.Policy)
-	if err := p.startCheckpoints(ctx, st); err != nil {
-		return nil, err
-	}
-	site, err := web.New(web.Deps{Catalog: catalog, Logger: log, Intake: p.Intake, Policy: p.Policy,
-		SecureCookies: cfg.SecureCookies(), Auth: p.Auth, Casework: p.Casework, Oversight: p.Oversight,
-		Accounts: p.Accounts, PublicURL: cfg.PublicURL.String(), OnionURL: cfg.OnionURL})
+	mailer, err := newMailer(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	p.App = server.New(server.Deps{
-		Logger:        log,
-		UntimedLogger: slog.New(untimed{log.Handler()}),
-		DB:            p.DB,
-		Catalog:       catalog,
-		Pages:         site,
-		BodyLimit:     int(cfg.MaxAttachment) + 1<<20,
-		Hosts: func() []string {
-			if pol := p.Policy(); pol != nil && pol.Council != nil {
-				return pol.Council.Hosts
-			}
-			return nil
-		},
-		Details: func(ctx context.Context) map[string]any {
-			b, err := st.UndeliveredMail(ctx)
-			if err != nil {
-				return map[string]any{"mail": "unknown"}
-			}
-			return map[string]any{"mail": map[string]int{"retrying": b.Retrying, "failed": b.Failed}}
-		},
-	})
-	api.New(api.Deps{Intake: p.Intake, Casework: p.Casework, Oversight: p.Oversight, Accounts: p.Accounts,
-		Policy: p.Policy, Tokens: keys.tokens, Auth: p.Auth, SecureCookies: cfg.SecureCookies(),
-		PublicURL: cfg.PublicURL.String()}).Register(p.App)
-	site.Register(p.App)
-
-	var mailer notify.Mailer = notify.LogMailer{Logger: log}
-	if cfg.SMTPAddr != "" {
-		smtp := notify.SMTP{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
-			TLS: cfg.SMTPTLS}
-		if cfg.SMTPCAFile != "" {
-			if smtp.RootCAs, err = notify.LoadCAs(cfg.SMTPCAFile); err != nil {
-				return nil, err
-			}
+	deps := councilDeps{keys: keys, catalog: catalog, mailer: mailer, fileBlobs: p.FileBlobs}
+	var work []jobs.Job
+	for _, cp := range councils {
+		c, cj, err := p.startCouncil(ctx, cp, st, deps)
+		if err != nil {
+			return nil, err
 		}
-		mailer = smtp
+		p.Councils = append(p.Councils, c)
+		work = append(work, cj...)
+		p.Logger.Info("policy loaded", "council", c.Slug, "version", c.Policy().Version)
 	}
-	p.jobs = jobs.Start(log,
-		jobs.Job{Name: "notifications", Every: 5 * time.Second, Run: func(ctx context.Context) error {
-			var deputy string
-			if pol := p.Policy(); pol != nil {
-				if d, ok := pol.Directory.Role("deputy_monitoring_officer"); ok {
-					deputy = d.Email
-				}
-			}
-			_, err := notify.Deliver(ctx, st, mailer, cfg.PublicURL.String(), deputy,
-				notify.Openers{Address: p.Intake.NoticeAddress, Link: p.Auth.OpenLink, Code: p.Auth.OpenSSOCode}, log)
-			return err
-		}},
-		jobs.Job{Name: "reminders", Every: 5 * time.Minute, Run: func(ctx context.Context) error {
-			_, err := p.Casework.SendReminders(ctx)
-			return err
-		}},
-		jobs.Job{Name: "retention", Every: time.Hour, Run: func(ctx context.Context) error {
-			_, err := p.Casework.ApplyRetention(ctx)
-			return err
-		}},
-		// Checkpoints at least hourly, whatever happens (DESIGN §9, issue 15).
-		jobs.Job{Name: "audit-checkpoint", Every: time.Hour, Run: func(ctx context.Context) error {
-			p.checkpoint(ctx, "hourly")
-			return nil
-		}},
-		jobs.Job{Name: "stats-compaction", Every: 10 * time.Minute, Run: st.CompactStats},
+	p.Council = p.Councils[0]
+	p.App = p.Council.App
+	if len(p.Councils) > 1 {
+		router := &hostRouter{councils: p.Councils}
+		for _, c := range p.Councils {
+			router.handlers = append(router.handlers, c.App.Handler())
+		}
+		// The first council's server (its timeouts and limits are every council's) takes every
+		// request and hands it to the council it is for.
+		p.App.Server().Handler = router.serve
+	}
+	p.startWatch()
+	p.jobs = jobs.Start(log, append(work,
 		jobs.Job{Name: "blob-sweep", Every: 10 * time.Minute, Run: func(ctx context.Context) error {
 			if p.FileBlobs == nil {
 				return nil
 			}
 			_, err := p.FileBlobs.Sweep(ctx, st, store.SweepGrace)
 			return err
-		}})
-	// The embedded default is a developer's machine: give it a Monitoring Officer before the
-	// first request, so `make run` can be used at once.
-	if cfg.Embedded() {
-		if p.DevOfficer, err = p.EnsureDevOfficer(ctx); err != nil {
+		}})...)
+	go func() { p.served <- p.App.Listener(p.listener) }()
+	return p, nil
+}
+
+// newMailer is the SMTP server of the configuration, or the log when there is none.
+func newMailer(cfg *config.Config, log *slog.Logger) (notify.Mailer, error) {
+	if cfg.SMTPAddr == "" {
+		return notify.LogMailer{Logger: log}, nil
+	}
+	smtp := notify.SMTP{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
+		TLS: cfg.SMTPTLS}
+	if cfg.SMTPCAFile != "" {
+		var err error
+		if smtp.RootCAs, err = notify.LoadCAs(cfg.SMTPCAFile); err != nil {
 			return nil, err
 		}
 	}
-	go func() { p.served <- p.App.Listener(p.listener) }()
-	return p, nil
+	return smtp, nil
 }
 
 // openFileBlobs prepares CANDOUR_BLOB_DIR and sweeps what a rolled-back upload or a killed
@@ -395,39 +304,27 @@ const (
 	receiptGuessBurst           = 10
 )
 
-// Policy returns the routing policy in force.
-func (p *Portal) Policy() *routing.Policy { return p.policy.Load() }
-
-// loadPolicy (re)loads CANDOUR_POLICY_DIR. On failure the policy in force, if any, stays.
-func (p *Portal) loadPolicy() error {
-	pol, err := routing.Load(p.Config.PolicyDir)
-	if err != nil {
-		return fmt.Errorf("policy (CANDOUR_POLICY_DIR=%s):\n%w", p.Config.PolicyDir, err)
-	}
-	p.policy.Store(pol)
-	p.Logger.Info("policy loaded", "version", pol.Version)
-	return nil
-}
-
-// ReloadPolicy loads CANDOUR_POLICY_DIR again (on SIGHUP). A bad policy is refused with
-// file:line and the reason, and the policy in force stays; a good one is an audit event.
+// ReloadPolicy loads every council's policy folder again (on SIGHUP). A bad policy is refused
+// with file:line and the reason, and the policy in force stays; a good one is an audit event
+// in its council's log.
 func (p *Portal) ReloadPolicy(ctx context.Context) error {
-	if err := p.loadPolicy(); err != nil {
-		return err
+	var errs []error
+	for _, c := range p.Councils {
+		if err := c.loadPolicy(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, c.auditPolicyLoad(ctx))
 	}
-	return p.auditPolicyLoad(ctx)
+	return errors.Join(errs...)
 }
 
-func (p *Portal) auditPolicyLoad(ctx context.Context) error {
-	// The custodian set is part of what was loaded: an auditor sees every change to who
-	// identities are sealed to.
-	pol := p.Policy()
-	set := sha256.Sum256([]byte(strings.Join(pol.CustodianRecipients(), "\n")))
-	err := audit.Record(ctx, store.New(p.DB), audit.Event{Action: "policy.load", ObjectType: "policy",
-		ObjectID: pol.Version, Details: map[string]string{"custodians": strconv.Itoa(len(pol.Custodians)),
-			"custodian_set": hex.EncodeToString(set[:8])}})
-	if err != nil {
-		return fmt.Errorf("audit: %w", err)
+// CouncilBySlug is the deployment's council slug, or nil.
+func (p *Portal) CouncilBySlug(slug string) *Council {
+	for _, c := range p.Councils {
+		if c.Slug == slug {
+			return c
+		}
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,8 @@ import (
 	"candour/internal/dbtest"
 	"candour/internal/portal"
 	"candour/internal/portaltest"
+
+	"github.com/jmoiron/sqlx"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -217,3 +220,17 @@ func TestRefusedBodyIsDrainedAndTheConnectionKept(t *testing.T) {
 		}
 	}
 }
+
+// councilSQL is a connection for a test's own SQL in p's first council (the portal's pool sets
+// its council per transaction; this one's sessions are set to it).
+func councilSQL(t testing.TB, p *portal.Portal) *sqlx.DB {
+	t.Helper()
+	if db, ok := councilDBs.Load(p); ok {
+		return db.(*sqlx.DB)
+	}
+	db := dbtest.Open(t, dbtest.InCouncil(t, p.ServingURL(), p.Council.ID))
+	councilDBs.Store(p, db)
+	return db
+}
+
+var councilDBs sync.Map // *portal.Portal -> *sqlx.DB

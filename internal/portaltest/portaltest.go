@@ -19,6 +19,7 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
+	"github.com/jmoiron/sqlx"
 
 	"candour/internal/apicontract"
 	"candour/internal/config"
@@ -56,6 +57,9 @@ func Root() string {
 // Env is a running portal under test.
 type Env struct {
 	*portal.Portal
+	// DB is for the test's own SQL, in the first council: its sessions are set to it, as the
+	// portal's transactions are (the portal's own pool is Portal.DB).
+	DB          *sqlx.DB
 	Logs        *Logs
 	DatabaseURL string // the serving role's, as the portal runs
 	OwnerURL    string // the owner's: the embedded server's, or the test database's
@@ -123,6 +127,7 @@ func Start(t testing.TB, opts ...Option) *Env {
 	}
 	e.Portal = p
 	e.OwnerURL = p.OwnerURL()
+	e.DB = dbtest.Open(t, dbtest.InCouncil(t, p.ServingURL(), p.Council.ID))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -156,7 +161,7 @@ func (e *Env) AddCustodian(t testing.TB) *age.X25519Identity {
 // reload), so identities are sealed to it. The portal must run on a policy of the test's own.
 func PinCustodian(t testing.TB, p *portal.Portal, email, recipient string) {
 	t.Helper()
-	policytest.Pin(t, p.Config.PolicyDir, routing.Custodian{Name: "Custodian " + email, Email: email, Recipient: recipient})
+	policytest.Pin(t, p.PolicyDir, routing.Custodian{Name: "Custodian " + email, Email: email, Recipient: recipient})
 	if err := p.ReloadPolicy(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +207,13 @@ func send(t testing.TB, base, method, path, contentType string, body io.Reader, 
 	}
 	for _, h := range headers {
 		k, v, _ := strings.Cut(h, ":")
-		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+		switch k = strings.TrimSpace(k); {
+		case k == "":
+		case strings.EqualFold(k, "Host"): // a council's name on a deployment of several
+			req.Host = strings.TrimSpace(v)
+		default:
+			req.Header.Set(k, strings.TrimSpace(v))
+		}
 	}
 	resp, b := apicontract.Do(t, http.DefaultClient, req)
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}

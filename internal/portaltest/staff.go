@@ -1,15 +1,18 @@
 package portaltest
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"html"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +20,9 @@ import (
 	"candour/internal/accounts"
 	"candour/internal/auth"
 	"candour/internal/portal"
+	"candour/internal/routing"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // Password is the password of every staff account the tests create.
@@ -31,6 +37,12 @@ const Password = "a long enough passphrase"
 // time step, so the current one is still free for one sign-in.
 func Account(t testing.TB, p *portal.Portal, n accounts.NewUser) *accounts.Created {
 	t.Helper()
+	return AccountAt(t, p, p.Council, n)
+}
+
+// AccountAt is Account in council c of the deployment.
+func AccountAt(t testing.TB, p *portal.Portal, c *portal.Council, n accounts.NewUser) *accounts.Created {
+	t.Helper()
 	if n.Name == "" {
 		n.Name = "Name of " + n.Email
 	}
@@ -39,24 +51,31 @@ func Account(t testing.TB, p *portal.Portal, n accounts.NewUser) *accounts.Creat
 		password = Password
 	}
 	n.Password = ""
-	c, err := p.Accounts.Create(context.Background(), accounts.Console(), n)
+	created, err := c.Accounts.Create(context.Background(), accounts.Console(), n)
 	if err != nil {
 		t.Fatalf("create account %s: %v", n.Email, err)
 	}
-	c.TOTPSecret = Enrol(t, p, c.User.Email, password)
-	return c
+	created.TOTPSecret = enrol(t, p, c, created.User.Email, password)
+	return created
 }
 
 // EnrolmentLink opens the newest enrolment link in the outbox for email, as the mailer does.
 func EnrolmentLink(t testing.TB, p *portal.Portal, email string) string {
 	t.Helper()
+	return enrolmentLink(t, p, p.Council, email)
+}
+
+func enrolmentLink(t testing.TB, p *portal.Portal, c *portal.Council, email string) string {
+	t.Helper()
 	ctx := context.Background()
 	for attempt := 1; ; attempt++ {
 		var sealed []byte
-		err := p.DB.GetContext(ctx, &sealed, `SELECT sealed_link FROM notifications
-			WHERE kind = 'enrolment' AND recipient = lower($1) AND sealed_link IS NOT NULL ORDER BY id DESC LIMIT 1`, email)
+		err := InCouncil(t, p, c, func(tx *sqlx.Tx) error {
+			return tx.GetContext(ctx, &sealed, `SELECT sealed_link FROM notifications
+				WHERE kind = 'enrolment' AND recipient = lower($1) AND sealed_link IS NOT NULL ORDER BY id DESC LIMIT 1`, email)
+		})
 		if err == nil {
-			link, err := p.Auth.OpenLink(email, sealed)
+			link, err := c.Auth.OpenLink(email, sealed)
 			if err != nil {
 				t.Fatalf("open the enrolment link for %s: %v", email, err)
 			}
@@ -67,11 +86,11 @@ func EnrolmentLink(t testing.TB, p *portal.Portal, email string) string {
 		}
 		// The notifier sent it (and, once sent, forgets it) between its making and now: ask the
 		// console for a new one, as someone whose mail went astray would.
-		u, err := p.Accounts.UserByEmail(ctx, email)
+		u, err := c.Accounts.UserByEmail(ctx, email)
 		if err != nil {
 			t.Fatalf("enrolment link for %s: %v", email, err)
 		}
-		if _, err := p.Accounts.ResetPassword(ctx, accounts.Console(), u.ID); err != nil {
+		if _, err := c.Accounts.ResetPassword(ctx, accounts.Console(), u.ID); err != nil {
 			t.Fatalf("a new enrolment link for %s: %v", email, err)
 		}
 	}
@@ -81,7 +100,12 @@ func EnrolmentLink(t testing.TB, p *portal.Portal, email string) string {
 // TOTP secret, which it returns.
 func Enrol(t testing.TB, p *portal.Portal, email, password string) string {
 	t.Helper()
-	tok, err := auth.EnrolmentToken(EnrolmentLink(t, p, email))
+	return enrol(t, p, p.Council, email, password)
+}
+
+func enrol(t testing.TB, p *portal.Portal, c *portal.Council, email, password string) string {
+	t.Helper()
+	tok, err := auth.EnrolmentToken(enrolmentLink(t, p, c, email))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +118,7 @@ func Enrol(t testing.TB, p *portal.Portal, email, password string) string {
 		t.Fatal(err)
 	}
 	r := DoJSON(t, p.URL(), "POST", "/api/v1/enrolment", map[string]string{"token": tok, "password": password,
-		"totp_secret": key.Secret(), "totp": code})
+		"totp_secret": key.Secret(), "totp": code}, HostHeader(c))
 	if r.Status != http.StatusOK {
 		t.Fatalf("enrol %s: got %d %s, want 200", email, r.Status, r.Body)
 	}
@@ -108,23 +132,36 @@ type Staff struct {
 	Token string
 	t     testing.TB
 	base  string
+	host  string // the council's host name, sent as Host; empty: the listening address
 }
 
 // NewStaff creates an account with roles and signs it in.
 func NewStaff(t testing.TB, p *portal.Portal, email string, roles ...string) *Staff {
 	t.Helper()
-	return SignIn(t, p, Account(t, p, accounts.NewUser{Email: email, Roles: roles}))
+	return NewStaffAt(t, p, p.Council, email, roles...)
+}
+
+// NewStaffAt is NewStaff in council c of the deployment.
+func NewStaffAt(t testing.TB, p *portal.Portal, c *portal.Council, email string, roles ...string) *Staff {
+	t.Helper()
+	return SignInAt(t, p, c, AccountAt(t, p, c, accounts.NewUser{Email: email, Roles: roles}))
 }
 
 // SignIn signs an account with Password in through the API with the current TOTP code, which
 // cannot be used again: sign each account in once.
 func SignIn(t testing.TB, p *portal.Portal, c *accounts.Created) *Staff {
 	t.Helper()
+	return SignInAt(t, p, p.Council, c)
+}
+
+// SignInAt is SignIn at council c's host.
+func SignInAt(t testing.TB, p *portal.Portal, council *portal.Council, c *accounts.Created) *Staff {
+	t.Helper()
 	code, err := auth.CodeAt(c.TOTPSecret, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Staff{Created: c, t: t, base: p.URL()}
+	s := &Staff{Created: c, t: t, base: p.URL(), host: councilHost(council)}
 	r := s.API("POST", "/api/v1/auth/login", map[string]string{"email": c.User.Email, "password": Password, "totp": code})
 	if r.Status != http.StatusOK {
 		t.Fatalf("sign in %s: got %d %s, want 200", c.User.Email, r.Status, r.Body)
@@ -144,6 +181,9 @@ func (s *Staff) API(method, path string, in any) Response {
 	var headers []string
 	if s.Token != "" {
 		headers = append(headers, "Authorization: Bearer "+s.Token)
+	}
+	if s.host != "" {
+		headers = append(headers, "Host: "+s.host)
 	}
 	return DoJSON(s.t, s.base, method, path, in, headers...)
 }
@@ -171,16 +211,40 @@ func (s *Staff) Post(path string, form url.Values) Page {
 	return s.page("POST", path, strings.NewReader(form.Encode()))
 }
 
+// Upload posts a file from a page's upload form (multipart: the CSRF part, then the file).
+func (s *Staff) Upload(path, csrf, name string, content []byte) Page {
+	s.t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	_ = mw.WriteField("csrf", csrf)
+	fw, _ := mw.CreateFormFile("file", name)
+	_, _ = fw.Write(content)
+	_ = mw.Close()
+	return s.send("POST", path, mw.FormDataContentType(), &buf)
+}
+
 func (s *Staff) page(method, path string, body io.Reader) Page {
+	s.t.Helper()
+	contentType := ""
+	if body != nil {
+		contentType = "application/x-www-form-urlencoded"
+	}
+	return s.send(method, path, contentType, body)
+}
+
+func (s *Staff) send(method, path, contentType string, body io.Reader) Page {
 	s.t.Helper()
 	req, err := http.NewRequest(method, s.base+path, body)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.AddCookie(&http.Cookie{Name: "candour_staff", Value: s.Token})
+	if s.host != "" {
+		req.Host = s.host
+	}
 	resp, err := noRedirect.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
@@ -201,6 +265,40 @@ func (s *Staff) CSRF(path string) string {
 		s.t.Fatalf("GET %s: got %d, want a page with a form", path, p.Status)
 	}
 	return CSRF(s.t, p.Body)
+}
+
+// HostHeader is the Host header that reaches council c ("" for a deployment of one council,
+// which answers on its listening address).
+func HostHeader(c *portal.Council) string {
+	if h := councilHost(c); h != "" {
+		return "Host: " + h
+	}
+	return ""
+}
+
+func councilHost(c *portal.Council) string {
+	if c == nil || c.Slug == routing.DefaultSlug {
+		return ""
+	}
+	return c.Policy().Council.Hosts[0]
+}
+
+// InCouncil runs fn in a transaction on the portal's pool set to council c, for a test's own
+// SQL: row-level security shows it c's rows only, as it does the portal.
+func InCouncil(t testing.TB, p *portal.Portal, c *portal.Council, fn func(tx *sqlx.Tx) error) error {
+	t.Helper()
+	tx, err := p.DB.Beginx()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`SELECT set_config('candour.council', $1, true)`, strconv.FormatInt(c.ID, 10)); err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)

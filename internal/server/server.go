@@ -105,16 +105,26 @@ func knownHost(hosts func() []string) fiber.Handler {
 		if len(allowed) == 0 || c.Path() == "/healthz" || c.Path() == "/readyz" {
 			return c.Next()
 		}
-		host := strings.ToLower(c.Hostname())
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		if slices.Contains(allowed, host) {
+		if slices.Contains(allowed, RequestHost(c.Get(fiber.HeaderXForwardedHost), string(c.Request().URI().Host()))) {
 			return c.Next()
 		}
 		DrainOrClose(c)
 		return c.Status(fiber.StatusNotFound).Type("txt").SendString("Not found\n")
 	}
+}
+
+// RequestHost is the host name a request is for, lower-case and without a port: the first
+// X-Forwarded-Host when a proxy set one (as fiber's Hostname reads it), else the Host. It is
+// what chooses the council, so every check of it reads it the same way.
+func RequestHost(forwarded, host string) string {
+	if forwarded != "" {
+		host, _, _ = strings.Cut(forwarded, ",")
+	}
+	host = strings.ToLower(strings.TrimSpace(host))
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return host
 }
 
 // MaxBody is the largest body any request but an evidence upload may send. The server's own
