@@ -33,6 +33,7 @@ import (
 	"candour/internal/i18n"
 	"candour/internal/intake"
 	"candour/internal/jobs"
+	"candour/internal/keyfile"
 	"candour/internal/notify"
 	"candour/internal/oversight"
 	"candour/internal/receipt"
@@ -187,6 +188,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(defaultGCPercent)
 	}
+	// A soft limit makes the collector work harder, and the scavenger give memory back, as the
+	// process nears it, rather than let a burst (password hashes are 64 MiB each) grow it
+	// further. GOMEMLIMIT is Go's own and wins.
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.MemoryLimit)
+	}
 	p := &Portal{Config: cfg, Logger: log, served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
@@ -246,7 +253,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	})
 	// Staff sign-in, case access and the audit trail (issue 4). Access hashes named people's
 	// e-mail addresses with the intake's key, so it matches what intake stored.
-	p.Auth = auth.New(auth.Deps{Store: st, Tokens: keys.tokens, FailureFloor: auth.DefaultFailureFloor,
+	p.Auth = auth.New(auth.Deps{Store: st, Tokens: keys.tokens, FailureFloor: auth.DefaultFailureFloor, DeviceKey: keys.devices,
 		Secrets: keys.data, PublicURL: cfg.PublicURL.String(), SSO: func() *routing.SSO { return p.Policy().SSO }})
 	// Second-factor secrets stored in plain before they were sealed are sealed now, before anyone
 	// signs in: sign-in only reads sealed ones.
@@ -436,6 +443,7 @@ type keySet struct {
 	data     *seal.ServerKey
 	receipts *receipt.Hasher
 	tokens   *token.Keys
+	devices  []byte // signs device cookies (auth)
 }
 
 // loadKeys reads the server's keys from the data folder, creating them on first start.
@@ -451,6 +459,13 @@ func loadKeys(cfg *config.Config) (*keySet, error) {
 	}
 	if ks.tokens, err = token.LoadOrCreate(filepath.Join(keyDir, "signing")); err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	path := filepath.Join(keyDir, "device.key")
+	if ks.devices, err = keyfile.ReadOrCreate(path, newSeed); err != nil {
+		return nil, fmt.Errorf("device cookie key: %w", err)
+	}
+	if len(ks.devices) != auth.DeviceKeySize {
+		return nil, fmt.Errorf("device cookie key %s: want %d bytes", path, auth.DeviceKeySize)
 	}
 	return &ks, nil
 }
