@@ -118,7 +118,9 @@ func TestMonitoringOfficerSignsInFromKnownBrowserDuringAttack(t *testing.T) {
 			time.Sleep(time.Duration(wait) * time.Second)
 		}
 	}
-	var body struct{ Error struct{ Code, Message string } }
+	var body struct {
+		Error struct{ Code, Message string }
+	}
 	if err := json.Unmarshal(refused.Body, &body); err != nil || body.Error.Code != "too_many_attempts" || body.Error.Message == "" {
 		t.Errorf("refusal: got %s, want the API error too_many_attempts", refused.Body)
 	}
