@@ -184,18 +184,26 @@ func (s *Service) signIn(ctx context.Context, l Login) (*Issued, error) {
 	if len(l.Email) > 254 || len(l.Password) > MaxPasswordLength || len(l.TOTP) > 32 {
 		return nil, ErrBadCredentials
 	}
+	// The budget the attempt spends and its lane in the password queue: a browser holding this
+	// account's device cookie has its own; any other spends the address's. Refusals come before
+	// the database is asked anything, so a flood of them costs next to nothing.
+	spend, lane, device := accountCharge(l.Email), laneOther, ""
+	uid, id, known := s.devices.open(l.Device)
+	if known {
+		spend, lane, device = charge{device: true, key: id}, laneFirst, l.Device
+	}
+	if err := s.admit(spend, lane, now); err != nil {
+		return nil, err
+	}
 	u, err := s.d.Store.UserByEmail(ctx, l.Email)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	// The budget the attempt spends and its lane in the password queue: a browser holding this
-	// account's device cookie has its own; any other spends the address's.
-	spend, lane, device := accountCharge(l.Email), laneOther, ""
-	if uid, id, ok := s.devices.open(l.Device); ok && u != nil && uid == u.ID {
-		spend, lane, device = charge{device: true, key: id}, laneFirst, l.Device
-	}
-	if wait := s.throttle.wait(spend, now); wait > 0 {
-		return nil, errThrottled(wait)
+	if known && (u == nil || uid != u.ID) { // another account's cookie: an unknown browser here
+		spend, lane, device = accountCharge(l.Email), laneOther, ""
+		if err := s.admit(spend, lane, now); err != nil {
+			return nil, err
+		}
 	}
 	if u == nil {
 		if _, admitted := verifyPassword(s.dummyHash(), l.Password, lane, true); !admitted {
@@ -317,6 +325,18 @@ func (s *Service) signIn(ctx context.Context, l Login) (*Issued, error) {
 	}
 	issued.Device = device
 	return issued, nil
+}
+
+// admit refuses an attempt whose budget must wait, or whose lane of the password queue is
+// full; what it admits may still find the lane full by the time it gets there.
+func (s *Service) admit(spend charge, lane int, now time.Time) error {
+	if wait := s.throttle.wait(spend, now); wait > 0 {
+		return errThrottled(wait)
+	}
+	if hashes.full(lane) {
+		return ErrBusy
+	}
+	return nil
 }
 
 func randomHex(n int) (string, error) {

@@ -1,9 +1,12 @@
 package auth
 
 import (
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"golang.org/x/crypto/argon2"
 )
 
 // Hash queue lanes. A hash is 64 MiB and most of two cores for a tenth of a second, and anyone
@@ -33,6 +36,26 @@ type hashGate struct {
 
 var hashes hashGate
 
+// hash runs argon2id when its turn comes in lane; bounded: refused (ok false) when the lane is
+// full.
+//
+// Its memory is collected before the gate passes on: left to the collector's own pace, each
+// hash's 64 MiB would still be garbage when the next one allocates, and a flood would hold two
+// or three at once. One collection of this small heap costs a few milliseconds against the
+// hash's hundred or so. And while others wait, the gate rests as long as the hash took, so a
+// flood has the two lanes of argon2 on the cores at most half the time and reports filed
+// meanwhile still find a core.
+func (g *hashGate) hash(lane int, bounded bool, pw, salt []byte, p Params) (key []byte, ok bool) {
+	if !g.enter(lane, bounded) {
+		return nil, false
+	}
+	started := time.Now()
+	key = argon2.IDKey(pw, salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	runtime.GC()
+	g.leave(time.Since(started))
+	return key, true
+}
+
 // enter waits for the gate in lane. bounded: when maxWaiting already wait in that lane,
 // return false at once instead.
 func (g *hashGate) enter(lane int, bounded bool) bool {
@@ -53,8 +76,21 @@ func (g *hashGate) enter(lane int, bounded bool) bool {
 	return true
 }
 
-// leave hands the gate to the next waiter, first lane first, or marks it free.
-func (g *hashGate) leave() {
+// leave hands the gate, after rest when someone waits, to the next waiter.
+func (g *hashGate) leave(rest time.Duration) {
+	g.mu.Lock()
+	waiting := len(g.waiting[laneFirst])+len(g.waiting[laneOther]) > 0
+	g.mu.Unlock()
+	if waiting && rest > 0 {
+		time.AfterFunc(rest, g.handOver)
+		return
+	}
+	g.handOver()
+}
+
+// handOver passes the gate to the next waiter, first lane first (chosen now, not when the
+// rest began), or marks it free.
+func (g *hashGate) handOver() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for lane := range g.waiting {
@@ -87,7 +123,12 @@ func (g *hashGate) release() {
 	}
 }
 
-// waitingIn is how many wait in lane (tests).
+// full reports whether a bounded enter in lane would be refused now.
+func (g *hashGate) full(lane int) bool {
+	return g.waitingIn(lane) >= maxWaiting
+}
+
+// waitingIn is how many wait in lane.
 func (g *hashGate) waitingIn(lane int) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -17,7 +17,7 @@ func TestHashGateBoundsTheQueueAndServesKnownDevicesFirst(t *testing.T) {
 		go func() {
 			g.enter(laneOther, true)
 			order <- "other"
-			g.leave()
+			g.leave(0)
 		}()
 	}
 	waitFor(t, func() bool { return g.waitingIn(laneOther) == maxWaiting })
@@ -27,11 +27,11 @@ func TestHashGateBoundsTheQueueAndServesKnownDevicesFirst(t *testing.T) {
 	go func() {
 		if g.enter(laneFirst, true) {
 			order <- "first"
-			g.leave()
+			g.leave(0)
 		}
 	}()
 	waitFor(t, func() bool { return g.waitingIn(laneFirst) == 1 })
-	g.leave()
+	g.leave(0)
 	if got := <-order; got != "first" {
 		t.Errorf("after the running hash: got %s, want the known device first", got)
 	}
@@ -42,7 +42,7 @@ func TestHashGateBoundsTheQueueAndServesKnownDevicesFirst(t *testing.T) {
 	if !g.enter(laneFirst, false) {
 		t.Fatal("free gate refused")
 	}
-	g.leave()
+	g.leave(0)
 }
 
 func waitFor(t *testing.T, cond func() bool) {

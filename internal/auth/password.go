@@ -89,9 +89,8 @@ func HashPassword(pw string, p Params) (string, error) {
 }
 
 func derive(pw, salt []byte, p Params) []byte {
-	hashes.enter(laneFirst, false)
-	defer hashes.leave()
-	return argon2.IDKey(pw, salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	key, _ := hashes.hash(laneFirst, false, pw, salt, p)
+	return key
 }
 
 // VerifyPassword reports whether pw matches encoded, in constant time. A malformed hash, or one
@@ -108,11 +107,8 @@ func verifyPassword(encoded, pw string, lane int, bounded bool) (match, admitted
 	if err != nil || len(pw) > MaxPasswordLength {
 		return false, true
 	}
-	if !hashes.enter(lane, bounded) {
-		return false, false
-	}
-	defer hashes.leave()
-	return subtle.ConstantTimeCompare(argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, p.KeyLen), key) == 1, true
+	got, admitted := hashes.hash(lane, bounded, []byte(pw), salt, p)
+	return admitted && subtle.ConstantTimeCompare(got, key) == 1, admitted
 }
 
 // NeedsRehash reports whether encoded uses parameters other than want.
