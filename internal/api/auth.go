@@ -16,7 +16,8 @@ const SessionCookie = "candour_staff"
 const RenewedTokenHeader = "X-Candour-Token"
 
 // login: POST /api/v1/auth/login {email, password, totp?} → 200 {token} and the session
-// cookie. Every failure is the same 401, whatever was wrong.
+// cookie, and the device cookie a later sign-in presents (auth.Login.Device). Every failure is
+// the same 401, whatever was wrong; a throttled or queued-out attempt is 429 with Retry-After.
 func (a *API) login(c *fiber.Ctx) error {
 	var in struct {
 		Email    string `json:"email"`
@@ -26,11 +27,15 @@ func (a *API) login(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	is, err := a.d.Auth.SignIn(c.UserContext(), auth.Login{Email: in.Email, Password: in.Password, TOTP: in.TOTP})
+	is, err := a.d.Auth.SignIn(c.UserContext(), auth.Login{Email: in.Email, Password: in.Password, TOTP: in.TOTP,
+		Device: c.Cookies(auth.DeviceCookie)})
 	if err != nil {
 		return err
 	}
 	c.Cookie(a.sessionCookie(is.Token, is.Session.ExpiresAt))
+	device := a.sessionCookie(is.Device, time.Now().Add(auth.DeviceCookieTTL))
+	device.Name, device.Path = auth.DeviceCookie, c.Path()
+	c.Cookie(device)
 	return c.JSON(fiber.Map{"token": is.Token, "expires_at": is.Expires})
 }
 

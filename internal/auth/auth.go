@@ -1,5 +1,6 @@
 // Package auth signs staff in and keeps them signed in: argon2id passwords, a TOTP second
-// factor with one-time recovery codes, per-account backoff, and server-side sessions on top of
+// factor with one-time recovery codes, throttled failures (throttle.go) with a queue for
+// password checks (gate.go), and server-side sessions on top of
 // internal/token, so a token is honoured only while its session is live (15 minutes idle,
 // sliding; 12 hours at most; revoked at once on logout, disable, password or role change).
 package auth
@@ -52,7 +53,7 @@ const (
 )
 
 // ErrBadCredentials is the one answer to a failed sign-in, whatever was wrong: unknown e-mail,
-// wrong password, wrong or missing code, locked or disabled account.
+// wrong password, wrong or missing code, disabled account.
 var ErrBadCredentials = fault.New(fault.Unauthorized, "invalid_credentials", "auth.invalid")
 
 // ErrUnauthorized is the one answer to a token that does not open a live session.
@@ -78,6 +79,8 @@ type Deps struct {
 	// SSO is the council's sign-on provider in the policy in force (nil, or returning nil:
 	// none).
 	SSO func() *routing.SSO
+	// DeviceKey signs device cookies (DeviceKeySize bytes; nil: a key for this process only).
+	DeviceKey []byte
 }
 
 // DefaultFailureFloor is the FailureFloor the portal runs with.
@@ -91,6 +94,8 @@ type Service struct {
 	floor     time.Duration // FailureFloor, raised to three hashes; set with dummy
 	ssoMu     sync.Mutex
 	sso       *ssoClient // the provider as discovered
+	throttle  *throttle
+	devices   deviceCookies
 }
 
 // New returns the service.
@@ -101,7 +106,11 @@ func New(d Deps) *Service {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Service{d: d}
+	if d.DeviceKey == nil {
+		d.DeviceKey = make([]byte, DeviceKeySize)
+		_, _ = rand.Read(d.DeviceKey)
+	}
+	return &Service{d: d, throttle: newThrottle(), devices: deviceCookies{key: d.DeviceKey}}
 }
 
 // Params are the argon2id parameters in use.
@@ -120,19 +129,6 @@ func (s *Service) dummyHash() string {
 	return s.dummy
 }
 
-// backoff is how long an account stays locked after n consecutive failures: nothing for the
-// first three (typos), then 1 s doubling to about a minute, then a 15-minute lock.
-func backoff(n int) time.Duration {
-	switch {
-	case n < 3:
-		return 0
-	case n < 10:
-		return time.Second << (n - 3)
-	default:
-		return 15 * time.Minute
-	}
-}
-
 // Login is a sign-in attempt.
 type Login struct {
 	Email    string
@@ -141,6 +137,9 @@ type Login struct {
 	// AllowSetup lets an account that must still enrol TOTP or change its password in, with a
 	// setup session (the web does; the API does not).
 	AllowSetup bool
+	// Device is the browser's device cookie, if it has one: a browser that signed in to this
+	// account before spends its own budget of failures and goes first in the password queue.
+	Device string
 }
 
 // Issued is a new session and its first token.
@@ -149,10 +148,15 @@ type Issued struct {
 	Expires time.Time
 	Session *store.Session
 	User    *store.User
+	// Device is the device cookie to keep in the browser (the one presented, when it was this
+	// account's; otherwise a new one).
+	Device string
 }
 
 // SignIn checks a login and opens a session. Every failure is ErrBadCredentials (except
-// ErrSetupRequired after a right password), counted against the account and audited.
+// ErrSetupRequired after a right password), charged to the attempt's budget and audited. An
+// attempt whose budget must wait is refused at once with a TooMany fault saying how long, and
+// one that finds the password queue full with ErrBusy; neither checks anything.
 //
 // A refused sign-in is answered no sooner than the failure floor after it began, whatever the
 // reason: an unknown e-mail skips the account's transaction (credentials, failure count), which
@@ -180,15 +184,50 @@ func (s *Service) signIn(ctx context.Context, l Login) (*Issued, error) {
 	if len(l.Email) > 254 || len(l.Password) > MaxPasswordLength || len(l.TOTP) > 32 {
 		return nil, ErrBadCredentials
 	}
+	// The budget the attempt spends and its lane in the password queue: a browser holding this
+	// account's device cookie has its own; any other spends the address's. Refusals come before
+	// the database is asked anything, so a flood of them costs next to nothing.
+	spend, lane, device := accountCharge(l.Email), laneOther, ""
+	uid, id, known := s.devices.open(l.Device)
+	if known {
+		spend, lane, device = charge{device: true, key: id}, laneFirst, l.Device
+	}
+	if err := s.admit(spend, lane, now); err != nil {
+		return nil, err
+	}
 	u, err := s.d.Store.UserByEmail(ctx, l.Email)
-	if errors.Is(err, store.ErrNotFound) {
-		VerifyPassword(s.dummyHash(), l.Password)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if known && (u == nil || uid != u.ID) { // another account's cookie: an unknown browser here
+		spend, lane, device = accountCharge(l.Email), laneOther, ""
+		if err := s.admit(spend, lane, now); err != nil {
+			return nil, err
+		}
+	}
+	if u == nil {
+		if _, admitted := verifyPassword(s.dummyHash(), l.Password, lane, true); !admitted {
+			return nil, ErrBusy
+		}
+		s.throttle.fail(spend, now)
 		_ = audit.Record(ctx, s.d.Store, audit.Event{Action: "auth.login_failed", Actor: audit.ActorSystem,
 			Details: map[string]string{"reason": "unknown_account"}})
 		return nil, ErrBadCredentials
 	}
+	// The password is checked before the transaction: a sign-in waiting its turn in the queue
+	// must hold neither a pooled connection nor the account's row, or the account's owner would
+	// wait behind an attacker's attempts whatever their lane.
+	cred, err := s.d.Store.CredentialsFor(ctx, u.ID)
 	if err != nil {
 		return nil, err
+	}
+	checked := s.dummyHash()
+	if cred.PasswordHash != nil {
+		checked = *cred.PasswordHash
+	}
+	match, admitted := verifyPassword(checked, l.Password, lane, true)
+	if !admitted {
+		return nil, ErrBusy
 	}
 	var issued *Issued
 	var fail string
@@ -197,16 +236,11 @@ func (s *Service) signIn(ctx context.Context, l Login) (*Issued, error) {
 		if err != nil {
 			return err
 		}
-		hash := s.dummyHash()
-		if cred.PasswordHash != nil {
-			hash = *cred.PasswordHash
-		}
-		passwordOK := VerifyPassword(hash, l.Password) && cred.PasswordHash != nil
+		// A password changed since it was checked is not the one that matched.
+		passwordOK := match && cred.PasswordHash != nil && *cred.PasswordHash == checked
 		switch {
 		case u.Status != "active":
 			fail = "disabled"
-		case cred.LockedUntil != nil && now.Before(*cred.LockedUntil):
-			fail = "locked" // not counted: the lock already backs off
 		case !passwordOK:
 			fail = "password"
 		}
@@ -248,13 +282,7 @@ func (s *Service) signIn(ctx context.Context, l Login) (*Issued, error) {
 		}
 		if fail != "" {
 			if fail == "password" || fail == "second_factor" {
-				n := cred.FailedAttempts + 1
-				var until *time.Time
-				if d := backoff(n); d > 0 {
-					t := now.Add(d)
-					until = &t
-				}
-				if err := tx.RecordLoginFailure(ctx, u.ID, n, until); err != nil {
+				if err := tx.RecordLoginFailure(ctx, u.ID); err != nil {
 					return err
 				}
 			}
@@ -279,13 +307,36 @@ func (s *Service) signIn(ctx context.Context, l Login) (*Issued, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fail == "setup_required" {
+	switch fail {
+	case "":
+	case "setup_required":
 		return nil, ErrSetupRequired
-	}
-	if fail != "" {
+	default:
+		// Every refusal spends alike, or the throttle would tell a disabled account from a
+		// wrong password.
+		s.throttle.fail(spend, now)
 		return nil, ErrBadCredentials
 	}
+	s.throttle.succeed(spend)
+	if device == "" {
+		if device, err = s.devices.issue(u.ID); err != nil {
+			return nil, err
+		}
+	}
+	issued.Device = device
 	return issued, nil
+}
+
+// admit refuses an attempt whose budget must wait, or whose lane of the password queue is
+// full; what it admits may still find the lane full by the time it gets there.
+func (s *Service) admit(spend charge, lane int, now time.Time) error {
+	if wait := s.throttle.wait(spend, now); wait > 0 {
+		return errThrottled(wait)
+	}
+	if hashes.full(lane) {
+		return ErrBusy
+	}
+	return nil
 }
 
 func randomHex(n int) (string, error) {

@@ -15,6 +15,7 @@ import (
 	"candour/internal/audit"
 	"candour/internal/auth"
 	"candour/internal/dbtest"
+	"candour/internal/fault"
 	"candour/internal/seal"
 	"candour/internal/store"
 	"candour/internal/token"
@@ -203,40 +204,111 @@ func TestUnknownEmailAndWrongPasswordLookTheSame(t *testing.T) {
 	}
 }
 
-func TestBackoffThenLock(t *testing.T) {
+// throttled reports whether err refuses the attempt unchecked, and how long it says to wait.
+func throttled(err error) (time.Duration, bool) {
+	fe, ok := fault.As(err)
+	if !ok || fe.Kind != fault.TooMany || fe.Code != "too_many_attempts" {
+		return 0, false
+	}
+	return fe.RetryAfter, true
+}
+
+// Someone who knows the Monitoring Officer's address fails again and again from a browser that
+// never signed in to the account: they are slowed, then refused with a wait that grows to 15
+// minutes and never becomes a lock, while the Monitoring Officer's own browser (its device
+// cookie) signs in throughout. A forged or another account's cookie buys nothing, an unknown
+// address is throttled exactly alike, and a lock left by the old code is not honoured.
+func TestThrottleNotLock(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	c := f.user(t, "cllr@example.gov.uk", "councillor")
-	wrong := auth.Login{Email: "cllr@example.gov.uk", Password: "not the password"}
-	right := auth.Login{Email: "cllr@example.gov.uk", Password: goodPassword}
-	for i := 0; i < 3; i++ {
-		if _, err := f.svc.SignIn(ctx, wrong); err != auth.ErrBadCredentials {
-			t.Fatal(err)
+	mo := f.user(t, "mo@example.gov.uk", "monitoring_officer")
+	other := f.user(t, "deputy@example.gov.uk", "deputy_monitoring_officer")
+	right := auth.Login{Email: "mo@example.gov.uk", Password: goodPassword}
+	is, err := f.svc.SignIn(ctx, f.withCode(t, mo, right))
+	if err != nil || is.Device == "" {
+		t.Fatalf("first sign-in: got device %q, %v; want a device cookie", is.Device, err)
+	}
+	known := right
+	known.Device = is.Device
+	oi, err := f.svc.SignIn(ctx, f.withCode(t, other, auth.Login{Email: other.User.Email, Password: goodPassword}))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, email := range []string{"mo@example.gov.uk", "nobody@example.gov.uk"} {
+		wrong := auth.Login{Email: email, Password: "not the password", TOTP: "123456"}
+		for i := range 5 {
+			if _, err := f.svc.SignIn(ctx, wrong); err != auth.ErrBadCredentials {
+				t.Fatalf("%s: failure %d: got %v, want ErrBadCredentials", email, i+1, err)
+			}
+		}
+		if wait, ok := throttled(firstErr(f.svc.SignIn(ctx, wrong))); !ok || wait != time.Second {
+			t.Fatalf("%s: sixth attempt: got wait %v (throttled %v), want 1s", email, wait, ok)
 		}
 	}
-	// Locked for a second: even the right password and code get the generic error.
-	l := right
-	l.TOTP = f.code(t, c.TOTPSecret)
-	if _, err := f.svc.SignIn(ctx, l); err != auth.ErrBadCredentials {
-		t.Fatalf("during backoff: got %v, want ErrBadCredentials", err)
+	// The attacker goes on, waiting each time as told: the wait doubles to 15 minutes and
+	// stays there; it never becomes a lock.
+	wrong := auth.Login{Email: "mo@example.gov.uk", Password: "not the password"}
+	last := time.Second
+	for range 14 {
+		f.clock.advance(last)
+		if _, err := f.svc.SignIn(ctx, wrong); err != auth.ErrBadCredentials {
+			t.Fatalf("after waiting %v: got %v, want a checked (wrong) attempt", last, err)
+		}
+		wait, ok := throttled(firstErr(f.svc.SignIn(ctx, wrong)))
+		if !ok || wait <= 0 || wait > 15*time.Minute {
+			t.Fatalf("got wait %v (throttled %v), want a wait of at most 15 minutes", wait, ok)
+		}
+		last = wait
 	}
-	if _, err := f.svc.SignIn(ctx, f.withCode(t, c, right)); err != nil {
-		t.Fatalf("after backoff: %v", err)
+	if last != 15*time.Minute {
+		t.Errorf("after 19 failures: got wait %v, want 15m", last)
 	}
-	// Ten failures in a row lock the account for 15 minutes.
-	for i := 0; i < 10; i++ {
-		f.clock.advance(2 * time.Minute)
-		_, _ = f.svc.SignIn(ctx, wrong)
+	// Now even the right password and code from an unknown browser wait, as must a tampered
+	// cookie and another account's.
+	forged := []byte(is.Device)
+	forged[10] ^= 1
+	for name, dev := range map[string]string{"none": "", "forged": string(forged), "other account's": oi.Device,
+		"truncated": is.Device[:len(is.Device)-2], "garbage": "x"} {
+		l := f.withCode(t, mo, right)
+		l.Device = dev
+		if _, ok := throttled(firstErr(f.svc.SignIn(ctx, l))); !ok {
+			t.Errorf("%s device cookie: got through, want the unknown browsers' budget (throttled)", name)
+		}
 	}
-	f.clock.advance(10 * time.Minute)
-	if _, err := f.svc.SignIn(ctx, f.withCode(t, c, right)); err != auth.ErrBadCredentials {
-		t.Fatalf("locked: got %v, want ErrBadCredentials", err)
+	// The Monitoring Officer's browser signs in.
+	got, err := f.svc.SignIn(ctx, f.withCode(t, mo, known))
+	if err != nil {
+		t.Fatalf("known device during the attack: %v", err)
 	}
-	f.clock.advance(6 * time.Minute)
-	if _, err := f.svc.SignIn(ctx, f.withCode(t, c, right)); err != nil {
-		t.Fatalf("after the lock: %v", err)
+	if got.Device != is.Device {
+		t.Errorf("known device: got a new cookie, want the same one kept")
+	}
+	// Its own failures spend its own budget.
+	kwrong := known
+	kwrong.Password = "typo typo typo"
+	for range 5 {
+		_, _ = f.svc.SignIn(ctx, kwrong)
+	}
+	if _, ok := throttled(firstErr(f.svc.SignIn(ctx, kwrong))); !ok {
+		t.Errorf("known device after its own 5 failures: got checked, want throttled")
+	}
+	// Waiting out the unknown browsers' wait, the owner signs in from a new browser too.
+	f.clock.advance(last)
+	if _, err := f.svc.SignIn(ctx, f.withCode(t, mo, right)); err != nil {
+		t.Fatalf("new browser after the wait: %v", err)
+	}
+	// A lock written by the old code is not honoured.
+	if _, err := f.db.Exec(`UPDATE users SET locked_until = now() + interval '1 day', failed_attempts = 10 WHERE id = $1`, mo.User.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.advance(time.Hour)
+	if _, err := f.svc.SignIn(ctx, f.withCode(t, mo, known)); err != nil {
+		t.Fatalf("with an old lock in the row: %v", err)
 	}
 }
+
+func firstErr(_ *auth.Issued, err error) error { return err }
 
 func TestSessionLifetimes(t *testing.T) {
 	f := newFixture(t)

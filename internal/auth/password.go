@@ -26,14 +26,10 @@ type Params struct {
 // DefaultParams follow RFC 9106 §4's second recommended option (64 MiB, 3 passes) with 2 lanes:
 // about 60–120 ms and 64 MiB per hash on a current server core. That makes an offline guess as
 // costly as a sign-in, yet a busy morning of sign-ins costs little. The memory is what hurts GPU
-// crackers; hashing is limited to maxConcurrentHashes at once so a flood of sign-ins cannot
-// exhaust the server's memory (64 MiB × 4 = 256 MiB at worst). Stored hashes carry their
-// parameters, so raising them later only needs the next successful sign-in to re-hash.
+// crackers; hashes run one at a time (see hashGate) so a flood of sign-ins cannot exhaust the
+// server's memory. Stored hashes carry their parameters, so raising them later only needs the
+// next successful sign-in to re-hash.
 var DefaultParams = Params{Memory: 64 * 1024, Time: 3, Threads: 2, SaltLen: 16, KeyLen: 32}
-
-const maxConcurrentHashes = 4
-
-var hashSlots = make(chan struct{}, maxConcurrentHashes)
 
 // Password rules.
 const (
@@ -93,19 +89,26 @@ func HashPassword(pw string, p Params) (string, error) {
 }
 
 func derive(pw, salt []byte, p Params) []byte {
-	hashSlots <- struct{}{}
-	defer func() { <-hashSlots }()
-	return argon2.IDKey(pw, salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	key, _ := hashes.hash(laneFirst, false, pw, salt, p)
+	return key
 }
 
 // VerifyPassword reports whether pw matches encoded, in constant time. A malformed hash, or one
-// with parameters outside sane bounds, never matches.
+// with parameters outside sane bounds, never matches. It waits its turn however long the queue.
 func VerifyPassword(encoded, pw string) bool {
+	ok, _ := verifyPassword(encoded, pw, laneFirst, false)
+	return ok
+}
+
+// verifyPassword is VerifyPassword in a lane of the hash queue; when bounded and that lane is
+// full it returns at once with admitted false.
+func verifyPassword(encoded, pw string, lane int, bounded bool) (match, admitted bool) {
 	p, salt, key, err := decodeHash(encoded)
 	if err != nil || len(pw) > MaxPasswordLength {
-		return false
+		return false, true
 	}
-	return subtle.ConstantTimeCompare(derive([]byte(pw), salt, p), key) == 1
+	got, admitted := hashes.hash(lane, bounded, []byte(pw), salt, p)
+	return admitted && subtle.ConstantTimeCompare(got, key) == 1, admitted
 }
 
 // NeedsRehash reports whether encoded uses parameters other than want.

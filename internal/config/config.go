@@ -32,6 +32,7 @@ type Config struct {
 	MailboxQuota    int64  // bytes of evidence one concern may hold in all
 	BlobDir         string // empty: attachment bytes in PostgreSQL
 	ShutdownTimeout time.Duration
+	MemoryLimit     int64 // bytes the Go runtime aims to stay under; 0: none (GOMEMLIMIT wins when set)
 	LogLevel        string
 	SMTPAddr        string
 	SMTPFrom        string
@@ -204,6 +205,15 @@ var Vars = []Var{
 				return errors.New("want a duration such as 15s (at most 5m)")
 			}
 			c.ShutdownTimeout = d
+			return nil
+		}},
+	{Name: "CANDOUR_MEMORY_LIMIT_MB", Default: "384", Help: "soft memory limit of the Go runtime, in MiB (0: none); GOMEMLIMIT, when set, wins",
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 || (n > 0 && n < 64) || n > 1<<20 {
+				return errors.New("want 0 or a whole number of MiB between 64 and 1048576")
+			}
+			c.MemoryLimit = n << 20
 			return nil
 		}},
 	{Name: "CANDOUR_SMTP_ADDR", Help: "mail server host:port for staff notifications; unset: notifications are written to the log",

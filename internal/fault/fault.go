@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Kind classifies a failure.
@@ -33,6 +34,9 @@ type Error struct {
 	Code    string
 	Message string
 	Fields  map[string]string
+	// RetryAfter, on TooMany, is how long the caller should wait before trying again (the
+	// edge sends it as Retry-After); zero: unsaid.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

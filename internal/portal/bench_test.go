@@ -162,29 +162,7 @@ func BenchmarkAnonymousSubmission(b *testing.B) {
 
 func benchmarkSubmission(b *testing.B, e *portaltest.Env) {
 	const n, clients, rounds = 10000, 64, 3
-	details := strings.Repeat("Cases were closed early to hit the target. ", 40)
-	body, _ := json.Marshal(map[string]any{"mode": "anonymous", "service_area": "childrens-services", "category": "misconduct",
-		"summary": "Cases closed early to meet targets", "details": details, "lang": "en"})
-	// The load generator shares the two cores with the portal and PostgreSQL: fasthttp's client
-	// (fiber's own HTTP layer) costs a fraction of net/http's per request and, like wrk, builds
-	// the request once and sends it again and again.
-	client := &fasthttp.HostClient{Addr: e.Addr(), MaxConns: clients}
-	// Idle keep-alive connections would hold the portal's shutdown until its timeout.
-	b.Cleanup(client.CloseIdleConnections)
-	url := e.URL() + "/api/v1/reports"
-	requests := sync.Pool{New: func() any {
-		req := new(fasthttp.Request)
-		req.SetRequestURI(url)
-		req.Header.SetMethod("POST")
-		req.Header.SetContentType("application/json")
-		req.SetBody(body)
-		return req
-	}}
-	submit := func() error {
-		req := requests.Get().(*fasthttp.Request)
-		defer requests.Put(req)
-		return postReport(client, req)
-	}
+	submit := reportFiler(b, e, clients)
 	// The floor as the issue defines it: a plain table. A row the size of a concern is over
 	// PostgreSQL's 2 KB toast threshold there, while concerns keep rows whole (migration
 	// 00014), so the same floor is also measured on a table with that setting: the stricter
@@ -242,6 +220,34 @@ func benchmarkSubmission(b *testing.B, e *portaltest.Env) {
 	b.ReportMetric(got.perSec()/floor.perSec(), "ratio_to_floor")
 	b.ReportMetric(inline.perSec(), "inline_floor_inserts/s")
 	b.ReportMetric(got.perSec()/inline.perSec(), "ratio_to_inline_floor")
+}
+
+// reportFiler returns a function that files one anonymous report over up to clients
+// connections and wants its 201.
+func reportFiler(b *testing.B, e *portaltest.Env, clients int) func() error {
+	details := strings.Repeat("Cases were closed early to hit the target. ", 40)
+	body, _ := json.Marshal(map[string]any{"mode": "anonymous", "service_area": "childrens-services", "category": "misconduct",
+		"summary": "Cases closed early to meet targets", "details": details, "lang": "en"})
+	// The load generator shares the two cores with the portal and PostgreSQL: fasthttp's client
+	// (fiber's own HTTP layer) costs a fraction of net/http's per request and, like wrk, builds
+	// the request once and sends it again and again.
+	client := &fasthttp.HostClient{Addr: e.Addr(), MaxConns: clients}
+	// Idle keep-alive connections would hold the portal's shutdown until its timeout.
+	b.Cleanup(client.CloseIdleConnections)
+	url := e.URL() + "/api/v1/reports"
+	requests := sync.Pool{New: func() any {
+		req := new(fasthttp.Request)
+		req.SetRequestURI(url)
+		req.Header.SetMethod("POST")
+		req.Header.SetContentType("application/json")
+		req.SetBody(body)
+		return req
+	}}
+	return func() error {
+		req := requests.Get().(*fasthttp.Request)
+		defer requests.Put(req)
+		return postReport(client, req)
+	}
 }
 
 // postReport sends one report and wants its 201.

@@ -137,7 +137,7 @@ func (p *Portal) startCouncil(ctx context.Context, cp routing.CouncilPolicy, st 
 	})
 	// Staff sign-in, case access and the audit trail (issue 4). Access hashes named people's
 	// e-mail addresses with the intake's key, so it matches what intake stored.
-	c.Auth = auth.New(auth.Deps{Store: st, Tokens: tokens, FailureFloor: auth.DefaultFailureFloor,
+	c.Auth = auth.New(auth.Deps{Store: st, Tokens: tokens, FailureFloor: auth.DefaultFailureFloor, DeviceKey: keys.devices,
 		Secrets: keys.data, PublicURL: cfg.PublicURL.String(), SSO: func() *routing.SSO { return c.Policy().SSO }})
 	// Second-factor secrets stored in plain before they were sealed are sealed now, before anyone
 	// signs in: sign-in only reads sealed ones.

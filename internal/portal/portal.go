@@ -17,10 +17,12 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/jmoiron/sqlx"
 
+	"candour/internal/auth"
 	"candour/internal/config"
 	"candour/internal/database"
 	"candour/internal/i18n"
 	"candour/internal/jobs"
+	"candour/internal/keyfile"
 	"candour/internal/notify"
 	"candour/internal/receipt"
 	"candour/internal/routing"
@@ -168,6 +170,12 @@ const defaultGCPercent = 150
 func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal, err error) {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(defaultGCPercent)
+	}
+	// A soft limit makes the collector work harder, and the scavenger give memory back, as the
+	// process nears it, rather than let a burst (password hashes are 64 MiB each) grow it
+	// further. GOMEMLIMIT is Go's own and wins.
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.MemoryLimit)
 	}
 	p := &Portal{Config: cfg, Logger: log, served: make(chan error, 1)}
 	defer func() {
@@ -333,6 +341,7 @@ type keySet struct {
 	data     *seal.ServerKey
 	receipts *receipt.Hasher
 	tokens   *token.Keys
+	devices  []byte // signs device cookies (auth)
 }
 
 // loadKeys reads the server's keys from the data folder, creating them on first start.
@@ -348,6 +357,13 @@ func loadKeys(cfg *config.Config) (*keySet, error) {
 	}
 	if ks.tokens, err = token.LoadOrCreate(filepath.Join(keyDir, "signing")); err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	path := filepath.Join(keyDir, "device.key")
+	if ks.devices, err = keyfile.ReadOrCreate(path, newSeed); err != nil {
+		return nil, fmt.Errorf("device cookie key: %w", err)
+	}
+	if len(ks.devices) != auth.DeviceKeySize {
+		return nil, fmt.Errorf("device cookie key %s: want %d bytes", path, auth.DeviceKeySize)
 	}
 	return &ks, nil
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -252,6 +253,14 @@ func statusOf(k fault.Kind) int {
 	return fiber.StatusInternalServerError
 }
 
+// SetRetryAfter tells the client when to try again (whole seconds, rounded up); d <= 0 says
+// nothing.
+func SetRetryAfter(c *fiber.Ctx, d time.Duration) {
+	if d > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+	}
+}
+
 // IsAPI reports whether the request is for the JSON API.
 func IsAPI(c *fiber.Ctx) bool {
 	p := c.Path()
@@ -287,6 +296,7 @@ func errorHandler(d Deps) fiber.ErrorHandler {
 		case isFault:
 			status = statusOf(f.Kind)
 			body = apiError{Code: f.Code, Message: f.Message, Fields: f.Fields}
+			SetRetryAfter(c, f.RetryAfter)
 		case errors.As(err, &fe):
 			status = fe.Code
 			body = fiberError(fe)

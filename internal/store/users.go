@@ -77,7 +77,6 @@ type Credentials struct {
 	TOTPLastStep       int64         `db:"totp_last_step"`
 	RecoveryCodes      pq.ByteaArray `db:"recovery_codes"`
 	FailedAttempts     int           `db:"failed_attempts"`
-	LockedUntil        *time.Time    `db:"locked_until"`
 	MustChangePassword bool          `db:"must_change_password"`
 }
 
@@ -106,7 +105,7 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 func (s *Store) CredentialsFor(ctx context.Context, userID int64) (*Credentials, error) {
 	var c Credentials
 	err := s.get(ctx, &c, `SELECT id, password_hash, totp_sealed, totp_enabled, totp_last_step,
-		recovery_codes, failed_attempts, locked_until, must_change_password
+		recovery_codes, failed_attempts, must_change_password
 		FROM users WHERE id = $1 FOR UPDATE`, userID)
 	return &c, notFound(err)
 }
@@ -161,9 +160,11 @@ func (s *Store) RemoveRecoveryCode(ctx context.Context, userID int64, hash []byt
 	return s.updateUserRow(ctx, `UPDATE users SET recovery_codes = array_remove(recovery_codes, $2::bytea) WHERE id = $1`, userID, hash)
 }
 
-// RecordLoginFailure counts a failed sign-in and sets the lock that backs off the next one.
-func (s *Store) RecordLoginFailure(ctx context.Context, userID int64, failures int, lockedUntil *time.Time) error {
-	return s.updateUserRow(ctx, `UPDATE users SET failed_attempts = $2, locked_until = $3 WHERE id = $1`, userID, failures, lockedUntil)
+// RecordLoginFailure counts a failed sign-in. Nothing is locked: failures are throttled in
+// memory (auth), so anyone who knows an address cannot lock its owner out. A lock left by an
+// older version is cleared, never honoured.
+func (s *Store) RecordLoginFailure(ctx context.Context, userID int64) error {
+	return s.updateUserRow(ctx, `UPDATE users SET failed_attempts = failed_attempts + 1, locked_until = NULL WHERE id = $1`, userID)
 }
 
 // ClearLoginFailures resets the backoff after a successful sign-in.

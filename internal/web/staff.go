@@ -16,6 +16,7 @@ import (
 	"candour/internal/auth"
 	"candour/internal/casework"
 	"candour/internal/fault"
+	"candour/internal/server"
 )
 
 // Staff cookies. The session cookie holds the staff token; the login cookie holds the CSRF
@@ -169,14 +170,23 @@ func (s *Site) staffLogin(c *fiber.Ctx) error {
 	}
 	email := strings.TrimSpace(c.FormValue("email"))
 	is, err := s.deps.Auth.SignIn(c.UserContext(), auth.Login{Email: email, Password: c.FormValue("password"),
-		TOTP: strings.TrimSpace(c.FormValue("totp")), AllowSetup: true})
-	if err != nil {
-		if fault.Is(err, fault.Unauthorized) {
-			return s.renderLogin(c, fiber.StatusUnauthorized, email, "auth.invalid")
+		TOTP: strings.TrimSpace(c.FormValue("totp")), AllowSetup: true, Device: c.Cookies(auth.DeviceCookie)})
+	if fe, ok := fault.As(err); ok && (fe.Kind == fault.Unauthorized || fe.Kind == fault.TooMany) {
+		status := fiber.StatusUnauthorized
+		if fe.Kind == fault.TooMany {
+			status = fiber.StatusTooManyRequests
+			server.SetRetryAfter(c, fe.RetryAfter)
 		}
+		return s.renderLogin(c, status, email, fe.Message)
+	}
+	if err != nil {
 		return err
 	}
 	s.setSession(c, is.Token, is.Session.ExpiresAt)
+	// On this language's sign-in path only: it is read nowhere else.
+	device := s.cookie(auth.DeviceCookie, is.Device, time.Now().Add(auth.DeviceCookieTTL))
+	device.Path = c.Path()
+	c.Cookie(device)
 	c.Cookie(s.cookie(loginCSRFCookie, "", time.Unix(0, 0)))
 	if is.Session.Stage != auth.StageFull {
 		return s.redirectToSetup(c, &auth.Principal{User: is.User, Session: is.Session})
