@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Kind classifies a failure.
@@ -24,6 +25,7 @@ const (
 	TooMany                      // throttled: 429
 	Unavailable                  // a dependency is down: 503
 	Integrity                    // stored data is not what was written (moved or altered): 500
+	Timeout                      // the client sent too slowly: 408
 )
 
 // Error is a failure a person can act on. Code is stable for API clients; Message and each field
@@ -33,6 +35,9 @@ type Error struct {
 	Code    string
 	Message string
 	Fields  map[string]string
+	// RetryAfter, when set, is sent as Retry-After: when trying again may work (TooMany,
+	// Unavailable).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

@@ -284,6 +284,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		Catalog:       catalog,
 		Pages:         site,
 		BodyLimit:     int(cfg.MaxAttachment) + 1<<20,
+		Unavailable:   store.IsUnavailable,
+		ReadTimeout:   cfg.ReadTimeout,
+		Pace:          server.Pace{MinRate: cfg.UploadMinRate, Grace: cfg.UploadGrace},
 		Hosts: func() []string {
 			if pol := p.Policy(); pol != nil && pol.Council != nil {
 				return pol.Council.Hosts

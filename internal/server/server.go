@@ -10,8 +10,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,15 +50,30 @@ type Deps struct {
 	BodyLimit int // bytes; uploads stream, everything else is checked per route
 	// Hosts are the host names the council answers on (council.yaml hosts:); none: any.
 	Hosts func() []string
+	// Unavailable reports whether err means the database cannot be reached (store.IsUnavailable):
+	// such a request is answered 503 with Retry-After, and the outage logged once.
+	Unavailable func(error) bool
+	// ReadTimeout bounds reading a whole request, upload included; 0: DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// Pace is the evidence uploads' minimum rate; the zero value: none.
+	Pace Pace
 }
+
+// DefaultReadTimeout lets a large evidence upload arrive on a slow link.
+const DefaultReadTimeout = 2 * time.Minute
 
 // New returns the fiber application with middleware, health checks and error handling; the
 // caller registers the HTML and API routes on it.
 func New(d Deps) *fiber.App {
+	if d.ReadTimeout <= 0 {
+		d.ReadTimeout = DefaultReadTimeout
+	}
+	done := make(chan struct{})
+	f := &faults{Deps: d, outage: &outage{log: d.Logger, db: d.DB, every: time.Second, done: done}}
 	app := fiber.New(fiber.Config{
 		AppName:               "candour",
 		DisableStartupMessage: true,
-		ReadTimeout:           2 * time.Minute, // large evidence uploads on slow links
+		ReadTimeout:           d.ReadTimeout,
 		WriteTimeout:          2 * time.Minute,
 		IdleTimeout:           60 * time.Second,
 		BodyLimit:             d.BodyLimit,
@@ -68,9 +85,10 @@ func New(d Deps) *fiber.App {
 		ReadBufferSize:               16 << 10,
 		// Handlers keep strings past the request; copying them once here beats a missed copy.
 		Immutable:    true,
-		ErrorHandler: errorHandler(d),
+		ErrorHandler: f.handle,
 	})
-	app.Use(recoverPanics(d.Logger), requestLog(d.Logger), securityHeaders, knownHost(d.Hosts), limitBodies)
+	app.Hooks().OnShutdown(func() error { close(done); return nil })
+	app.Use(recoverPanics(d.Logger), requestLog(d.Logger, f), securityHeaders, knownHost(d.Hosts), limitBodies, paceUploads(d.Pace))
 
 	app.Get("/healthz", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"status": "ok"})
@@ -79,7 +97,8 @@ func New(d Deps) *fiber.App {
 		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 		defer cancel()
 		if err := d.DB.PingContext(ctx); err != nil {
-			d.Logger.Warn("readiness: database does not answer", "err", err)
+			f.outage.failed(err)
+			c.Set(fiber.HeaderRetryAfter, RetryAfter(OutageRetryAfter))
 			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "database unavailable"})
 		}
 		out := fiber.Map{"status": "ready"}
@@ -182,7 +201,7 @@ func ReporterRoute(path string) bool {
 // requestLog records method, route, status and duration. Never the client address, user agent,
 // query string or body, and nothing at all on reporter routes: a log line carries its exact
 // time, and "POST /report 200 at 14:23:41" is when someone blew the whistle.
-func requestLog(log *slog.Logger) fiber.Handler {
+func requestLog(log *slog.Logger, f *faults) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if ReporterRoute(c.Path()) {
 			return c.Next()
@@ -191,13 +210,7 @@ func requestLog(log *slog.Logger) fiber.Handler {
 		err := c.Next()
 		status := c.Response().StatusCode()
 		if err != nil {
-			if fe, ok := err.(*fiber.Error); ok {
-				status = fe.Code
-			} else if f, ok := fault.As(err); ok {
-				status = statusOf(f.Kind)
-			} else {
-				status = fiber.StatusInternalServerError
-			}
+			status, _, _ = f.classify(err)
 		}
 		route := c.Route().Path
 		if route == "/" && c.Path() != "/" {
@@ -233,7 +246,11 @@ var statuses = map[fault.Kind]int{
 	fault.TooMany:      fiber.StatusTooManyRequests,
 	fault.Unavailable:  fiber.StatusServiceUnavailable,
 	fault.Integrity:    fiber.StatusInternalServerError,
+	fault.Timeout:      fiber.StatusRequestTimeout,
 }
+
+// Status is the HTTP status of a domain failure of kind k.
+func Status(k fault.Kind) int { return statusOf(k) }
 
 func statusOf(k fault.Kind) int {
 	if s, ok := statuses[k]; ok {
@@ -268,44 +285,64 @@ type apiError struct {
 	Fields  map[string]string `json:"fields,omitempty"`
 }
 
-func errorHandler(d Deps) fiber.ErrorHandler {
-	return func(c *fiber.Ctx, err error) error {
-		body := apiError{Code: "internal", Message: "error.internal"}
-		status := fiber.StatusInternalServerError
-		var fe *fiber.Error
-		switch f, isFault := fault.As(err); {
-		case isFault:
-			status = statusOf(f.Kind)
-			body = apiError{Code: f.Code, Message: f.Message, Fields: f.Fields}
-		case errors.As(err, &fe):
-			status = fe.Code
-			body = fiberError(fe)
-		}
-		if status >= 500 {
-			if ReporterRoute(c.Path()) {
-				// The failure is worth knowing about; when, and on which reporter route, is not.
-				if d.UntimedLogger != nil {
-					d.UntimedLogger.Error("request failed on a reporter route", "err", err)
-				}
-			} else {
-				d.Logger.Error("request failed", "route", c.Route().Path, "status", status, "err", err)
-			}
-		}
-		// Headers from a half-built response must not leak into the error.
-		c.Response().Header.Del(fiber.HeaderContentDisposition)
-		DrainOrClose(c)
-		if !IsAPI(c) && d.Pages != nil {
-			if perr := d.Pages.Error(c, status); perr == nil {
-				return nil
-			}
-		}
-		lang := APILang(c)
-		body.Message = d.Catalog.T(lang, body.Message)
-		for k, v := range body.Fields {
-			body.Fields[k] = d.Catalog.T(lang, v)
-		}
-		return c.Status(status).JSON(fiber.Map{"error": body})
+// faults turns an error into its answer, and decides which are worth an ERROR line.
+type faults struct {
+	Deps
+	outage *outage
+}
+
+// classify is the status, the API error and the Retry-After of err.
+func (f *faults) classify(err error) (int, apiError, time.Duration) {
+	var fe *fiber.Error
+	switch e, isFault := fault.As(err); {
+	case isFault:
+		return statusOf(e.Kind), apiError{Code: e.Code, Message: e.Message, Fields: maps.Clone(e.Fields)}, e.RetryAfter
+	case errors.As(err, &fe):
+		return fe.Code, fiberError(fe), 0
+	case f.Unavailable != nil && f.Unavailable(err):
+		return fiber.StatusServiceUnavailable, apiError{Code: "unavailable", Message: "error.unavailable"}, OutageRetryAfter
 	}
+	return fiber.StatusInternalServerError, apiError{Code: "internal", Message: "error.internal"}, 0
+}
+
+func (f *faults) handle(c *fiber.Ctx, err error) error {
+	status, body, retry := f.classify(err)
+	switch {
+	case f.Unavailable != nil && f.Unavailable(err):
+		f.outage.failed(err)
+	// A fault is a refusal we chose (busy, throttled, a client's mistake); the rest are ours.
+	case status >= 500 && !fault.Is(err, fault.Unavailable):
+		if ReporterRoute(c.Path()) {
+			// The failure is worth knowing about; when, and on which reporter route, is not.
+			if f.UntimedLogger != nil {
+				f.UntimedLogger.Error("request failed on a reporter route", "err", err)
+			}
+		} else {
+			f.Logger.Error("request failed", "route", c.Route().Path, "status", status, "err", err)
+		}
+	}
+	if retry > 0 {
+		c.Set(fiber.HeaderRetryAfter, RetryAfter(retry))
+	}
+	// Headers from a half-built response must not leak into the error.
+	c.Response().Header.Del(fiber.HeaderContentDisposition)
+	DrainOrClose(c)
+	if !IsAPI(c) && f.Pages != nil {
+		if perr := f.Pages.Error(c, status); perr == nil {
+			return nil
+		}
+	}
+	lang := APILang(c)
+	body.Message = f.Catalog.T(lang, body.Message)
+	for k, v := range body.Fields {
+		body.Fields[k] = f.Catalog.T(lang, v)
+	}
+	return c.Status(status).JSON(fiber.Map{"error": body})
+}
+
+// RetryAfter is d as a Retry-After value: whole seconds, at least one.
+func RetryAfter(d time.Duration) string {
+	return strconv.Itoa(max(1, int((d+time.Second-1)/time.Second)))
 }
 
 // DrainOrClose reads and drops what is left of a request refused early, when that is modest,
