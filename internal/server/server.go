@@ -326,7 +326,11 @@ func (f *faults) handle(c *fiber.Ctx, err error) error {
 	}
 	// Headers from a half-built response must not leak into the error.
 	c.Response().Header.Del(fiber.HeaderContentDisposition)
-	DrainOrClose(c)
+	if fault.Is(err, fault.Timeout) {
+		c.Context().SetConnectionClose() // waiting for the rest is what just failed
+	} else {
+		DrainOrClose(c)
+	}
 	if !IsAPI(c) && f.Pages != nil {
 		if perr := f.Pages.Error(c, status); perr == nil {
 			return nil
@@ -366,6 +370,11 @@ func drain(c *fiber.Ctx) bool {
 		return true
 	case uploadRoute(c):
 		limit = maxUploadDrain
+		// A refused upload sending slowly is not waited for: it would keep its answer, and a
+		// goroutine, until the read timeout.
+		if conn := c.Context().Conn(); conn != nil {
+			_ = conn.SetReadDeadline(time.Now().Add(uploadDrainTime))
+		}
 	case n < 0 || n > MaxBody:
 		return false
 	}
@@ -380,6 +389,9 @@ func drain(c *fiber.Ctx) bool {
 // maxUploadDrain is how much of a refused upload is read after the refusal, so that a file a
 // little over the limit gets its answer rather than a reset.
 const maxUploadDrain = 16 << 20
+
+// uploadDrainTime is how long the rest of a refused upload is read for.
+const uploadDrainTime = 5 * time.Second
 
 // fiberErrors are the API errors of the statuses fiber itself answers with.
 var fiberErrors = map[int]apiError{
