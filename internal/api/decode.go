@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"mime"
@@ -14,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"candour/internal/fault"
+	"candour/internal/server"
 )
 
 // MaxJSON caps a JSON request body. The largest legitimate one, a report with 20,000
@@ -31,7 +31,7 @@ func decodeJSON(c *fiber.Ctx, v any) error {
 	if n > MaxJSON {
 		return fault.New(fault.TooLarge, "too_large", "error.too_large")
 	}
-	body, err := readBody(bodyReader(c), n)
+	body, err := readBody(server.RequestBody(c), n)
 	if err != nil {
 		return err
 	}
@@ -140,13 +140,6 @@ func readBody(r io.Reader, n int) ([]byte, error) {
 		return nil, err
 	}
 	return body, nil
-}
-
-func bodyReader(c *fiber.Ctx) io.Reader {
-	if r := c.Context().RequestBodyStream(); r != nil {
-		return r
-	}
-	return bytes.NewReader(c.Body())
 }
 
 // unmarshalStrict is the pure part of decodeJSON, fuzzed on its own. It decodes with the JSON

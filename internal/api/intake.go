@@ -125,7 +125,7 @@ func upload(add func(c *fiber.Ctx, name string, r io.Reader) (*intake.MailboxAtt
 		}
 		// multipart reads through its own 4 KiB buffer; without this one each of its refills
 		// would be a read from the connection's 16 KiB buffer, and each of those a system call.
-		body := bufio.NewReaderSize(bodyReader(c), uploadReadBuffer)
+		body := bufio.NewReaderSize(server.RequestBody(c), uploadReadBuffer)
 		mr := multipart.NewReader(body, params["boundary"])
 		part, err := filePart(mr)
 		if err != nil {

@@ -72,6 +72,11 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (*checkpoint.Entry, error
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := checkpoint.Lock(a.File)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint file: %w", err)
+	}
+	defer unlock()
 	log, err := checkpoint.ReadFile(a.File, a.Pins)
 	if errors.Is(err, fs.ErrNotExist) {
 		log, err = &checkpoint.Log{}, nil

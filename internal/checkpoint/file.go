@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -160,6 +161,24 @@ func Parse(name string, r io.Reader, pins *Pins) (*Log, error) {
 	}
 	log.Leaves = tree.leaves
 	return log, nil
+}
+
+// Lock holds the checkpoint file at path for one process until unlock is called: the portal
+// and `candour audit verify` both read the file and append what follows its last leaf, and
+// two doing it at once would both append the same leaves.
+func Lock(path string) (unlock func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // Append adds leaves (seq first, first+1, …) and the signed checkpoint that covers them to the

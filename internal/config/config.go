@@ -33,6 +33,9 @@ type Config struct {
 	BlobDir         string // empty: attachment bytes in PostgreSQL
 	ShutdownTimeout time.Duration
 	MemoryLimit     int64 // bytes the Go runtime aims to stay under; 0: none (GOMEMLIMIT wins when set)
+	ReadTimeout     time.Duration // longest a whole request, upload included, may take to arrive
+	UploadMinRate   int64         // bytes a second; 0: no minimum
+	UploadGrace     time.Duration // how long an upload may be slower than UploadMinRate at first
 	LogLevel        string
 	SMTPAddr        string
 	SMTPFrom        string
@@ -196,6 +199,33 @@ var Vars = []Var{
 				return err
 			}
 			c.BlobDir = abs
+			return nil
+		}},
+	{Name: "CANDOUR_READ_TIMEOUT", Default: "2m", Help: "longest a whole request may take to arrive, evidence upload included; past it: 408",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second || d > time.Hour {
+				return errors.New("want a duration such as 2m (from 1s to 1h)")
+			}
+			c.ReadTimeout = d
+			return nil
+		}},
+	{Name: "CANDOUR_UPLOAD_MIN_RATE_KB", Default: "4", Help: "slowest average rate, in KiB a second, an evidence upload may arrive at once past CANDOUR_UPLOAD_GRACE; slower: dropped with 408 too_slow. 0: no minimum",
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 || n > 1<<20 {
+				return errors.New("want a whole number of KiB a second between 0 and 1048576")
+			}
+			c.UploadMinRate = n << 10
+			return nil
+		}},
+	{Name: "CANDOUR_UPLOAD_GRACE", Default: "30s", Help: "how long an evidence upload may take to reach CANDOUR_UPLOAD_MIN_RATE_KB",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 || d > time.Hour {
+				return errors.New("want a duration such as 30s (at most 1h)")
+			}
+			c.UploadGrace = d
 			return nil
 		}},
 	{Name: "CANDOUR_SHUTDOWN_TIMEOUT", Default: "15s", Help: "how long in-flight requests get to finish on SIGINT/SIGTERM",

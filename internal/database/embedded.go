@@ -50,6 +50,9 @@ type EmbeddedOptions struct {
 	Fsync bool
 	// BinDir, when set, is the only directory searched for initdb and postgres.
 	BinDir string
+	// Share connects to the server another candour process runs on DataDir (the portal, while
+	// a subcommand runs) instead of refusing to start; it is left running.
+	Share bool
 }
 
 // Embedded is a PostgreSQL server running as a child process, reachable only through a Unix
@@ -61,6 +64,9 @@ type Embedded struct {
 	passwords passwords
 
 	cmd     *exec.Cmd
+	adopted int      // a server left by an earlier process that we took over (no cmd); 0: none
+	shared  bool     // another process's server: Stop leaves it alone
+	lock    *os.File // held while this process owns the server (see lockDataDir)
 	logFile *os.File
 	done    chan struct{} // closed when the process has exited
 	waitErr error         // set before done is closed
@@ -209,6 +215,36 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 		return nil, err
 	}
 
+	switch e.lock, err = lockDataDir(dataDir); {
+	case errors.Is(err, errInUse) && opts.Share:
+		if err := e.share(ctx); err != nil {
+			return nil, err
+		}
+		ok = true
+		return e, nil
+	case errors.Is(err, errInUse):
+		pid, _ := e.postmaster()
+		return nil, fmt.Errorf("embedded postgres: already running, pid %d, data directory %s, for another candour process", pid, e.pgData)
+	case err != nil:
+		return nil, err
+	}
+	defer func() {
+		if !ok {
+			e.lock.Close()
+		}
+	}()
+	if adopted, err := e.takeOver(ctx); err != nil {
+		return nil, err
+	} else if adopted {
+		if err := e.ready(ctx, cred); err != nil {
+			_ = e.Stop(context.Background())
+			return nil, err
+		}
+		ok = true
+		log.Info("embedded postgres left running by an earlier process: using it", "data_dir", pgData, "pid", e.adopted)
+		return e, nil
+	}
+
 	if _, err := os.Stat(filepath.Join(pgData, "PG_VERSION")); errors.Is(err, fs.ErrNotExist) {
 		if err := e.initdb(ctx, binDir, cred, opts.Fsync, dataDir); err != nil {
 			return nil, err
@@ -239,17 +275,21 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 		log.Warn("old server's shared memory still in use; retrying", "attempt", attempt)
 		time.Sleep(250 * time.Millisecond)
 	}
-	if err := e.requirePasswords(ctx, cred); err != nil {
-		_ = e.Stop(context.Background())
-		return nil, err
-	}
-	if err := e.ensureDatabase(ctx); err != nil {
+	if err := e.ready(ctx, cred); err != nil {
 		_ = e.Stop(context.Background())
 		return nil, err
 	}
 	ok = true
 	log.Info("embedded postgres ready", "data_dir", pgData, "pid", e.cmd.Process.Pid)
 	return e, nil
+}
+
+// ready makes a running server fit to serve: passwords required, the database there.
+func (e *Embedded) ready(ctx context.Context, cred *syscall.Credential) error {
+	if err := e.requirePasswords(ctx, cred); err != nil {
+		return err
+	}
+	return e.ensureDatabase(ctx)
 }
 
 // URL returns the connection string the portal serves with: ServingRole on the candour
@@ -276,8 +316,17 @@ func (e *Embedded) dsn(user, password, db string) string {
 // Calling Stop again returns the first result.
 func (e *Embedded) Stop(ctx context.Context) error {
 	e.stopOnce.Do(func() {
-		e.stopErr = e.stop(ctx)
+		switch {
+		case e.shared:
+		case e.adopted != 0:
+			e.stopErr = e.stopAdopted(ctx)
+		default:
+			e.stopErr = e.stop(ctx)
+		}
 		e.logFile.Close()
+		if e.lock != nil {
+			e.lock.Close() // only once the server is down: the next process may start its own
+		}
 	})
 	return e.stopErr
 }

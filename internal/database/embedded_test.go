@@ -413,3 +413,43 @@ func TestEmbeddedUpgradeFromTrust(t *testing.T) {
 	e = start(t, dir) // and the converted folder starts again as it is
 	requiresPasswords(t, dir, e)
 }
+
+// A server left running on the folder by a process that is gone (or started by hand) is
+// adopted, not refused: the next start serves at once. While a process owns the server,
+// another start is refused, but a subcommand's (Share) uses it and leaves it running.
+func TestEmbeddedTakesOverServerLeftRunning(t *testing.T) {
+	dir := dataDir(t)
+	left := start(t, dir)
+	query(t, left, `CREATE TABLE kept (v text); INSERT INTO kept VALUES ('adopted'); SELECT 'ok'`)
+	pid := postmasterPID(t, dir)
+	database.LetGo(left)
+
+	e := start(t, dir)
+	if got := postmasterPID(t, dir); got != pid {
+		t.Errorf("postmaster after the take-over: pid %d, want the one left running, %d", got, pid)
+	}
+	if got := query(t, e, `SELECT v FROM kept`); got != "adopted" {
+		t.Errorf("after the take-over: got %q, want %q", got, "adopted")
+	}
+
+	if _, err := database.StartEmbedded(context.Background(), database.EmbeddedOptions{DataDir: dir}); err == nil ||
+		!strings.Contains(err.Error(), "already running") {
+		t.Errorf("a second owner while the first runs: got %v, want already running", err)
+	}
+	shared, err := database.StartEmbedded(context.Background(), database.EmbeddedOptions{DataDir: dir, Share: true})
+	if err != nil {
+		t.Fatalf("sharing the running server: %v", err)
+	}
+	if got := query(t, shared, `SELECT v FROM kept`); got != "adopted" {
+		t.Errorf("through the shared server: got %q", got)
+	}
+	stop(t, shared)
+	if got := query(t, e, `SELECT v FROM kept`); got != "adopted" {
+		t.Errorf("after the sharer stopped: got %q, want the server still up", got)
+	}
+
+	stop(t, e)
+	if _, err := os.Stat(filepath.Join(dir, "postgres", "postmaster.pid")); !os.IsNotExist(err) {
+		t.Errorf("after stopping the adopted server its postmaster.pid is still there (%v)", err)
+	}
+}

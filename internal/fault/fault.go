@@ -25,6 +25,7 @@ const (
 	TooMany                      // throttled: 429
 	Unavailable                  // a dependency is down: 503
 	Integrity                    // stored data is not what was written (moved or altered): 500
+	Timeout                      // the client sent too slowly: 408
 )
 
 // Error is a failure a person can act on. Code is stable for API clients; Message and each field
@@ -34,8 +35,8 @@ type Error struct {
 	Code    string
 	Message string
 	Fields  map[string]string
-	// RetryAfter, on TooMany, is how long the caller should wait before trying again (the
-	// edge sends it as Retry-After); zero: unsaid.
+	// RetryAfter, when set, is sent as Retry-After: when trying again may work (TooMany,
+	// Unavailable).
 	RetryAfter time.Duration
 }
 

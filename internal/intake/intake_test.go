@@ -414,9 +414,14 @@ func TestNoExactFilingTime(t *testing.T) {
 func TestSlowUploadsCannotTakeThePool(t *testing.T) {
 	f := newFixture(t, false)
 	ctx := context.Background()
-	filed, err := f.svc.Submit(ctx, report("anonymous"))
-	if err != nil {
-		t.Fatal(err)
+	// One concern each: a concern holds at most MaxUploadsPerMailbox slots.
+	refs := make([]string, intake.MaxUploads+1)
+	for i := range refs {
+		filed, err := f.svc.Submit(ctx, report("anonymous"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs[i] = filed.Reference
 	}
 	writers := make([]*io.PipeWriter, intake.MaxUploads)
 	errs := make(chan error, intake.MaxUploads)
@@ -424,11 +429,13 @@ func TestSlowUploadsCannotTakeThePool(t *testing.T) {
 		pr, pw := io.Pipe()
 		writers[i] = pw
 		go func() {
-			_, err := f.svc.AddAttachment(ctx, filed.Reference, "reporter", "slow.pdf", pr)
+			_, err := f.svc.AddAttachment(ctx, refs[i], "reporter", "slow.pdf", pr)
 			errs <- err
 		}()
 		pw.Write([]byte("%PDF")) // the upload is under way: it holds its slot
 	}
+	filed := struct{ Reference string }{refs[intake.MaxUploads]}
+	var err error
 	_, err = f.svc.AddAttachment(ctx, filed.Reference, "reporter", "one-too-many.pdf", strings.NewReader("x"))
 	if !fault.Is(err, fault.Unavailable) {
 		t.Fatalf("upload past the limit: got %v, want Unavailable", err)

@@ -21,9 +21,6 @@ import (
 var (
 	errBadReceipt = fault.New(fault.Unauthorized, "unauthorized", "mailbox.bad_receipt")
 	errThrottled  = fault.New(fault.TooMany, "too_many_attempts", "mailbox.throttled")
-	// The field error is for the form, which shows it against the file question.
-	errUploadsBusy = &fault.Error{Kind: fault.Unavailable, Code: "uploads_busy", Message: "mailbox.uploads_busy",
-		Fields: map[string]string{"file": "mailbox.uploads_busy"}}
 )
 
 // OpenMailbox exchanges a receipt for a short-lived mailbox token. Every way a receipt can be
@@ -323,12 +320,11 @@ func (s *Service) attachmentRoom(ctx context.Context, st *store.Store, concern, 
 func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, body io.Reader) (*MailboxAttachment, error) {
 	// An upload holds a database connection for as long as its body takes to arrive: a few
 	// slow ones must not take the whole pool from everyone else.
-	select {
-	case s.uploads <- struct{}{}:
-		defer func() { <-s.uploads }()
-	default:
-		return nil, errUploadsBusy
+	release, err := s.uploads.take(ref)
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 	c, dk, err := s.concern(ctx, ref)
 	if err != nil {
 		return nil, err

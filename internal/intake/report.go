@@ -75,7 +75,7 @@ type Service struct {
 	// inserts writes concerns filed at the same moment in one statement and one commit.
 	inserts *batch.Batcher[store.NewConcern, bool]
 	routes  atomic.Pointer[routeMemo]
-	uploads chan struct{} // one token per evidence upload in progress
+	uploads *uploadSlots
 }
 
 // Concerns filed at once go into the database in batches of at most insertBatch, at most
@@ -86,11 +86,6 @@ const (
 	insertWorkers = 2
 )
 
-// MaxUploads is how many evidence uploads may be in progress at once. Each holds a database
-// connection until its file has arrived; the pool has 20, and filing, mailboxes and staff
-// need the rest.
-const MaxUploads = 8
-
 // New returns the intake service.
 func New(d Deps) *Service {
 	if d.Now == nil {
@@ -99,7 +94,7 @@ func New(d Deps) *Service {
 	if d.MailboxQuota <= 0 {
 		d.MailboxQuota = DefaultMailboxQuota
 	}
-	return &Service{d: d, uploads: make(chan struct{}, MaxUploads), inserts: batch.New(d.Store.InsertConcerns, batch.Options{Max: insertBatch, Workers: insertWorkers,
+	return &Service{d: d, uploads: newUploadSlots(), inserts: batch.New(d.Store.InsertConcerns, batch.Options{Max: insertBatch, Workers: insertWorkers,
 		Timeout: 30 * time.Second, RetryEach: store.IsDataError})}
 }
 

@@ -93,7 +93,7 @@ type councilDeps struct {
 	catalog   *i18n.Catalog
 	mailer    notify.Mailer
 	fileBlobs *store.FileBlobs
-	listenURL string // for LISTEN, which needs a connection of its own
+	outage    *server.Outage // one database, one outage for every council
 }
 
 // startCouncil builds one council's services and HTTP application on st, which it binds to
@@ -169,6 +169,10 @@ func (p *Portal) startCouncil(ctx context.Context, cp routing.CouncilPolicy, st 
 		Catalog:       d.catalog,
 		Pages:         c.Site,
 		BodyLimit:     int(cfg.MaxAttachment) + 1<<20,
+		Unavailable:   store.IsUnavailable,
+		ReadTimeout:   cfg.ReadTimeout,
+		Pace:          server.Pace{MinRate: cfg.UploadMinRate, Grace: cfg.UploadGrace},
+		Outage:        d.outage,
 		Hosts:         func() []string { return c.Policy().Council.Hosts },
 		Details: func(ctx context.Context) map[string]any {
 			b, err := st.UndeliveredMail(ctx)

@@ -27,6 +27,7 @@ import (
 	"candour/internal/receipt"
 	"candour/internal/routing"
 	"candour/internal/seal"
+	"candour/internal/server"
 	"candour/internal/store"
 	"candour/internal/token"
 )
@@ -81,8 +82,15 @@ func (s *Storage) Close() error {
 // starts), after bringing the schema up to date as the owner when it may (CANDOUR_AUTO_MIGRATE
 // and an owner's URL). It refuses a schema that is behind, and a serving role that could change
 // the schema or the audit trail unless CANDOUR_INSECURE_DB_ROLE=allow.
+//
+// On the embedded default it uses the server the running portal has, if there is one, so the
+// subcommands work while it serves.
 func OpenDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Storage, err error) {
-	st, servingURL, ownerURL, err := startDatabase(ctx, cfg, log)
+	return openDatabase(ctx, cfg, log, true)
+}
+
+func openDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger, share bool) (_ *Storage, err error) {
+	st, servingURL, ownerURL, err := startDatabase(ctx, cfg, log, share)
 	if err != nil {
 		return nil, err
 	}
@@ -137,9 +145,10 @@ func Migrate(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 }
 
 // WithOwner runs fn with the owner's and the serving role's connection strings, with the
-// embedded PostgreSQL started for as long as it runs when there is no DATABASE_URL.
+// embedded PostgreSQL started for as long as it runs when there is no DATABASE_URL (or the
+// running portal's used).
 func WithOwner(ctx context.Context, cfg *config.Config, log *slog.Logger, fn func(ownerURL, servingURL string) error) error {
-	st, servingURL, ownerURL, err := startDatabase(ctx, cfg, log)
+	st, servingURL, ownerURL, err := startDatabase(ctx, cfg, log, true)
 	if err != nil {
 		return err
 	}
@@ -148,11 +157,12 @@ func WithOwner(ctx context.Context, cfg *config.Config, log *slog.Logger, fn fun
 
 // startDatabase starts the embedded PostgreSQL when cfg has no DATABASE_URL, and returns the
 // serving role's and the owner's connection strings (the owner's is empty when not configured).
-func startDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Storage, string, string, error) {
+// share: use the embedded server another candour process runs rather than refuse.
+func startDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger, share bool) (*Storage, string, string, error) {
 	if !cfg.Embedded() {
 		return &Storage{}, cfg.DatabaseURL, cfg.MigrateURL, nil
 	}
-	emb, err := database.StartEmbedded(ctx, database.EmbeddedOptions{DataDir: cfg.DataDir, BinDir: cfg.PGBinDir, Logger: log, Fsync: true})
+	emb, err := database.StartEmbedded(ctx, database.EmbeddedOptions{DataDir: cfg.DataDir, BinDir: cfg.PGBinDir, Logger: log, Fsync: true, Share: share})
 	if err != nil {
 		return nil, "", "", fmt.Errorf("embedded PostgreSQL: %w", err)
 	}
@@ -186,7 +196,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 			p.closeStorage()
 		}
 	}()
-	p.storage, err = OpenDatabase(ctx, cfg, log)
+	p.storage, err = openDatabase(ctx, cfg, log, false)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +234,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	if err != nil {
 		return nil, err
 	}
-	deps := councilDeps{keys: keys, catalog: catalog, mailer: mailer, fileBlobs: p.FileBlobs}
+	deps := councilDeps{keys: keys, catalog: catalog, mailer: mailer, fileBlobs: p.FileBlobs,
+		outage: server.NewOutage(log, p.DB)}
 	var work []jobs.Job
 	for _, cp := range councils {
 		c, cj, err := p.startCouncil(ctx, cp, st, deps)

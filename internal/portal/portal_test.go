@@ -104,7 +104,11 @@ func TestSecurityHeadersEverywhere(t *testing.T) {
 	}
 }
 
-func TestReadinessFollowsTheDatabase(t *testing.T) {
+// A database outage is the database's fault, not ours and not the client's: every request
+// that needs it is 503 with Retry-After (not 500 internal), the log says once that it began
+// and once that it ended (not an ERROR per request), readiness follows it, and the portal
+// serves again when PostgreSQL is back, without a restart.
+func TestDatabaseOutage(t *testing.T) {
 	dir, err := os.MkdirTemp("", "candour-ready-")
 	if err != nil {
 		t.Fatal(err)
@@ -117,8 +121,17 @@ func TestReadinessFollowsTheDatabase(t *testing.T) {
 	}
 	t.Cleanup(func() { emb.Stop(context.Background()) })
 	// Serving as the embedded server's serving role, migrated as its owner.
-	p := portaltest.Start(t, portaltest.Setting("DATABASE_URL", emb.URL()),
-		portaltest.Setting("CANDOUR_MIGRATE_DATABASE_URL", emb.OwnerURL())).Portal
+	e := portaltest.Start(t, portaltest.Setting("DATABASE_URL", emb.URL()),
+		portaltest.Setting("CANDOUR_MIGRATE_DATABASE_URL", emb.OwnerURL()))
+	p := e.Portal
+	report := map[string]any{"mode": "anonymous", "service_area": "childrens-services", "category": "misconduct",
+		"summary": "Cases moved off the system", "details": "Our team leader told us to close cases early.",
+		"safeguarding": false, "named_people": []string{}, "identity": nil, "lang": "en"}
+	filed := portaltest.DoJSON(t, p.URL(), "POST", "/api/v1/reports", report)
+	var receipt struct{ Receipt string }
+	if err := json.Unmarshal(filed.Body, &receipt); filed.Status != 201 || err != nil {
+		t.Fatalf("filing before the outage: got %d %s", filed.Status, filed.Body)
+	}
 
 	if resp, _ := get(t, p.URL()+"/readyz"); resp.StatusCode != 200 {
 		t.Fatalf("readyz: got %d, want 200", resp.StatusCode)
@@ -126,12 +139,31 @@ func TestReadinessFollowsTheDatabase(t *testing.T) {
 	if err := emb.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if resp, _ := get(t, p.URL()+"/readyz"); resp.StatusCode != 503 {
-		t.Fatalf("readyz with the database down: got %d, want 503", resp.StatusCode)
+	for range 3 {
+		for _, r := range []portaltest.Response{
+			portaltest.DoJSON(t, p.URL(), "POST", "/api/v1/reports", report),
+			portaltest.DoJSON(t, p.URL(), "POST", "/api/v1/mailbox/session", map[string]string{"receipt": receipt.Receipt}),
+			portaltest.DoJSON(t, p.URL(), "POST", "/api/v1/auth/login", map[string]string{"email": "mo@example.gov.uk", "password": "not this one"}),
+		} {
+			if r.Status != 503 || r.Header.Get("Retry-After") == "" || !strings.Contains(string(r.Body), `"unavailable"`) {
+				t.Errorf("with the database down: got %d, Retry-After %q, %s; want 503 unavailable with Retry-After",
+					r.Status, r.Header.Get("Retry-After"), r.Body)
+			}
+		}
+		if resp, _ := get(t, p.URL()+"/readyz"); resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("readyz with the database down: got %d, want 503 with Retry-After", resp.StatusCode)
+		}
 	}
 	if resp, _ := get(t, p.URL()+"/healthz"); resp.StatusCode != 200 {
 		t.Fatalf("healthz with the database down: got %d, want 200 (the process is alive)", resp.StatusCode)
 	}
+	if n := strings.Count(e.Logs.String(), "database unavailable"); n != 1 {
+		t.Errorf("the outage is in the log %d times, want once:\n%s", n, e.Logs)
+	}
+	if n := strings.Count(e.Logs.String(), "request failed"); n != 0 {
+		t.Errorf("%d requests refused during the outage logged as failures, want none:\n%s", n, e.Logs)
+	}
+
 	emb2, err := database.StartEmbedded(ctx, database.EmbeddedOptions{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -140,16 +172,21 @@ func TestReadinessFollowsTheDatabase(t *testing.T) {
 	if emb2.URL() != emb.URL() {
 		t.Fatalf("restart moved the socket: %q vs %q", emb2.URL(), emb.URL())
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, _ := get(t, p.URL()+"/readyz")
-		if resp.StatusCode == 200 {
-			break
-		}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(e.Logs.String(), "database available again") {
 		if time.Now().After(deadline) {
-			t.Fatalf("readyz after the database came back: got %d, want 200 without a restart", resp.StatusCode)
+			t.Fatalf("the end of the outage is not in the log:\n%s", e.Logs)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	if resp, _ := get(t, p.URL()+"/readyz"); resp.StatusCode != 200 {
+		t.Fatalf("readyz after the database came back: got %d, want 200 without a restart", resp.StatusCode)
+	}
+	if r := portaltest.DoJSON(t, p.URL(), "POST", "/api/v1/reports", report); r.Status != 201 {
+		t.Errorf("filing after the outage: got %d %s, want 201", r.Status, r.Body)
+	}
+	if n := strings.Count(e.Logs.String(), "database available again"); n != 1 {
+		t.Errorf("the end of the outage is in the log %d times, want once", n)
 	}
 }
 

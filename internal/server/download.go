@@ -90,7 +90,11 @@ func (o *onlyPart) Read(p []byte) (int, error) {
 		o.ending = o.end()
 		return n, o.ending
 	case err != nil:
-		o.ending = errCutForm
+		// A fault (too slow, timed out, the client gone) already says what happened.
+		if _, ok := fault.As(err); !ok {
+			err = errCutForm
+		}
+		o.ending = err
 		return n, o.ending
 	}
 	return n, nil

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -49,15 +50,34 @@ type Deps struct {
 	BodyLimit int // bytes; uploads stream, everything else is checked per route
 	// Hosts are the host names the council answers on (council.yaml hosts:); none: any.
 	Hosts func() []string
+	// Unavailable reports whether err means the database cannot be reached (store.IsUnavailable):
+	// such a request is answered 503 with Retry-After, and the outage logged once.
+	Unavailable func(error) bool
+	// ReadTimeout bounds reading a whole request, upload included; 0: DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// Pace is the evidence uploads' minimum rate; the zero value: none.
+	Pace Pace
+	// Outage, when set, is shared with the other councils' applications (nil: one of its own).
+	Outage *Outage
 }
+
+// DefaultReadTimeout lets a large evidence upload arrive on a slow link.
+const DefaultReadTimeout = 2 * time.Minute
 
 // New returns the fiber application with middleware, health checks and error handling; the
 // caller registers the HTML and API routes on it.
 func New(d Deps) *fiber.App {
+	if d.ReadTimeout <= 0 {
+		d.ReadTimeout = DefaultReadTimeout
+	}
+	if d.Outage == nil {
+		d.Outage = NewOutage(d.Logger, d.DB)
+	}
+	f := &faults{Deps: d, outage: d.Outage}
 	app := fiber.New(fiber.Config{
 		AppName:               "candour",
 		DisableStartupMessage: true,
-		ReadTimeout:           2 * time.Minute, // large evidence uploads on slow links
+		ReadTimeout:           d.ReadTimeout,
 		WriteTimeout:          2 * time.Minute,
 		IdleTimeout:           60 * time.Second,
 		BodyLimit:             d.BodyLimit,
@@ -69,9 +89,10 @@ func New(d Deps) *fiber.App {
 		ReadBufferSize:               16 << 10,
 		// Handlers keep strings past the request; copying them once here beats a missed copy.
 		Immutable:    true,
-		ErrorHandler: errorHandler(d),
+		ErrorHandler: f.handle,
 	})
-	app.Use(recoverPanics(d.Logger), requestLog(d.Logger), securityHeaders, knownHost(d.Hosts), limitBodies)
+	app.Hooks().OnShutdown(func() error { d.Outage.Close(); return nil })
+	app.Use(recoverPanics(d.Logger), requestLog(d.Logger, f), securityHeaders, knownHost(d.Hosts), limitBodies, paceUploads(d.Pace))
 
 	app.Get("/healthz", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"status": "ok"})
@@ -80,7 +101,8 @@ func New(d Deps) *fiber.App {
 		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 		defer cancel()
 		if err := d.DB.PingContext(ctx); err != nil {
-			d.Logger.Warn("readiness: database does not answer", "err", err)
+			f.outage.failed(err)
+			c.Set(fiber.HeaderRetryAfter, RetryAfter(OutageRetryAfter))
 			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "database unavailable"})
 		}
 		out := fiber.Map{"status": "ready"}
@@ -193,7 +215,7 @@ func ReporterRoute(path string) bool {
 // requestLog records method, route, status and duration. Never the client address, user agent,
 // query string or body, and nothing at all on reporter routes: a log line carries its exact
 // time, and "POST /report 200 at 14:23:41" is when someone blew the whistle.
-func requestLog(log *slog.Logger) fiber.Handler {
+func requestLog(log *slog.Logger, f *faults) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if ReporterRoute(c.Path()) {
 			return c.Next()
@@ -202,13 +224,7 @@ func requestLog(log *slog.Logger) fiber.Handler {
 		err := c.Next()
 		status := c.Response().StatusCode()
 		if err != nil {
-			if fe, ok := err.(*fiber.Error); ok {
-				status = fe.Code
-			} else if f, ok := fault.As(err); ok {
-				status = statusOf(f.Kind)
-			} else {
-				status = fiber.StatusInternalServerError
-			}
+			status, _, _ = f.classify(err)
 		}
 		route := c.Route().Path
 		if route == "/" && c.Path() != "/" {
@@ -244,7 +260,11 @@ var statuses = map[fault.Kind]int{
 	fault.TooMany:      fiber.StatusTooManyRequests,
 	fault.Unavailable:  fiber.StatusServiceUnavailable,
 	fault.Integrity:    fiber.StatusInternalServerError,
+	fault.Timeout:      fiber.StatusRequestTimeout,
 }
+
+// Status is the HTTP status of a domain failure of kind k.
+func Status(k fault.Kind) int { return statusOf(k) }
 
 func statusOf(k fault.Kind) int {
 	if s, ok := statuses[k]; ok {
@@ -253,11 +273,10 @@ func statusOf(k fault.Kind) int {
 	return fiber.StatusInternalServerError
 }
 
-// SetRetryAfter tells the client when to try again (whole seconds, rounded up); d <= 0 says
-// nothing.
+// SetRetryAfter tells the client when to try again (RetryAfter); d <= 0 says nothing.
 func SetRetryAfter(c *fiber.Ctx, d time.Duration) {
 	if d > 0 {
-		c.Set(fiber.HeaderRetryAfter, strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+		c.Set(fiber.HeaderRetryAfter, RetryAfter(d))
 	}
 }
 
@@ -287,45 +306,66 @@ type apiError struct {
 	Fields  map[string]string `json:"fields,omitempty"`
 }
 
-func errorHandler(d Deps) fiber.ErrorHandler {
-	return func(c *fiber.Ctx, err error) error {
-		body := apiError{Code: "internal", Message: "error.internal"}
-		status := fiber.StatusInternalServerError
-		var fe *fiber.Error
-		switch f, isFault := fault.As(err); {
-		case isFault:
-			status = statusOf(f.Kind)
-			body = apiError{Code: f.Code, Message: f.Message, Fields: f.Fields}
-			SetRetryAfter(c, f.RetryAfter)
-		case errors.As(err, &fe):
-			status = fe.Code
-			body = fiberError(fe)
-		}
-		if status >= 500 {
-			if ReporterRoute(c.Path()) {
-				// The failure is worth knowing about; when, and on which reporter route, is not.
-				if d.UntimedLogger != nil {
-					d.UntimedLogger.Error("request failed on a reporter route", "err", err)
-				}
-			} else {
-				d.Logger.Error("request failed", "route", c.Route().Path, "status", status, "err", err)
-			}
-		}
-		// Headers from a half-built response must not leak into the error.
-		c.Response().Header.Del(fiber.HeaderContentDisposition)
-		DrainOrClose(c)
-		if !IsAPI(c) && d.Pages != nil {
-			if perr := d.Pages.Error(c, status); perr == nil {
-				return nil
-			}
-		}
-		lang := APILang(c)
-		body.Message = d.Catalog.T(lang, body.Message)
-		for k, v := range body.Fields {
-			body.Fields[k] = d.Catalog.T(lang, v)
-		}
-		return c.Status(status).JSON(fiber.Map{"error": body})
+// faults turns an error into its answer, and decides which are worth an ERROR line.
+type faults struct {
+	Deps
+	outage *Outage
+}
+
+// classify is the status, the API error and the Retry-After of err.
+func (f *faults) classify(err error) (int, apiError, time.Duration) {
+	var fe *fiber.Error
+	switch e, isFault := fault.As(err); {
+	case isFault:
+		return statusOf(e.Kind), apiError{Code: e.Code, Message: e.Message, Fields: maps.Clone(e.Fields)}, e.RetryAfter
+	case errors.As(err, &fe):
+		return fe.Code, fiberError(fe), 0
+	case f.Unavailable != nil && f.Unavailable(err):
+		return fiber.StatusServiceUnavailable, apiError{Code: "unavailable", Message: "error.unavailable"}, OutageRetryAfter
 	}
+	return fiber.StatusInternalServerError, apiError{Code: "internal", Message: "error.internal"}, 0
+}
+
+func (f *faults) handle(c *fiber.Ctx, err error) error {
+	status, body, retry := f.classify(err)
+	switch {
+	case f.Unavailable != nil && f.Unavailable(err):
+		f.outage.failed(err)
+	// A fault is a refusal we chose (busy, throttled, a client's mistake); the rest are ours.
+	case status >= 500 && !fault.Is(err, fault.Unavailable):
+		if ReporterRoute(c.Path()) {
+			// The failure is worth knowing about; when, and on which reporter route, is not.
+			if f.UntimedLogger != nil {
+				f.UntimedLogger.Error("request failed on a reporter route", "err", err)
+			}
+		} else {
+			f.Logger.Error("request failed", "route", c.Route().Path, "status", status, "err", err)
+		}
+	}
+	SetRetryAfter(c, retry)
+	// Headers from a half-built response must not leak into the error.
+	c.Response().Header.Del(fiber.HeaderContentDisposition)
+	if fault.Is(err, fault.Timeout) {
+		c.Context().SetConnectionClose() // waiting for the rest is what just failed
+	} else {
+		DrainOrClose(c)
+	}
+	if !IsAPI(c) && f.Pages != nil {
+		if perr := f.Pages.Error(c, status); perr == nil {
+			return nil
+		}
+	}
+	lang := APILang(c)
+	body.Message = f.Catalog.T(lang, body.Message)
+	for k, v := range body.Fields {
+		body.Fields[k] = f.Catalog.T(lang, v)
+	}
+	return c.Status(status).JSON(fiber.Map{"error": body})
+}
+
+// RetryAfter is d as a Retry-After value: whole seconds, at least one.
+func RetryAfter(d time.Duration) string {
+	return strconv.Itoa(max(1, int((d+time.Second-1)/time.Second)))
 }
 
 // DrainOrClose reads and drops what is left of a request refused early, when that is modest,
@@ -349,6 +389,11 @@ func drain(c *fiber.Ctx) bool {
 		return true
 	case uploadRoute(c):
 		limit = maxUploadDrain
+		// A refused upload sending slowly is not waited for: it would keep its answer, and a
+		// goroutine, until the read timeout.
+		if conn := c.Context().Conn(); conn != nil {
+			_ = conn.SetReadDeadline(time.Now().Add(uploadDrainTime))
+		}
 	case n < 0 || n > MaxBody:
 		return false
 	}
@@ -363,6 +408,9 @@ func drain(c *fiber.Ctx) bool {
 // maxUploadDrain is how much of a refused upload is read after the refusal, so that a file a
 // little over the limit gets its answer rather than a reset.
 const maxUploadDrain = 16 << 20
+
+// uploadDrainTime is how long the rest of a refused upload is read for.
+const uploadDrainTime = 5 * time.Second
 
 // fiberErrors are the API errors of the statuses fiber itself answers with.
 var fiberErrors = map[int]apiError{

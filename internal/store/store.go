@@ -5,8 +5,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 
@@ -190,6 +192,24 @@ func IsDataError(err error) bool {
 	}
 	class := pe.Code.Class()
 	return class == "22" || class == "23"
+}
+
+// IsUnavailable reports whether err means PostgreSQL could not be reached or went away: a
+// refused or failed dial, a broken connection, or the server shutting down or not yet
+// accepting connections (SQL states 57P01-57P03, and class 08, connection exception). Trying
+// again later may work; nothing is wrong with the request.
+func IsUnavailable(err error) bool {
+	if errors.Is(err, driver.ErrBadConn) {
+		return true
+	}
+	var pe *pq.Error
+	if errors.As(err, &pe) {
+		return pe.Code.Class() == "08" || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	// Bodies are read through server.RequestBody, which turns the client's network errors into
+	// faults: a network error left in a handler's chain is the database's.
+	var ne *net.OpError
+	return errors.As(err, &ne)
 }
 
 // ErrDuplicate: a row with the same unique key already exists.

@@ -378,7 +378,7 @@ func csrfFirst(c *fiber.Ctx) (*multipart.Reader, string, bool, error) {
 		return nil, "", false, errNotMultipart
 	}
 	// Large reads from the connection, as the API's upload does (see there).
-	mr := multipart.NewReader(bufio.NewReaderSize(requestBody(c), 256<<10), params["boundary"])
+	mr := multipart.NewReader(bufio.NewReaderSize(server.RequestBody(c), 256<<10), params["boundary"])
 	part, err := mr.NextPart()
 	if err != nil || part.FormName() != csrfField {
 		return nil, "", false, nil
@@ -426,15 +426,16 @@ func (s *Site) threadUpload(c *fiber.Ctx, src threadSource, mr *multipart.Reader
 		return fileError(fiber.StatusBadRequest, "mailbox.file_required")
 	}
 	att, err := add(part.FileName(), server.OnlyPart(mr, part))
-	if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid && fe.Fields["file"] != "" {
-		return fileError(fiber.StatusBadRequest, fe.Fields["file"])
-	}
-	if fe, ok := fault.As(err); ok && fe.Kind == fault.TooLarge {
-		return fileError(fiber.StatusRequestEntityTooLarge, fe.Message)
-	}
-	if fe, ok := fault.As(err); ok && fe.Kind == fault.Unavailable {
-		c.Set(fiber.HeaderRetryAfter, "60")
-		return fileError(fiber.StatusServiceUnavailable, fe.Message)
+	// A refusal about the file is shown against the file question, with its own status.
+	if fe, ok := fault.As(err); ok && (fe.Fields["file"] != "" || fe.Kind == fault.TooLarge) {
+		if fe.RetryAfter > 0 {
+			c.Set(fiber.HeaderRetryAfter, server.RetryAfter(fe.RetryAfter))
+		}
+		msg := fe.Fields["file"]
+		if msg == "" {
+			msg = fe.Message
+		}
+		return fileError(server.Status(fe.Kind), msg)
 	}
 	if err != nil {
 		return err

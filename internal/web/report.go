@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"mime"
@@ -26,14 +25,6 @@ const MaxFormBody = 256 << 10
 // errTooLarge ends a form post over MaxFormBody; handlers turn it into the friendly 413 page.
 var errTooLarge = errors.New("web: form body too large")
 
-// requestBody returns a reader over the request body, streamed when the server streams.
-func requestBody(c *fiber.Ctx) io.Reader {
-	if r := c.Context().RequestBodyStream(); r != nil {
-		return r
-	}
-	return bytes.NewReader(c.Body())
-}
-
 // readForm parses an application/x-www-form-urlencoded body of at most MaxFormBody bytes. It
 // never calls c.Body(), which would read a streamed body of any size into memory.
 func readForm(c *fiber.Ctx) (url.Values, error) {
@@ -44,7 +35,7 @@ func readForm(c *fiber.Ctx) (url.Values, error) {
 	if c.Request().Header.ContentLength() > MaxFormBody {
 		return nil, errTooLarge
 	}
-	body, err := io.ReadAll(io.LimitReader(requestBody(c), MaxFormBody+1))
+	body, err := io.ReadAll(io.LimitReader(server.RequestBody(c), MaxFormBody+1))
 	if err != nil {
 		return nil, err
 	}
