@@ -104,6 +104,11 @@ func cleanDocument(kind Kind, r io.Reader, w io.Writer, rep *Report) error {
 		return err
 	}
 	defer cmd.Wait() // after a failure below: reaps the killed process
+	// A HEIC's report comes from its meta box, near the start: its first bytes are kept.
+	var head headBuffer
+	if kind == HEIC {
+		r = io.TeeReader(r, &head)
+	}
 	n, err := io.Copy(stdin, io.LimitReader(r, MaxDocument+1))
 	stdin.Close()
 	switch {
@@ -123,6 +128,20 @@ func cleanDocument(kind Kind, r io.Reader, w io.Writer, rep *Report) error {
 	if err := cmd.Wait(); err != nil {
 		return ErrCorrupt
 	}
-	rep.removed(Properties)
+	if kind == HEIC {
+		heicFindings(head, rep)
+	} else {
+		rep.removed(Properties)
+	}
 	return nil
+}
+
+// headBuffer keeps the first heicMetaLen bytes written to it and drops the rest.
+type headBuffer []byte
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	if room := heicMetaLen - len(*h); room > 0 {
+		*h = append(*h, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
 }

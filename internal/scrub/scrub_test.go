@@ -9,6 +9,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"os"
 	"reflect"
 	"testing"
 )
@@ -168,6 +169,9 @@ func TestSniff(t *testing.T) {
 		{[]byte("GIF89a\x01\x00"), Other},
 		{[]byte("PK\x03\x04photos/"), Other},
 		{[]byte{0, 1, 2, 3}, Other},
+		{[]byte("\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00isommp42 video"), Other},
+		{[]byte("\x00\x00\x00\x18ftypheix\x00\x00\x00\x00mif1heix"), HEIC},
+		{[]byte("\x00\x00\x00\x18ftypmsf1\x00\x00\x00\x00mif1heic"), HEIC},
 	} {
 		if got := Sniff(c.head); got != c.want {
 			t.Errorf("Sniff(%q) = %s, want %s", c.head[:4], got, c.want)
@@ -277,4 +281,24 @@ func TestJPEGKeepsOrientation(t *testing.T) {
 	if _, err := jpeg.Decode(bytes.NewReader(out.Bytes())); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A HEIC photo (made with libheif's heif-enc, then tagged by exiftool with a GPS position, a
+// camera serial and an XMP creator) goes through mat2: the report names its Exif and XMP items
+// and none of what they held is left (exiftool leaves the items declared, empty).
+func TestHEICMetadataRemoved(t *testing.T) {
+	in, err := os.ReadFile("testdata/gps.heic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := Sniff(in); k != HEIC {
+		t.Fatalf("sniffed %q, want heic", k)
+	}
+	checkCleaned(t, HEIC, in, []string{EXIF, XMP}, []string{"SN123", "Jane Reporter", "Acme"}, "hvc1",
+		func(b []byte) error {
+			if !bytes.Equal(b[4:12], []byte("ftypheic")) {
+				return errors.New("no longer a HEIC file")
+			}
+			return nil
+		})
 }

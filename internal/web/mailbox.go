@@ -122,7 +122,7 @@ func afterRedirect(c *fiber.Ctx) threadData {
 		d.Scrub = &scrubNotice{Text: "mailbox.scrub.not_cleaned", Warn: true}
 	case scrub.Text:
 		d.Scrub = &scrubNotice{Text: "mailbox.scrub.text"}
-	case scrub.JPEG, scrub.PNG, scrub.WebP, scrub.PDF, scrub.DOCX, scrub.XLSX, scrub.PPTX, scrub.ODT, scrub.ODS, scrub.ODP:
+	case scrub.JPEG, scrub.PNG, scrub.WebP, scrub.HEIC, scrub.PDF, scrub.DOCX, scrub.XLSX, scrub.PPTX, scrub.ODT, scrub.ODS, scrub.ODP:
 		n := &scrubNotice{Text: "mailbox.scrub.none"}
 		for _, code := range strings.Fields(c.Query("removed")) {
 			if key, ok := scrubRemoved[code]; ok {
