@@ -340,6 +340,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 			return nil
 		}},
 		jobs.Job{Name: "stats-compaction", Every: 10 * time.Minute, Run: st.CompactStats},
+		// Evidence a reporter uploaded and never sent (issue 17); its blob files follow at the
+		// next blob sweep.
+		jobs.Job{Name: "pending-evidence", Every: 10 * time.Minute, Run: func(ctx context.Context) error {
+			_, err := p.Intake.SweepEvidence(ctx)
+			return err
+		}},
 		jobs.Job{Name: "blob-sweep", Every: 10 * time.Minute, Run: func(ctx context.Context) error {
 			if p.FileBlobs == nil {
 				return nil
