@@ -247,6 +247,7 @@ func TestMailboxAPI(t *testing.T) {
 	if att.Name != "caseloads.xlsx" || att.Size != int64(len(evidence)) {
 		t.Errorf("got %+v", att)
 	}
+	portaltest.SendEvidence(t, e.URL(), auth, att.ID)
 
 	m := decode[struct {
 		Reference   string `json:"reference"`

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -106,6 +107,9 @@ func TestUploadedPhotosLoseMetadata(t *testing.T) {
 		r := e.Do(t, "POST", "/api/v1/mailbox/attachments", ct, bytes.NewReader(body), auth, "Accept-Language: cy")
 		var s stored
 		json.Unmarshal(r.Body, &s)
+		if r.Status == 201 {
+			portaltest.SendEvidence(t, e.URL(), auth, s.ID)
+		}
 		return r, s
 	}
 
@@ -175,7 +179,7 @@ func TestUploadedPhotosLoseMetadata(t *testing.T) {
 	for _, tc := range []struct {
 		name, kind string
 		data       []byte
-	}{{"rota.pdf", "pdf", pdf}, {"letter.docx", "docx", docx(t)}} {
+	}{{"rota.pdf", "pdf", pdf}, {"letter.docx", "docx", docx(t)}, {"IMG_0044.heic", "heic", taggedHEIC(t)}} {
 		if tags := readTags(t, tc.data); !strings.Contains(tags, "Gwen Pritchard") {
 			t.Fatalf("%s: the test file lacks its author: %s", tc.name, tags)
 		}
@@ -184,8 +188,14 @@ func TestUploadedPhotosLoseMetadata(t *testing.T) {
 			t.Fatalf("%s: got %d %s, want 201 cleaned as %s", tc.name, r.Status, r.Body, tc.kind)
 		}
 		dl := mo.API("GET", "/api/v1/concerns/"+c.ID+"/attachments/"+att.ID, nil)
-		if tags := readTags(t, dl.Body); dl.Status != 200 || strings.Contains(tags, "Gwen Pritchard") || strings.Contains(tags, "SN-4417") {
+		tags := readTags(t, dl.Body)
+		if dl.Status != 200 || strings.Contains(tags, "Gwen Pritchard") || strings.Contains(tags, "SN-4417") {
 			t.Errorf("%s: exiftool still finds the author in the stored file: %s", tc.name, tags)
+		}
+		if tc.kind == "heic" && (strings.Contains(tags, "GPS") || strings.Contains(tags, "Canon") ||
+			!strings.Contains(tags, `"QuickTime:MajorBrand"`) || !reflect.DeepEqual(att.Metadata.Removed, []string{"exif", "xmp"})) {
+			t.Errorf("%s: the stored photo keeps its position or camera, is no longer a HEIC, or the report (%v) is wrong: %s",
+				tc.name, att.Metadata.Removed, tags)
 		}
 		// exiftool warns about the xref entries of mat2's incremental update of a PDF and may
 		// then read less of it, so the bytes are checked too (cairo compresses the pages).
@@ -193,6 +203,34 @@ func TestUploadedPhotosLoseMetadata(t *testing.T) {
 			t.Errorf("%s: the stored file still holds the author", tc.name)
 		}
 	}
+}
+
+// taggedHEIC is a real HEIC photo made by libheif's heif-enc (Debian's libheif-examples, make
+// system-deps), then tagged as taggedPhoto tags the others.
+func taggedHEIC(t *testing.T) []byte {
+	if _, err := exec.LookPath("heif-enc"); err != nil {
+		t.Fatal("heif-enc not found: install libheif-examples (make system-deps)")
+	}
+	pngData := taggedPhoto(t, "source.png", func(f *os.File, img image.Image) error { return png.Encode(f, img) })
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "source.png"), filepath.Join(dir, "photo.heic")
+	if err := os.WriteFile(src, pngData, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("heif-enc", "-q", "60", "-o", dst, src).CombinedOutput(); err != nil {
+		t.Fatalf("heif-enc: %v %s", err, out)
+	}
+	exiftool(t, "-q", "-overwrite_original", "-GPSLatitude=51.4816", "-GPSLatitudeRef=N", "-GPSLongitude=3.1791",
+		"-GPSLongitudeRef=W", "-Make=Canon", "-SerialNumber=SN-4417-CANDOUR", "-Artist=Gwen Pritchard",
+		"-XMP-dc:Creator=Gwen Pritchard", dst)
+	data, err := os.ReadFile(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tags := readTags(t, data); !strings.Contains(tags, "GPSLatitude") || !strings.Contains(tags, "HEIC") {
+		t.Fatalf("the test HEIC lacks its GPS position: %s", tags)
+	}
+	return data
 }
 
 // minimalPDF is a one-page PDF showing text, with a correct cross-reference table.

@@ -51,7 +51,7 @@ func (s *Store) Attachments(ctx context.Context, concernID int64) ([]Attachment,
 	return as, err
 }
 
-// Attachment finds one sent attachment of a concern by its public id.
+// Attachment finds one sent attachment of a concern (a kept original too) by its public id.
 func (s *Store) Attachment(ctx context.Context, concernID int64, publicID string) (*Attachment, error) {
 	return s.attachment(ctx, concernID, publicID, false)
 }
@@ -62,7 +62,7 @@ func (s *Store) attachment(ctx context.Context, concernID int64, publicID string
 	}
 	var a Attachment
 	err := sqlx.GetContext(ctx, s.q, &a, `SELECT `+attachmentColumns+`
-		FROM attachments WHERE concern_id = $1 AND public_id = $2 AND pending = $3 AND original_of IS NULL`,
+		FROM attachments WHERE concern_id = $1 AND public_id = $2 AND pending = $3 AND (NOT $3 OR original_of IS NULL)`,
 		concernID, publicID, pending)
 	return &a, notFound(err)
 }
