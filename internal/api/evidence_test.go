@@ -132,6 +132,12 @@ func TestEvidenceHeldUntilSent(t *testing.T) {
 	if len(files) != 2 || files[0].ID != p.ID || files[0].OriginalOf != "" || files[1].OriginalOf != p.ID {
 		t.Fatalf("staff files: got %+v, want the cleaned copy and its original marked", files)
 	}
+	// The staff concern page marks it too, in both languages, and only it.
+	for path, mark := range map[string]string{"/staff/concerns/" + concern: "Original as sent", "/cy/staff/concerns/" + concern: "Y gwreiddiol fel y"} {
+		if page := mo.Get(path); page.Status != 200 || strings.Count(page.Body, mark) != 1 {
+			t.Errorf("%s: got %d, %d marks %q, want 200 and one", path, page.Status, strings.Count(page.Body, mark), mark)
+		}
+	}
 	clean := mo.API("GET", "/api/v1/concerns/"+concern+"/attachments/"+p.ID, nil)
 	orig := mo.API("GET", "/api/v1/concerns/"+concern+"/attachments/"+files[1].ID, nil)
 	if tags := readTags(t, clean.Body); clean.Status != 200 || strings.Contains(tags, "GPS") {
