@@ -164,8 +164,15 @@ func TestUploadedPhotosLoseMetadata(t *testing.T) {
 	if r, att := upload("rota.jpg", []byte("\x00\x00\x00\x18ftypmp42 video")); r.Status != 201 || att.Metadata.Kind != "other" || att.Metadata.Cleaned {
 		t.Errorf("a video named .jpg: got %d %s, want stored as sent, not cleaned", r.Status, r.Body)
 	}
+	var blobsBefore, blobsAfter int
+	e.DB.Get(&blobsBefore, `SELECT count(*) FROM blobs`)
 	if r, _ := upload("rota.pdf", []byte("%PDF-1.7\n%\xe2\xe3\xcf\xd3\nnot really")); r.Status != 400 {
 		t.Errorf("a broken PDF: got %d %s, want 400", r.Status, r.Body)
+	}
+	// mat2 refusing it (as when the sandbox's time or memory limit stops it: see scrub's
+	// TestDocumentPastSandboxLimitsRefused) leaves no blob behind.
+	if e.DB.Get(&blobsAfter, `SELECT count(*) FROM blobs`); blobsAfter != blobsBefore {
+		t.Errorf("a refused PDF left %d blobs", blobsAfter-blobsBefore)
 	}
 
 	// Documents go through mat2: a PDF's author (written by exiftool) and a docx's creator
