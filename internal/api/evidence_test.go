@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"image"
 	"image/jpeg"
-	"mime/multipart"
 	"os"
 	"strings"
 	"testing"
@@ -31,18 +30,10 @@ type staffFile struct {
 // evidenceForm is a multipart upload of data, with keep_original before the file when keep.
 func evidenceForm(t *testing.T, name string, data []byte, keep bool) (string, []byte) {
 	t.Helper()
-	var buf bytes.Buffer
-	w := multipart.NewWriter(&buf)
 	if keep {
-		w.WriteField("keep_original", "yes")
+		return multipartFile(t, "file", name, data, "keep_original", "yes")
 	}
-	fw, err := w.CreateFormFile("file", name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fw.Write(data)
-	w.Close()
-	return w.FormDataContentType(), buf.Bytes()
+	return multipartFile(t, "file", name, data)
 }
 
 // A reporter's upload is held until they have seen what cleaning found: staff cannot list or

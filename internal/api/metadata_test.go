@@ -4,7 +4,6 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -17,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"candour/internal/pdftest"
 	"candour/internal/portaltest"
 	"candour/internal/store"
 )
@@ -38,6 +38,11 @@ func exiftool(t *testing.T, args ...string) []byte {
 	return out
 }
 
+// plantedTags are exiftool's arguments writing a GPS position, a camera and its serial number
+// and an author into a photo.
+var plantedTags = []string{"-q", "-overwrite_original", "-GPSLatitude=51.4816", "-GPSLatitudeRef=N", "-GPSLongitude=3.1791",
+	"-GPSLongitudeRef=W", "-Make=Canon", "-SerialNumber=SN-4417-CANDOUR", "-Artist=Gwen Pritchard", "-XMP-dc:Creator=Gwen Pritchard"}
+
 // taggedPhoto encodes a picture with enc and has exiftool write a GPS position, a camera
 // serial number, an author and a comment into it.
 func taggedPhoto(t *testing.T, name string, enc func(f *os.File, img image.Image) error) []byte {
@@ -56,9 +61,7 @@ func taggedPhoto(t *testing.T, name string, enc func(f *os.File, img image.Image
 		t.Fatal(err)
 	}
 	f.Close()
-	exiftool(t, "-q", "-overwrite_original", "-GPSLatitude=51.4816", "-GPSLatitudeRef=N", "-GPSLongitude=3.1791",
-		"-GPSLongitudeRef=W", "-Make=Canon", "-SerialNumber=SN-4417-CANDOUR", "-Artist=Gwen Pritchard",
-		"-XMP-dc:Creator=Gwen Pritchard", "-Comment=taken at Ty Hywel", "-Orientation#=6", path)
+	exiftool(t, append(plantedTags, "-Comment=taken at Ty Hywel", "-Orientation#=6", path)...)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +181,7 @@ func TestUploadedPhotosLoseMetadata(t *testing.T) {
 	// Documents go through mat2: a PDF's author (written by exiftool) and a docx's creator
 	// are gone from what staff download, and the PDF's text is still there.
 	pdfPath := filepath.Join(t.TempDir(), "rota.pdf")
-	if err := os.WriteFile(pdfPath, minimalPDF("Rota for March"), 0o600); err != nil {
+	if err := os.WriteFile(pdfPath, pdftest.Text("Rota for March"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	exiftool(t, "-q", "-overwrite_original", "-Author=Gwen Pritchard", "-Creator=SN-4417-CANDOUR", pdfPath)
@@ -227,9 +230,7 @@ func taggedHEIC(t *testing.T) []byte {
 	if out, err := exec.Command("heif-enc", "-q", "60", "-o", dst, src).CombinedOutput(); err != nil {
 		t.Fatalf("heif-enc: %v %s", err, out)
 	}
-	exiftool(t, "-q", "-overwrite_original", "-GPSLatitude=51.4816", "-GPSLatitudeRef=N", "-GPSLongitude=3.1791",
-		"-GPSLongitudeRef=W", "-Make=Canon", "-SerialNumber=SN-4417-CANDOUR", "-Artist=Gwen Pritchard",
-		"-XMP-dc:Creator=Gwen Pritchard", dst)
+	exiftool(t, append(plantedTags, dst)...)
 	data, err := os.ReadFile(dst)
 	if err != nil {
 		t.Fatal(err)
@@ -238,29 +239,6 @@ func taggedHEIC(t *testing.T) []byte {
 		t.Fatalf("the test HEIC lacks its GPS position: %s", tags)
 	}
 	return data
-}
-
-// minimalPDF is a one-page PDF showing text, with a correct cross-reference table.
-func minimalPDF(text string) []byte {
-	stream := "BT /F1 12 Tf 20 100 Td (" + text + ") Tj ET"
-	objs := []string{"<</Type/Catalog/Pages 2 0 R>>", "<</Type/Pages/Kids[3 0 R]/Count 1>>",
-		"<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>>>",
-		fmt.Sprintf("<</Length %d>>stream\n%s\nendstream", len(stream), stream),
-		"<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>"}
-	var b bytes.Buffer
-	b.WriteString("%PDF-1.4\n")
-	var offs []int
-	for i, o := range objs {
-		offs = append(offs, b.Len())
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
-	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
-	for _, o := range offs {
-		fmt.Fprintf(&b, "%010d 00000 n \n", o)
-	}
-	fmt.Fprintf(&b, "trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
-	return b.Bytes()
 }
 
 // docx is a minimal Word document whose properties name its creator.

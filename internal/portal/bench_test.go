@@ -27,6 +27,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"candour/internal/dbtest"
+	"candour/internal/pdftest"
 	"candour/internal/portaltest"
 	"candour/internal/scrub"
 )
@@ -454,27 +455,10 @@ func BenchmarkPDFCleaning(b *testing.B) {
 	const side = 4000
 	pixels := make([]byte, side*side*3)
 	rand.Read(pixels)
-	content := "q 200 0 0 200 0 0 cm /Im1 Do Q"
-	objs := []string{"<</Type/Catalog/Pages 2 0 R>>", "<</Type/Pages/Kids[3 0 R]/Count 1>>",
-		"<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Contents 4 0 R/Resources<</XObject<</Im1 5 0 R>>>>>>",
-		fmt.Sprintf("<</Length %d>>stream\n%s\nendstream", len(content), content),
+	file := pdftest.Build(pdftest.Page("q 200 0 0 200 0 0 cm /Im1 Do Q", "/XObject<</Im1 5 0 R>>",
 		fmt.Sprintf("<</Type/XObject/Subtype/Image/Width %d/Height %d/ColorSpace/DeviceRGB/BitsPerComponent 8/Length %d>>stream\n%s\nendstream",
 			side, side, len(pixels), pixels),
-		"<</Author(Gwen Pritchard)/Creator(SN-4417-CANDOUR)>>"}
-	var pdf bytes.Buffer
-	pdf.WriteString("%PDF-1.4\n")
-	var offs []int
-	for i, o := range objs {
-		offs = append(offs, pdf.Len())
-		fmt.Fprintf(&pdf, "%d 0 obj\n%s\nendobj\n", i+1, o)
-	}
-	xref := pdf.Len()
-	fmt.Fprintf(&pdf, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
-	for _, o := range offs {
-		fmt.Fprintf(&pdf, "%010d 00000 n \n", o)
-	}
-	fmt.Fprintf(&pdf, "trailer\n<</Size %d/Root 1 0 R/Info 6 0 R>>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
-	file := pdf.Bytes()
+		"<</Author(Gwen Pritchard)/Creator(SN-4417-CANDOUR)>>"), "/Info 6 0 R")
 	if len(file) > scrub.MaxDocument {
 		b.Fatalf("the test PDF is %d bytes, over the cap", len(file))
 	}
@@ -485,7 +469,6 @@ func BenchmarkPDFCleaning(b *testing.B) {
 	os.WriteFile(plainPath, file, 0o600)
 	total := int64(len(file))
 	pixels, file = nil, nil
-	pdf = bytes.Buffer{}
 	runtime.GC()
 	e := portaltest.Start(b, portaltest.Setting("CANDOUR_MAX_ATTACHMENT_MB", "200"))
 	plainSecs, plainGrowth := uploadLarge(b, e, plainPath, total, total)

@@ -2,9 +2,9 @@ package scrub
 
 import (
 	"bytes"
+	"candour/internal/pdftest"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -312,7 +312,7 @@ func TestDocumentPastSandboxLimitsRefused(t *testing.T) {
 	if !mat2Ready {
 		t.Fatal("mat2, bubblewrap or prlimit missing (make system-deps)")
 	}
-	small := minimalPDFForTest()
+	small := pdftest.Text("Rota")
 	big := append(append([]byte{}, small...), bytes.Repeat([]byte("% padding\n"), 3_000_000)...) // 30 MB
 	for _, c := range []struct {
 		name   string
@@ -338,27 +338,4 @@ func TestDocumentPastSandboxLimitsRefused(t *testing.T) {
 	if _, err := Clean(PDF, bytes.NewReader(small), &out); err != nil || !bytes.HasPrefix(out.Bytes(), []byte("%PDF")) {
 		t.Errorf("within the limits: got %v, %d bytes, want a cleaned PDF", err, out.Len())
 	}
-}
-
-// minimalPDFForTest is a one-page PDF with a correct cross-reference table.
-func minimalPDFForTest() []byte {
-	stream := "BT /F1 12 Tf 20 100 Td (Rota) Tj ET"
-	objs := []string{"<</Type/Catalog/Pages 2 0 R>>", "<</Type/Pages/Kids[3 0 R]/Count 1>>",
-		"<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>>>",
-		fmt.Sprintf("<</Length %d>>stream\n%s\nendstream", len(stream), stream),
-		"<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>"}
-	var b bytes.Buffer
-	b.WriteString("%PDF-1.4\n")
-	var offs []int
-	for i, o := range objs {
-		offs = append(offs, b.Len())
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
-	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
-	for _, o := range offs {
-		fmt.Fprintf(&b, "%010d 00000 n \n", o)
-	}
-	fmt.Fprintf(&b, "trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
-	return b.Bytes()
 }
