@@ -104,7 +104,8 @@ type MailboxAttachment struct {
 	// reporter's request.
 	Original bool `json:"original,omitempty"`
 	// Metadata is what cleaning found and removed, known only in the answer to an upload: it
-	// is not stored, since it would itself describe the original.
+	// describes the original, so it is kept (sealed) only while a reporter's upload waits to
+	// be sent (PendingEvidence), never once staff can see the file.
 	Metadata *scrub.Report `json:"-"`
 }
 
