@@ -69,6 +69,7 @@ func newInstallation(t *testing.T) *installation {
 	var up struct{ ID string }
 	json.Unmarshal(r.Body, &up)
 	in.attachment = up.ID
+	portaltest.SendEvidence(t, in.URL(), mailbox(t, in.URL(), in.receipt), up.ID)
 	if files := blobDirFiles(t, in.blobs); len(files) != 1 {
 		t.Fatalf("blob folder holds %v, want the one attachment: the test would prove nothing", files)
 	}

@@ -59,6 +59,9 @@ func (a *API) Routes() []Route {
 		{post, "/mailbox/messages", access.Mailbox, jsonAction(created, a.reply)},
 		{post, "/mailbox/attachments", access.Mailbox, upload(a.uploadAttachment)},
 		{get, "/mailbox/attachments/:id", access.Mailbox, a.downloadAttachment},
+		{get, "/mailbox/evidence/:id", access.Mailbox, show(a.evidence)}, // an upload not yet sent
+		{post, "/mailbox/evidence/:id/send", access.Mailbox, jsonAction(ok, a.sendEvidence)},
+		{del, "/mailbox/evidence/:id", access.Mailbox, action(none, a.discardEvidence)},
 		{post, "/mailbox/close", access.Mailbox, a.closeMailbox},
 		{post, "/mailbox/record/approve", access.Mailbox, a.approveRecord},
 		{post, "/auth/login", access.Public, a.login}, // staff credentials

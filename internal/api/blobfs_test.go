@@ -48,7 +48,9 @@ func TestMailboxAttachmentsInBlobFolder(t *testing.T) {
 		if r.Status != 201 {
 			t.Fatalf("upload %s: got %d %s", name, r.Status, r.Body)
 		}
-		return decode[uploaded](t, r)
+		u := decode[uploaded](t, r)
+		portaltest.SendEvidence(t, e.URL(), auth, u.ID)
+		return u
 	}
 	inPG := bytes.Repeat([]byte("rota before the switch "), 60000) // 1.4 MB
 	a1 := upload(before, session(before), "rota.pdf", inPG)

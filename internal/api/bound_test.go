@@ -43,9 +43,11 @@ func TestSealedFieldsBoundToPlace(t *testing.T) {
 	}
 	for _, name := range []string{"rota.pdf", "emails.txt"} {
 		ct, body := multipartFile(t, "file", name, []byte("contents of "+name))
-		if r := e.Do(t, "POST", "/api/v1/mailbox/attachments", ct, bytes.NewReader(body), auth); r.Status != 201 {
+		r := e.Do(t, "POST", "/api/v1/mailbox/attachments", ct, bytes.NewReader(body), auth)
+		if r.Status != 201 {
 			t.Fatalf("upload: %d %s", r.Status, r.Body)
 		}
+		portaltest.SendEvidence(t, e.URL(), auth, decode[map[string]any](t, r)["id"].(string))
 	}
 	if r := mo.API("POST", "/api/v1/concerns/"+ca.ID+"/messages", map[string]string{"body": "Thank you, we are looking."}); r.Status != 201 {
 		t.Fatalf("staff message: %d %s", r.Status, r.Body)

@@ -104,9 +104,11 @@ func TestWholeStory(t *testing.T) {
 	req, _ := http.NewRequest("POST", e.p.URL()+"/api/v1/mailbox/attachments", &buf)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Authorization", "Bearer "+mbox)
-	if resp, b := apicontract.Do(t, http.DefaultClient, req); resp.StatusCode != 201 {
+	resp, b := apicontract.Do(t, http.DefaultClient, req)
+	if resp.StatusCode != 201 {
 		t.Fatalf("evidence upload: got %d %s, want 201", resp.StatusCode, b)
 	}
+	portaltest.SendEvidence(t, e.p.URL(), "Authorization: Bearer "+mbox, jsonField[struct{ ID string }](t, string(b)).ID)
 
 	// The Monitoring Officer commissions an investigation and accepts the concern into it.
 	st, body, _ = e.do("POST", "/api/v1/investigations", mo.token, map[string]string{"title": "Child and family assessment team",

@@ -94,8 +94,8 @@ func (a *API) councillorReply(c *fiber.Ctx, in replyIn) (any, error) {
 	return nil, a.d.Intake.CouncillorReply(c.UserContext(), user(c), c.Params("id"), in.Body, in.Detriment)
 }
 
-func (a *API) councillorAttach(c *fiber.Ctx, name string, r io.Reader) (*intake.MailboxAttachment, error) {
-	return a.d.Intake.CouncillorAttach(c.UserContext(), user(c), c.Params("id"), name, r)
+func (a *API) councillorAttach(c *fiber.Ctx, name string, r io.Reader, _ bool) (any, error) {
+	return stored(a.d.Intake.CouncillorAttach(c.UserContext(), user(c), c.Params("id"), name, r))
 }
 
 func (a *API) councillorAttachment(c *fiber.Ctx) error {

@@ -11,6 +11,7 @@ import (
 
 	"candour/internal/fault"
 	"candour/internal/intake"
+	"candour/internal/server"
 )
 
 // FuzzDecodeReport: any body either decodes into a submission or fails with a fault the error
@@ -61,7 +62,7 @@ func FuzzAttachmentMultipart(f *testing.F) {
 		if boundary == "" || len(boundary) > 70 {
 			return
 		}
-		part, err := filePart(multipart.NewReader(bytes.NewReader(body), boundary))
+		part, _, err := server.FilePart(multipart.NewReader(bytes.NewReader(body), boundary))
 		if err != nil {
 			if !fault.Is(err, fault.Invalid) {
 				t.Fatalf("got %v, want an Invalid fault", err)

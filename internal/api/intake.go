@@ -115,9 +115,9 @@ func (a *API) reply(c *fiber.Ctx, in replyIn) (any, error) {
 const uploadReadBuffer = 256 << 10
 
 // upload reads the multipart body as a stream and hands the file part straight to add, so
-// neither memory nor a temporary file ever holds the evidence in clear: 201 {id, name, size,
-// metadata}, metadata being what cleaning removed.
-func upload(add func(c *fiber.Ctx, name string, r io.Reader) (*intake.MailboxAttachment, error)) fiber.Handler {
+// neither memory nor a temporary file ever holds the evidence in clear; 201 with what add
+// returns. A keep_original field must come before the file.
+func upload(add func(c *fiber.Ctx, name string, r io.Reader, keepOriginal bool) (any, error)) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		mt, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
 		if err != nil || mt != fiber.MIMEMultipartForm || params["boundary"] == "" {
@@ -127,37 +127,48 @@ func upload(add func(c *fiber.Ctx, name string, r io.Reader) (*intake.MailboxAtt
 		// would be a read from the connection's 16 KiB buffer, and each of those a system call.
 		body := bufio.NewReaderSize(server.RequestBody(c), uploadReadBuffer)
 		mr := multipart.NewReader(body, params["boundary"])
-		part, err := filePart(mr)
+		part, keep, err := server.FilePart(mr)
 		if err != nil {
 			return err
 		}
 		defer part.Close()
-		att, err := add(c, part.FileName(), server.OnlyPart(mr, part))
+		out, err := add(c, part.FileName(), server.OnlyPart(mr, part), keep)
 		if err != nil {
 			return err
 		}
-		return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": att.ID, "name": att.Name, "size": att.Size, "metadata": att.Metadata})
+		return c.Status(fiber.StatusCreated).JSON(out)
 	}
 }
 
-func (a *API) uploadAttachment(c *fiber.Ctx, name string, r io.Reader) (*intake.MailboxAttachment, error) {
-	return a.d.Intake.AddAttachment(c.UserContext(), ref(c), "reporter", name, r)
+// stored is the answer to an upload stored at once: {id, name, size, metadata}, metadata
+// being what cleaning removed.
+func stored(att *intake.MailboxAttachment, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return fiber.Map{"id": att.ID, "name": att.Name, "size": att.Size, "metadata": att.Metadata}, nil
 }
 
-// filePart skips to the part named "file". Fields before it are discarded unread beyond
-// what multipart needs to find the next boundary.
-func filePart(mr *multipart.Reader) (*multipart.Part, error) {
-	for {
-		part, err := mr.NextPart()
-		if err != nil {
-			return nil, &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "error.invalid",
-				Fields: map[string]string{"file": "field.required"}}
-		}
-		if part.FormName() == "file" {
-			return part, nil
-		}
-		part.Close()
-	}
+// uploadAttachment holds a reporter's upload until they send it (sendEvidence), having seen
+// what cleaning found: 201 with the pending evidence.
+func (a *API) uploadAttachment(c *fiber.Ctx, name string, r io.Reader, keepOriginal bool) (any, error) {
+	return a.d.Intake.StageEvidence(c.UserContext(), ref(c), name, r, keepOriginal)
+}
+
+func (a *API) evidence(c *fiber.Ctx) (any, error) {
+	return a.d.Intake.Evidence(c.UserContext(), ref(c), c.Params("id"))
+}
+
+type sendEvidenceIn struct {
+	KeepOriginal bool `json:"keep_original"`
+}
+
+func (a *API) sendEvidence(c *fiber.Ctx, in sendEvidenceIn) (any, error) {
+	return a.d.Intake.SendEvidence(c.UserContext(), ref(c), c.Params("id"), in.KeepOriginal)
+}
+
+func (a *API) discardEvidence(c *fiber.Ctx) (any, error) {
+	return nil, a.d.Intake.DiscardEvidence(c.UserContext(), ref(c), c.Params("id"))
 }
 
 func (a *API) downloadAttachment(c *fiber.Ctx) error {

@@ -186,10 +186,15 @@ func TestReportAPIBadInput(t *testing.T) {
 	}
 }
 
-func multipartFile(t *testing.T, field, name string, data []byte) (string, []byte) {
+// multipartFile is a multipart form with data as the file part field, after the fields
+// given as name, value pairs.
+func multipartFile(t *testing.T, field, name string, data []byte, fields ...string) (string, []byte) {
 	t.Helper()
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
+	for i := 0; i+1 < len(fields); i += 2 {
+		w.WriteField(fields[i], fields[i+1])
+	}
 	fw, err := w.CreateFormFile(field, name)
 	if err != nil {
 		t.Fatal(err)
@@ -247,6 +252,7 @@ func TestMailboxAPI(t *testing.T) {
 	if att.Name != "caseloads.xlsx" || att.Size != int64(len(evidence)) {
 		t.Errorf("got %+v", att)
 	}
+	portaltest.SendEvidence(t, e.URL(), auth, att.ID)
 
 	m := decode[struct {
 		Reference   string `json:"reference"`

@@ -4,7 +4,6 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -13,9 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
+	"candour/internal/pdftest"
 	"candour/internal/portaltest"
 	"candour/internal/store"
 )
@@ -37,6 +38,11 @@ func exiftool(t *testing.T, args ...string) []byte {
 	return out
 }
 
+// plantedTags are exiftool's arguments writing a GPS position, a camera and its serial number
+// and an author into a photo.
+var plantedTags = []string{"-q", "-overwrite_original", "-GPSLatitude=51.4816", "-GPSLatitudeRef=N", "-GPSLongitude=3.1791",
+	"-GPSLongitudeRef=W", "-Make=Canon", "-SerialNumber=SN-4417-CANDOUR", "-Artist=Gwen Pritchard", "-XMP-dc:Creator=Gwen Pritchard"}
+
 // taggedPhoto encodes a picture with enc and has exiftool write a GPS position, a camera
 // serial number, an author and a comment into it.
 func taggedPhoto(t *testing.T, name string, enc func(f *os.File, img image.Image) error) []byte {
@@ -55,9 +61,7 @@ func taggedPhoto(t *testing.T, name string, enc func(f *os.File, img image.Image
 		t.Fatal(err)
 	}
 	f.Close()
-	exiftool(t, "-q", "-overwrite_original", "-GPSLatitude=51.4816", "-GPSLatitudeRef=N", "-GPSLongitude=3.1791",
-		"-GPSLongitudeRef=W", "-Make=Canon", "-SerialNumber=SN-4417-CANDOUR", "-Artist=Gwen Pritchard",
-		"-XMP-dc:Creator=Gwen Pritchard", "-Comment=taken at Ty Hywel", "-Orientation#=6", path)
+	exiftool(t, append(plantedTags, "-Comment=taken at Ty Hywel", "-Orientation#=6", path)...)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -106,6 +110,9 @@ func TestUploadedPhotosLoseMetadata(t *testing.T) {
 		r := e.Do(t, "POST", "/api/v1/mailbox/attachments", ct, bytes.NewReader(body), auth, "Accept-Language: cy")
 		var s stored
 		json.Unmarshal(r.Body, &s)
+		if r.Status == 201 {
+			portaltest.SendEvidence(t, e.URL(), auth, s.ID)
+		}
 		return r, s
 	}
 
@@ -160,14 +167,21 @@ func TestUploadedPhotosLoseMetadata(t *testing.T) {
 	if r, att := upload("rota.jpg", []byte("\x00\x00\x00\x18ftypmp42 video")); r.Status != 201 || att.Metadata.Kind != "other" || att.Metadata.Cleaned {
 		t.Errorf("a video named .jpg: got %d %s, want stored as sent, not cleaned", r.Status, r.Body)
 	}
+	var blobsBefore, blobsAfter int
+	e.DB.Get(&blobsBefore, `SELECT count(*) FROM blobs`)
 	if r, _ := upload("rota.pdf", []byte("%PDF-1.7\n%\xe2\xe3\xcf\xd3\nnot really")); r.Status != 400 {
 		t.Errorf("a broken PDF: got %d %s, want 400", r.Status, r.Body)
+	}
+	// mat2 refusing it (as when the sandbox's time or memory limit stops it: see scrub's
+	// TestDocumentPastSandboxLimitsRefused) leaves no blob behind.
+	if e.DB.Get(&blobsAfter, `SELECT count(*) FROM blobs`); blobsAfter != blobsBefore {
+		t.Errorf("a refused PDF left %d blobs", blobsAfter-blobsBefore)
 	}
 
 	// Documents go through mat2: a PDF's author (written by exiftool) and a docx's creator
 	// are gone from what staff download, and the PDF's text is still there.
 	pdfPath := filepath.Join(t.TempDir(), "rota.pdf")
-	if err := os.WriteFile(pdfPath, minimalPDF("Rota for March"), 0o600); err != nil {
+	if err := os.WriteFile(pdfPath, pdftest.Text("Rota for March"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	exiftool(t, "-q", "-overwrite_original", "-Author=Gwen Pritchard", "-Creator=SN-4417-CANDOUR", pdfPath)
@@ -175,7 +189,7 @@ func TestUploadedPhotosLoseMetadata(t *testing.T) {
 	for _, tc := range []struct {
 		name, kind string
 		data       []byte
-	}{{"rota.pdf", "pdf", pdf}, {"letter.docx", "docx", docx(t)}} {
+	}{{"rota.pdf", "pdf", pdf}, {"letter.docx", "docx", docx(t)}, {"IMG_0044.heic", "heic", taggedHEIC(t)}} {
 		if tags := readTags(t, tc.data); !strings.Contains(tags, "Gwen Pritchard") {
 			t.Fatalf("%s: the test file lacks its author: %s", tc.name, tags)
 		}
@@ -184,8 +198,14 @@ func TestUploadedPhotosLoseMetadata(t *testing.T) {
 			t.Fatalf("%s: got %d %s, want 201 cleaned as %s", tc.name, r.Status, r.Body, tc.kind)
 		}
 		dl := mo.API("GET", "/api/v1/concerns/"+c.ID+"/attachments/"+att.ID, nil)
-		if tags := readTags(t, dl.Body); dl.Status != 200 || strings.Contains(tags, "Gwen Pritchard") || strings.Contains(tags, "SN-4417") {
+		tags := readTags(t, dl.Body)
+		if dl.Status != 200 || strings.Contains(tags, "Gwen Pritchard") || strings.Contains(tags, "SN-4417") {
 			t.Errorf("%s: exiftool still finds the author in the stored file: %s", tc.name, tags)
+		}
+		if tc.kind == "heic" && (strings.Contains(tags, "GPS") || strings.Contains(tags, "Canon") ||
+			!strings.Contains(tags, `"QuickTime:MajorBrand"`) || !reflect.DeepEqual(att.Metadata.Removed, []string{"exif", "xmp"})) {
+			t.Errorf("%s: the stored photo keeps its position or camera, is no longer a HEIC, or the report (%v) is wrong: %s",
+				tc.name, att.Metadata.Removed, tags)
 		}
 		// exiftool warns about the xref entries of mat2's incremental update of a PDF and may
 		// then read less of it, so the bytes are checked too (cairo compresses the pages).
@@ -195,27 +215,30 @@ func TestUploadedPhotosLoseMetadata(t *testing.T) {
 	}
 }
 
-// minimalPDF is a one-page PDF showing text, with a correct cross-reference table.
-func minimalPDF(text string) []byte {
-	stream := "BT /F1 12 Tf 20 100 Td (" + text + ") Tj ET"
-	objs := []string{"<</Type/Catalog/Pages 2 0 R>>", "<</Type/Pages/Kids[3 0 R]/Count 1>>",
-		"<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>>>",
-		fmt.Sprintf("<</Length %d>>stream\n%s\nendstream", len(stream), stream),
-		"<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>"}
-	var b bytes.Buffer
-	b.WriteString("%PDF-1.4\n")
-	var offs []int
-	for i, o := range objs {
-		offs = append(offs, b.Len())
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
+// taggedHEIC is a real HEIC photo made by libheif's heif-enc (Debian's libheif-examples, make
+// system-deps), then tagged as taggedPhoto tags the others.
+func taggedHEIC(t *testing.T) []byte {
+	if _, err := exec.LookPath("heif-enc"); err != nil {
+		t.Fatal("heif-enc not found: install libheif-examples (make system-deps)")
 	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
-	for _, o := range offs {
-		fmt.Fprintf(&b, "%010d 00000 n \n", o)
+	pngData := taggedPhoto(t, "source.png", func(f *os.File, img image.Image) error { return png.Encode(f, img) })
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "source.png"), filepath.Join(dir, "photo.heic")
+	if err := os.WriteFile(src, pngData, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	fmt.Fprintf(&b, "trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
-	return b.Bytes()
+	if out, err := exec.Command("heif-enc", "-q", "60", "-o", dst, src).CombinedOutput(); err != nil {
+		t.Fatalf("heif-enc: %v %s", err, out)
+	}
+	exiftool(t, append(plantedTags, dst)...)
+	data, err := os.ReadFile(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tags := readTags(t, data); !strings.Contains(tags, "GPSLatitude") || !strings.Contains(tags, "HEIC") {
+		t.Fatalf("the test HEIC lacks its GPS position: %s", tags)
+	}
+	return data
 }
 
 // docx is a minimal Word document whose properties name its creator.

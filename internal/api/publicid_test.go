@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"candour/internal/portaltest"
 	"encoding/base64"
 	"encoding/json"
 	"mime/multipart"
@@ -243,5 +244,6 @@ func uploadEvidence(t *testing.T, e *env, mbox, name string) string {
 	if resp.StatusCode != 201 {
 		t.Fatalf("upload: %d %s", resp.StatusCode, out.String())
 	}
+	portaltest.SendEvidence(t, e.p.URL(), "Authorization: Bearer "+mbox, jsonField[struct{ ID string }](t, out.String()).ID)
 	return out.String()
 }

@@ -53,6 +53,9 @@ type Attachment struct {
 	Size int64     `json:"size"`
 	From string    `json:"from"`
 	At   time.Time `json:"at"`
+	// OriginalOf is set on a file kept as the reporter sent it, metadata and all, at their
+	// request: the id of its cleaned copy. Handle it with care: it may place or name them.
+	OriginalOf string `json:"original_of,omitempty"`
 }
 
 // CaseHeader is what every list and page shows of a concern: its clear columns and clocks,
@@ -224,11 +227,19 @@ func (s *Service) concernView(ctx context.Context, u *store.User, publicID strin
 		return nil, err
 	}
 	atts, err := st.Attachments(ctx, id)
+	publicIDs := map[int64]string{}
+	for _, a := range atts {
+		publicIDs[a.Serial] = a.ID
+	}
 	if v.Attachments, err = openEach(fs, atts, err, func(a *store.Attachment) (seal.Place, []byte) {
 		return intake.AttachmentPlace(c.ID, a, "name"), a.Name
 	},
 		func(a *store.Attachment, name string) Attachment {
-			return Attachment{ID: a.ID, Name: name, Size: a.Size, From: sender(a.Author), At: a.CreatedAt}
+			at := Attachment{ID: a.ID, Name: name, Size: a.Size, From: sender(a.Author), At: a.CreatedAt}
+			if a.OriginalOf != nil {
+				at.OriginalOf = publicIDs[*a.OriginalOf]
+			}
+			return at
 		}); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package intake
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -96,8 +97,12 @@ type MailboxAttachment struct {
 	Size int64     `json:"size"`
 	From string    `json:"from"`
 	At   time.Time `json:"at"`
+	// Original marks the file as sent, metadata and all, kept beside its cleaned copy at the
+	// reporter's request.
+	Original bool `json:"original,omitempty"`
 	// Metadata is what cleaning found and removed, known only in the answer to an upload: it
-	// is not stored, since it would itself describe the original.
+	// describes the original, so it is kept (sealed) only while a reporter's upload waits to
+	// be sent (PendingEvidence), never once staff can see the file.
 	Metadata *scrub.Report `json:"-"`
 }
 
@@ -110,7 +115,9 @@ type Mailbox struct {
 	ReceivedAt  time.Time           `json:"received_at"`
 	Messages    []MailboxMessage    `json:"messages"`
 	Attachments []MailboxAttachment `json:"attachments"`
-	Feedback    *string             `json:"feedback"`
+	// Pending is the reporter's uploads not yet sent (StageEvidence), which staff do not see.
+	Pending  []MailboxAttachment `json:"pending"`
+	Feedback *string             `json:"feedback"`
 	// Record is set when the council wrote the concern down for the reporter: they read it
 	// (Summary and Details), send corrections as replies, and approve it.
 	Record *WrittenRecord `json:"record,omitempty"`
@@ -207,7 +214,11 @@ func (s *Service) mailbox(ctx context.Context, ref string) (*Mailbox, error) {
 		if err != nil {
 			return nil, fmt.Errorf("intake: open attachment name %s: %w", a.ID, err)
 		}
-		m.Attachments = append(m.Attachments, MailboxAttachment{ID: a.ID, Name: string(name), Size: a.Size, From: from(a.Author), At: a.CreatedAt})
+		m.Attachments = append(m.Attachments, MailboxAttachment{ID: a.ID, Name: string(name), Size: a.Size, From: from(a.Author),
+			At: a.CreatedAt, Original: a.OriginalOf != nil})
+	}
+	if m.Pending, err = s.pendingList(ctx, c, f); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -316,8 +327,62 @@ func (s *Service) attachmentRoom(ctx context.Context, st *store.Store, concern, 
 
 // AddAttachment streams an evidence file through age into the blob store, in one transaction
 // with its row: a failure or a file over the limit leaves nothing behind. Memory use does not
-// depend on the file's size.
+// depend on the file's size. The file is visible to both sides at once: a reporter's upload
+// from the mailbox goes through StageEvidence instead, so they see what was found first.
 func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, body io.Reader) (*MailboxAttachment, error) {
+	u, err := s.addFile(ctx, ref, author, name, body, false, false)
+	if err != nil {
+		return nil, err
+	}
+	return &MailboxAttachment{ID: u.a.ID, Name: u.name, Size: u.a.Size, From: from(author), At: u.a.CreatedAt, Metadata: &u.rep}, nil
+}
+
+// uploaded is a stored upload: its cleaned copy, the original kept with it (or nil), its
+// display name and what cleaning found.
+type uploaded struct {
+	a, original *store.Attachment
+	name        string
+	rep         scrub.Report
+}
+
+// blobSink is one attachment's blob being written: encrypted, then into the blob store.
+type blobSink struct {
+	bw  store.BlobWriter
+	enc io.WriteCloser
+	n   int64 // plaintext bytes taken in
+}
+
+func openBlob(ctx context.Context, tx *store.Store, dk *seal.DataKey, p seal.Place) (*blobSink, error) {
+	bw, err := tx.Blobs().Create(ctx)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := dk.EncryptStream(bw, p)
+	if err != nil {
+		bw.Abort()
+		return nil, err
+	}
+	return &blobSink{bw: bw, enc: enc}, nil
+}
+
+func (b *blobSink) Write(p []byte) (int, error) {
+	n, err := b.enc.Write(p)
+	b.n += int64(n)
+	return n, err
+}
+
+// close writes the last chunk and the blob; its row may then point at it.
+func (b *blobSink) close() error {
+	if err := b.enc.Close(); err != nil {
+		return err
+	}
+	return b.bw.Close()
+}
+
+// addFile cleans an upload and stores it sealed, with the original as sent beside it when
+// keepOriginal (both count against the quota). pending holds it back from staff (see
+// StageEvidence): it then carries its findings, sealed, and tells nobody.
+func (s *Service) addFile(ctx context.Context, ref, author, name string, body io.Reader, pending, keepOriginal bool) (*uploaded, error) {
 	// An upload holds a database connection for as long as its body takes to arrive: a few
 	// slow ones must not take the whole pool from everyone else.
 	release, err := s.uploads.take(ref)
@@ -329,10 +394,20 @@ func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, b
 	if err != nil {
 		return nil, err
 	}
-	display := DisplayName(name)
-	a := &store.Attachment{ID: publicid.New(), ConcernID: c.Serial, Author: author, CreatedAt: s.d.Now().Truncate(time.Hour)}
-	if a.Name, err = dk.Seal(AttachmentPlace(c.ID, a, "name"), []byte(display)); err != nil {
+	u := &uploaded{name: DisplayName(name)}
+	newRow := func() (*store.Attachment, error) {
+		a := &store.Attachment{ID: publicid.New(), ConcernID: c.Serial, Author: author, CreatedAt: s.d.Now().Truncate(time.Hour), Pending: pending}
+		var err error
+		a.Name, err = dk.Seal(AttachmentPlace(c.ID, a, "name"), []byte(u.name))
+		return a, err
+	}
+	if u.a, err = newRow(); err != nil {
 		return nil, err
+	}
+	if keepOriginal {
+		if u.original, err = newRow(); err != nil {
+			return nil, err
+		}
 	}
 	// The quota is checked before the file streams, to stop it early, and again under the
 	// concern's upload lock just before commit, so two uploads at once cannot both slip under
@@ -341,44 +416,73 @@ func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, b
 	if err != nil {
 		return nil, err
 	}
-	var rep scrub.Report
 	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		bw, err := tx.Blobs().Create(ctx)
-		if err != nil {
-			return err
-		}
-		defer bw.Abort() // a no-op once Close succeeded
-		enc, err := dk.EncryptStream(bw, AttachmentPlace(c.ID, a, "blob"))
-		if err != nil {
-			return err
-		}
-		pipe := newEncryptPipe(enc)
 		limit, over := s.d.MaxAttachment, errTooLarge
 		if room < limit {
 			limit, over = room, errQuota
 		}
-		rep, err = clean(&limitedReader{r: body, left: limit, over: over}, pipe)
-		if cerr := pipe.Close(); err == nil {
-			err = cerr
+		in := io.Reader(&limitedReader{r: body, left: limit, over: over})
+		var orig *blobSink
+		if u.original != nil {
+			// The original is written as the cleaner reads, on this goroutine: two blob
+			// writers must not use the transaction from two goroutines, so no encrypt pipe.
+			if orig, err = openBlob(ctx, tx, dk, AttachmentPlace(c.ID, u.original, "blob")); err != nil {
+				return err
+			}
+			defer orig.bw.Abort() // a no-op once closed
+			in = io.TeeReader(in, orig)
+		}
+		clean, err := openBlob(ctx, tx, dk, AttachmentPlace(c.ID, u.a, "blob"))
+		if err != nil {
+			return err
+		}
+		defer clean.bw.Abort()
+		if orig == nil {
+			pipe := newEncryptPipe(clean)
+			u.rep, err = cleanInto(in, pipe)
+			if cerr := pipe.Close(); err == nil {
+				err = cerr
+			}
+		} else if u.rep, err = cleanInto(in, clean); err == nil {
+			_, err = io.Copy(io.Discard, in) // what a cleaner left unread still belongs to the original
 		}
 		if err != nil {
 			return err
 		}
-		n := pipe.n
-		if err := enc.Close(); err != nil {
+		total := clean.n
+		if err := clean.close(); err != nil {
 			return err
 		}
-		if err := bw.Close(); err != nil {
+		u.a.Size, u.a.BlobID = clean.n, clean.bw.ID()
+		if orig != nil {
+			if err := orig.close(); err != nil {
+				return err
+			}
+			u.original.Size, u.original.BlobID = orig.n, orig.bw.ID()
+			total += orig.n
+		}
+		if _, err := s.attachmentRoom(ctx, tx, c.Serial, total); err != nil {
 			return err
 		}
-		a.Size, a.BlobID = n, bw.ID()
-		if _, err := s.attachmentRoom(ctx, tx, c.Serial, n); err != nil {
+		if pending {
+			findings, err := json.Marshal(u.rep)
+			if err != nil {
+				return err
+			}
+			if u.a.Findings, err = dk.Seal(AttachmentPlace(c.ID, u.a, "findings"), findings); err != nil {
+				return err
+			}
+		}
+		if err := tx.InsertAttachment(ctx, u.a); err != nil {
 			return err
 		}
-		if err := tx.InsertAttachment(ctx, a); err != nil {
-			return err
+		if u.original != nil {
+			u.original.OriginalOf = &u.a.Serial
+			if err := tx.InsertAttachment(ctx, u.original); err != nil {
+				return err
+			}
 		}
-		if author != "reporter" {
+		if author != "reporter" || pending {
 			return nil
 		}
 		return tx.NotifyHandlers(ctx, c.Serial, "evidence", s.d.Now())
@@ -386,18 +490,18 @@ func (s *Service) AddAttachment(ctx context.Context, ref, author, name string, b
 	if err != nil {
 		return nil, err
 	}
-	return &MailboxAttachment{ID: a.ID, Name: display, Size: a.Size, From: from(author), At: a.CreatedAt, Metadata: &rep}, nil
+	return u, nil
 }
 
-// clean copies an upload into the pipe without its metadata, telling its type by content.
+// cleanInto copies an upload into w without its metadata, telling its type by content.
 // Files no cleaner knows go through unchanged (and the report says so).
-func clean(body io.Reader, pipe *encryptPipe) (scrub.Report, error) {
+func cleanInto(body io.Reader, w io.Writer) (scrub.Report, error) {
 	kind, r, err := scrub.Detect(body)
 	if err != nil {
 		return scrub.Report{}, err
 	}
 	// Unchanged files still take the pipe's fast path: io.Copy ends in pipe.ReadFrom.
-	rep, err := scrub.Clean(kind, r, pipe)
+	rep, err := scrub.Clean(kind, r, w)
 	switch {
 	case errors.Is(err, scrub.ErrCorrupt):
 		err = errCorrupt

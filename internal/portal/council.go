@@ -229,6 +229,12 @@ func (c *Council) jobs(cfg *config.Config, mailer notify.Mailer) []jobs.Job {
 			return nil
 		}},
 		{Name: name("stats-compaction"), Every: 10 * time.Minute, Run: c.Store.CompactStats},
+		// Evidence a reporter uploaded and never sent (issue 17); its blob files follow at the
+		// next blob sweep.
+		{Name: name("pending-evidence"), Every: 10 * time.Minute, Run: func(ctx context.Context) error {
+			_, err := c.Intake.SweepEvidence(ctx)
+			return err
+		}},
 	}
 }
 

@@ -233,3 +233,13 @@ func Unseal(t testing.TB, armored string, id age.Identity) string {
 	}
 	return string(plain)
 }
+
+// SendEvidence sends the pending upload id (POST /mailbox/attachments answered it) to the
+// council, as a reporter does once they have seen what cleaning found: until then staff
+// cannot see it. auth is the mailbox's "Authorization: Bearer ..." header.
+func SendEvidence(t testing.TB, base, auth, id string) {
+	t.Helper()
+	if r := DoJSON(t, base, "POST", "/api/v1/mailbox/evidence/"+id+"/send", map[string]bool{}, auth); r.Status != http.StatusOK {
+		t.Fatalf("sending evidence %s: got %d %s, want 200", id, r.Status, r.Body)
+	}
+}

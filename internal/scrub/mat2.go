@@ -3,6 +3,7 @@ package scrub
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os/exec"
 	"strconv"
@@ -17,8 +18,6 @@ const (
 	// MaxDocument is the largest PDF or Office file cleaned: the sandbox's tmpfs holds it
 	// and its cleaned copy in memory.
 	MaxDocument      = 50_000_000
-	mat2Memory       = 2 << 30 // address space (prlimit --as); mat2's Python and poppler need ~1 GiB mapped
-	mat2Time         = 2 * time.Minute
 	PDF         Kind = "pdf"
 	DOCX        Kind = "docx"
 	XLSX        Kind = "xlsx"
@@ -29,6 +28,12 @@ const (
 	// Properties is a document's properties: author, organisation, dates, software, comment
 	// authors and revision ids (mat2 removes whichever are present).
 	Properties = "properties"
+)
+
+// The sandbox's limits; variables so the tests can show a file past them is refused.
+var (
+	mat2Memory = 2 << 30 // address space (prlimit --as); mat2's Python and poppler need ~1 GiB mapped
+	mat2Time   = 2 * time.Minute
 )
 
 // mat2Turn lets one document cleaner run at a time: each may take a second of CPU and a GiB.
@@ -104,9 +109,19 @@ func cleanDocument(kind Kind, r io.Reader, w io.Writer, rep *Report) error {
 		return err
 	}
 	defer cmd.Wait() // after a failure below: reaps the killed process
-	n, err := io.Copy(stdin, io.LimitReader(r, MaxDocument+1))
+	// A HEIC's report comes from its meta box, near the start: its first bytes are kept.
+	var head headBuffer
+	if kind == HEIC {
+		r = io.TeeReader(r, &head)
+	}
+	n, err := io.Copy(sandboxInput{stdin}, io.LimitReader(r, MaxDocument+1))
 	stdin.Close()
+	var stopped sandboxStopped
 	switch {
+	case errors.As(err, &stopped):
+		// The sandbox stopped reading: killed at its time or memory limit, or gave up.
+		cancel()
+		return ErrCorrupt
 	case err != nil:
 		cancel()
 		return err
@@ -123,6 +138,34 @@ func cleanDocument(kind Kind, r io.Reader, w io.Writer, rep *Report) error {
 	if err := cmd.Wait(); err != nil {
 		return ErrCorrupt
 	}
-	rep.removed(Properties)
+	if kind == HEIC {
+		heicFindings(head, rep)
+	} else {
+		rep.removed(Properties)
+	}
 	return nil
+}
+
+// sandboxInput tells a failed write into the sandbox (it stopped reading) from a failed
+// read of the upload.
+type sandboxInput struct{ w io.Writer }
+
+type sandboxStopped struct{ error }
+
+func (s sandboxInput) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if err != nil {
+		err = sandboxStopped{err}
+	}
+	return n, err
+}
+
+// headBuffer keeps the first heicMetaLen bytes written to it and drops the rest.
+type headBuffer []byte
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	if room := heicMetaLen - len(*h); room > 0 {
+		*h = append(*h, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
 }

@@ -3,7 +3,7 @@
 // told by their content, never by a file name or a client's Content-Type, so a file that
 // claims one type and is another is cleaned as what it is. JPEG and PNG stream in constant
 // memory; WebP needs its size up front and is held in memory up to MaxWebP. PDF and Office
-// files go through mat2 in a sandbox (see mat2.go), up to MaxDocument.
+// files, and HEIC photos, go through mat2 in a sandbox (see mat2.go), up to MaxDocument.
 package scrub
 
 import (
@@ -78,6 +78,9 @@ func Sniff(head []byte) Kind {
 	case len(head) >= 12 && string(head[:4]) == "RIFF" && string(head[8:12]) == "WEBP":
 		return WebP
 	}
+	if sniffHEIC(head) && mat2Ready {
+		return HEIC
+	}
 	if k := sniffDocument(head); k != "" && mat2Ready {
 		return k
 	}
@@ -109,7 +112,7 @@ func Clean(kind Kind, r io.Reader, w io.Writer) (Report, error) {
 		err = cleanPNG(r, w, &rep)
 	case WebP:
 		err = cleanWebP(r, w, &rep)
-	case PDF, DOCX, XLSX, PPTX, ODT, ODS, ODP:
+	case PDF, DOCX, XLSX, PPTX, ODT, ODS, ODP, HEIC:
 		err = cleanDocument(kind, r, w, &rep)
 	default:
 		_, err = io.Copy(w, r)

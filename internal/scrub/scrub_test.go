@@ -2,6 +2,7 @@ package scrub
 
 import (
 	"bytes"
+	"candour/internal/pdftest"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -9,8 +10,10 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"os"
 	"reflect"
 	"testing"
+	"time"
 )
 
 func picture() image.Image {
@@ -168,6 +171,9 @@ func TestSniff(t *testing.T) {
 		{[]byte("GIF89a\x01\x00"), Other},
 		{[]byte("PK\x03\x04photos/"), Other},
 		{[]byte{0, 1, 2, 3}, Other},
+		{[]byte("\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00isommp42 video"), Other},
+		{[]byte("\x00\x00\x00\x18ftypheix\x00\x00\x00\x00mif1heix"), HEIC},
+		{[]byte("\x00\x00\x00\x18ftypmsf1\x00\x00\x00\x00mif1heic"), HEIC},
 	} {
 		if got := Sniff(c.head); got != c.want {
 			t.Errorf("Sniff(%q) = %s, want %s", c.head[:4], got, c.want)
@@ -276,5 +282,60 @@ func TestJPEGKeepsOrientation(t *testing.T) {
 	}
 	if _, err := jpeg.Decode(bytes.NewReader(out.Bytes())); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A HEIC photo (made with libheif's heif-enc, then tagged by exiftool with a GPS position, a
+// camera serial and an XMP creator) goes through mat2: the report names its Exif and XMP items
+// and none of what they held is left (exiftool leaves the items declared, empty).
+func TestHEICMetadataRemoved(t *testing.T) {
+	in, err := os.ReadFile("testdata/gps.heic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := Sniff(in); k != HEIC {
+		t.Fatalf("sniffed %q, want heic", k)
+	}
+	checkCleaned(t, HEIC, in, []string{EXIF, XMP}, []string{"SN123", "Jane Reporter", "Acme"}, "hvc1",
+		func(b []byte) error {
+			if !bytes.Equal(b[4:12], []byte("ftypheic")) {
+				return errors.New("no longer a HEIC file")
+			}
+			return nil
+		})
+}
+
+// A document past the sandbox's time or memory limit is refused as one that cannot be
+// cleaned (ErrCorrupt: the upload answers 400 and stores nothing), never passed on raw and
+// never a server error, whether mat2 is killed while the file is still going in or after.
+func TestDocumentPastSandboxLimitsRefused(t *testing.T) {
+	if !mat2Ready {
+		t.Fatal("mat2, bubblewrap or prlimit missing (make system-deps)")
+	}
+	small := pdftest.Text("Rota")
+	big := append(append([]byte{}, small...), bytes.Repeat([]byte("% padding\n"), 3_000_000)...) // 30 MB
+	for _, c := range []struct {
+		name   string
+		memory int
+		time   time.Duration
+		in     []byte
+	}{
+		{"memory", 32 << 20, time.Minute, small}, // mat2 runs out of address space partway (64 MiB is enough for this file)
+		{"time, after the file went in", 2 << 30, 20 * time.Millisecond, small},
+		{"time, while the file goes in", 2 << 30, 20 * time.Millisecond, big},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			defer func(m int, d time.Duration) { mat2Memory, mat2Time = m, d }(mat2Memory, mat2Time)
+			mat2Memory, mat2Time = c.memory, c.time
+			var out bytes.Buffer
+			if _, err := Clean(PDF, bytes.NewReader(c.in), &out); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("got %v, want ErrCorrupt", err)
+			}
+		})
+	}
+	// Within the limits the same file is cleaned: the refusals above were the limits'.
+	var out bytes.Buffer
+	if _, err := Clean(PDF, bytes.NewReader(small), &out); err != nil || !bytes.HasPrefix(out.Bytes(), []byte("%PDF")) {
+		t.Errorf("within the limits: got %v, %d bytes, want a cleaned PDF", err, out.Len())
 	}
 }

@@ -112,3 +112,30 @@ func (o *onlyPart) end() error {
 	next.Close()
 	return errSecondPart
 }
+
+// KeepOriginalField is the form field, before the file, by which a reporter asks that their
+// file be kept as sent beside its cleaned copy ("yes" or "true").
+const KeepOriginalField = "keep_original"
+
+var errNoFile = &fault.Error{Kind: fault.Invalid, Code: "invalid", Message: "error.invalid",
+	Fields: map[string]string{"file": "field.required"}}
+
+// FilePart skips to the part named "file" and says whether a keep_original field before it
+// was set. Other fields before it are discarded unread beyond what multipart needs to find
+// the next boundary. Without a file part it is a field error on file.
+func FilePart(mr *multipart.Reader) (part *multipart.Part, keepOriginal bool, err error) {
+	for {
+		part, err := mr.NextPart()
+		if err != nil {
+			return nil, false, errNoFile
+		}
+		switch part.FormName() {
+		case "file":
+			return part, keepOriginal, nil
+		case KeepOriginalField:
+			v, _ := io.ReadAll(io.LimitReader(part, 8))
+			keepOriginal = string(v) == "yes" || string(v) == "true"
+		}
+		part.Close()
+	}
+}

@@ -334,6 +334,7 @@ type attachmentItem struct {
 	ID               string
 	Name, Size, When string
 	From             string
+	Original         bool // kept as the reporter sent it, metadata and all
 }
 
 type holderItem struct {
@@ -457,7 +458,7 @@ func (s *Site) renderConcern(c *fiber.Ctx, status int, st formState) error {
 	}
 	for _, a := range v.Attachments {
 		d.Attachments = append(d.Attachments, attachmentItem{ID: a.ID, Name: a.Name, Size: size(a.Size),
-			When: s.stamp(lang, a.At), From: s.catalog.T(lang, "caseworkweb.from."+a.From)})
+			When: s.stamp(lang, a.At), From: s.catalog.T(lang, "caseworkweb.from."+a.From), Original: a.OriginalOf != ""})
 	}
 	for _, e := range v.History {
 		d.History = append(d.History, lineItem{From: s.label(lang, "caseworkweb.event."+e.Action, e.Action), By: e.By,

@@ -559,8 +559,14 @@ func (s *Site) councillorUpload(c *fiber.Ctx) error {
 		return errNotMultipart
 	}
 	p, id := principal(c), c.Params("id")
-	return s.threadUpload(c, s.councillorSource(c), mr, func(name string, r io.Reader) (*intake.MailboxAttachment, error) {
-		return s.deps.Intake.CouncillorAttach(c.UserContext(), p.User, id, name, r)
+	src := s.councillorSource(c)
+	// A councillor's file goes to the council at once: they are not anonymous.
+	return s.threadUpload(c, src, mr, func(name string, r io.Reader, _ bool) (string, error) {
+		att, err := s.deps.Intake.CouncillorAttach(c.UserContext(), p.User, id, name, r)
+		if err != nil {
+			return "", err
+		}
+		return fileAddedPage(c, src, att), nil
 	})
 }
 

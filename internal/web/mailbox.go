@@ -92,6 +92,8 @@ var mailboxNotices = map[string]string{
 	"closed":  "mailbox.notice.closed",
 	"reply":   "mailbox.notice.reply",
 	"file":    "mailbox.notice.file",
+	"sent":    "mailbox.notice.sent",
+	"gone":    "mailbox.notice.discarded",
 	"record":  "mailbox.notice.record",
 }
 
@@ -117,14 +119,21 @@ func afterRedirect(c *fiber.Ctx) threadData {
 	if c.Query("done") != "file" {
 		return d
 	}
-	switch scrub.Kind(c.Query("kind")) {
+	d.Scrub = scrubNoticeOf(scrub.Kind(c.Query("kind")), strings.Fields(c.Query("removed")))
+	return d
+}
+
+// scrubNoticeOf is what the reporter is told of a file of kind from which cleaning removed
+// the codes in removed (unknown ones ignored); nil for an unknown kind.
+func scrubNoticeOf(kind scrub.Kind, removed []string) *scrubNotice {
+	switch kind {
 	case scrub.Other:
-		d.Scrub = &scrubNotice{Text: "mailbox.scrub.not_cleaned", Warn: true}
+		return &scrubNotice{Text: "mailbox.scrub.not_cleaned", Warn: true}
 	case scrub.Text:
-		d.Scrub = &scrubNotice{Text: "mailbox.scrub.text"}
-	case scrub.JPEG, scrub.PNG, scrub.WebP, scrub.PDF, scrub.DOCX, scrub.XLSX, scrub.PPTX, scrub.ODT, scrub.ODS, scrub.ODP:
+		return &scrubNotice{Text: "mailbox.scrub.text"}
+	case scrub.JPEG, scrub.PNG, scrub.WebP, scrub.HEIC, scrub.PDF, scrub.DOCX, scrub.XLSX, scrub.PPTX, scrub.ODT, scrub.ODS, scrub.ODP:
 		n := &scrubNotice{Text: "mailbox.scrub.none"}
-		for _, code := range strings.Fields(c.Query("removed")) {
+		for _, code := range removed {
 			if key, ok := scrubRemoved[code]; ok {
 				n.Removed = append(n.Removed, key)
 			}
@@ -132,9 +141,9 @@ func afterRedirect(c *fiber.Ctx) threadData {
 		if n.Removed != nil {
 			n.Text = "mailbox.scrub.removed"
 		}
-		d.Scrub = n
+		return n
 	}
-	return d
+	return nil
 }
 
 type mailboxFormData struct {
@@ -190,6 +199,7 @@ type threadAttachment struct {
 	ID              string
 	Name, Size, Day string
 	From            string
+	Original        bool // kept as sent, beside its cleaned copy
 }
 
 type threadData struct {
@@ -201,7 +211,8 @@ type threadData struct {
 	Summary     string
 	Messages    []threadMessage
 	Attachments []threadAttachment
-	Feedback    []string // lines; nil when there is none yet
+	Pending     []threadAttachment // the reporter's uploads not yet sent
+	Feedback    []string           // lines; nil when there is none yet
 	// Record is the written record of a concern the council took down for the reporter (phone,
 	// meeting): lines, and whether they approved it.
 	Record         []string
@@ -280,7 +291,11 @@ func (s *Site) renderThread(c *fiber.Ctx, status int, src threadSource, d thread
 		d.Messages = append(d.Messages, threadMessage{From: msg.From, Lines: lines(msg.Body), Day: s.day(lang, msg.At), Detriment: msg.Detriment})
 	}
 	for _, a := range m.Attachments {
-		d.Attachments = append(d.Attachments, threadAttachment{ID: a.ID, Name: a.Name, Size: size(a.Size), Day: s.day(lang, a.At), From: a.From})
+		d.Attachments = append(d.Attachments, threadAttachment{ID: a.ID, Name: a.Name, Size: size(a.Size), Day: s.day(lang, a.At),
+			From: a.From, Original: a.Original})
+	}
+	for _, a := range m.Pending {
+		d.Pending = append(d.Pending, threadAttachment{ID: a.ID, Name: a.Name, Size: size(a.Size), Day: s.day(lang, a.At), From: a.From})
 	}
 	if m.Feedback != nil && strings.TrimSpace(*m.Feedback) != "" {
 		d.Feedback = lines(*m.Feedback)
@@ -400,32 +415,29 @@ func (s *Site) mailboxUpload(c *fiber.Ctx) error {
 	if !ok || !csrfOK(token, got) {
 		return s.forbidden(c)
 	}
-	return s.threadUpload(c, s.mailboxSource(c), mr, func(name string, r io.Reader) (*intake.MailboxAttachment, error) {
-		return s.deps.Intake.AddAttachment(c.UserContext(), ref, "reporter", name, r)
+	// The upload is held until the reporter has seen what cleaning found (mailboxEvidence).
+	return s.threadUpload(c, s.mailboxSource(c), mr, func(name string, r io.Reader, keep bool) (string, error) {
+		p, err := s.deps.Intake.StageEvidence(c.UserContext(), ref, name, r, keep)
+		if err != nil {
+			return "", err
+		}
+		return Localise(Lang(c), "/mailbox/evidence/"+p.ID), nil
 	})
 }
 
-// threadUpload hands the form's file part to add, after the CSRF part, and shows the thread
-// again with the error when it is refused.
-func (s *Site) threadUpload(c *fiber.Ctx, src threadSource, mr *multipart.Reader, add func(name string, r io.Reader) (*intake.MailboxAttachment, error)) error {
+// threadUpload hands the form's file part to add, after the CSRF part and with the
+// keep_original box (which must come before the file), and shows the thread again with the
+// error when it is refused; else it redirects where add says.
+func (s *Site) threadUpload(c *fiber.Ctx, src threadSource, mr *multipart.Reader, add func(name string, r io.Reader, keepOriginal bool) (string, error)) error {
 	fileError := func(status int, msg string) error {
 		server.DrainOrClose(c)
 		return s.renderThread(c, status, src, threadData{Errors: newFormErrors([]string{"file"}, map[string]string{"file": msg})})
 	}
-	var part *multipart.Part
-	for {
-		var err error
-		if part, err = mr.NextPart(); err != nil {
-			return fileError(fiber.StatusBadRequest, "mailbox.file_required")
-		}
-		if part.FormName() == "file" {
-			break
-		}
-	}
-	if part.FileName() == "" {
+	part, keep, err := server.FilePart(mr)
+	if err != nil || part.FileName() == "" {
 		return fileError(fiber.StatusBadRequest, "mailbox.file_required")
 	}
-	att, err := add(part.FileName(), server.OnlyPart(mr, part))
+	next, err := add(part.FileName(), server.OnlyPart(mr, part), keep)
 	// A refusal about the file is shown against the file question, with its own status.
 	if fe, ok := fault.As(err); ok && (fe.Fields["file"] != "" || fe.Kind == fault.TooLarge) {
 		if fe.RetryAfter > 0 {
@@ -440,13 +452,63 @@ func (s *Site) threadUpload(c *fiber.Ctx, src threadSource, mr *multipart.Reader
 	if err != nil {
 		return err
 	}
-	// What was removed rides on the redirect, as codes the page checks: it is the reporter's
-	// own upload, and nothing about it is stored.
+	return c.Redirect(next, fiber.StatusSeeOther)
+}
+
+// fileAddedPage is where an upload that is stored at once goes next: src's page, with what
+// was removed riding on the redirect as codes the page checks (it is the uploader's own
+// file, and nothing about it is stored).
+func fileAddedPage(c *fiber.Ctx, src threadSource, att *intake.MailboxAttachment) string {
 	q := url.Values{"done": {"file"}, "kind": {string(att.Metadata.Kind)}}
 	if len(att.Metadata.Removed) > 0 {
 		q.Set("removed", strings.Join(att.Metadata.Removed, " "))
 	}
-	return c.Redirect(Localise(Lang(c), src.Page)+"?"+q.Encode()+"#evidence", fiber.StatusSeeOther)
+	return Localise(Lang(c), src.Page) + "?" + q.Encode() + "#evidence"
+}
+
+// evidenceData is the page where a reporter checks an upload before sending it.
+type evidenceData struct {
+	ID, Name, Size string
+	OriginalSize   string // "" when the original was not kept
+	Scrub          *scrubNotice
+	CSRF           string
+}
+
+// mailboxEvidence shows a pending upload with what cleaning found and removed, and the
+// buttons that send or delete it. Only its reporter's mailbox opens it.
+func (s *Site) mailboxEvidence(c *fiber.Ctx) error {
+	token, ref := mailboxOf(c)
+	p, err := s.deps.Intake.Evidence(c.UserContext(), ref, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	d := evidenceData{ID: p.ID, Name: p.Name, Size: size(p.Size), CSRF: mailboxCSRF(token),
+		Scrub: scrubNoticeOf(p.Metadata.Kind, p.Metadata.Removed)}
+	if p.Original != nil {
+		d.OriginalSize = size(*p.Original)
+	}
+	return s.Render(c, fiber.StatusOK, "mailbox_evidence", d)
+}
+
+// mailboxEvidenceDecide sends or deletes a pending upload, by the button pressed.
+func (s *Site) mailboxEvidenceDecide(c *fiber.Ctx) error {
+	v, _, ref, done, err := s.mailboxPost(c)
+	if done {
+		return err
+	}
+	id, notice := c.Params("id"), "sent"
+	switch v.Get("action") {
+	case "send":
+		_, err = s.deps.Intake.SendEvidence(c.UserContext(), ref, id, v.Get("keep_original") == "yes")
+	case "discard":
+		err, notice = s.deps.Intake.DiscardEvidence(c.UserContext(), ref, id), "gone"
+	default:
+		return fault.New(fault.Invalid, "invalid", "error.invalid")
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect(Localise(Lang(c), "/mailbox/thread")+"?done="+notice+"#evidence", fiber.StatusSeeOther)
 }
 
 func (s *Site) mailboxDownload(c *fiber.Ctx) error {

@@ -445,13 +445,35 @@ func TestMailbox(t *testing.T) {
 		name := `../../etc/pass"wd; ünïcode.txt`
 		content := []byte("rota for March\x00\x01 binary")
 		resp := r.upload(t, cookie, csrf, name, content)
-		if resp.StatusCode != http.StatusSeeOther {
-			t.Fatalf("got status %d, want 303:\n%s", resp.StatusCode, resp.body)
+		review := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusSeeOther || !regexp.MustCompile(`^/mailbox/evidence/[0-9a-f-]{36}$`).MatchString(review) {
+			t.Fatalf("got status %d to %q, want 303 to the file's review page:\n%s", resp.StatusCode, review, resp.body)
 		}
+		// Held until sent: the thread lists it as waiting, with no download, and the
+		// council's side of the mailbox does not have it.
 		page := r.get(t, "/mailbox/thread", cookie)
-		if !strings.Contains(page.body, "Your file has been added.") && !strings.Contains(r.get(t, resp.Header.Get("Location"), cookie).body, "Your file has been added.") {
-			t.Errorf("no confirmation after upload")
+		if !strings.Contains(page.body, "Files waiting for you to send") || !strings.Contains(page.body, `href="`+review+`"`) ||
+			strings.Contains(page.body, `href="/mailbox/attachments/`) {
+			t.Errorf("the thread does not show the file as waiting:\n%s", page.body)
 		}
+		if m, err := r.svc.Mailbox(context.Background(), mustRef(t, r, cookie)); err != nil || len(m.Attachments) != 0 || len(m.Pending) != 1 {
+			t.Fatalf("before sending: got %+v, %v; want one pending file and none sent", m, err)
+		}
+		rp := r.get(t, review, cookie)
+		if rp.StatusCode != http.StatusOK || !strings.Contains(rp.body, "We cannot check this type of file") || !strings.Contains(rp.body, `value="send"`) {
+			t.Fatalf("review page: got %d:\n%s", rp.StatusCode, rp.body)
+		}
+		if resp := r.post(t, review, cookie, url.Values{"csrf": {"0"}, "action": {"send"}}); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("send with a bad csrf: got %d, want 403", resp.StatusCode)
+		}
+		resp = r.post(t, review, cookie, url.Values{"csrf": {csrf}, "action": {"send"}})
+		if resp.StatusCode != http.StatusSeeOther || !strings.Contains(r.get(t, resp.Header.Get("Location"), cookie).body, "Your file has been sent.") {
+			t.Errorf("send: got %d to %q, want 303 to the thread saying it was sent", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if again := r.post(t, review, cookie, url.Values{"csrf": {csrf}, "action": {"send"}}); again.StatusCode != http.StatusNotFound {
+			t.Errorf("sending twice: got %d, want 404", again.StatusCode)
+		}
+		page = r.get(t, "/mailbox/thread", cookie)
 		link := regexp.MustCompile(`href="(/mailbox/attachments/[0-9a-f-]{36})"`).FindStringSubmatch(page.body)
 		if link == nil {
 			t.Fatalf("no download link on the thread:\n%s", page.body)

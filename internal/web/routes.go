@@ -35,6 +35,8 @@ func (s *Site) Routes() []Route {
 			Route{post, "/mailbox/reply", access.Mailbox, s.mailboxReply},
 			Route{post, "/mailbox/attachments", access.Mailbox, s.mailboxUpload}, // multipart
 			Route{get, "/mailbox/attachments/:id", access.Mailbox, s.mailboxDownload},
+			Route{get, "/mailbox/evidence/:id", access.Mailbox, s.mailboxEvidence},        // an upload not yet sent
+			Route{post, "/mailbox/evidence/:id", access.Mailbox, s.mailboxEvidenceDecide}, // send or delete it
 			Route{post, "/mailbox/close", access.Mailbox, s.mailboxClose},
 			Route{post, "/mailbox/record", access.Mailbox, s.mailboxApproveRecord},
 		)

@@ -313,6 +313,8 @@ func TestEveryPageRenders(t *testing.T) {
 		"start":    startData{AcknowledgeDays: 7, FeedbackMonths: 3},
 		"external": externalData{Bodies: prescribedPersons},
 		"error":    errorData{Title: "error.404.title"},
+		"mailbox_evidence": evidenceData{ID: "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b", Name: "IMG_0042.heic", Size: "2 MB",
+			OriginalSize: "3 MB", Scrub: &scrubNotice{Text: "mailbox.scrub.removed", Removed: []string{"mailbox.scrub.exif"}}},
 	}
 	for _, name := range s.Views() {
 		s.Get(app, "/render/"+name, func(c *fiber.Ctx) error {
