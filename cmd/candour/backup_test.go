@@ -15,6 +15,7 @@ import (
 
 	"candour/internal/accounts"
 	"candour/internal/dbtest"
+	"candour/internal/policytest"
 	"candour/internal/portaltest"
 	"candour/internal/store"
 )
@@ -258,5 +259,57 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 				t.Errorf("staging left behind: %v", left)
 			}
 		})
+	}
+}
+
+// A whole backup of a deployment of two councils, sealed to the deployment's backup.yaml,
+// restores both: each council's receipt opens its own mailbox at its own host, and at the
+// other council's host it opens nothing.
+func TestBackupRestoresEveryCouncil(t *testing.T) {
+	t.Parallel()
+	policy := policytest.Deployment(t, "north", "south")
+	key, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(policy, "backup.yaml"), []byte("recipients:\n  - "+key.Recipient().String()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := portaltest.Start(t, portaltest.Setting("CANDOUR_POLICY_DIR", policy))
+	receipts := map[string]string{}
+	for _, slug := range []string{"north", "south"} {
+		r := portaltest.DoJSON(t, e.URL(), "POST", "/api/v1/reports", map[string]any{"mode": "anonymous", "service_area": "finance",
+			"category": "fraud", "summary": "Invoices split in " + slug, "details": "Split to stay under approval.", "lang": "en"},
+			portaltest.HostHeader(e.CouncilBySlug(slug)))
+		var filed struct{ Receipt string }
+		if r.Status != 201 || json.Unmarshal(r.Body, &filed) != nil {
+			t.Fatalf("report in %s: %d %s", slug, r.Status, r.Body)
+		}
+		receipts[slug] = filed.Receipt
+	}
+	out := filepath.Join(t.TempDir(), "deployment.backup")
+	r := command(map[string]string{"DATABASE_URL": e.DatabaseURL, "CANDOUR_MIGRATE_DATABASE_URL": e.OwnerURL,
+		"CANDOUR_DATA_DIR": e.DataDir, "CANDOUR_POLICY_DIR": policy}, "backup", "--out", out)
+	if code := exitCode(t, r); code != 0 || !strings.Contains(r.stdout.String(), "councils north, south") {
+		t.Fatalf("backup: exit %d, stdout %s, stderr %s", code, r.stdout, r.stderr)
+	}
+	_, env := restoreTarget(t, policy)
+	delete(env, "CANDOUR_BLOB_DIR")
+	if r := command(env, "restore", "--in", out, "--identity", keyFile(t, key)); exitCode(t, r) != 0 {
+		t.Fatalf("restore: stderr %s", r.stderr)
+	}
+	var opts []portaltest.Option
+	for k, v := range env {
+		opts = append(opts, portaltest.Setting(k, v))
+	}
+	back := portaltest.Start(t, opts...)
+	for slug, receipt := range receipts {
+		for _, at := range []string{"north", "south"} {
+			r := portaltest.DoJSON(t, back.URL(), "POST", "/api/v1/mailbox/session", map[string]string{"receipt": receipt},
+				portaltest.HostHeader(back.CouncilBySlug(at)))
+			if opens := r.Status == 200; opens != (slug == at) {
+				t.Errorf("%s's receipt at %s after the restore: got %d %s", slug, at, r.Status, r.Body)
+			}
+		}
 	}
 }

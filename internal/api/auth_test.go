@@ -38,8 +38,8 @@ type env struct {
 
 func start(t testing.TB) *env {
 	t.Helper()
-	pe := portaltest.Start(t)
-	return &env{t: t, p: pe.Portal, db: pe.DB, dataDir: pe.DataDir, st: store.New(pe.DB)}
+	e, _ := startWith(t)
+	return e
 }
 
 type account struct {

@@ -17,10 +17,10 @@ import (
 )
 
 // startWith is start with settings of the test's own.
-func startWith(t *testing.T, opts ...portaltest.Option) (*env, *portaltest.Env) {
+func startWith(t testing.TB, opts ...portaltest.Option) (*env, *portaltest.Env) {
 	t.Helper()
 	pe := portaltest.Start(t, opts...)
-	return &env{t: t, p: pe.Portal, dataDir: pe.DataDir, st: store.New(pe.DB)}, pe
+	return &env{t: t, p: pe.Portal, db: pe.DB, dataDir: pe.DataDir, st: store.New(pe.DB)}, pe
 }
 
 // upload posts a multipart body to the mailbox's evidence upload.
@@ -153,7 +153,7 @@ func TestSlowUploadsOnOneMailboxLeaveRoomForOthers(t *testing.T) {
 		t.Errorf("of 8 slow uploads on one mailbox: %d refused, %d dropped as too slow; want 6 and 2", refused, dropped)
 	}
 	var n int
-	if err := e.p.DB.Get(&n, `SELECT count(*) FROM attachments`); err != nil || n != 1 {
+	if err := e.db.Get(&n, `SELECT count(*) FROM attachments`); err != nil || n != 1 {
 		t.Errorf("attachments stored: %d (%v), want only the other reporter's", n, err)
 	}
 	if errs := errorLines(pe.Logs); len(errs) > 0 {

@@ -64,9 +64,10 @@ const (
 )
 
 // dataParts are what a backup takes from the data folder: everything the portal loads from it
-// (keys/, the audit log's checkpoints and witness state, the development custodian's key), not
-// the embedded PostgreSQL's own files, which the dump replaces.
-var dataParts = []string{"keys", "audit", "dev-custodian.key"}
+// (keys/, the audit log's checkpoints and witness state, the development custodian's key, and
+// the same for every other council of the deployment under councils/), not the embedded
+// PostgreSQL's own files, which the dump replaces.
+var dataParts = []string{"keys", "audit", "dev-custodian.key", "councils"}
 
 // Manifest describes a backup; it is its last member.
 type Manifest struct {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"candour/internal/backup"
@@ -34,7 +35,13 @@ func backupCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fail := func(err error) int { fmt.Fprintf(stderr, "candour backup: %v\n", err); return 1 }
-	pol, err := routing.Load(cfg.PolicyDir)
+	councils, err := routing.LoadCouncils(cfg.PolicyDir)
+	if err != nil {
+		return fail(fmt.Errorf("policy:\n%w", err))
+	}
+	// The backup.yaml at the top of the policy folder: the council's own, or, for a folder of
+	// several councils, the deployment's (a whole backup holds every council's data).
+	recipients, err := routing.LoadBackup(cfg.PolicyDir)
 	if err != nil {
 		return fail(fmt.Errorf("policy:\n%w", err))
 	}
@@ -49,15 +56,21 @@ func backupCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	council := portal.DevOrigin(cfg)
-	if pol.Audit != nil {
+	if pol := councils[0].Policy; len(councils) == 1 && pol.Audit != nil {
 		council = pol.Audit.Origin
+	} else if len(councils) > 1 {
+		var slugs []string
+		for _, c := range councils {
+			slugs = append(slugs, c.Slug)
+		}
+		council = "councils " + strings.Join(slugs, ", ")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var m *backup.Manifest
 	err = portal.WithOwner(ctx, cfg, portal.NewLogger(cfg, stderr), func(ownerURL, servingURL string) error {
 		src := backup.Source{OwnerURL: ownerURL, DataDir: cfg.DataDir, DataKeyFile: cfg.DataKeyFile, BlobDir: cfg.BlobDir,
-			BinDir: bin, Council: council, Recipients: pol.BackupRecipients}
+			BinDir: bin, Council: council, Recipients: recipients}
 		var err error
 		if src.ServingRole, err = roleOf(servingURL); err != nil {
 			return err
@@ -71,7 +84,7 @@ func backupCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	fmt.Fprintf(stdout, "Backup of %s written to %s: %d files, sealed to %d recipient(s) of %s.\n",
-		m.Council, *out, len(m.Members), len(pol.BackupRecipients), routing.BackupFile)
+		m.Council, *out, len(m.Members), len(recipients), filepath.Join(cfg.PolicyDir, routing.BackupFile))
 	return 0
 }
 

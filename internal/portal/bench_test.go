@@ -28,6 +28,8 @@ import (
 
 	"candour/internal/dbtest"
 	"candour/internal/pdftest"
+	"candour/internal/policytest"
+	"candour/internal/portal"
 	"candour/internal/portaltest"
 	"candour/internal/scrub"
 )
@@ -250,6 +252,62 @@ func reportFiler(b *testing.B, e *portaltest.Env, clients int) func() error {
 		defer requests.Put(req)
 		return postReport(client, req)
 	}
+}
+
+// BenchmarkSubmissionTwoCouncils: what sharing a deployment costs a reporter filing a report.
+// "single" is a portal serving one council of 500,000 concerns; "shared" serves two councils
+// of 500,000 each, and the reports go to the second, chosen by its host, through row-level
+// security. Both run on the tests' server, in turns, in the same run. Target (issue 16):
+// throughput and p99 of the shared council within 10% of the single council's.
+func BenchmarkSubmissionTwoCouncils(b *testing.B) {
+	const each, n, clients, rounds = 500_000, 10000, 64, 3
+	single := portaltest.Start(b)
+	shared := portaltest.Start(b, portaltest.Setting("CANDOUR_POLICY_DIR", policytest.Deployment(b, "north", "south")))
+	north, south := shared.CouncilBySlug("north"), shared.CouncilBySlug("south")
+	dbtest.SeedConcerns(b, single.DB, each, time.Now())
+	for _, c := range []*portal.Council{north, south} {
+		dbtest.SeedConcernsIn(b, shared.DB, c.ID, each, time.Now())
+	}
+	body, _ := json.Marshal(map[string]any{"mode": "anonymous", "service_area": "childrens-services", "category": "misconduct",
+		"summary": "Cases closed early to meet targets", "details": strings.Repeat("Cases were closed early to hit the target. ", 40),
+		"lang": "en"})
+	submitter := func(e *portaltest.Env, host string) func() error {
+		client := &fasthttp.HostClient{Addr: e.Addr(), MaxConns: clients}
+		b.Cleanup(client.CloseIdleConnections)
+		requests := sync.Pool{New: func() any {
+			req := new(fasthttp.Request)
+			req.SetRequestURI(e.URL() + "/api/v1/reports")
+			if host != "" {
+				req.UseHostHeader = true
+				req.Header.SetHost(host)
+			}
+			req.Header.SetMethod("POST")
+			req.Header.SetContentType("application/json")
+			req.SetBody(body)
+			return req
+		}}
+		return func() error {
+			req := requests.Get().(*fasthttp.Request)
+			defer requests.Put(req)
+			return postReport(client, req)
+		}
+	}
+	toSingle, toSouth := submitter(single, ""), submitter(shared, south.Policy().Council.Hosts[0])
+	var alone, beside phase
+	b.ResetTimer()
+	for range rounds {
+		if err := alone.run(n, clients, toSingle); err != nil {
+			b.Fatal(err)
+		}
+		if err := beside.run(n, clients, toSouth); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	alone.report(b, "single_", "submissions/s")
+	beside.report(b, "shared_", "submissions/s")
+	b.ReportMetric(beside.perSec()/alone.perSec(), "throughput_ratio")
+	b.ReportMetric(float64(beside.p99())/float64(alone.p99()), "p99_ratio")
 }
 
 // postReport sends one report and wants its 201.

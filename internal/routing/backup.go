@@ -1,7 +1,11 @@
 package routing
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"filippo.io/age"
@@ -46,4 +50,27 @@ func checkRecipient(s *source, path, r string, seen map[string]string) *LoadErro
 	}
 	seen[r] = path
 	return nil
+}
+
+// LoadBackup reads the backup.yaml of dir alone: in a folder of several councils, the one at
+// its top names who a backup of the whole deployment is sealed to (each council's own names
+// who may open that council's data, which a whole backup holds more than). None: no file.
+func LoadBackup(dir string) ([]string, error) {
+	path := filepath.Join(dir, BackupFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	s := &source{path: path, data: data}
+	var raw rawBackup
+	if e := s.decode(&raw); e != nil {
+		return nil, LoadErrors{e}
+	}
+	recipients, errs := buildBackup(s, &raw)
+	if len(errs) > 0 {
+		return nil, LoadErrors(errs)
+	}
+	return recipients, nil
 }
