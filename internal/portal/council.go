@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -238,17 +237,6 @@ func (c *Council) jobs(cfg *config.Config, mailer notify.Mailer) []jobs.Job {
 	}
 }
 
-// loadPolicy (re)loads the council's policy folder. On failure the policy in force stays.
-func (c *Council) loadPolicy() error {
-	pol, err := routing.Load(c.PolicyDir)
-	if err != nil {
-		return fmt.Errorf("policy (%s):\n%w", c.PolicyDir, err)
-	}
-	c.policy.Store(pol)
-	c.log.Info("policy loaded", "version", pol.Version)
-	return nil
-}
-
 func (c *Council) auditPolicyLoad(ctx context.Context) error {
 	// The custodian set is part of what was loaded: an auditor sees every change to who
 	// identities are sealed to.
@@ -269,28 +257,31 @@ func (c *Council) auditPolicyLoad(ctx context.Context) error {
 type hostRouter struct {
 	councils []*Council
 	handlers []fasthttp.RequestHandler
+	byHost   atomic.Pointer[map[string]int] // host -> index in councils; rebuilt on reload
+}
+
+func newHostRouter(councils []*Council) *hostRouter {
+	r := &hostRouter{councils: councils}
+	for _, c := range councils {
+		r.handlers = append(r.handlers, c.App.Handler())
+	}
+	r.rebuild()
+	return r
+}
+
+// rebuild maps the hosts of the policies now in force (routing.CheckHosts has made sure no
+// two councils claim one).
+func (r *hostRouter) rebuild() {
+	m := map[string]int{}
+	for i, c := range r.councils {
+		for _, h := range c.Policy().Council.Hosts {
+			m[h] = i
+		}
+	}
+	r.byHost.Store(&m)
 }
 
 func (r *hostRouter) serve(ctx *fasthttp.RequestCtx) {
 	host := server.RequestHost(string(ctx.Request.Header.Peek(fiber.HeaderXForwardedHost)), string(ctx.Host()))
-	for i, c := range r.councils {
-		for _, h := range c.Policy().Council.Hosts {
-			if h == host {
-				r.handlers[i](ctx)
-				return
-			}
-		}
-	}
-	r.handlers[0](ctx)
-}
-
-// councilURL is the address a test or tool reaches council c at on this portal: its first
-// host on the listening port.
-func councilURL(c *Council, listen string) string {
-	_, port, _ := net.SplitHostPort(listen)
-	hosts := c.Policy().Council.Hosts
-	if len(hosts) == 0 {
-		return "http://" + listen
-	}
-	return (&url.URL{Scheme: "http", Host: net.JoinHostPort(hosts[0], port)}).String()
+	r.handlers[(*r.byHost.Load())[host]](ctx) // 0 when absent: the first council's plain 404
 }

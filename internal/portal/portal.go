@@ -47,6 +47,7 @@ type Portal struct {
 	// FileBlobs is the attachment folder (CANDOUR_BLOB_DIR); nil: attachments in PostgreSQL.
 	FileBlobs *store.FileBlobs
 	storage   *Storage
+	router    *hostRouter // nil: one council
 	jobs      *jobs.Runner
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
@@ -249,13 +250,10 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	p.Council = p.Councils[0]
 	p.App = p.Council.App
 	if len(p.Councils) > 1 {
-		router := &hostRouter{councils: p.Councils}
-		for _, c := range p.Councils {
-			router.handlers = append(router.handlers, c.App.Handler())
-		}
 		// The first council's server (its timeouts and limits are every council's) takes every
 		// request and hands it to the council it is for.
-		p.App.Server().Handler = router.serve
+		p.router = newHostRouter(p.Councils)
+		p.App.Server().Handler = p.router.serve
 	}
 	p.startWatch()
 	p.jobs = jobs.Start(log, append(work,
@@ -326,14 +324,32 @@ const (
 // ReloadPolicy loads every council's policy folder again (on SIGHUP). A bad policy is refused
 // with file:line and the reason, and the policy in force stays; a good one is an audit event
 // in its council's log.
+//
+// The councils' policies are taken together or not at all, so two councils can never come to
+// claim one host.
 func (p *Portal) ReloadPolicy(ctx context.Context) error {
+	loaded := make([]routing.CouncilPolicy, len(p.Councils))
 	var errs []error
-	for _, c := range p.Councils {
-		if err := c.loadPolicy(); err != nil {
-			errs = append(errs, err)
-			continue
+	for i, c := range p.Councils {
+		pol, err := routing.Load(c.PolicyDir)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("policy (%s):\n%w", c.PolicyDir, err))
 		}
+		loaded[i] = routing.CouncilPolicy{Slug: c.Slug, Dir: c.PolicyDir, Policy: pol}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if err := routing.CheckHosts(loaded); err != nil {
+		return err
+	}
+	for i, c := range p.Councils {
+		c.policy.Store(loaded[i].Policy)
+		c.log.Info("policy loaded", "version", loaded[i].Policy.Version)
 		errs = append(errs, c.auditPolicyLoad(ctx))
+	}
+	if p.router != nil {
+		p.router.rebuild()
 	}
 	return errors.Join(errs...)
 }

@@ -6,6 +6,8 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -23,6 +25,7 @@ import (
 	"candour/internal/policytest"
 	"candour/internal/portal"
 	"candour/internal/portaltest"
+	"candour/internal/routing"
 )
 
 // twoCouncils runs one portal serving two councils, north and south, each on its own host.
@@ -321,6 +324,29 @@ func TestRowLevelSecurityWithoutWhere(t *testing.T) {
 		}
 		if _, err := unset.Exec(`INSERT INTO mailbox_revocations (jti, keep_until) VALUES ('probe', now())`); err == nil {
 			t.Errorf("%s with no council wrote a row", as.role)
+		}
+	}
+}
+
+// A reload that would have two councils claim one host is refused whole: every council keeps
+// the policy in force, and each host still reaches its own council.
+func TestReloadKeepsHostsApart(t *testing.T) {
+	e, north, south := twoCouncils(t)
+	file := filepath.Join(south.PolicyDir, routing.CouncilFile)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(strings.Replace(string(b), "- south.example", "- north.example", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ReloadPolicy(t.Context()); err == nil || !strings.Contains(err.Error(), "claimed by council") {
+		t.Fatalf("reload with a host claimed twice: got %v", err)
+	}
+	for _, c := range []*portal.Council{north, south} {
+		if r := e.Do(t, "GET", "/", "", nil, portaltest.HostHeader(c)); r.Status != http.StatusOK ||
+			!bytes.Contains(r.Body, []byte("Council of "+c.Slug)) {
+			t.Errorf("%s after the refused reload: got %d", c.Slug, r.Status)
 		}
 	}
 }
