@@ -229,6 +229,11 @@ func benchmarkSubmission(b *testing.B, e *portaltest.Env) {
 // reportFiler returns a function that files one anonymous report over up to clients
 // connections and wants its 201.
 func reportFiler(b *testing.B, e *portaltest.Env, clients int) func() error {
+	return reportFilerAt(b, e, clients, "")
+}
+
+// reportFilerAt is reportFiler at host, the council of a deployment of several ("": any).
+func reportFilerAt(b *testing.B, e *portaltest.Env, clients int, host string) func() error {
 	details := strings.Repeat("Cases were closed early to hit the target. ", 40)
 	body, _ := json.Marshal(map[string]any{"mode": "anonymous", "service_area": "childrens-services", "category": "misconduct",
 		"summary": "Cases closed early to meet targets", "details": details, "lang": "en"})
@@ -242,6 +247,10 @@ func reportFiler(b *testing.B, e *portaltest.Env, clients int) func() error {
 	requests := sync.Pool{New: func() any {
 		req := new(fasthttp.Request)
 		req.SetRequestURI(url)
+		if host != "" {
+			req.UseHostHeader = true
+			req.Header.SetHost(host)
+		}
 		req.Header.SetMethod("POST")
 		req.Header.SetContentType("application/json")
 		req.SetBody(body)
@@ -268,31 +277,7 @@ func BenchmarkSubmissionTwoCouncils(b *testing.B) {
 	for _, c := range []*portal.Council{north, south} {
 		dbtest.SeedConcernsIn(b, shared.DB, c.ID, each, time.Now())
 	}
-	body, _ := json.Marshal(map[string]any{"mode": "anonymous", "service_area": "childrens-services", "category": "misconduct",
-		"summary": "Cases closed early to meet targets", "details": strings.Repeat("Cases were closed early to hit the target. ", 40),
-		"lang": "en"})
-	submitter := func(e *portaltest.Env, host string) func() error {
-		client := &fasthttp.HostClient{Addr: e.Addr(), MaxConns: clients}
-		b.Cleanup(client.CloseIdleConnections)
-		requests := sync.Pool{New: func() any {
-			req := new(fasthttp.Request)
-			req.SetRequestURI(e.URL() + "/api/v1/reports")
-			if host != "" {
-				req.UseHostHeader = true
-				req.Header.SetHost(host)
-			}
-			req.Header.SetMethod("POST")
-			req.Header.SetContentType("application/json")
-			req.SetBody(body)
-			return req
-		}}
-		return func() error {
-			req := requests.Get().(*fasthttp.Request)
-			defer requests.Put(req)
-			return postReport(client, req)
-		}
-	}
-	toSingle, toSouth := submitter(single, ""), submitter(shared, south.Policy().Council.Hosts[0])
+	toSingle, toSouth := reportFiler(b, single, clients), reportFilerAt(b, shared, clients, south.Policy().Council.Hosts[0])
 	var alone, beside phase
 	b.ResetTimer()
 	for range rounds {
