@@ -134,12 +134,7 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['users', 'concerns', 'messages', 'attachments', 'sessions', 'conflicts',
-        'case_access', 'audit_events', 'notifications', 'concern_events', 'notes', 'investigations',
-        'investigation_concerns', 'allegations', 'recommendations', 'identity_requests', 'reminders',
-        'stats_concern_counts', 'stats_concern_times', 'mailbox_revocations', 'routed_outbox',
-        'route_decisions', 'reporter_notices', 'audit_tree', 'access_requests', 'enrolments',
-        'sso_subjects', 'sso_codes']
+    FOR t IN SELECT tablename FROM pg_policies WHERE schemaname = 'public' AND policyname = 'council'
     LOOP
         EXECUTE format('DROP POLICY whole_backup ON %I', t);
         EXECUTE format('DROP POLICY council ON %I', t);
