@@ -32,7 +32,7 @@ type Config struct {
 	MailboxQuota    int64  // bytes of evidence one concern may hold in all
 	BlobDir         string // empty: attachment bytes in PostgreSQL
 	ShutdownTimeout time.Duration
-	MemoryLimit     int64 // bytes the Go runtime aims to stay under; 0: none (GOMEMLIMIT wins when set)
+	MemoryLimit     int64         // bytes the Go runtime aims to stay under; 0: none (GOMEMLIMIT wins when set)
 	ReadTimeout     time.Duration // longest a whole request, upload included, may take to arrive
 	UploadMinRate   int64         // bytes a second; 0: no minimum
 	UploadGrace     time.Duration // how long an upload may be slower than UploadMinRate at first
