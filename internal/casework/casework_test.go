@@ -30,8 +30,10 @@ type fixture struct {
 	intake *intake.Service
 	cw     *casework.Service
 	names  *receipt.Hasher
-	now    time.Time
-	mu     sync.Mutex
+	// ownerURL is the schema owner's connection (benchmarks turn row-level security off with it).
+	ownerURL string
+	now      time.Time
+	mu       sync.Mutex
 }
 
 func (f *fixture) clock() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
@@ -51,7 +53,7 @@ func newFixtureIn(t testing.TB, slug string) *fixture {
 	}
 	f := &fixture{now: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
 	k := intaketest.New(t, intaketest.Options{Now: f.clock, MaxAttachment: 1 << 20, Council: slug})
-	f.db, f.st, f.names, f.intake = k.DB, k.Store, k.Names, k.Intake
+	f.db, f.st, f.names, f.intake, f.ownerURL = k.DB, k.Store, k.Names, k.Intake, k.OwnerURL
 	f.cw = casework.New(casework.Deps{Store: f.st, ServerKey: k.ServerKey, Access: access.New(k.Names), Names: k.Names,
 		Catalog: cat, Policy: k.PolicyFunc(), Intake: k.Intake, Now: f.clock})
 	return f

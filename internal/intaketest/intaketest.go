@@ -25,6 +25,7 @@ import (
 // Kit is an intake service and everything it was built from.
 type Kit struct {
 	DB        *sqlx.DB
+	OwnerURL  string // the schema's owner, for playing someone who changes it
 	Store     *store.Store
 	Policy    *routing.Policy
 	PolicyDir string // the Kit's own copy of the sample policy
@@ -53,8 +54,9 @@ func New(t testing.TB, o Options) *Kit {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	url := dbtest.NewURL(t)
-	k := &Kit{DB: dbtest.Open(t, dbtest.InCouncil(t, url, store.DefaultCouncil)), Policy: policy, PolicyDir: policyDir}
+	d := dbtest.NewDatabase(t)
+	url := d.URL
+	k := &Kit{DB: dbtest.Open(t, dbtest.InCouncil(t, url, store.DefaultCouncil)), OwnerURL: d.OwnerURL, Policy: policy, PolicyDir: policyDir}
 	k.Store = store.New(k.DB)
 	if o.Council != "" {
 		id, err := k.Store.EnsureCouncil(context.Background(), o.Council)
