@@ -88,11 +88,10 @@ func CouncilConfig(cfg *config.Config, slug string, pol *routing.Policy) *config
 
 // councilDeps is what every council shares: the deployment's keys, translations and mail.
 type councilDeps struct {
-	keys      *keySet
-	catalog   *i18n.Catalog
-	mailer    notify.Mailer
-	fileBlobs *store.FileBlobs
-	outage    *server.Outage // one database, one outage for every council
+	keys    *keySet
+	catalog *i18n.Catalog
+	mailer  notify.Mailer
+	outage  *server.Outage // one database, one outage for every council
 }
 
 // startCouncil builds one council's services and HTTP application on st, which it binds to
@@ -104,7 +103,7 @@ func (p *Portal) startCouncil(ctx context.Context, cp routing.CouncilPolicy, st 
 	}
 	cfg := CouncilConfig(p.Config, cp.Slug, cp.Policy)
 	log := p.Logger
-	if len(p.Councils) > 0 || cp.Slug != routing.DefaultSlug {
+	if cp.Slug != routing.DefaultSlug {
 		log = log.With("council", cp.Slug)
 	}
 	c := &Council{Slug: cp.Slug, ID: id, PolicyDir: cp.Dir, Store: st.ForCouncil(id), Config: cfg, log: log}

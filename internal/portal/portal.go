@@ -235,7 +235,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	if err != nil {
 		return nil, err
 	}
-	deps := councilDeps{keys: keys, catalog: catalog, mailer: mailer, fileBlobs: p.FileBlobs,
+	deps := councilDeps{keys: keys, catalog: catalog, mailer: mailer,
 		outage: server.NewOutage(log, p.DB)}
 	var work []jobs.Job
 	for _, cp := range councils {
