@@ -74,6 +74,9 @@ func LocalOnly(u *store.User) bool {
 // reason.
 var (
 	ErrSSORefused = fault.New(fault.Unauthorized, "sso_refused", "sso.refused")
+	// ErrSSOToken: the provider's ID token did not verify (not for this portal, expired,
+	// forged): the person can do nothing about it but start again or call the service desk.
+	ErrSSOToken = fault.New(fault.Unauthorized, "sso_token_refused", "sso.token_refused")
 	// ErrSSOOff: the policy configures no provider.
 	ErrSSOOff = fault.New(fault.NotFound, "not_found", "error.not_found")
 	// ErrSSOCodeExpired: the pending sign-in is unknown, used, expired or out of attempts.
@@ -235,6 +238,9 @@ func (s *Service) CompleteSSO(ctx context.Context, cb SSOCallback) (*SSOResult, 
 			Details: map[string]string{"method": "sso", "reason": reason}}); aerr != nil {
 			return nil, aerr
 		}
+		if strings.HasPrefix(reason, "id_token") {
+			return nil, ErrSSOToken
+		}
 		return nil, ErrSSORefused
 	}
 	return res, err
@@ -266,7 +272,7 @@ func (s *Service) completeSSO(ctx context.Context, cb SSOCallback) (*SSOResult, 
 	raw, _ := tok.Extra("id_token").(string)
 	id, err := s.VerifyIDToken(ctx, raw, f.Nonce)
 	if err != nil {
-		return nil, "id_token", nil
+		return nil, s.idTokenRefusal(ctx, c, raw, err), nil
 	}
 	bound, err := s.d.Store.SSOUser(ctx, c.cfg.Issuer, id.Subject)
 	if err == nil {
@@ -352,6 +358,22 @@ func (s *Service) VerifyIDToken(ctx context.Context, raw, nonce string) (*IDToke
 		return nil, errors.New("auth: id_token subject too long")
 	}
 	return out, nil
+}
+
+// idTokenRefusal is the audited reason an ID token was refused: expired, for another
+// audience (it verifies once the audience is not checked), or anything else.
+func (s *Service) idTokenRefusal(ctx context.Context, c *ssoClient, raw string, err error) string {
+	var expired *oidc.TokenExpiredError
+	if errors.As(err, &expired) {
+		return "id_token_expired"
+	}
+	v := c.provider.Verifier(&oidc.Config{SkipClientIDCheck: true, Now: s.d.Now})
+	if raw != "" {
+		if _, aerr := v.Verify(ctx, raw); aerr == nil {
+			return "id_token_audience"
+		}
+	}
+	return "id_token"
 }
 
 // ssoRefusal is why u may not sign in through the provider ("" when it may).

@@ -21,15 +21,27 @@ import (
 // ssoPortal starts a portal whose policy names issuer as its sign-on provider.
 func ssoPortal(t *testing.T, issuer string) *portaltest.Env {
 	t.Helper()
+	return ssoPortalAs(t, issuer, oidctest.ClientID)
+}
+
+// ssoPortalAs starts a portal registered at issuer as clientID.
+func ssoPortalAs(t *testing.T, issuer, clientID string) *portaltest.Env {
+	t.Helper()
 	dir := policytest.Dir(t)
+	writeSSO(t, dir, issuer, clientID)
+	return portaltest.Start(t, portaltest.Setting("CANDOUR_POLICY_DIR", dir))
+}
+
+// writeSSO writes an sso.yaml and its secret file into the policy folder dir.
+func writeSSO(t *testing.T, dir, issuer, clientID string) {
+	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, "client-secret"), []byte(oidctest.ClientSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	yaml := "name: Test Provider\nissuer: " + issuer + "\nclient_id: " + oidctest.ClientID + "\nclient_secret_file: client-secret\n"
+	yaml := "name: Test Provider\nissuer: " + issuer + "\nclient_id: " + clientID + "\nclient_secret_file: client-secret\n"
 	if err := os.WriteFile(filepath.Join(dir, routing.SSOFile), []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return portaltest.Start(t, portaltest.Setting("CANDOUR_POLICY_DIR", dir))
 }
 
 func body(t *testing.T, r *http.Response) string {
@@ -240,4 +252,50 @@ func TestSSOIssuerDoesNotAnswerAtSignIn(t *testing.T) {
 		t.Errorf("the log does not name the issuer %s", issuer)
 	}
 	portaltest.NewStaff(t, env.Portal, "local.officer@example.gov.uk", "monitoring_officer") // local sign-in still works
+}
+
+// The provider signs a real ID token, but one the portal must not accept: for another
+// relying party, or already expired. Through the whole browser flow, the callback refuses it
+// in the person's language, opens no session, binds nothing and audits why.
+func TestSSORefusesTokenNotForThePortal(t *testing.T) {
+	prov := oidctest.Start(t)
+	tests := []struct {
+		name, client, reason string
+	}{
+		{"wrong audience", oidctest.WrongAudienceClientID, "id_token_audience"},
+		{"expired token", oidctest.ExpiredClientID, "id_token_expired"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := ssoPortalAs(t, prov.Issuer, tt.client)
+			email := "sso.token." + strings.ReplaceAll(tt.name, " ", "-") + "@example.gov.uk"
+			staff := portaltest.Account(t, env.Portal, accounts.NewUser{Email: email, Roles: []string{"investigator"}})
+			prov.AddUser(email)
+			for _, lang := range []struct{ prefix, want string }{
+				{"", "it was not meant for this portal, or it had expired"},
+				{"/cy", "nid oedd wedi'i fwriadu ar gyfer y porth hwn"},
+			} {
+				r := prov.SignIn(t, oidctest.Browser(t), env.URL()+lang.prefix+"/staff/sso", email)
+				page := html.UnescapeString(body(t, r))
+				if r.StatusCode != http.StatusUnauthorized || !strings.Contains(page, `id="sso-error"`) ||
+					!strings.Contains(page, lang.want) || !strings.Contains(page, `name="password"`) {
+					t.Errorf("%s%s: got %d, want 401 saying %q beside local sign-in:\n%s", lang.prefix, "/staff/sso", r.StatusCode, lang.want, page)
+				}
+				if c := r.Header.Get("Set-Cookie"); strings.Contains(c, "candour_staff=") && !strings.Contains(c, "candour_staff=;") {
+					t.Errorf("%s: a staff session cookie was set: %s", lang.prefix, c)
+				}
+			}
+			if n := count(t, env, `SELECT count(*) FROM sessions WHERE user_id = $1`, staff.User.ID); n != 0 {
+				t.Errorf("got %d sessions, want none", n)
+			}
+			if n := count(t, env, `SELECT count(*) FROM sso_subjects`) + count(t, env, `SELECT count(*) FROM sso_codes`); n != 0 {
+				t.Errorf("got %d bindings or pending sign-ins, want none", n)
+			}
+			if n := count(t, env, `SELECT count(*) FROM audit_events WHERE action = 'auth.login_failed'
+				AND details->>'method' = 'sso' AND details->>'reason' = $1`, tt.reason); n != 2 {
+				t.Errorf("got %d audited refusals for %s, want 2", n, tt.reason)
+			}
+		})
+	}
 }
