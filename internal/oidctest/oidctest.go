@@ -133,7 +133,7 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.Auth
 
 type otherAudience struct{ op.AuthRequest }
 
-func (otherAudience) GetClientID() string    { return OtherClientID }
+func (otherAudience) GetClientID() string   { return OtherClientID }
 func (otherAudience) GetAudience() []string { return []string{OtherClientID} }
 
 func (s *opStorage) TerminateSession(ctx context.Context, userID, clientID string) error {
