@@ -299,3 +299,102 @@ func TestSSORefusesTokenNotForThePortal(t *testing.T) {
 		})
 	}
 }
+
+// ssoBound signs email in through the provider for the first time with browser b, with the
+// e-mailed code, and returns the staff home page it reaches.
+func ssoBound(t *testing.T, env *portaltest.Env, prov *oidctest.Provider, b *http.Client, email string) string {
+	t.Helper()
+	r := prov.SignIn(t, b, env.URL()+"/staff/sso", email)
+	body(t, r)
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/staff/sso/code" {
+		t.Fatalf("first sign-in of %s: got %d to %q, want 303 to the code page", email, r.StatusCode, r.Header.Get("Location"))
+	}
+	if r := postCode(t, env, b, ssoCode(t, env, email)); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("code of %s: got %d, want 303", email, r.StatusCode)
+	}
+	r, err := b.Get(env.URL() + "/staff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := body(t, r)
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("staff home of %s: got %d, want 200", email, r.StatusCode)
+	}
+	return home
+}
+
+// Signing out of a session that came through the provider revokes it in the portal first,
+// then sends the browser to the provider's end_session_endpoint with the session's ID token,
+// which ends the provider's session and comes back with the state; a state that does not
+// match says only the portal's session is known to be over.
+func TestSSOSignOutAtProvider(t *testing.T) {
+	prov := oidctest.Start(t)
+	env := ssoPortal(t, prov.Issuer)
+	email := "sso.leaver@example.gov.uk"
+	staff := portaltest.Account(t, env.Portal, accounts.NewUser{Email: email, Roles: []string{"investigator"}})
+	sub := prov.AddUser(email)
+	b := oidctest.Browser(t)
+	home := ssoBound(t, env, prov, b, email)
+
+	stop := *b // the same cookies, stopping at each answer
+	stop.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	r, err := stop.PostForm(env.URL()+"/staff/logout", url.Values{"csrf": {portaltest.CSRF(t, home)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body(t, r)
+	to, err := url.Parse(r.Header.Get("Location"))
+	if err != nil || r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(to.String(), prov.Issuer+"/") {
+		t.Fatalf("logout: got %d to %q, want 303 to the provider", r.StatusCode, r.Header.Get("Location"))
+	}
+	q := to.Query()
+	if q.Get("id_token_hint") == "" || q.Get("state") == "" || q.Get("post_logout_redirect_uri") != env.URL()+oidctest.PostLogoutPath {
+		t.Fatalf("logout at the provider: got %v, want id_token_hint, state and post_logout_redirect_uri %s", q, env.URL()+oidctest.PostLogoutPath)
+	}
+	// The portal's session ended before the browser left for the provider.
+	if n := count(t, env, `SELECT count(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL`, staff.User.ID); n != 0 {
+		t.Fatalf("got %d live sessions while the browser is at the provider, want none", n)
+	}
+	if n := count(t, env, `SELECT count(*) FROM sessions WHERE user_id = $1 AND position(convert_to($2, 'UTF8') in sso_id_token) > 0`,
+		staff.User.ID, q.Get("id_token_hint")[:40]); n != 0 {
+		t.Errorf("the ID token is stored in clear")
+	}
+
+	r, err = stop.Get(to.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body(t, r)
+	back, err := url.Parse(r.Header.Get("Location"))
+	if err != nil || back.Query().Get("state") != q.Get("state") || !strings.HasPrefix(back.String(), env.URL()+oidctest.PostLogoutPath) {
+		t.Fatalf("provider's end_session: got %d to %q, want back to the portal with the state", r.StatusCode, r.Header.Get("Location"))
+	}
+	if n := prov.Ended(sub); n != 1 {
+		t.Fatalf("the provider ended %d sessions of the person, want 1", n)
+	}
+
+	// A forged state, then the right one: only the state this browser was sent with confirms.
+	forged := *back
+	forged.RawQuery = url.Values{"state": {"forged"}}.Encode()
+	for _, tt := range []struct {
+		url, want string
+	}{
+		{forged.String(), "staff.sso.signed_out.unconfirmed"},
+		{back.String(), "staff.sso.signed_out.provider"},
+		{env.URL() + "/cy" + oidctest.PostLogoutPath + "?at=portal", "staff.sso.signed_out.local"},
+	} {
+		if tt.want == "staff.sso.signed_out.provider" {
+			b = oidctest.Browser(t) // the forged visit used up the state cookie: replay it on a fresh jar
+			u, _ := url.Parse(env.URL())
+			b.Jar.SetCookies(u, []*http.Cookie{{Name: "candour_sso_logout", Value: q.Get("state")}})
+		}
+		r, err := b.Get(tt.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := body(t, r)
+		if r.StatusCode != http.StatusOK || !strings.Contains(page, `data-outcome="`+tt.want+`"`) {
+			t.Errorf("GET %s: got %d, want the page saying %s:\n%s", tt.url, r.StatusCode, tt.want, page)
+		}
+	}
+}

@@ -52,6 +52,7 @@ func (s *Site) Routes() []Route {
 		Route{get, "/staff/sso/callback", access.Public, s.ssoCallback},     // the flow cookie: state, nonce, PKCE
 		Route{get, "/staff/sso/code", access.Public, s.ssoCodeForm},         // a first sign-in's pending cookie
 		Route{post, "/staff/sso/code", access.Public, limitForm(s.ssoCode)}, // the e-mailed code; login CSRF cookie
+		Route{get, "/staff/sso/signed-out", access.Public, s.ssoSignedOut},  // back from the provider's sign-out; state cookie
 		Route{get, "/staff", access.SignedIn, s.staffHome},
 		Route{get, "/staff/totp", access.Setup, s.staffTOTPForm},
 		Route{post, "/staff/totp", access.Setup, s.staffTOTP},
