@@ -21,7 +21,7 @@ const (
 	// ssoLogoutCookie holds the state the provider must bring back after ending its session
 	// (Lax: it comes back on the provider's redirect).
 	ssoLogoutCookie = "candour_sso_logout"
-	ssoCookiePath    = "/"
+	ssoCookiePath   = "/"
 )
 
 // ssoStart sends the browser to the council's provider.
