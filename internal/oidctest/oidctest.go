@@ -164,8 +164,11 @@ func (c anyPort) IDTokenLifetime() time.Duration {
 	return c.Client.IDTokenLifetime()
 }
 
+// RedirectURIGlobs: a portal on 127.0.0.1, or a council of a test deployment on its own
+// host (north.example…, reached with BrowserAt).
 func (anyPort) RedirectURIGlobs() []string {
-	return []string{"http://127.0.0.1:*/staff/sso/callback", "http://127.0.0.1:*/cy/staff/sso/callback"}
+	return []string{"http://127.0.0.1:*/staff/sso/callback", "http://127.0.0.1:*/cy/staff/sso/callback",
+		"http://*.example:*/staff/sso/callback"}
 }
 
 func (anyPort) PostLogoutRedirectURIGlobs() []string {
@@ -226,6 +229,21 @@ func Browser(t testing.TB) *http.Client {
 		}
 		return nil
 	}}
+}
+
+// BrowserAt is a Browser that reaches every host under .example (a test deployment's
+// councils) at addr, the portal's listening address.
+func BrowserAt(t testing.TB, addr string) *http.Client {
+	t.Helper()
+	b := Browser(t)
+	dial := (&net.Dialer{}).DialContext
+	b.Transport = &http.Transport{DialContext: func(ctx context.Context, network, hostport string) (net.Conn, error) {
+		if host, _, err := net.SplitHostPort(hostport); err == nil && strings.HasSuffix(host, ".example") {
+			hostport = addr
+		}
+		return dial(ctx, network, hostport)
+	}}
+	return b
 }
 
 // SignIn goes from start (the portal's /staff/sso) to the provider, signs in there as the

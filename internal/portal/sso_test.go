@@ -4,6 +4,7 @@ import (
 	"context"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -11,8 +12,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jmoiron/sqlx"
+
 	"candour/internal/accounts"
 	"candour/internal/oidctest"
+	"candour/internal/portal"
 	"candour/internal/policytest"
 	"candour/internal/portaltest"
 	"candour/internal/routing"
@@ -396,5 +400,126 @@ func TestSSOSignOutAtProvider(t *testing.T) {
 		if r.StatusCode != http.StatusOK || !strings.Contains(page, `data-outcome="`+tt.want+`"`) {
 			t.Errorf("GET %s: got %d, want the page saying %s:\n%s", tt.url, r.StatusCode, tt.want, page)
 		}
+	}
+}
+
+// ssoCodeAt is ssoCode for council c of a deployment.
+func ssoCodeAt(t *testing.T, env *portaltest.Env, c *portal.Council, email string) string {
+	t.Helper()
+	var sealed []byte
+	if err := portaltest.InCouncil(t, env.Portal, c, func(tx *sqlx.Tx) error {
+		return tx.Get(&sealed, `SELECT sealed_link FROM notifications WHERE kind = 'sso_code' AND recipient = lower($1)
+			ORDER BY id DESC LIMIT 1`, email)
+	}); err != nil {
+		t.Fatalf("no sign-in code for %s at %s: %v", email, c.Slug, err)
+	}
+	code, err := c.Auth.OpenSSOCode(email, sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+func countAt(t *testing.T, env *portaltest.Env, c *portal.Council, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := portaltest.InCouncil(t, env.Portal, c, func(tx *sqlx.Tx) error { return tx.Get(&n, query, args...) }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// One deployment, two councils: north names the provider in its sso.yaml, south does not.
+// The same person has an account at both. Signing in through the provider binds them at
+// north only; south offers no provider, its callback signs nobody in with north's flow, and
+// its rows hold no binding.
+func TestSSOCouncilsAreSeparate(t *testing.T) {
+	prov := oidctest.Start(t)
+	root := policytest.Deployment(t, "north", "south")
+	writeSSO(t, filepath.Join(root, "north"), prov.Issuer, oidctest.ClientID)
+	env := portaltest.Start(t, portaltest.Setting("CANDOUR_POLICY_DIR", root))
+	north, south := env.CouncilBySlug("north"), env.CouncilBySlug("south")
+	email := "sso.both@example.gov.uk"
+	atNorth := portaltest.AccountAt(t, env.Portal, north, accounts.NewUser{Email: email, Roles: []string{"investigator"}})
+	atSouth := portaltest.AccountAt(t, env.Portal, south, accounts.NewUser{Email: email, Roles: []string{"investigator"}})
+	sub := prov.AddUser(email)
+	_, port, _ := net.SplitHostPort(env.Portal.Addr())
+	northURL, southURL := "http://north.example:"+port, "http://south.example:"+port
+
+	b := oidctest.BrowserAt(t, env.Portal.Addr())
+	r := prov.SignIn(t, b, northURL+"/staff/sso", email)
+	body(t, r)
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/staff/sso/code" {
+		t.Fatalf("first sign-in at north: got %d to %q, want 303 to the code page", r.StatusCode, r.Header.Get("Location"))
+	}
+	r, err := b.Get(northURL + "/staff/sso/code")
+	if err != nil {
+		t.Fatal(err)
+	}
+	csrf := portaltest.CSRF(t, body(t, r))
+	r, err = b.PostForm(northURL+"/staff/sso/code", url.Values{"csrf": {csrf}, "code": {ssoCodeAt(t, env, north, email)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body(t, r)
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("code at north: got %d, want 303", r.StatusCode)
+	}
+	if n := countAt(t, env, north, `SELECT count(*) FROM sso_subjects WHERE subject = $1 AND user_id = $2`, sub, atNorth.User.ID); n != 1 {
+		t.Fatalf("north: got %d bindings, want 1", n)
+	}
+	if n := countAt(t, env, south, `SELECT count(*) FROM sso_subjects`) + countAt(t, env, south, `SELECT count(*) FROM sso_codes`) +
+		countAt(t, env, south, `SELECT count(*) FROM sessions WHERE user_id = $1`, atSouth.User.ID); n != 0 {
+		t.Fatalf("south: got %d bindings, pending sign-ins or sessions, want none", n)
+	}
+
+	// South has no provider: no button, no way in through it.
+	r, err = b.Get(southURL + "/staff/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := body(t, r); strings.Contains(page, "Test Provider") || !strings.Contains(page, `name="password"`) {
+		t.Errorf("south's sign-in page: want the password form and no provider button:\n%s", page)
+	}
+	r, err = b.Get(southURL + "/staff/sso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body(t, r)
+	if r.StatusCode != http.StatusNotFound {
+		t.Errorf("south /staff/sso: got %d, want 404", r.StatusCode)
+	}
+
+	// North's flow, with the provider's code, taken to south's callback.
+	stop := *b
+	var callback *url.URL
+	stop.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		if req.URL.Path == "/staff/sso/callback" {
+			callback = req.URL
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	r = prov.SignIn(t, &stop, northURL+"/staff/sso", email)
+	body(t, r)
+	if callback == nil {
+		t.Fatalf("the provider did not send the browser back to north's callback")
+	}
+	north0, _ := url.Parse(northURL)
+	req, _ := http.NewRequest("GET", southURL+"/staff/sso/callback?"+callback.RawQuery, nil)
+	for _, c := range b.Jar.Cookies(north0) {
+		req.AddCookie(c)
+	}
+	r, err = b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body(t, r)
+	if r.StatusCode == http.StatusOK || strings.Contains(r.Header.Get("Set-Cookie"), "candour_staff=e") {
+		t.Errorf("north's callback at south: got %d, want a refusal and no session", r.StatusCode)
+	}
+	if n := countAt(t, env, south, `SELECT count(*) FROM sessions WHERE user_id = $1`, atSouth.User.ID) +
+		countAt(t, env, south, `SELECT count(*) FROM sso_subjects`); n != 0 {
+		t.Errorf("south after north's callback: got %d sessions or bindings, want none", n)
 	}
 }
