@@ -9,15 +9,17 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/jmoiron/sqlx"
 
 	"candour/internal/accounts"
+	"candour/internal/fault"
 	"candour/internal/oidctest"
-	"candour/internal/portal"
 	"candour/internal/policytest"
+	"candour/internal/portal"
 	"candour/internal/portaltest"
 	"candour/internal/routing"
 )
@@ -521,5 +523,74 @@ func TestSSOCouncilsAreSeparate(t *testing.T) {
 	if n := countAt(t, env, south, `SELECT count(*) FROM sessions WHERE user_id = $1`, atSouth.User.ID) +
 		countAt(t, env, south, `SELECT count(*) FROM sso_subjects`); n != 0 {
 		t.Errorf("south after north's callback: got %d sessions or bindings, want none", n)
+	}
+}
+
+// Removing an account's SSO binding (its directory account was recreated) follows the rules
+// of a credential reset: an administrator only proposes it for an account that reads cases,
+// and the Monitoring Officer approves; a protected account's is the console's alone. Once
+// removed, the sessions have ended and the next sign-in through the provider needs the
+// e-mailed code again.
+func TestSSOUnbind(t *testing.T) {
+	prov := oidctest.Start(t)
+	env := ssoPortal(t, prov.Issuer)
+	ctx := context.Background()
+	email := "sso.recreated@example.gov.uk"
+	staff := portaltest.Account(t, env.Portal, accounts.NewUser{Email: email, Roles: []string{"investigator"}})
+	prov.AddUser(email)
+	ssoBound(t, env, prov, oidctest.Browser(t), email)
+	bindings := func(userID int64) int {
+		return count(t, env, `SELECT count(*) FROM sso_subjects WHERE user_id = $1`, userID)
+	}
+
+	admin := portaltest.NewStaff(t, env.Portal, "sso.admin@example.gov.uk", "admin")
+	path := "/staff/admin/users/" + strconv.FormatInt(staff.User.ID, 10)
+	if p := admin.Get(path); !strings.Contains(p.Body, `id="sso-unbind"`) {
+		t.Fatalf("the account's admin page offers no removal of the sign-in link:\n%s", p.Body)
+	}
+	p := admin.Post(path+"/sso-unbind", url.Values{"csrf": {admin.CSRF(path)}})
+	if p.Status != http.StatusSeeOther || !strings.HasSuffix(p.Header.Get("Location"), "?done=proposed") || bindings(staff.User.ID) != 1 {
+		t.Fatalf("admin's removal for a case reader: got %d to %q, %d bindings; want only a proposal",
+			p.Status, p.Header.Get("Location"), bindings(staff.User.ID))
+	}
+	request := count(t, env, `SELECT id FROM access_requests WHERE user_id = $1 AND kind = 'sso_unbind' AND status = 'pending'`, staff.User.ID)
+	mo := portaltest.NewStaff(t, env.Portal, "sso.mo@example.gov.uk", "monitoring_officer")
+	if err := env.Accounts.Decide(ctx, accounts.Staff(mo.User), int64(request), true); err != nil {
+		t.Fatal(err)
+	}
+	if n := bindings(staff.User.ID); n != 0 {
+		t.Fatalf("after approval: got %d bindings, want none", n)
+	}
+	if n := count(t, env, `SELECT count(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL`, staff.User.ID); n != 0 {
+		t.Errorf("after approval: got %d live sessions, want none", n)
+	}
+	if n := count(t, env, `SELECT count(*) FROM audit_events WHERE action = 'access.approve' AND details->>'kind' = 'sso_unbind'`); n != 1 {
+		t.Errorf("got %d audited approvals of the removal, want 1", n)
+	}
+
+	// The next sign-in through the provider needs the code again.
+	r := prov.SignIn(t, oidctest.Browser(t), env.URL()+"/staff/sso", email)
+	body(t, r)
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/staff/sso/code" {
+		t.Fatalf("sign-in after the removal: got %d to %q, want 303 to the code page", r.StatusCode, r.Header.Get("Location"))
+	}
+
+	// A protected account: never through the portal, at once from the console.
+	officer := "sso.deputy@example.gov.uk"
+	deputy := portaltest.Account(t, env.Portal, accounts.NewUser{Email: officer, Roles: []string{"councillor"}})
+	prov.AddUser(officer)
+	ssoBound(t, env, prov, oidctest.Browser(t), officer)
+	if _, err := env.Accounts.SetRoles(ctx, accounts.Console(), deputy.User.ID, []string{"deputy_monitoring_officer"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Accounts.UnbindSSO(ctx, accounts.Staff(admin.User), deputy.User.ID); !fault.Is(err, fault.Forbidden) || bindings(deputy.User.ID) != 1 {
+		t.Fatalf("admin's removal for a deputy: got %v, %d bindings; want forbidden and the binding kept", err, bindings(deputy.User.ID))
+	}
+	if _, err := env.Accounts.UnbindSSO(ctx, accounts.Console(), deputy.User.ID); err != nil || bindings(deputy.User.ID) != 0 {
+		t.Fatalf("console's removal: got %v, %d bindings; want it removed", err, bindings(deputy.User.ID))
+	}
+	if n := count(t, env, `SELECT count(*) FROM audit_events WHERE action = 'user.sso_unbind' AND object_id = $1
+		AND actor = 'cli'`, strconv.FormatInt(deputy.User.ID, 10)); n != 1 {
+		t.Errorf("got %d audited console removals, want 1", n)
 	}
 }

@@ -120,8 +120,9 @@ func (s *Site) Routes() []Route {
 			Route{get, "/staff/admin/users/:id", access.Admin, s.adminUser},
 			Route{post, "/staff/admin/users/:id/roles", access.Admin, limitAdminForm(s.adminSetRoles)},
 			Route{post, "/staff/admin/users/:id/disable", access.Admin, limitAdminForm(s.adminDisable)},
-			Route{post, "/staff/admin/users/:id/reset-2fa", access.Admin, limitAdminForm(s.adminReset(s.deps.Accounts.ResetSecondFactor))},
-			Route{post, "/staff/admin/users/:id/reset-password", access.Admin, limitAdminForm(s.adminReset(s.deps.Accounts.ResetPassword))},
+			Route{post, "/staff/admin/users/:id/reset-2fa", access.Admin, limitAdminForm(s.adminReset(s.deps.Accounts.ResetSecondFactor, "reset"))},
+			Route{post, "/staff/admin/users/:id/reset-password", access.Admin, limitAdminForm(s.adminReset(s.deps.Accounts.ResetPassword, "reset"))},
+			Route{post, "/staff/admin/users/:id/sso-unbind", access.Admin, limitAdminForm(s.adminReset(s.deps.Accounts.UnbindSSO, "sso_unbind"))},
 			Route{get, "/staff/access-requests", access.MonitoringOfficer, s.accessRequests},
 			Route{post, "/staff/access-requests/:id/decision", access.MonitoringOfficer, limitAdminForm(s.accessDecide)}, // not its proposer or subject
 			Route{get, "/staff/enrol", access.Public, s.enrolForm},                                                       // an enrolment link's token
