@@ -99,15 +99,22 @@ func postCode(t *testing.T, env *portaltest.Env, b *http.Client, code string) *h
 	return r
 }
 
+// ssoPerson starts the provider and a portal using it, with an account for email holding
+// role, known to the provider as the subject returned.
+func ssoPerson(t *testing.T, email, role string) (*oidctest.Provider, *portaltest.Env, *accounts.Created, string) {
+	t.Helper()
+	prov := oidctest.Start(t)
+	env := ssoPortal(t, prov.Issuer)
+	staff := portaltest.Account(t, env.Portal, accounts.NewUser{Email: email, Roles: []string{role}})
+	return prov, env, staff, prov.AddUser(email)
+}
+
 // The first sign-in through the provider needs the code e-mailed to the account; then the
 // provider's subject alone signs the account in, to the same staff session a password gives,
 // and signing out ends it.
 func TestSSOSignIn(t *testing.T) {
-	prov := oidctest.Start(t)
-	env := ssoPortal(t, prov.Issuer)
 	email := "sso.officer@example.gov.uk"
-	staff := portaltest.Account(t, env.Portal, accounts.NewUser{Email: email, Roles: []string{"monitoring_officer"}})
-	sub := prov.AddUser(email)
+	prov, env, staff, sub := ssoPerson(t, email, "monitoring_officer")
 
 	login := portaltest.Page{}
 	if r, err := http.Get(env.URL() + "/cy/staff/login"); err != nil {
@@ -188,14 +195,16 @@ func TestSSOSignIn(t *testing.T) {
 		t.Errorf("password sign-in of a bound account: got %d, want 401", resp.Status)
 	}
 
-	// Logout ends the session.
-	r, err = b2.PostForm(env.URL()+"/staff/logout", url.Values{"csrf": {portaltest.CSRF(t, home)}})
+	// Logout ends the session (and goes on to the provider: TestSSOSignOutAtProvider).
+	stop := *b2
+	stop.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	r, err = stop.PostForm(env.URL()+"/staff/logout", url.Values{"csrf": {portaltest.CSRF(t, home)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	body(t, r)
-	if r.StatusCode != http.StatusSeeOther {
-		t.Fatalf("logout: got %d, want 303", r.StatusCode)
+	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), prov.Issuer+"/") {
+		t.Fatalf("logout: got %d to %q, want 303 to the provider", r.StatusCode, r.Header.Get("Location"))
 	}
 	r, err = b2.Get(env.URL() + "/staff")
 	if err != nil {
@@ -334,11 +343,8 @@ func ssoBound(t *testing.T, env *portaltest.Env, prov *oidctest.Provider, b *htt
 // which ends the provider's session and comes back with the state; a state that does not
 // match says only the portal's session is known to be over.
 func TestSSOSignOutAtProvider(t *testing.T) {
-	prov := oidctest.Start(t)
-	env := ssoPortal(t, prov.Issuer)
 	email := "sso.leaver@example.gov.uk"
-	staff := portaltest.Account(t, env.Portal, accounts.NewUser{Email: email, Roles: []string{"investigator"}})
-	sub := prov.AddUser(email)
+	prov, env, staff, sub := ssoPerson(t, email, "investigator")
 	b := oidctest.Browser(t)
 	home := ssoBound(t, env, prov, b, email)
 
@@ -532,12 +538,9 @@ func TestSSOCouncilsAreSeparate(t *testing.T) {
 // removed, the sessions have ended and the next sign-in through the provider needs the
 // e-mailed code again.
 func TestSSOUnbind(t *testing.T) {
-	prov := oidctest.Start(t)
-	env := ssoPortal(t, prov.Issuer)
 	ctx := context.Background()
 	email := "sso.recreated@example.gov.uk"
-	staff := portaltest.Account(t, env.Portal, accounts.NewUser{Email: email, Roles: []string{"investigator"}})
-	prov.AddUser(email)
+	prov, env, staff, _ := ssoPerson(t, email, "investigator")
 	ssoBound(t, env, prov, oidctest.Browser(t), email)
 	bindings := func(userID int64) int {
 		return count(t, env, `SELECT count(*) FROM sso_subjects WHERE user_id = $1`, userID)
