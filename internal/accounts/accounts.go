@@ -502,6 +502,26 @@ func (s *Service) reset(ctx context.Context, by Actor, id int64, action, reason 
 	return request, err
 }
 
+// UnbindSSO removes the account's binding to its provider's subject (say, the person's
+// directory account was recreated and has a new one), and any first sign-in waiting for its
+// code; its sessions end. The next sign-in through the provider needs the code e-mailed to the
+// account again, and until then the account may sign in with its password. Whoever holds
+// a binding can read what the account can, so for an account that can read cases an
+// administrator only proposes it, as for a reset; a protected account's is the console's.
+func (s *Service) UnbindSSO(ctx context.Context, by Actor, id int64) (int64, error) {
+	var request int64
+	err := s.change(ctx, by, id, "user.sso_unbind", "sso_unbind", nil, nil, func(tx *store.Store, u *domain.User) (bool, error) {
+		if !by.console && s.canReadCases(u.Email, u.Roles) {
+			var err error
+			request, err = s.propose(ctx, tx, by, u.ID, "sso_unbind", nil, nil)
+			return false, err
+		}
+		_, err := tx.UnbindSSOSubjects(ctx, u.ID)
+		return true, err
+	})
+	return request, err
+}
+
 func (s *Service) resetCredentials(ctx context.Context, tx *store.Store, u *domain.User) error {
 	if err := tx.ClearCredentials(ctx, u.ID); err != nil {
 		return err

@@ -146,6 +146,12 @@ func (s *Service) apply(ctx context.Context, tx *store.Store, r *store.AccessReq
 			return err
 		}
 		return s.resetCredentials(ctx, tx, u)
+	case "sso_unbind":
+		if err := s.d.Auth.RevokeUser(ctx, tx, u.ID, "", "sso_unbind"); err != nil {
+			return err
+		}
+		_, err := tx.UnbindSSOSubjects(ctx, u.ID)
+		return err
 	}
 	return fmt.Errorf("accounts: unknown request kind %q", r.Kind)
 }

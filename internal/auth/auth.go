@@ -348,6 +348,12 @@ func randomHex(n int) (string, error) {
 }
 
 func (s *Service) open(ctx context.Context, tx *store.Store, u *store.User, stage, method string, now time.Time) (*Issued, error) {
+	return s.openWith(ctx, tx, u, stage, method, nil, now)
+}
+
+// openWith is open keeping the provider's sealed ID token with an SSO session.
+func (s *Service) openWith(ctx context.Context, tx *store.Store, u *store.User, stage, method string, idToken []byte,
+	now time.Time) (*Issued, error) {
 	id, err := randomHex(16)
 	if err != nil {
 		return nil, err
@@ -358,7 +364,7 @@ func (s *Service) open(ctx context.Context, tx *store.Store, u *store.User, stag
 	}
 	now = now.UTC().Truncate(time.Microsecond)
 	se := &store.Session{ID: id, UserID: u.ID, Stage: stage, CSRF: csrf, CreatedAt: now, LastSeenAt: now,
-		ExpiresAt: now.Add(AbsoluteTTL), Method: method}
+		ExpiresAt: now.Add(AbsoluteTTL), Method: method, SSOIDToken: idToken}
 	if err := tx.InsertSession(ctx, se); err != nil {
 		return nil, err
 	}

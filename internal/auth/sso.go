@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,7 @@ import (
 const (
 	sealFlow    = "sso-flow"
 	sealCode    = "sso-code"
+	sealIDToken = "sso-id-token"
 	macPending  = "sso-pending"
 	macCode     = "sso-code"
 	ssoCodeSize = 8 // digits: 10^8 codes against ssoCodeAttempts guesses
@@ -74,6 +76,9 @@ func LocalOnly(u *store.User) bool {
 // reason.
 var (
 	ErrSSORefused = fault.New(fault.Unauthorized, "sso_refused", "sso.refused")
+	// ErrSSOToken: the provider's ID token did not verify (not for this portal, expired,
+	// forged): the person can do nothing about it but start again or call the service desk.
+	ErrSSOToken = fault.New(fault.Unauthorized, "sso_token_refused", "sso.token_refused")
 	// ErrSSOOff: the policy configures no provider.
 	ErrSSOOff = fault.New(fault.NotFound, "not_found", "error.not_found")
 	// ErrSSOCodeExpired: the pending sign-in is unknown, used, expired or out of attempts.
@@ -235,6 +240,9 @@ func (s *Service) CompleteSSO(ctx context.Context, cb SSOCallback) (*SSOResult, 
 			Details: map[string]string{"method": "sso", "reason": reason}}); aerr != nil {
 			return nil, aerr
 		}
+		if strings.HasPrefix(reason, "id_token") {
+			return nil, ErrSSOToken
+		}
 		return nil, ErrSSORefused
 	}
 	return res, err
@@ -266,11 +274,11 @@ func (s *Service) completeSSO(ctx context.Context, cb SSOCallback) (*SSOResult, 
 	raw, _ := tok.Extra("id_token").(string)
 	id, err := s.VerifyIDToken(ctx, raw, f.Nonce)
 	if err != nil {
-		return nil, "id_token", nil
+		return nil, s.idTokenRefusal(ctx, c, raw, err), nil
 	}
 	bound, err := s.d.Store.SSOUser(ctx, c.cfg.Issuer, id.Subject)
 	if err == nil {
-		issued, reason, err := s.ssoSignIn(ctx, bound)
+		issued, reason, err := s.ssoSignIn(ctx, bound, s.sealIDToken(bound, raw))
 		return &SSOResult{Issued: issued}, reason, err
 	}
 	if !errors.Is(err, store.ErrNotFound) {
@@ -298,7 +306,7 @@ func (s *Service) completeSSO(ctx context.Context, cb SSOCallback) (*SSOResult, 
 	if reason := ssoRefusal(u); reason != "" {
 		return nil, reason, nil
 	}
-	pending, err := s.startPending(ctx, u, c.cfg.Issuer, id.Subject)
+	pending, err := s.startPending(ctx, u, c.cfg.Issuer, id.Subject, s.sealIDToken(u.ID, raw))
 	return &SSOResult{Pending: pending}, "", err
 }
 
@@ -354,6 +362,22 @@ func (s *Service) VerifyIDToken(ctx context.Context, raw, nonce string) (*IDToke
 	return out, nil
 }
 
+// idTokenRefusal is the audited reason an ID token was refused: expired, for another
+// audience (it verifies once the audience is not checked), or anything else.
+func (s *Service) idTokenRefusal(ctx context.Context, c *ssoClient, raw string, err error) string {
+	var expired *oidc.TokenExpiredError
+	if errors.As(err, &expired) {
+		return "id_token_expired"
+	}
+	v := c.provider.Verifier(&oidc.Config{SkipClientIDCheck: true, Now: s.d.Now})
+	if raw != "" {
+		if _, aerr := v.Verify(ctx, raw); aerr == nil {
+			return "id_token_audience"
+		}
+	}
+	return "id_token"
+}
+
 // ssoRefusal is why u may not sign in through the provider ("" when it may).
 func ssoRefusal(u *store.User) string {
 	switch {
@@ -366,7 +390,7 @@ func ssoRefusal(u *store.User) string {
 }
 
 // ssoSignIn opens a session for a bound account that may still sign in through the provider.
-func (s *Service) ssoSignIn(ctx context.Context, userID int64) (*Issued, string, error) {
+func (s *Service) ssoSignIn(ctx context.Context, userID int64, idToken []byte) (*Issued, string, error) {
 	u, err := s.d.Store.UserByID(ctx, userID)
 	if err != nil {
 		return nil, "", err
@@ -376,14 +400,14 @@ func (s *Service) ssoSignIn(ctx context.Context, userID int64) (*Issued, string,
 	}
 	var issued *Issued
 	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
-		issued, err = s.openSSO(ctx, tx, u)
+		issued, err = s.openSSO(ctx, tx, u, idToken)
 		return err
 	})
 	return issued, "", err
 }
 
-func (s *Service) openSSO(ctx context.Context, tx *store.Store, u *store.User) (*Issued, error) {
-	issued, err := s.open(ctx, tx, u, StageFull, "sso", s.d.Now())
+func (s *Service) openSSO(ctx context.Context, tx *store.Store, u *store.User, idToken []byte) (*Issued, error) {
+	issued, err := s.openWith(ctx, tx, u, StageFull, "sso", idToken, s.d.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -394,7 +418,7 @@ func (s *Service) openSSO(ctx context.Context, tx *store.Store, u *store.User) (
 // startPending stores a first sign-in and e-mails its code to the account's own address,
 // sealed for that address: the code is never stored or logged in clear (the row keeps a MAC
 // bound to the pending sign-in).
-func (s *Service) startPending(ctx context.Context, u *store.User, issuer, subject string) (string, error) {
+func (s *Service) startPending(ctx context.Context, u *store.User, issuer, subject string, idToken []byte) (string, error) {
 	if s.d.Secrets == nil {
 		return "", errNoSecrets
 	}
@@ -410,7 +434,7 @@ func (s *Service) startPending(ctx context.Context, u *store.User, issuer, subje
 		return "", err
 	}
 	p := &store.PendingSSO{ID: id, UserID: u.ID, Issuer: issuer, Subject: subject, Code: s.codeMAC(id, code),
-		ExpiresAt: s.d.Now().Add(SSOCodeTTL)}
+		ExpiresAt: s.d.Now().Add(SSOCodeTTL), IDToken: idToken}
 	err = s.d.Store.Tx(ctx, func(tx *store.Store) error {
 		if err := tx.InsertPendingSSO(ctx, p, u.Email, sealed); err != nil {
 			return err
@@ -497,11 +521,82 @@ func (s *Service) ConfirmSSOCode(ctx context.Context, pending, code string) (*Is
 			ObjectID: strconv.FormatInt(u.ID, 10), Details: map[string]string{"issuer": p.Issuer}}); err != nil {
 			return err
 		}
-		issued, err = s.openSSO(ctx, tx, u)
+		issued, err = s.openSSO(ctx, tx, u, p.IDToken)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return issued, fail
+}
+
+// maxKeptIDToken bounds the ID token kept for signing out; a larger one is not kept, and the
+// provider is asked to end the session without it.
+const maxKeptIDToken = 16 << 10
+
+// sealIDToken seals the provider's ID token for account userID, to be handed back as
+// id_token_hint when the session ends (nil when there is nothing to keep).
+func (s *Service) sealIDToken(userID int64, raw string) []byte {
+	if s.d.Secrets == nil || raw == "" || len(raw) > maxKeptIDToken {
+		return nil
+	}
+	b, err := s.d.Secrets.SealFor(sealIDToken, strconv.FormatInt(userID, 10), []byte(raw))
+	if err != nil {
+		return nil // signing out will not carry the hint; signing in need not fail for it
+	}
+	return b
+}
+
+// SSOSignedOutPath is where the provider sends the browser back after ending its session; it
+// must be registered with the provider as a post-logout redirect URI (after
+// CANDOUR_PUBLIC_URL, and under /cy for Welsh).
+const SSOSignedOutPath = "/staff/sso/signed-out"
+
+// ErrNoProviderLogout: the provider publishes no end_session_endpoint, so signing out ended
+// the portal's session only.
+var ErrNoProviderLogout = errors.New("auth: the sign-in provider has no end_session_endpoint")
+
+// ProviderLogout is where to send the browser so that the provider ends its own session too
+// (OpenID Connect RP-initiated logout), with the state it must bring back to SSOSignedOutPath.
+// Call it after SignOut: the portal's session is over whatever the provider does. It is ""
+// for a session that did not sign in through the provider; ErrNoProviderLogout or an
+// *SSOUnavailableError when the provider cannot be asked.
+func (s *Service) ProviderLogout(ctx context.Context, p *Principal, lang string) (to, state string, err error) {
+	if p.Session.Method != "sso" {
+		return "", "", nil
+	}
+	c, err := s.ssoClient(ctx)
+	if errors.Is(err, ErrSSOOff) {
+		return "", "", ErrNoProviderLogout // the council has stopped using a provider
+	}
+	if err != nil {
+		return "", "", err
+	}
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	if err := c.provider.Claims(&meta); err != nil || meta.EndSession == "" {
+		return "", "", ErrNoProviderLogout
+	}
+	u, err := url.Parse(meta.EndSession)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", "", ErrNoProviderLogout
+	}
+	back := strings.TrimSuffix(s.d.PublicURL, "/")
+	if lang == "cy" {
+		back += "/cy"
+	}
+	state = randomToken()
+	q := u.Query()
+	q.Set("client_id", c.cfg.ClientID)
+	q.Set("post_logout_redirect_uri", back+SSOSignedOutPath)
+	q.Set("state", state)
+	if len(p.Session.SSOIDToken) > 0 && s.d.Secrets != nil {
+		raw, err := s.d.Secrets.OpenFor(sealIDToken, strconv.FormatInt(p.User.ID, 10), p.Session.SSOIDToken)
+		if err == nil {
+			q.Set("id_token_hint", string(raw))
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), state, nil
 }

@@ -2,7 +2,10 @@ package auth_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"candour/internal/oidctest"
 	"candour/internal/policytest"
 	"candour/internal/routing"
+	"candour/internal/store"
 )
 
 // ssoService is an auth service whose policy names the test provider, with clock now.
@@ -78,5 +82,27 @@ func TestSSOIssuerDoesNotAnswer(t *testing.T) {
 	var down *auth.SSOUnavailableError
 	if !errors.As(err, &down) || down.Issuer != prov.Issuer || !strings.Contains(err.Error(), prov.Issuer) {
 		t.Fatalf("got %v, want an SSOUnavailableError naming %s", err, prov.Issuer)
+	}
+}
+
+// A provider whose discovery document names no end_session_endpoint cannot be asked to end
+// its session: signing out is the portal's alone (ErrNoProviderLogout, which the sign-out page
+// says). A password session never goes to the provider.
+func TestProviderLogoutWithoutEndSession(t *testing.T) {
+	var issuer string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": issuer, "authorization_endpoint": issuer + "/auth",
+			"token_endpoint": issuer + "/token", "jwks_uri": issuer + "/keys", "id_token_signing_alg_values_supported": []string{"RS256"}})
+	}))
+	defer srv.Close()
+	issuer = srv.URL
+	svc := ssoService(t, &oidctest.Provider{Issuer: issuer}, time.Now)
+	u := &store.User{ID: 7}
+	if to, _, err := svc.ProviderLogout(context.Background(), &auth.Principal{User: u, Session: &store.Session{Method: "sso"}}, "en"); !errors.Is(err, auth.ErrNoProviderLogout) {
+		t.Errorf("sso session: got %q, %v; want ErrNoProviderLogout", to, err)
+	}
+	if to, _, err := svc.ProviderLogout(context.Background(), &auth.Principal{User: u, Session: &store.Session{Method: "password"}}, "en"); to != "" || err != nil {
+		t.Errorf("password session: got %q, %v; want nothing to do", to, err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"candour/internal/accounts"
 	"candour/internal/auth"
 	"candour/internal/config"
+	"candour/internal/domain"
 	"candour/internal/fault"
 	"candour/internal/i18n"
 	"candour/internal/portal"
@@ -30,6 +31,7 @@ const userUsage = `usage:
   candour user add [--council SLUG] --email E --name N --role R [--role R2] [--service-area A]
                    [--age-recipient age1…] [--language en|cy] [--must-change] --password-stdin [--json]
   candour user disable [--council SLUG] --email E
+  candour user sso-unbind [--council SLUG] --email E
   candour user list [--council SLUG] [--json]
 
 --council names the council's policy folder; it is needed only when the deployment serves several.
@@ -59,6 +61,8 @@ func user(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return userAdd(args[1:], stdin, stdout, stderr)
 	case "disable":
 		return userDisable(args[1:], stdout, stderr)
+	case "sso-unbind":
+		return userSSOUnbind(args[1:], stdout, stderr)
 	case "list":
 		return userList(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
@@ -242,7 +246,25 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func userDisable(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("user disable", flag.ContinueOnError)
+	return onAccount("disable", args, stdout, stderr, func(ctx context.Context, svc *accounts.Service, u *domain.User) (string, error) {
+		return fmt.Sprintf("Disabled %s; their sessions have ended.", u.Email), svc.Disable(ctx, accounts.Console(), u.ID)
+	})
+}
+
+// userSSOUnbind removes an account's single sign-on binding, at once (the console's rule).
+func userSSOUnbind(args []string, stdout, stderr io.Writer) int {
+	return onAccount("sso-unbind", args, stdout, stderr, func(ctx context.Context, svc *accounts.Service, u *domain.User) (string, error) {
+		_, err := svc.UnbindSSO(ctx, accounts.Console(), u.ID)
+		return fmt.Sprintf("Removed the single sign-on binding of %s; their sessions have ended. "+
+			"Their next sign-in through the provider needs the code e-mailed to the account.", u.Email), err
+	})
+}
+
+// onAccount runs `candour user <cmd> [--council SLUG] --email E`: act on the account with
+// that address, printing what act says it did.
+func onAccount(cmd string, args []string, stdout, stderr io.Writer,
+	act func(context.Context, *accounts.Service, *domain.User) (string, error)) int {
+	fs := flag.NewFlagSet("user "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	councilSlug := fs.String("council", "", "the council's slug, when the deployment serves several")
 	email := fs.String("email", "", "e-mail address of the account")
@@ -250,23 +272,24 @@ func userDisable(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *email == "" || fs.NArg() > 0 {
-		fmt.Fprint(stderr, "candour user disable: --email is required\n\n"+userUsage)
+		fmt.Fprintf(stderr, "candour user %s: --email is required\n\n%s", cmd, userUsage)
 		return 2
 	}
 	return withStore(stderr, *councilSlug, func(ctx context.Context, st *store.Store, svc *accounts.Service) int {
 		u, err := svc.UserByEmail(ctx, *email)
 		if fault.Is(err, fault.NotFound) {
-			fmt.Fprintf(stderr, "candour user disable: no user %s\n", *email)
+			fmt.Fprintf(stderr, "candour user %s: no user %s\n", cmd, *email)
 			return 1
 		}
+		var done string
 		if err == nil {
-			err = svc.Disable(ctx, accounts.Console(), u.ID)
+			done, err = act(ctx, svc, u)
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "candour user disable: %v\n", err)
+			fmt.Fprintf(stderr, "candour user %s: %v\n", cmd, err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "Disabled %s; their sessions have ended.\n", u.Email)
+		fmt.Fprintln(stdout, done)
 		return 0
 	})
 }

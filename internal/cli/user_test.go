@@ -16,6 +16,7 @@ func TestUserAddUsageErrors(t *testing.T) {
 		{"no role", []string{"user", "add", "--email", "a@b.c", "--name", "A", "--password-stdin"}, "--role: Select at least one role"},
 		{"password on argv refused", []string{"user", "add", "--email", "a@b.c", "--name", "A", "--role", "auditor"}, "--password-stdin is required"},
 		{"unknown subcommand", []string{"user", "promote"}, "unknown command"},
+		{"sso-unbind without an address", []string{"user", "sso-unbind"}, "candour user sso-unbind: --email is required"},
 		{"audit without verify", []string{"audit"}, "usage: candour audit verify"},
 	}
 	for _, tc := range cases {

@@ -11,9 +11,11 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
@@ -33,12 +35,40 @@ const (
 	OtherRedirect = "http://127.0.0.1:1/cb"
 	// Password is every user's password at the provider.
 	Password = "verysecure"
+	// WrongAudienceClientID is a registration of the portal (same secret, same redirect URIs)
+	// for which the provider misissues: its ID tokens name OtherClientID as their only
+	// audience and authorised party, as if meant for another relying party.
+	WrongAudienceClientID = "candour-wrong-audience"
+	// ExpiredClientID is a registration of the portal whose ID tokens expire an hour before
+	// they are issued: a provider whose clock is far behind, or a token replayed late.
+	ExpiredClientID = "candour-expired"
+	// PostLogoutPath is where the provider may send the browser back after signing out
+	// (on any 127.0.0.1 port, in either language).
+	PostLogoutPath = "/staff/sso/signed-out"
 )
+
+// portalClients are the registrations a portal under test may be configured with.
+var portalClients = []string{ClientID, WrongAudienceClientID, ExpiredClientID}
 
 // Provider is the running provider.
 type Provider struct {
 	Issuer string
 	users  *users
+	ended  *ended
+}
+
+// ended counts the sessions the provider ended at its end_session endpoint, by subject.
+type ended struct {
+	mu    sync.Mutex
+	bySub map[string]int
+}
+
+// Ended is how many times the provider ended a session of subject at its end_session
+// endpoint (RP-initiated logout), for any of the portal's registrations.
+func (p *Provider) Ended(subject string) int {
+	p.ended.mu.Lock()
+	defer p.ended.mu.Unlock()
+	return p.ended.bySub[subject]
 }
 
 var (
@@ -63,34 +93,87 @@ func start() (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Provider{Issuer: "http://" + ln.Addr().String(), users: &users{byID: map[string]*storage.User{}}}
-	storage.RegisterClients(
-		storage.WebClient(ClientID, ClientSecret, "http://127.0.0.1/staff/sso/callback"),
-		storage.WebClient(OtherClientID, OtherClientSecret, OtherRedirect),
-	)
-	st := &opStorage{storage.NewStorage(p.users)}
+	p := &Provider{Issuer: "http://" + ln.Addr().String(), users: &users{byID: map[string]*storage.User{}},
+		ended: &ended{bySub: map[string]int{}}}
+	clients := []*storage.Client{storage.WebClient(OtherClientID, OtherClientSecret, OtherRedirect)}
+	for _, id := range portalClients {
+		clients = append(clients, storage.WebClient(id, ClientSecret, "http://127.0.0.1/staff/sso/callback"))
+	}
+	storage.RegisterClients(clients...)
+	st := &opStorage{Storage: storage.NewStorage(p.users), ended: p.ended}
 	go func() { _ = http.Serve(ln, exampleop.SetupServer(p.Issuer, st, nil, false)) }()
 	return p, nil
 }
 
-// opStorage is the example storage, with the portal's redirect URI allowed on any port: each
-// test's portal listens on a port of its own.
-type opStorage struct{ *storage.Storage }
+// opStorage is the example storage, with the portal's redirect URIs allowed on any port (each
+// test's portal listens on a port of its own), the misissuing registrations, and a record of
+// the sessions ended.
+type opStorage struct {
+	*storage.Storage
+	ended *ended
+}
 
 func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
 	c, err := s.Storage.GetClientByClientID(ctx, id)
-	if err != nil || id != ClientID {
+	if err != nil || !slices.Contains(portalClients, id) {
 		return c, err
 	}
-	return anyPort{c}, nil
+	return anyPort{Client: c, id: id}, nil
 }
 
-type anyPort struct{ op.Client }
+// AuthRequestByCode hands the token endpoint a request that names OtherClientID when the
+// code was issued to WrongAudienceClientID, so the ID token is signed for the other party.
+func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
+	r, err := s.Storage.AuthRequestByCode(ctx, code)
+	if err != nil || r.GetClientID() != WrongAudienceClientID {
+		return r, err
+	}
+	return otherAudience{r}, nil
+}
 
+type otherAudience struct{ op.AuthRequest }
+
+func (otherAudience) GetClientID() string   { return OtherClientID }
+func (otherAudience) GetAudience() []string { return []string{OtherClientID} }
+
+func (s *opStorage) TerminateSession(ctx context.Context, userID, clientID string) error {
+	s.ended.mu.Lock()
+	s.ended.bySub[userID]++
+	s.ended.mu.Unlock()
+	return s.Storage.TerminateSession(ctx, userID, clientID)
+}
+
+type anyPort struct {
+	op.Client
+	id string
+}
+
+// GetID is the party the token endpoint checks the code against: the other one for the
+// misissuing registration (see AuthRequestByCode).
+func (c anyPort) GetID() string {
+	if c.id == WrongAudienceClientID {
+		return OtherClientID
+	}
+	return c.id
+}
+
+func (c anyPort) IDTokenLifetime() time.Duration {
+	if c.id == ExpiredClientID {
+		return -time.Hour
+	}
+	return c.Client.IDTokenLifetime()
+}
+
+// RedirectURIGlobs: a portal on 127.0.0.1, or a council of a test deployment on its own
+// host (north.example…, reached with BrowserAt).
 func (anyPort) RedirectURIGlobs() []string {
-	return []string{"http://127.0.0.1:*/staff/sso/callback", "http://127.0.0.1:*/cy/staff/sso/callback"}
+	return []string{"http://127.0.0.1:*/staff/sso/callback", "http://127.0.0.1:*/cy/staff/sso/callback",
+		"http://*.example:*/staff/sso/callback"}
 }
-func (anyPort) PostLogoutRedirectURIGlobs() []string { return nil }
+
+func (anyPort) PostLogoutRedirectURIGlobs() []string {
+	return []string{"http://127.0.0.1:*" + PostLogoutPath, "http://127.0.0.1:*/cy" + PostLogoutPath}
+}
 
 // users is the provider's user directory.
 type users struct {
@@ -146,6 +229,21 @@ func Browser(t testing.TB) *http.Client {
 		}
 		return nil
 	}}
+}
+
+// BrowserAt is a Browser that reaches every host under .example (a test deployment's
+// councils) at addr, the portal's listening address.
+func BrowserAt(t testing.TB, addr string) *http.Client {
+	t.Helper()
+	b := Browser(t)
+	dial := (&net.Dialer{}).DialContext
+	b.Transport = &http.Transport{DialContext: func(ctx context.Context, network, hostport string) (net.Conn, error) {
+		if host, _, err := net.SplitHostPort(hostport); err == nil && strings.HasSuffix(host, ".example") {
+			hostport = addr
+		}
+		return dial(ctx, network, hostport)
+	}}
+	return b
 }
 
 // SignIn goes from start (the portal's /staff/sso) to the provider, signs in there as the

@@ -18,6 +18,9 @@ type Session struct {
 	RevokedAt  *time.Time `db:"revoked_at"`
 	// Method is how it signed in: "password" (and second factor) or "sso".
 	Method string `db:"method"`
+	// SSOIDToken is the provider's ID token of an "sso" session, sealed for the account, for
+	// ending the session at the provider too (nil: none kept).
+	SSOIDToken []byte `db:"sso_id_token"`
 }
 
 // InsertSession stores a new session.
@@ -25,16 +28,17 @@ func (s *Store) InsertSession(ctx context.Context, se *Session) error {
 	if se.Method == "" {
 		se.Method = "password"
 	}
-	_, err := s.exec(ctx, `INSERT INTO sessions (id, user_id, stage, csrf, created_at, last_seen_at, expires_at, method)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, se.ID, se.UserID, se.Stage, se.CSRF, se.CreatedAt, se.LastSeenAt, se.ExpiresAt, se.Method)
+	_, err := s.exec(ctx, `INSERT INTO sessions (id, user_id, stage, csrf, created_at, last_seen_at, expires_at, method, sso_id_token)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, se.ID, se.UserID, se.Stage, se.CSRF, se.CreatedAt, se.LastSeenAt, se.ExpiresAt,
+		se.Method, se.SSOIDToken)
 	return err
 }
 
 // SessionByID finds a session, live or not.
 func (s *Store) SessionByID(ctx context.Context, id string) (*Session, error) {
 	var se Session
-	err := s.get(ctx, &se, `SELECT id, user_id, stage, csrf, created_at, last_seen_at, expires_at, revoked_at, method
-		FROM sessions WHERE id = $1`, id)
+	err := s.get(ctx, &se, `SELECT id, user_id, stage, csrf, created_at, last_seen_at, expires_at, revoked_at, method,
+		sso_id_token FROM sessions WHERE id = $1`, id)
 	return &se, notFound(err)
 }
 

@@ -43,6 +43,8 @@ type PendingSSO struct {
 	Code      []byte    `db:"code"`
 	ExpiresAt time.Time `db:"expires_at"`
 	Attempts  int       `db:"attempts"`
+	// IDToken is the provider's ID token, sealed for the account, kept for signing out.
+	IDToken []byte `db:"id_token"`
 }
 
 // InsertPendingSSO stores p and queues its code to recipient, sealed for them; the account's
@@ -51,8 +53,8 @@ func (s *Store) InsertPendingSSO(ctx context.Context, p *PendingSSO, recipient s
 	if _, err := s.exec(ctx, `DELETE FROM sso_codes WHERE user_id = $1`, p.UserID); err != nil {
 		return err
 	}
-	if _, err := s.exec(ctx, `INSERT INTO sso_codes (id, user_id, issuer, subject, code, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, p.ID, p.UserID, p.Issuer, p.Subject, p.Code, p.ExpiresAt); err != nil {
+	if _, err := s.exec(ctx, `INSERT INTO sso_codes (id, user_id, issuer, subject, code, expires_at, id_token)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, p.ID, p.UserID, p.Issuer, p.Subject, p.Code, p.ExpiresAt, p.IDToken); err != nil {
 		return err
 	}
 	_, err := s.exec(ctx, `INSERT INTO notifications (recipient, kind, reference, sealed_link)
@@ -64,7 +66,7 @@ func (s *Store) InsertPendingSSO(ctx context.Context, p *PendingSSO, recipient s
 // attempt limit.
 func (s *Store) PendingSSOByID(ctx context.Context, id []byte) (*PendingSSO, error) {
 	var p PendingSSO
-	err := s.get(ctx, &p, `SELECT id, user_id, issuer, subject, code, expires_at, attempts
+	err := s.get(ctx, &p, `SELECT id, user_id, issuer, subject, code, expires_at, attempts, id_token
 		FROM sso_codes WHERE id = $1 FOR UPDATE`, id)
 	return &p, notFound(err)
 }
@@ -79,4 +81,17 @@ func (s *Store) CountPendingSSOAttempt(ctx context.Context, id []byte) error {
 func (s *Store) DeletePendingSSO(ctx context.Context, id []byte) error {
 	_, err := s.exec(ctx, `DELETE FROM sso_codes WHERE id = $1`, id)
 	return err
+}
+
+// UnbindSSOSubjects removes every binding of an account to a provider's subject, and its
+// pending first sign-ins, and returns how many bindings went.
+func (s *Store) UnbindSSOSubjects(ctx context.Context, userID int64) (int64, error) {
+	if _, err := s.exec(ctx, `DELETE FROM sso_codes WHERE user_id = $1`, userID); err != nil {
+		return 0, err
+	}
+	res, err := s.exec(ctx, `DELETE FROM sso_subjects WHERE user_id = $1`, userID)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }

@@ -98,6 +98,7 @@ type adminUserData struct {
 	Areas  []adminChoice
 	Errors *adminErrors
 	Done   string // message id of the confirmation banner
+	SSO    string // the council's sign-on provider ("" when none): offers removing a binding
 }
 
 // adminNewUserFields is the add-user form in page order (field ids are the same).
@@ -105,7 +106,7 @@ var adminNewUserFields = []string{"email", "name", "roles", "service_areas", "la
 
 // adminDone are the confirmations a redirect may ask for, by ?done=.
 var adminDone = map[string]string{"roles": "admin.done.roles", "disabled": "admin.done.disabled", "reset": "admin.done.reset",
-	"proposed": "admin.done.proposed"}
+	"proposed": "admin.done.proposed", "sso_unbind": "admin.done.sso_unbind"}
 
 func (s *Site) adminUsers(c *fiber.Ctx) error {
 	return s.renderAdminUsers(c, fiber.StatusOK, adminNewUser{Language: Lang(c)}, nil, nil)
@@ -183,6 +184,9 @@ func (s *Site) renderAdminUser(c *fiber.Ctx, status int, u *domain.User, roles, 
 	d := adminUserData{CSRF: principal(c).Session.CSRF, User: s.adminRow(lang, u, principal(c).User.ID),
 		Roles: s.adminRoleChoices(lang, "roles", roles), Areas: s.adminAreaChoices(lang, "service_areas", areas),
 		Errors: errs, Done: done}
+	if p := s.deps.Auth.SSOProvider(); p != nil {
+		d.SSO = p.Name
+	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return s.Render(c, status, "admin_user", d)
 }
@@ -245,15 +249,15 @@ func (s *Site) adminDisable(c *fiber.Ctx) error {
 }
 
 // adminReset answers a reset of the account's credentials (reset2FA or password: both clear
-// the two and send a new enrolment link), done at once or only proposed.
-func (s *Site) adminReset(reset func(context.Context, accounts.Actor, int64) (int64, error)) fiber.Handler {
+// the two and send a new enrolment link; or its SSO binding), done at once or only proposed.
+func (s *Site) adminReset(reset func(context.Context, accounts.Actor, int64) (int64, error), done string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		u, err := s.adminTarget(c)
 		if err != nil {
 			return err
 		}
 		request, err := reset(c.UserContext(), accounts.Staff(principal(c).User), u.ID)
-		return s.adminDone(c, u, request, err, "reset")
+		return s.adminDone(c, u, request, err, done)
 	}
 }
 

@@ -52,6 +52,7 @@ func (s *Site) Routes() []Route {
 		Route{get, "/staff/sso/callback", access.Public, s.ssoCallback},     // the flow cookie: state, nonce, PKCE
 		Route{get, "/staff/sso/code", access.Public, s.ssoCodeForm},         // a first sign-in's pending cookie
 		Route{post, "/staff/sso/code", access.Public, limitForm(s.ssoCode)}, // the e-mailed code; login CSRF cookie
+		Route{get, "/staff/sso/signed-out", access.Public, s.ssoSignedOut},  // back from the provider's sign-out; state cookie
 		Route{get, "/staff", access.SignedIn, s.staffHome},
 		Route{get, "/staff/totp", access.Setup, s.staffTOTPForm},
 		Route{post, "/staff/totp", access.Setup, s.staffTOTP},
@@ -119,8 +120,9 @@ func (s *Site) Routes() []Route {
 			Route{get, "/staff/admin/users/:id", access.Admin, s.adminUser},
 			Route{post, "/staff/admin/users/:id/roles", access.Admin, limitAdminForm(s.adminSetRoles)},
 			Route{post, "/staff/admin/users/:id/disable", access.Admin, limitAdminForm(s.adminDisable)},
-			Route{post, "/staff/admin/users/:id/reset-2fa", access.Admin, limitAdminForm(s.adminReset(s.deps.Accounts.ResetSecondFactor))},
-			Route{post, "/staff/admin/users/:id/reset-password", access.Admin, limitAdminForm(s.adminReset(s.deps.Accounts.ResetPassword))},
+			Route{post, "/staff/admin/users/:id/reset-2fa", access.Admin, limitAdminForm(s.adminReset(s.deps.Accounts.ResetSecondFactor, "reset"))},
+			Route{post, "/staff/admin/users/:id/reset-password", access.Admin, limitAdminForm(s.adminReset(s.deps.Accounts.ResetPassword, "reset"))},
+			Route{post, "/staff/admin/users/:id/sso-unbind", access.Admin, limitAdminForm(s.adminReset(s.deps.Accounts.UnbindSSO, "sso_unbind"))},
 			Route{get, "/staff/access-requests", access.MonitoringOfficer, s.accessRequests},
 			Route{post, "/staff/access-requests/:id/decision", access.MonitoringOfficer, limitAdminForm(s.accessDecide)}, // not its proposer or subject
 			Route{get, "/staff/enrol", access.Public, s.enrolForm},                                                       // an enrolment link's token

@@ -18,7 +18,10 @@ import (
 const (
 	ssoFlowCookie    = "candour_sso_flow"
 	ssoPendingCookie = "candour_sso_pending"
-	ssoCookiePath    = "/"
+	// ssoLogoutCookie holds the state the provider must bring back after ending its session
+	// (Lax: it comes back on the provider's redirect).
+	ssoLogoutCookie = "candour_sso_logout"
+	ssoCookiePath   = "/"
 )
 
 // ssoStart sends the browser to the council's provider.
@@ -117,4 +120,47 @@ func (s *Site) ssoCode(c *fiber.Ctx) error {
 	c.Cookie(s.cookie(loginCSRFCookie, "", time.Unix(0, 0)))
 	s.setSession(c, is.Token, is.Session.ExpiresAt)
 	return s.redirect(c, "/staff")
+}
+
+// providerLogout sends the browser to the provider's end_session_endpoint. When the provider
+// has none, or does not answer, the portal's sign-out stands alone and the page says so.
+func (s *Site) providerLogout(c *fiber.Ctx, p *auth.Principal) error {
+	to, state, err := s.deps.Auth.ProviderLogout(c.UserContext(), p, Lang(c))
+	var down *auth.SSOUnavailableError
+	switch {
+	case errors.As(err, &down):
+		s.logger.Warn("single sign-on provider did not answer at sign-out", "issuer", down.Issuer, "err", down.Err.Error())
+		return s.redirect(c, auth.SSOSignedOutPath+"?at=portal")
+	case errors.Is(err, auth.ErrNoProviderLogout):
+		return s.redirect(c, auth.SSOSignedOutPath+"?at=portal")
+	case err != nil:
+		return err
+	}
+	c.Cookie(&fiber.Cookie{Name: ssoLogoutCookie, Value: state, Path: ssoCookiePath, Expires: time.Now().Add(auth.SSOFlowTTL),
+		HTTPOnly: true, Secure: s.deps.SecureCookies, SameSite: fiber.CookieSameSiteLaxMode})
+	return c.Redirect(to, fiber.StatusSeeOther)
+}
+
+type ssoSignedOutData struct {
+	Message  string // message id
+	Provider string
+}
+
+// ssoSignedOut is where the provider sends the browser back after ending its session. Only
+// the state this browser was sent with says the provider did; anything else says the portal's
+// session is over and the provider's may not be.
+func (s *Site) ssoSignedOut(c *fiber.Ctx) error {
+	want := c.Cookies(ssoLogoutCookie)
+	s.clearCookie(c, ssoLogoutCookie)
+	d := ssoSignedOutData{Message: "staff.sso.signed_out.unconfirmed"}
+	if p := s.deps.Auth.SSOProvider(); p != nil {
+		d.Provider = p.Name
+	}
+	switch {
+	case c.Query("at") == "portal":
+		d.Message = "staff.sso.signed_out.local"
+	case sameToken(c.Query("state"), want):
+		d.Message = "staff.sso.signed_out.provider"
+	}
+	return s.Render(c, fiber.StatusOK, "staff_sso_signed_out", d)
 }

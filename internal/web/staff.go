@@ -206,14 +206,20 @@ func (s *Site) redirectToSetup(c *fiber.Ctx, p *auth.Principal) error {
 	return s.redirect(c, "/staff/totp")
 }
 
+// staffLogout ends the portal's session first, then, for a session that signed in through
+// the council's provider, sends the browser to end the provider's session too.
 func (s *Site) staffLogout(c *fiber.Ctx) error {
-	if err := s.deps.Auth.SignOut(c.UserContext(), principal(c)); err != nil {
+	p := principal(c)
+	if err := s.deps.Auth.SignOut(c.UserContext(), p); err != nil {
 		return err
 	}
 	c.Cookie(s.cookie(staffCookie, "", time.Unix(0, 0)))
 	// Drop the browser's copies of staff pages (including the back/forward cache), so Back
 	// after signing out cannot show a case page again.
 	c.Set("Clear-Site-Data", `"cache"`)
+	if p.Session.Method == "sso" {
+		return s.providerLogout(c, p)
+	}
 	return s.redirect(c, "/staff/login")
 }
 
