@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -68,6 +69,12 @@ func (m *floodMemory) ended(b *testing.B) {
 	b.ReportMetric(float64(peak)/(1<<20), "peak_rss_MiB")
 	b.ReportMetric(back.Seconds(), "s_to_rss_under_150MiB")
 	b.ReportMetric(float64(vm("VmRSS"))/(1<<20), "rss_after_MiB")
+	// What of the RSS at the end is heap the runtime holds free (not yet given back to the
+	// system), and what is live: they tell a leak from memory the runtime is slow to return.
+	free := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(free)
+	b.ReportMetric(float64(free[0].Value.Uint64())/(1<<20), "heap_free_after_MiB")
+	b.ReportMetric(float64(free[1].Value.Uint64())/(1<<20), "heap_objects_after_MiB")
 }
 
 // answers counts a flood's answers by status; status 0 counts requests that got no answer
