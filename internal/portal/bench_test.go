@@ -233,9 +233,7 @@ func reportFiler(b *testing.B, e *portaltest.Env, clients int) func() error {
 	// The load generator shares the two cores with the portal and PostgreSQL: fasthttp's client
 	// (fiber's own HTTP layer) costs a fraction of net/http's per request and, like wrk, builds
 	// the request once and sends it again and again.
-	client := &fasthttp.HostClient{Addr: e.Addr(), MaxConns: clients}
-	// Idle keep-alive connections would hold the portal's shutdown until its timeout.
-	b.Cleanup(client.CloseIdleConnections)
+	client := keepAlive(b, e, clients)
 	requests := sync.Pool{New: func() any { return reportRequest(e) }}
 	return func() error {
 		req := requests.Get().(*fasthttp.Request)

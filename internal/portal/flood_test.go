@@ -193,6 +193,20 @@ func steady(rate, clients int, d time.Duration, fn func() error) *phase {
 	return &p
 }
 
+// quietly is a victim's floor: fn warmed up for two seconds, then measured as steady does.
+func quietly(rate, clients int, d time.Duration, fn func() error) *phase {
+	steady(rate, clients, 2*time.Second, fn)
+	return steady(rate, clients, d, fn)
+}
+
+// keepAlive is a client of up to n kept-alive connections to e, closed when the benchmark
+// ends (idle ones would hold the portal's shutdown until its timeout).
+func keepAlive(b *testing.B, e *portaltest.Env, n int) *fasthttp.HostClient {
+	client := &fasthttp.HostClient{Addr: e.Addr(), MaxConns: n}
+	b.Cleanup(client.CloseIdleConnections)
+	return client
+}
+
 // allSucceeded fails the benchmark when any of the phase's calls failed.
 func (p *phase) allSucceeded(b *testing.B, what string) {
 	if len(p.errs) > 0 {

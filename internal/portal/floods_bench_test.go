@@ -36,13 +36,11 @@ func BenchmarkFilingFlood(b *testing.B) {
 	dbtest.SeedConcerns(b, e.DB, 20_000, time.Now())
 	mo := portaltest.NewStaff(b, e.Portal, "elin.rowlands@enghraifft.example", "monitoring_officer")
 	triage := staffReader(b, e, mo.Token, "/api/v1/triage", viewers)
-	steady(rate, viewers, 2*time.Second, triage) // warm up
-	quiet := steady(rate, viewers, spell, triage)
+	quiet := quietly(rate, viewers, spell, triage)
 
 	mem := floodBegins(b)
 	var filed answers
-	client := &fasthttp.HostClient{Addr: e.Addr(), MaxConns: attackers}
-	b.Cleanup(client.CloseIdleConnections)
+	client := keepAlive(b, e, attackers)
 	stop := unleash(attackers, func(_ int, stop <-chan struct{}) { pound(client, reportRequest(e), &filed, stop, nil) })
 	time.Sleep(time.Second) // the flood is under way
 	flooded := steady(rate, viewers, spell, triage)
@@ -62,8 +60,7 @@ func BenchmarkFilingFlood(b *testing.B) {
 // staffReader returns a function that GETs path with a staff token over up to clients
 // connections and wants its 200.
 func staffReader(b *testing.B, e *portaltest.Env, token, path string, clients int) func() error {
-	client := &fasthttp.HostClient{Addr: e.Addr(), MaxConns: clients}
-	b.Cleanup(client.CloseIdleConnections)
+	client := keepAlive(b, e, clients)
 	return func() error {
 		req := fasthttp.AcquireRequest()
 		defer fasthttp.ReleaseRequest(req)
@@ -88,15 +85,13 @@ func BenchmarkReceiptGuessFlood(b *testing.B) {
 	)
 	e := portaltest.Start(b, portaltest.Setting("CANDOUR_LOG_LEVEL", "warn"))
 	mine, _ := fileAndOpen(b, e)
-	reporter := &fasthttp.HostClient{Addr: e.Addr(), MaxConns: openers}
-	b.Cleanup(reporter.CloseIdleConnections)
+	reporter := keepAlive(b, e, openers)
 	open := func() error {
 		req := sessionRequest(e, mine)
 		defer fasthttp.ReleaseRequest(req)
 		return want(reporter, req, http.StatusOK)
 	}
-	steady(rate, openers, 2*time.Second, open) // warm up
-	quiet := steady(rate, openers, spell, open)
+	quiet := quietly(rate, openers, spell, open)
 
 	mem := floodBegins(b)
 	// One loopback address has 28,000 ports, and a closed connection keeps its port for a
@@ -187,8 +182,7 @@ func BenchmarkUploadFlood(b *testing.B) {
 		}
 	}
 	_, victim := fileAndOpen(b, e)
-	reporter := &fasthttp.HostClient{Addr: e.Addr(), MaxConns: uploaders}
-	b.Cleanup(reporter.CloseIdleConnections)
+	reporter := keepAlive(b, e, uploaders)
 	uploadOwn := upload(reporter, victim)
 	submit := reportFiler(b, e, filers)
 	var quietUploads, quietFiling, floodUploads, floodFiling *phase
@@ -205,8 +199,7 @@ func BenchmarkUploadFlood(b *testing.B) {
 
 	mem := floodBegins(b)
 	var fast, held answers
-	client := &fasthttp.HostClient{Addr: e.Addr(), MaxConns: 2 * mailboxes}
-	b.Cleanup(client.CloseIdleConnections)
+	client := keepAlive(b, e, 2*mailboxes)
 	stopFast := unleash(2*mailboxes, func(i int, stop <-chan struct{}) {
 		req := evidenceRequest(e, tokens[i/2], contentType, body)
 		defer fasthttp.ReleaseRequest(req)

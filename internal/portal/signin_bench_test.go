@@ -25,13 +25,11 @@ func BenchmarkSignInFlood(b *testing.B) {
 	// Request log lines would pile up in the harness's in-memory log, not the portal's memory.
 	e := portaltest.Start(b, portaltest.Setting("CANDOUR_LOG_LEVEL", "warn"))
 	submit := reportFiler(b, e, filers)
-	steady(rate, filers, 2*time.Second, submit) // warm up
-	quiet := steady(rate, filers, spell, submit)
+	quiet := quietly(rate, filers, spell, submit)
 
 	mem := floodBegins(b)
 	var answered answers
-	client := &fasthttp.HostClient{Addr: e.Addr(), MaxConns: attackers}
-	b.Cleanup(client.CloseIdleConnections)
+	client := keepAlive(b, e, attackers)
 	stop := unleash(attackers, func(i int, stop <-chan struct{}) {
 		req := fasthttp.AcquireRequest()
 		defer fasthttp.ReleaseRequest(req)
