@@ -39,6 +39,7 @@ type phase struct {
 	ops      int
 	elapsed  time.Duration
 	lat      []time.Duration
+	errs     []error // of the calls that failed, where failing is part of what is measured
 	self, pg float64 // CPU seconds of this process and of PostgreSQL
 }
 
@@ -234,33 +235,37 @@ func reportFiler(b *testing.B, e *portaltest.Env, clients int) func() error {
 
 // reportFilerAt is reportFiler at host, the council of a deployment of several ("": any).
 func reportFilerAt(b *testing.B, e *portaltest.Env, clients int, host string) func() error {
-	details := strings.Repeat("Cases were closed early to hit the target. ", 40)
-	body, _ := json.Marshal(map[string]any{"mode": "anonymous", "service_area": "childrens-services", "category": "misconduct",
-		"summary": "Cases closed early to meet targets", "details": details, "lang": "en"})
 	// The load generator shares the two cores with the portal and PostgreSQL: fasthttp's client
 	// (fiber's own HTTP layer) costs a fraction of net/http's per request and, like wrk, builds
 	// the request once and sends it again and again.
-	client := &fasthttp.HostClient{Addr: e.Addr(), MaxConns: clients}
-	// Idle keep-alive connections would hold the portal's shutdown until its timeout.
-	b.Cleanup(client.CloseIdleConnections)
-	url := e.URL() + "/api/v1/reports"
+	client := keepAlive(b, e, clients)
 	requests := sync.Pool{New: func() any {
-		req := new(fasthttp.Request)
-		req.SetRequestURI(url)
+		req := reportRequest(e)
 		if host != "" {
 			req.UseHostHeader = true
 			req.Header.SetHost(host)
 		}
-		req.Header.SetMethod("POST")
-		req.Header.SetContentType("application/json")
-		req.SetBody(body)
 		return req
 	}}
 	return func() error {
 		req := requests.Get().(*fasthttp.Request)
 		defer requests.Put(req)
-		return postReport(client, req)
+		return want(client, req, fasthttp.StatusCreated)
 	}
+}
+
+// reportRequest is a request filing one anonymous report of a usual size on e, to send again
+// and again.
+func reportRequest(e *portaltest.Env) *fasthttp.Request {
+	body, _ := json.Marshal(map[string]any{"mode": "anonymous", "service_area": "childrens-services", "category": "misconduct",
+		"summary": "Cases closed early to meet targets", "details": strings.Repeat("Cases were closed early to hit the target. ", 40),
+		"lang": "en"})
+	req := new(fasthttp.Request)
+	req.SetRequestURI(e.URL() + "/api/v1/reports")
+	req.Header.SetMethod("POST")
+	req.Header.SetContentType("application/json")
+	req.SetBody(body)
+	return req
 }
 
 // BenchmarkSubmissionTwoCouncils: what sharing a deployment costs a reporter filing a report.
@@ -293,19 +298,6 @@ func BenchmarkSubmissionTwoCouncils(b *testing.B) {
 	beside.report(b, "shared_", "submissions/s")
 	b.ReportMetric(beside.perSec()/alone.perSec(), "throughput_ratio")
 	b.ReportMetric(float64(beside.p99())/float64(alone.p99()), "p99_ratio")
-}
-
-// postReport sends one report and wants its 201.
-func postReport(client *fasthttp.HostClient, req *fasthttp.Request) error {
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseResponse(resp)
-	if err := client.Do(req, resp); err != nil {
-		return err
-	}
-	if resp.StatusCode() != 201 {
-		return fmt.Errorf("status %d", resp.StatusCode())
-	}
-	return nil
 }
 
 // peakRSSReset clears the kernel's high-water mark so VmHWM measures from now.
