@@ -1,6 +1,7 @@
 package receipt
 
 import (
+	"container/list"
 	"sync"
 	"time"
 )
@@ -37,7 +38,14 @@ type Throttle struct {
 	shard  limit
 	conn   limit
 	shards []bucket
-	conns  map[uint64]*bucket
+	conns  map[uint64]*list.Element // of *connBucket, most recently used first in recent
+	recent *list.List
+}
+
+// connBucket is one connection's bucket, kept in the recently used list.
+type connBucket struct {
+	id uint64
+	bucket
 }
 
 // PrefixLength is how many characters of a receipt choose its shard, and Shards how many
@@ -47,8 +55,11 @@ const (
 	Shards       = 32 * 32 * 32
 )
 
-// MaxConnections caps how many connections' buckets are kept; past it, full (idle) ones are
-// forgotten first.
+// MaxConnections caps how many connections' buckets are kept; past it, the least recently
+// used is forgotten. A flood of new connections thus pushes out only connections that have
+// gone quiet, never a busy one, which keeps its spent budget (forgetting every connection at
+// once, as an earlier version did, handed a guesser on one connection a fresh burst each time
+// the table filled).
 const MaxConnections = 4096
 
 // limit is a bucket's rate (tokens per second) and burst.
@@ -87,7 +98,7 @@ func NewThrottle(shardPerMinute, connPerMinute, burst int) *Throttle {
 func NewThrottleWithClock(shardPerMinute, connPerMinute, burst int, now func() time.Time) *Throttle {
 	per := func(n int) limit { return limit{rate: float64(max(n, 0)) / 60, burst: float64(max(burst, 1))} }
 	return &Throttle{now: now, shard: per(shardPerMinute), conn: per(connPerMinute),
-		shards: make([]bucket, Shards), conns: map[uint64]*bucket{}}
+		shards: make([]bucket, Shards), conns: map[uint64]*list.Element{}, recent: list.New()}
 }
 
 // shardOf is the shard of a normalized receipt; -1 for none.
@@ -118,23 +129,19 @@ var decodeIndex = func() (t [256]int) {
 }()
 
 // connBucket is conn's bucket, made (and room made for it) when missing. Caller holds t.mu.
-func (t *Throttle) connBucket(conn uint64, now time.Time) *bucket {
-	if b, ok := t.conns[conn]; ok {
-		return b
+func (t *Throttle) connBucket(conn uint64) *bucket {
+	if e, ok := t.conns[conn]; ok {
+		t.recent.MoveToFront(e)
+		return &e.Value.(*connBucket).bucket
 	}
-	if len(t.conns) >= MaxConnections {
-		for id, b := range t.conns {
-			if b.take(t.conn, now, false) && b.tokens >= t.conn.burst {
-				delete(t.conns, id)
-			}
-		}
-		if len(t.conns) >= MaxConnections {
-			clear(t.conns) // all busy: start again rather than grow without bound
-		}
+	if t.recent.Len() >= MaxConnections {
+		oldest := t.recent.Back()
+		t.recent.Remove(oldest)
+		delete(t.conns, oldest.Value.(*connBucket).id)
 	}
-	b := &bucket{}
-	t.conns[conn] = b
-	return b
+	b := &connBucket{id: conn}
+	t.conns[conn] = t.recent.PushFront(b)
+	return &b.bucket
 }
 
 // Allow reports whether a lookup of normalized from conn may be attempted now. It spends
@@ -156,7 +163,7 @@ func (t *Throttle) step(normalized string, conn uint64, spend bool) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	ok := t.connBucket(conn, now).take(t.conn, now, spend)
+	ok := t.connBucket(conn).take(t.conn, now, spend)
 	if s := shardOf(normalized); s >= 0 {
 		ok = t.shards[s].take(t.shard, now, spend) && ok
 	}

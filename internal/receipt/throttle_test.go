@@ -143,6 +143,27 @@ func TestThrottleForgetsConnections(t *testing.T) {
 	}
 }
 
+// A guesser who keeps one connection busy while a flood of new connections fills the table
+// keeps its spent budget: only connections that went quiet are forgotten.
+func TestThrottleFloodDoesNotRefillABusyConnection(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(0, 0)}
+	th := NewThrottleWithClock(600_000, 10, 10, clock.now) // shards out of the way
+	const guesser = 1 << 40
+	allowed := 0
+	for i := range 3 * MaxConnections {
+		if i%100 == 0 { // the guesser tries between every hundred new connections
+			if th.Allow(fmt.Sprint(i), guesser) {
+				allowed++
+				th.Fail(fmt.Sprint(i), guesser)
+			}
+		}
+		th.Fail(fmt.Sprint(i), uint64(i))
+	}
+	if allowed > 10 {
+		t.Errorf("the busy guesser got %d guesses during the flood, want its burst of 10", allowed)
+	}
+}
+
 func TestThrottleZeroValue(t *testing.T) {
 	var th Throttle
 	th.Fail("K7QM2XWPTRHD9CFANBEZ", 1)
