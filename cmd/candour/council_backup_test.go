@@ -280,3 +280,42 @@ func mustOpen(t *testing.T, path string) io.Reader {
 	t.Cleanup(func() { f.Close() })
 	return f
 }
+
+// With attachments kept in PostgreSQL (no blob folder), a council's backup carries the blobs
+// and chunks its own attachments refer to, and restored, its attachment downloads whole.
+func TestCouncilBackupOfBlobsInTheDatabase(t *testing.T) {
+	t.Parallel()
+	policy := policytest.Deployment(t, "north", "south")
+	e := portaltest.Start(t, portaltest.Setting("CANDOUR_POLICY_DIR", policy))
+	fileWithEvidence(t, e, e.CouncilBySlug("north"))
+	south := fileWithEvidence(t, e, e.CouncilBySlug("south"))
+	out := filepath.Join(t.TempDir(), "south.backup")
+	r := command(map[string]string{"DATABASE_URL": e.DatabaseURL, "CANDOUR_MIGRATE_DATABASE_URL": e.OwnerURL,
+		"CANDOUR_DATA_DIR": e.DataDir, "CANDOUR_POLICY_DIR": policy}, "backup", "--council", "south", "--out", out)
+	if code := exitCode(t, r); code != 0 {
+		t.Fatalf("backup: exit %d, stderr %s", code, r.stderr)
+	}
+	d, env := restoreTarget(t, policytest.Deployment(t, "south"))
+	delete(env, "CANDOUR_BLOB_DIR")
+	if r := command(env, "restore", "--in", out, "--identity", keyFile(t, south.key)); exitCode(t, r) != 0 {
+		t.Fatalf("restore: stderr %s", r.stderr)
+	}
+	var blobs, chunks, orphans int
+	db := dbtest.Open(t, d.OwnerURL)
+	db.Get(&blobs, `SELECT count(*) FROM blobs`)
+	db.Get(&chunks, `SELECT count(*) FROM blob_chunks`)
+	db.Get(&orphans, `SELECT count(*) FROM blob_chunks WHERE blob_id NOT IN (SELECT id FROM blobs)`)
+	if blobs != 1 || chunks == 0 || orphans != 0 {
+		t.Errorf("restored %d blobs, %d chunks (%d without their blob); want south's one blob and its chunks", blobs, chunks, orphans)
+	}
+	var opts []portaltest.Option
+	for k, v := range env {
+		opts = append(opts, portaltest.Setting(k, v))
+	}
+	back := portaltest.Start(t, opts...)
+	host := portaltest.HostHeader(back.CouncilBySlug("south"))
+	auth := mailboxAt(t, back.URL(), host, south.receipt)
+	if got := back.Do(t, "GET", "/api/v1/mailbox/attachments/"+south.attachment, "", nil, auth, host); got.Status != 200 || !bytes.Equal(got.Body, south.evidence) {
+		t.Errorf("south's attachment: got %d, %d bytes; want 200 and the %d bytes uploaded", got.Status, len(got.Body), len(south.evidence))
+	}
+}
