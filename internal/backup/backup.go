@@ -9,13 +9,18 @@
 //	                     the data folder's other keys and the audit log's checkpoints
 //	database/00000001…   pg_dump's custom format, cut into pieces of known size (a tar member
 //	                     needs its size up front, and pg_dump's output is streamed, not held)
+//	global/<table>/00000001…
+//	                     a council's backup only: its rows of the tables every council shares
+//	                     (councils: its own row; blobs and blob_chunks: those its attachments
+//	                     refer to), in COPY's text format, cut like the dump
 //	blobs/<id>           each attachment file of the blob folder (CANDOUR_BLOB_DIR)
 //	manifest.json        last: format, scope, council, time, the serving role's grants, and
 //	                     every member's size and SHA-256
 //
 // Nothing is written in clear anywhere but into the age stream. The scope is "installation"
-// (one council per deployment today); a per-council backup would be the same format with
-// scope "council" and only that council's rows and files.
+// (every council of the deployment, sealed to the deployment's backup.yaml) or "council": one
+// council's rows (pg_dump bound to it by row-level security), its part of the data folder with
+// its own keys, and only the blobs its attachments refer to, sealed to its own backup.yaml.
 //
 // Consistency: the data folder's files are copied first, then the database is dumped from an
 // exported snapshot (pg_dump --snapshot) and exactly the blob files that snapshot's rows refer
@@ -51,6 +56,8 @@ const (
 	Version = 1
 	// ScopeInstallation is a backup of everything: every council of the deployment.
 	ScopeInstallation = "installation"
+	// ScopeCouncil is a backup of one council: Manifest.CouncilSlug.
+	ScopeCouncil = "council"
 )
 
 const (
@@ -59,6 +66,7 @@ const (
 	dataPrefix   = "data/"
 	dumpPrefix   = "database/"
 	blobPrefix   = "blobs/"
+	globalPrefix = "global/"
 	// dumpPiece is how much of pg_dump's output is held at once: the memory a backup needs.
 	dumpPiece = 4 << 20
 )
@@ -75,6 +83,12 @@ type Manifest struct {
 	Version int       `json:"version"`
 	Scope   string    `json:"scope"`
 	Council string    `json:"council"` // the audit log's origin
+	// CouncilSlug and CouncilID name the council of a backup of scope "council": restored,
+	// its rows keep their council and the councils row its id and slug.
+	CouncilSlug string `json:"council_slug,omitempty"`
+	CouncilID   int64  `json:"council_id,omitempty"`
+	// BlobFiles are the blob folder's files the backup carries (members blobs/<id>).
+	BlobFiles []int64 `json:"blob_files"`
 	Created time.Time `json:"created"`
 	// Grants are the serving role's privileges, given to the restoring side's serving role
 	// (roles belong to the cluster, so the dump itself carries none).
@@ -99,6 +113,11 @@ type Source struct {
 	BinDir      string // the PostgreSQL programs
 	Council     string
 	Recipients  []string
+	// CouncilSlug, when set, makes the backup one council's (ScopeCouncil): only its rows and
+	// the blobs its attachments refer to. DataParts are then the parts of the data folder that
+	// are the council's, and DataKeyFile its server key when it lives outside them ("" if not).
+	CouncilSlug string
+	DataParts   []string // nil: every part (dataParts)
 }
 
 // Write writes a backup of src, sealed to src.Recipients, to out.
@@ -119,10 +138,15 @@ func Write(ctx context.Context, src Source, out io.Writer) (*Manifest, error) {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
 	m := &Manifest{Format: Format, Version: Version, Scope: ScopeInstallation, Council: src.Council,
-		Created: time.Now().UTC().Truncate(time.Second)}
+		Created: time.Now().UTC().Truncate(time.Second), BlobFiles: []int64{}}
+	if src.CouncilSlug != "" {
+		m.Scope, m.CouncilSlug = ScopeCouncil, src.CouncilSlug
+	}
 	w := &writer{tw: tar.NewWriter(aw), m: m}
-	if err := w.file(dataKeyName, src.DataKeyFile); err != nil {
-		return nil, fmt.Errorf("data key (CANDOUR_DATA_KEY_FILE): %w", err)
+	if src.DataKeyFile != "" {
+		if err := w.file(dataKeyName, src.DataKeyFile); err != nil {
+			return nil, fmt.Errorf("data key (CANDOUR_DATA_KEY_FILE): %w", err)
+		}
 	}
 	if err := w.dataFolder(src); err != nil {
 		return nil, err
@@ -185,7 +209,11 @@ func (w *writer) file(name, path string) error {
 }
 
 func (w *writer) dataFolder(src Source) error {
-	for _, part := range dataParts {
+	parts := dataParts
+	if src.DataParts != nil {
+		parts = src.DataParts
+	}
+	for _, part := range parts {
 		err := filepath.WalkDir(filepath.Join(src.DataDir, part), func(path string, d fs.DirEntry, err error) error {
 			if errors.Is(err, fs.ErrNotExist) && path == filepath.Join(src.DataDir, part) {
 				return nil // a development file a production data folder does not have
@@ -206,7 +234,9 @@ func (w *writer) dataFolder(src Source) error {
 	return nil
 }
 
-// database dumps the database from a snapshot and copies the blob files of that snapshot.
+// database dumps the database from a snapshot and copies the blob files of that snapshot. A
+// council's backup dumps as that council (row-level security gives pg_dump its rows only), leaves
+// out the data of the tables every council shares, and adds its own rows of those.
 func (w *writer) database(ctx context.Context, src Source) error {
 	db, err := database.Open(ctx, src.OwnerURL)
 	if err != nil {
@@ -221,39 +251,86 @@ func (w *writer) database(ctx context.Context, src Source) error {
 	if w.m.Grants, err = snap.Grants(ctx, src.ServingRole); err != nil {
 		return fmt.Errorf("serving role's grants: %w", err)
 	}
-	ids, err := snap.FileBlobIDs(ctx)
-	if err != nil {
+	session := allCouncils
+	args := []string{"--format=custom", "--snapshot=" + snap.ID, "--enable-row-security"}
+	var ids []int64
+	if src.CouncilSlug != "" {
+		id, ok, err := snap.CouncilID(ctx, src.CouncilSlug)
+		if err != nil {
+			return fmt.Errorf("council %s: %w", src.CouncilSlug, err)
+		} else if !ok {
+			return fmt.Errorf("council %s has never been served from this database: there is nothing of it to back up", src.CouncilSlug)
+		}
+		w.m.CouncilID, session = id, inCouncil(id)
+		for _, t := range globalTables {
+			args = append(args, "--exclude-table-data=public."+t.name)
+		}
+		if ids, err = snap.CouncilFileBlobIDs(ctx, id); err != nil {
+			return fmt.Errorf("blob files: %w", err)
+		}
+	} else if ids, err = snap.FileBlobIDs(ctx); err != nil {
 		return fmt.Errorf("blob files: %w", err)
 	}
 	if len(ids) > 0 && src.BlobDir == "" {
 		return fmt.Errorf("the database has %d attachments in a blob folder, but CANDOUR_BLOB_DIR is not set", len(ids))
 	}
-	err = runPG(ctx, src.BinDir, "pg_dump", src.OwnerURL, nil, func(stdout io.Reader) error {
-		buf := make([]byte, dumpPiece)
-		for n := 1; ; n++ {
-			k, err := io.ReadFull(stdout, buf)
-			if k > 0 {
-				if err := w.add(fmt.Sprintf("%s%08d", dumpPrefix, n), int64(k), bytesReader(buf[:k])); err != nil {
-					return err
-				}
-			}
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-		}
-	}, "--format=custom", "--snapshot="+snap.ID, "--enable-row-security")
+	err = runPGAs(ctx, src.BinDir, "pg_dump", src.OwnerURL, session, nil, func(stdout io.Reader) error {
+		return w.pieces(dumpPrefix, stdout)
+	}, args...)
 	if err != nil {
 		return err
+	}
+	if src.CouncilSlug != "" {
+		for _, t := range globalTables {
+			// COPY's text format, read in the same snapshot, as the council.
+			query := "COPY (SELECT * FROM public." + t.name + " WHERE " + fmt.Sprintf(t.where, w.m.CouncilID) + ") TO STDOUT"
+			err := runPGAs(ctx, src.BinDir, "psql", src.OwnerURL, session, nil, func(stdout io.Reader) error {
+				return w.pieces(globalPrefix+t.name+"/", stdout)
+			}, "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",
+				"--command=BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+				"--command=SET TRANSACTION SNAPSHOT '"+snap.ID+"'", "--command="+query, "--command=COMMIT")
+			if err != nil {
+				return fmt.Errorf("the council's rows of %s: %w", t.name, err)
+			}
+		}
 	}
 	for _, id := range ids {
 		if err := w.file(blobPrefix+strconv.FormatInt(id, 10), filepath.Join(src.BlobDir, store.BlobFileName(id))); err != nil {
 			return fmt.Errorf("blob folder (CANDOUR_BLOB_DIR): %w", err)
 		}
+		w.m.BlobFiles = append(w.m.BlobFiles, id)
 	}
 	return nil
+}
+
+// globalTables are the tables every council shares whose data a council's backup leaves out of
+// its dump, and which of their rows it carries instead (where, given the council's id). The
+// order is the order they are restored in. installation (one row, the deployment's) is dumped
+// as it is.
+var globalTables = []struct{ name, where string }{
+	{"councils", "id = %d"},
+	{"blobs", "id IN (SELECT blob_id FROM public.attachments WHERE council_id = %d)"},
+	{"blob_chunks", "blob_id IN (SELECT blob_id FROM public.attachments WHERE council_id = %d)"},
+}
+
+// pieces adds what r gives as members prefix00000001…, each at most dumpPiece long (a tar
+// member needs its size up front; the stream is not held whole).
+func (w *writer) pieces(prefix string, r io.Reader) error {
+	buf := make([]byte, dumpPiece)
+	for n := 1; ; n++ {
+		k, err := io.ReadFull(r, buf)
+		if k > 0 {
+			if err := w.add(fmt.Sprintf("%s%08d", prefix, n), int64(k), bytesReader(buf[:k])); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // within reports whether path is dir or inside it.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -18,7 +19,7 @@ import (
 // owner, no privileges: roles belong to the cluster and may be named otherwise here) and psql
 // runs it between our BEGIN and COMMIT: the COMMIT is only sent once pg_restore has finished
 // without error, so a failure anywhere leaves the database as empty as it was.
-func restoreDatabase(ctx context.Context, t Target, dump string, grants []store.Grant) error {
+func restoreDatabase(ctx context.Context, t Target, dump string, globals [][2]string, grants []store.Grant) error {
 	grantSQL, err := grantStatements(t.ServingRole, grants)
 	if err != nil {
 		return err
@@ -30,12 +31,23 @@ func restoreDatabase(ctx context.Context, t Target, dump string, grants []store.
 			if _, err := io.WriteString(pw, "BEGIN;\n"); err != nil {
 				return err
 			}
-			var errOut tail
-			cmd := exec.CommandContext(ctx, filepath.Join(t.BinDir, "pg_restore"), "--no-owner", "--no-privileges",
-				"--exit-on-error", "--file=-", dump)
-			cmd.Stdout, cmd.Stderr = pw, &errOut
-			if err := cmd.Run(); err != nil {
-				return fmt.Errorf("pg_restore: %w: %s", err, strings.TrimSpace(errOut.String()))
+			// Section by section, so that a council's rows of the shared tables (blobs its
+			// attachments refer to) are in before post-data adds the foreign keys.
+			for _, section := range []string{"pre-data", "data", "post-data"} {
+				if section == "post-data" {
+					for _, g := range globals {
+						if err := copyIn(pw, g[0], g[1]); err != nil {
+							return err
+						}
+					}
+				}
+				var errOut tail
+				cmd := exec.CommandContext(ctx, filepath.Join(t.BinDir, "pg_restore"), "--no-owner", "--no-privileges",
+					"--exit-on-error", "--section="+section, "--file=-", dump)
+				cmd.Stdout, cmd.Stderr = pw, &errOut
+				if err := cmd.Run(); err != nil {
+					return fmt.Errorf("pg_restore: %w: %s", err, strings.TrimSpace(errOut.String()))
+				}
 			}
 			_, err := io.WriteString(pw, grantSQL+"COMMIT;\n")
 			return err
@@ -52,6 +64,24 @@ func restoreDatabase(ctx context.Context, t Target, dump string, grants []store.
 		return fmt.Errorf("restore the database: %w", err)
 	}
 	return nil
+}
+
+// copyIn writes a COPY of table's rows, staged in COPY's text format at path, into the SQL
+// stream psql runs.
+func copyIn(w io.Writer, table, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := io.WriteString(w, "COPY public."+quoteIdent(table)+" FROM stdin;\n"); err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, f); err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, "\\.\n")
+	return err
 }
 
 // privileges a backup may give the serving role: anything else in a manifest is refused.

@@ -35,15 +35,26 @@ func BinDir(dir string) (string, error) {
 // stdout is set, its output handed to stdout as it comes. The error carries the end of what
 // the program said.
 func runPG(ctx context.Context, binDir, program, url string, stdin io.Reader, stdout func(io.Reader) error, args ...string) error {
+	return runPGAs(ctx, binDir, program, url, allCouncils, stdin, stdout, args...)
+}
+
+// allCouncils is what a session reads under row-level security by default: a whole-installation
+// backup reads every council's rows (the owner may, under migration 00031's whole_backup policy,
+// read only).
+const allCouncils = "-c candour.all_councils=on"
+
+// inCouncil is the session setting that binds the owner to one council's rows (its policy).
+func inCouncil(id int64) string { return fmt.Sprintf("-c candour.council=%d", id) }
+
+// runPGAs is runPG with the session's settings pgOptions (PGOPTIONS).
+func runPGAs(ctx context.Context, binDir, program, url, pgOptions string, stdin io.Reader, stdout func(io.Reader) error, args ...string) error {
 	dsn, err := database.ParseDSN(url)
 	if err != nil {
 		return err
 	}
 	conninfo, password := dsn.ForLibpq()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, program), append(args, "--no-password", "--dbname="+conninfo)...)
-	// A whole-installation backup reads every council's rows: the owner may, with this
-	// setting, under row-level security's whole_backup policy (migration 00031), read only.
-	cmd.Env = append(os.Environ(), "PGPASSWORD="+password, "PGCONNECT_TIMEOUT=30", "PGOPTIONS=-c candour.all_councils=on")
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+password, "PGCONNECT_TIMEOUT=30", "PGOPTIONS="+pgOptions)
 	cmd.Stdin = stdin
 	var errOut tail
 	cmd.Stderr = &errOut

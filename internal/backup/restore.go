@@ -2,6 +2,7 @@ package backup
 
 import (
 	"archive/tar"
+	"maps"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -30,6 +31,9 @@ type Target struct {
 	DataKeyFile string
 	BlobDir     string
 	BinDir      string
+	// Councils are the slugs the target's policy folder (CANDOUR_POLICY_DIR) serves: a
+	// council's backup is restored only where its council will be served.
+	Councils []string
 }
 
 // ErrNotSealedToIdentity: none of the identities given opens the backup.
@@ -66,11 +70,21 @@ func Restore(ctx context.Context, t Target, in io.Reader, ids ...age.Identity) (
 	if err != nil {
 		return nil, err
 	}
-	if err := restoreDatabase(ctx, t, st.dump, m.Grants); err != nil {
+	if m.Scope == ScopeCouncil && !slices.Contains(t.Councils, m.CouncilSlug) {
+		return nil, fmt.Errorf("this is a backup of council %s, which the policy folder (CANDOUR_POLICY_DIR) does not serve "+
+			"(it serves %s): restore it with a deployment folder holding a folder %s with its council.yaml",
+			m.CouncilSlug, strings.Join(t.Councils, ", "), m.CouncilSlug)
+	}
+	if err := restoreDatabase(ctx, t, st.dump, st.globalFiles(), m.Grants); err != nil {
 		return nil, err
 	}
 	if err := os.Remove(st.dump); err != nil {
 		return nil, err
+	}
+	for _, g := range st.globalFiles() {
+		if err := os.Remove(g[1]); err != nil {
+			return nil, err
+		}
 	}
 	if err := st.place(); err != nil {
 		return nil, fmt.Errorf("the database is restored, but the files could not be put in place: %w", err)
@@ -123,6 +137,19 @@ type staging struct {
 	blobs string      // where blob files are staged
 	key   string      // where the data key is staged
 	dump  string      // the database dump, reassembled
+	// globals are a council's rows of the shared tables (global/<table>/…), reassembled.
+	globals map[string]string
+}
+
+// globalFiles are the staged shared tables' rows, in the order they are restored.
+func (st *staging) globalFiles() [][2]string {
+	var out [][2]string
+	for _, t := range globalTables {
+		if f, ok := st.globals[t.name]; ok {
+			out = append(out, [2]string{t.name, f})
+		}
+	}
+	return out
 }
 
 func newStaging(t Target) (_ *staging, err error) {
@@ -223,6 +250,7 @@ func (st *staging) unpack(r io.Reader) (*Manifest, error) {
 	var m *Manifest
 	var got []Member
 	pieces := 0
+	globalPieces := map[string]int{}
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -246,11 +274,11 @@ func (st *staging) unpack(r io.Reader) (*Manifest, error) {
 			}
 			continue
 		}
-		path, err := st.path(h.Name, &pieces)
+		path, err := st.path(h.Name, &pieces, globalPieces)
 		if err != nil {
 			return nil, err
 		}
-		sum, n, err := write(path, tr, path == st.dump)
+		sum, n, err := write(path, tr, path == st.dump || slices.Contains(slices.Collect(maps.Values(st.globals)), path))
 		var local localError
 		if errors.As(err, &local) {
 			return nil, fmt.Errorf("restore %s: %w", h.Name, err)
@@ -271,12 +299,20 @@ func (st *staging) unpack(r io.Reader) (*Manifest, error) {
 	if pieces == 0 {
 		return nil, fmt.Errorf("%w: no database dump", ErrDamaged)
 	}
+	switch {
+	case m.Scope == ScopeCouncil && (m.CouncilSlug == "" || globalPieces["councils"] == 0):
+		return nil, fmt.Errorf("%w: a council's backup without its council", ErrDamaged)
+	case m.Scope == ScopeInstallation && len(globalPieces) > 0:
+		return nil, fmt.Errorf("%w: a whole backup with a council's rows", ErrDamaged)
+	case m.Scope != ScopeCouncil && m.Scope != ScopeInstallation:
+		return nil, fmt.Errorf("not a backup this version of Candour reads: scope %q", m.Scope)
+	}
 	return m, nil
 }
 
 // path is where member name is staged. Dump pieces must come in order; they are appended to
 // one file.
-func (st *staging) path(name string, pieces *int) (string, error) {
+func (st *staging) path(name string, pieces *int, globalPieces map[string]int) (string, error) {
 	bad := fmt.Errorf("%w: unexpected member %q", ErrDamaged, name)
 	switch {
 	case name == dataKeyName:
@@ -296,6 +332,20 @@ func (st *staging) path(name string, pieces *int) (string, error) {
 			return "", bad
 		}
 		return filepath.Join(st.blobs, store.BlobFileName(id)), nil
+	case strings.HasPrefix(name, globalPrefix):
+		table, piece, _ := strings.Cut(strings.TrimPrefix(name, globalPrefix), "/")
+		if !slices.ContainsFunc(globalTables, func(t struct{ name, where string }) bool { return t.name == table }) {
+			return "", bad
+		}
+		globalPieces[table]++
+		if piece != fmt.Sprintf("%08d", globalPieces[table]) {
+			return "", bad
+		}
+		if st.globals == nil {
+			st.globals = map[string]string{}
+		}
+		st.globals[table] = filepath.Join(st.data, ".global."+table)
+		return st.globals[table], nil
 	case strings.HasPrefix(name, dumpPrefix):
 		*pieces++
 		if name != fmt.Sprintf("%s%08d", dumpPrefix, *pieces) {
@@ -309,6 +359,9 @@ func (st *staging) path(name string, pieces *int) (string, error) {
 // place renames everything staged into place; if one rename fails, those done are undone.
 func (st *staging) place() error {
 	for i, mv := range st.moves {
+		if _, err := os.Lstat(mv[0]); errors.Is(err, fs.ErrNotExist) {
+			continue // nothing staged for it: a council's backup carries no CANDOUR_DATA_KEY_FILE
+		}
 		if err := os.Rename(mv[0], mv[1]); err != nil {
 			for _, done := range slices.Backward(st.moves[:i]) {
 				_ = os.Rename(done[1], done[0])

@@ -19,15 +19,18 @@ import (
 	"candour/internal/routing"
 )
 
-// backupCmd runs `candour backup --out FILE`: the database, the data folder's keys and the
-// attachment files, in one consistent backup sealed to the recipients of policies/backup.yaml.
-// FILE appears only once the backup is whole; an existing FILE is never replaced.
+// backupCmd runs `candour backup [--council SLUG] --out FILE`: the database, the data folder's
+// keys and the attachment files, in one consistent backup sealed to the recipients of
+// policies/backup.yaml. With --council, one council's: its rows, its part of the data folder
+// (its own keys) and its attachments, sealed to its own folder's backup.yaml. FILE appears only
+// once the backup is whole; an existing FILE is never replaced.
 func backupCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", "", "the backup file to write (must not exist)")
+	only := fs.String("council", "", "back up this council only (its slug), sealed to its own backup.yaml")
 	if err := fs.Parse(args); err != nil || *out == "" || fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "usage: candour backup --out FILE")
+		fmt.Fprintln(stderr, "usage: candour backup [--council SLUG] --out FILE")
 		return 2
 	}
 	cfg, ok := loadConfig(stderr)
@@ -40,8 +43,26 @@ func backupCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return fail(fmt.Errorf("policy:\n%w", err))
 	}
 	// The backup.yaml at the top of the policy folder: the council's own, or, for a folder of
-	// several councils, the deployment's (a whole backup holds every council's data).
-	recipients, err := routing.LoadBackup(cfg.PolicyDir)
+	// several councils, the deployment's (a whole backup holds every council's data). One
+	// council's backup is sealed to its own folder's: its holders may open its data only.
+	recipientsDir := cfg.PolicyDir
+	var chosen *routing.CouncilPolicy
+	if *only != "" {
+		var slugs []string
+		for i, c := range councils {
+			slugs = append(slugs, c.Slug)
+			if c.Slug == *only {
+				chosen = &councils[i]
+			}
+		}
+		if chosen == nil {
+			fmt.Fprintf(stderr, "candour backup: no council %q in %s: its councils are %s\n", *only, cfg.PolicyDir, strings.Join(slugs, ", "))
+			fmt.Fprintln(stderr, "usage: candour backup [--council SLUG] --out FILE")
+			return 2
+		}
+		recipientsDir = chosen.Dir
+	}
+	recipients, err := routing.LoadBackup(recipientsDir)
 	if err != nil {
 		return fail(fmt.Errorf("policy:\n%w", err))
 	}
@@ -56,7 +77,12 @@ func backupCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	council := portal.DevOrigin(cfg)
-	if pol := councils[0].Policy; len(councils) == 1 && pol.Audit != nil {
+	if chosen != nil {
+		council = chosen.Slug
+		if chosen.Policy.Audit != nil {
+			council = chosen.Policy.Audit.Origin
+		}
+	} else if pol := councils[0].Policy; len(councils) == 1 && pol.Audit != nil {
 		council = pol.Audit.Origin
 	} else if len(councils) > 1 {
 		var slugs []string
@@ -71,6 +97,18 @@ func backupCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	err = portal.WithOwner(ctx, cfg, portal.NewLogger(cfg, stderr), func(ownerURL, servingURL string) error {
 		src := backup.Source{OwnerURL: ownerURL, DataDir: cfg.DataDir, DataKeyFile: cfg.DataKeyFile, BlobDir: cfg.BlobDir,
 			BinDir: bin, Council: council, Recipients: recipients}
+		if chosen != nil {
+			src.CouncilSlug = chosen.Slug
+			if chosen.Slug == routing.DefaultSlug {
+				// A single council's folder: the default council's part is the data folder's top,
+				// its key CANDOUR_DATA_KEY_FILE (the deployment's other councils have their own).
+				src.DataParts = []string{"keys", "audit", "dev-custodian.key"}
+			} else {
+				// Its part of the data folder holds its keys, its own data key among them.
+				src.DataParts = []string{filepath.Join("councils", chosen.Slug)}
+				src.DataKeyFile = ""
+			}
+		}
 		var err error
 		if src.ServingRole, err = roleOf(servingURL); err != nil {
 			return err
@@ -84,7 +122,7 @@ func backupCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	fmt.Fprintf(stdout, "Backup of %s written to %s: %d files, sealed to %d recipient(s) of %s.\n",
-		m.Council, *out, len(m.Members), len(recipients), filepath.Join(cfg.PolicyDir, routing.BackupFile))
+		m.Council, *out, len(m.Members), len(recipients), filepath.Join(recipientsDir, routing.BackupFile))
 	return 0
 }
 
@@ -171,6 +209,18 @@ func restoreTarget(cfg *config.Config) (backup.Target, error) {
 		return backup.Target{}, err
 	}
 	bin, err := backup.BinDir(cfg.PGBinDir)
+	if err != nil {
+		return backup.Target{}, err
+	}
+	// The councils the restored portal will serve: a council's backup needs its own among them.
+	dirs, err := routing.CouncilDirs(cfg.PolicyDir)
+	if err != nil {
+		return backup.Target{}, fmt.Errorf("policy:\n%w", err)
+	}
+	var slugs []string
+	for _, d := range dirs {
+		slugs = append(slugs, d.Slug)
+	}
 	return backup.Target{OwnerURL: cfg.MigrateURL, ServingRole: role, DataDir: cfg.DataDir, DataKeyFile: cfg.DataKeyFile,
-		BlobDir: cfg.BlobDir, BinDir: bin}, err
+		BlobDir: cfg.BlobDir, BinDir: bin, Councils: slugs}, nil
 }

@@ -26,7 +26,7 @@ commands:
   audit     verify the audit trail (candour audit verify)
   policy    check the policy, or run its fixtures (candour policy check|test)
   identity  open a sealed identity offline with a custodian's key (candour identity open --key FILE)
-  backup    write a backup sealed to policies/backup.yaml's recipients (candour backup --out FILE)
+  backup    write a backup sealed to policies/backup.yaml's recipients (candour backup [--council SLUG] --out FILE)
   restore   restore a backup into an empty data folder and database (candour restore --in FILE --identity KEYFILE)
   help      show this text
 

@@ -134,10 +134,14 @@ func consoleAccounts(cfg *config.Config, council routing.CouncilPolicy, st *stor
 		}
 		return pol
 	})
-	// The data key seals second-factor secrets and enrolment links, as the portal does.
-	key, err := seal.LoadOrCreateServerKey(cfg.DataKeyFile)
+	// The council's data key seals second-factor secrets and enrolment links, as the portal
+	// does: each council has its own (portal.DataKeyFile).
+	if _, err := portal.AdoptSharedKeys(cfg, council.Slug); err != nil {
+		fmt.Fprintf(stderr, "candour: council %s's keys: %v\n", council.Slug, err)
+	}
+	key, err := seal.LoadOrCreateServerKey(portal.DataKeyFile(cfg, council.Slug))
 	if err != nil {
-		fmt.Fprintf(stderr, "candour: data key (CANDOUR_DATA_KEY_FILE): %v\n", err)
+		fmt.Fprintf(stderr, "candour: data key (%s): %v\n", portal.DataKeyFile(cfg, council.Slug), err)
 	}
 	// Links in the council's e-mails name its own host.
 	publicURL := cfg.PublicURL.String()

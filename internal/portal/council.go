@@ -67,14 +67,19 @@ type Council struct {
 func (c *Council) Policy() *routing.Policy { return c.policy.Load() }
 
 // CouncilConfig is cfg as council slug sees it. The default council keeps the deployment's
-// own public URL and data folder, so a single-council installation is unchanged; any other
-// council's links name its first host, and its audit anchors are kept under councils/<slug>.
+// own public URL, data folder and data key, so a single-council installation is unchanged; any
+// other council's links name its first host, and its keys and audit anchors are kept under
+// councils/<slug> (CouncilDataDir).
 func CouncilConfig(cfg *config.Config, slug string, pol *routing.Policy) *config.Config {
 	if slug == routing.DefaultSlug {
 		return cfg
 	}
 	c := *cfg
-	c.DataDir = filepath.Join(cfg.DataDir, "councils", slug)
+	c.DataDir = CouncilDataDir(cfg, slug)
+	c.DataKeyFile = DataKeyFile(cfg, slug)
+	if pol == nil || pol.Council == nil {
+		return &c // only its folders and keys are wanted
+	}
 	if hosts := pol.Council.Hosts; len(hosts) > 0 {
 		u := *cfg.PublicURL
 		u.Host = hosts[0]
@@ -86,7 +91,28 @@ func CouncilConfig(cfg *config.Config, slug string, pol *routing.Policy) *config
 	return &c
 }
 
-// councilDeps is what every council shares: the deployment's keys, translations and mail.
+// CouncilDataDir is council slug's part of the data folder: the data folder itself for the
+// default council, councils/<slug> inside it for any other.
+func CouncilDataDir(cfg *config.Config, slug string) string {
+	if slug == routing.DefaultSlug {
+		return cfg.DataDir
+	}
+	return filepath.Join(cfg.DataDir, "councils", slug)
+}
+
+// DataKeyFile is where council slug's server key (wrapping each of its concerns' data keys and
+// sealing its staff's second-factor secrets) is kept: CANDOUR_DATA_KEY_FILE for the default
+// council, as it always was; keys/data.key in its own part of the data folder for any other,
+// so that one council's key (and so its backup) opens no other council's data.
+func DataKeyFile(cfg *config.Config, slug string) string {
+	if slug == routing.DefaultSlug {
+		return cfg.DataKeyFile
+	}
+	return filepath.Join(CouncilDataDir(cfg, slug), "keys", "data.key")
+}
+
+// councilDeps is what every council shares: the default council's keys (every other council
+// loads its own), translations and mail.
 type councilDeps struct {
 	keys    *keySet
 	catalog *i18n.Catalog
@@ -124,6 +150,11 @@ func (p *Portal) startCouncil(ctx context.Context, cp routing.CouncilPolicy, st 
 		}
 	}
 	keys := d.keys
+	if cp.Slug != routing.DefaultSlug {
+		if keys, err = loadCouncilKeys(p.Config, cp.Slug, log); err != nil {
+			return nil, nil, fmt.Errorf("council %s: %w", cp.Slug, err)
+		}
+	}
 	tokens := keys.tokens
 	if cp.Slug != routing.DefaultSlug {
 		tokens = tokens.ForCouncil(cp.Slug)

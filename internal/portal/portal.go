@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -369,6 +370,54 @@ type keySet struct {
 	receipts *receipt.Hasher
 	tokens   *token.Keys
 	devices  []byte // signs device cookies (auth)
+}
+
+// loadCouncilKeys reads a council other than the default's keys from its own part of the data
+// folder (CouncilConfig), creating them on its first start, so that nothing one council holds
+// opens, hashes or signs for another. A council first served before councils had keys of their
+// own (its anchors exist, its data key does not) has its concerns wrapped and its receipts hashed
+// with the default council's keys: it keeps those, copied into its folder, and says so; its
+// token and device keys are its own from now on (its staff sign in again).
+func loadCouncilKeys(shared *config.Config, slug string, log *slog.Logger) (*keySet, error) {
+	adopted, err := AdoptSharedKeys(shared, slug)
+	if err != nil {
+		return nil, err
+	}
+	if adopted {
+		log.Warn("this council shares its data and receipt keys with the default council: it was first served before "+
+			"councils had keys of their own; its backup carries those keys", "keys", filepath.Dir(DataKeyFile(shared, slug)))
+	}
+	return loadKeys(CouncilConfig(shared, slug, nil))
+}
+
+// AdoptSharedKeys copies the default council's data key and receipt key into council slug's
+// keys folder when the council was served before it had keys of its own (its audit log's key
+// exists, its data key does not): its rows were sealed and hashed with those. It reports whether
+// it did. Anything that loads a council's data key (the portal, the console) calls it first.
+func AdoptSharedKeys(shared *config.Config, slug string) (bool, error) {
+	if slug == routing.DefaultSlug {
+		return false, nil
+	}
+	cfg := CouncilConfig(shared, slug, nil)
+	if _, err := os.Stat(auditLogKeyFile(cfg)); err != nil {
+		return false, nil // a new council: its keys are made fresh
+	}
+	if _, err := os.Stat(cfg.DataKeyFile); err == nil {
+		return false, nil
+	}
+	for _, k := range [][2]string{{shared.DataKeyFile, cfg.DataKeyFile},
+		{filepath.Join(shared.DataDir, "keys", "receipt.key"), filepath.Join(cfg.DataDir, "keys", "receipt.key")}} {
+		b, err := keyfile.Read(k[0])
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return false, err
+		}
+		if _, err := keyfile.ReadOrCreate(k[1], func() ([]byte, error) { return b, nil }); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // loadKeys reads the server's keys from the data folder, creating them on first start.

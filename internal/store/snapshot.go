@@ -61,6 +61,30 @@ func (s *Snapshot) FileBlobIDs(ctx context.Context) ([]int64, error) {
 	return ids, err
 }
 
+// CouncilID is the id of council slug as of the snapshot (false: no such council).
+func (s *Snapshot) CouncilID(ctx context.Context, slug string) (int64, bool, error) {
+	var id int64
+	err := s.tx.GetContext(ctx, &id, `SELECT id FROM councils WHERE slug = $1`, slug)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return id, err == nil, err
+}
+
+// CouncilFileBlobIDs are the blobs in the blob folder that council's attachments refer to, as
+// of the snapshot: a council's backup carries these files and no other council's.
+func (s *Snapshot) CouncilFileBlobIDs(ctx context.Context, council int64) ([]int64, error) {
+	// The snapshot's session is the owner's, bound by row-level security like any other: it
+	// reads the council's attachments once set to it (for this transaction only).
+	if _, err := s.tx.ExecContext(ctx, `SELECT set_config('candour.council', $1, true)`, fmt.Sprint(council)); err != nil {
+		return nil, err
+	}
+	var ids []int64
+	err := s.tx.SelectContext(ctx, &ids, `SELECT id FROM blobs WHERE store = 'fs'
+		AND id IN (SELECT blob_id FROM attachments WHERE council_id = $1) ORDER BY id`, council)
+	return ids, err
+}
+
 // Grant is what one role may do on one table or sequence of the public schema.
 type Grant struct {
 	Name       string   `json:"name"`
