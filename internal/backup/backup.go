@@ -79,17 +79,17 @@ var dataParts = []string{"keys", "audit", "dev-custodian.key", "councils"}
 
 // Manifest describes a backup; it is its last member.
 type Manifest struct {
-	Format  string    `json:"format"`
-	Version int       `json:"version"`
-	Scope   string    `json:"scope"`
-	Council string    `json:"council"` // the audit log's origin
+	Format  string `json:"format"`
+	Version int    `json:"version"`
+	Scope   string `json:"scope"`
+	Council string `json:"council"` // the audit log's origin
 	// CouncilSlug and CouncilID name the council of a backup of scope "council": restored,
 	// its rows keep their council and the councils row its id and slug.
 	CouncilSlug string `json:"council_slug,omitempty"`
 	CouncilID   int64  `json:"council_id,omitempty"`
 	// BlobFiles are the blob folder's files the backup carries (members blobs/<id>).
-	BlobFiles []int64 `json:"blob_files"`
-	Created time.Time `json:"created"`
+	BlobFiles []int64   `json:"blob_files"`
+	Created   time.Time `json:"created"`
 	// Grants are the serving role's privileges, given to the restoring side's serving role
 	// (roles belong to the cluster, so the dump itself carries none).
 	Grants  []store.Grant `json:"serving_grants"`
