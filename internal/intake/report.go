@@ -67,6 +67,8 @@ type Deps struct {
 	// DevCustodian is the development custodian's age recipient (the embedded default's), used
 	// only while the policy pins no custodian: once one is pinned it is never sealed to.
 	DevCustodian string
+	// Uploads are the evidence upload slots, shared by a deployment's councils; nil: its own.
+	Uploads *UploadSlots
 }
 
 // Service runs the reporter-facing use cases.
@@ -75,7 +77,7 @@ type Service struct {
 	// inserts writes concerns filed at the same moment in one statement and one commit.
 	inserts *batch.Batcher[store.NewConcern, bool]
 	routes  atomic.Pointer[routeMemo]
-	uploads *uploadSlots
+	uploads *UploadSlots
 }
 
 // Concerns filed at once go into the database in batches of at most insertBatch, at most
@@ -94,7 +96,11 @@ func New(d Deps) *Service {
 	if d.MailboxQuota <= 0 {
 		d.MailboxQuota = DefaultMailboxQuota
 	}
-	return &Service{d: d, uploads: newUploadSlots(), inserts: batch.New(d.Store.InsertConcerns, batch.Options{Max: insertBatch, Workers: insertWorkers,
+	uploads := d.Uploads
+	if uploads == nil {
+		uploads = NewUploadSlots()
+	}
+	return &Service{d: d, uploads: uploads, inserts: batch.New(d.Store.InsertConcerns, batch.Options{Max: insertBatch, Workers: insertWorkers,
 		Timeout: 30 * time.Second, RetryEach: store.IsDataError})}
 }
 

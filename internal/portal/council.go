@@ -117,7 +117,8 @@ type councilDeps struct {
 	keys    *keySet
 	catalog *i18n.Catalog
 	mailer  notify.Mailer
-	outage  *server.Outage // one database, one outage for every council
+	outage  *server.Outage      // one database, one outage for every council
+	uploads *intake.UploadSlots // and one pool of upload slots
 }
 
 // startCouncil builds one council's services and HTTP application on st, which it binds to
@@ -162,7 +163,7 @@ func (p *Portal) startCouncil(ctx context.Context, cp routing.CouncilPolicy, st 
 	c.Intake = intake.New(intake.Deps{
 		Store: st, Policy: c.Policy, ServerKey: keys.data, Receipts: keys.receipts,
 		Throttle: receipt.NewThrottle(receiptGuessesPerShard, receiptGuessesPerConnection, receiptGuessBurst),
-		Tokens:   tokens, MaxAttachment: cfg.MaxAttachment, MailboxQuota: cfg.MailboxQuota, DevCustodian: devCustodian,
+		Tokens:   tokens, MaxAttachment: cfg.MaxAttachment, Uploads: d.uploads, MailboxQuota: cfg.MailboxQuota, DevCustodian: devCustodian,
 	})
 	// Staff sign-in, case access and the audit trail (issue 4). Access hashes named people's
 	// e-mail addresses with the intake's key, so it matches what intake stored.

@@ -22,6 +22,7 @@ import (
 	"candour/internal/config"
 	"candour/internal/database"
 	"candour/internal/i18n"
+	"candour/internal/intake"
 	"candour/internal/jobs"
 	"candour/internal/keyfile"
 	"candour/internal/notify"
@@ -236,7 +237,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	if err != nil {
 		return nil, err
 	}
-	deps := councilDeps{keys: keys, catalog: catalog, mailer: mailer,
+	deps := councilDeps{keys: keys, catalog: catalog, mailer: mailer, uploads: intake.NewUploadSlots(),
 		outage: server.NewOutage(log, p.DB)}
 	var work []jobs.Job
 	for _, cp := range councils {
