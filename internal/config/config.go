@@ -202,13 +202,10 @@ var Vars = []Var{
 			c.BlobDir = abs
 			return nil
 		}},
-	{Name: "CANDOUR_BLOB_URL", Help: "S3-compatible bucket for attachment bytes: s3://BUCKET/PREFIX?endpoint=https://HOST[:PORT]&region=R (endpoint default https://s3.amazonaws.com; plain http only to this machine); unset: CANDOUR_BLOB_DIR or PostgreSQL",
+	{Name: "CANDOUR_BLOB_URL", Help: "S3-compatible bucket for attachment bytes: s3://BUCKET/PREFIX?endpoint=https://HOST[:PORT]&region=R (endpoint default https://s3.amazonaws.com; plain http only to this machine); new blobs go there, those in CANDOUR_BLOB_DIR or PostgreSQL keep opening from there; unset: CANDOUR_BLOB_DIR or PostgreSQL",
 		set: func(c *Config, v string) error {
 			if v == "" {
 				return nil
-			}
-			if c.BlobDir != "" {
-				return errors.New("set either CANDOUR_BLOB_DIR or CANDOUR_BLOB_URL, not both")
 			}
 			b, err := parseBlobURL(v)
 			if err != nil {

@@ -176,7 +176,6 @@ func TestBlobURL(t *testing.T) {
 		{with(map[string]string{"CANDOUR_BLOB_URL": "s3://evidence?endpoint=http://s3.example.com"}), "CANDOUR_BLOB_URL"},
 		{with(map[string]string{"CANDOUR_BLOB_URL": "s3://evidence?endpont=https://s3.example.com"}), "CANDOUR_BLOB_URL"},
 		{with(map[string]string{"CANDOUR_BLOB_URL": "s3://AK:SK@evidence"}), "CANDOUR_BLOB_URL"},
-		{with(map[string]string{"CANDOUR_BLOB_URL": "s3://evidence", "CANDOUR_BLOB_DIR": "/tmp/x"}), "CANDOUR_BLOB_URL"},
 		{with(map[string]string{"CANDOUR_BLOB_URL": "s3://evidence", "CANDOUR_BLOB_SECRET_KEY": ""}), "CANDOUR_BLOB_SECRET_KEY"},
 		{with(map[string]string{"CANDOUR_BLOB_URL": "s3://evidence", "CANDOUR_BLOB_ACCESS_KEY": ""}), "CANDOUR_BLOB_ACCESS_KEY"},
 		{map[string]string{"CANDOUR_BLOB_ACCESS_KEY": "AK"}, "CANDOUR_BLOB_ACCESS_KEY"},
