@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lib/pq"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
@@ -170,11 +169,8 @@ func (b *S3Blobs) create(ctx context.Context, s *Store) (BlobWriter, error) {
 		// the upload while it is being written.
 		return nil, errors.New("store: an S3 blob must be created inside a transaction")
 	}
-	var id int64
-	if err := s.get(ctx, &id, `INSERT INTO blobs (store) VALUES ('s3') RETURNING id`); err != nil {
-		return nil, err
-	}
-	if _, err := s.exec(ctx, `SELECT pg_advisory_xact_lock_shared($1, $2)`, blobLockSpace, blobLockKey(id)); err != nil {
+	id, err := insertLockedBlob(ctx, s, "s3")
+	if err != nil {
 		return nil, err
 	}
 	pr, pw := io.Pipe()
@@ -293,26 +289,18 @@ func (b *S3Blobs) Sweep(ctx context.Context, s *Store, minAge time.Duration) (re
 			objects = append(objects, candidate{id: id})
 		}
 	}
+	ids := make([]int64, len(objects))
+	for i, c := range objects {
+		ids[i] = c.id
+	}
+	live, err := liveBlobs(ctx, s, ids)
+	if err != nil {
+		return 0, err
+	}
 	var doomed []candidate
-	for len(objects) > 0 {
-		batch := objects[:min(len(objects), 10000)]
-		objects = objects[len(batch):]
-		keys := make([]int64, len(batch))
-		for i, c := range batch {
-			keys[i] = c.id
-		}
-		var found []int64
-		if err := s.sel(ctx, &found, `SELECT id FROM blobs WHERE id = ANY($1)`, pq.Array(keys)); err != nil {
-			return 0, err
-		}
-		live := map[int64]bool{}
-		for _, id := range found {
-			live[id] = true
-		}
-		for _, c := range batch {
-			if !live[c.id] {
-				doomed = append(doomed, c)
-			}
+	for _, c := range objects {
+		if !live[c.id] {
+			doomed = append(doomed, c)
 		}
 	}
 	for up := range b.client.ListIncompleteUploads(ctx, b.bucket, b.prefix+"blobs/", true) {
@@ -328,9 +316,8 @@ func (b *S3Blobs) Sweep(ctx context.Context, s *Store, minAge time.Duration) (re
 			return removed, err
 		}
 		err := s.Tx(ctx, func(tx *Store) error {
-			var free bool
-			if err := tx.get(ctx, &free, `SELECT pg_try_advisory_xact_lock_shared($3, 0) AND pg_try_advisory_xact_lock($1, $2)`,
-				blobLockSpace, blobLockKey(c.id), sweepHoldSpace); err != nil || !free {
+			free, exists, err := sweepLock(ctx, tx, c.id)
+			if err != nil || !free {
 				return err
 			}
 			if c.uploadID != "" {
@@ -342,11 +329,10 @@ func (b *S3Blobs) Sweep(ctx context.Context, s *Store, minAge time.Duration) (re
 				removed++
 				return nil
 			}
-			var exists bool
-			if err := tx.get(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM blobs WHERE id = $1)`, c.id); err != nil || exists {
-				return err
+			if exists {
+				return nil
 			}
-			err := b.client.RemoveObject(ctx, b.bucket, b.ObjectName(c.id), minio.RemoveObjectOptions{})
+			err = b.client.RemoveObject(ctx, b.bucket, b.ObjectName(c.id), minio.RemoveObjectOptions{})
 			if err != nil && minio.ToErrorResponse(err).StatusCode != http.StatusNotFound {
 				return s3Err(err)
 			}
