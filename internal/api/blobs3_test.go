@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -42,25 +41,9 @@ func TestMailboxAttachmentsInS3Bucket(t *testing.T) {
 
 	before := portaltest.Start(t, common...)
 	f := decode[filed](t, postJSON(t, before, "/api/v1/reports", anonymousReport()))
-	session := func(e *portaltest.Env) string {
-		r := postJSON(t, e, "/api/v1/mailbox/session", map[string]string{"receipt": f.Receipt})
-		if r.Status != 200 {
-			t.Fatalf("session: %d %s", r.Status, r.Body)
-		}
-		return "Authorization: Bearer " + decode[map[string]string](t, r)["token"]
-	}
-	upload := func(e *portaltest.Env, auth, name string, data []byte) uploaded {
-		ct, body := multipartFile(t, "file", name, data)
-		r := e.Do(t, "POST", "/api/v1/mailbox/attachments", ct, bytes.NewReader(body), auth)
-		if r.Status != 201 {
-			t.Fatalf("upload %s: got %d %s", name, r.Status, r.Body)
-		}
-		u := decode[uploaded](t, r)
-		portaltest.SendEvidence(t, e.URL(), auth, u.ID)
-		return u
-	}
+	session := func(e *portaltest.Env) string { return mailboxSession(t, e, f.Receipt) }
 	inPG := bytes.Repeat([]byte("rota before the switch "), 60000)
-	a1 := upload(before, session(before), "rota.pdf", inPG)
+	a1 := sendEvidence(t, before, session(before), "rota.pdf", inPG)
 
 	e := portaltest.Start(t, append(common, s3Settings(srv, "council-a")...)...)
 	if e.S3Blobs == nil {
@@ -68,7 +51,7 @@ func TestMailboxAttachmentsInS3Bucket(t *testing.T) {
 	}
 	auth := session(e)
 	inBucket := bytes.Repeat([]byte{'e', 'm', 'a', 'i', 'l', 0, 1, 2, 0xff}, 2000000) // 18 MB: three parts
-	a2 := upload(e, auth, "emails.eml", inBucket)
+	a2 := sendEvidence(t, e, auth, "emails.eml", inBucket)
 
 	var blob2 int64
 	var where1, where2 string
@@ -111,28 +94,7 @@ func TestMailboxAttachmentsInS3Bucket(t *testing.T) {
 
 	// Cut past the first part: the connection drops half-way through a body announced as
 	// longer, with a part already sent to the bucket.
-	ct, body := multipartFile(t, "file", "cut.bin", bytes.Repeat([]byte("c"), 19<<20))
-	conn, err := net.Dial("tcp", e.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(conn, "POST /api/v1/mailbox/attachments HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n\r\n",
-		e.Addr(), ct, len(body), auth)
-	conn.Write(body[:len(body)*2/3])
-	time.Sleep(200 * time.Millisecond)
-	conn.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var busy int
-		e.DB.Get(&busy, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`)
-		if busy == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the cut upload's transaction never ended")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	cutUpload(t, e, auth, 19<<20, 3)
 	if _, err := e.S3Blobs.Sweep(context.Background(), store.New(e.DB), 0); err != nil {
 		t.Fatal(err)
 	}
