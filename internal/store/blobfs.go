@@ -105,11 +105,6 @@ func (f *FileBlobs) path(id int64) string { return filepath.Join(f.dir, BlobFile
 func (f *FileBlobs) temp(id int64) string { return filepath.Join(f.incoming, BlobFileName(id)) }
 
 func (f *FileBlobs) create(ctx context.Context, s *Store) (BlobWriter, error) {
-	if s.db != nil {
-		// Outside a transaction the advisory lock would end at once and Sweep could remove
-		// the file while it is being written.
-		return nil, errors.New("store: a file blob must be created inside a transaction")
-	}
 	id, err := insertLockedBlob(ctx, s, "fs")
 	if err != nil {
 		return nil, err
@@ -237,6 +232,11 @@ func (f *FileBlobs) Sweep(ctx context.Context, s *Store, minAge time.Duration) (
 // insertLockedBlob inserts a blobs row kept in store and takes its blob lock until the
 // transaction ends: from now until then, no sweep removes what is written under its id.
 func insertLockedBlob(ctx context.Context, s *Store, store string) (int64, error) {
+	if s.db != nil {
+		// Outside a transaction the advisory lock would end at once and Sweep could remove
+		// the bytes while they are being written.
+		return 0, errors.New("store: a blob outside PostgreSQL must be created inside a transaction")
+	}
 	var id int64
 	if err := s.get(ctx, &id, `INSERT INTO blobs (store) VALUES ($1) RETURNING id`, store); err != nil {
 		return 0, err

@@ -164,11 +164,6 @@ func (b *S3Blobs) owner(ctx context.Context) (string, error) {
 }
 
 func (b *S3Blobs) create(ctx context.Context, s *Store) (BlobWriter, error) {
-	if s.db != nil {
-		// Outside a transaction the advisory lock would end at once and Sweep could remove
-		// the upload while it is being written.
-		return nil, errors.New("store: an S3 blob must be created inside a transaction")
-	}
 	id, err := insertLockedBlob(ctx, s, "s3")
 	if err != nil {
 		return nil, err
