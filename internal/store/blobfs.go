@@ -62,8 +62,9 @@ func (f *FileBlobs) Dir() string { return f.dir }
 // ownerFile names, inside the folder, the installation whose attachments it holds.
 const ownerFile = "installation"
 
-// ErrOtherInstallation is returned by Claim for a folder that belongs to another database.
-var ErrOtherInstallation = errors.New("the folder holds another installation's attachments")
+// ErrOtherInstallation is returned by Claim for a folder or bucket prefix that belongs to
+// another database.
+var ErrOtherInstallation = errors.New("it holds another installation's attachments")
 
 // Claim binds the folder to the installation s is the database of, or checks that it already
 // is. Sweep deletes every file its own database has no row for: two installations sharing a
