@@ -35,22 +35,9 @@ func TestMailboxAttachmentsInBlobFolder(t *testing.T) {
 	// Before the switch: PostgreSQL.
 	before := portaltest.Start(t, common...)
 	f := decode[filed](t, postJSON(t, before, "/api/v1/reports", anonymousReport()))
-	session := func(e *portaltest.Env) string {
-		r := postJSON(t, e, "/api/v1/mailbox/session", map[string]string{"receipt": f.Receipt})
-		if r.Status != 200 {
-			t.Fatalf("session: %d %s", r.Status, r.Body)
-		}
-		return "Authorization: Bearer " + decode[map[string]string](t, r)["token"]
-	}
+	session := func(e *portaltest.Env) string { return mailboxSession(t, e, f.Receipt) }
 	upload := func(e *portaltest.Env, auth, name string, data []byte) uploaded {
-		ct, body := multipartFile(t, "file", name, data)
-		r := e.Do(t, "POST", "/api/v1/mailbox/attachments", ct, bytes.NewReader(body), auth)
-		if r.Status != 201 {
-			t.Fatalf("upload %s: got %d %s", name, r.Status, r.Body)
-		}
-		u := decode[uploaded](t, r)
-		portaltest.SendEvidence(t, e.URL(), auth, u.ID)
-		return u
+		return sendEvidence(t, e, auth, name, data)
 	}
 	inPG := bytes.Repeat([]byte("rota before the switch "), 60000) // 1.4 MB
 	a1 := upload(before, session(before), "rota.pdf", inPG)
@@ -102,30 +89,7 @@ func TestMailboxAttachmentsInBlobFolder(t *testing.T) {
 		t.Errorf("over the limit: got %d %s, want 413", r.Status, r.Body)
 	}
 	// Cut: the connection drops half-way through a body announced as longer.
-	ct, body = multipartFile(t, "file", "cut.bin", bytes.Repeat([]byte("c"), 1<<20))
-	conn, err := net.Dial("tcp", e.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(conn, "POST /api/v1/mailbox/attachments HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n\r\n",
-		e.Addr(), ct, len(body), auth)
-	conn.Write(body[:len(body)/2])
-	time.Sleep(200 * time.Millisecond)
-	conn.Close()
-
-	// Wait for the server to give up on the cut upload (its transaction rolls back).
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var busy int
-		e.DB.Get(&busy, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`)
-		if busy == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the cut upload's transaction never ended")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	cutUpload(t, e, auth, 1<<20, 2)
 	if _, err := e.FileBlobs.Sweep(context.Background(), store.New(e.DB), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -140,5 +104,56 @@ func TestMailboxAttachmentsInBlobFolder(t *testing.T) {
 	}
 	if dl := e.Do(t, "GET", "/api/v1/mailbox/attachments/"+a2.ID, "", nil, auth); dl.Status != 200 || !bytes.Equal(dl.Body, inFile) {
 		t.Errorf("download after the sweep: got %d, %d bytes", dl.Status, len(dl.Body))
+	}
+}
+
+// mailboxSession opens the mailbox of receipt and returns its Authorization header.
+func mailboxSession(t *testing.T, e *portaltest.Env, receipt string) string {
+	t.Helper()
+	r := postJSON(t, e, "/api/v1/mailbox/session", map[string]string{"receipt": receipt})
+	if r.Status != 200 {
+		t.Fatalf("session: %d %s", r.Status, r.Body)
+	}
+	return "Authorization: Bearer " + decode[map[string]string](t, r)["token"]
+}
+
+// sendEvidence uploads data as name to the mailbox and sends it to the case.
+func sendEvidence(t *testing.T, e *portaltest.Env, auth, name string, data []byte) uploaded {
+	t.Helper()
+	ct, body := multipartFile(t, "file", name, data)
+	r := e.Do(t, "POST", "/api/v1/mailbox/attachments", ct, bytes.NewReader(body), auth)
+	if r.Status != 201 {
+		t.Fatalf("upload %s: got %d %s", name, r.Status, r.Body)
+	}
+	u := decode[uploaded](t, r)
+	portaltest.SendEvidence(t, e.URL(), auth, u.ID)
+	return u
+}
+
+// cutUpload starts uploading a file of size bytes, drops the connection after 1/of of the
+// body, and waits for the server to give up on it (its transaction rolls back).
+func cutUpload(t *testing.T, e *portaltest.Env, auth string, size, of int) {
+	t.Helper()
+	ct, body := multipartFile(t, "file", "cut.bin", bytes.Repeat([]byte("c"), size))
+	conn, err := net.Dial("tcp", e.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /api/v1/mailbox/attachments HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n\r\n",
+		e.Addr(), ct, len(body), auth)
+	conn.Write(body[:len(body)-len(body)/of])
+	time.Sleep(200 * time.Millisecond)
+	conn.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var busy int
+		e.DB.Get(&busy, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`)
+		if busy == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cut upload's transaction never ended")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -38,6 +38,11 @@ func backupCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fail := func(err error) int { fmt.Fprintf(stderr, "candour backup: %v\n", err); return 1 }
+	if cfg.BlobS3 != nil {
+		// A backup copies blob files, not objects: one made now would restore rows whose
+		// evidence is missing.
+		return fail(errors.New("it does not copy attachments in an S3 bucket (CANDOUR_BLOB_URL) yet: back the bucket up with its own tools (versioning, replication) and the database with pg_dump"))
+	}
 	councils, err := routing.LoadCouncils(cfg.PolicyDir)
 	if err != nil {
 		return fail(fmt.Errorf("policy:\n%w", err))

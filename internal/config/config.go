@@ -29,8 +29,9 @@ type Config struct {
 	DataKeyFile     string
 	AutoMigrate     bool
 	MaxAttachment   int64
-	MailboxQuota    int64  // bytes of evidence one concern may hold in all
-	BlobDir         string // empty: attachment bytes in PostgreSQL
+	MailboxQuota    int64   // bytes of evidence one concern may hold in all
+	BlobDir         string  // empty: attachment bytes in PostgreSQL (or BlobS3)
+	BlobS3          *BlobS3 // nil: no S3-compatible blob store
 	ShutdownTimeout time.Duration
 	MemoryLimit     int64         // bytes the Go runtime aims to stay under; 0: none (GOMEMLIMIT wins when set)
 	ReadTimeout     time.Duration // longest a whole request, upload included, may take to arrive
@@ -201,6 +202,22 @@ var Vars = []Var{
 			c.BlobDir = abs
 			return nil
 		}},
+	{Name: "CANDOUR_BLOB_URL", Help: "S3-compatible bucket for attachment bytes: s3://BUCKET/PREFIX?endpoint=https://HOST[:PORT]&region=R (endpoint default https://s3.amazonaws.com; plain http only to this machine); new blobs go there, those in CANDOUR_BLOB_DIR or PostgreSQL keep opening from there; unset: CANDOUR_BLOB_DIR or PostgreSQL",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			b, err := parseBlobURL(v)
+			if err != nil {
+				return err
+			}
+			c.BlobS3 = b
+			return nil
+		}},
+	{Name: "CANDOUR_BLOB_ACCESS_KEY", Secret: true, Help: "access key id for CANDOUR_BLOB_URL; or CANDOUR_BLOB_ACCESS_KEY_FILE",
+		set: func(c *Config, v string) error { return blobKey(c, v, func(b *BlobS3) { b.AccessKey = v }) }},
+	{Name: "CANDOUR_BLOB_SECRET_KEY", Secret: true, Help: "secret access key for CANDOUR_BLOB_URL; or CANDOUR_BLOB_SECRET_KEY_FILE",
+		set: func(c *Config, v string) error { return blobKey(c, v, func(b *BlobS3) { b.SecretKey = v }) }},
 	{Name: "CANDOUR_READ_TIMEOUT", Default: "2m", Help: "longest a whole request may take to arrive, evidence upload included; past it: 408",
 		set: func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
@@ -305,6 +322,85 @@ var Vars = []Var{
 			}
 			return errors.New("want debug, info, warn or error")
 		}},
+}
+
+// BlobS3 is an S3-compatible bucket holding attachment bytes (CANDOUR_BLOB_URL).
+type BlobS3 struct {
+	Endpoint  string // host[:port]
+	Secure    bool   // https
+	Region    string // empty: asked of the server
+	Bucket    string
+	Prefix    string // empty, or ends in "/"
+	AccessKey string
+	SecretKey string
+}
+
+// String is the bucket as CANDOUR_BLOB_URL names it, without credentials.
+func (b *BlobS3) String() string {
+	scheme := "http"
+	if b.Secure {
+		scheme = "https"
+	}
+	return "s3://" + b.Bucket + "/" + b.Prefix + "?endpoint=" + scheme + "://" + b.Endpoint
+}
+
+func parseBlobURL(v string) (*BlobS3, error) {
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme != "s3" || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return nil, errors.New("want s3://BUCKET/PREFIX?endpoint=https://HOST[:PORT] (credentials go in CANDOUR_BLOB_ACCESS_KEY and CANDOUR_BLOB_SECRET_KEY)")
+	}
+	b := &BlobS3{Bucket: u.Host, Prefix: strings.Trim(u.Path, "/")}
+	if !validBucket(b.Bucket) {
+		return nil, errors.New("the bucket name must be 3-63 lower-case letters, digits, dots and hyphens")
+	}
+	if b.Prefix != "" {
+		b.Prefix += "/"
+	}
+	q := u.Query()
+	for k := range q {
+		if k != "endpoint" && k != "region" {
+			return nil, fmt.Errorf("unknown parameter %q (want endpoint, region)", k)
+		}
+	}
+	endpoint := q.Get("endpoint")
+	if endpoint == "" {
+		endpoint = "https://s3.amazonaws.com"
+	}
+	e, err := url.Parse(endpoint)
+	if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" || (e.Path != "" && e.Path != "/") || e.User != nil || e.RawQuery != "" {
+		return nil, errors.New("endpoint: want https://HOST[:PORT]")
+	}
+	// Plain http lets anyone on the path replace or delete evidence: only on this machine.
+	if e.Scheme == "http" && !loopback(e.Hostname()) {
+		return nil, errors.New("endpoint: http is only for a server on this machine (localhost, 127.0.0.1, ::1); use https")
+	}
+	b.Endpoint, b.Secure, b.Region = e.Host, e.Scheme == "https", q.Get("region")
+	return b, nil
+}
+
+func validBucket(name string) bool {
+	if len(name) < 3 || len(name) > 63 {
+		return false
+	}
+	for _, r := range name {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '.' && r != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// blobKey sets one of CANDOUR_BLOB_URL's credentials: needed with it, refused without it.
+func blobKey(c *Config, v string, set func(*BlobS3)) error {
+	switch {
+	case c.BlobS3 == nil && v != "":
+		return errors.New("set only with CANDOUR_BLOB_URL")
+	case c.BlobS3 != nil && v == "":
+		return errors.New("needed with CANDOUR_BLOB_URL")
+	case c.BlobS3 != nil:
+		set(c.BlobS3)
+	}
+	return nil
 }
 
 // databaseURL checks the form of a connection string (never quoting it: it may hold a password).

@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -132,5 +134,59 @@ func TestOnionURL(t *testing.T) {
 	c, err = Parse(env(map[string]string{"CANDOUR_ONION_URL": "http://" + onion + "/"}))
 	if err != nil || c.OnionURL != "http://"+onion {
 		t.Errorf("got %q, %v; want the address without its trailing slash", c.OnionURL, err)
+	}
+}
+
+// CANDOUR_BLOB_URL names a bucket, a prefix and an endpoint; its credentials come from their
+// own variables (or _FILE), each needed with it and refused without it.
+func TestBlobURL(t *testing.T) {
+	keys := map[string]string{"CANDOUR_BLOB_ACCESS_KEY": "AK", "CANDOUR_BLOB_SECRET_KEY": "SK"}
+	with := func(m map[string]string) map[string]string {
+		for k, v := range keys {
+			if _, set := m[k]; !set {
+				m[k] = v
+			}
+		}
+		return m
+	}
+	c, err := Parse(env(with(map[string]string{"CANDOUR_BLOB_URL": "s3://evidence/candour/live/?endpoint=http://127.0.0.1:9000&region=eu-west-2"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := BlobS3{Endpoint: "127.0.0.1:9000", Region: "eu-west-2", Bucket: "evidence", Prefix: "candour/live/", AccessKey: "AK", SecretKey: "SK"}
+	if *c.BlobS3 != want {
+		t.Errorf("got %+v, want %+v", *c.BlobS3, want)
+	}
+	c, err = Parse(env(with(map[string]string{"CANDOUR_BLOB_URL": "s3://evidence"})))
+	if err != nil || c.BlobS3.Endpoint != "s3.amazonaws.com" || !c.BlobS3.Secure || c.BlobS3.Prefix != "" {
+		t.Errorf("default endpoint: %+v %v", c.BlobS3, err)
+	}
+	file := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(file, []byte("from-file\n"), 0o600)
+	c, err = Parse(env(map[string]string{"CANDOUR_BLOB_URL": "s3://evidence", "CANDOUR_BLOB_ACCESS_KEY": "AK", "CANDOUR_BLOB_SECRET_KEY_FILE": file}))
+	if err != nil || c.BlobS3.SecretKey != "from-file" {
+		t.Errorf("secret from file: %v", err)
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		name string
+	}{
+		{with(map[string]string{"CANDOUR_BLOB_URL": "https://evidence"}), "CANDOUR_BLOB_URL"},
+		{with(map[string]string{"CANDOUR_BLOB_URL": "s3://Evidence_Bucket"}), "CANDOUR_BLOB_URL"},
+		{with(map[string]string{"CANDOUR_BLOB_URL": "s3://evidence?endpoint=http://s3.example.com"}), "CANDOUR_BLOB_URL"},
+		{with(map[string]string{"CANDOUR_BLOB_URL": "s3://evidence?endpont=https://s3.example.com"}), "CANDOUR_BLOB_URL"},
+		{with(map[string]string{"CANDOUR_BLOB_URL": "s3://AK:SK@evidence"}), "CANDOUR_BLOB_URL"},
+		{with(map[string]string{"CANDOUR_BLOB_URL": "s3://evidence", "CANDOUR_BLOB_SECRET_KEY": ""}), "CANDOUR_BLOB_SECRET_KEY"},
+		{with(map[string]string{"CANDOUR_BLOB_URL": "s3://evidence", "CANDOUR_BLOB_ACCESS_KEY": ""}), "CANDOUR_BLOB_ACCESS_KEY"},
+		{map[string]string{"CANDOUR_BLOB_ACCESS_KEY": "AK"}, "CANDOUR_BLOB_ACCESS_KEY"},
+	} {
+		_, err := Parse(env(tc.env))
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Var != tc.name {
+			t.Errorf("%v: got %v, want an error naming %s", tc.env, err, tc.name)
+		}
+		if err != nil && strings.Contains(err.Error(), "SK") {
+			t.Errorf("%v: the secret is in the error: %v", tc.env, err)
+		}
 	}
 }

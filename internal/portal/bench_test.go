@@ -31,6 +31,7 @@ import (
 	"candour/internal/policytest"
 	"candour/internal/portal"
 	"candour/internal/portaltest"
+	"candour/internal/s3test"
 	"candour/internal/scrub"
 )
 
@@ -320,7 +321,8 @@ func vm(field string) int64 {
 }
 
 // BenchmarkLargeAttachment streams a 1 GiB file through the mailbox, with attachments in
-// PostgreSQL (the default) and in a blob folder (CANDOUR_BLOB_DIR). Targets: peak RSS growth
+// PostgreSQL (the default), in a blob folder (CANDOUR_BLOB_DIR) and in an S3 bucket
+// (CANDOUR_BLOB_URL; the S3 server's own memory is another process's, not counted). Targets: peak RSS growth
 // ≤ 64 MiB, throughput ≥ 0.5 of the age CLI encrypting the same file on this machine, measured
 // in the same run (to /dev/null: the floor; to a file on the same disk: for reference).
 func BenchmarkLargeAttachment(b *testing.B) {
@@ -354,14 +356,21 @@ func BenchmarkLargeAttachment(b *testing.B) {
 	ageFileSecs := ageRun(filepath.Join(dir, "evidence.age"))
 	os.Remove(filepath.Join(dir, "evidence.age"))
 
-	for _, store := range []struct{ name, blobDir string }{
-		{"postgres", ""},
-		{"files", filepath.Join(dir, "blobs")},
+	for _, store := range []struct {
+		name string
+		env  func(b *testing.B) map[string]string
+	}{
+		{"postgres", func(*testing.B) map[string]string { return nil }},
+		{"files", func(*testing.B) map[string]string {
+			return map[string]string{"CANDOUR_BLOB_DIR": filepath.Join(dir, "blobs")}
+		}},
+		// versitygw on loopback, its posix backend on the same disk as the files store.
+		{"s3", func(b *testing.B) map[string]string { return s3test.Start(b).Settings("bench") }},
 	} {
 		b.Run("store="+store.name, func(b *testing.B) {
 			opts := []portaltest.Option{portaltest.Setting("CANDOUR_MAX_ATTACHMENT_MB", "1100")}
-			if store.blobDir != "" {
-				opts = append(opts, portaltest.Setting("CANDOUR_BLOB_DIR", store.blobDir))
+			for k, v := range store.env(b) {
+				opts = append(opts, portaltest.Setting(k, v))
 			}
 			e := portaltest.Start(b, opts...)
 			secs, growth := uploadLarge(b, e, path, size, size)

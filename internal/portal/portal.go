@@ -48,6 +48,8 @@ type Portal struct {
 	Councils []*Council
 	// FileBlobs is the attachment folder (CANDOUR_BLOB_DIR); nil: attachments in PostgreSQL.
 	FileBlobs *store.FileBlobs
+	// S3Blobs is the attachment bucket (CANDOUR_BLOB_URL); nil: none.
+	S3Blobs   *store.S3Blobs
 	storage   *Storage
 	router    *hostRouter // nil: one council
 	jobs      *jobs.Runner
@@ -229,6 +231,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		}
 		st = st.WithFileBlobs(p.FileBlobs)
 	}
+	if cfg.BlobS3 != nil {
+		if p.S3Blobs, err = openS3Blobs(ctx, cfg.BlobS3, st, log); err != nil {
+			return nil, err
+		}
+		st = st.WithS3Blobs(p.S3Blobs)
+	}
 	catalog, err := i18n.Load()
 	if err != nil {
 		return nil, err
@@ -260,11 +268,16 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	p.startWatch()
 	p.jobs = jobs.Start(log, append(work,
 		jobs.Job{Name: "blob-sweep", Every: 10 * time.Minute, Run: func(ctx context.Context) error {
-			if p.FileBlobs == nil {
-				return nil
+			var errs []error
+			if p.S3Blobs != nil {
+				_, err := p.S3Blobs.Sweep(ctx, st, store.SweepGrace)
+				errs = append(errs, err)
 			}
-			_, err := p.FileBlobs.Sweep(ctx, st, store.SweepGrace)
-			return err
+			if p.FileBlobs != nil {
+				_, err := p.FileBlobs.Sweep(ctx, st, store.SweepGrace)
+				errs = append(errs, err)
+			}
+			return errors.Join(errs...)
 		}})...)
 	go func() { p.served <- p.App.Listener(p.listener) }()
 	return p, nil
@@ -310,6 +323,38 @@ func openFileBlobs(ctx context.Context, cfg *config.Config, db *sqlx.DB, st *sto
 	}
 	log.Info("blob folder", "dir", cfg.BlobDir, "fsync", fsync == "on", "swept", n)
 	return fb, nil
+}
+
+// openS3Blobs connects to CANDOUR_BLOB_URL's bucket, binds its prefix to this installation and
+// sweeps what a rolled-back upload or a killed process left in it. Its first request is the
+// claim: a refusal is said with the variable to check.
+func openS3Blobs(ctx context.Context, bc *config.BlobS3, st *store.Store, log *slog.Logger) (*store.S3Blobs, error) {
+	b, err := store.OpenS3Blobs(store.S3Config{Endpoint: bc.Endpoint, Secure: bc.Secure, Region: bc.Region,
+		Bucket: bc.Bucket, Prefix: bc.Prefix, AccessKey: bc.AccessKey, SecretKey: bc.SecretKey})
+	if err != nil {
+		return nil, fmt.Errorf("CANDOUR_BLOB_URL=%s: %w", bc, err)
+	}
+	if err := b.Claim(ctx, st); err != nil {
+		check := "CANDOUR_BLOB_URL"
+		var se *store.S3Error
+		if errors.As(err, &se) {
+			switch se.Setting {
+			case "access key":
+				check = "CANDOUR_BLOB_ACCESS_KEY"
+			case "secret key":
+				check = "CANDOUR_BLOB_SECRET_KEY"
+			}
+		}
+		return nil, fmt.Errorf("blob bucket %s: %w (check %s)", bc, err, check)
+	}
+	// At start nothing of this process is in flight, and other instances' uploads hold their
+	// blob locks: no grace period is needed.
+	n, err := b.Sweep(ctx, st, 0)
+	if err != nil {
+		return nil, fmt.Errorf("blob bucket sweep (CANDOUR_BLOB_URL=%s): %w", bc, err)
+	}
+	log.Info("blob bucket", "url", bc.String(), "swept", n)
+	return b, nil
 }
 
 // Guessing receipts is throttled per receipt prefix and per connection (we keep nothing about

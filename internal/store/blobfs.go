@@ -62,8 +62,9 @@ func (f *FileBlobs) Dir() string { return f.dir }
 // ownerFile names, inside the folder, the installation whose attachments it holds.
 const ownerFile = "installation"
 
-// ErrOtherInstallation is returned by Claim for a folder that belongs to another database.
-var ErrOtherInstallation = errors.New("the folder holds another installation's attachments")
+// ErrOtherInstallation is returned by Claim for a folder or bucket prefix that belongs to
+// another database.
+var ErrOtherInstallation = errors.New("it holds another installation's attachments")
 
 // Claim binds the folder to the installation s is the database of, or checks that it already
 // is. Sweep deletes every file its own database has no row for: two installations sharing a
@@ -105,16 +106,8 @@ func (f *FileBlobs) path(id int64) string { return filepath.Join(f.dir, BlobFile
 func (f *FileBlobs) temp(id int64) string { return filepath.Join(f.incoming, BlobFileName(id)) }
 
 func (f *FileBlobs) create(ctx context.Context, s *Store) (BlobWriter, error) {
-	if s.db != nil {
-		// Outside a transaction the advisory lock would end at once and Sweep could remove
-		// the file while it is being written.
-		return nil, errors.New("store: a file blob must be created inside a transaction")
-	}
-	var id int64
-	if err := s.get(ctx, &id, `INSERT INTO blobs (store) VALUES ('fs') RETURNING id`); err != nil {
-		return nil, err
-	}
-	if _, err := s.exec(ctx, `SELECT pg_advisory_xact_lock_shared($1, $2)`, blobLockSpace, blobLockKey(id)); err != nil {
+	id, err := insertLockedBlob(ctx, s, "fs")
+	if err != nil {
 		return nil, err
 	}
 	// O_DIRECT: the ciphertext goes from our buffers to the disk, not through the page cache
@@ -179,17 +172,9 @@ func (f *FileBlobs) Sweep(ctx context.Context, s *Store, minAge time.Duration) (
 		finals = append(finals, candidate{id, f.path(id)})
 		ids = append(ids, id)
 	}
-	live := map[int64]bool{}
-	for len(ids) > 0 {
-		batch := ids[:min(len(ids), 10000)]
-		ids = ids[len(batch):]
-		var found []int64
-		if err := s.sel(ctx, &found, `SELECT id FROM blobs WHERE id = ANY($1)`, pq.Array(batch)); err != nil {
-			return removed, err
-		}
-		for _, id := range found {
-			live[id] = true
-		}
+	live, err := liveBlobs(ctx, s, ids)
+	if err != nil {
+		return 0, err
 	}
 	var doomed []candidate
 	for _, c := range finals {
@@ -220,13 +205,8 @@ func (f *FileBlobs) Sweep(ctx context.Context, s *Store, minAge time.Duration) (
 		err := s.Tx(ctx, func(tx *Store) error {
 			// Not while a backup copies the files of its snapshot (Snapshot), nor while an
 			// upload of this id is still in its transaction.
-			var free bool
-			if err := tx.get(ctx, &free, `SELECT pg_try_advisory_xact_lock_shared($3, 0) AND pg_try_advisory_xact_lock($1, $2)`,
-				blobLockSpace, blobLockKey(c.id), sweepHoldSpace); err != nil || !free {
-				return err
-			}
-			var exists bool
-			if err := tx.get(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM blobs WHERE id = $1)`, c.id); err != nil {
+			free, exists, err := sweepLock(ctx, tx, c.id)
+			if err != nil || !free {
 				return err
 			}
 			// A temporary file is garbage once its transaction is over, whatever it did;
@@ -248,6 +228,51 @@ func (f *FileBlobs) Sweep(ctx context.Context, s *Store, minAge time.Duration) (
 		err = syncDir(f.dir)
 	}
 	return removed, err
+}
+
+// insertLockedBlob inserts a blobs row kept in store and takes its blob lock until the
+// transaction ends: from now until then, no sweep removes what is written under its id.
+func insertLockedBlob(ctx context.Context, s *Store, store string) (int64, error) {
+	if s.db != nil {
+		// Outside a transaction the advisory lock would end at once and Sweep could remove
+		// the bytes while they are being written.
+		return 0, errors.New("store: a blob outside PostgreSQL must be created inside a transaction")
+	}
+	var id int64
+	if err := s.get(ctx, &id, `INSERT INTO blobs (store) VALUES ($1) RETURNING id`, store); err != nil {
+		return 0, err
+	}
+	_, err := s.exec(ctx, `SELECT pg_advisory_xact_lock_shared($1, $2)`, blobLockSpace, blobLockKey(id))
+	return id, err
+}
+
+// liveBlobs says which of ids have a committed blobs row.
+func liveBlobs(ctx context.Context, s *Store, ids []int64) (map[int64]bool, error) {
+	live := map[int64]bool{}
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), 10000)]
+		ids = ids[len(batch):]
+		var found []int64
+		if err := s.sel(ctx, &found, `SELECT id FROM blobs WHERE id = ANY($1)`, pq.Array(batch)); err != nil {
+			return nil, err
+		}
+		for _, id := range found {
+			live[id] = true
+		}
+	}
+	return live, nil
+}
+
+// sweepLock takes, in the sweep's transaction tx, what removing blob id's bytes needs: no
+// backup copying its snapshot's blobs (Snapshot), no upload of this id still in its
+// transaction. free is false when either is held; exists says whether id's row is committed.
+func sweepLock(ctx context.Context, tx *Store, id int64) (free, exists bool, err error) {
+	if err := tx.get(ctx, &free, `SELECT pg_try_advisory_xact_lock_shared($3, 0) AND pg_try_advisory_xact_lock($1, $2)`,
+		blobLockSpace, blobLockKey(id), sweepHoldSpace); err != nil || !free {
+		return false, false, err
+	}
+	err = tx.get(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM blobs WHERE id = $1)`, id)
+	return free, exists, err
 }
 
 func writeFileSync(path string, data []byte, fsync bool) error {

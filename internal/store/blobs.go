@@ -10,9 +10,8 @@ import (
 const ChunkSize = 1 << 20
 
 // BlobStore is where attachment bytes live. PostgreSQL by default (chunks in the same
-// transaction as the row that points to them); files in a folder with WithFileBlobs (the row
-// stays in PostgreSQL); an S3-compatible store can implement it when a council outgrows one
-// machine.
+// transaction as the row that points to them); files in a folder with WithFileBlobs, or
+// objects in an S3-compatible bucket with WithS3Blobs (the row stays in PostgreSQL).
 type BlobStore interface {
 	// Create returns a writer for a new blob; its ID is valid once Close returns nil.
 	Create(ctx context.Context) (BlobWriter, error)
@@ -38,6 +37,14 @@ func (s *Store) WithFileBlobs(f *FileBlobs) *Store {
 	return &c
 }
 
+// WithS3Blobs returns a copy of s that creates new blobs as objects in b. Blobs already in
+// PostgreSQL keep opening from there (and those in a blob folder, if WithFileBlobs is set too).
+func (s *Store) WithS3Blobs(b *S3Blobs) *Store {
+	c := *s
+	c.s3 = b
+	return &c
+}
+
 // Blobs returns the blob store bound to this store (and its transaction, if any).
 func (s *Store) Blobs() BlobStore { return blobs{s} }
 
@@ -45,6 +52,9 @@ func (s *Store) Blobs() BlobStore { return blobs{s} }
 type blobs struct{ s *Store }
 
 func (b blobs) Create(ctx context.Context) (BlobWriter, error) {
+	if b.s.s3 != nil {
+		return b.s.s3.create(ctx, b.s)
+	}
 	if b.s.files != nil {
 		return b.s.files.create(ctx, b.s)
 	}
@@ -62,6 +72,11 @@ func (b blobs) Open(ctx context.Context, id int64) (io.Reader, error) {
 			return nil, fmt.Errorf("store: blob %d is a file but no blob folder is configured (CANDOUR_BLOB_DIR)", id)
 		}
 		return b.s.files.open(id)
+	case "s3":
+		if b.s.s3 == nil {
+			return nil, fmt.Errorf("store: blob %d is in an S3 bucket but none is configured (CANDOUR_BLOB_URL)", id)
+		}
+		return b.s.s3.open(id)
 	default:
 		return &pgBlobReader{ctx: ctx, s: b.s, id: id}, nil
 	}
