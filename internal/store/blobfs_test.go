@@ -123,15 +123,7 @@ func TestFileBlobs(t *testing.T) {
 
 	// Committed blobs read back; files are private.
 	for _, id := range []int64{kept, pending} {
-		r, err := st.Blobs().Open(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(r)
-		r.(io.Closer).Close()
-		if err != nil || !bytes.Equal(got, data) {
-			t.Errorf("blob %d: %d bytes (%v), want %d", id, len(got), err, len(data))
-		}
+		readsBack(t, st, id, data)
 		info, err := os.Stat(filepath.Join(dir, name(id)))
 		if err != nil || info.Mode().Perm() != 0o600 {
 			t.Errorf("blob %d file: %v %v, want mode 0600", id, info.Mode(), err)
@@ -233,5 +225,19 @@ func TestBlobFolderBelongsToOneInstallation(t *testing.T) {
 	}
 	if err := fb.Claim(ctx, store.New(first)); !errors.Is(err, store.ErrOtherInstallation) {
 		t.Fatalf("the folder now belongs to the second: got %v, want ErrOtherInstallation", err)
+	}
+}
+
+// readsBack wants blob id of st to read back as data, whole.
+func readsBack(t *testing.T, st *store.Store, id int64, data []byte) {
+	t.Helper()
+	r, err := st.Blobs().Open(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r)
+	r.(io.Closer).Close()
+	if err != nil || !bytes.Equal(got, data) {
+		t.Errorf("blob %d: %d bytes (%v), want %d", id, len(got), err, len(data))
 	}
 }

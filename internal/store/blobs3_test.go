@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 
@@ -145,15 +144,7 @@ func TestS3Blobs(t *testing.T) {
 	}
 
 	for _, id := range []int64{kept, pending} {
-		r, err := st.Blobs().Open(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(r)
-		r.(io.Closer).Close()
-		if err != nil || !bytes.Equal(got, data) {
-			t.Errorf("blob %d: %d bytes (%v), want %d", id, len(got), err, len(data))
-		}
+		readsBack(t, st, id, data)
 		var size int64
 		var where string
 		db.QueryRow(`SELECT size, store FROM blobs WHERE id = $1`, id).Scan(&size, &where)
