@@ -249,6 +249,7 @@ func TestCouncilsCannotReachEachOther(t *testing.T) {
 	if tried < 60 {
 		t.Errorf("only %d operations tried with south's ids", tried)
 	}
+	t.Logf("%d staff operations and pages tried with south's ids", tried)
 
 	// South's own credentials and tokens are nothing at north's host.
 	host := portaltest.HostHeader(north)
