@@ -32,8 +32,8 @@ type Target struct {
 	// Embedded: no database server is given; the restore starts a fresh embedded PostgreSQL in
 	// the data folder (as `candour serve` does without DATABASE_URL), restores into it as its
 	// owner and stops it. OwnerURL and ServingRole are then the new cluster's.
-	Embedded bool
-	Logger   *slog.Logger // the embedded server's start and stop; nil discards them
+	Embedded    bool
+	Logger      *slog.Logger // the embedded server's start and stop; nil discards them
 	DataDir     string
 	DataKeyFile string
 	BlobDir     string
