@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"filippo.io/age"
@@ -409,16 +410,28 @@ func (st *staging) path(name string, pieces *int, globalPieces map[string]int) (
 }
 
 // place renames everything staged into place; if one rename fails, those done are undone.
+// A destination may be an empty folder (an operator's, or the embedded default's data folder
+// made ready): the rename replaces it, and an undo makes it again.
 func (st *staging) place() error {
+	emptied := map[string]fs.FileMode{}
 	for i, mv := range st.moves {
 		if _, err := os.Lstat(mv[0]); errors.Is(err, fs.ErrNotExist) {
 			continue // nothing staged for it: a council's backup carries no CANDOUR_DATA_KEY_FILE
 		}
-		if err := os.Rename(mv[0], mv[1]); err != nil {
+		if fi, err := os.Lstat(mv[1]); err == nil && fi.IsDir() {
+			emptied[mv[1]] = fi.Mode().Perm()
+		}
+		// rename(2) itself, not os.Rename, which refuses any existing folder: the kernel replaces
+		// one only while it is empty, so nothing that appeared since the check is lost.
+		if err := syscall.Rename(mv[0], mv[1]); err != nil {
 			for _, done := range slices.Backward(st.moves[:i]) {
-				_ = os.Rename(done[1], done[0])
+				if os.Rename(done[1], done[0]) == nil {
+					if perm, ok := emptied[done[1]]; ok {
+						_ = os.Mkdir(done[1], perm)
+					}
+				}
 			}
-			return err
+			return &os.LinkError{Op: "rename", Old: mv[0], New: mv[1], Err: err}
 		}
 	}
 	return nil
