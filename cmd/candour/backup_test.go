@@ -313,3 +313,97 @@ func TestBackupRestoresEveryCouncil(t *testing.T) {
 		}
 	}
 }
+
+// embeddedDataDir is an empty data folder for the embedded default: directly under the temp
+// dir, not t.TempDir, because as root PostgreSQL runs as an unprivileged user who must reach it.
+func embeddedDataDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "candour-restore-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) }) // registered first: runs after the portal's shutdown
+	return dir
+}
+
+// stagingLeft lists what a restore into dir left beside it.
+func stagingLeft(dir string) []string {
+	left, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".restore-*"))
+	return left
+}
+
+// With no DATABASE_URL, a backup restores into an empty data folder with a fresh embedded
+// PostgreSQL in it, which the portal then serves: the old concern to the Monitoring Officer, its
+// mailbox to the receipt, the attachment byte for byte, the sealed identity to the custodian's
+// key. The backup's own embedded-server password files are not restored over the new
+// cluster's. A data folder that holds anything is refused and left as it was.
+func TestBackupRestoresIntoAnEmptyEmbeddedDataFolder(t *testing.T) {
+	t.Parallel()
+	in := newInstallation(t)
+	// As a backup of an embedded default carries: its server's password, which must not
+	// become the new cluster's.
+	oldPassword := []byte("the old cluster's password\n")
+	if err := os.WriteFile(filepath.Join(in.DataDir, "keys", "db-owner.password"), oldPassword, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := in.backup(t)
+	key := keyFile(t, in.backupKey)
+	blobs := filepath.Join(t.TempDir(), "blobs")
+
+	t.Run("refused into a data folder that is not empty", func(t *testing.T) {
+		dir := embeddedDataDir(t)
+		if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := command(map[string]string{"CANDOUR_DATA_DIR": dir, "CANDOUR_BLOB_DIR": blobs, "CANDOUR_POLICY_DIR": in.PolicyDir},
+			"restore", "--in", file, "--identity", key)
+		if code := exitCode(t, r); code != 1 || !strings.Contains(r.stderr.String(), "data folder (CANDOUR_DATA_DIR) "+dir+" is not empty: it holds notes.txt") {
+			t.Errorf("got exit %d, stderr %q; want 1 naming notes.txt", code, r.stderr)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 1 || ents[0].Name() != "notes.txt" {
+			t.Errorf("the data folder was written to: %v", ents)
+		}
+		if ents, _ := os.ReadDir(blobs); len(ents) != 0 {
+			t.Errorf("the blob folder was written to: %v", ents)
+		}
+		if left := stagingLeft(dir); len(left) != 0 {
+			t.Errorf("staging left behind: %v", left)
+		}
+	})
+
+	dir := embeddedDataDir(t)
+	r := command(map[string]string{"CANDOUR_DATA_DIR": dir, "CANDOUR_BLOB_DIR": blobs, "CANDOUR_POLICY_DIR": in.PolicyDir},
+		"restore", "--in", file, "--identity", key)
+	if code := exitCode(t, r); code != 0 {
+		t.Fatalf("restore: exit %d, stderr %s", code, r.stderr)
+	}
+	if left := stagingLeft(dir); len(left) != 0 {
+		t.Errorf("staging left behind: %v", left)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "keys", "db-owner.password")); err != nil || bytes.Equal(got, oldPassword) {
+		t.Errorf("the owner's password file is %q (%v): want the new cluster's, not the backup's", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "postgres", "PG_VERSION")); err != nil {
+		t.Errorf("no embedded cluster in the data folder: %v", err)
+	}
+
+	back := portaltest.Start(t, portaltest.EmbeddedDatabase(), portaltest.Setting("CANDOUR_DATA_DIR", dir),
+		portaltest.Setting("CANDOUR_BLOB_DIR", blobs), portaltest.Setting("CANDOUR_POLICY_DIR", in.PolicyDir))
+	mo := portaltest.SignIn(t, back.Portal, in.officer)
+	c, err := store.New(back.DB).ConcernByReference(context.Background(), in.reference)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mo.API("GET", "/api/v1/concerns/"+c.ID, nil); got.Status != 200 || !strings.Contains(string(got.Body), "Inspections were signed off without visits.") {
+		t.Errorf("the Monitoring Officer opening the old concern: got %d %.300s, want 200 with its details", got.Status, got.Body)
+	}
+	auth := mailbox(t, back.URL(), in.receipt)
+	if got := back.Do(t, "GET", "/api/v1/mailbox", "", nil, auth); got.Status != 200 || !strings.Contains(string(got.Body), in.reference) {
+		t.Errorf("the old receipt's mailbox: got %d %.300s", got.Status, got.Body)
+	}
+	if got := back.Do(t, "GET", "/api/v1/mailbox/attachments/"+in.attachment, "", nil, auth); got.Status != 200 || !bytes.Equal(got.Body, in.evidence) {
+		t.Errorf("the attachment: got %d, %d bytes; want 200 and the %d bytes uploaded", got.Status, len(got.Body), len(in.evidence))
+	}
+	if got := unseal(t, c.IdentitySealed, in.custodian); !strings.Contains(got, "Gwen Whistleblower") {
+		t.Errorf("the sealed identity opened with the custodian's key: %q", got)
+	}
+}

@@ -10,12 +10,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"filippo.io/age"
 
@@ -27,6 +30,11 @@ import (
 type Target struct {
 	OwnerURL    string // the restore runs as the owner of the (empty) database
 	ServingRole string // given the grants the manifest records; it must exist
+	// Embedded: no database server is given; the restore starts a fresh embedded PostgreSQL in
+	// the data folder (as `candour serve` does without DATABASE_URL), restores into it as its
+	// owner and stops it. OwnerURL and ServingRole are then the new cluster's.
+	Embedded    bool
+	Logger      *slog.Logger // the embedded server's start and stop; nil discards them
 	DataDir     string
 	DataKeyFile string
 	BlobDir     string
@@ -49,6 +57,10 @@ const maxManifest = 256 << 20
 // first written into staging folders next to its destination and checked against the manifest;
 // only then is the database restored, in one transaction that also grants the serving role,
 // and the staging folders renamed into place. On failure nothing is left behind.
+//
+// An Embedded target's cluster is created inside the data folder's staged copy once everything
+// is checked, so the emptiness check sees only what was there before, and a failure removes the
+// cluster with the rest of the staging.
 func Restore(ctx context.Context, t Target, in io.Reader, ids ...age.Identity) (*Manifest, error) {
 	if err := t.checkEmpty(ctx); err != nil {
 		return nil, err
@@ -75,6 +87,14 @@ func Restore(ctx context.Context, t Target, in io.Reader, ids ...age.Identity) (
 			"(it serves %s): restore it with a deployment folder holding a folder %s with its council.yaml",
 			m.CouncilSlug, strings.Join(t.Councils, ", "), m.CouncilSlug)
 	}
+	var emb *database.Embedded
+	if t.Embedded {
+		if emb, err = st.startEmbedded(ctx, t); err != nil {
+			return nil, err
+		}
+		defer stopEmbedded(emb) // on failure, before the deferred remove takes its folder
+		t.OwnerURL, t.ServingRole = emb.OwnerURL(), database.ServingRole
+	}
 	if err := restoreDatabase(ctx, t, st.dump, st.globalFiles(), m.Grants); err != nil {
 		return nil, err
 	}
@@ -84,6 +104,12 @@ func Restore(ctx context.Context, t Target, in io.Reader, ids ...age.Identity) (
 	for _, g := range st.globalFiles() {
 		if err := os.Remove(g[1]); err != nil {
 			return nil, err
+		}
+	}
+	if emb != nil {
+		// A cluster is moved into place only once it has shut down cleanly.
+		if err := stopEmbedded(emb); err != nil {
+			return nil, fmt.Errorf("stop the embedded PostgreSQL: %w", err)
 		}
 	}
 	if err := st.place(); err != nil {
@@ -108,6 +134,9 @@ func (t Target) checkEmpty(ctx context.Context) error {
 	}
 	if _, err := os.Lstat(t.DataKeyFile); err == nil {
 		return fmt.Errorf("the data key file (CANDOUR_DATA_KEY_FILE) %s already exists; restore only where there is none", t.DataKeyFile)
+	}
+	if t.Embedded {
+		return nil // its database is created by the restore, in the (empty) data folder
 	}
 	db, err := database.Open(ctx, t.OwnerURL)
 	if err != nil {
@@ -190,6 +219,30 @@ func newStaging(t Target) (_ *staging, err error) {
 	// or beside it.
 	st.moves = append(st.moves, [2]string{st.data, t.DataDir})
 	return st, nil
+}
+
+// startEmbedded starts a fresh embedded PostgreSQL in the data folder's staged copy. The
+// backup's password files of its own embedded server (if it had one) are dropped first: they
+// belong to the old cluster, and the new one writes its own.
+func (st *staging) startEmbedded(ctx context.Context, t Target) (*database.Embedded, error) {
+	for _, f := range database.EmbeddedPasswordFiles {
+		if err := os.Remove(filepath.Join(st.data, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	emb, err := database.StartEmbedded(ctx, database.EmbeddedOptions{DataDir: st.data, BinDir: t.BinDir, Logger: t.Logger, Fsync: true})
+	if err != nil {
+		return nil, fmt.Errorf("embedded PostgreSQL: %w", err)
+	}
+	return emb, nil
+}
+
+// stopEmbedded stops the restore's server; it may be called again (Stop runs once).
+func stopEmbedded(emb *database.Embedded) error {
+	// Not the restore's context: an interrupted restore must still stop its server.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return emb.Stop(ctx)
 }
 
 func (st *staging) tempNextTo(dest string) (string, error) {
@@ -357,16 +410,28 @@ func (st *staging) path(name string, pieces *int, globalPieces map[string]int) (
 }
 
 // place renames everything staged into place; if one rename fails, those done are undone.
+// A destination may be an empty folder (an operator's, or the embedded default's data folder
+// made ready): the rename replaces it, and an undo makes it again.
 func (st *staging) place() error {
+	emptied := map[string]fs.FileMode{}
 	for i, mv := range st.moves {
 		if _, err := os.Lstat(mv[0]); errors.Is(err, fs.ErrNotExist) {
 			continue // nothing staged for it: a council's backup carries no CANDOUR_DATA_KEY_FILE
 		}
-		if err := os.Rename(mv[0], mv[1]); err != nil {
+		if fi, err := os.Lstat(mv[1]); err == nil && fi.IsDir() {
+			emptied[mv[1]] = fi.Mode().Perm()
+		}
+		// rename(2) itself, not os.Rename, which refuses any existing folder: the kernel replaces
+		// one only while it is empty, so nothing that appeared since the check is lost.
+		if err := syscall.Rename(mv[0], mv[1]); err != nil {
 			for _, done := range slices.Backward(st.moves[:i]) {
-				_ = os.Rename(done[1], done[0])
+				if os.Rename(done[1], done[0]) == nil {
+					if perm, ok := emptied[done[1]]; ok {
+						_ = os.Mkdir(done[1], perm)
+					}
+				}
 			}
-			return err
+			return &os.LinkError{Op: "rename", Old: mv[0], New: mv[1], Err: err}
 		}
 	}
 	return nil

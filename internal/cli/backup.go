@@ -165,7 +165,8 @@ func roleOf(url string) (string, error) {
 
 // restoreCmd runs `candour restore --in FILE --identity KEYFILE` into the configured data
 // folder, blob folder and database, which must all be empty. Nothing is restored unless all of
-// it is.
+// it is. Without DATABASE_URL the database is a fresh embedded PostgreSQL in the data folder,
+// which `candour serve` then uses.
 func restoreCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -180,9 +181,8 @@ func restoreCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fail := func(err error) int { fmt.Fprintf(stderr, "candour restore: %v\n", err); return 1 }
-	if cfg.Embedded() || cfg.MigrateURL == "" {
-		return fail(errors.New("it needs DATABASE_URL and CANDOUR_MIGRATE_DATABASE_URL: an empty database on a PostgreSQL " +
-			"server, restored as its owner (the embedded default keeps its database inside the data folder)"))
+	if !cfg.Embedded() && cfg.MigrateURL == "" {
+		return fail(errors.New("it needs CANDOUR_MIGRATE_DATABASE_URL with DATABASE_URL: the empty database is restored as its owner"))
 	}
 	ids, err := readIdentities(*keyPath)
 	if err != nil {
@@ -199,6 +199,7 @@ func restoreCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	t.Logger = portal.NewLogger(cfg, stderr)
 	m, err := backup.Restore(ctx, t, f, ids...)
 	if err != nil {
 		return fail(err)
@@ -209,9 +210,12 @@ func restoreCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 }
 
 func restoreTarget(cfg *config.Config) (backup.Target, error) {
-	role, err := roleOf(cfg.DatabaseURL)
-	if err != nil {
-		return backup.Target{}, err
+	var role string
+	if !cfg.Embedded() {
+		var err error
+		if role, err = roleOf(cfg.DatabaseURL); err != nil {
+			return backup.Target{}, err
+		}
 	}
 	bin, err := backup.BinDir(cfg.PGBinDir)
 	if err != nil {
@@ -226,6 +230,6 @@ func restoreTarget(cfg *config.Config) (backup.Target, error) {
 	for _, d := range dirs {
 		slugs = append(slugs, d.Slug)
 	}
-	return backup.Target{OwnerURL: cfg.MigrateURL, ServingRole: role, DataDir: cfg.DataDir, DataKeyFile: cfg.DataKeyFile,
-		BlobDir: cfg.BlobDir, BinDir: bin, Councils: slugs}, nil
+	return backup.Target{OwnerURL: cfg.MigrateURL, ServingRole: role, Embedded: cfg.Embedded(), DataDir: cfg.DataDir,
+		DataKeyFile: cfg.DataKeyFile, BlobDir: cfg.BlobDir, BinDir: bin, Councils: slugs}, nil
 }

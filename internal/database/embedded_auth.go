@@ -38,10 +38,15 @@ type passwords struct {
 	ownerPath, servingPath string
 }
 
+// EmbeddedPasswordFiles are the owner's and the serving role's password files, relative to the
+// data folder: they belong to the cluster in it (a restore keeps the new cluster's, not the
+// backup's).
+var EmbeddedPasswordFiles = []string{filepath.Join("keys", "db-owner.password"), filepath.Join("keys", "db-serving.password")}
+
 func readOrCreatePasswords(dataDir string) (passwords, error) {
 	p := passwords{
-		ownerPath:   filepath.Join(dataDir, "keys", "db-owner.password"),
-		servingPath: filepath.Join(dataDir, "keys", "db-serving.password"),
+		ownerPath:   filepath.Join(dataDir, EmbeddedPasswordFiles[0]),
+		servingPath: filepath.Join(dataDir, EmbeddedPasswordFiles[1]),
 	}
 	for _, f := range []struct {
 		path string
