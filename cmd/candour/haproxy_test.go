@@ -160,6 +160,17 @@ func (f *farm) answering(n int) map[string]bool {
 	return seen
 }
 
+// waitDown waits until haproxy's health check has taken portal name out: only the other answers.
+func (f *farm) waitDown(name string) {
+	f.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if seen := f.answering(4); !seen[name] && len(seen) == 1 {
+			return
+		}
+	}
+	f.t.Fatalf("haproxy never took %s out:\n%s", name, f.logs)
+}
+
 // waitUp waits until haproxy sends requests to portal name again after its restart.
 func (f *farm) waitUp(name string) {
 	f.t.Helper()
@@ -350,6 +361,8 @@ func TestTwoPortalsBehindHAProxy(t *testing.T) {
 	restartBegan := time.Now()
 	for i, name := range []string{"p1", "p2"} {
 		f.stopPortal(i)
+		f.waitDown(name)
+		time.Sleep(200 * time.Millisecond) // reports keep coming while only one portal serves
 		f.startPortal(i)
 		f.waitUp(name)
 	}
