@@ -74,9 +74,9 @@ func (f *farm) stopPortal(i int) {
 
 // haproxyConfig balances round-robin over both portals. A connection refused by a portal that is
 // stopping is retried on the other (retries, redispatch) before the health check, every 100 ms,
-// takes it out; empty-response is retried too: a portal closing its listener resets connections
-// it had not yet accepted, so the request never reached it. One connection per request (server
-// close) so no request is sent on a kept-alive connection the portal is closing. X-Portal names
+// takes it out. Only connection failures are retried: a report is not idempotent, and a request
+// that reached a portal may have been filed. One connection per request (server close) so no
+// request is sent on a kept-alive connection the portal is closing. X-Portal names
 // the portal that answered.
 func haproxyConfig(listen string, addrs [2]string) string {
 	return fmt.Sprintf(`global
@@ -89,7 +89,7 @@ defaults
 	retries 3
 	option redispatch 1
 	option http-server-close
-	retry-on conn-failure empty-response
+	retry-on conn-failure
 frontend portals
 	bind %s
 	default_backend portals
