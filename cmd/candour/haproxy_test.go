@@ -378,7 +378,7 @@ func TestTwoPortalsBehindHAProxy(t *testing.T) {
 	// portals (and the restarted ones) run the outbox every 5 s.
 	db := dbtest.Open(t, dbtest.InCouncil(t, d.OwnerURL, store.DefaultCouncil))
 	ctx := context.Background()
-	var pendingCheckpoints []string
+	var stuck []string
 	// Pending: concerns whose routed e-mails are not yet made (each outbox round makes them)
 	// and e-mails not yet sent.
 	unsent := func() (n int) {
@@ -390,8 +390,8 @@ func TestTwoPortalsBehindHAProxy(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	if n := unsent(); n > 0 {
-		db.SelectContext(ctx, &pendingCheckpoints, `SELECT kind || ' to ' || recipient || ': ' || coalesce(last_error, '') FROM notifications WHERE sent_at IS NULL`)
-		t.Fatalf("%d e-mails still unsent after 20 s, e.g. %.10v", n, pendingCheckpoints)
+		db.SelectContext(ctx, &stuck, `SELECT kind || ' to ' || recipient || ': ' || coalesce(last_error, '') FROM notifications WHERE sent_at IS NULL`)
+		t.Fatalf("%d e-mails still unsent after 20 s, e.g. %.10v", n, stuck)
 	}
 	var want []struct{ Recipient, Reference string }
 	if err := db.SelectContext(ctx, &want, `SELECT recipient, reference FROM notifications WHERE kind = 'routed' ORDER BY id`); err != nil {
