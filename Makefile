@@ -31,7 +31,8 @@ pg-deps:
 # Chromium (browser tests), age (the upstream CLI must open sealed identities), mat2 and
 # bubblewrap (documents are cleaned of metadata in a sandbox), exiftool with Archive::Zip (the
 # independent reader the metadata tests check cleaned files with; it reads Office files),
-# libheif's heif-enc (the metadata tests make a real HEIC photo with it), npm and
+# libheif's heif-enc (the metadata tests make a real HEIC photo with it), haproxy (two portals
+# run behind it in the load-balancer test), npm and
 # PostgreSQL, installed only when missing, so `make test` needs no set-up by hand.
 system-deps:
 	@$(APT_INSTALL); missing=""; \
@@ -42,6 +43,7 @@ system-deps:
 	command -v mat2 >/dev/null || missing="$$missing mat2"; \
 	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
 	command -v heif-enc >/dev/null || missing="$$missing libheif-examples"; \
+	command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	[ -f /etc/mime.types ] || missing="$$missing media-types"; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	$(HAVE_PG) || missing="$$missing postgresql"; \
