@@ -81,7 +81,9 @@ func (c *readOnlyConn) QueryContext(ctx context.Context, query string, args []dr
 	return r, c.note(err)
 }
 
-func (c *readOnlyConn) CheckNamedValue(nv *driver.NamedValue) error { return c.pq().CheckNamedValue(nv) }
+func (c *readOnlyConn) CheckNamedValue(nv *driver.NamedValue) error {
+	return c.pq().CheckNamedValue(nv)
+}
 
 func (c *readOnlyConn) Ping(ctx context.Context) error { return c.pq().Ping(ctx) }
 
