@@ -52,11 +52,11 @@ func Open(ctx context.Context, url string) (*sqlx.DB, error) {
 // query with arguments goes in one round trip instead of a Parse/Describe round trip first.
 func withBinaryParameters(url string) (string, error) {
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
-		kv, err := pq.ParseURL(url)
+		d, err := ParseDSN(url)
 		if err != nil {
 			return "", err
 		}
-		url = kv
+		url = d.String()
 	}
 	return url + " binary_parameters=yes", nil
 }

@@ -259,7 +259,11 @@ func TestPortalSurvivesFailover(t *testing.T) {
 	if _, err := admin.ExecContext(ctx, `CREATE DATABASE candour OWNER `+owner); err != nil {
 		t.Fatal(err)
 	}
-	ownerURL, servingURL := pair.both(owner, ownerPW, "candour"), pair.both(serving, servingPW, "candour")
+	// The owner's in the URL form pg_auto_failover prints (pg_autoctl show uri), the serving
+	// role's in key=value form: both must reach whichever server is primary.
+	ownerURL := fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d,127.0.0.1:%d/candour?sslmode=disable&target_session_attrs=read-write",
+		owner, ownerPW, pair.primary.port, pair.standby.port)
+	servingURL := pair.both(serving, servingPW, "candour")
 	if err := database.Migrate(ctx, ownerURL, servingURL); err != nil {
 		t.Fatal(err)
 	}
