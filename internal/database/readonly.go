@@ -11,9 +11,9 @@ import (
 
 // readOnlyConnector hands out connections that leave the pool once the server has refused a
 // write as read-only (SQLSTATE 25006). target_session_attrs=read-write checks a server only
-// when connecting: a connection to a primary that is later demoted, or set read-only, would
-// otherwise stay pooled and fail every write that draws it, while a new connection would find
-// the new primary.
+// when connecting: a connection to a primary later set read-only (default_transaction_read_only,
+// as operators do to stop writes before a switchover or on a full disk) would otherwise stay
+// pooled and fail every write that draws it, while a new connection would find a primary.
 type readOnlyConnector struct{ driver.Connector }
 
 func (c readOnlyConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -68,7 +68,36 @@ func (c *readOnlyConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driv
 
 func (c *readOnlyConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
 	s, err := c.pq().PrepareContext(ctx, query)
-	return s, c.note(err)
+	if err != nil {
+		return nil, c.note(err)
+	}
+	// The store files reports through a prepared statement: its refusal must count too.
+	// (lib/pq's COPY statement has no context methods; it is left as it is.)
+	if ps, ok := s.(pqStmt); ok {
+		return &readOnlyStmt{pqStmt: ps, conn: c}, nil
+	}
+	return s, nil
+}
+
+type pqStmt interface {
+	driver.Stmt
+	driver.StmtExecContext
+	driver.StmtQueryContext
+}
+
+type readOnlyStmt struct {
+	pqStmt
+	conn *readOnlyConn
+}
+
+func (s *readOnlyStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	r, err := s.pqStmt.ExecContext(ctx, args)
+	return r, s.conn.note(err)
+}
+
+func (s *readOnlyStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	r, err := s.pqStmt.QueryContext(ctx, args)
+	return r, s.conn.note(err)
 }
 
 func (c *readOnlyConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {

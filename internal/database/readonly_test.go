@@ -45,4 +45,23 @@ func TestReadOnlyConnectionLeavesThePool(t *testing.T) {
 	if err := db.GetContext(ctx, &ro, `SHOW transaction_read_only`); err != nil || ro != "off" {
 		t.Errorf("fresh connection: transaction_read_only %q (%v), want off", ro, err)
 	}
+
+	// The same through a statement prepared on the pool, as the store's hottest statements are.
+	// (Not in a transaction: lib/pq begins with BEGIN READ WRITE, which overrides the session's
+	// default; a standby refuses that BEGIN itself.)
+	st, err := db.PreparexContext(ctx, `INSERT INTO users (email, name, roles) VALUES ($1, 'RO', '{monitoring_officer}')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	before = pid()
+	if _, err := db.ExecContext(ctx, `SET default_transaction_read_only = on`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = st.ExecContext(ctx, "ro2@example.gov.uk"); !database.IsReadOnly(err) {
+		t.Fatalf("prepared write on a read-only session: got %v, want 25006", err)
+	}
+	if after := pid(); after == before {
+		t.Errorf("prepared statement: the read-only connection (backend %d) went back into the pool", before)
+	}
 }

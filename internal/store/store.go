@@ -205,8 +205,9 @@ func IsUnavailable(err error) bool {
 	}
 	var pe *pq.Error
 	if errors.As(err, &pe) {
-		// 25006 read_only_sql_transaction: a connection still on a server that a failover
-		// has made a standby; database.Open drops it from the pool, the retry finds the primary.
+		// 25006 read_only_sql_transaction: the server, or the session, went read-only under
+		// us (a switchover, a full disk); database.Open drops such a connection from the pool
+		// and the client's retry connects afresh, to whichever server takes writes.
 		return pe.Code.Class() == "08" || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" ||
 			pe.Code == "25006"
 	}
