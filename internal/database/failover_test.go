@@ -332,6 +332,9 @@ func TestPortalSurvivesFailover(t *testing.T) {
 			}
 		})
 	}
+	// Registered first, so it runs once the filers have stopped: the portal's shutdown waits for
+	// open connections, and an idle keep-alive one is open until it times out.
+	defer client.CloseIdleConnections()
 	defer func() { close(stop); wg.Wait() }()
 	count := func() (n, after, unavail int) {
 		mu.Lock()
