@@ -364,6 +364,7 @@ func TestPortalSurvivesFailover(t *testing.T) {
 	promotedAt = time.Now()
 	mu.Unlock()
 	pair.run(ctx, "pg_ctl", "promote", "-w", "-t", "20", "-D", pair.standby.dir)
+	promoteTook := time.Since(promotedAt)
 	waitFor("reports filed on the promoted standby", func() bool { _, after, _ := count(); return after >= 20 })
 	servedAgain := time.Since(promotedAt)
 	close(stop)
@@ -371,8 +372,8 @@ func TestPortalSurvivesFailover(t *testing.T) {
 	stop = make(chan struct{}) // for the deferred close
 	n, after, u := count()
 	t.Logf("%d reports acknowledged (%d before the kill, %d sent after the promotion), %d answered 503; "+
-		"primary killed %v after start-up, serving again %v after the promotion",
-		n, before, after, u, killedAt.Sub(began).Round(time.Millisecond), servedAgain.Round(time.Millisecond))
+		"primary killed %v after start-up, promotion took %v, 20 reports filed on it %v after the promotion began",
+		n, before, after, u, killedAt.Sub(began).Round(time.Millisecond), promoteTook.Round(time.Millisecond), servedAgain.Round(time.Millisecond))
 
 	// Every acknowledged report is on the promoted server, read there directly (not through
 	// the portal's pool), in the council the portal files into.
