@@ -4,6 +4,7 @@ package database
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -21,15 +22,21 @@ const (
 
 // Open connects to PostgreSQL at url (a postgres:// URL or a lib/pq key=value string) and
 // checks the connection. Errors never include url, which may carry a password.
+//
+// url may name several servers (host=a,b port=5432,5432 target_session_attrs=read-write):
+// lib/pq (since 1.11) tries them in order and keeps the first that takes writes, so after a
+// failover new connections find the promoted server without a restart.
 func Open(ctx context.Context, url string) (*sqlx.DB, error) {
 	dsn, err := withBinaryParameters(url)
 	if err != nil {
 		return nil, fmt.Errorf("database: open: not a postgres:// URL or key=value string")
 	}
-	db, err := sqlx.Open("postgres", dsn)
+	connector, err := pq.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("database: open: %w", err)
 	}
+	// "postgres" keeps sqlx's $1 placeholders, as sqlx.Open("postgres") had them.
+	db := sqlx.NewDb(sql.OpenDB(readOnlyConnector{connector}), "postgres")
 	db.SetMaxOpenConns(maxOpenConns)
 	db.SetMaxIdleConns(maxIdleConns)
 	db.SetConnMaxLifetime(connMaxLifetime)
@@ -45,11 +52,11 @@ func Open(ctx context.Context, url string) (*sqlx.DB, error) {
 // query with arguments goes in one round trip instead of a Parse/Describe round trip first.
 func withBinaryParameters(url string) (string, error) {
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
-		kv, err := pq.ParseURL(url)
+		d, err := ParseDSN(url)
 		if err != nil {
 			return "", err
 		}
-		url = kv
+		url = d.String()
 	}
 	return url + " binary_parameters=yes", nil
 }

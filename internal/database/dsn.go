@@ -16,13 +16,47 @@ type DSN [][2]string
 // may carry a password.
 func ParseDSN(s string) (DSN, error) {
 	if strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") {
+		s, hosts, ports := cutHostList(s)
 		kv, err := pq.ParseURL(s)
 		if err != nil {
 			return nil, fmt.Errorf("connection string: not a valid postgres:// URL")
 		}
-		s = kv
+		d, err := parseKeyValue(kv)
+		if err != nil || hosts == "" {
+			return d, err
+		}
+		return d.With("host", hosts).With("port", ports), nil
 	}
 	return parseKeyValue(s)
+}
+
+// cutHostList takes the several servers out of a URL such as pg_auto_failover's
+// (postgres://u@a:5432,b:5433/db?target_session_attrs=read-write), which pq.ParseURL (Go's
+// url.Parse) refuses or misreads, and returns them as libpq's lists (host=a,b port=5432,5433).
+// A URL of one server comes back as it was, with empty lists.
+func cutHostList(s string) (rest, hosts, ports string) {
+	scheme, tail, _ := strings.Cut(s, "://")
+	end := strings.IndexAny(tail, "/?#")
+	if end < 0 {
+		end = len(tail)
+	}
+	authority := tail[:end]
+	at := strings.LastIndexByte(authority, '@') + 1
+	list := authority[at:]
+	if !strings.Contains(list, ",") {
+		return s, "", ""
+	}
+	var hs, ps []string
+	for _, item := range strings.Split(list, ",") {
+		host, port := item, ""
+		if i := strings.LastIndexByte(item, ':'); i >= 0 && i > strings.LastIndexByte(item, ']') {
+			host, port = item[:i], item[i+1:]
+		}
+		hs = append(hs, strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+		ps = append(ps, port) // empty: the default, 5432
+	}
+	// Any one host will do for the parse: the lists replace it.
+	return scheme + "://" + authority[:at] + "localhost" + tail[end:], strings.Join(hs, ","), strings.Join(ps, ",")
 }
 
 // Get returns the value of key, or "" when it is not set.

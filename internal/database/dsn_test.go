@@ -14,6 +14,10 @@ func TestDSNWith(t *testing.T) {
 		{"postgres://u:p%40ss@localhost:5432/candour?sslmode=disable",
 			"host=localhost password=p@ss port=5432 sslmode=disable user=u dbname=x"},
 		{"postgresql://localhost", "host=localhost dbname=x"},
+		// pg_auto_failover's `pg_autoctl show uri`: every server, in order.
+		{"postgres://u@db1:5432,db2:6432,[::1]:7432,db4/candour?target_session_attrs=read-write",
+			"target_session_attrs=read-write user=u host=db1,db2,::1,db4 port=5432,6432,7432, dbname=x"},
+		{"postgres://u:p@a,b", "password=p user=u host=a,b port=, dbname=x"},
 	}
 	for _, tt := range tests {
 		d, err := ParseDSN(tt.dsn)

@@ -205,7 +205,11 @@ func IsUnavailable(err error) bool {
 	}
 	var pe *pq.Error
 	if errors.As(err, &pe) {
-		return pe.Code.Class() == "08" || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+		// 25006 read_only_sql_transaction: the server, or the session, went read-only under
+		// us (a switchover, a full disk); database.Open drops such a connection from the pool
+		// and the client's retry connects afresh, to whichever server takes writes.
+		return pe.Code.Class() == "08" || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" ||
+			pe.Code == "25006"
 	}
 	// Bodies are read through server.RequestBody, which turns the client's network errors into
 	// faults: a network error left in a handler's chain is the database's.
