@@ -174,24 +174,7 @@ func TestBackupRestoresIntoAFreshDatabase(t *testing.T) {
 	}
 	back := portaltest.Start(t, opts...)
 
-	mo := portaltest.SignIn(t, back.Portal, in.officer)
-	c, err := store.New(back.DB).ConcernByReference(context.Background(), in.reference)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := mo.API("GET", "/api/v1/concerns/"+c.ID, nil); got.Status != 200 || !strings.Contains(string(got.Body), "Inspections were signed off without visits.") {
-		t.Errorf("the Monitoring Officer opening the old concern: got %d %.300s, want 200 with its details", got.Status, got.Body)
-	}
-	auth := mailbox(t, back.URL(), in.receipt)
-	if got := back.Do(t, "GET", "/api/v1/mailbox", "", nil, auth); got.Status != 200 || !strings.Contains(string(got.Body), in.reference) {
-		t.Errorf("the old receipt's mailbox: got %d %.300s", got.Status, got.Body)
-	}
-	if got := back.Do(t, "GET", "/api/v1/mailbox/attachments/"+in.attachment, "", nil, auth); got.Status != 200 || !bytes.Equal(got.Body, in.evidence) {
-		t.Errorf("the attachment: got %d, %d bytes; want 200 and the %d bytes uploaded", got.Status, len(got.Body), len(in.evidence))
-	}
-	if got := unseal(t, c.IdentitySealed, in.custodian); !strings.Contains(got, "Gwen Whistleblower") {
-		t.Errorf("the sealed identity opened with the custodian's key: %q", got)
-	}
+	in.servedBy(t, back)
 	var files int
 	dbtest.Open(t, d.URL).Get(&files, `SELECT count(*) FROM blobs WHERE store = 'fs'`)
 	if files != 1 || len(blobDirFiles(t, env["CANDOUR_BLOB_DIR"])) != 1 {
@@ -388,6 +371,14 @@ func TestBackupRestoresIntoAnEmptyEmbeddedDataFolder(t *testing.T) {
 
 	back := portaltest.Start(t, portaltest.EmbeddedDatabase(), portaltest.Setting("CANDOUR_DATA_DIR", dir),
 		portaltest.Setting("CANDOUR_BLOB_DIR", blobs), portaltest.Setting("CANDOUR_POLICY_DIR", in.PolicyDir))
+	in.servedBy(t, back)
+}
+
+// servedBy checks that back, a portal on a restore of in's backup, serves in's old case: the
+// concern to its Monitoring Officer, the mailbox to its receipt, the attachment byte for byte,
+// and the sealed identity to the custodian's key.
+func (in *installation) servedBy(t *testing.T, back *portaltest.Env) {
+	t.Helper()
 	mo := portaltest.SignIn(t, back.Portal, in.officer)
 	c, err := store.New(back.DB).ConcernByReference(context.Background(), in.reference)
 	if err != nil {
