@@ -156,10 +156,9 @@ func (p *Portal) startCouncil(ctx context.Context, cp routing.CouncilPolicy, st 
 			return nil, nil, fmt.Errorf("council %s: %w", cp.Slug, err)
 		}
 	}
+	// Each council signs its tokens with keys of its own, so one council's token opens nothing
+	// at another's host.
 	tokens := keys.tokens
-	if cp.Slug != routing.DefaultSlug {
-		tokens = tokens.ForCouncil(cp.Slug)
-	}
 	c.Intake = intake.New(intake.Deps{
 		Store: st, Policy: c.Policy, ServerKey: keys.data, Receipts: keys.receipts,
 		Throttle: receipt.NewThrottle(receiptGuessesPerShard, receiptGuessesPerConnection, receiptGuessBurst),

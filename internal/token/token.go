@@ -53,24 +53,6 @@ type key struct {
 type Keys struct {
 	keys []key // sorted by id; the last signs
 	now  func() time.Time
-	// council scopes every audience ("mailbox:south"), so a token one council issued opens
-	// nothing at another's host, though the deployment's councils share the keys. Empty for
-	// the default council: tokens issued before there were several stay valid.
-	council string
-}
-
-// ForCouncil returns the keys as council slug issues and verifies tokens ("": unscoped).
-func (k *Keys) ForCouncil(slug string) *Keys {
-	c := *k
-	c.council = slug
-	return &c
-}
-
-func (k *Keys) audience(a string) string {
-	if k.council == "" {
-		return a
-	}
-	return a + ":" + k.council
 }
 
 // LoadOrCreate reads every `<kid>.pem` Ed25519 key in dir, creating the first one if the folder
@@ -158,7 +140,7 @@ func (k *Keys) Issue(audience, subject, sessionID string, ttl time.Duration) (st
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    Issuer,
 			Subject:   subject,
-			Audience:  jwt.ClaimStrings{k.audience(audience)},
+			Audience:  jwt.ClaimStrings{audience},
 			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 			NotBefore: jwt.NewNumericDate(now),
 			IssuedAt:  jwt.NewNumericDate(now),
@@ -189,7 +171,7 @@ func (k *Keys) Verify(audience, raw string) (*Claims, error) {
 		return nil, ErrInvalid
 	},
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
-		jwt.WithAudience(k.audience(audience)),
+		jwt.WithAudience(audience),
 		jwt.WithIssuer(Issuer),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
