@@ -13,7 +13,10 @@
 //	                     a council's backup only: its rows of the tables every council shares
 //	                     (councils: its own row; blobs and blob_chunks: those its attachments
 //	                     refer to), in COPY's text format, cut like the dump
-//	blobs/<id>           each attachment file of the blob folder (CANDOUR_BLOB_DIR)
+//	blobs/<id>           each attachment's bytes kept outside PostgreSQL (age ciphertext, as
+//	                     stored): a file of the blob folder (CANDOUR_BLOB_DIR) or an object
+//	                     of the bucket (CANDOUR_BLOB_URL); a restore puts them where the
+//	                     restoring installation keeps new attachments (Restore)
 //	manifest.json        last: format, scope, council, time, the serving role's grants, and
 //	                     every member's size and SHA-256
 //
@@ -23,10 +26,12 @@
 // its own keys, and only the blobs its attachments refer to, sealed to its own backup.yaml.
 //
 // Consistency: the data folder's files are copied first, then the database is dumped from an
-// exported snapshot (pg_dump --snapshot) and exactly the blob files that snapshot's rows refer
-// to are copied, while the snapshot holds off the blob sweep (store.Snapshot). Checkpoints
-// and the development witness's state are thus never ahead of the dumped audit trail, every
-// blob in the dump has its file, and no file of a later upload is taken.
+// exported snapshot (pg_dump --snapshot) and exactly the blob files and objects that snapshot's
+// rows refer to are copied, while the snapshot holds off the sweep of the folder and of the
+// bucket (store.Snapshot). Checkpoints and the development witness's state are thus never
+// ahead of the dumped audit trail, every blob in the dump has its bytes, and none of a later
+// upload is taken. Objects stream from the bucket into the age stream one at a time: memory
+// does not grow with the evidence.
 package backup
 
 import (
@@ -87,9 +92,11 @@ type Manifest struct {
 	// its rows keep their council and the councils row its id and slug.
 	CouncilSlug string `json:"council_slug,omitempty"`
 	CouncilID   int64  `json:"council_id,omitempty"`
-	// BlobFiles are the blob folder's files the backup carries (members blobs/<id>).
-	BlobFiles []int64   `json:"blob_files"`
-	Created   time.Time `json:"created"`
+	// BlobFiles are the blob folder's files the backup carries, BlobObjects the bucket's
+	// objects (members blobs/<id>, both).
+	BlobFiles   []int64   `json:"blob_files"`
+	BlobObjects []int64   `json:"blob_objects,omitempty"`
+	Created     time.Time `json:"created"`
 	// Grants are the serving role's privileges, given to the restoring side's serving role
 	// (roles belong to the cluster, so the dump itself carries none).
 	Grants  []store.Grant `json:"serving_grants"`
@@ -109,10 +116,12 @@ type Source struct {
 	ServingRole string // whose grants the manifest records
 	DataDir     string
 	DataKeyFile string
-	BlobDir     string // "" when attachments are only in PostgreSQL
-	BinDir      string // the PostgreSQL programs
-	Council     string
-	Recipients  []string
+	BlobDir     string // "" when no attachment is in a blob folder
+	// Bucket is where attachments kept in S3 are (CANDOUR_BLOB_URL); nil when none are.
+	Bucket     *store.S3Blobs
+	BinDir     string // the PostgreSQL programs
+	Council    string
+	Recipients []string
 	// CouncilSlug, when set, makes the backup one council's (ScopeCouncil): only its rows and
 	// the blobs its attachments refer to. DataParts are then the parts of the data folder that
 	// are the council's, and DataKeyFile its server key when it lives outside them ("" if not).
@@ -253,7 +262,7 @@ func (w *writer) database(ctx context.Context, src Source) error {
 	}
 	session := allCouncils
 	args := []string{"--format=custom", "--snapshot=" + snap.ID, "--enable-row-security"}
-	var ids []int64
+	var files, objects []int64
 	if src.CouncilSlug != "" {
 		id, ok, err := snap.CouncilID(ctx, src.CouncilSlug)
 		if err != nil {
@@ -265,14 +274,20 @@ func (w *writer) database(ctx context.Context, src Source) error {
 		for _, t := range globalTables {
 			args = append(args, "--exclude-table-data=public."+t.name)
 		}
-		if ids, err = snap.CouncilFileBlobIDs(ctx, id); err != nil {
-			return fmt.Errorf("blob files: %w", err)
+		if files, err = snap.CouncilBlobIDs(ctx, id, "fs"); err == nil {
+			objects, err = snap.CouncilBlobIDs(ctx, id, "s3")
 		}
-	} else if ids, err = snap.FileBlobIDs(ctx); err != nil {
-		return fmt.Errorf("blob files: %w", err)
+	} else if files, err = snap.BlobIDs(ctx, "fs"); err == nil {
+		objects, err = snap.BlobIDs(ctx, "s3")
 	}
-	if len(ids) > 0 && src.BlobDir == "" {
-		return fmt.Errorf("the database has %d attachments in a blob folder, but CANDOUR_BLOB_DIR is not set", len(ids))
+	if err != nil {
+		return fmt.Errorf("blobs: %w", err)
+	}
+	if len(files) > 0 && src.BlobDir == "" {
+		return fmt.Errorf("the database has %d attachments in a blob folder, but CANDOUR_BLOB_DIR is not set", len(files))
+	}
+	if len(objects) > 0 && src.Bucket == nil {
+		return fmt.Errorf("the database has %d attachments in an S3 bucket, but CANDOUR_BLOB_URL is not set", len(objects))
 	}
 	err = runPGAs(ctx, src.BinDir, "pg_dump", src.OwnerURL, session, nil, func(stdout io.Reader) error {
 		return w.pieces(dumpPrefix, stdout)
@@ -294,13 +309,29 @@ func (w *writer) database(ctx context.Context, src Source) error {
 			}
 		}
 	}
-	for _, id := range ids {
+	for _, id := range files {
 		if err := w.file(blobPrefix+strconv.FormatInt(id, 10), filepath.Join(src.BlobDir, store.BlobFileName(id))); err != nil {
 			return fmt.Errorf("blob folder (CANDOUR_BLOB_DIR): %w", err)
 		}
 		w.m.BlobFiles = append(w.m.BlobFiles, id)
 	}
+	for _, id := range objects {
+		if err := w.object(ctx, src.Bucket, id); err != nil {
+			return fmt.Errorf("blob bucket (CANDOUR_BLOB_URL): %w", err)
+		}
+		w.m.BlobObjects = append(w.m.BlobObjects, id)
+	}
 	return nil
+}
+
+// object adds blob id's object from the bucket as member blobs/<id>, streamed.
+func (w *writer) object(ctx context.Context, b *store.S3Blobs, id int64) error {
+	obj, size, err := b.ReadObject(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer obj.Close()
+	return w.add(blobPrefix+strconv.FormatInt(id, 10), size, obj)
 }
 
 // globalTables are the tables every council shares whose data a council's backup leaves out of

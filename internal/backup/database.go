@@ -19,7 +19,10 @@ import (
 // owner, no privileges: roles belong to the cluster and may be named otherwise here) and psql
 // runs it between our BEGIN and COMMIT: the COMMIT is only sent once pg_restore has finished
 // without error, so a failure anywhere leaves the database as empty as it was.
-func restoreDatabase(ctx context.Context, t Target, dump string, globals [][2]string, grants []store.Grant) error {
+//
+// blobStore ("fs", "s3" or "") is where the restore put the blobs kept outside PostgreSQL: their
+// rows are pointed there in the same transaction.
+func restoreDatabase(ctx context.Context, t Target, dump string, globals [][2]string, grants []store.Grant, blobStore string) error {
 	grantSQL, err := grantStatements(t.ServingRole, grants)
 	if err != nil {
 		return err
@@ -49,7 +52,11 @@ func restoreDatabase(ctx context.Context, t Target, dump string, globals [][2]st
 					return fmt.Errorf("pg_restore: %w: %s", err, strings.TrimSpace(errOut.String()))
 				}
 			}
-			_, err := io.WriteString(pw, grantSQL+"COMMIT;\n")
+			repoint := ""
+			if blobStore != "" {
+				repoint = "UPDATE public.blobs SET store = '" + blobStore + "' WHERE store IN ('fs', 's3');\n"
+			}
+			_, err := io.WriteString(pw, repoint+grantSQL+"COMMIT;\n")
 			return err
 		}()
 		// Closed with an error, psql's input ends without COMMIT and the server rolls back.

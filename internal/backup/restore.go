@@ -38,7 +38,10 @@ type Target struct {
 	DataDir     string
 	DataKeyFile string
 	BlobDir     string
-	BinDir      string
+	// Bucket, when set (CANDOUR_BLOB_URL), is where the backup's attachment files and objects
+	// go; else the blob folder. Its prefix must be claimed by no installation.
+	Bucket *store.S3Blobs
+	BinDir string
 	// Councils are the slugs the target's policy folder (CANDOUR_POLICY_DIR) serves: a
 	// council's backup is restored only where its council will be served.
 	Councils []string
@@ -58,10 +61,19 @@ const maxManifest = 256 << 20
 // only then is the database restored, in one transaction that also grants the serving role,
 // and the staging folders renamed into place. On failure nothing is left behind.
 //
+// Attachments kept outside PostgreSQL (blobs/<id>, files or objects when backed up) go where
+// the restoring installation keeps new ones: the bucket when t.Bucket is set, else the blob
+// folder, and their rows are pointed there in the same transaction. So a backup taken from a
+// bucket restores onto one machine without S3, and one taken from a folder into a bucket.
+// Blobs kept in PostgreSQL stay there: they are rows of the dump. Objects are put straight
+// into the bucket as they are read (a bucket has no rename) under a prefix no installation
+// has claimed; a failed restore removes them, and those a killed restore leaves have no
+// committed row, so the first portal to start on the prefix sweeps them.
+//
 // An Embedded target's cluster is created inside the data folder's staged copy once everything
 // is checked, so the emptiness check sees only what was there before, and a failure removes the
 // cluster with the rest of the staging.
-func Restore(ctx context.Context, t Target, in io.Reader, ids ...age.Identity) (*Manifest, error) {
+func Restore(ctx context.Context, t Target, in io.Reader, ids ...age.Identity) (_ *Manifest, err error) {
 	if err := t.checkEmpty(ctx); err != nil {
 		return nil, err
 	}
@@ -70,6 +82,11 @@ func Restore(ctx context.Context, t Target, in io.Reader, ids ...age.Identity) (
 		return nil, err
 	}
 	defer st.remove()
+	defer func() {
+		if err != nil {
+			st.removeObjects()
+		}
+	}()
 	r, err := age.Decrypt(in, ids...)
 	if err != nil {
 		var nomatch *age.NoIdentityMatchError
@@ -95,7 +112,7 @@ func Restore(ctx context.Context, t Target, in io.Reader, ids ...age.Identity) (
 		defer stopEmbedded(emb) // on failure, before the deferred remove takes its folder
 		t.OwnerURL, t.ServingRole = emb.OwnerURL(), database.ServingRole
 	}
-	if err := restoreDatabase(ctx, t, st.dump, st.globalFiles(), m.Grants); err != nil {
+	if err := restoreDatabase(ctx, t, st.dump, st.globalFiles(), m.Grants, st.blobStore()); err != nil {
 		return nil, err
 	}
 	if err := os.Remove(st.dump); err != nil {
@@ -132,6 +149,15 @@ func (t Target) checkEmpty(ctx context.Context) error {
 			return fmt.Errorf("the %s %s is %w: it holds %s; restore only into an empty one", d.what, d.dir, errNotEmpty, ents[0].Name())
 		}
 	}
+	if t.Bucket != nil {
+		owner, err := t.Bucket.Owner(ctx)
+		if err != nil {
+			return fmt.Errorf("blob bucket (CANDOUR_BLOB_URL) %s: %w", t.Bucket, err)
+		}
+		if owner != "" {
+			return fmt.Errorf("the blob bucket (CANDOUR_BLOB_URL) %s is %w: installation %.36s has claimed it; restore only under a prefix no installation uses", t.Bucket, errNotEmpty, owner)
+		}
+	}
 	if _, err := os.Lstat(t.DataKeyFile); err == nil {
 		return fmt.Errorf("the data key file (CANDOUR_DATA_KEY_FILE) %s already exists; restore only where there is none", t.DataKeyFile)
 	}
@@ -166,6 +192,9 @@ type staging struct {
 	blobs string      // where blob files are staged
 	key   string      // where the data key is staged
 	dump  string      // the database dump, reassembled
+	// bucket, when set, takes the blobs instead of the blob folder; put are the objects put.
+	bucket *store.S3Blobs
+	put    []int64
 	// globals are a council's rows of the shared tables (global/<table>/…), reassembled.
 	globals map[string]string
 }
@@ -182,7 +211,7 @@ func (st *staging) globalFiles() [][2]string {
 }
 
 func newStaging(t Target) (_ *staging, err error) {
-	st := &staging{}
+	st := &staging{bucket: t.Bucket}
 	defer func() {
 		if err != nil {
 			st.remove()
@@ -210,7 +239,7 @@ func newStaging(t Target) (_ *staging, err error) {
 	if st.key, err = place(t.DataKeyFile, true); err != nil {
 		return nil, err
 	}
-	if t.BlobDir != "" {
+	if t.BlobDir != "" && t.Bucket == nil {
 		if st.blobs, err = place(t.BlobDir, false); err != nil {
 			return nil, err
 		}
@@ -327,11 +356,17 @@ func (st *staging) unpack(r io.Reader) (*Manifest, error) {
 			}
 			continue
 		}
-		path, err := st.path(h.Name, &pieces, globalPieces)
-		if err != nil {
-			return nil, err
+		var sum string
+		var n int64
+		if id, ok := st.object(h.Name); ok {
+			sum, n, err = st.putObject(id, tr, h.Size)
+		} else {
+			path, perr := st.path(h.Name, &pieces, globalPieces)
+			if perr != nil {
+				return nil, perr
+			}
+			sum, n, err = write(path, tr, path == st.dump || slices.Contains(slices.Collect(maps.Values(st.globals)), path))
 		}
-		sum, n, err := write(path, tr, path == st.dump || slices.Contains(slices.Collect(maps.Values(st.globals)), path))
 		var local localError
 		if errors.As(err, &local) {
 			return nil, fmt.Errorf("restore %s: %w", h.Name, err)
@@ -377,12 +412,12 @@ func (st *staging) path(name string, pieces *int, globalPieces map[string]int) (
 		}
 		return filepath.Join(st.data, rel), nil
 	case strings.HasPrefix(name, blobPrefix):
-		id, err := strconv.ParseInt(strings.TrimPrefix(name, blobPrefix), 10, 64)
-		if err != nil || id <= 0 || st.blobs == "" {
-			if st.blobs == "" {
-				return "", errors.New("the backup has attachment files: set CANDOUR_BLOB_DIR to the (empty) folder they go to")
-			}
+		id, ok := blobID(name)
+		if !ok {
 			return "", bad
+		}
+		if st.blobs == "" {
+			return "", errors.New("the backup has attachment files: set CANDOUR_BLOB_DIR to the (empty) folder they go to, or CANDOUR_BLOB_URL to a bucket")
 		}
 		return filepath.Join(st.blobs, store.BlobFileName(id)), nil
 	case strings.HasPrefix(name, globalPrefix):
@@ -435,6 +470,77 @@ func (st *staging) place() error {
 		}
 	}
 	return nil
+}
+
+// blobID is the blob id of member blobs/<id>.
+func blobID(name string) (int64, bool) {
+	rest, ok := strings.CutPrefix(name, blobPrefix)
+	id, err := strconv.ParseInt(rest, 10, 64)
+	return id, ok && err == nil && id > 0 && strconv.FormatInt(id, 10) == rest
+}
+
+// object says whether member name is a blob that goes to the bucket, and its id.
+func (st *staging) object(name string) (int64, bool) {
+	if st.bucket == nil {
+		return 0, false
+	}
+	return blobID(name)
+}
+
+// putObject streams size bytes of r into the bucket as blob id's object, returning their hash.
+func (st *staging) putObject(id int64, r io.Reader, size int64) (string, int64, error) {
+	if slices.Contains(st.put, id) {
+		return "", 0, fmt.Errorf("%w: two members for blob %d", ErrDamaged, id)
+	}
+	h := sha256.New()
+	counted := &countingReader{r: io.TeeReader(r, h)}
+	// Not the restore's context: the put must not be cut between the tar reader and the
+	// bucket, and an interrupt is seen at the next member.
+	st.put = append(st.put, id)
+	if err := st.bucket.WriteObject(context.Background(), id, counted, size); err != nil {
+		if counted.err != nil { // the backup, not the bucket, failed
+			return "", 0, counted.err
+		}
+		return "", 0, localError{err}
+	}
+	return hex.EncodeToString(h.Sum(nil)), counted.n, nil
+}
+
+// countingReader counts what it passes on and keeps its source's error apart.
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	return n, err
+}
+
+// removeObjects takes back the objects a failed restore put into the bucket.
+func (st *staging) removeObjects() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, id := range st.put {
+		_ = st.bucket.RemoveObject(ctx, id)
+	}
+}
+
+// blobStore is where the restored rows of blobs kept outside PostgreSQL must point: where
+// their bytes were put ("" when the backup had none outside PostgreSQL to put).
+func (st *staging) blobStore() string {
+	switch {
+	case st.bucket != nil:
+		return "s3"
+	case st.blobs != "":
+		return "fs"
+	}
+	return ""
 }
 
 func (st *staging) remove() {

@@ -20,7 +20,8 @@ import (
 )
 
 // backupCmd runs `candour backup [--council SLUG] --out FILE`: the database, the data folder's
-// keys and the attachment files, in one consistent backup sealed to the recipients of
+// keys and the attachments kept outside PostgreSQL (files of the blob folder, objects of the
+// bucket), in one consistent backup sealed to the recipients of
 // policies/backup.yaml. With --council, one council's: its rows, its part of the data folder
 // (its own keys) and its attachments, sealed to its own folder's backup.yaml. FILE appears only
 // once the backup is whole; an existing FILE is never replaced.
@@ -38,11 +39,6 @@ func backupCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fail := func(err error) int { fmt.Fprintf(stderr, "candour backup: %v\n", err); return 1 }
-	if cfg.BlobS3 != nil {
-		// A backup copies blob files, not objects: one made now would restore rows whose
-		// evidence is missing.
-		return fail(errors.New("it does not copy attachments in an S3 bucket (CANDOUR_BLOB_URL) yet: back the bucket up with its own tools (versioning, replication) and the database with pg_dump"))
-	}
 	councils, err := routing.LoadCouncils(cfg.PolicyDir)
 	if err != nil {
 		return fail(fmt.Errorf("policy:\n%w", err))
@@ -100,8 +96,14 @@ func backupCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	defer stop()
 	var m *backup.Manifest
 	err = portal.WithOwner(ctx, cfg, portal.NewLogger(cfg, stderr), func(ownerURL, servingURL string) error {
+		var err error
 		src := backup.Source{OwnerURL: ownerURL, DataDir: cfg.DataDir, DataKeyFile: cfg.DataKeyFile, BlobDir: cfg.BlobDir,
 			BinDir: bin, Council: council, Recipients: recipients}
+		if cfg.BlobS3 != nil {
+			if src.Bucket, err = portal.S3Blobs(cfg.BlobS3); err != nil {
+				return err
+			}
+		}
 		if chosen != nil {
 			src.CouncilSlug = chosen.Slug
 			if chosen.Slug == routing.DefaultSlug {
@@ -114,7 +116,6 @@ func backupCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 				src.DataKeyFile = ""
 			}
 		}
-		var err error
 		if src.ServingRole, err = roleOf(servingURL); err != nil {
 			return err
 		}
@@ -164,7 +165,8 @@ func roleOf(url string) (string, error) {
 }
 
 // restoreCmd runs `candour restore --in FILE --identity KEYFILE` into the configured data
-// folder, blob folder and database, which must all be empty. Nothing is restored unless all of
+// folder, blob folder (or bucket prefix, with CANDOUR_BLOB_URL) and database, which must all be
+// empty. Nothing is restored unless all of
 // it is. Without DATABASE_URL the database is a fresh embedded PostgreSQL in the data folder,
 // which `candour serve` then uses.
 func restoreCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
@@ -230,6 +232,12 @@ func restoreTarget(cfg *config.Config) (backup.Target, error) {
 	for _, d := range dirs {
 		slugs = append(slugs, d.Slug)
 	}
-	return backup.Target{OwnerURL: cfg.MigrateURL, ServingRole: role, Embedded: cfg.Embedded(), DataDir: cfg.DataDir,
-		DataKeyFile: cfg.DataKeyFile, BlobDir: cfg.BlobDir, BinDir: bin, Councils: slugs}, nil
+	t := backup.Target{OwnerURL: cfg.MigrateURL, ServingRole: role, Embedded: cfg.Embedded(), DataDir: cfg.DataDir,
+		DataKeyFile: cfg.DataKeyFile, BlobDir: cfg.BlobDir, BinDir: bin, Councils: slugs}
+	if cfg.BlobS3 != nil {
+		if t.Bucket, err = portal.S3Blobs(cfg.BlobS3); err != nil {
+			return backup.Target{}, err
+		}
+	}
+	return t, nil
 }

@@ -329,10 +329,9 @@ func openFileBlobs(ctx context.Context, cfg *config.Config, db *sqlx.DB, st *sto
 // sweeps what a rolled-back upload or a killed process left in it. Its first request is the
 // claim: a refusal is said with the variable to check.
 func openS3Blobs(ctx context.Context, bc *config.BlobS3, st *store.Store, log *slog.Logger) (*store.S3Blobs, error) {
-	b, err := store.OpenS3Blobs(store.S3Config{Endpoint: bc.Endpoint, Secure: bc.Secure, Region: bc.Region,
-		Bucket: bc.Bucket, Prefix: bc.Prefix, AccessKey: bc.AccessKey, SecretKey: bc.SecretKey})
+	b, err := S3Blobs(bc)
 	if err != nil {
-		return nil, fmt.Errorf("CANDOUR_BLOB_URL=%s: %w", bc, err)
+		return nil, err
 	}
 	if err := b.Claim(ctx, st); err != nil {
 		check := "CANDOUR_BLOB_URL"
@@ -354,6 +353,17 @@ func openS3Blobs(ctx context.Context, bc *config.BlobS3, st *store.Store, log *s
 		return nil, fmt.Errorf("blob bucket sweep (CANDOUR_BLOB_URL=%s): %w", bc, err)
 	}
 	log.Info("blob bucket", "url", bc.String(), "swept", n)
+	return b, nil
+}
+
+// S3Blobs is a client of CANDOUR_BLOB_URL's bucket; nothing is asked of the server yet (the
+// backup and restore commands use it without claiming the prefix).
+func S3Blobs(bc *config.BlobS3) (*store.S3Blobs, error) {
+	b, err := store.OpenS3Blobs(store.S3Config{Endpoint: bc.Endpoint, Secure: bc.Secure, Region: bc.Region,
+		Bucket: bc.Bucket, Prefix: bc.Prefix, AccessKey: bc.AccessKey, SecretKey: bc.SecretKey})
+	if err != nil {
+		return nil, fmt.Errorf("CANDOUR_BLOB_URL=%s: %w", bc, err)
+	}
 	return b, nil
 }
 

@@ -352,3 +352,44 @@ func (b *S3Blobs) ObjectNames(ctx context.Context) ([]string, error) {
 	}
 	return names, nil
 }
+
+// ReadObject streams blob id's object as stored (ciphertext) with its size: a backup copies
+// it as it is. Close the reader.
+func (b *S3Blobs) ReadObject(ctx context.Context, id int64) (io.ReadCloser, int64, error) {
+	obj, err := b.client.GetObject(ctx, b.bucket, b.ObjectName(id), minio.GetObjectOptions{})
+	var info minio.ObjectInfo
+	if err == nil {
+		info, err = obj.Stat()
+	}
+	if err != nil {
+		if obj != nil {
+			obj.Close()
+		}
+		return nil, 0, fmt.Errorf("blob %d in %s: %w", id, b.name, s3Err(err))
+	}
+	return obj, info.Size, nil
+}
+
+// WriteObject puts size bytes of r as blob id's object, whole or not at all (a restore puts a
+// backup's blobs back; nothing commits a row for them but the restore's own transaction).
+func (b *S3Blobs) WriteObject(ctx context.Context, id int64, r io.Reader, size int64) error {
+	_, err := b.client.PutObject(ctx, b.bucket, b.ObjectName(id), r, size, minio.PutObjectOptions{
+		PartSize: S3PartSize, NumThreads: 1, DisableContentSha256: true, ContentType: "application/octet-stream"})
+	if err != nil {
+		return fmt.Errorf("blob %d to %s: %w", id, b.name, s3Err(err))
+	}
+	return nil
+}
+
+// RemoveObject removes blob id's object, if there is one (a failed restore undoes its puts).
+func (b *S3Blobs) RemoveObject(ctx context.Context, id int64) error {
+	err := b.client.RemoveObject(ctx, b.bucket, b.ObjectName(id), minio.RemoveObjectOptions{})
+	if err != nil && minio.ToErrorResponse(err).StatusCode != http.StatusNotFound {
+		return s3Err(err)
+	}
+	return nil
+}
+
+// Owner is the installation id the prefix is bound to (Claim), or "" when it is bound to none:
+// a restore puts objects only under a prefix no installation has claimed.
+func (b *S3Blobs) Owner(ctx context.Context) (string, error) { return b.owner(ctx) }

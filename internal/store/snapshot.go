@@ -15,9 +15,9 @@ import (
 const sweepHoldSpace = 7261003
 
 // Snapshot is a read-only view of the database frozen at one instant, for a backup: pg_dump
-// imports it by ID, and the backup copies exactly the blob files that view refers to. While it
-// is open no Sweep removes a blob file, so a blob deleted after the instant (retention) keeps
-// its file until the copy is done.
+// imports it by ID, and the backup copies exactly the blob files and objects that view refers
+// to. While it is open no Sweep (of the folder or of the bucket) removes one, so a blob deleted
+// after the instant (retention) keeps its bytes until the copy is done.
 type Snapshot struct {
 	ID   string // for pg_dump --snapshot
 	conn *sqlx.Conn
@@ -54,10 +54,11 @@ func (st *Store) OpenSnapshot(ctx context.Context) (_ *Snapshot, err error) {
 	return s, nil
 }
 
-// FileBlobIDs are the blobs whose bytes are files in the blob folder, as of the snapshot.
-func (s *Snapshot) FileBlobIDs(ctx context.Context) ([]int64, error) {
+// BlobIDs are the blobs whose bytes are kept in where ("fs": files in the blob folder, "s3":
+// objects in the bucket), as of the snapshot.
+func (s *Snapshot) BlobIDs(ctx context.Context, where string) ([]int64, error) {
 	var ids []int64
-	err := s.tx.SelectContext(ctx, &ids, `SELECT id FROM blobs WHERE store = 'fs' ORDER BY id`)
+	err := s.tx.SelectContext(ctx, &ids, `SELECT id FROM blobs WHERE store = $1 ORDER BY id`, where)
 	return ids, err
 }
 
@@ -71,17 +72,17 @@ func (s *Snapshot) CouncilID(ctx context.Context, slug string) (int64, bool, err
 	return id, err == nil, err
 }
 
-// CouncilFileBlobIDs are the blobs in the blob folder that council's attachments refer to, as
-// of the snapshot: a council's backup carries these files and no other council's.
-func (s *Snapshot) CouncilFileBlobIDs(ctx context.Context, council int64) ([]int64, error) {
+// CouncilBlobIDs are the blobs kept in where ("fs" or "s3") that council's attachments refer
+// to, as of the snapshot: a council's backup carries these and no other council's.
+func (s *Snapshot) CouncilBlobIDs(ctx context.Context, council int64, where string) ([]int64, error) {
 	// The snapshot's session is the owner's, bound by row-level security like any other: it
 	// reads the council's attachments once set to it (for this transaction only).
 	if _, err := s.tx.ExecContext(ctx, `SELECT set_config('candour.council', $1, true)`, fmt.Sprint(council)); err != nil {
 		return nil, err
 	}
 	var ids []int64
-	err := s.tx.SelectContext(ctx, &ids, `SELECT id FROM blobs WHERE store = 'fs'
-		AND id IN (SELECT blob_id FROM attachments WHERE council_id = $1) ORDER BY id`, council)
+	err := s.tx.SelectContext(ctx, &ids, `SELECT id FROM blobs WHERE store = $2
+		AND id IN (SELECT blob_id FROM attachments WHERE council_id = $1) ORDER BY id`, council, where)
 	return ids, err
 }
 
