@@ -281,12 +281,12 @@ func mustOpen(t *testing.T, path string) io.Reader {
 	return f
 }
 
-// With attachments kept in PostgreSQL (no blob folder), a council's backup carries the blobs
+// With attachments kept in PostgreSQL (CANDOUR_BLOB_STORE=postgres), a council's backup carries the blobs
 // and chunks its own attachments refer to, and restored, its attachment downloads whole.
 func TestCouncilBackupOfBlobsInTheDatabase(t *testing.T) {
 	t.Parallel()
 	policy := policytest.Deployment(t, "north", "south")
-	e := portaltest.Start(t, portaltest.Setting("CANDOUR_POLICY_DIR", policy))
+	e := portaltest.Start(t, portaltest.Setting("CANDOUR_POLICY_DIR", policy), portaltest.Setting("CANDOUR_BLOB_STORE", "postgres"))
 	fileWithEvidence(t, e, e.CouncilBySlug("north"))
 	south := fileWithEvidence(t, e, e.CouncilBySlug("south"))
 	out := filepath.Join(t.TempDir(), "south.backup")

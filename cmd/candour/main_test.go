@@ -200,6 +200,8 @@ func killedMidUpload(t *testing.T, blobDir string) {
 		"CANDOUR_POLICY_DIR": filepath.Join(portaltest.Root(), "policies")}
 	if blobDir != "" {
 		env["CANDOUR_BLOB_DIR"] = blobDir
+	} else {
+		env["CANDOUR_BLOB_STORE"] = "postgres"
 	}
 	base := "http://" + addr
 	r := command(env, "serve")

@@ -22,18 +22,19 @@ type uploaded struct {
 	Size int64  `json:"size"`
 }
 
-// With CANDOUR_BLOB_DIR set, evidence goes to files and comes back intact through the mailbox
-// API; evidence stored in PostgreSQL before the switch still downloads; failed uploads leave
-// no file once swept, and the sweep never takes a committed one.
+// An installation that kept evidence in PostgreSQL (CANDOUR_BLOB_STORE=postgres, the old
+// default) and then starts with the new default puts new evidence in files in the data folder,
+// which come back intact through the mailbox API, while what is in PostgreSQL still downloads;
+// failed uploads leave no file once swept, and the sweep never takes a committed one.
 func TestMailboxAttachmentsInBlobFolder(t *testing.T) {
 	url := dbtest.NewURL(t)
 	dataDir := t.TempDir()
-	blobDir := filepath.Join(t.TempDir(), "blobs")
+	blobDir := filepath.Join(dataDir, "blobs")
 	common := []portaltest.Option{portaltest.Setting("DATABASE_URL", url), portaltest.Setting("CANDOUR_DATA_DIR", dataDir),
 		portaltest.Setting("CANDOUR_MAX_ATTACHMENT_MB", "2")}
 
 	// Before the switch: PostgreSQL.
-	before := portaltest.Start(t, common...)
+	before := portaltest.Start(t, append(common, portaltest.Setting("CANDOUR_BLOB_STORE", "postgres"))...)
 	f := decode[filed](t, postJSON(t, before, "/api/v1/reports", anonymousReport()))
 	session := func(e *portaltest.Env) string { return mailboxSession(t, e, f.Receipt) }
 	upload := func(e *portaltest.Env, auth, name string, data []byte) uploaded {
@@ -42,11 +43,8 @@ func TestMailboxAttachmentsInBlobFolder(t *testing.T) {
 	inPG := bytes.Repeat([]byte("rota before the switch "), 60000) // 1.4 MB
 	a1 := upload(before, session(before), "rota.pdf", inPG)
 
-	// After the switch: files.
-	e := portaltest.Start(t, append(common, portaltest.Setting("CANDOUR_BLOB_DIR", blobDir))...)
-	if e.FileBlobs == nil {
-		t.Fatal("CANDOUR_BLOB_DIR set but the portal has no file blob store")
-	}
+	// After the switch to the default: files.
+	e := portaltest.Start(t, common...)
 	auth := session(e)
 	inFile := bytes.Repeat([]byte{'e', 'm', 'a', 'i', 'l', 0, 1, 2, 0xff}, 200000) // 1.8 MB
 	a2 := upload(e, auth, "emails.eml", inFile)

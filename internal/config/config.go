@@ -30,8 +30,9 @@ type Config struct {
 	AutoMigrate     bool
 	MaxAttachment   int64
 	MailboxQuota    int64   // bytes of evidence one concern may hold in all
-	BlobDir         string  // empty: attachment bytes in PostgreSQL (or BlobS3)
+	BlobDir         string  // the blob folder: where BlobFiles puts new attachments, and files made before open from
 	BlobS3          *BlobS3 // nil: no S3-compatible blob store
+	BlobStore       string  // where new attachment bytes go: BlobFiles, BlobPostgres or BlobBucket
 	ShutdownTimeout time.Duration
 	MemoryLimit     int64         // bytes the Go runtime aims to stay under; 0: none (GOMEMLIMIT wins when set)
 	ReadTimeout     time.Duration // longest a whole request, upload included, may take to arrive
@@ -51,6 +52,14 @@ const (
 	SMTPStartTLS    = "starttls" // STARTTLS, required, with the server's name checked
 	SMTPImplicitTLS = "tls"      // TLS from the first byte (port 465)
 	SMTPPlain       = "none"     // no TLS: only to a relay on this machine, never with AUTH
+)
+
+// Where new attachment bytes go (CANDOUR_BLOB_STORE). Blobs already stored keep opening from
+// where they are, whatever it says.
+const (
+	BlobFiles    = "files"    // files in CANDOUR_BLOB_DIR (one machine, or a shared filesystem)
+	BlobPostgres = "postgres" // blob_chunks rows: slower (docs/design-changes.md), kept for those who chose it
+	BlobBucket   = "s3"       // CANDOUR_BLOB_URL's bucket: portals on several machines
 )
 
 // Embedded reports whether the portal runs its own private PostgreSQL.
@@ -190,10 +199,10 @@ var Vars = []Var{
 			c.MailboxQuota = n << 20
 			return nil
 		}},
-	{Name: "CANDOUR_BLOB_DIR", Help: "folder for attachment bytes (age ciphertext, one file per blob named by its id; rows stay in PostgreSQL); unset: in PostgreSQL",
+	{Name: "CANDOUR_BLOB_DIR", Help: "folder for attachment bytes (age ciphertext, one file per blob named by its id; rows stay in PostgreSQL); default CANDOUR_DATA_DIR/blobs. One machine only (or a shared filesystem): portals on several machines need CANDOUR_BLOB_URL",
 		set: func(c *Config, v string) error {
 			if v == "" {
-				return nil
+				v = filepath.Join(c.DataDir, "blobs")
 			}
 			abs, err := filepath.Abs(v)
 			if err != nil {
@@ -218,6 +227,24 @@ var Vars = []Var{
 		set: func(c *Config, v string) error { return blobKey(c, v, func(b *BlobS3) { b.AccessKey = v }) }},
 	{Name: "CANDOUR_BLOB_SECRET_KEY", Secret: true, Help: "secret access key for CANDOUR_BLOB_URL; or CANDOUR_BLOB_SECRET_KEY_FILE",
 		set: func(c *Config, v string) error { return blobKey(c, v, func(b *BlobS3) { b.SecretKey = v }) }},
+	{Name: "CANDOUR_BLOB_STORE", Help: "where new attachment bytes go: files (CANDOUR_BLOB_DIR; the default), s3 (CANDOUR_BLOB_URL; the default when it is set; needed by portals on several machines) or postgres (blob_chunks rows, the default before: about a tenth of files' upload speed). Blobs stored before keep opening from where they are",
+		set: func(c *Config, v string) error {
+			switch {
+			case v == "" && c.BlobS3 != nil, v == BlobBucket && c.BlobS3 != nil:
+				c.BlobStore = BlobBucket
+			case v == BlobBucket:
+				return errors.New("s3 needs CANDOUR_BLOB_URL")
+			case c.BlobS3 != nil:
+				return errors.New("CANDOUR_BLOB_URL is set, so new attachments go to its bucket: leave this unset or s3")
+			case v == "", v == BlobFiles:
+				c.BlobStore = BlobFiles
+			case v == BlobPostgres:
+				c.BlobStore = BlobPostgres
+			default:
+				return errors.New("want files, s3 or postgres")
+			}
+			return nil
+		}},
 	{Name: "CANDOUR_READ_TIMEOUT", Default: "2m", Help: "longest a whole request may take to arrive, evidence upload included; past it: 408",
 		set: func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)

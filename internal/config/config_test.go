@@ -190,3 +190,42 @@ func TestBlobURL(t *testing.T) {
 		}
 	}
 }
+
+// New attachments go to files in the data folder unless told otherwise: to the bucket whenever
+// CANDOUR_BLOB_URL is set, to PostgreSQL only when CANDOUR_BLOB_STORE says so.
+func TestBlobStore(t *testing.T) {
+	bucket := map[string]string{"CANDOUR_BLOB_URL": "s3://evidence", "CANDOUR_BLOB_ACCESS_KEY": "AK", "CANDOUR_BLOB_SECRET_KEY": "SK"}
+	plus := func(m map[string]string, k, v string) map[string]string {
+		out := map[string]string{k: v}
+		for k, v := range m {
+			out[k] = v
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		env       map[string]string
+		store     string
+		dir, fail string
+	}{
+		{map[string]string{"CANDOUR_DATA_DIR": "/srv/candour"}, BlobFiles, "/srv/candour/blobs", ""},
+		{map[string]string{"CANDOUR_DATA_DIR": "/srv/candour", "CANDOUR_BLOB_DIR": "/evidence"}, BlobFiles, "/evidence", ""},
+		{map[string]string{"CANDOUR_DATA_DIR": "/srv/candour", "CANDOUR_BLOB_STORE": "postgres"}, BlobPostgres, "/srv/candour/blobs", ""},
+		{plus(bucket, "CANDOUR_DATA_DIR", "/srv/candour"), BlobBucket, "/srv/candour/blobs", ""},
+		{plus(bucket, "CANDOUR_BLOB_STORE", "s3"), BlobBucket, "", ""},
+		{plus(bucket, "CANDOUR_BLOB_STORE", "postgres"), "", "", "CANDOUR_BLOB_STORE"},
+		{plus(bucket, "CANDOUR_BLOB_STORE", "files"), "", "", "CANDOUR_BLOB_STORE"},
+		{map[string]string{"CANDOUR_BLOB_STORE": "s3"}, "", "", "CANDOUR_BLOB_STORE"},
+		{map[string]string{"CANDOUR_BLOB_STORE": "disk"}, "", "", "CANDOUR_BLOB_STORE"},
+	} {
+		c, err := Parse(env(tc.env))
+		var ce *Error
+		switch {
+		case tc.fail != "" && (!errors.As(err, &ce) || ce.Var != tc.fail):
+			t.Errorf("%v: got %v, want an error naming %s", tc.env, err, tc.fail)
+		case tc.fail == "" && err != nil:
+			t.Errorf("%v: %v", tc.env, err)
+		case tc.fail == "" && (c.BlobStore != tc.store || tc.dir != "" && c.BlobDir != tc.dir):
+			t.Errorf("%v: got store %q in %q, want %q in %q", tc.env, c.BlobStore, c.BlobDir, tc.store, tc.dir)
+		}
+	}
+}

@@ -61,9 +61,9 @@ func TestDumpAndLogsRevealNothing(t *testing.T) {
 }
 
 func dumpAndLogsRevealNothing(t *testing.T, blobDir string) {
-	var opts []portaltest.Option
+	opts := []portaltest.Option{portaltest.Setting("CANDOUR_BLOB_STORE", "postgres")}
 	if blobDir != "" {
-		opts = append(opts, portaltest.Setting("CANDOUR_BLOB_DIR", blobDir))
+		opts = []portaltest.Option{portaltest.Setting("CANDOUR_BLOB_DIR", blobDir)}
 	}
 	e := portaltest.Start(t, opts...)
 	e.AddCustodian(t)

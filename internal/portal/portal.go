@@ -46,7 +46,8 @@ type Portal struct {
 	App *fiber.App
 	// Councils are the deployment's councils in policy folder order; the first is embedded.
 	Councils []*Council
-	// FileBlobs is the attachment folder (CANDOUR_BLOB_DIR); nil: attachments in PostgreSQL.
+	// FileBlobs is the attachment folder (CANDOUR_BLOB_DIR, by default in the data folder):
+	// where new attachments go unless CANDOUR_BLOB_STORE says otherwise.
 	FileBlobs *store.FileBlobs
 	// S3Blobs is the attachment bucket (CANDOUR_BLOB_URL); nil: none.
 	S3Blobs   *store.S3Blobs
@@ -225,11 +226,14 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		return nil, err
 	}
 	st := store.New(p.DB)
-	if cfg.BlobDir != "" {
-		if p.FileBlobs, err = openFileBlobs(ctx, cfg, p.DB, st, log); err != nil {
-			return nil, err
-		}
-		st = st.WithFileBlobs(p.FileBlobs)
+	// Always opened: with another store chosen for new attachments, files made before still
+	// open from it.
+	if p.FileBlobs, err = openFileBlobs(ctx, cfg, p.DB, st, log); err != nil {
+		return nil, err
+	}
+	st = st.WithFileBlobs(p.FileBlobs)
+	if cfg.BlobStore == config.BlobPostgres {
+		st = st.WithPostgresBlobs()
 	}
 	if cfg.BlobS3 != nil {
 		if p.S3Blobs, err = openS3Blobs(ctx, cfg.BlobS3, st, log); err != nil {

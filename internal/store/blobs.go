@@ -9,9 +9,10 @@ import (
 // ChunkSize is the size of one stored blob chunk. Streams in and out hold one chunk in memory.
 const ChunkSize = 1 << 20
 
-// BlobStore is where attachment bytes live. PostgreSQL by default (chunks in the same
-// transaction as the row that points to them); files in a folder with WithFileBlobs, or
-// objects in an S3-compatible bucket with WithS3Blobs (the row stays in PostgreSQL).
+// BlobStore is where attachment bytes live: files in a folder with WithFileBlobs (what the
+// portal configures by default), objects in an S3-compatible bucket with WithS3Blobs (the row
+// stays in PostgreSQL), else chunks in PostgreSQL, in the same transaction as the row that
+// points to them (about a tenth of the folder's upload speed: docs/design-changes.md).
 type BlobStore interface {
 	// Create returns a writer for a new blob; its ID is valid once Close returns nil.
 	Create(ctx context.Context) (BlobWriter, error)
@@ -37,6 +38,14 @@ func (s *Store) WithFileBlobs(f *FileBlobs) *Store {
 	return &c
 }
 
+// WithPostgresBlobs returns a copy of s that creates new blobs in PostgreSQL, while blobs in the
+// blob folder (WithFileBlobs) keep opening from there: an installation that chose PostgreSQL.
+func (s *Store) WithPostgresBlobs() *Store {
+	c := *s
+	c.pgNew = true
+	return &c
+}
+
 // WithS3Blobs returns a copy of s that creates new blobs as objects in b. Blobs already in
 // PostgreSQL keep opening from there (and those in a blob folder, if WithFileBlobs is set too).
 func (s *Store) WithS3Blobs(b *S3Blobs) *Store {
@@ -55,7 +64,7 @@ func (b blobs) Create(ctx context.Context) (BlobWriter, error) {
 	if b.s.s3 != nil {
 		return b.s.s3.create(ctx, b.s)
 	}
-	if b.s.files != nil {
+	if b.s.files != nil && !b.s.pgNew {
 		return b.s.files.create(ctx, b.s)
 	}
 	return pgBlobs(b).Create(ctx)

@@ -31,6 +31,7 @@ type Store struct {
 	prepared *sync.Map  // statement text -> *sqlx.Stmt, on the pool only
 	files    *FileBlobs // nil: new blobs go to PostgreSQL (or s3)
 	s3       *S3Blobs   // nil: no S3-compatible bucket
+	pgNew    bool       // new blobs go to PostgreSQL even with files set (WithPostgresBlobs)
 	council  string     // councils.id in decimal, as set_config takes it
 }
 
@@ -172,7 +173,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 	if err != nil {
 		return err
 	}
-	if err := fn(&Store{q: tx, files: s.files, s3: s.s3, council: s.council}); err != nil {
+	if err := fn(&Store{q: tx, files: s.files, s3: s.s3, pgNew: s.pgNew, council: s.council}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
