@@ -22,8 +22,10 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"candour/internal/checkpoint"
 	"candour/internal/database"
 	"candour/internal/dbtest"
+	"candour/internal/portal"
 	"candour/internal/portaltest"
 	"candour/internal/store"
 )
@@ -237,16 +239,11 @@ func (p *pgPair) logs() string {
 	return b.String()
 }
 
-// The primary dies under a steady stream of reports and the standby is promoted, as
-// pg_auto_failover or Patroni would do it. The portal, on a DSN naming both servers with
-// target_session_attrs=read-write, serves again without a restart; the reports it could not
-// file meanwhile were told 503 with Retry-After, never 500; and every report it acknowledged
-// with 201 is on the promoted server.
-func TestPortalSurvivesFailover(t *testing.T) {
-	t.Parallel()
-	began := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
-	defer cancel()
+// failoverPortal starts a primary with a synchronous standby, the owner and serving roles and
+// the schema on them, and a portal on a DSN naming both servers with
+// target_session_attrs=read-write, as production runs under pg_auto_failover or Patroni.
+func failoverPortal(t *testing.T, ctx context.Context, opts ...portaltest.Option) (*pgPair, *portaltest.Env) {
+	t.Helper()
 	pair := startPair(t, ctx)
 	admin := pair.open(ctx, pair.primary, "postgres")
 	owner, serving := "candour_owner", "candour_app"
@@ -267,8 +264,23 @@ func TestPortalSurvivesFailover(t *testing.T) {
 	if err := database.Migrate(ctx, ownerURL, servingURL); err != nil {
 		t.Fatal(err)
 	}
-	e := portaltest.Start(t, portaltest.Setting("DATABASE_URL", servingURL),
-		portaltest.Setting("CANDOUR_MIGRATE_DATABASE_URL", ownerURL))
+	e := portaltest.Start(t, append([]portaltest.Option{portaltest.Setting("DATABASE_URL", servingURL),
+		portaltest.Setting("CANDOUR_MIGRATE_DATABASE_URL", ownerURL)}, opts...)...)
+	return pair, e
+}
+
+// The primary dies under a steady stream of reports and the standby is promoted, as
+// pg_auto_failover or Patroni would do it. The portal, on a DSN naming both servers with
+// target_session_attrs=read-write, serves again without a restart; the reports it could not
+// file meanwhile were told 503 with Retry-After, never 500; and every report it acknowledged
+// with 201 is on the promoted server.
+func TestPortalSurvivesFailover(t *testing.T) {
+	t.Parallel()
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	pair, e := failoverPortal(t, ctx)
+	serving, servingPW := "candour_app", pair.password+"s"
 	t.Logf("primary, synchronous standby and portal up in %v", time.Since(began).Round(time.Millisecond))
 
 	var (
@@ -397,4 +409,71 @@ func TestPortalSurvivesFailover(t *testing.T) {
 	if t.Failed() {
 		t.Logf("portal log:\n%s", e.Logs.String())
 	}
+}
+
+// After the primary dies and the standby is promoted, the portal's audit-checkpoint listener
+// lands on the promoted server without a restart, and a security event committed there still
+// makes a checkpoint at once, one that covers the event.
+func TestCheckpointListenerFollowsFailover(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	pair, e := failoverPortal(t, ctx)
+	checkpoints := func() []int64 {
+		t.Helper()
+		a, err := portal.AuditAnchors(e.Config, e.Policy())
+		if err != nil {
+			t.Fatal(err)
+		}
+		log, err := checkpoint.ReadFile(a.File, a.Pins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sizes []int64
+		for _, en := range log.Entries {
+			sizes = append(sizes, en.Size)
+		}
+		return sizes
+	}
+	if len(checkpoints()) == 0 {
+		t.Fatal("no checkpoint at start: the test would prove nothing")
+	}
+	pair.kill(pair.primary)
+	pair.run(ctx, "pg_ctl", "promote", "-w", "-t", "20", "-D", pair.standby.dir)
+	promoted := pair.open(ctx, pair.standby, "candour")
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 20s%s\n--- portal log ---\n%s", what, pair.logs(), e.Logs.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("the listener on the promoted server", func() bool {
+		var n int
+		err := promoted.GetContext(ctx, &n, `SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %candour_audit_checkpoint%'`)
+		return err == nil && n == 1
+	})
+	// Back, the listener makes a checkpoint of its own (a notice may have been missed): let it
+	// finish, so the one after the event can only come from the event's notice.
+	for n, since := len(checkpoints()), time.Now(); time.Since(since) < time.Second; {
+		time.Sleep(100 * time.Millisecond)
+		if m := len(checkpoints()); m != n {
+			n, since = m, time.Now()
+		}
+	}
+	before := len(checkpoints())
+
+	e.AddCustodian(t) // a policy load: a security event
+	var events int64
+	owner := dbtest.Open(t, dbtest.InCouncil(t, pair.dsn(pair.standby, "candour", pair.password, "candour"), store.DefaultCouncil))
+	if err := owner.GetContext(ctx, &events, `SELECT count(*) FROM audit_events`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("a checkpoint after the security event", func() bool {
+		sizes := checkpoints()
+		return len(sizes) > before && sizes[len(sizes)-1] >= events
+	})
 }

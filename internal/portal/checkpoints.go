@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"candour/internal/audit"
+	"candour/internal/database"
 	"candour/internal/store"
 )
 
@@ -58,7 +59,12 @@ func (p *Portal) startWatch() {
 	p.stopWatch, p.watchDone = cancel, make(chan struct{})
 	go func() {
 		defer close(p.watchDone)
-		err := store.WatchAuditCheckpoints(ctx, p.storage.URL, func(council int64) {
+		dsn, err := database.ParseDSN(p.storage.URL)
+		if err != nil { // not said: the URL holds the password; the pool parsed it already
+			p.Logger.Error("audit checkpoint: listen: the database URL does not parse")
+			return
+		}
+		err = store.WatchAuditCheckpoints(ctx, dsn.String(), func(council int64) {
 			for _, c := range p.Councils {
 				if council == 0 || c.ID == council {
 					c.checkpoint(ctx, securityEvent)

@@ -147,14 +147,23 @@ func (s *Store) NotifyAuditCheckpoint(ctx context.Context) error {
 	return err
 }
 
+// listenRetry is the longest pause between two attempts to reconnect the listener.
+const listenRetry = 5 * time.Second
+
 // AuditCheckpointChannel is the LISTEN channel of NotifyAuditCheckpoint.
 const AuditCheckpointChannel = "candour_audit_checkpoint"
 
 // WatchAuditCheckpoints calls fn with the council's id each time a NotifyAuditCheckpoint
 // commits, and with 0 after a lost connection comes back (one may have been missed, for any
-// council), until ctx ends. LISTEN needs a connection of its own, hence the URL.
+// council), until ctx ends. LISTEN needs a connection of its own, hence the URL (key=value:
+// lib/pq's listener reads a URL of several servers wrongly).
+//
+// After a failover the listener lands where the pool does: the URL's servers are tried in
+// turn and, with target_session_attrs=read-write, only the promoted primary is taken (a
+// standby would refuse LISTEN anyway). It tries again at most listenRetry after the last
+// failure, so a checkpoint is made soon after the new primary appears.
 func WatchAuditCheckpoints(ctx context.Context, url string, fn func(council int64)) error {
-	l := pq.NewListener(url, time.Second, time.Minute, nil)
+	l := pq.NewListener(url, time.Second, listenRetry, nil)
 	defer l.Close()
 	if err := l.Listen(AuditCheckpointChannel); err != nil {
 		return err
