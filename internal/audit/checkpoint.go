@@ -64,10 +64,56 @@ type Checkpointer struct {
 
 // Checkpoint makes a checkpoint of the whole trail and returns it. It refuses, and appends
 // nothing, when the trail no longer extends the last checkpoint in the file or no witness
-// cosigns.
+// cosigns. Portals sharing the database make a council's checkpoints one at a time, whatever
+// machine or data folder they are on (the council's checkpoint lock); this one waits its turn.
 func (c *Checkpointer) Checkpoint(ctx context.Context) (*checkpoint.Entry, error) {
+	return c.take(ctx, true)
+}
+
+// ErrCheckpointNotNeeded: another portal is making the council's checkpoint, or has made one
+// of the whole trail, so CheckpointNew made none.
+var ErrCheckpointNotNeeded = errors.New("audit: checkpoint not needed: another portal makes or made it")
+
+// CheckpointNew makes a checkpoint after a security event's notice, which every portal sharing
+// the database hears: only one of them makes it. It makes none (ErrCheckpointNotNeeded) while
+// another portal makes one, or when the trail has not grown since the tree was last extended
+// for one. The portal making one hears the notice too, and makes the next when done. (A
+// checkpoint refused after its tree was extended, a witness being down, is made again by the
+// next security event or the day's checkpoint.)
+func (c *Checkpointer) CheckpointNew(ctx context.Context) (*checkpoint.Entry, error) {
+	return c.take(ctx, false)
+}
+
+// checkpointLock names the council's advisory lock its checkpoints are made under.
+const checkpointLock = "audit-checkpoint"
+
+func (c *Checkpointer) take(ctx context.Context, wait bool) (e *checkpoint.Entry, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	held, lerr := c.Store.WhileCouncilLocked(ctx, checkpointLock, wait, func() error {
+		if !wait {
+			events, stored, err := c.Store.AuditSizes(ctx)
+			if err != nil {
+				return err
+			}
+			if events == treeSize(stored) {
+				return ErrCheckpointNotNeeded
+			}
+		}
+		e, err = c.makeCheckpoint(ctx)
+		return err
+	})
+	if lerr == nil && !held {
+		return nil, ErrCheckpointNotNeeded
+	}
+	if err == nil {
+		err = lerr
+	}
+	return e, err
+}
+
+// makeCheckpoint makes the checkpoint, under the council's lock and c.mu.
+func (c *Checkpointer) makeCheckpoint(ctx context.Context) (*checkpoint.Entry, error) {
 	a, err := c.Anchors()
 	if err != nil {
 		return nil, err

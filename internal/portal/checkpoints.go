@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -34,8 +35,19 @@ func (c *Council) startCheckpoints(ctx context.Context) error {
 
 // checkpoint makes a checkpoint and e-mails it to the auditors: the day's first, and each one
 // made after a security event, so copies they hold vouch for the log whatever the server does.
+//
+// A security event's notice reaches every portal sharing the database, on this machine or
+// another: one of them makes its checkpoint and the others skip (audit.CheckpointNew).
 func (c *Council) checkpoint(ctx context.Context, why string) {
-	e, err := c.checkpoints.Checkpoint(ctx)
+	take := c.checkpoints.Checkpoint
+	if why == securityEvent {
+		take = c.checkpoints.CheckpointNew
+	}
+	e, err := take(ctx)
+	if errors.Is(err, audit.ErrCheckpointNotNeeded) {
+		c.log.Debug("audit checkpoint made by another portal", "reason", why)
+		return
+	}
 	if err != nil {
 		c.log.Error("audit checkpoint", "reason", why, "err", err)
 		return

@@ -104,6 +104,17 @@ func (s *Store) LockAuditTree(ctx context.Context) (int64, error) {
 	return n, err
 }
 
+// AuditSizes are the number of events in the trail and of hashes stored in its tree.
+func (s *Store) AuditSizes(ctx context.Context) (events, stored int64, err error) {
+	var n struct {
+		Events int64 `db:"events"`
+		Stored int64 `db:"stored"`
+	}
+	err = s.get(ctx, &n, `SELECT (SELECT coalesce(max(seq), 0) FROM audit_events) AS events,
+		(SELECT count(*) FROM audit_tree) AS stored`)
+	return n.Events, n.Stored, err
+}
+
 // AuditTreeHashes returns the stored hashes at indexes, in that order; a missing one is an error.
 func (s *Store) AuditTreeHashes(ctx context.Context, indexes []int64) ([][]byte, error) {
 	var rows []struct {

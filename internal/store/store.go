@@ -129,6 +129,34 @@ func (s *Store) tryLockCouncil(ctx context.Context, name string) (ok bool, err e
 	return ok, err
 }
 
+// WhileCouncilLocked runs fn while this store's council's advisory lock named name is held by
+// a transaction of its own that does nothing else, so processes on separate machines sharing
+// the database take turns at work done outside one transaction (fn uses the pool as usual).
+// With wait it waits its turn; without, it returns false, fn not run, while another holds it.
+// A lost connection releases the lock while fn may still run: a turn is not a guarantee.
+func (s *Store) WhileCouncilLocked(ctx context.Context, name string, wait bool, fn func() error) (bool, error) {
+	if s.db == nil {
+		return false, errors.New("store: a lock held across transactions needs the pool, not a transaction")
+	}
+	tx, err := s.beginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	// Rolled back, not committed: ending it releases the lock, and it wrote nothing.
+	defer func() { _ = tx.Rollback() }()
+	holder := &Store{q: tx, council: s.council}
+	ok := true
+	if wait {
+		err = holder.lockCouncil(ctx, name)
+	} else {
+		ok, err = holder.tryLockCouncil(ctx, name)
+	}
+	if err != nil || !ok {
+		return false, err
+	}
+	return true, fn()
+}
+
 // beginTx begins a transaction on the pool with opts, set to this store's council.
 func (s *Store) beginTx(ctx context.Context, opts *sql.TxOptions) (*sqlx.Tx, error) {
 	tx, err := s.db.BeginTxx(ctx, opts)
