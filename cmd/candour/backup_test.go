@@ -39,13 +39,7 @@ func newInstallation(t *testing.T) *installation {
 	in := &installation{blobs: filepath.Join(t.TempDir(), "blobs")}
 	in.Env = portaltest.Start(t, portaltest.Setting("CANDOUR_BLOB_DIR", in.blobs))
 	in.custodian = in.AddCustodian(t)
-	var err error
-	if in.backupKey, err = age.GenerateX25519Identity(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(in.PolicyDir, "backup.yaml"), []byte("recipients:\n  - "+in.backupKey.Recipient().String()+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	in.backupKey = backupRecipient(t, in.PolicyDir)
 	in.officer = portaltest.Account(t, in.Portal, accounts.NewUser{Email: "mo@example.gov.uk", Roles: []string{"monitoring_officer"}})
 	r := in.Do(t, "POST", "/api/v1/reports", "application/json", jsonBody(t, map[string]any{"mode": "confidential",
 		"service_area": "housing", "category": "health_safety", "summary": "Damp flats signed off",
@@ -91,6 +85,19 @@ func (in *installation) backup(t *testing.T) string {
 		t.Fatalf("backup: exit %d, stderr %s", code, r.stderr)
 	}
 	return out
+}
+
+// backupRecipient writes dir's backup.yaml with one fresh recipient and returns its identity.
+func backupRecipient(t *testing.T, dir string) *age.X25519Identity {
+	t.Helper()
+	key, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "backup.yaml"), []byte("recipients:\n  - "+key.Recipient().String()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return key
 }
 
 func jsonBody(t *testing.T, v any) *bytes.Reader {
@@ -251,13 +258,7 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 func TestBackupRestoresEveryCouncil(t *testing.T) {
 	t.Parallel()
 	policy := policytest.Deployment(t, "north", "south")
-	key, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(policy, "backup.yaml"), []byte("recipients:\n  - "+key.Recipient().String()+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	key := backupRecipient(t, policy)
 	e := portaltest.Start(t, portaltest.Setting("CANDOUR_POLICY_DIR", policy))
 	receipts := map[string]string{}
 	for _, slug := range []string{"north", "south"} {

@@ -5,12 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"filippo.io/age"
 	"github.com/minio/minio-go/v7"
 
 	"candour/internal/backup"
@@ -64,13 +62,7 @@ func TestBackupCoversTheBucket(t *testing.T) {
 	srv := s3test.Start(t)
 	const prefix = "evidence/"
 	policy := policytest.Deployment(t, "north", "south")
-	key, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(policy, "backup.yaml"), []byte("recipients:\n  - "+key.Recipient().String()+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	key := backupRecipient(t, policy)
 	opts := []portaltest.Option{portaltest.Setting("CANDOUR_POLICY_DIR", policy)}
 	for k, v := range srv.Settings(prefix) {
 		opts = append(opts, portaltest.Setting(k, v))

@@ -49,13 +49,7 @@ func fileWithEvidence(t *testing.T, e *portaltest.Env, c *portal.Council) *counc
 	t.Helper()
 	host := portaltest.HostHeader(c)
 	cc := &councilCase{summary: "Contracts steered in " + c.Slug, id: c.ID}
-	var err error
-	if cc.key, err = age.GenerateX25519Identity(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(c.PolicyDir, "backup.yaml"), []byte("recipients:\n  - "+cc.key.Recipient().String()+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cc.key = backupRecipient(t, c.PolicyDir)
 	cc.officer = portaltest.AccountAt(t, e.Portal, c, accounts.NewUser{Email: "mo@" + c.Slug + ".example", Roles: []string{"monitoring_officer"}})
 	r := portaltest.DoJSON(t, e.URL(), "POST", "/api/v1/reports", map[string]any{"mode": "anonymous", "service_area": "finance",
 		"category": "fraud", "summary": cc.summary, "details": "Every contract in " + c.Slug + " went to one firm.", "lang": "en"}, host)
