@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -148,6 +149,30 @@ func TestBackupCoversTheBucket(t *testing.T) {
 	dbtest.Open(t, d.OwnerURL).Get(&inBucket, `SELECT count(*) FROM blobs WHERE store = 's3'`)
 	if inBucket != 2 {
 		t.Errorf("restored rows in the bucket: %d, want 2", inBucket)
+	}
+
+	// A backup cut short puts its objects first (the manifest comes last), then fails: the
+	// restore takes them back, and the database stays empty.
+	sealed, err := os.ReadFile(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.backup")
+	if err := os.WriteFile(cut, sealed[:len(sealed)-2000], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d3, cenv := restoreTarget(t, policy)
+	delete(cenv, "CANDOUR_BLOB_DIR")
+	for k, v := range srv.Settings("cut/") {
+		cenv[k] = v
+	}
+	if r := command(cenv, "restore", "--in", cut, "--identity", wholeKey); exitCode(t, r) != 1 || !strings.Contains(r.stderr.String(), "damaged") {
+		t.Errorf("restore of a cut backup: stderr %s", r.stderr)
+	}
+	var tables int
+	dbtest.Open(t, d3.OwnerURL).Get(&tables, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`)
+	if left := bucketObjects(t, srv, "cut/"); len(left) != 0 || tables != 0 {
+		t.Errorf("a failed restore left %d objects and %d tables", len(left), tables)
 	}
 
 	// The restored portal has claimed the prefix: a second restore there is refused.
