@@ -39,7 +39,7 @@ func TestMailboxAttachmentsInS3Bucket(t *testing.T) {
 	common := []portaltest.Option{portaltest.Setting("DATABASE_URL", url), portaltest.Setting("CANDOUR_DATA_DIR", t.TempDir()),
 		portaltest.Setting("CANDOUR_MAX_ATTACHMENT_MB", "20")}
 
-	before := portaltest.Start(t, common...)
+	before := portaltest.Start(t, append(common, portaltest.Setting("CANDOUR_BLOB_STORE", "postgres"))...)
 	f := decode[filed](t, postJSON(t, before, "/api/v1/reports", anonymousReport()))
 	session := func(e *portaltest.Env) string { return mailboxSession(t, e, f.Receipt) }
 	inPG := bytes.Repeat([]byte("rota before the switch "), 60000)
