@@ -180,6 +180,64 @@ type staffClient struct {
 var triageFilters = []store.TriageFilter{{Status: "received"}, {ServiceArea: "education"}, {Breached: true},
 	{Channel: "councillor"}, {Route: "councillor-conflict"}}
 
+// triageLoad is BenchmarkTriageConcurrent's database and staff.
+type triageLoad struct {
+	f                *fixture
+	mo, deputy, lead *store.User
+	concern          string // a real concern with messages, all three may read
+	deep             map[*store.User]string
+}
+
+// newTriageLoad seeds 1,000,000 concerns, the three kinds of staff, their exclusions and grant,
+// and finds each one's cursor up to 10,000 items deep.
+func newTriageLoad(tb testing.TB) *triageLoad {
+	tb.Helper()
+	f := newFixture(tb)
+	ctx := context.Background()
+	t0 := time.Now()
+	dbtest.SeedConcerns(tb, f.db, 1_000_000, f.clock())
+	tb.Logf("seeded 1,000,000 concerns in %s", time.Since(t0).Round(time.Second))
+
+	l := &triageLoad{f: f, deep: map[*store.User]string{}}
+	l.mo = f.user(tb, dbtest.SeedMonitoringOfficer, "monitoring_officer")
+	l.deputy = f.user(tb, "deputy.monitoring@seed.example", "deputy_monitoring_officer")
+	l.lead = &store.User{Email: dbtest.SeedLeadMember("housing"), Name: "Lead", Roles: []string{"service_lead"},
+		ServiceAreas: []string{"housing"}, Language: "en", Status: "active"}
+	if err := f.st.InsertUser(ctx, l.lead); err != nil {
+		tb.Fatal(err)
+	}
+	f.db.MustExec(`INSERT INTO conflicts (concern_id, user_id, reason)
+		SELECT id, $1, '\x00' FROM concerns WHERE closed_at IS NULL AND id % 50 = 0`, l.deputy.ID)
+	f.db.MustExec(`UPDATE concerns SET named_keys = ARRAY[$1::bytea] WHERE closed_at IS NULL AND id % 200 = 1`,
+		access.NamedKey(f.names, l.deputy.Email))
+	f.db.MustExec(`ANALYZE concerns, conflicts`)
+	l.concern = f.report(tb, false)
+	for i := 0; i < 10; i++ {
+		if err := f.cw.Message(ctx, l.mo, l.concern, "A question for the reporter"); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := f.st.GrantCaseAccess(ctx, f.byPublicID(tb, l.concern).Serial, l.lead.ID, &l.mo.ID, []byte("transfer")); err != nil {
+		tb.Fatal(err)
+	}
+	for _, u := range []*store.User{l.mo, l.deputy, l.lead} {
+		cursor := ""
+		for walked := 0; walked < 10_000; walked += 200 {
+			page, err := f.cw.Triage(ctx, u, casework.TriageQuery{Limit: 200, Cursor: cursor})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			if page.NextCursor == "" {
+				tb.Logf("%s: the queue ends after %d items", u.Email, walked+len(page.Items))
+				break
+			}
+			cursor = page.NextCursor
+		}
+		l.deep[u] = cursor
+	}
+	return l
+}
+
 // BenchmarkTriageConcurrent: issue 20's target, triage p99 ≤ 20 ms with 16 concurrent staff
 // clients at 1,000,000 concerns. The clients are Monitoring Officers, a deputy who declared
 // conflicts on one open concern in fifty and is named in one in two hundred, and service leads
@@ -188,64 +246,21 @@ var triageFilters = []store.TriageFilter{{Status: "received"}, {ServiceArea: "ed
 // clients each looking up one concern by primary key through the same pool; floor and target
 // take turns, in the same run, so the machine's noise falls on both.
 func BenchmarkTriageConcurrent(b *testing.B) {
-	const concerns, clients, rounds, perKind, pageSize = 1_000_000, 16, 3, 10, 50
-	f := newFixture(b)
+	const clients, rounds, perKind, pageSize = 16, 3, 10, 50
+	l := newTriageLoad(b)
+	f, mo, id := l.f, l.mo, l.concern
 	ctx := context.Background()
-	t0 := time.Now()
-	dbtest.SeedConcerns(b, f.db, concerns, f.clock())
-	b.Logf("seeded %d concerns in %s", concerns, time.Since(t0).Round(time.Second))
-
-	mo := f.user(b, dbtest.SeedMonitoringOfficer, "monitoring_officer")
-	deputy := f.user(b, "deputy.monitoring@seed.example", "deputy_monitoring_officer")
-	lead := &store.User{Email: dbtest.SeedLeadMember("housing"), Name: "Lead", Roles: []string{"service_lead"},
-		ServiceAreas: []string{"housing"}, Language: "en", Status: "active"}
-	if err := f.st.InsertUser(ctx, lead); err != nil {
-		b.Fatal(err)
-	}
-	f.db.MustExec(`INSERT INTO conflicts (concern_id, user_id, reason)
-		SELECT id, $1, '\x00' FROM concerns WHERE closed_at IS NULL AND id % 50 = 0`, deputy.ID)
-	f.db.MustExec(`UPDATE concerns SET named_keys = ARRAY[$1::bytea] WHERE closed_at IS NULL AND id % 200 = 1`,
-		access.NamedKey(f.names, deputy.Email))
-	f.db.MustExec(`ANALYZE concerns, conflicts`)
-	id := f.report(b, false)
-	for i := 0; i < 10; i++ {
-		if err := f.cw.Message(ctx, mo, id, "A question for the reporter"); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := f.st.GrantCaseAccess(ctx, f.byPublicID(b, id).Serial, lead.ID, &mo.ID, []byte("transfer")); err != nil {
-		b.Fatal(err)
-	}
-
 	staff := make([]*staffClient, clients)
 	for i := range staff {
 		switch i % 4 {
 		case 0, 1:
-			staff[i] = &staffClient{kind: "monitoring", user: mo}
+			staff[i] = &staffClient{kind: "monitoring", user: l.mo}
 		case 2:
-			staff[i] = &staffClient{kind: "conflicted", user: deputy}
+			staff[i] = &staffClient{kind: "conflicted", user: l.deputy}
 		default:
-			staff[i] = &staffClient{kind: "service_lead", user: lead}
+			staff[i] = &staffClient{kind: "service_lead", user: l.lead}
 		}
-	}
-	deep := map[*store.User]string{}
-	for _, c := range staff {
-		if cur, ok := deep[c.user]; ok {
-			c.cursor = cur
-			continue
-		}
-		for walked := 0; walked < 10_000; walked += 200 {
-			page, err := f.cw.Triage(ctx, c.user, casework.TriageQuery{Limit: 200, Cursor: c.cursor})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if page.NextCursor == "" {
-				b.Logf("%s: the queue ends after %d items", c.kind, walked+len(page.Items))
-				break
-			}
-			c.cursor = page.NextCursor
-		}
-		deep[c.user] = c.cursor
+		staff[i].cursor = l.deep[staff[i].user]
 	}
 
 	var serial int64
@@ -327,7 +342,7 @@ func BenchmarkTriageConcurrent(b *testing.B) {
 	b.StopTimer()
 
 	v := store.TriageViewer{UserID: mo.ID, Email: mo.Email, NamedKey: access.NamedKey(f.names, mo.Email), Monitoring: true}
-	after, _ := casework.DecodeCursor(deep[mo])
+	after, _ := casework.DecodeCursor(l.deep[mo])
 	for name, c := range map[string]*store.TriageCursor{"first page": nil, "deep page": after} {
 		plan, err := f.st.ExplainTriage(ctx, v, store.TriageFilter{}, c, pageSize+1, f.clock())
 		if err != nil {
