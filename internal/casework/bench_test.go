@@ -53,17 +53,9 @@ func BenchmarkTriage(b *testing.B) {
 		}
 	}
 
-	// The cursor of the page that starts 10,000 items deep, found by walking the queue.
-	cursor := ""
-	for walked := 0; walked < 10_000; walked += 200 {
-		page, err := f.cw.Triage(ctx, mo, casework.TriageQuery{Limit: 200, Cursor: cursor})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if page.NextCursor == "" {
-			b.Fatalf("the queue ended after %d items", walked)
-		}
-		cursor = page.NextCursor
+	cursor, short := deepCursor(b, f, mo)
+	if short > 0 {
+		b.Fatalf("the queue ended after %d items", short)
 	}
 
 	var serial int64 // the floor stays a primary-key lookup
@@ -135,12 +127,9 @@ func BenchmarkTriageTwoCouncils(b *testing.B) {
 				ALTER TABLE conflicts DISABLE ROW LEVEL SECURITY; ALTER TABLE case_access DISABLE ROW LEVEL SECURITY`)
 		}
 		s.mo = s.f.user(b, "elin.rowlands@enghraifft.example", "monitoring_officer")
-		for walked := 0; walked < 10_000; walked += 200 { // a page 10,000 items deep
-			page, err := s.f.cw.Triage(ctx, s.mo, casework.TriageQuery{Limit: 200, Cursor: s.cursor})
-			if err != nil || page.NextCursor == "" {
-				b.Fatalf("walking the queue: %v after %d", err, walked)
-			}
-			s.cursor = page.NextCursor
+		var short int
+		if s.cursor, short = deepCursor(b, s.f, s.mo); short > 0 {
+			b.Fatalf("the queue ended after %d items", short)
 		}
 	}
 	b.ResetTimer()
@@ -166,6 +155,23 @@ func BenchmarkTriageTwoCouncils(b *testing.B) {
 		b.ReportMetric(msf(p99(pair[0].first))/msf(p99(pair[1].first)), pair[0].name+"_to_"+pair[1].name+"_first_page_ratio")
 		b.ReportMetric(msf(p99(pair[0].deep))/msf(p99(pair[1].deep)), pair[0].name+"_to_"+pair[1].name+"_deep_page_ratio")
 	}
+}
+
+// deepCursor walks u's queue and returns the cursor of the page that starts 10,000 items in or,
+// when the queue is shorter, of its last page; short is then the queue's length.
+func deepCursor(tb testing.TB, f *fixture, u *store.User) (cursor string, short int) {
+	tb.Helper()
+	for walked := 0; walked < 10_000; walked += 200 {
+		page, err := f.cw.Triage(context.Background(), u, casework.TriageQuery{Limit: 200, Cursor: cursor})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if page.NextCursor == "" {
+			return cursor, walked + len(page.Items)
+		}
+		cursor = page.NextCursor
+	}
+	return cursor, 0
 }
 
 // staffClient is one of the concurrent staff in BenchmarkTriageConcurrent: who, and the page
@@ -221,19 +227,10 @@ func newTriageLoad(tb testing.TB) *triageLoad {
 		tb.Fatal(err)
 	}
 	for _, u := range []*store.User{l.mo, l.deputy, l.lead} {
-		cursor := ""
-		for walked := 0; walked < 10_000; walked += 200 {
-			page, err := f.cw.Triage(ctx, u, casework.TriageQuery{Limit: 200, Cursor: cursor})
-			if err != nil {
-				tb.Fatal(err)
-			}
-			if page.NextCursor == "" {
-				tb.Logf("%s: the queue ends after %d items", u.Email, walked+len(page.Items))
-				break
-			}
-			cursor = page.NextCursor
+		var short int
+		if l.deep[u], short = deepCursor(tb, f, u); short > 0 {
+			tb.Logf("%s: the queue ends after %d items", u.Email, short)
 		}
-		l.deep[u] = cursor
 	}
 	return l
 }
