@@ -2,7 +2,9 @@ package casework_test
 
 import (
 	"context"
+	"fmt"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,11 +14,7 @@ import (
 	"candour/internal/store"
 )
 
-func p99(ds []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[(len(s)-1)*99/100]
-}
+func p99(ds []time.Duration) time.Duration { return pct(ds, 99) }
 
 func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
@@ -55,17 +53,9 @@ func BenchmarkTriage(b *testing.B) {
 		}
 	}
 
-	// The cursor of the page that starts 10,000 items deep, found by walking the queue.
-	cursor := ""
-	for walked := 0; walked < 10_000; walked += 200 {
-		page, err := f.cw.Triage(ctx, mo, casework.TriageQuery{Limit: 200, Cursor: cursor})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if page.NextCursor == "" {
-			b.Fatalf("the queue ended after %d items", walked)
-		}
-		cursor = page.NextCursor
+	cursor, short := deepCursor(b, f, mo)
+	if short > 0 {
+		b.Fatalf("the queue ended after %d items", short)
 	}
 
 	var serial int64 // the floor stays a primary-key lookup
@@ -137,12 +127,9 @@ func BenchmarkTriageTwoCouncils(b *testing.B) {
 				ALTER TABLE conflicts DISABLE ROW LEVEL SECURITY; ALTER TABLE case_access DISABLE ROW LEVEL SECURITY`)
 		}
 		s.mo = s.f.user(b, "elin.rowlands@enghraifft.example", "monitoring_officer")
-		for walked := 0; walked < 10_000; walked += 200 { // a page 10,000 items deep
-			page, err := s.f.cw.Triage(ctx, s.mo, casework.TriageQuery{Limit: 200, Cursor: s.cursor})
-			if err != nil || page.NextCursor == "" {
-				b.Fatalf("walking the queue: %v after %d", err, walked)
-			}
-			s.cursor = page.NextCursor
+		var short int
+		if s.cursor, short = deepCursor(b, s.f, s.mo); short > 0 {
+			b.Fatalf("the queue ended after %d items", short)
 		}
 	}
 	b.ResetTimer()
@@ -168,4 +155,241 @@ func BenchmarkTriageTwoCouncils(b *testing.B) {
 		b.ReportMetric(msf(p99(pair[0].first))/msf(p99(pair[1].first)), pair[0].name+"_to_"+pair[1].name+"_first_page_ratio")
 		b.ReportMetric(msf(p99(pair[0].deep))/msf(p99(pair[1].deep)), pair[0].name+"_to_"+pair[1].name+"_deep_page_ratio")
 	}
+}
+
+// deepCursor walks u's queue and returns the cursor of the page that starts 10,000 items in or,
+// when the queue is shorter, of its last page; short is then the queue's length.
+func deepCursor(tb testing.TB, f *fixture, u *store.User) (cursor string, short int) {
+	tb.Helper()
+	for walked := 0; walked < 10_000; walked += 200 {
+		page, err := f.cw.Triage(context.Background(), u, casework.TriageQuery{Limit: 200, Cursor: cursor})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if page.NextCursor == "" {
+			return cursor, walked + len(page.Items)
+		}
+		cursor = page.NextCursor
+	}
+	return cursor, 0
+}
+
+// staffClient is one of the concurrent staff in BenchmarkTriageConcurrent: who, and the page
+// of their queue that starts deepest (up to 10,000 items in).
+type staffClient struct {
+	kind   string
+	user   *store.User
+	cursor string
+}
+
+// triageFilters are the filtered pages the clients take turns asking for.
+var triageFilters = []store.TriageFilter{{Status: "received"}, {ServiceArea: "education"}, {Breached: true},
+	{Channel: "councillor"}, {Route: "councillor-conflict"}}
+
+// triageLoad is BenchmarkTriageConcurrent's database and staff.
+type triageLoad struct {
+	f                *fixture
+	mo, deputy, lead *store.User
+	concern          string // a real concern with messages, all three may read
+	deep             map[*store.User]string
+}
+
+// newTriageLoad seeds 1,000,000 concerns, the three kinds of staff, their exclusions and grant,
+// and finds each one's cursor up to 10,000 items deep.
+func newTriageLoad(tb testing.TB) *triageLoad {
+	tb.Helper()
+	f := newFixture(tb)
+	ctx := context.Background()
+	t0 := time.Now()
+	dbtest.SeedConcerns(tb, f.db, 1_000_000, f.clock())
+	tb.Logf("seeded 1,000,000 concerns in %s", time.Since(t0).Round(time.Second))
+
+	l := &triageLoad{f: f, deep: map[*store.User]string{}}
+	l.mo = f.user(tb, dbtest.SeedMonitoringOfficer, "monitoring_officer")
+	l.deputy = f.user(tb, "deputy.monitoring@seed.example", "deputy_monitoring_officer")
+	l.lead = &store.User{Email: dbtest.SeedLeadMember("housing"), Name: "Lead", Roles: []string{"service_lead"},
+		ServiceAreas: []string{"housing"}, Language: "en", Status: "active"}
+	if err := f.st.InsertUser(ctx, l.lead); err != nil {
+		tb.Fatal(err)
+	}
+	f.db.MustExec(`INSERT INTO conflicts (concern_id, user_id, reason)
+		SELECT id, $1, '\x00' FROM concerns WHERE closed_at IS NULL AND id % 50 = 0`, l.deputy.ID)
+	f.db.MustExec(`UPDATE concerns SET named_keys = ARRAY[$1::bytea] WHERE closed_at IS NULL AND id % 200 = 1`,
+		access.NamedKey(f.names, l.deputy.Email))
+	dbtest.Open(tb, f.ownerURL).MustExec(`ANALYZE concerns, conflicts`) // the owner's: the serving role's is skipped
+	l.concern = f.report(tb, false)
+	for i := 0; i < 10; i++ {
+		if err := f.cw.Message(ctx, l.mo, l.concern, "A question for the reporter"); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := f.st.GrantCaseAccess(ctx, f.byPublicID(tb, l.concern).Serial, l.lead.ID, &l.mo.ID, []byte("transfer")); err != nil {
+		tb.Fatal(err)
+	}
+	for _, u := range []*store.User{l.mo, l.deputy, l.lead} {
+		var short int
+		if l.deep[u], short = deepCursor(tb, f, u); short > 0 {
+			tb.Logf("%s: the queue ends after %d items", u.Email, short)
+		}
+	}
+	return l
+}
+
+// BenchmarkTriageConcurrent: issue 20's target, triage p99 ≤ 20 ms with 16 concurrent staff
+// clients at 1,000,000 concerns. The clients are Monitoring Officers, a deputy who declared
+// conflicts on one open concern in fifty and is named in one in two hundred, and service leads
+// who see their area's councillor concerns and a grant; each asks in turn for the first page,
+// a filtered page, a page up to 10,000 items deep and a concern page. The floor is the same 16
+// clients each looking up one concern by primary key through the same pool; floor and target
+// take turns, in the same run, so the machine's noise falls on both.
+func BenchmarkTriageConcurrent(b *testing.B) {
+	const clients, rounds, perKind, pageSize = 16, 3, 10, 50
+	l := newTriageLoad(b)
+	f, mo, id := l.f, l.mo, l.concern
+	ctx := context.Background()
+	staff := make([]*staffClient, clients)
+	for i := range staff {
+		switch i % 4 {
+		case 0, 1:
+			staff[i] = &staffClient{kind: "monitoring", user: l.mo}
+		case 2:
+			staff[i] = &staffClient{kind: "conflicted", user: l.deputy}
+		default:
+			staff[i] = &staffClient{kind: "service_lead", user: l.lead}
+		}
+		staff[i].cursor = l.deep[staff[i].user]
+	}
+
+	var serial int64
+	if err := f.db.GetContext(ctx, &serial, `SELECT id FROM concerns WHERE public_id = $1`, id); err != nil {
+		b.Fatal(err)
+	}
+	// Each client's operations, in the order it runs them; kinds interleave so that every kind
+	// meets every other under load.
+	ops := func(c *staffClient, n int) (kind string, fn func() error) {
+		switch n % 4 {
+		case 0:
+			return "first_page", func() error {
+				_, err := f.cw.Triage(ctx, c.user, casework.TriageQuery{Limit: pageSize})
+				return err
+			}
+		case 1:
+			filter := triageFilters[(n/4)%len(triageFilters)]
+			return "filtered_page", func() error {
+				_, err := f.cw.Triage(ctx, c.user, casework.TriageQuery{Limit: pageSize, Filter: filter})
+				return err
+			}
+		case 2:
+			return "deep_page", func() error {
+				_, err := f.cw.Triage(ctx, c.user, casework.TriageQuery{Limit: pageSize, Cursor: c.cursor})
+				return err
+			}
+		}
+		return "concern_page", func() error {
+			_, err := f.cw.Concern(ctx, c.user, id)
+			return err
+		}
+	}
+	floorOp := func(*staffClient, int) (string, func() error) {
+		return "floor", func() error {
+			var ref string
+			return f.db.GetContext(ctx, &ref, `SELECT reference FROM concerns WHERE id = $1`, serial)
+		}
+	}
+	times := map[string][]time.Duration{}
+	byViewer := map[string][]time.Duration{}
+	var mu sync.Mutex
+	// phase runs n operations on each client at once and files each one's time under its kind.
+	phase := func(n int, op func(*staffClient, int) (string, func() error)) {
+		var wg sync.WaitGroup
+		errs := make(chan error, len(staff))
+		for ci, c := range staff {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < n; i++ {
+					kind, fn := op(c, ci+i) // clients start at different kinds
+					t := time.Now()
+					if err := fn(); err != nil {
+						errs <- fmt.Errorf("%s %s: %w", c.kind, kind, err)
+						return
+					}
+					d := time.Since(t)
+					mu.Lock()
+					times[kind] = append(times[kind], d)
+					byViewer[c.kind+" "+kind] = append(byViewer[c.kind+" "+kind], d)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+	}
+	phase(4, ops) // warm the pool, the plans and the caches
+	clear(times)
+	clear(byViewer)
+	pool := f.db.Stats()
+	b.ResetTimer()
+	for range rounds {
+		phase(4*perKind, floorOp)
+		phase(4*perKind, ops)
+	}
+	b.StopTimer()
+	// Whether 16 clients waited for the pool's connections (database.Open allows 20).
+	after := f.db.Stats()
+	b.Logf("pool: %d connections open at most %d; %d waits for a connection, %s in all; %d closed as more than the idle limit",
+		after.OpenConnections, after.MaxOpenConnections, after.WaitCount-pool.WaitCount, after.WaitDuration-pool.WaitDuration,
+		after.MaxIdleClosed-pool.MaxIdleClosed)
+
+	viewer := func(u *store.User) store.TriageViewer {
+		return store.TriageViewer{UserID: u.ID, Email: u.Email, NamedKey: access.NamedKey(f.names, u.Email),
+			Monitoring: access.CanSeeTriage(u), ServiceLead: u.HasRole("service_lead"), ServiceAreas: u.ServiceAreas}
+	}
+	deepest, _ := casework.DecodeCursor(l.deep[mo])
+	for _, p := range []struct {
+		name   string
+		u      *store.User
+		filter store.TriageFilter
+		after  *store.TriageCursor
+	}{
+		{"Monitoring Officer's first page", mo, store.TriageFilter{}, nil},
+		{"Monitoring Officer's deep page", mo, store.TriageFilter{}, deepest},
+		{"Monitoring Officer's page of one route", mo, triageFilters[4], nil},
+		{"service lead's first page", l.lead, store.TriageFilter{}, nil},
+		{"service lead's page of a route they hold none of", l.lead, triageFilters[4], nil},
+	} {
+		plan, err := f.st.ExplainTriage(ctx, viewer(p.u), p.filter, p.after, pageSize+1, f.clock())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("plan of the %s:\n%s", p.name, plan)
+	}
+	names := make([]string, 0, len(byViewer))
+	for name := range byViewer {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		ds := byViewer[name]
+		b.Logf("%-28s n=%4d p50 %6.2f ms  p99 %6.2f ms", name, len(ds), msf(pct(ds, 50)), msf(pct(ds, 99)))
+	}
+	floor := times["floor"]
+	b.ReportMetric(msf(pct(floor, 50)), "floor_p50_ms")
+	b.ReportMetric(msf(pct(floor, 99)), "floor_p99_ms")
+	for _, kind := range []string{"first_page", "filtered_page", "deep_page", "concern_page"} {
+		ds := times[kind]
+		b.ReportMetric(msf(pct(ds, 50)), kind+"_p50_ms")
+		b.ReportMetric(msf(pct(ds, 99)), kind+"_p99_ms")
+		b.ReportMetric(msf(pct(ds, 99))/msf(pct(floor, 99)), kind+"_p99_ratio")
+	}
+}
+
+// pct is the p-th percentile of ds (nearest rank below).
+func pct(ds []time.Duration, p int) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[(len(s)-1)*p/100]
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"candour/internal/database"
 )
 
 // ErrNotFound is returned when a row asked for does not exist.
@@ -159,9 +161,15 @@ func (s *Store) WhileCouncilLocked(ctx context.Context, name string, wait bool, 
 
 // beginTx begins a transaction on the pool with opts, set to this store's council.
 func (s *Store) beginTx(ctx context.Context, opts *sql.TxOptions) (*sqlx.Tx, error) {
-	tx, err := s.db.BeginTxx(ctx, opts)
+	// On a pool from database.Open the council is set with the BEGIN, one round trip fewer for
+	// every query (issue 20); elsewhere it is set here.
+	var set bool
+	tx, err := s.db.BeginTxx(database.WithCouncil(ctx, s.Council(), &set), opts)
 	if err != nil {
 		return nil, fmt.Errorf("store: begin: %w", err)
+	}
+	if set {
+		return tx, nil
 	}
 	if err := s.setCouncil(ctx, tx); err != nil {
 		_ = tx.Rollback()
