@@ -59,6 +59,17 @@ func BenchmarkExternalFiling(b *testing.B) {
 
 	p := startLoadPortal(b)
 	owner := p.ownerDB(b)
+	// LOAD_PG_SETTINGS="commit_delay=100 ..." tries the server with other settings (those a
+	// reload applies).
+	for _, kv := range strings.Fields(os.Getenv("LOAD_PG_SETTINGS")) {
+		name, value, _ := strings.Cut(kv, "=")
+		if _, err := owner.Exec(`ALTER SYSTEM SET ` + name + ` = '` + value + `'`); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := owner.Exec(`SELECT pg_reload_conf()`); err != nil {
+		b.Fatal(err)
+	}
 
 	// The portal warms up (pool, prepared statements, data keys) and files the concerns whose
 	// average row the floor's row copies.
@@ -94,10 +105,10 @@ func BenchmarkExternalFiling(b *testing.B) {
 	for round := 1; round <= loadRounds; round++ {
 		f := p.observe(b, owner, func() (loadResult, error) { return floor.run(loadSeconds, true) })
 		floors = append(floors, f)
-		b.Logf("round %d floor:  %s", round, f)
+		loadLog("round %d floor:  %s", round, f)
 		w := p.observe(b, owner, func() (loadResult, error) { return p.wrk(b, wrk, loadSeconds) })
 		portals = append(portals, w)
-		b.Logf("round %d portal: %s", round, w)
+		loadLog("round %d portal: %s", round, w)
 	}
 	b.StopTimer()
 	fl, po := combine(floors), combine(portals)
@@ -109,6 +120,10 @@ func BenchmarkExternalFiling(b *testing.B) {
 	b.ReportMetric(po.perSec/fl.perSec, "throughput_ratio")
 	b.ReportMetric(po.p99ms/fl.p99ms, "p99_ratio")
 }
+
+// loadLog prints a side's figures and the evidence beside them as they come: a benchmark's
+// own log is cut short.
+func loadLog(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 
 // loadTool finds a program the benchmark drives; make bench installs it when missing.
 func loadTool(b *testing.B, name string) string {
@@ -130,16 +145,20 @@ type loadResult struct {
 	loadCPU      float64 // seconds of the load generator's CPU
 
 	portalCPU, pgCPU float64 // seconds, over the run
-	gc               gcTotals
-	waits            map[string]int // pg_stat_activity samples, by where a backend was
-	samples          int
-	stats            map[string]float64 // deltas of pg_stat counters
+	// Seconds the portal's threads and PostgreSQL's processes spent runnable but waiting for
+	// a core (the kernel's schedstat): the share of the latency the machine, not the code, adds.
+	portalQueued, pgQueued float64
+	gc                     gcTotals
+	waits                  map[string]int // pg_stat_activity samples, by where a backend was
+	samples                int
+	stats                  map[string]float64 // deltas of pg_stat counters
 }
 
 func (r loadResult) String() string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "%.0f/s, p50 %.1f ms, p99 %.1f ms, %d ops, %d failed; CPU µs/op: load generator %.0f, portal %.0f, postgres %.0f",
 		r.perSec, r.p50ms, r.p99ms, r.ops, r.failed, r.loadCPU/float64(r.ops)*1e6, r.portalCPU/float64(r.ops)*1e6, r.pgCPU/float64(r.ops)*1e6)
+	fmt.Fprintf(&s, "; waiting for a core, µs/op: portal %.0f, postgres %.0f", r.portalQueued/float64(r.ops)*1e6, r.pgQueued/float64(r.ops)*1e6)
 	if r.gc.count > 0 {
 		fmt.Fprintf(&s, "; Go GC: %d cycles, %.2f ms stop-the-world in all (longest %.2f ms), %.0f ms CPU of which %.0f ms assists",
 			r.gc.count, r.gc.stwMs, r.gc.maxStwMs, r.gc.cpuMs, r.gc.assistMs)
@@ -205,6 +224,10 @@ func startLoadPortal(b *testing.B) *loadPortal {
 	p := &loadPortal{base: "http://" + addr, dataDir: dataDir, trace: &gcTrace{}}
 	p.run = command(map[string]string{"CANDOUR_DATA_DIR": dataDir, "CANDOUR_LISTEN": addr,
 		"CANDOUR_POLICY_DIR": filepath.Join(portaltest.Root(), "policies"), "GODEBUG": "gctrace=1"}, "serve")
+	// LOAD_PORTAL_ENV="GOGC=300 ..." tries the portal with other settings, same run otherwise.
+	for _, kv := range strings.Fields(os.Getenv("LOAD_PORTAL_ENV")) {
+		p.run.cmd.Env = append(p.run.cmd.Env, kv)
+	}
 	p.run.cmd.Stderr = p.trace
 	if err := p.run.cmd.Start(); err != nil {
 		b.Fatal(err)
@@ -363,9 +386,10 @@ func (p *loadPortal) observe(b *testing.B, owner *sqlx.DB, side func() (loadResu
 	var samples int
 	var sampled sync.WaitGroup
 	sampled.Add(1)
+	queued := newRunQueueWait(p.run.cmd.Process.Pid)
 	go func() {
 		defer sampled.Done()
-		waits, samples = sampleWaits(owner, stop)
+		waits, samples = sampleWaits(owner, stop, queued)
 	}()
 	r, err := side()
 	close(stop)
@@ -377,6 +401,7 @@ func (p *loadPortal) observe(b *testing.B, owner *sqlx.DB, side func() (loadResu
 	r.portalCPU, r.pgCPU = portal1-portal0, pg1-pg0
 	r.gc = p.trace.totals().minus(gc0)
 	r.waits, r.samples = waits, samples
+	r.portalQueued, r.pgQueued = queued.totals()
 	after := pgCounters(b, owner)
 	r.stats = map[string]float64{}
 	for k, v := range after {
@@ -413,7 +438,7 @@ func pgCounters(b *testing.B, db *sqlx.DB) map[string]float64 {
 // sampleWaits counts, every 10 ms until stop, where each busy backend of the server is: a wait
 // event (e.g. IO:WALSync, LWLock:WALWrite, Lock:transactionid), "CPU" when active and
 // waiting on nothing, or "idle in transaction" when the client holds a transaction open.
-func sampleWaits(db *sqlx.DB, stop <-chan struct{}) (map[string]int, int) {
+func sampleWaits(db *sqlx.DB, stop <-chan struct{}, queued *runQueueWait) (map[string]int, int) {
 	waits := map[string]int{}
 	samples := 0
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -421,8 +446,12 @@ func sampleWaits(db *sqlx.DB, stop <-chan struct{}) (map[string]int, int) {
 	for {
 		select {
 		case <-stop:
+			queued.sample()
 			return waits, samples
 		case <-tick.C:
+		}
+		if samples%10 == 0 {
+			queued.sample()
 		}
 		rows, err := db.Query(`SELECT backend_type, state, coalesce(wait_event_type || ':' || wait_event, '')
 			FROM pg_stat_activity WHERE pid <> pg_backend_pid()`)
@@ -496,6 +525,71 @@ func processTreeCPU(pid int) (self, descendants float64) {
 	for p := range parents {
 		if under(p) {
 			descendants += ticks(p, 11, 12, 13, 14)
+		}
+	}
+	return self, descendants
+}
+
+// runQueueWait follows, from /proc/*/task/*/schedstat, how long each thread of a process tree
+// waited to run. Sampled, so a backend that exits between samples loses its last moments.
+type runQueueWait struct {
+	root        int
+	first, last map[int]float64 // by thread: the wait when first and last seen, in seconds
+	self        map[int]bool    // threads of root itself
+}
+
+func newRunQueueWait(root int) *runQueueWait {
+	q := &runQueueWait{root: root, first: map[int]float64{}, last: map[int]float64{}, self: map[int]bool{}}
+	q.sample()
+	for tid := range q.first {
+		q.first[tid] = q.last[tid] // only what comes after the start counts
+	}
+	return q
+}
+
+func (q *runQueueWait) sample() {
+	parents := map[int]int{}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		if p, err := strconv.Atoi(d.Name()); err == nil {
+			if st := procStat(p); len(st) > 1 {
+				parents[p], _ = strconv.Atoi(st[1])
+			}
+		}
+	}
+	for pid := range parents {
+		inTree := pid == q.root
+		for p := parents[pid]; p != 0 && !inTree; p = parents[p] {
+			inTree = p == q.root
+		}
+		if !inTree {
+			continue
+		}
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		for _, t := range tasks {
+			tid, _ := strconv.Atoi(t.Name())
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/schedstat", pid, tid))
+			f := strings.Fields(string(b))
+			if err != nil || len(f) < 2 {
+				continue
+			}
+			ns, _ := strconv.ParseFloat(f[1], 64)
+			if _, seen := q.first[tid]; !seen {
+				q.first[tid] = 0 // born during the run: all of its wait counts
+			}
+			q.last[tid] = ns / 1e9
+			q.self[tid] = pid == q.root
+		}
+	}
+}
+
+// totals is the wait since the start, of the root's threads and of its descendants'.
+func (q *runQueueWait) totals() (self, descendants float64) {
+	for tid, last := range q.last {
+		if q.self[tid] {
+			self += last - q.first[tid]
+		} else {
+			descendants += last - q.first[tid]
 		}
 	}
 	return self, descendants
