@@ -62,6 +62,9 @@ func (c *readOnlyConn) note(err error) error {
 func (c *readOnlyConn) pq() pqConn { return c.Conn.(pqConn) }
 
 func (c *readOnlyConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if b, ok := ctx.Value(beginWithKey{}).(*beginWith); ok && opts == (driver.TxOptions{}) {
+		return c.beginWith(ctx, b)
+	}
 	tx, err := c.pq().BeginTx(ctx, opts)
 	return tx, c.note(err)
 }

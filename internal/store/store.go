@@ -14,6 +14,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"candour/internal/database"
 )
 
 // ErrNotFound is returned when a row asked for does not exist.
@@ -130,9 +132,15 @@ func (s *Store) tryLockCouncil(ctx context.Context, name string) (ok bool, err e
 
 // beginTx begins a transaction on the pool with opts, set to this store's council.
 func (s *Store) beginTx(ctx context.Context, opts *sql.TxOptions) (*sqlx.Tx, error) {
-	tx, err := s.db.BeginTxx(ctx, opts)
+	// The council goes with BEGIN where the pool can send them together (the council is
+	// digits only: FormatInt's); otherwise it is set by a statement of its own.
+	beginCtx, sent := database.BeginWith(ctx, `SELECT set_config('candour.council', '`+s.council+`', true)`)
+	tx, err := s.db.BeginTxx(beginCtx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("store: begin: %w", err)
+	}
+	if sent() {
+		return tx, nil
 	}
 	if err := s.setCouncil(ctx, tx); err != nil {
 		_ = tx.Rollback()
