@@ -490,23 +490,6 @@ func sampleWaits(db *sqlx.DB, stop <-chan struct{}, queued *runQueueWait) (map[s
 // the portal: its embedded PostgreSQL, the postmaster and its backends).
 func processTreeCPU(pid int) (self, descendants float64) {
 	const hz = 100 // USER_HZ on Linux
-	parents := map[int]int{}
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		if p, err := strconv.Atoi(d.Name()); err == nil {
-			if st := procStat(p); len(st) > 1 {
-				parents[p], _ = strconv.Atoi(st[1])
-			}
-		}
-	}
-	under := func(p int) bool {
-		for q := parents[p]; q != 0; q = parents[q] {
-			if q == pid {
-				return true
-			}
-		}
-		return false
-	}
 	// Fields utime, stime, then cutime, cstime: the time of children that exited and were
 	// waited for, as the floor's backends are when pgbench disconnects.
 	ticks := func(p int, fields ...int) float64 {
@@ -522,12 +505,33 @@ func processTreeCPU(pid int) (self, descendants float64) {
 		return sum / hz
 	}
 	self = ticks(pid, 11, 12) // its children are the server's, counted below
-	for p := range parents {
-		if under(p) {
-			descendants += ticks(p, 11, 12, 13, 14)
-		}
+	for _, p := range processTree(pid)[1:] {
+		descendants += ticks(p, 11, 12, 13, 14)
 	}
 	return self, descendants
+}
+
+// processTree is root and every live process descended from it, root first.
+func processTree(root int) []int {
+	parents := map[int]int{}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		if p, err := strconv.Atoi(d.Name()); err == nil {
+			if st := procStat(p); len(st) > 1 {
+				parents[p], _ = strconv.Atoi(st[1])
+			}
+		}
+	}
+	tree := []int{root}
+	for p := range parents {
+		for q := parents[p]; q != 0; q = parents[q] {
+			if q == root {
+				tree = append(tree, p)
+				break
+			}
+		}
+	}
+	return tree
 }
 
 // runQueueWait follows, from /proc/*/task/*/schedstat, how long each thread of a process tree
@@ -548,23 +552,7 @@ func newRunQueueWait(root int) *runQueueWait {
 }
 
 func (q *runQueueWait) sample() {
-	parents := map[int]int{}
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		if p, err := strconv.Atoi(d.Name()); err == nil {
-			if st := procStat(p); len(st) > 1 {
-				parents[p], _ = strconv.Atoi(st[1])
-			}
-		}
-	}
-	for pid := range parents {
-		inTree := pid == q.root
-		for p := parents[pid]; p != 0 && !inTree; p = parents[p] {
-			inTree = p == q.root
-		}
-		if !inTree {
-			continue
-		}
+	for _, pid := range processTree(q.root) {
 		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 		for _, t := range tasks {
 			tid, _ := strconv.Atoi(t.Name())
