@@ -89,7 +89,7 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -99,7 +99,7 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func waitReady(t *testing.T, base string, r *run) {
+func waitReady(t testing.TB, base string, r *run) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {

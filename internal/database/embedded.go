@@ -398,7 +398,9 @@ func (e *Embedded) start(binDir string, cred *syscall.Credential, fsync bool) er
 		"-c", "unix_socket_directories=" + e.pgData,
 		"-c", "unix_socket_permissions=0700",
 	}
-	if !fsync {
+	if fsync {
+		args = append(args, durableWriteSettings...)
+	} else {
 		args = append(args,
 			"-c", "fsync=off",
 			"-c", "synchronous_commit=off",
@@ -428,6 +430,17 @@ func (e *Embedded) start(binDir string, cred *syscall.Credential, fsync bool) er
 		close(e.done)
 	}()
 	return nil
+}
+
+// durableWriteSettings space checkpoints out. After each checkpoint the first change to every
+// page writes the whole page to the WAL again, and filings touch many random index pages: with
+// PostgreSQL's defaults (a checkpoint every 5 minutes or 1 GB of WAL) a burst of filings wrote
+// up to 0.15 full pages per report and its commits waited behind the checkpoint's fsyncs (make
+// bench, BenchmarkExternalFiling; docs/performance.md). Durability is untouched: every commit
+// is still flushed; a crash replays at most this much WAL before the portal starts.
+var durableWriteSettings = []string{
+	"-c", "checkpoint_timeout=15min",
+	"-c", "max_wal_size=2GB",
 }
 
 // errSharedMemoryBusy: a crashed server's memory is still attached; starting again shortly works.

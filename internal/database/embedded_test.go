@@ -185,6 +185,25 @@ func TestEmbedded(t *testing.T) {
 	}
 }
 
+// The server a portal runs on by default keeps every commit durable and spaces its
+// checkpoints out; the tests' server, without fsync, keeps PostgreSQL's checkpoint defaults.
+func TestEmbeddedDurableSettings(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e, err := database.StartEmbedded(ctx, database.EmbeddedOptions{DataDir: dataDir(t), Fsync: true})
+	if err != nil {
+		t.Fatalf("StartEmbedded: %v", err)
+	}
+	t.Cleanup(func() { stop(t, e) })
+	for setting, want := range map[string]string{"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on",
+		"checkpoint_timeout": "15min", "max_wal_size": "2GB"} {
+		if got := query(t, e, `SHOW `+setting); got != want {
+			t.Errorf("%s: got %q, want %q", setting, got, want)
+		}
+	}
+}
+
 // TestEmbeddedDiesWithParent starts a server from a helper process, kills the helper with
 // SIGKILL (no chance to clean up) and expects the server to follow it.
 func TestEmbeddedDiesWithParent(t *testing.T) {
