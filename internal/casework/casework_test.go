@@ -305,6 +305,49 @@ func TestRetentionShredsExactlyTheExpired(t *testing.T) {
 	}
 }
 
+// Several portals run the retention job on one database: whichever run takes the lock shreds,
+// the others skip, and each expired concern is shredded and audited exactly once.
+func TestRetentionOnceAcrossPortals(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const expired, portals = 12, 4
+	for i := 0; i < expired; i++ {
+		id := f.report(t, false)
+		if _, err := f.db.Exec(`UPDATE concerns SET status = 'closed', outcome = 'accepted', closed_at = $2 WHERE public_id = $1`,
+			id, f.clock().AddDate(-7, 0, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counts := make([]int, portals)
+	var wg sync.WaitGroup
+	for i := range counts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, err := f.cw.ApplyRetention(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			counts[i] = n
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	var events int
+	if err := f.db.Get(&events, `SELECT count(*) FROM audit_events WHERE action = 'concern.shred'`); err != nil {
+		t.Fatal(err)
+	}
+	if total != expired || events != expired {
+		t.Errorf("runs shredded %v (%d in all) with %d shred events, want %d of each", counts, total, events, expired)
+	}
+	if res, err := audit.Check(ctx, f.st); err != nil || !res.OK {
+		t.Errorf("audit after concurrent retention runs: %+v %v", res, err)
+	}
+}
+
 // An investigation carries its concerns' substance: a Monitoring Officer named in a linked
 // concern cannot open it, and a concern naming the investigating officer cannot be linked.
 func TestInvestigationHonoursExclusion(t *testing.T) {
