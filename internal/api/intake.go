@@ -125,7 +125,9 @@ func upload(add func(c *fiber.Ctx, name string, r io.Reader, keepOriginal bool) 
 		}
 		// multipart reads through its own 4 KiB buffer; without this one each of its refills
 		// would be a read from the connection's 16 KiB buffer, and each of those a system call.
-		body := bufio.NewReaderSize(server.RequestBody(c), uploadReadBuffer)
+		rb := server.RequestBody(c)
+		c.SetUserContext(intake.Arriving(c.UserContext(), rb))
+		body := bufio.NewReaderSize(rb, uploadReadBuffer)
 		mr := multipart.NewReader(body, params["boundary"])
 		part, keep, err := server.FilePart(mr)
 		if err != nil {

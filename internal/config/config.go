@@ -37,13 +37,16 @@ type Config struct {
 	ReadTimeout     time.Duration // longest a whole request, upload included, may take to arrive
 	UploadMinRate   int64         // bytes a second; 0: no minimum
 	UploadGrace     time.Duration // how long an upload may be slower than UploadMinRate at first
-	LogLevel        string
-	SMTPAddr        string
-	SMTPFrom        string
-	SMTPUsername    string
-	SMTPPassword    string
-	SMTPTLS         string // SMTPStartTLS, SMTPImplicitTLS or SMTPPlain
-	SMTPCAFile      string // empty: the system's roots
+	// UploadContendedRate is the rate (bytes a second) an upload must keep to hold its slot
+	// while every slot is taken; 0: a newcomer never takes a slot for being faster.
+	UploadContendedRate int64
+	LogLevel            string
+	SMTPAddr            string
+	SMTPFrom            string
+	SMTPUsername        string
+	SMTPPassword        string
+	SMTPTLS             string // SMTPStartTLS, SMTPImplicitTLS or SMTPPlain
+	SMTPCAFile          string // empty: the system's roots
 }
 
 // How the portal speaks to its mail server (CANDOUR_SMTP_TLS).
@@ -243,6 +246,15 @@ var Vars = []Var{
 				return errors.New("want a duration such as 30s (at most 1h)")
 			}
 			c.UploadGrace = d
+			return nil
+		}},
+	{Name: "CANDOUR_UPLOAD_CONTENDED_RATE_KB", Default: "64", Help: "while every evidence upload slot is taken, an upload slower than this (KiB a second, judged after a second's wait) loses its slot to a newcomer: 408 too_slow. 0: never",
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 || n > 1<<20 {
+				return errors.New("want a whole number of KiB a second between 0 and 1048576")
+			}
+			c.UploadContendedRate = n << 10
 			return nil
 		}},
 	{Name: "CANDOUR_SHUTDOWN_TIMEOUT", Default: "15s", Help: "how long in-flight requests get to finish on SIGINT/SIGTERM",

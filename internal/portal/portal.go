@@ -245,7 +245,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	if err != nil {
 		return nil, err
 	}
-	deps := councilDeps{keys: keys, catalog: catalog, mailer: mailer, uploads: intake.NewUploadSlots(),
+	deps := councilDeps{keys: keys, catalog: catalog, mailer: mailer, uploads: intake.NewUploadSlots(cfg.UploadContendedRate),
 		outage: server.NewOutage(log, p.DB)}
 	var work []jobs.Job
 	for _, cp := range councils {
