@@ -33,6 +33,7 @@ type Config struct {
 	BlobDir         string  // empty: attachment bytes in PostgreSQL (or BlobS3)
 	BlobS3          *BlobS3 // nil: no S3-compatible blob store
 	ShutdownTimeout time.Duration
+	ShutdownDrain   time.Duration // how long a stopping portal answers /healthz 503 before it stops taking connections
 	MemoryLimit     int64         // bytes the Go runtime aims to stay under; 0: none (GOMEMLIMIT wins when set)
 	ReadTimeout     time.Duration // longest a whole request, upload included, may take to arrive
 	UploadMinRate   int64         // bytes a second; 0: no minimum
@@ -264,6 +265,15 @@ var Vars = []Var{
 				return errors.New("want a duration such as 15s (at most 5m)")
 			}
 			c.ShutdownTimeout = d
+			return nil
+		}},
+	{Name: "CANDOUR_SHUTDOWN_DRAIN", Default: "1s", Help: "on SIGINT/SIGTERM, how long the portal goes on taking requests, /healthz and /readyz answering 503, so a load balancer takes it out before it stops answering; part of CANDOUR_SHUTDOWN_TIMEOUT. 0: none",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || d >= c.ShutdownTimeout {
+				return errors.New("want a duration such as 1s, shorter than CANDOUR_SHUTDOWN_TIMEOUT (0: none)")
+			}
+			c.ShutdownDrain = d
 			return nil
 		}},
 	{Name: "CANDOUR_MEMORY_LIMIT_MB", Default: "384", Help: "soft memory limit of the Go runtime, in MiB (0: none); GOMEMLIMIT, when set, wins",

@@ -202,6 +202,7 @@ func (p *Portal) startCouncil(ctx context.Context, cp routing.CouncilPolicy, st 
 		ReadTimeout:   cfg.ReadTimeout,
 		Pace:          server.Pace{MinRate: cfg.UploadMinRate, Grace: cfg.UploadGrace},
 		Outage:        d.outage,
+		Stopping:      p.stopping.Load,
 		Hosts:         func() []string { return c.Policy().Council.Hosts },
 		Details: func(ctx context.Context) map[string]any {
 			b, err := st.UndeliveredMail(ctx)

@@ -83,7 +83,9 @@ func EmbeddedDatabase() Option { return Setting("DATABASE_URL", "") }
 func Start(t testing.TB, opts ...Option) *Env {
 	t.Helper()
 	e := &Env{Logs: &Logs{}}
-	env := map[string]string{"CANDOUR_LISTEN": "127.0.0.1:0"}
+	// No balancer is in front of a test's portal: waiting for one to notice it stopping would
+	// only slow every test's cleanup.
+	env := map[string]string{"CANDOUR_LISTEN": "127.0.0.1:0", "CANDOUR_SHUTDOWN_DRAIN": "0s"}
 	for _, o := range opts {
 		o(env)
 	}
