@@ -395,7 +395,7 @@ func csrfFirst(c *fiber.Ctx) (*multipart.Reader, string, bool, error) {
 	// Large reads from the connection, as the API's upload does (see there).
 	rb := server.RequestBody(c)
 	c.SetUserContext(intake.Arriving(c.UserContext(), rb))
-	mr := multipart.NewReader(bufio.NewReaderSize(rb, 256<<10), params["boundary"])
+	mr := multipart.NewReader(bufio.NewReaderSize(rb, server.UploadReadBuffer), params["boundary"])
 	part, err := mr.NextPart()
 	if err != nil || part.FormName() != csrfField {
 		return nil, "", false, nil
