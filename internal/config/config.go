@@ -276,7 +276,7 @@ var Vars = []Var{
 			c.ShutdownDrain = d
 			return nil
 		}},
-	{Name: "CANDOUR_MEMORY_LIMIT_MB", Default: "384", Help: "soft memory limit of the Go runtime, in MiB (0: none); GOMEMLIMIT, when set, wins",
+	{Name: "CANDOUR_MEMORY_LIMIT_MB", Default: "200", Help: "soft memory limit of the Go runtime, in MiB (0: none); GOMEMLIMIT, when set, wins",
 		set: func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 || (n > 0 && n < 64) || n > 1<<20 {
