@@ -41,6 +41,7 @@ type Config struct {
 	// UploadContendedRate is the rate (bytes a second) an upload must keep to hold its slot
 	// while every slot is taken; 0: a newcomer never takes a slot for being faster.
 	UploadContendedRate int64
+	FilingsAtOnce       int // anonymous filings served at once, the rest queued; 0: no bound
 	LogLevel            string
 	SMTPAddr            string
 	SMTPFrom            string
@@ -256,6 +257,15 @@ var Vars = []Var{
 				return errors.New("want a whole number of KiB a second between 0 and 1048576")
 			}
 			c.UploadContendedRate = n << 10
+			return nil
+		}},
+	{Name: "CANDOUR_FILINGS_AT_ONCE", Default: "8", Help: "anonymous report filings served at once across the deployment; up to 64 more wait (5 s at most), past that: 503 busy with Retry-After. 0: no bound",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 1024 {
+				return errors.New("want a whole number from 0 to 1024")
+			}
+			c.FilingsAtOnce = n
 			return nil
 		}},
 	{Name: "CANDOUR_SHUTDOWN_TIMEOUT", Default: "15s", Help: "how long in-flight requests get to finish on SIGINT/SIGTERM",

@@ -248,7 +248,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 		return nil, err
 	}
 	deps := councilDeps{keys: keys, catalog: catalog, mailer: mailer, uploads: intake.NewUploadSlots(cfg.UploadContendedRate),
-		outage: server.NewOutage(log, p.DB)}
+		outage: server.NewOutage(log, p.DB), filings: server.NewFilings(cfg.FilingsAtOnce)}
 	var work []jobs.Job
 	for _, cp := range councils {
 		c, cj, err := p.startCouncil(ctx, cp, st, deps)

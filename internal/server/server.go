@@ -59,6 +59,9 @@ type Deps struct {
 	Pace Pace
 	// Outage, when set, is shared with the other councils' applications (nil: one of its own).
 	Outage *Outage
+	// Filings, when set, admits anonymous report filings (shared with the other councils'
+	// applications); nil: no bound.
+	Filings *Filings
 	// Stopping, when set, reports whether the portal is shutting down: the health checks then
 	// answer 503 while requests are still served, so a load balancer takes it out first, and
 	// every answer closes its connection.
@@ -98,7 +101,7 @@ func New(d Deps) *fiber.App {
 	app.Hooks().OnShutdown(func() error { d.Outage.Close(); return nil })
 	stopping := func() bool { return d.Stopping != nil && d.Stopping() }
 	app.Use(recoverPanics(d.Logger), requestLog(d.Logger, f), closeWhenStopping(stopping), securityHeaders, knownHost(d.Hosts),
-		limitBodies, paceUploads(d.Pace))
+		limitBodies, paceUploads(d.Pace), d.Filings.admit)
 
 	app.Get("/healthz", func(c *fiber.Ctx) error {
 		if stopping() {
