@@ -233,14 +233,7 @@ var Vars = []Var{
 			return nil
 		}},
 	{Name: "CANDOUR_UPLOAD_MIN_RATE_KB", Default: "4", Help: "slowest average rate, in KiB a second, an evidence upload may arrive at once past CANDOUR_UPLOAD_GRACE; slower: dropped with 408 too_slow. 0: no minimum",
-		set: func(c *Config, v string) error {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 || n > 1<<20 {
-				return errors.New("want a whole number of KiB a second between 0 and 1048576")
-			}
-			c.UploadMinRate = n << 10
-			return nil
-		}},
+		set: func(c *Config, v string) error { return kibPerSecond(v, &c.UploadMinRate) }},
 	{Name: "CANDOUR_UPLOAD_GRACE", Default: "30s", Help: "how long an evidence upload may take to reach CANDOUR_UPLOAD_MIN_RATE_KB",
 		set: func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
@@ -251,14 +244,7 @@ var Vars = []Var{
 			return nil
 		}},
 	{Name: "CANDOUR_UPLOAD_CONTENDED_RATE_KB", Default: "64", Help: "while every evidence upload slot is taken, an upload slower than this (KiB a second, judged after a second's wait) loses its slot to a newcomer: 408 too_slow. 0: never",
-		set: func(c *Config, v string) error {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 || n > 1<<20 {
-				return errors.New("want a whole number of KiB a second between 0 and 1048576")
-			}
-			c.UploadContendedRate = n << 10
-			return nil
-		}},
+		set: func(c *Config, v string) error { return kibPerSecond(v, &c.UploadContendedRate) }},
 	{Name: "CANDOUR_FILINGS_AT_ONCE", Default: "8", Help: "anonymous report filings served at once across the deployment; up to 64 more wait (5 s at most), past that: 503 busy with Retry-After. 0: no bound",
 		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
@@ -482,6 +468,16 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("config: %s: %s", e.Var, e.Reason) }
+
+// kibPerSecond sets *rate (bytes a second) from v, a whole number of KiB a second.
+func kibPerSecond(v string, rate *int64) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > 1<<20 {
+		return errors.New("want a whole number of KiB a second between 0 and 1048576")
+	}
+	*rate = n << 10
+	return nil
+}
 
 // Load reads the process environment.
 func Load() (*Config, error) { return Parse(os.LookupEnv) }
