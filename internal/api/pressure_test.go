@@ -337,3 +337,60 @@ func TestOneCouncilsUploadsCannotShutOutAnother(t *testing.T) {
 		t.Errorf("north's upload that made room: got %d %s, want 408 too_slow", a.status, a.body)
 	}
 }
+
+// Filing is free and needs no account, so filings are served a few at a time (here one) and
+// the rest wait their turn. An attacker holding the one turn with a report whose body never
+// ends makes the next filing wait, then refused with 503 busy and Retry-After, in the
+// reporter's language, not queued for ever; a reporter opening their mailbox meanwhile is
+// served at once; and when the held filing ends the next is served.
+func TestFilingsWaitTheirTurn(t *testing.T) {
+	_, pe := startWith(t, portaltest.Setting("CANDOUR_FILINGS_AT_ONCE", "1"))
+	mailbox := mailboxAt(t, pe, "")
+
+	// A report padded past the 8 KiB the server reads before its handler runs, the rest held back.
+	report, _ := json.Marshal(anonymousReport())
+	body := append(report, bytes.Repeat([]byte(" "), 20_000)...)
+	conn, err := net.Dial("tcp", pe.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /api/v1/reports HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+		pe.Addr(), len(body))
+	conn.Write(body[:10_000])
+	time.Sleep(300 * time.Millisecond) // its handler holds the one turn
+
+	waited := make(chan portaltest.Response, 1)
+	go func() {
+		b, _ := json.Marshal(anonymousReport())
+		waited <- pe.Do(t, "POST", "/api/v1/reports", "application/json", bytes.NewReader(b), "Accept-Language: cy")
+	}()
+	r := pe.Do(t, "GET", "/api/v1/mailbox", "", nil, "Authorization: Bearer "+mailbox)
+	if r.Status != http.StatusOK {
+		t.Errorf("a reporter's mailbox while filings are held: got %d %s, want 200", r.Status, r.Body)
+	}
+	select {
+	case r = <-waited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a filing waiting its turn was never answered")
+	}
+	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" || !strings.Contains(string(r.Body), `"busy"`) ||
+		!strings.Contains(string(r.Body), "Mae llawer o adroddiadau") {
+		t.Errorf("a filing that waited too long: got %d (Retry-After %q) %s, want 503 busy in Welsh with Retry-After",
+			r.Status, r.Header.Get("Retry-After"), r.Body)
+	}
+
+	conn.Write(body[10_000:])
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("the held filing once its body came: got %d, want 201", resp.StatusCode)
+	}
+	b, _ := json.Marshal(anonymousReport())
+	if r := pe.Do(t, "POST", "/api/v1/reports", "application/json", bytes.NewReader(b)); r.Status != http.StatusCreated {
+		t.Errorf("the next filing: got %d %s, want 201", r.Status, r.Body)
+	}
+}
