@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bufio"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -111,9 +110,6 @@ func (a *API) reply(c *fiber.Ctx, in replyIn) (any, error) {
 	return nil, a.d.Intake.Reply(c.UserContext(), ref(c), in.Body, in.Detriment)
 }
 
-// uploadReadBuffer is how much of an upload is read from the connection at a time.
-const uploadReadBuffer = 256 << 10
-
 // upload reads the multipart body as a stream and hands the file part straight to add, so
 // neither memory nor a temporary file ever holds the evidence in clear; 201 with what add
 // returns. A keep_original field must come before the file.
@@ -123,9 +119,9 @@ func upload(add func(c *fiber.Ctx, name string, r io.Reader, keepOriginal bool) 
 		if err != nil || mt != fiber.MIMEMultipartForm || params["boundary"] == "" {
 			return fault.New(fault.Unsupported, "unsupported_media_type", "error.want_multipart")
 		}
-		// multipart reads through its own 4 KiB buffer; without this one each of its refills
-		// would be a read from the connection's 16 KiB buffer, and each of those a system call.
-		body := bufio.NewReaderSize(server.RequestBody(c), uploadReadBuffer)
+		rb, body, release := server.UploadBody(c)
+		defer release()
+		c.SetUserContext(intake.Arriving(c.UserContext(), rb))
 		mr := multipart.NewReader(body, params["boundary"])
 		part, keep, err := server.FilePart(mr)
 		if err != nil {

@@ -34,17 +34,22 @@ type Config struct {
 	BlobS3          *BlobS3 // nil: no S3-compatible blob store
 	BlobStore       string  // where new attachment bytes go: BlobFiles, BlobPostgres or BlobBucket
 	ShutdownTimeout time.Duration
+	ShutdownDrain   time.Duration // how long a stopping portal answers /healthz 503 before it stops taking connections
 	MemoryLimit     int64         // bytes the Go runtime aims to stay under; 0: none (GOMEMLIMIT wins when set)
 	ReadTimeout     time.Duration // longest a whole request, upload included, may take to arrive
 	UploadMinRate   int64         // bytes a second; 0: no minimum
 	UploadGrace     time.Duration // how long an upload may be slower than UploadMinRate at first
-	LogLevel        string
-	SMTPAddr        string
-	SMTPFrom        string
-	SMTPUsername    string
-	SMTPPassword    string
-	SMTPTLS         string // SMTPStartTLS, SMTPImplicitTLS or SMTPPlain
-	SMTPCAFile      string // empty: the system's roots
+	// UploadContendedRate is the rate (bytes a second) an upload must keep to hold its slot
+	// while every slot is taken; 0: a newcomer never takes a slot for being faster.
+	UploadContendedRate int64
+	FilingsAtOnce       int // anonymous filings served at once, the rest queued; 0: no bound
+	LogLevel            string
+	SMTPAddr            string
+	SMTPFrom            string
+	SMTPUsername        string
+	SMTPPassword        string
+	SMTPTLS             string // SMTPStartTLS, SMTPImplicitTLS or SMTPPlain
+	SMTPCAFile          string // empty: the system's roots
 }
 
 // How the portal speaks to its mail server (CANDOUR_SMTP_TLS).
@@ -255,14 +260,7 @@ var Vars = []Var{
 			return nil
 		}},
 	{Name: "CANDOUR_UPLOAD_MIN_RATE_KB", Default: "4", Help: "slowest average rate, in KiB a second, an evidence upload may arrive at once past CANDOUR_UPLOAD_GRACE; slower: dropped with 408 too_slow. 0: no minimum",
-		set: func(c *Config, v string) error {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 || n > 1<<20 {
-				return errors.New("want a whole number of KiB a second between 0 and 1048576")
-			}
-			c.UploadMinRate = n << 10
-			return nil
-		}},
+		set: func(c *Config, v string) error { return kibPerSecond(v, &c.UploadMinRate) }},
 	{Name: "CANDOUR_UPLOAD_GRACE", Default: "30s", Help: "how long an evidence upload may take to reach CANDOUR_UPLOAD_MIN_RATE_KB",
 		set: func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
@@ -270,6 +268,17 @@ var Vars = []Var{
 				return errors.New("want a duration such as 30s (at most 1h)")
 			}
 			c.UploadGrace = d
+			return nil
+		}},
+	{Name: "CANDOUR_UPLOAD_CONTENDED_RATE_KB", Default: "64", Help: "while every evidence upload slot is taken, an upload slower than this (KiB a second, judged after a second's wait) loses its slot to a newcomer: 408 too_slow. 0: never",
+		set: func(c *Config, v string) error { return kibPerSecond(v, &c.UploadContendedRate) }},
+	{Name: "CANDOUR_FILINGS_AT_ONCE", Default: "8", Help: "anonymous report filings served at once across the deployment; up to 64 more wait (5 s at most), past that: 503 busy with Retry-After. 0: no bound",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 1024 {
+				return errors.New("want a whole number from 0 to 1024")
+			}
+			c.FilingsAtOnce = n
 			return nil
 		}},
 	{Name: "CANDOUR_SHUTDOWN_TIMEOUT", Default: "15s", Help: "how long in-flight requests get to finish on SIGINT/SIGTERM",
@@ -281,7 +290,16 @@ var Vars = []Var{
 			c.ShutdownTimeout = d
 			return nil
 		}},
-	{Name: "CANDOUR_MEMORY_LIMIT_MB", Default: "384", Help: "soft memory limit of the Go runtime, in MiB (0: none); GOMEMLIMIT, when set, wins",
+	{Name: "CANDOUR_SHUTDOWN_DRAIN", Default: "1s", Help: "on SIGINT/SIGTERM, how long the portal goes on taking requests, /healthz and /readyz answering 503, so a load balancer takes it out before it stops answering; part of CANDOUR_SHUTDOWN_TIMEOUT. 0: none",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || d >= c.ShutdownTimeout {
+				return errors.New("want a duration such as 1s, shorter than CANDOUR_SHUTDOWN_TIMEOUT (0: none)")
+			}
+			c.ShutdownDrain = d
+			return nil
+		}},
+	{Name: "CANDOUR_MEMORY_LIMIT_MB", Default: "200", Help: "soft memory limit of the Go runtime, in MiB (0: none); GOMEMLIMIT, when set, wins",
 		set: func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 || (n > 0 && n < 64) || n > 1<<20 {
@@ -477,6 +495,16 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("config: %s: %s", e.Var, e.Reason) }
+
+// kibPerSecond sets *rate (bytes a second) from v, a whole number of KiB a second.
+func kibPerSecond(v string, rate *int64) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > 1<<20 {
+		return errors.New("want a whole number of KiB a second between 0 and 1048576")
+	}
+	*rate = n << 10
+	return nil
+}
 
 // Load reads the process environment.
 func Load() (*Config, error) { return Parse(os.LookupEnv) }

@@ -385,7 +385,7 @@ func (b *blobSink) close() error {
 func (s *Service) addFile(ctx context.Context, ref, author, name string, body io.Reader, pending, keepOriginal bool) (*uploaded, error) {
 	// An upload holds a database connection for as long as its body takes to arrive: a few
 	// slow ones must not take the whole pool from everyone else.
-	release, err := s.uploads.take(ref)
+	release, err := s.uploads.take(ctx, s, ref)
 	if err != nil {
 		return nil, err
 	}

@@ -98,7 +98,7 @@ func New(d Deps) *Service {
 	}
 	uploads := d.Uploads
 	if uploads == nil {
-		uploads = NewUploadSlots()
+		uploads = NewUploadSlots(DefaultContendedRate)
 	}
 	return &Service{d: d, uploads: uploads, inserts: batch.New(d.Store.InsertConcerns, batch.Options{Max: insertBatch, Workers: insertWorkers,
 		Timeout: 30 * time.Second, RetryEach: store.IsDataError})}

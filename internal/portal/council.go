@@ -119,6 +119,7 @@ type councilDeps struct {
 	mailer  notify.Mailer
 	outage  *server.Outage      // one database, one outage for every council
 	uploads *intake.UploadSlots // and one pool of upload slots
+	filings *server.Filings     // and the same cores to file reports on
 }
 
 // startCouncil builds one council's services and HTTP application on st, which it binds to
@@ -202,6 +203,8 @@ func (p *Portal) startCouncil(ctx context.Context, cp routing.CouncilPolicy, st 
 		ReadTimeout:   cfg.ReadTimeout,
 		Pace:          server.Pace{MinRate: cfg.UploadMinRate, Grace: cfg.UploadGrace},
 		Outage:        d.outage,
+		Stopping:      p.stopping.Load,
+		Filings:       d.filings,
 		Hosts:         func() []string { return c.Policy().Council.Hosts },
 		Details: func(ctx context.Context) map[string]any {
 			b, err := st.UndeliveredMail(ctx)

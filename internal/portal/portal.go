@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -58,6 +59,7 @@ type Portal struct {
 	watchDone chan struct{}
 	listener  net.Listener
 	served    chan error
+	stopping  atomic.Bool // Shutdown has begun: the health checks fail
 }
 
 // Storage is the database pool and, on the embedded default, the PostgreSQL behind it.
@@ -249,8 +251,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Portal
 	if err != nil {
 		return nil, err
 	}
-	deps := councilDeps{keys: keys, catalog: catalog, mailer: mailer, uploads: intake.NewUploadSlots(),
-		outage: server.NewOutage(log, p.DB)}
+	deps := councilDeps{keys: keys, catalog: catalog, mailer: mailer, uploads: intake.NewUploadSlots(cfg.UploadContendedRate),
+		outage: server.NewOutage(log, p.DB), filings: server.NewFilings(cfg.FilingsAtOnce)}
 	var work []jobs.Job
 	for _, cp := range councils {
 		c, cj, err := p.startCouncil(ctx, cp, st, deps)
@@ -511,9 +513,20 @@ func (p *Portal) Addr() string { return p.listener.Addr().String() }
 func (p *Portal) URL() string { return "http://" + p.Addr() }
 
 // Shutdown stops in order: HTTP (in-flight requests get until ctx's deadline), background jobs,
-// the database pool, then the embedded PostgreSQL.
+// the database pool, then the embedded PostgreSQL. For CANDOUR_SHUTDOWN_DRAIN first, the portal
+// goes on serving with its health checks failing, so a load balancer stops sending it requests
+// before it stops taking them.
 func (p *Portal) Shutdown(ctx context.Context) error {
 	var errs []error
+	p.stopping.Store(true)
+	if p.App != nil && p.Config.ShutdownDrain > 0 {
+		drain := time.NewTimer(p.Config.ShutdownDrain)
+		select {
+		case <-drain.C:
+		case <-ctx.Done():
+			drain.Stop()
+		}
+	}
 	if p.App != nil {
 		if err := p.App.ShutdownWithContext(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http: %w", err))

@@ -59,6 +59,13 @@ type Deps struct {
 	Pace Pace
 	// Outage, when set, is shared with the other councils' applications (nil: one of its own).
 	Outage *Outage
+	// Filings, when set, admits anonymous report filings (shared with the other councils'
+	// applications); nil: no bound.
+	Filings *Filings
+	// Stopping, when set, reports whether the portal is shutting down: the health checks then
+	// answer 503 while requests are still served, so a load balancer takes it out first, and
+	// every answer closes its connection.
+	Stopping func() bool
 }
 
 // DefaultReadTimeout lets a large evidence upload arrive on a slow link.
@@ -92,12 +99,20 @@ func New(d Deps) *fiber.App {
 		ErrorHandler: f.handle,
 	})
 	app.Hooks().OnShutdown(func() error { d.Outage.Close(); return nil })
-	app.Use(recoverPanics(d.Logger), requestLog(d.Logger, f), securityHeaders, knownHost(d.Hosts), limitBodies, paceUploads(d.Pace))
+	stopping := func() bool { return d.Stopping != nil && d.Stopping() }
+	app.Use(recoverPanics(d.Logger), requestLog(d.Logger, f), closeWhenStopping(stopping), securityHeaders, knownHost(d.Hosts),
+		limitBodies, paceUploads(d.Pace), d.Filings.admit)
 
 	app.Get("/healthz", func(c *fiber.Ctx) error {
+		if stopping() {
+			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "stopping"})
+		}
 		return c.JSON(fiber.Map{"status": "ok"})
 	})
 	app.Get("/readyz", func(c *fiber.Ctx) error {
+		if stopping() {
+			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "stopping"})
+		}
 		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 		defer cancel()
 		if err := d.DB.PingContext(ctx); err != nil {
@@ -114,6 +129,19 @@ func New(d Deps) *fiber.App {
 		return c.JSON(out)
 	})
 	return app
+}
+
+// closeWhenStopping ends each connection after its answer once the portal is stopping, so a
+// client on a kept-alive connection comes back through the load balancer to a portal that is
+// staying.
+func closeWhenStopping(stopping func() bool) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		err := c.Next()
+		if stopping() {
+			c.Context().SetConnectionClose()
+		}
+		return err
+	}
 }
 
 // knownHost answers a plain 404, naming nothing, to a request for a host the council does not

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // ChunkSize is the size of one stored blob chunk. Streams in and out hold one chunk in memory.
@@ -94,8 +96,12 @@ func (b blobs) Open(ctx context.Context, id int64) (io.Reader, error) {
 // pgBlobs creates blobs whose bytes go to blob_chunks (read back by pgBlobReader).
 type pgBlobs struct{ s *Store }
 
+// chunkBufs keeps the chunk buffers of finished blob writers, so a burst of uploads reuses them
+// rather than leaving a chunk of garbage each.
+var chunkBufs = sync.Pool{New: func() any { b := make([]byte, 0, ChunkSize); return &b }}
+
 func (b pgBlobs) Create(ctx context.Context) (BlobWriter, error) {
-	w := &pgBlobWriter{ctx: ctx, s: b.s, buf: make([]byte, 0, ChunkSize)}
+	w := &pgBlobWriter{ctx: ctx, s: b.s, buf: (*chunkBufs.Get().(*[]byte))[:0]}
 	err := b.s.get(ctx, &w.id, `INSERT INTO blobs DEFAULT VALUES RETURNING id`)
 	return w, err
 }
@@ -109,13 +115,29 @@ type pgBlobWriter struct {
 	buf  []byte
 }
 
-// Abort does nothing: the chunks go with the transaction's rollback.
-func (w *pgBlobWriter) Abort() {}
+// Abort gives the buffer back; the chunks go with the transaction's rollback.
+func (w *pgBlobWriter) Abort() { w.release() }
+
+// release returns the chunk buffer to the pool, once.
+func (w *pgBlobWriter) release() {
+	if w.buf != nil {
+		b := w.buf[:0]
+		chunkBufs.Put(&b)
+		w.buf = nil
+	}
+}
 
 func (w *pgBlobWriter) ID() int64   { return w.id }
 func (w *pgBlobWriter) Size() int64 { return w.size }
 
-func (w *pgBlobWriter) Write(p []byte) (int, error) { return fillChunks(&w.buf, p, w.flush) }
+var errBlobDone = errors.New("store: blob writer already closed or aborted")
+
+func (w *pgBlobWriter) Write(p []byte) (int, error) {
+	if w.buf == nil {
+		return 0, errBlobDone
+	}
+	return fillChunks(&w.buf, p, w.flush)
+}
 
 // fillChunks copies p into the fixed-capacity buffer *buf, calling flush each time it is full
 // (flush may replace *buf with an empty one), and returns how much of p it took.
@@ -150,10 +172,12 @@ func (w *pgBlobWriter) flush() error {
 }
 
 func (w *pgBlobWriter) Close() error {
-	if err := w.flush(); err != nil {
+	err := w.flush()
+	w.release() // the driver copied each chunk into its message
+	if err != nil {
 		return err
 	}
-	_, err := w.s.exec(w.ctx, `UPDATE blobs SET size = $2 WHERE id = $1`, w.id, w.size)
+	_, err = w.s.exec(w.ctx, `UPDATE blobs SET size = $2 WHERE id = $1`, w.id, w.size)
 	return err
 }
 

@@ -393,7 +393,9 @@ func csrfFirst(c *fiber.Ctx) (*multipart.Reader, string, bool, error) {
 		return nil, "", false, errNotMultipart
 	}
 	// Large reads from the connection, as the API's upload does (see there).
-	mr := multipart.NewReader(bufio.NewReaderSize(server.RequestBody(c), 256<<10), params["boundary"])
+	rb := server.RequestBody(c)
+	c.SetUserContext(intake.Arriving(c.UserContext(), rb))
+	mr := multipart.NewReader(bufio.NewReaderSize(rb, server.UploadReadBuffer), params["boundary"])
 	part, err := mr.NextPart()
 	if err != nil || part.FormName() != csrfField {
 		return nil, "", false, nil
