@@ -91,6 +91,64 @@ func TestOutboxDeliversOnceWithoutContent(t *testing.T) {
 	}
 }
 
+// cancelAfterSend is a portal told to stop just after its mailer handed one e-mail over.
+type cancelAfterSend struct {
+	notify.Mailer
+	cancel context.CancelFunc
+}
+
+func (m cancelAfterSend) Send(ctx context.Context, msg notify.Message) error {
+	defer m.cancel()
+	return m.Mailer.Send(ctx, msg)
+}
+
+// A portal stopping in the middle of a batch keeps the mark of what it sent, so the portal
+// that carries on sends each e-mail once: before, the shutdown rolled the marks back and the
+// batch went out again.
+func TestShutdownMidBatchSendsEachOnce(t *testing.T) {
+	db := dbtest.New(t)
+	st := store.New(db)
+	dbtest.SeedConcerns(t, db, 1, time.Now())
+	var concern int64
+	if err := db.Get(&concern, `SELECT id FROM concerns`); err != nil {
+		t.Fatal(err)
+	}
+	recipients := []string{"elin.rowlands@enghraifft.example", "sioned.parry@enghraifft.example", "gareth.evans@enghraifft.example"}
+	for _, to := range recipients {
+		n := &store.Notification{Recipient: to, Kind: "routed", Reference: "C-ABCD-EFGH"}
+		n.ConcernID.Int64, n.ConcernID.Valid = concern, true
+		if err := st.EnqueueNotification(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pki := mailtest.NewPKI(t)
+	srv := mailtest.Start(t, pki, mailtest.STARTTLS)
+	mailer := notify.SMTP{Addr: srv.Addr, From: "candour@enghraifft.example", RootCAs: caPool(t, pki)}
+
+	stopping, cancel := context.WithCancel(context.Background())
+	if _, err := notify.Deliver(stopping, st, cancelAfterSend{mailer, cancel}, "https://whistle.example.gov.uk", "", notify.Openers{}, quiet); err != nil {
+		t.Fatal(err)
+	}
+	var sent, tried int
+	db.Get(&sent, `SELECT count(*) FROM notifications WHERE sent_at IS NOT NULL`)
+	db.Get(&tried, `SELECT count(*) FROM notifications WHERE sent_at IS NULL AND attempts > 0`)
+	if len(srv.Messages()) != 1 || sent != 1 || tried != 0 {
+		t.Fatalf("after the stop: %d at the server, %d marked sent, %d counted as failed; want 1, 1, 0", len(srv.Messages()), sent, tried)
+	}
+	if _, err := notify.Deliver(context.Background(), st, mailer, "https://whistle.example.gov.uk", "", notify.Openers{}, quiet); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, m := range srv.Messages() {
+		got[m.To]++
+	}
+	for _, to := range recipients {
+		if got[to] != 1 {
+			t.Errorf("%s got %d e-mails, want 1 (all: %v)", to, got[to], got)
+		}
+	}
+}
+
 func caPool(t *testing.T, pki *mailtest.PKI) *x509.CertPool {
 	t.Helper()
 	pool, err := notify.LoadCAs(pki.CAFile)

@@ -101,7 +101,14 @@ type DeliveryFailure struct {
 // has been waiting for more than a day it is marked failed instead. Failures are returned so
 // the caller can say so.
 func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(Notification) error) (sent int, failed []DeliveryFailure, err error) {
-	err = s.Tx(ctx, func(tx *Store) error {
+	// The marks of what went out must outlive ctx: a shutdown that cancelled it would roll them
+	// back, and the next portal would send the batch's e-mails again. Sending stops with ctx;
+	// the marks are committed under a deadline of their own.
+	stop := ctx
+	markCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	err = s.Tx(markCtx, func(tx *Store) error {
+		ctx := markCtx
 		sent, failed = 0, nil
 		var batch []Notification
 		// A reporter's notification carries what opens its address; no other kind reads it.
@@ -118,7 +125,13 @@ func (s *Store) DeliverNotifications(ctx context.Context, limit int, send func(N
 			return err
 		}
 		for _, n := range batch {
+			if stop.Err() != nil {
+				return nil // the rest stay queued, untouched
+			}
 			serr := send(n)
+			if serr != nil && stop.Err() != nil {
+				return nil // cut off by the shutdown, not refused: tried again, not counted
+			}
 			if errors.Is(serr, ErrNoRecipient) {
 				if _, err := tx.exec(ctx, `DELETE FROM notifications WHERE id = $1`, n.ID); err != nil {
 					return err
