@@ -49,6 +49,15 @@ func New[T, R any](run Run[T, R], opts Options) *Batcher[T, R] {
 	return &Batcher[T, R]{run: run, opts: opts}
 }
 
+type onWaitKey struct{}
+
+// OnWait returns ctx with fn to run when Do, called with it, has queued its item and starts
+// waiting for the batch: a caller's turn at the cores (server.Filings) ends there, so the
+// batch can fill while other callers do their own work.
+func OnWait(ctx context.Context, fn func()) context.Context {
+	return context.WithValue(ctx, onWaitKey{}, fn)
+}
+
 // Do queues item and waits for its batch. A call whose context ends while it is still queued
 // returns at once and is never written. Once its batch has started, Do waits for the outcome,
 // so a caller is not told of a failure for something its batch went on to write.
@@ -63,6 +72,9 @@ func (b *Batcher[T, R]) Do(ctx context.Context, item T) (R, error) {
 	b.mu.Unlock()
 	if start {
 		go b.drain()
+	}
+	if fn, ok := ctx.Value(onWaitKey{}).(func()); ok {
+		fn()
 	}
 	select {
 	case <-c.done:
