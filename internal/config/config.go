@@ -272,7 +272,7 @@ var Vars = []Var{
 		}},
 	{Name: "CANDOUR_UPLOAD_CONTENDED_RATE_KB", Default: "64", Help: "while every evidence upload slot is taken, an upload slower than this (KiB a second, judged after a second's wait) loses its slot to a newcomer: 408 too_slow. 0: never",
 		set: func(c *Config, v string) error { return kibPerSecond(v, &c.UploadContendedRate) }},
-	{Name: "CANDOUR_FILINGS_AT_ONCE", Default: "8", Help: "anonymous report filings served at once across the deployment; up to 64 more wait (5 s at most), past that: 503 busy with Retry-After. 0: no bound",
+	{Name: "CANDOUR_FILINGS_AT_ONCE", Default: "8", Help: "anonymous report filings doing their own work at once across the deployment (a turn is handed on when the filing queues for its batch); 64 held in all, waiting 5 s at most for a turn, past that: 503 busy with Retry-After. 0: no bound",
 		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 || n > 1024 {
