@@ -1,7 +1,7 @@
 package store
 
 import (
-	"encoding/hex"
+	"encoding/binary"
 	"strconv"
 	"time"
 )
@@ -36,18 +36,6 @@ func (a *pgArray) text(s string) {
 	a.b = append(a.b, '"')
 }
 
-// bytes is p in bytea's hex form; nil is NULL.
-func (a *pgArray) bytes(p []byte) {
-	if p == nil {
-		a.null()
-		return
-	}
-	a.next()
-	a.b = append(a.b, `"\\x`...)
-	a.b = hex.AppendEncode(a.b, p)
-	a.b = append(a.b, '"')
-}
-
 func (a *pgArray) int(n int64) {
 	a.next()
 	a.b = strconv.AppendInt(a.b, n, 10)
@@ -76,4 +64,56 @@ func (a *pgArray) String() string {
 		return "{}"
 	}
 	return string(append(a.b, '}'))
+}
+
+// byteaArray builds a bytea[] in PostgreSQL's binary form (array_send's): sent as a []byte
+// argument, which pools from database.Open pass in binary (binary_parameters), the server
+// copies each element as it is, where the text form would cost a hex encoding here and a
+// decoding there of every byte of ciphertext.
+type byteaArray struct {
+	b     []byte // a header's room, then each element: its length (-1: NULL) and its bytes
+	n     int
+	nulls bool
+}
+
+const (
+	byteaArrayHeader = 20 // dimensions, has-nulls, element type; one dimension's size and lower bound
+	byteaOID         = 17
+)
+
+// newByteaArray returns an empty array with room for elements of size bytes in all.
+func newByteaArray(size int) byteaArray {
+	return byteaArray{b: make([]byte, byteaArrayHeader, byteaArrayHeader+size)}
+}
+
+// add appends p; nil is NULL.
+func (a *byteaArray) add(p []byte) {
+	if a.b == nil {
+		a.b = make([]byte, byteaArrayHeader)
+	}
+	a.n++
+	if p == nil {
+		a.nulls = true
+		a.b = binary.BigEndian.AppendUint32(a.b, 0xFFFFFFFF)
+		return
+	}
+	a.b = binary.BigEndian.AppendUint32(a.b, uint32(len(p)))
+	a.b = append(a.b, p...)
+}
+
+// value is the array's binary form.
+func (a *byteaArray) value() []byte {
+	if a.n == 0 {
+		return binary.BigEndian.AppendUint32(make([]byte, 8), byteaOID) // no dimensions, no nulls
+	}
+	binary.BigEndian.PutUint32(a.b[0:], 1)
+	if a.nulls {
+		binary.BigEndian.PutUint32(a.b[4:], 1)
+	} else {
+		binary.BigEndian.PutUint32(a.b[4:], 0)
+	}
+	binary.BigEndian.PutUint32(a.b[8:], byteaOID)
+	binary.BigEndian.PutUint32(a.b[12:], uint32(a.n))
+	binary.BigEndian.PutUint32(a.b[16:], 1)
+	return a.b
 }

@@ -116,18 +116,17 @@ const insertConcernsSQL = `SELECT id, reference FROM insert_concerns($1, $2, $3,
 
 // concernArrays are insert_concerns' arguments for cs in council: one array per column, in the
 // function's order, spelled out here rather than by the driver, which would reflect on every
-// value and cannot send a NULL in a bytea or text array.
+// value, cannot send a NULL in a bytea array, and would send ciphertext as hex.
 func concernArrays(council string, cs []NewConcern) []any {
 	var publicIDs, refs, channels, modes, areas, categories, safeguarding, statuses, languages,
-		receiptHashes, wrappedKeys, identitiesSealed, recipients, recipientCounts, identitiesOpen,
-		namedKeys, namedKeyCounts, rules, versions, routes, routeHashes, received, acknowledgeBy,
-		decideBy, feedbackBy, createdBy, recordKeys, notifyRefs, notifyRecipients, noticeRefs,
-		notices pgArray
+		recipients, recipientCounts, namedKeyCounts, rules, versions, routes, received, acknowledgeBy,
+		decideBy, feedbackBy, createdBy, recordKeys, notifyRefs, notifyRecipients, noticeRefs pgArray
+	var receiptHashes, wrappedKeys, identitiesSealed, identitiesOpen, namedKeys, routeHashes, notices byteaArray
 	size := 0
 	for _, c := range cs {
-		size += 2*len(c.Content) + 8
+		size += len(c.Content) + 4
 	}
-	contents := pgArray{b: make([]byte, 0, size)}
+	contents := newByteaArray(size)
 	for _, c := range cs {
 		publicIDs.text(c.ID)
 		refs.text(c.Reference)
@@ -138,17 +137,17 @@ func concernArrays(council string, cs []NewConcern) []any {
 		safeguarding.bool(c.Safeguarding)
 		statuses.text(c.Status)
 		languages.text(c.Language)
-		receiptHashes.bytes(c.ReceiptHash)
-		wrappedKeys.bytes(c.WrappedKey)
-		contents.bytes(c.Content)
-		identitiesSealed.bytes(c.IdentitySealed)
+		receiptHashes.add(c.ReceiptHash)
+		wrappedKeys.add(c.WrappedKey)
+		contents.add(c.Content)
+		identitiesSealed.add(c.IdentitySealed)
 		for _, r := range c.IdentityRecipients {
 			recipients.text(r)
 		}
 		recipientCounts.int(int64(len(c.IdentityRecipients)))
-		identitiesOpen.bytes(c.IdentityOpen)
+		identitiesOpen.add(c.IdentityOpen)
 		for _, k := range c.NamedKeys {
-			namedKeys.bytes(k)
+			namedKeys.add(k)
 		}
 		namedKeyCounts.int(int64(len(c.NamedKeys)))
 		rules.text(c.RouteRule)
@@ -158,7 +157,7 @@ func concernArrays(council string, cs []NewConcern) []any {
 		} else {
 			routes.text(string(c.Route))
 		}
-		routeHashes.bytes(c.RouteHash)
+		routeHashes.add(c.RouteHash)
 		received.time(c.ReceivedAt)
 		acknowledgeBy.time(c.AcknowledgeBy)
 		if c.DecideBy == nil {
@@ -179,16 +178,16 @@ func concernArrays(council string, cs []NewConcern) []any {
 		}
 		if c.NoticeAddress != nil {
 			noticeRefs.text(c.Reference)
-			notices.bytes(c.NoticeAddress)
+			notices.add(c.NoticeAddress)
 		}
 	}
 	return []any{council, publicIDs.String(), refs.String(), channels.String(), modes.String(), areas.String(),
-		categories.String(), safeguarding.String(), statuses.String(), languages.String(), receiptHashes.String(),
-		wrappedKeys.String(), contents.String(), identitiesSealed.String(), recipients.String(),
-		recipientCounts.String(), identitiesOpen.String(), namedKeys.String(), namedKeyCounts.String(),
-		rules.String(), versions.String(), routes.String(), routeHashes.String(), received.String(),
+		categories.String(), safeguarding.String(), statuses.String(), languages.String(), receiptHashes.value(),
+		wrappedKeys.value(), contents.value(), identitiesSealed.value(), recipients.String(),
+		recipientCounts.String(), identitiesOpen.value(), namedKeys.value(), namedKeyCounts.String(),
+		rules.String(), versions.String(), routes.String(), routeHashes.value(), received.String(),
 		acknowledgeBy.String(), decideBy.String(), feedbackBy.String(), createdBy.String(), recordKeys.String(),
-		notifyRefs.String(), notifyRecipients.String(), noticeRefs.String(), notices.String()}
+		notifyRefs.String(), notifyRecipients.String(), noticeRefs.String(), notices.value()}
 }
 
 // ConcernByReceiptHash finds the concern a receipt opens.
