@@ -5,11 +5,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/pressly/goose/v3"
 
 	"candour/internal/dbtest"
 	"candour/migrations"
 )
+
+// migrator runs the migrations on db one by one, for tests of a migration's way up and down.
+func migrator(t *testing.T, db *sqlx.DB) *goose.Provider {
+	t.Helper()
+	p, err := goose.NewProvider(goose.DialectPostgres, db.DB, migrations.FS, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
 
 // 00036's way down drops the function by its whole signature, and the way up makes it again.
 func TestInsertConcernsMigrationDownUp(t *testing.T) {
@@ -18,10 +29,7 @@ func TestInsertConcernsMigrationDownUp(t *testing.T) {
 	defer cancel()
 	d := dbtest.NewDatabase(t)
 	db := dbtest.Open(t, d.OwnerURL)
-	p, err := goose.NewProvider(goose.DialectPostgres, db.DB, migrations.FS, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := migrator(t, db)
 	exists := func() (n int) {
 		t.Helper()
 		if err := db.GetContext(ctx, &n, `SELECT count(*) FROM pg_proc WHERE proname = 'insert_concerns'`); err != nil {
