@@ -62,9 +62,10 @@ type NewConcern struct {
 
 // InsertConcerns stores concerns with their "routed" e-mails (as routed_outbox rows, which the
 // notifier expands) in one statement: one round trip, one commit and one run of the statistics
-// triggers for the lot. Each concern's public id (c.ID) is drawn by the caller, who binds the
-// sealed fields to it. It sets each stored concern's serial and reports, per concern, false
-// when its reference was already taken (nothing of it is stored; the caller draws another).
+// triggers for the lot, and atomic without a transaction. Each concern's public id (c.ID) is
+// drawn by the caller, who binds the sealed fields to it. It sets each stored concern's serial
+// and reports, per concern, false when its reference was already taken (nothing of it
+// is stored; the caller draws another).
 func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, error) {
 	stored := make([]bool, len(cs))
 	// Two draws of one reference in a batch: the later one goes back for another.
