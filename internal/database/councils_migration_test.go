@@ -5,12 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pressly/goose/v3"
-
 	"candour/internal/database"
 	"candour/internal/dbtest"
 	"candour/internal/store"
-	"candour/migrations"
 )
 
 // A single-council installation upgrades in place (00031): its rows become council 1's, which
@@ -30,10 +27,7 @@ func TestCouncilsMigrationUpgradesInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := dbtest.Open(t, owner.With("candour.serving_role", serving.Get("user")).String())
-	p, err := goose.NewProvider(goose.DialectPostgres, db.DB, migrations.FS, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := migrator(t, db)
 	if _, err := p.UpTo(ctx, 30); err != nil {
 		t.Fatal(err)
 	}

@@ -6,11 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pressly/goose/v3"
-
 	"candour/internal/database"
 	"candour/internal/dbtest"
-	"candour/migrations"
 )
 
 // 00019 gives existing rows public ids on the way up and takes them away cleanly on the way
@@ -21,10 +18,7 @@ func TestPublicIDsMigrationUpDownUp(t *testing.T) {
 	defer cancel()
 	d := dbtest.NewEmpty(t)
 	db := dbtest.Open(t, d.OwnerURL)
-	p, err := goose.NewProvider(goose.DialectPostgres, db.DB, migrations.FS, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := migrator(t, db)
 	if _, err := p.UpTo(ctx, 18); err != nil {
 		t.Fatal(err)
 	}

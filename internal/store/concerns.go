@@ -3,9 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"fmt"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -81,59 +78,22 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 			cs = append(cs, c)
 		}
 	}
-	// Batches are padded with empty rows to a power of two, so a handful of prepared statements
-	// serve every batch size.
-	size := 1
-	for size < len(cs) {
-		size *= 2
-	}
-	args := make([]any, 0, size*concernInsertArgs+2)
-	var refs, recipients, noticeRefs pq.StringArray
-	var notices pq.ByteaArray
-	for _, c := range cs {
-		var route any // NULL: the insert copies the stored decision
-		if !c.RouteStored {
-			route = string(c.Route)
-		}
-		args = append(args, c.ID, c.Reference, c.Channel, c.Mode, c.ServiceArea, c.Category, c.Safeguarding, c.Status,
-			c.Language, c.ReceiptHash, c.WrappedKey, c.Content, c.IdentitySealed, c.IdentityRecipients,
-			c.IdentityOpen, c.NamedKeys, c.RouteRule, c.RouteVersion, route, c.RouteHash, c.ReceivedAt,
-			c.AcknowledgeBy, c.DecideBy, c.FeedbackBy, c.CreatedBy, c.RecordKey)
-		for _, r := range c.Notify {
-			refs, recipients = append(refs, c.Reference), append(recipients, r)
-		}
-		if c.NoticeAddress != nil {
-			noticeRefs, notices = append(noticeRefs, c.Reference), append(notices, c.NoticeAddress)
-		}
-	}
-	args = append(args, make([]any, (size-len(cs))*concernInsertArgs)...)
-	args = append(args, refs, recipients)
-	// Only a batch with an address gets the statement that stores addresses: the rest (every
-	// anonymous report) send and run exactly what they did before.
-	withNotices := len(notices) > 0
-	if withNotices {
-		args = append(args, noticeRefs, notices)
-	}
 	var rows []struct {
 		Serial    int64  `db:"id"`
 		Reference string `db:"reference"`
 	}
-	text := insertConcernsSQL(size, withNotices)
-	var st *sqlx.Stmt // nil: parse the text this time (inside a transaction, or a huge batch)
-	if size <= maxPreparedBatch {
-		var err error
-		if st, err = s.prepare(ctx, text); err != nil {
+	args := concernArrays(s.council, cs)
+	var err error
+	if s.db == nil {
+		err = s.sel(ctx, &rows, insertConcernsSQL, args...) // inside Tx: part of its transaction
+	} else {
+		var st *sqlx.Stmt
+		if st, err = s.prepare(ctx, insertConcernsSQL); err != nil {
 			return nil, err
 		}
-	}
-	var err error
-	if st != nil {
-		// The statement prepared on the pool runs inside the transaction that sets the council.
-		err = s.Tx(ctx, func(tx *Store) error {
-			return tx.q.(*sqlx.Tx).StmtxContext(ctx, st).SelectContext(ctx, &rows, args...)
-		})
-	} else {
-		err = s.sel(ctx, &rows, text, args...)
+		// On the pool, outside any transaction: the function sets the council itself, and the
+		// server commits as the statement ends, in the same round trip (migration 00036).
+		err = st.SelectContext(ctx, &rows, args...)
 	}
 	if err != nil {
 		return nil, err
@@ -151,92 +111,84 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 	return stored, nil
 }
 
-const concernInsertArgs = 26
+// insertConcernsSQL stores a batch of concerns: the arguments are concernArrays'.
+const insertConcernsSQL = `SELECT id, reference FROM insert_concerns($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+	$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)`
 
-// maxPreparedBatch is the largest batch run as a prepared statement (up to eight of them per
-// connection); a larger one is parsed each time.
-const maxPreparedBatch = 128
-
-// concernTypes are the SQL types of a concern row's values, in insert order.
-var concernTypes = [concernInsertArgs]string{"uuid", "text", "text", "text", "text", "text", "boolean", "text", "text",
-	"bytea", "bytea", "bytea", "bytea", "text[]", "bytea", "bytea[]", "text", "text", "jsonb", "bytea", "timestamptz",
-	"timestamptz", "timestamptz", "timestamptz", "bigint", "smallint"}
-
-// insertConcernsText caches the statement for each batch size, with and without addresses: it
-// depends on nothing else.
-var insertConcernsText sync.Map // insertShape -> string
-
-type insertShape struct {
-	n       int
-	notices bool
-}
-
-// insertConcernsSQL is the statement that stores up to n concerns (n rows of concernInsertArgs
-// parameters; a row with a NULL reference is padding) and their e-mails (two text arrays after
-// them, reference and recipient), and, with notices, the reporters' sealed addresses (a text
-// and a bytea array after those, reference and address).
-func insertConcernsSQL(n int, notices bool) string {
-	shape := insertShape{n, notices}
-	if q, ok := insertConcernsText.Load(shape); ok {
-		return q.(string)
+// concernArrays are insert_concerns' arguments for cs in council: one array per column, in the
+// function's order, spelled out here rather than by the driver, which would reflect on every
+// value, cannot send a NULL in a bytea array, and would send ciphertext as hex.
+func concernArrays(council string, cs []NewConcern) []any {
+	var publicIDs, refs, channels, modes, areas, categories, safeguarding, statuses, languages,
+		recipients, recipientCounts, namedKeyCounts, rules, versions, routes, received, acknowledgeBy,
+		decideBy, feedbackBy, createdBy, recordKeys, notifyRefs, notifyRecipients, noticeRefs pgArray
+	var receiptHashes, wrappedKeys, identitiesSealed, identitiesOpen, namedKeys, routeHashes, notices byteaArray
+	size := 0
+	for _, c := range cs {
+		size += len(c.Content) + 4
 	}
-	var q strings.Builder
-	q.WriteString(`WITH v (public_id, reference, channel, mode, service_area, category, safeguarding, status, language,
-		receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
-		named_keys, route_rule, route_version, route, route_hash, received_at, acknowledge_by, decide_by, feedback_by, created_by, record_key) AS (VALUES `)
-	for row := range n {
-		if row > 0 {
-			q.WriteString(", ")
+	contents := newByteaArray(size)
+	for _, c := range cs {
+		publicIDs.text(c.ID)
+		refs.text(c.Reference)
+		channels.text(c.Channel)
+		modes.text(c.Mode)
+		areas.text(c.ServiceArea)
+		categories.text(c.Category)
+		safeguarding.bool(c.Safeguarding)
+		statuses.text(c.Status)
+		languages.text(c.Language)
+		receiptHashes.add(c.ReceiptHash)
+		wrappedKeys.add(c.WrappedKey)
+		contents.add(c.Content)
+		identitiesSealed.add(c.IdentitySealed)
+		for _, r := range c.IdentityRecipients {
+			recipients.text(r)
 		}
-		q.WriteByte('(')
-		for i := range concernInsertArgs {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			fmt.Fprintf(&q, "$%d", row*concernInsertArgs+i+1)
-			if row == 0 { // the first row carries the types; the rest follow them
-				q.WriteString("::" + concernTypes[i])
-			}
+		recipientCounts.int(int64(len(c.IdentityRecipients)))
+		identitiesOpen.add(c.IdentityOpen)
+		for _, k := range c.NamedKeys {
+			namedKeys.add(k)
 		}
-		q.WriteByte(')')
+		namedKeyCounts.int(int64(len(c.NamedKeys)))
+		rules.text(c.RouteRule)
+		versions.text(c.RouteVersion)
+		if c.RouteStored {
+			routes.null() // the function copies the stored decision
+		} else {
+			routes.text(string(c.Route))
+		}
+		routeHashes.add(c.RouteHash)
+		received.time(c.ReceivedAt)
+		acknowledgeBy.time(c.AcknowledgeBy)
+		if c.DecideBy == nil {
+			decideBy.null()
+		} else {
+			decideBy.time(*c.DecideBy)
+		}
+		feedbackBy.time(c.FeedbackBy)
+		if c.CreatedBy.Valid {
+			createdBy.int(c.CreatedBy.Int64)
+		} else {
+			createdBy.null()
+		}
+		recordKeys.int(int64(c.RecordKey))
+		for _, r := range c.Notify {
+			notifyRefs.text(c.Reference)
+			notifyRecipients.text(r)
+		}
+		if c.NoticeAddress != nil {
+			noticeRefs.text(c.Reference)
+			notices.add(c.NoticeAddress)
+		}
 	}
-	// A decision sent whole with its hash is kept in route_decisions; one sent as a hash alone
-	// was committed there by an earlier insert (this statement's own rows are not visible to it).
-	fmt.Fprintf(&q, `), d AS (
-		INSERT INTO route_decisions (hash, decision)
-		SELECT DISTINCT ON (route_hash) route_hash, route FROM v WHERE route_hash IS NOT NULL AND route IS NOT NULL
-		ON CONFLICT (council_id, hash) DO NOTHING
-	), c AS (
-		INSERT INTO concerns (public_id, reference, channel, mode, service_area, category, safeguarding, status,
-		language, receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
-		named_keys, route_rule, route_version, route, received_at, acknowledge_by, decide_by, feedback_by, created_by, next_deadline,
-		record_key)
-		SELECT public_id, reference, channel, mode, service_area, category, safeguarding, status,
-		language, receipt_hash, wrapped_key, content, identity_sealed, identity_recipients, identity_open,
-		named_keys, route_rule, route_version, coalesce(v.route, known.decision),
-		received_at, acknowledge_by, decide_by, feedback_by, created_by,
-		least(acknowledge_by, decide_by, feedback_by), -- every clock runs: the rule of migration 00022
-		record_key
-		FROM v LEFT JOIN route_decisions known ON known.hash = v.route_hash AND v.route IS NULL
-		WHERE reference IS NOT NULL -- not padding
-		ON CONFLICT (reference) DO NOTHING
-		RETURNING id, reference
-	), o AS (
-		INSERT INTO routed_outbox (concern_id, recipients)
-		SELECT c.id, array_agg(r.recipient)
-		FROM c JOIN unnest($%d::text[], $%d::text[]) r (reference, recipient) USING (reference)
-		GROUP BY c.id
-	)`, n*concernInsertArgs+1, n*concernInsertArgs+2)
-	if notices {
-		fmt.Fprintf(&q, `, a AS (
-		INSERT INTO reporter_notices (concern_id, address)
-		SELECT c.id, x.address FROM c JOIN unnest($%d::text[], $%d::bytea[]) x (reference, address) USING (reference)
-	)`, n*concernInsertArgs+3, n*concernInsertArgs+4)
-	}
-	q.WriteString(`
-	SELECT id, reference FROM c`)
-	insertConcernsText.Store(shape, q.String())
-	return q.String()
+	return []any{council, publicIDs.String(), refs.String(), channels.String(), modes.String(), areas.String(),
+		categories.String(), safeguarding.String(), statuses.String(), languages.String(), receiptHashes.value(),
+		wrappedKeys.value(), contents.value(), identitiesSealed.value(), recipients.String(),
+		recipientCounts.String(), identitiesOpen.value(), namedKeys.value(), namedKeyCounts.String(),
+		rules.String(), versions.String(), routes.String(), routeHashes.value(), received.String(),
+		acknowledgeBy.String(), decideBy.String(), feedbackBy.String(), createdBy.String(), recordKeys.String(),
+		notifyRefs.String(), notifyRecipients.String(), noticeRefs.String(), notices.value()}
 }
 
 // ConcernByReceiptHash finds the concern a receipt opens.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -205,5 +207,79 @@ func TestExpandRoutedOutbox(t *testing.T) {
 	var left int
 	if err := db.Get(&left, `SELECT count(*) FROM routed_outbox`); err != nil || left != 0 {
 		t.Fatalf("outbox left %d rows (%v)", left, err)
+	}
+}
+
+// A batch is stored by one statement outside any transaction, which sets the council itself: on
+// a connection that carries no council, every row of it (the concern, its e-mails, its notice
+// address) lands in the store's council and nowhere else, each concern's own arrays come back
+// as sent, and the connection is left without a council.
+func TestInsertConcernsLandInTheStoresCouncil(t *testing.T) {
+	ctx := context.Background()
+	d := dbtest.NewDatabase(t)
+	db := dbtest.Open(t, d.URL) // no council for the session
+	db.SetMaxOpenConns(1)       // so the checks below run on the connection the batch used
+	south, err := store.New(db).EnsureCouncil(ctx, "south")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := store.New(db).ForCouncil(south)
+	decide := time.Now().Truncate(time.Hour).Add(28 * 24 * time.Hour)
+	named := newConcern("C-SSSS-0001", "mo@example.org", "head@example.org")
+	named.NamedKeys = pq.ByteaArray{{1}, {2, 3}, {}}
+	named.DecideBy = &decide
+	open := newConcern("C-SSSS-0002")
+	open.Mode, open.IdentityRecipients, open.NamedKeys = "open", pq.StringArray{"age1one", `a "quoted", {braced} \ NULL`}, pq.ByteaArray{}
+	open.IdentitySealed, open.IdentityOpen, open.NoticeAddress = []byte("sealed"), []byte{}, []byte("address")
+	batch := []store.NewConcern{named, open, newConcern("C-SSSS-0003", "mo@example.org")}
+	ok, err := s.InsertConcerns(ctx, batch)
+	if err != nil || fmt.Sprint(ok) != "[true true true]" {
+		t.Fatalf("insert: %v %v", ok, err)
+	}
+	for _, c := range batch {
+		got, err := s.ConcernByReference(ctx, c.Reference)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Reference, err)
+		}
+		if got.Serial != c.Serial || fmt.Sprint(got.NamedKeys) != fmt.Sprint(c.NamedKeys) ||
+			fmt.Sprint(got.IdentityRecipients) != fmt.Sprint(c.IdentityRecipients) ||
+			string(got.IdentitySealed) != string(c.IdentitySealed) || (got.IdentityOpen == nil) != (c.IdentityOpen == nil) ||
+			!got.ReceivedAt.Equal(c.ReceivedAt) || (got.DecideBy == nil) != (c.DecideBy == nil) ||
+			(got.DecideBy != nil && !got.DecideBy.Equal(*c.DecideBy)) || got.CreatedBy.Valid {
+			t.Errorf("%s: stored %+v, want %+v", c.Reference, got, c.Concern)
+		}
+	}
+	var council sql.NullString
+	if err := db.Get(&council, `SELECT current_setting('candour.council', true)`); err != nil || council.String != "" {
+		t.Errorf("the connection kept council %q (%v)", council.String, err)
+	}
+	counts := func(dsn string) string {
+		t.Helper()
+		var n [3]int
+		if err := dbtest.Open(t, dsn).QueryRow(`SELECT (SELECT count(*) FROM concerns),
+			(SELECT count(*) FROM routed_outbox), (SELECT count(*) FROM reporter_notices)`).Scan(&n[0], &n[1], &n[2]); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(n)
+	}
+	if got := counts(dbtest.InCouncil(t, d.URL, south)); got != "[3 2 1]" {
+		t.Errorf("the store's council holds %s concerns, outbox rows and notices, want [3 2 1]", got)
+	}
+	if got := counts(dbtest.InCouncil(t, d.URL, store.DefaultCouncil)); got != "[0 0 0]" {
+		t.Errorf("another council holds %s concerns, outbox rows and notices, want none", got)
+	}
+	// Inside a transaction the batch is part of it, and goes with it.
+	failed := errors.New("the request failed")
+	err = s.Tx(ctx, func(tx *store.Store) error {
+		if ok, err := tx.InsertConcerns(ctx, []store.NewConcern{newConcern("C-SSSS-0004")}); err != nil || !ok[0] {
+			t.Fatalf("insert in a transaction: %v %v", ok, err)
+		}
+		return failed
+	})
+	if !errors.Is(err, failed) {
+		t.Fatal(err)
+	}
+	if _, err := s.ConcernByReference(ctx, "C-SSSS-0004"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a concern of a rolled-back transaction: %v", err)
 	}
 }

@@ -1,0 +1,55 @@
+package database_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/pressly/goose/v3"
+
+	"candour/internal/dbtest"
+	"candour/migrations"
+)
+
+// migrator runs the migrations on db one by one, for tests of a migration's way up and down.
+func migrator(t *testing.T, db *sqlx.DB) *goose.Provider {
+	t.Helper()
+	p, err := goose.NewProvider(goose.DialectPostgres, db.DB, migrations.FS, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// 00036's way down drops the function by its whole signature, and the way up makes it again.
+func TestInsertConcernsMigrationDownUp(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d := dbtest.NewDatabase(t)
+	db := dbtest.Open(t, d.OwnerURL)
+	p := migrator(t, db)
+	exists := func() (n int) {
+		t.Helper()
+		if err := db.GetContext(ctx, &n, `SELECT count(*) FROM pg_proc WHERE proname = 'insert_concerns'`); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := exists(); n != 1 {
+		t.Fatalf("migrated: %d functions, want 1", n)
+	}
+	if _, err := p.DownTo(ctx, 35); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	if n := exists(); n != 0 {
+		t.Fatalf("after down: %d functions, want none", n)
+	}
+	if _, err := p.UpTo(ctx, 36); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+	if n := exists(); n != 1 {
+		t.Fatalf("up again: %d functions, want 1", n)
+	}
+}
