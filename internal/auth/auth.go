@@ -96,6 +96,7 @@ type Service struct {
 	sso       *ssoClient // the provider as discovered
 	throttle  *throttle
 	devices   deviceCookies
+	refusals  refusalPace
 }
 
 // New returns the service.
@@ -155,8 +156,9 @@ type Issued struct {
 
 // SignIn checks a login and opens a session. Every failure is ErrBadCredentials (except
 // ErrSetupRequired after a right password), charged to the attempt's budget and audited. An
-// attempt whose budget must wait is refused at once with a TooMany fault saying how long, and
-// one that finds the password queue full with ErrBusy; neither checks anything.
+// attempt whose budget must wait is refused with a TooMany fault saying how long, and one that
+// finds the password queue full with ErrBusy; neither checks anything, and both are answered
+// at once unless refusals come faster than any person sends them (refusalPace).
 //
 // A refused sign-in is answered no sooner than the failure floor after it began, whatever the
 // reason: an unknown e-mail skips the account's transaction (credentials, failure count), which
@@ -165,16 +167,12 @@ type Issued struct {
 func (s *Service) SignIn(ctx context.Context, l Login) (*Issued, error) {
 	started := time.Now()
 	issued, err := s.signIn(ctx, l)
-	if errors.Is(err, ErrBadCredentials) {
+	switch {
+	case errors.Is(err, ErrBadCredentials):
 		s.dummyHash() // sets the floor
-		if wait := s.floor - time.Since(started); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-			}
-		}
+		sleep(ctx, s.floor-time.Since(started))
+	case fault.Is(err, fault.TooMany):
+		s.refusals.wait(ctx)
 	}
 	return issued, err
 }

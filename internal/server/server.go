@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -338,6 +339,17 @@ type apiError struct {
 type faults struct {
 	Deps
 	outage *Outage
+	// bodies holds each field-less error's JSON by answer and language: a flood of refused
+	// sign-ins gets the same few answers, and rendering each afresh (translation and JSON)
+	// was a third of the portal's cost of a refusal. The keys are the code's own codes and
+	// message keys, never a request's, so they stay few.
+	bodies sync.Map // errorBody → []byte
+}
+
+// errorBody is what an error's JSON depends on when it names no fields.
+type errorBody struct {
+	status              int
+	code, message, lang string
 }
 
 // classify is the status, the API error and the Retry-After of err.
@@ -384,11 +396,25 @@ func (f *faults) handle(c *fiber.Ctx, err error) error {
 		}
 	}
 	lang := APILang(c)
-	body.Message = f.Catalog.T(lang, body.Message)
-	for k, v := range body.Fields {
-		body.Fields[k] = f.Catalog.T(lang, v)
+	if len(body.Fields) > 0 {
+		body.Message = f.Catalog.T(lang, body.Message)
+		for k, v := range body.Fields {
+			body.Fields[k] = f.Catalog.T(lang, v)
+		}
+		return c.Status(status).JSON(fiber.Map{"error": body})
 	}
-	return c.Status(status).JSON(fiber.Map{"error": body})
+	key := errorBody{status, body.Code, body.Message, lang}
+	rendered, ok := f.bodies.Load(key)
+	if !ok {
+		body.Message = f.Catalog.T(lang, body.Message)
+		b, err := c.App().Config().JSONEncoder(fiber.Map{"error": body})
+		if err != nil {
+			return err
+		}
+		rendered, _ = f.bodies.LoadOrStore(key, b)
+	}
+	c.Status(status).Response().Header.SetContentType(fiber.MIMEApplicationJSON)
+	return c.Send(rendered.([]byte))
 }
 
 // RetryAfter is d as a Retry-After value: whole seconds, at least one.
