@@ -23,13 +23,15 @@ type Params struct {
 	KeyLen  uint32
 }
 
-// DefaultParams follow RFC 9106 §4's second recommended option (64 MiB, 3 passes) with 2 lanes:
-// about 60–120 ms and 64 MiB per hash on a current server core. That makes an offline guess as
-// costly as a sign-in, yet a busy morning of sign-ins costs little. The memory is what hurts GPU
+// DefaultParams follow RFC 9106 §4's second recommended option (64 MiB, 3 passes) with one
+// lane: about 120–240 ms and 64 MiB per hash on one core. That makes an offline guess as costly
+// as a sign-in, yet a busy morning of sign-ins costs little. The memory is what hurts GPU
 // crackers; hashes run one at a time (see hashGate) so a flood of sign-ins cannot exhaust the
-// server's memory. Stored hashes carry their parameters, so raising them later only needs the
-// next successful sign-in to re-hash.
-var DefaultParams = Params{Memory: 64 * 1024, Time: 3, Threads: 2, SaltLen: 16, KeyLen: 32}
+// server's memory. One lane costs a guesser the same memory and work as two, and leaves the
+// other core to everyone else while a flood keeps the gate busy: with two, every hash took both
+// cores and reports filed meanwhile waited behind it (BenchmarkSignInFlood). Stored hashes carry
+// their parameters, so a change only needs the next successful sign-in to re-hash.
+var DefaultParams = Params{Memory: 64 * 1024, Time: 3, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 // Password rules.
 const (
