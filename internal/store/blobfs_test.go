@@ -64,39 +64,10 @@ func TestFileBlobs(t *testing.T) {
 	}
 	name := func(id int64) string { return strconv.FormatInt(id, 10) }
 
-	// Committed.
-	var kept int64
-	if err := st.Tx(ctx, func(tx *store.Store) error { kept = write(tx, true); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	// Closed (renamed to its final name), then the transaction rolled back.
-	var closedThenRolledBack int64
-	st.Tx(ctx, func(tx *store.Store) error { closedThenRolledBack = write(tx, true); return errRollBack })
-	// Abandoned mid-write without Abort, as a killed process would leave it.
-	var abandoned int64
-	st.Tx(ctx, func(tx *store.Store) error { abandoned = write(tx, false); return errRollBack })
-	// Aborted: removes its own file at once.
-	st.Tx(ctx, func(tx *store.Store) error {
-		w, err := tx.Blobs().Create(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write(data)
-		w.Abort()
-		return errRollBack
-	})
-	// In flight: closed, its transaction not yet committed.
-	inFlight := make(chan int64)
-	commit := make(chan struct{})
-	committed := make(chan error)
-	go func() {
-		committed <- st.Tx(ctx, func(tx *store.Store) error {
-			inFlight <- write(tx, true)
-			<-commit
-			return nil
-		})
-	}()
-	pending := <-inFlight
+	// Closed is renamed to its final name; abandoned stays in incoming/; aborted removes its own
+	// file at once, so it is never listed.
+	e := endUploads(t, ctx, st, data, write)
+	kept, closedThenRolledBack, abandoned, pending := e.kept, e.closedThenRolledBack, e.abandoned, e.pending
 
 	want := []string{name(kept), name(closedThenRolledBack), filepath.Join("incoming", name(abandoned)), name(pending)}
 	if got := dbtest.BlobFiles(t, dir); !sameSet(got, want) {
@@ -113,8 +84,7 @@ func TestFileBlobs(t *testing.T) {
 	if got, want := dbtest.BlobFiles(t, dir), []string{name(kept), name(pending)}; !sameSet(got, want) {
 		t.Fatalf("after the sweep: got %v, want %v", got, want)
 	}
-	close(commit)
-	if err := <-committed; err != nil {
+	if err := e.commit(); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := fb.Sweep(ctx, store.New(db), 0); err != nil || n != 0 {
@@ -240,4 +210,46 @@ func readsBack(t *testing.T, st *store.Store, id int64, data []byte) {
 	if err != nil || !bytes.Equal(got, data) {
 		t.Errorf("blob %d: %d bytes (%v), want %d", id, len(got), err, len(data))
 	}
+}
+
+// uploadEndings are blobs left by every way an upload can end, as a store's tests sweep them.
+type uploadEndings struct {
+	kept                 int64 // committed
+	closedThenRolledBack int64 // closed (stored whole), then its transaction rolled back
+	abandoned            int64 // left mid-write without Abort, as a killed process leaves it
+	aborted              int64 // aborted by the writer
+	pending              int64 // closed, its transaction not yet committed
+	commit               func() error
+}
+
+// endUploads makes uploadEndings with write (close: whether to close the blob).
+func endUploads(t *testing.T, ctx context.Context, st *store.Store, data []byte, write func(tx *store.Store, close bool) int64) *uploadEndings {
+	t.Helper()
+	e := &uploadEndings{}
+	if err := st.Tx(ctx, func(tx *store.Store) error { e.kept = write(tx, true); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	st.Tx(ctx, func(tx *store.Store) error { e.closedThenRolledBack = write(tx, true); return errRollBack })
+	st.Tx(ctx, func(tx *store.Store) error { e.abandoned = write(tx, false); return errRollBack })
+	st.Tx(ctx, func(tx *store.Store) error {
+		w, err := tx.Blobs().Create(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.aborted = w.ID()
+		w.Write(data)
+		w.Abort()
+		return errRollBack
+	})
+	inFlight, proceed, committed := make(chan int64), make(chan struct{}), make(chan error)
+	go func() {
+		committed <- st.Tx(ctx, func(tx *store.Store) error {
+			inFlight <- write(tx, true)
+			<-proceed
+			return nil
+		})
+	}()
+	e.pending = <-inFlight
+	e.commit = func() error { close(proceed); return <-committed }
+	return e
 }

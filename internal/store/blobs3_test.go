@@ -76,41 +76,11 @@ func TestS3Blobs(t *testing.T) {
 		return names
 	}
 
-	var kept int64
-	if err := st.Tx(ctx, func(tx *store.Store) error { kept = write(tx, true); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	// Closed (the upload completed), then the transaction rolled back.
-	var closedThenRolledBack int64
-	st.Tx(ctx, func(tx *store.Store) error { closedThenRolledBack = write(tx, true); return errRollBack })
-	// Abandoned mid-write without Abort, as a killed process would leave it: an incomplete
-	// multipart upload.
-	var abandoned int64
-	st.Tx(ctx, func(tx *store.Store) error { abandoned = write(tx, false); return errRollBack })
-	// Aborted: the client aborts its own upload at once. A part still arriving at the server
-	// as it does may bring the upload back (S3 says so of AbortMultipartUpload): the sweep's.
-	var aborted int64
-	st.Tx(ctx, func(tx *store.Store) error {
-		w, err := tx.Blobs().Create(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		aborted = w.ID()
-		w.Write(data)
-		w.Abort()
-		return errRollBack
-	})
-	inFlight := make(chan int64)
-	commit := make(chan struct{})
-	committed := make(chan error)
-	go func() {
-		committed <- st.Tx(ctx, func(tx *store.Store) error {
-			inFlight <- write(tx, true)
-			<-commit
-			return nil
-		})
-	}()
-	pending := <-inFlight
+	// Abandoned mid-write is an incomplete multipart upload. Aborted: a part still arriving at
+	// the server as the client aborts may bring the upload back (S3 says so of
+	// AbortMultipartUpload): the sweep's then.
+	e := endUploads(t, ctx, st, data, write)
+	kept, closedThenRolledBack, abandoned, aborted, pending := e.kept, e.closedThenRolledBack, e.abandoned, e.aborted, e.pending
 
 	want := []string{"council/installation", b.ObjectName(kept), b.ObjectName(closedThenRolledBack), b.ObjectName(pending)}
 	if got := objects(); !sameSet(got, want) {
@@ -135,8 +105,7 @@ func TestS3Blobs(t *testing.T) {
 	if got := incompleteUploads(t, srv); len(got) != 0 {
 		t.Fatalf("incomplete uploads after the sweep: %v", got)
 	}
-	close(commit)
-	if err := <-committed; err != nil {
+	if err := e.commit(); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := b.Sweep(ctx, store.New(db), 0); err != nil || n != 0 {
