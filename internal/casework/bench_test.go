@@ -216,7 +216,7 @@ func newTriageLoad(tb testing.TB) *triageLoad {
 		SELECT id, $1, '\x00' FROM concerns WHERE closed_at IS NULL AND id % 50 = 0`, l.deputy.ID)
 	f.db.MustExec(`UPDATE concerns SET named_keys = ARRAY[$1::bytea] WHERE closed_at IS NULL AND id % 200 = 1`,
 		access.NamedKey(f.names, l.deputy.Email))
-	dbtest.Open(tb, f.ownerURL).MustExec(`ANALYZE concerns, conflicts`) // the owner's: the serving role's is skipped
+	dbtest.Open(tb, f.ownerURL).MustExec(`ANALYZE concerns, conflicts, concern_holders`) // the owner's: the serving role's is skipped
 	l.concern = f.report(tb, false)
 	for i := 0; i < 10; i++ {
 		if err := f.cw.Message(ctx, l.mo, l.concern, "A question for the reporter"); err != nil {

@@ -76,48 +76,98 @@ func (s *Store) ExplainTriage(ctx context.Context, v TriageViewer, f TriageFilte
 	return strings.Join(lines, "\n"), nil
 }
 
-func (s *Store) triageQuery(v TriageViewer, f TriageFilter, after *TriageCursor, limit int, now time.Time) (string, []any, error) {
-	// Row-level security keeps the rows to the council already; saying so here as well lets the
-	// planner read the index in queue order within the council and stop at the limit, which it
-	// cannot do from the policy's condition alone (the policy is applied as a security barrier,
-	// not used to order the scan).
-	where := []string{"c.council_id = CAST(:council AS bigint)", "c.closed_at IS NULL", "c.shredded_at IS NULL",
-		"NOT (c.named_keys @> ARRAY[CAST(:named AS bytea)])",
-		"NOT EXISTS (SELECT 1 FROM conflicts x WHERE x.concern_id = c.id AND x.user_id = :uid)"}
-	if !v.Monitoring {
-		where = append(where, `((c.route->'route' @> jsonb_build_array(jsonb_build_object('email', CAST(:email AS text)))
-			    AND (NOT :service_lead OR c.service_area = ANY(CAST(:areas AS text[]))))
-			OR (:safeguarding AND c.route->'route' @> jsonb_build_array(jsonb_build_object('role', 'safeguarding_hub')))
-			OR c.referred_email = :email OR (:safeguarding AND c.referred_to = 'safeguarding')
-			OR EXISTS (SELECT 1 FROM case_access g WHERE g.concern_id = c.id AND g.user_id = :uid AND g.revoked_at IS NULL))`)
-	}
-	args := map[string]any{"named": v.NamedKey, "uid": v.UserID, "email": strings.ToLower(v.Email),
-		"safeguarding": v.Safeguarding, "service_lead": v.ServiceLead, "areas": pq.StringArray(v.ServiceAreas),
-		"limit": limit, "now": now, "council": s.council}
-	for col, val := range map[string]string{"status": f.Status, "route_rule": f.Route, "service_area": f.ServiceArea, "channel": f.Channel} {
-		if val != "" {
-			where = append(where, fmt.Sprintf("c.%s = :%s", col, col))
-			args[col] = val
+// triageSource names the queue's columns in one branch of the query: the concerns themselves
+// (c), or the route holders' index (h, migration 00037), whose deadline is never NULL.
+type triageSource struct{ id, routine, deadline, row string }
+
+var (
+	fromConcerns = triageSource{id: "c.id", routine: "(NOT c.safeguarding)", deadline: "c.next_deadline", row: "c"}
+	fromGrants   = triageSource{id: "c.id", routine: "(NOT c.safeguarding)", deadline: "coalesce(c.next_deadline, 'infinity')", row: "c"}
+	fromHolders  = triageSource{id: "h.concern_id", routine: "h.routine", deadline: "h.next_deadline", row: "h"}
+)
+
+// where is what every branch applies before its limit: the filters, the cursor, and the
+// exclusions of the named and the conflicted.
+func (t triageSource) where(f TriageFilter, breached, waiting, cursor bool) []string {
+	w := []string{fmt.Sprintf("NOT (%s.named_keys @> ARRAY[CAST(:named AS bytea)])", t.row),
+		fmt.Sprintf("NOT EXISTS (SELECT 1 FROM conflicts x WHERE x.concern_id = %s AND x.user_id = :uid)", t.id)}
+	for _, col := range []struct{ name, val string }{{"status", f.Status}, {"route_rule", f.Route}, {"service_area", f.ServiceArea}, {"channel", f.Channel}} {
+		if col.val != "" {
+			w = append(w, fmt.Sprintf("%s.%s = :%s", t.row, col.name, col.name))
 		}
 	}
-	if f.Breached {
-		where = append(where, "c.next_deadline < :now")
+	if breached {
+		w = append(w, t.deadline+" < :now")
 	}
-	if f.Waiting {
-		where = append(where, "c.awaiting_council")
+	if waiting {
+		w = append(w, t.row+".awaiting_council")
 	}
+	if cursor {
+		w = append(w, fmt.Sprintf("(%s, %s, %s.public_id) > (:c_routine, :c_deadline, CAST(:c_id AS uuid))", t.routine, t.deadline, t.row))
+	}
+	return w
+}
+
+// triageColumns are the queue's display columns, read from concerns.
+const triageColumns = `c.id, c.public_id, c.reference, c.channel, c.mode, c.service_area, c.category, c.safeguarding, c.status,
+		c.route_rule, c.received_at, c.acknowledge_by, c.decide_by, c.feedback_by, c.acknowledged_at, c.decided_at, c.feedback_at,
+		c.next_deadline, NOT c.safeguarding AS routine, c.awaiting_council`
+
+func (s *Store) triageQuery(v TriageViewer, f TriageFilter, after *TriageCursor, limit int, now time.Time) (string, []any, error) {
+	email := strings.ToLower(strings.TrimSpace(v.Email))
+	args := map[string]any{"named": v.NamedKey, "uid": v.UserID, "areas": pq.StringArray(v.ServiceAreas),
+		"limit": limit, "now": now, "council": s.council, "status": f.Status, "route_rule": f.Route,
+		"service_area": f.ServiceArea, "channel": f.Channel,
+		"route_holder": "route:" + email, "referred_holder": "referred:" + email}
 	if after != nil {
 		if !publicid.Valid(after.ID) {
 			return "", nil, ErrNotFound
 		}
-		where = append(where, "((NOT c.safeguarding), c.next_deadline, c.public_id) > (:c_routine, :c_deadline, CAST(:c_id AS uuid))")
 		args["c_routine"], args["c_deadline"], args["c_id"] = after.Routine, after.Deadline, after.ID
 	}
-	q := `SELECT c.id, c.public_id, c.reference, c.channel, c.mode, c.service_area, c.category, c.safeguarding, c.status,
-		c.route_rule, c.received_at, c.acknowledge_by, c.decide_by, c.feedback_by, c.acknowledged_at, c.decided_at, c.feedback_at,
-		c.next_deadline, NOT c.safeguarding AS routine, c.awaiting_council
-		FROM concerns c WHERE ` + strings.Join(where, " AND ") + `
+	where := func(t triageSource, more ...string) string {
+		return strings.Join(append(more, t.where(f, f.Breached, f.Waiting, after != nil)...), " AND ")
+	}
+	var q string
+	if v.Monitoring {
+		// Row-level security keeps the rows to the council already; saying so here as well lets
+		// the planner read the index in queue order within the council and stop at the limit,
+		// which it cannot do from the policy's condition alone (the policy is applied as a
+		// security barrier, not used to order the scan).
+		q = `SELECT ` + triageColumns + ` FROM concerns c WHERE ` +
+			where(fromConcerns, "c.council_id = CAST(:council AS bigint)", "c.closed_at IS NULL", "c.shredded_at IS NULL") + `
 		ORDER BY (NOT c.safeguarding), c.next_deadline, c.public_id LIMIT :limit`
+	} else {
+		// Everyone else: each way of holding a concern is a branch read in queue order from its
+		// own part of an index, up to the page; the page is the first of their union (a concern
+		// held two ways is in two branches). A service lead's route counts only in their areas.
+		holders := func(key string, more ...string) string {
+			return `(SELECT h.concern_id, h.routine, h.next_deadline, h.public_id FROM concern_holders h WHERE ` +
+				where(fromHolders, append([]string{"h.council_id = CAST(:council AS bigint)", "h.holder = " + key}, more...)...) + `
+			ORDER BY h.routine, h.next_deadline, h.public_id LIMIT :limit)`
+		}
+		var branches []string
+		if email != "" {
+			var scope []string
+			if v.ServiceLead {
+				scope = []string{"h.service_area = ANY(CAST(:areas AS text[]))"}
+			}
+			branches = append(branches, holders(":route_holder", scope...), holders(":referred_holder"))
+		}
+		if v.Safeguarding {
+			branches = append(branches, holders("'hub'"))
+		}
+		branches = append(branches, `(SELECT c.id, NOT c.safeguarding, coalesce(c.next_deadline, 'infinity'), c.public_id
+			FROM case_access g JOIN concerns c ON c.id = g.concern_id WHERE `+
+			where(fromGrants, "g.council_id = CAST(:council AS bigint)", "g.user_id = :uid", "g.revoked_at IS NULL",
+				"c.closed_at IS NULL", "c.shredded_at IS NULL")+`
+			ORDER BY 2, 3, 4 LIMIT :limit)`)
+		q = `SELECT ` + triageColumns + ` FROM (SELECT DISTINCT concern_id, routine, next_deadline, public_id FROM (
+			` + strings.Join(branches, "\n\t\t\tUNION ALL ") + `) b
+			ORDER BY routine, next_deadline, public_id LIMIT :limit) p
+		JOIN concerns c ON c.id = p.concern_id
+		ORDER BY p.routine, p.next_deadline, p.public_id`
+	}
 	q, list, err := sqlx.Named(q, args)
 	if err != nil {
 		return "", nil, err
