@@ -252,6 +252,18 @@ func TestCouncilBackupHoldsOnlyItsCouncil(t *testing.T) {
 	if got := blobDirFiles(t, renv["CANDOUR_BLOB_DIR"]); len(got) != 1 {
 		t.Errorf("restored blob folder: %v, want south's one file", got)
 	}
+	// The route holders' index (migration 00037) comes back with south's rows only, as its
+	// open concerns name them, and still read-only to the portal.
+	var holders, want int
+	rdb := dbtest.Open(t, dbtest.InCouncil(t, d.URL, south.id))
+	if err := rdb.QueryRow(`SELECT (SELECT count(*) FROM concern_holders), (SELECT count(*)
+		FROM concerns c, concern_holder_keys(c.route, c.referred_email, c.referred_to) k
+		WHERE c.closed_at IS NULL AND c.shredded_at IS NULL)`).Scan(&holders, &want); err != nil || holders == 0 || holders != want {
+		t.Errorf("restored concern_holders: %d rows, want %d, those of south's open concerns (%v)", holders, want, err)
+	}
+	if _, err := rdb.Exec(`DELETE FROM concern_holders`); err == nil {
+		t.Error("the restored portal may delete rows of concern_holders")
+	}
 }
 
 // A backup of a council the policy folder does not have is a usage error naming its councils.

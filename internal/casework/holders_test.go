@@ -195,7 +195,7 @@ func TestHolderQueueNeverShowsTheExcluded(t *testing.T) {
 		h.f.byPublicID(t, plain).Serial, conflicted.ID)
 	h.check(t, "named and conflicted")
 	for u, want := range map[*store.User][]string{named: {plain}, conflicted: {naming}, bystander: {naming, plain}} {
-		if q := h.queue(t, u, 1); !slices.Equal(q, want) {
+		if q := h.queue(t, u, 1); !slices.Equal(slices.Sorted(slices.Values(q)), slices.Sorted(slices.Values(want))) {
 			t.Errorf("%s's queue: %v, want %v", u.Email, q, want)
 		}
 	}
