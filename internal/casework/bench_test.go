@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -367,6 +368,13 @@ func BenchmarkTriageConcurrent(b *testing.B) {
 		}
 		b.Logf("plan of the %s:\n%s", p.name, plan)
 	}
+	// What the queue's indexes cost in space, beside the table (issue 20).
+	var sizes []string
+	if err := dbtest.Open(b, f.ownerURL).Select(&sizes, `SELECT n || ' ' || pg_size_pretty(pg_relation_size(n::regclass))
+		FROM unnest(ARRAY['concerns', 'concerns_triage', 'concern_holders', 'concern_holders_queue']) n`); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("sizes: %s", strings.Join(sizes, ", "))
 	names := make([]string, 0, len(byViewer))
 	for name := range byViewer {
 		names = append(names, name)
