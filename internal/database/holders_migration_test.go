@@ -42,17 +42,7 @@ func TestConcernHoldersMigrationDownUp(t *testing.T) {
 	check := func(step string) {
 		t.Helper()
 		for _, council := range []int64{store.DefaultCouncil, south} {
-			var rows, stray int
-			if err := dbtest.Open(t, dbtest.InCouncil(t, d.URL, council)).QueryRow(`WITH want AS (
-					SELECT c.council_id, k.holder, NOT c.safeguarding, coalesce(c.next_deadline, 'infinity'), c.public_id, c.id,
-						c.status, c.route_rule, c.service_area, c.channel, c.awaiting_council, c.named_keys
-					FROM concerns c, concern_holder_keys(c.route, c.referred_email, c.referred_to) k (holder)
-					WHERE c.closed_at IS NULL AND c.shredded_at IS NULL)
-				SELECT (SELECT count(*) FROM concern_holders),
-					(SELECT count(*) FROM ((TABLE concern_holders EXCEPT ALL TABLE want) UNION ALL
-						(TABLE want EXCEPT ALL TABLE concern_holders)) d)`).Scan(&rows, &stray); err != nil {
-				t.Fatal(err)
-			}
+			rows, stray := dbtest.HolderDrift(t, dbtest.Open(t, dbtest.InCouncil(t, d.URL, council)))
 			if rows == 0 || stray != 0 {
 				t.Errorf("%s: council %d has %d holder rows, %d differing from its open concerns'; want some, none differing", step, council, rows, stray)
 			}

@@ -88,7 +88,7 @@ var (
 
 // where is what every branch applies before its limit: the filters, the cursor, and the
 // exclusions of the named and the conflicted.
-func (t triageSource) where(f TriageFilter, breached, waiting, cursor bool) []string {
+func (t triageSource) where(f TriageFilter, cursor bool) []string {
 	w := []string{fmt.Sprintf("NOT (%s.named_keys @> ARRAY[CAST(:named AS bytea)])", t.row),
 		fmt.Sprintf("NOT EXISTS (SELECT 1 FROM conflicts x WHERE x.concern_id = %s AND x.user_id = :uid)", t.id)}
 	for _, col := range []struct{ name, val string }{{"status", f.Status}, {"route_rule", f.Route}, {"service_area", f.ServiceArea}, {"channel", f.Channel}} {
@@ -96,10 +96,10 @@ func (t triageSource) where(f TriageFilter, breached, waiting, cursor bool) []st
 			w = append(w, fmt.Sprintf("%s.%s = :%s", t.row, col.name, col.name))
 		}
 	}
-	if breached {
+	if f.Breached {
 		w = append(w, t.deadline+" < :now")
 	}
-	if waiting {
+	if f.Waiting {
 		w = append(w, t.row+".awaiting_council")
 	}
 	if cursor {
@@ -126,7 +126,7 @@ func (s *Store) triageQuery(v TriageViewer, f TriageFilter, after *TriageCursor,
 		args["c_routine"], args["c_deadline"], args["c_id"] = after.Routine, after.Deadline, after.ID
 	}
 	where := func(t triageSource, more ...string) string {
-		return strings.Join(append(more, t.where(f, f.Breached, f.Waiting, after != nil)...), " AND ")
+		return strings.Join(append(more, t.where(f, after != nil)...), " AND ")
 	}
 	var q string
 	if v.Monitoring {
