@@ -30,10 +30,6 @@ CREATE TABLE concern_holders (
     awaiting_council boolean NOT NULL,
     named_keys       bytea[] NOT NULL
 );
--- The one index: every filing writes an entry per holder. No key on concern_id: the triggers
--- find a concern's old rows by this index's whole key, worked out from the old row.
-CREATE INDEX concern_holders_queue ON concern_holders (council_id, holder, routine, next_deadline, public_id)
-    INCLUDE (concern_id, status, route_rule, service_area, channel, awaiting_council, named_keys);
 ALTER TABLE concern_holders ENABLE ROW LEVEL SECURITY;
 ALTER TABLE concern_holders FORCE ROW LEVEL SECURITY;
 CREATE POLICY council ON concern_holders
@@ -171,6 +167,12 @@ BEGIN
 END
 $$;
 -- +goose StatementEnd
+
+-- The one index, built once the rows are in (packed, and faster than row by row). Every filing
+-- writes an entry per holder. No key on concern_id: the triggers find a concern's old rows by
+-- this index's whole key, worked out from the old row.
+CREATE INDEX concern_holders_queue ON concern_holders (council_id, holder, routine, next_deadline, public_id)
+    INCLUDE (concern_id, status, route_rule, service_area, channel, awaiting_council, named_keys);
 
 -- The queue's grants branch reads a user's live grants: by user, not by concern.
 CREATE INDEX case_access_user ON case_access (council_id, user_id) INCLUDE (concern_id) WHERE revoked_at IS NULL;
