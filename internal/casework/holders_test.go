@@ -68,6 +68,20 @@ func (h *holders) queue(t *testing.T, u *store.User, limit int) []string {
 	}
 }
 
+// filtered is the first page of u's queue in one service area.
+func (h *holders) filtered(t *testing.T, u *store.User, area string) []string {
+	t.Helper()
+	page, err := h.f.cw.Triage(context.Background(), u, casework.TriageQuery{Filter: store.TriageFilter{ServiceArea: area}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, it := range page.Items {
+		got = append(got, it.ID)
+	}
+	return got
+}
+
 // check fails unless every staff member's queue holds exactly the open concerns access lets
 // them read, and the holders' index is what the concerns now say it should be (no row left
 // behind by a change, none missing).
@@ -125,11 +139,20 @@ func TestHolderQueueFollowsEveryChange(t *testing.T) {
 	if q := h.queue(t, lead, 50); !slices.Equal(q, []string{housing}) {
 		t.Fatalf("the lead's queue: %v, want only the housing concern %s", q, housing)
 	}
+	for area, want := range map[string][]string{"housing": {housing}, "finance": nil} {
+		if q := h.filtered(t, lead, area); !slices.Equal(q, want) {
+			t.Errorf("the lead's queue of %s: %v, want %v", area, q, want)
+		}
+	}
 
 	h.set(t, housing, `route = $2`, route("head_of_service", "other@enghraifft.example", "safeguarding_hub", ""))
 	h.check(t, "re-routed to another and the hub")
 	h.set(t, finance, `referred_to = 'route_holder', referred_email = 'Lead@enghraifft.example'`)
 	h.check(t, "referred to the lead outside their area")
+	// Filtered by an area outside theirs, only the referral counts.
+	if q := h.filtered(t, lead, "finance"); !slices.Equal(q, []string{finance}) {
+		t.Errorf("the lead's queue of finance: %v, want the referral %s", q, finance)
+	}
 	h.set(t, finance, `referred_email = 'other@enghraifft.example'`)
 	h.check(t, "referral moved on")
 	h.set(t, third, `referred_to = 'safeguarding', referred_email = NULL`)

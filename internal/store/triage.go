@@ -5,6 +5,7 @@ import (
 
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -148,11 +149,13 @@ func (s *Store) triageQuery(v TriageViewer, f TriageFilter, after *TriageCursor,
 		}
 		var branches []string
 		if email != "" {
-			var scope []string
-			if v.ServiceLead {
-				scope = []string{"h.service_area = ANY(CAST(:areas AS text[]))"}
-			}
-			branches = append(branches, holders(":route_holder", scope...), holders(":referred_holder"))
+			switch {
+			case !v.ServiceLead:
+				branches = append(branches, holders(":route_holder"))
+			case len(v.ServiceAreas) > 0 && (f.ServiceArea == "" || slices.Contains(v.ServiceAreas, f.ServiceArea)):
+				branches = append(branches, holders(":route_holder", "h.service_area = ANY(CAST(:areas AS text[]))"))
+			} // else a service lead's routes hold nothing here: no branch, rather than reading all of them to find so
+			branches = append(branches, holders(":referred_holder"))
 		}
 		if v.Safeguarding {
 			branches = append(branches, holders("'hub'"))
