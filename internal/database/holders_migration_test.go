@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"candour/internal/database"
 	"candour/internal/dbtest"
 	"candour/internal/store"
 )
@@ -18,17 +17,7 @@ func TestConcernHoldersMigrationDownUp(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	d := dbtest.NewEmpty(t)
-	serving, err := database.ParseDSN(d.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner, err := database.ParseDSN(d.OwnerURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := dbtest.Open(t, owner.With("candour.serving_role", serving.Get("user")).String())
-	p := migrator(t, db)
+	d, db, p := ownerMigrator(t)
 	if _, err := p.UpTo(ctx, 36); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/pressly/goose/v3"
 
+	"candour/internal/database"
 	"candour/internal/dbtest"
 	"candour/migrations"
 )
@@ -20,6 +21,23 @@ func migrator(t *testing.T, db *sqlx.DB) *goose.Provider {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// ownerMigrator is an empty database, the owner's connection to it naming the serving role (as
+// candour migrate does, for the migrations that grant to it), and a migrator on that connection.
+func ownerMigrator(t *testing.T) (dbtest.Database, *sqlx.DB, *goose.Provider) {
+	t.Helper()
+	d := dbtest.NewEmpty(t)
+	serving, err := database.ParseDSN(d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := database.ParseDSN(d.OwnerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := dbtest.Open(t, owner.With("candour.serving_role", serving.Get("user")).String())
+	return d, db, migrator(t, db)
 }
 
 // 00036's way down drops the function by its whole signature, and the way up makes it again.
