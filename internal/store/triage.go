@@ -53,7 +53,8 @@ type TriageRow struct {
 // Triage lists the open concerns v may see, most urgent first (safeguarding, then the nearest
 // clock), limit rows after cursor. The access rule is in the WHERE clause so the index does the
 // paging: named people and declared conflicts are excluded for everyone; the Monitoring Officer
-// and deputy see the rest; others see what is routed to them or granted.
+// and deputy see the rest; others see what is routed or referred to them (concern_holders,
+// migration 00037) or granted.
 func (s *Store) Triage(ctx context.Context, v TriageViewer, f TriageFilter, after *TriageCursor, limit int, now time.Time) ([]TriageRow, error) {
 	q, args, err := s.triageQuery(v, f, after, limit, now)
 	if err != nil {
