@@ -2,6 +2,7 @@ package database_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,5 +70,38 @@ func TestInsertConcernsMigrationDownUp(t *testing.T) {
 	}
 	if n := exists(); n != 1 {
 		t.Fatalf("up again: %d functions, want 1", n)
+	}
+}
+
+// 00038 makes the concern row a plain insert; its way down puts the speculative one back.
+func TestInsertConcernsPlainMigrationDownUp(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d := dbtest.NewDatabase(t)
+	db := dbtest.Open(t, d.OwnerURL)
+	p := migrator(t, db)
+	speculative := func() bool {
+		t.Helper()
+		var src string
+		if err := db.GetContext(ctx, &src, `SELECT prosrc FROM pg_proc WHERE proname = 'insert_concerns'`); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Contains(src, "ON CONFLICT (reference)")
+	}
+	if speculative() {
+		t.Fatal("migrated: the concern row is still inserted ON CONFLICT")
+	}
+	if _, err := p.DownTo(ctx, 37); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	if !speculative() {
+		t.Fatal("after down: want 00036's ON CONFLICT insert back")
+	}
+	if _, err := p.UpTo(ctx, 38); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+	if speculative() {
+		t.Fatal("up again: the concern row is inserted ON CONFLICT")
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -95,6 +96,22 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 		// server commits as the statement ends, in the same round trip (migration 00036).
 		err = st.SelectContext(ctx, &rows, args...)
 	}
+	if isTakenReference(err) && s.db != nil {
+		// One drawn reference was already someone's (about one filing in a million, at a
+		// million concerns). The statement stored nothing: each concern again on its own, so
+		// only the one whose reference was taken goes back for another.
+		if len(cs) == 1 {
+			return stored, nil
+		}
+		for i := range all {
+			ok, err := s.InsertConcerns(ctx, all[i:i+1])
+			if err != nil {
+				return nil, err
+			}
+			stored[i] = ok[0]
+		}
+		return stored, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +126,13 @@ func (s *Store) InsertConcerns(ctx context.Context, cs []NewConcern) ([]bool, er
 		}
 	}
 	return stored, nil
+}
+
+// isTakenReference reports whether err is the unique index on references refusing a row.
+// Inside a transaction (s.db == nil) it ends the transaction, so the caller gets it as an error.
+func isTakenReference(err error) bool {
+	var pe *pq.Error
+	return errors.As(err, &pe) && pe.Code == "23505" && pe.Constraint == "concerns_reference_key"
 }
 
 // insertConcernsSQL stores a batch of concerns: the arguments are concernArrays'.
