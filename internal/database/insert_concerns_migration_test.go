@@ -42,66 +42,45 @@ func ownerMigrator(t *testing.T) (dbtest.Database, *sqlx.DB, *goose.Provider) {
 }
 
 // 00036's way down drops the function by its whole signature, and the way up makes it again.
+// 00038 makes the concern row a plain insert; its way down puts 00036's ON CONFLICT back.
 func TestInsertConcernsMigrationDownUp(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	d := dbtest.NewDatabase(t)
-	db := dbtest.Open(t, d.OwnerURL)
-	p := migrator(t, db)
-	exists := func() (n int) {
+	_, db, p := ownerMigrator(t) // 00037 grants to the serving role on its way up
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := func(step string, functions int, speculative bool) {
 		t.Helper()
-		if err := db.GetContext(ctx, &n, `SELECT count(*) FROM pg_proc WHERE proname = 'insert_concerns'`); err != nil {
+		var sources []string
+		if err := db.SelectContext(ctx, &sources, `SELECT prosrc FROM pg_proc WHERE proname = 'insert_concerns'`); err != nil {
 			t.Fatal(err)
 		}
-		return n
-	}
-	if n := exists(); n != 1 {
-		t.Fatalf("migrated: %d functions, want 1", n)
-	}
-	if _, err := p.DownTo(ctx, 35); err != nil {
-		t.Fatalf("down: %v", err)
-	}
-	if n := exists(); n != 0 {
-		t.Fatalf("after down: %d functions, want none", n)
-	}
-	if _, err := p.UpTo(ctx, 36); err != nil {
-		t.Fatalf("up again: %v", err)
-	}
-	if n := exists(); n != 1 {
-		t.Fatalf("up again: %d functions, want 1", n)
-	}
-}
-
-// 00038 makes the concern row a plain insert; its way down puts the speculative one back.
-func TestInsertConcernsPlainMigrationDownUp(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	d := dbtest.NewDatabase(t)
-	db := dbtest.Open(t, d.OwnerURL)
-	p := migrator(t, db)
-	speculative := func() bool {
-		t.Helper()
-		var src string
-		if err := db.GetContext(ctx, &src, `SELECT prosrc FROM pg_proc WHERE proname = 'insert_concerns'`); err != nil {
-			t.Fatal(err)
+		if len(sources) != functions {
+			t.Fatalf("%s: %d functions, want %d", step, len(sources), functions)
 		}
-		return strings.Contains(src, "ON CONFLICT (reference)")
+		if got := functions == 1 && strings.Contains(sources[0], "ON CONFLICT (reference)"); got != speculative {
+			t.Fatalf("%s: concern row inserted ON CONFLICT = %v, want %v", step, got, speculative)
+		}
 	}
-	if speculative() {
-		t.Fatal("migrated: the concern row is still inserted ON CONFLICT")
+	want("migrated", 1, false)
+	steps := []struct {
+		name        string
+		move        func(context.Context, int64) ([]*goose.MigrationResult, error)
+		to          int64
+		functions   int
+		speculative bool
+	}{
+		{"00038 down", p.DownTo, 37, 1, true},
+		{"00036 down", p.DownTo, 35, 0, false},
+		{"00036 up", p.UpTo, 36, 1, true},
+		{"00038 up", p.UpTo, 38, 1, false},
 	}
-	if _, err := p.DownTo(ctx, 37); err != nil {
-		t.Fatalf("down: %v", err)
-	}
-	if !speculative() {
-		t.Fatal("after down: want 00036's ON CONFLICT insert back")
-	}
-	if _, err := p.UpTo(ctx, 38); err != nil {
-		t.Fatalf("up again: %v", err)
-	}
-	if speculative() {
-		t.Fatal("up again: the concern row is inserted ON CONFLICT")
+	for _, s := range steps {
+		if _, err := s.move(ctx, s.to); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		want(s.name, s.functions, s.speculative)
 	}
 }
