@@ -59,22 +59,39 @@ LANGUAGE sql IMMUTABLE ROWS 2 AS $$
 $$;
 -- +goose StatementEnd
 
+-- A concern's holder rows (none once it is closed or shredded), and the removal of those an old
+-- version of it had: every writer of the table goes through these two.
+-- +goose StatementBegin
+CREATE FUNCTION concern_holder_rows(c concerns) RETURNS SETOF concern_holders
+LANGUAGE sql STABLE AS $$
+    SELECT c.council_id, k.holder, NOT c.safeguarding, coalesce(c.next_deadline, 'infinity'), c.public_id, c.id,
+        c.status, c.route_rule, c.service_area, c.channel, c.awaiting_council, c.named_keys
+    FROM concern_holder_keys(c.route, c.referred_email, c.referred_to) k (holder)
+    WHERE c.closed_at IS NULL AND c.shredded_at IS NULL
+$$;
+-- +goose StatementEnd
+-- Key by key, so each is a lookup in the index whatever the planner would guess of a
+-- transition table joined to a set-returning function (a join it planned over the whole table
+-- took minutes for 1,500 updated concerns).
+-- +goose StatementBegin
+CREATE FUNCTION concern_holders_forget(o concerns) RETURNS void
+LANGUAGE sql AS $$
+    DELETE FROM concern_holders h WHERE h.council_id = o.council_id
+        AND h.holder = ANY(ARRAY(SELECT concern_holder_keys(o.route, o.referred_email, o.referred_to)))
+        AND h.routine = NOT o.safeguarding AND h.next_deadline = coalesce(o.next_deadline, 'infinity')
+        AND h.public_id = o.public_id
+        AND o.closed_at IS NULL AND o.shredded_at IS NULL
+$$;
+-- +goose StatementEnd
+
 -- Statement triggers with transition tables, like the statistics': a batch of filings
 -- (insert_concerns) costs one call. An update touches only the concerns whose holder rows
--- change; next_deadline is final here (the BEFORE trigger of 00022 has set it). A concern's old
--- rows are deleted one key at a time, so each is a lookup in the index whatever the planner
--- would guess of a transition table joined to a set-returning function (a join it planned
--- over the whole table took minutes for 1,500 updated concerns).
+-- change; next_deadline is final here (the BEFORE trigger of 00022 has set it).
 -- +goose StatementBegin
 CREATE FUNCTION concern_holders_inserted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
-  INSERT INTO concern_holders (council_id, holder, routine, next_deadline, public_id, concern_id, status, route_rule,
-      service_area, channel, awaiting_council, named_keys)
-  SELECT n.council_id, k.holder, NOT n.safeguarding, coalesce(n.next_deadline, 'infinity'), n.public_id, n.id, n.status,
-      n.route_rule, n.service_area, n.channel, n.awaiting_council, n.named_keys
-  FROM new_rows n, concern_holder_keys(n.route, n.referred_email, n.referred_to) k (holder)
-  WHERE n.closed_at IS NULL AND n.shredded_at IS NULL;
+  INSERT INTO concern_holders SELECT h.* FROM new_rows n, concern_holder_rows(n) h;
   RETURN NULL;
 END
 $$;
@@ -88,24 +105,12 @@ DECLARE
            o.status, o.route_rule, o.service_area, o.channel, o.awaiting_council, o.named_keys)
         IS DISTINCT FROM (n.route, n.referred_email, n.referred_to, n.closed_at, n.shredded_at, n.safeguarding,
            n.next_deadline, n.status, n.route_rule, n.service_area, n.channel, n.awaiting_council, n.named_keys));
-  o record;
 BEGIN
   IF cardinality(changed) = 0 THEN
     RETURN NULL;
   END IF;
-  FOR o IN SELECT * FROM old_rows JOIN unnest(changed) c (id) USING (id) WHERE closed_at IS NULL AND shredded_at IS NULL
-  LOOP
-    DELETE FROM concern_holders h WHERE h.council_id = o.council_id
-        AND h.holder = ANY(ARRAY(SELECT concern_holder_keys(o.route, o.referred_email, o.referred_to)))
-        AND h.routine = NOT o.safeguarding AND h.next_deadline = coalesce(o.next_deadline, 'infinity')
-        AND h.public_id = o.public_id;
-  END LOOP;
-  INSERT INTO concern_holders (council_id, holder, routine, next_deadline, public_id, concern_id, status, route_rule,
-      service_area, channel, awaiting_council, named_keys)
-  SELECT n.council_id, k.holder, NOT n.safeguarding, coalesce(n.next_deadline, 'infinity'), n.public_id, n.id, n.status,
-      n.route_rule, n.service_area, n.channel, n.awaiting_council, n.named_keys
-  FROM new_rows n JOIN unnest(changed) c (id) USING (id), concern_holder_keys(n.route, n.referred_email, n.referred_to) k (holder)
-  WHERE n.closed_at IS NULL AND n.shredded_at IS NULL;
+  PERFORM concern_holders_forget(o) FROM old_rows o JOIN unnest(changed) c (id) USING (id);
+  INSERT INTO concern_holders SELECT h.* FROM new_rows n JOIN unnest(changed) c (id) USING (id), concern_holder_rows(n) h;
   RETURN NULL;
 END
 $$;
@@ -113,16 +118,8 @@ $$;
 -- +goose StatementBegin
 CREATE FUNCTION concern_holders_deleted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-DECLARE
-  o record;
 BEGIN
-  FOR o IN SELECT * FROM old_rows WHERE closed_at IS NULL AND shredded_at IS NULL
-  LOOP
-    DELETE FROM concern_holders h WHERE h.council_id = o.council_id
-        AND h.holder = ANY(ARRAY(SELECT concern_holder_keys(o.route, o.referred_email, o.referred_to)))
-        AND h.routine = NOT o.safeguarding AND h.next_deadline = coalesce(o.next_deadline, 'infinity')
-        AND h.public_id = o.public_id;
-  END LOOP;
+  PERFORM concern_holders_forget(o) FROM old_rows o;
   RETURN NULL;
 END
 $$;
@@ -156,12 +153,7 @@ BEGIN
     FOR council IN SELECT id FROM councils ORDER BY id
     LOOP
         PERFORM set_config('candour.council', council::text, true);
-        INSERT INTO concern_holders (council_id, holder, routine, next_deadline, public_id, concern_id, status, route_rule,
-            service_area, channel, awaiting_council, named_keys)
-        SELECT c.council_id, k.holder, NOT c.safeguarding, coalesce(c.next_deadline, 'infinity'), c.public_id, c.id,
-            c.status, c.route_rule, c.service_area, c.channel, c.awaiting_council, c.named_keys
-        FROM concerns c, concern_holder_keys(c.route, c.referred_email, c.referred_to) k (holder)
-        WHERE c.council_id = council AND c.closed_at IS NULL AND c.shredded_at IS NULL;
+        INSERT INTO concern_holders SELECT h.* FROM concerns c, concern_holder_rows(c) h WHERE c.council_id = council;
     END LOOP;
     PERFORM set_config('candour.council', '', true);
 END
@@ -202,5 +194,7 @@ DROP FUNCTION concern_holders_truncated();
 DROP FUNCTION concern_holders_deleted();
 DROP FUNCTION concern_holders_updated();
 DROP FUNCTION concern_holders_inserted();
+DROP FUNCTION concern_holders_forget(concerns);
+DROP FUNCTION concern_holder_rows(concerns);
 DROP FUNCTION concern_holder_keys(jsonb, text, text);
 DROP TABLE concern_holders;
