@@ -24,6 +24,7 @@ import (
 
 	"candour/internal/database"
 	"candour/internal/portaltest"
+	"candour/internal/proctree"
 )
 
 // The external scenario's shape: as many connections as the measurement, each side
@@ -394,7 +395,7 @@ func (f *pgbenchRun) run(seconds int, logged bool) (loadResult, error) {
 func (p *loadPortal) observe(b *testing.B, owner *sqlx.DB, side func() (loadResult, error)) loadResult {
 	before := pgCounters(b, owner)
 	gc0 := p.trace.totals()
-	portal0, pg0 := processTreeCPU(p.run.cmd.Process.Pid)
+	portal0, pg0 := proctree.CPU(p.run.cmd.Process.Pid)
 	stop := make(chan struct{})
 	var waits map[string]int
 	var samples int
@@ -411,7 +412,7 @@ func (p *loadPortal) observe(b *testing.B, owner *sqlx.DB, side func() (loadResu
 	if err != nil {
 		b.Fatal(err)
 	}
-	portal1, pg1 := processTreeCPU(p.run.cmd.Process.Pid)
+	portal1, pg1 := proctree.CPU(p.run.cmd.Process.Pid)
 	r.portalCPU, r.pgCPU = portal1-portal0, pg1-pg0
 	r.gc = p.trace.totals().minus(gc0)
 	r.waits, r.samples = waits, samples
@@ -500,54 +501,6 @@ func sampleWaits(db *sqlx.DB, stop <-chan struct{}, queued *runQueueWait) (map[s
 	}
 }
 
-// processTreeCPU is the CPU time, in seconds, of process pid and of all its descendants (for
-// the portal: its embedded PostgreSQL, the postmaster and its backends).
-func processTreeCPU(pid int) (self, descendants float64) {
-	const hz = 100 // USER_HZ on Linux
-	// Fields utime, stime, then cutime, cstime: the time of children that exited and were
-	// waited for, as the floor's backends are when pgbench disconnects.
-	ticks := func(p int, fields ...int) float64 {
-		st := procStat(p)
-		if len(st) < 15 {
-			return 0
-		}
-		var sum float64
-		for _, i := range fields {
-			v, _ := strconv.ParseFloat(st[i], 64)
-			sum += v
-		}
-		return sum / hz
-	}
-	self = ticks(pid, 11, 12) // its children are the server's, counted below
-	for _, p := range processTree(pid)[1:] {
-		descendants += ticks(p, 11, 12, 13, 14)
-	}
-	return self, descendants
-}
-
-// processTree is root and every live process descended from it, root first.
-func processTree(root int) []int {
-	parents := map[int]int{}
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		if p, err := strconv.Atoi(d.Name()); err == nil {
-			if st := procStat(p); len(st) > 1 {
-				parents[p], _ = strconv.Atoi(st[1])
-			}
-		}
-	}
-	tree := []int{root}
-	for p := range parents {
-		for q := parents[p]; q != 0; q = parents[q] {
-			if q == root {
-				tree = append(tree, p)
-				break
-			}
-		}
-	}
-	return tree
-}
-
 // runQueueWait follows, from /proc/*/task/*/schedstat, how long each thread of a process tree
 // waited to run. Sampled, so a backend that exits between samples loses its last moments.
 type runQueueWait struct {
@@ -566,7 +519,7 @@ func newRunQueueWait(root int) *runQueueWait {
 }
 
 func (q *runQueueWait) sample() {
-	for _, pid := range processTree(q.root) {
+	for _, pid := range proctree.Tree(q.root) {
 		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 		for _, t := range tasks {
 			tid, _ := strconv.Atoi(t.Name())
@@ -595,15 +548,6 @@ func (q *runQueueWait) totals() (self, descendants float64) {
 		}
 	}
 	return self, descendants
-}
-
-// procStat is /proc/pid/stat's fields after the command name (state first).
-func procStat(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil
-	}
-	return strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
 }
 
 // gcTrace takes the portal's stderr and totals the collector's cycles from its gctrace lines:

@@ -3,6 +3,7 @@ package casework_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"candour/internal/access"
 	"candour/internal/casework"
 	"candour/internal/dbtest"
+	"candour/internal/proctree"
 	"candour/internal/store"
 )
 
@@ -333,12 +335,32 @@ func BenchmarkTriageConcurrent(b *testing.B) {
 	clear(times)
 	clear(byViewer)
 	pool := f.db.Stats()
+	// The CPU each side takes, of this process (the clients and the portal's code) and of the
+	// PostgreSQL server it started, and the wall time: with 16 clients asking again as soon as
+	// they are answered, the cores are saturated and every request waits for the others' CPU.
+	var goCPU, pgCPU, wall [2]float64 // floor, target
+	timed := func(side int, run func()) {
+		self0, pg0 := proctree.CPU(os.Getpid())
+		t := time.Now()
+		run()
+		wall[side] += time.Since(t).Seconds()
+		self1, pg1 := proctree.CPU(os.Getpid())
+		goCPU[side] += self1 - self0
+		pgCPU[side] += pg1 - pg0
+	}
 	b.ResetTimer()
 	for range rounds {
-		phase(4*perKind, floorOp)
-		phase(4*perKind, ops)
+		timed(0, func() { phase(4*perKind, floorOp) })
+		timed(1, func() { phase(4*perKind, ops) })
 	}
 	b.StopTimer()
+	requests := float64(clients * rounds * 4 * perKind)
+	for side, name := range []string{"floor", "target"} {
+		b.ReportMetric(goCPU[side]/requests*1e3, name+"_go_cpu_ms/request")
+		b.ReportMetric(pgCPU[side]/requests*1e3, name+"_pg_cpu_ms/request")
+		// Little's law: each of the clients' requests takes, on average, clients × wall / requests.
+		b.ReportMetric(clients*wall[side]/requests*1e3, name+"_mean_ms")
+	}
 	// Whether 16 clients waited for the pool's connections (database.Open allows 20).
 	after := f.db.Stats()
 	b.Logf("pool: %d connections open at most %d; %d waits for a connection, %s in all; %d closed as more than the idle limit",
